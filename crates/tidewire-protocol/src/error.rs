@@ -1,0 +1,226 @@
+//! The error registry: the one closed set of error codes a Tidewire server may
+//! put in an `error` message, and the close-code table.
+//!
+//! Both tables are data so that the specification, the schemas and the
+//! conformance suites can be checked against them instead of restating them.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+/// What a client should do after an error or a close: the class every code
+/// in the registry belongs to, so that clients need no guesswork.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Recovery {
+    /// Sending the same request again (or reconnecting), after a back-off, can succeed.
+    Retryable,
+    /// Repeating the request unchanged fails again; the client must change
+    /// something first (its input, its token, its snapshot).
+    Terminal,
+}
+
+/// A code from the closed error registry of Tidewire v1.
+///
+/// A server MUST NOT send codes outside this set; a client that receives one
+/// (from a later protocol version) treats it as `internal`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ErrorCode {
+    /// The frame is not a JSON object, lacks `type` or `id`, has a field of the
+    /// wrong type, exceeds the nesting limit, or carries an invalid filter.
+    InvalidMessage,
+    /// The `type` is not a client message of Tidewire v1.
+    UnknownType,
+    /// The connection has not authenticated and the server requires it, or the
+    /// token offered is invalid or expired.
+    Unauthorized,
+    /// The principal is authenticated but its scopes do not allow the operation.
+    Forbidden,
+    /// The record, subscription, room membership or other target does not exist.
+    NotFound,
+    /// The request contradicts current state: a record id already taken, or an
+    /// edit against a stale document version.
+    Conflict,
+    /// The connection exceeded its message rate; `details.retry_after_ms` says when to retry.
+    RateLimited,
+    /// A per-connection limit other than rate (e.g. subscriptions) would be exceeded.
+    LimitExceeded,
+    /// A resume token can no longer be honoured (aged out of the journal, or
+    /// from another epoch); the client must re-read a snapshot.
+    HistoryLost,
+    /// The message belongs to a profile this server does not implement.
+    NotSupported,
+    /// The server failed; the request may or may not have taken effect.
+    Internal,
+}
+
+impl ErrorCode {
+    /// Every code of the registry, in the order of the specification's table.
+    pub const ALL: [ErrorCode; 11] = [
+        ErrorCode::InvalidMessage,
+        ErrorCode::UnknownType,
+        ErrorCode::Unauthorized,
+        ErrorCode::Forbidden,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::RateLimited,
+        ErrorCode::LimitExceeded,
+        ErrorCode::HistoryLost,
+        ErrorCode::NotSupported,
+        ErrorCode::Internal,
+    ];
+
+    /// The code as it appears on the wire.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidMessage => "invalid_message",
+            ErrorCode::UnknownType => "unknown_type",
+            ErrorCode::Unauthorized => "unauthorized",
+            ErrorCode::Forbidden => "forbidden",
+            ErrorCode::NotFound => "not_found",
+            ErrorCode::Conflict => "conflict",
+            ErrorCode::RateLimited => "rate_limited",
+            ErrorCode::LimitExceeded => "limit_exceeded",
+            ErrorCode::HistoryLost => "history_lost",
+            ErrorCode::NotSupported => "not_supported",
+            ErrorCode::Internal => "internal",
+        }
+    }
+
+    pub fn recovery(self) -> Recovery {
+        match self {
+            ErrorCode::RateLimited | ErrorCode::Internal => Recovery::Retryable,
+            ErrorCode::InvalidMessage
+            | ErrorCode::UnknownType
+            | ErrorCode::Unauthorized
+            | ErrorCode::Forbidden
+            | ErrorCode::NotFound
+            | ErrorCode::Conflict
+            | ErrorCode::LimitExceeded
+            | ErrorCode::HistoryLost
+            | ErrorCode::NotSupported => Recovery::Terminal,
+        }
+    }
+}
+
+impl std::fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// A WebSocket close code with the one meaning Tidewire gives it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CloseCode {
+    /// The session ended normally, by either side.
+    Normal,
+    /// The server is shutting down or restarting.
+    GoingAway,
+    /// A binary frame arrived; Tidewire v1 is JSON text only.
+    UnsupportedData,
+    /// A text frame was not valid UTF-8.
+    InvalidPayload,
+    /// Policy: authentication failed or timed out, origin refused, or repeated abuse.
+    PolicyViolation,
+    /// A frame exceeded the announced maximum message size.
+    MessageTooBig,
+    /// The server failed in a way that ended the connection.
+    InternalError,
+    /// The server is at its connection capacity.
+    TryAgainLater,
+    /// The token authenticating the connection expired and was not refreshed.
+    AuthExpired,
+    /// The connection's outbound queue overflowed; resume from the positions in
+    /// the preceding `notice`.
+    SlowConsumer,
+}
+
+impl CloseCode {
+    pub const ALL: [CloseCode; 10] = [
+        CloseCode::Normal,
+        CloseCode::GoingAway,
+        CloseCode::UnsupportedData,
+        CloseCode::InvalidPayload,
+        CloseCode::PolicyViolation,
+        CloseCode::MessageTooBig,
+        CloseCode::InternalError,
+        CloseCode::TryAgainLater,
+        CloseCode::AuthExpired,
+        CloseCode::SlowConsumer,
+    ];
+
+    pub fn code(self) -> u16 {
+        match self {
+            CloseCode::Normal => 1000,
+            CloseCode::GoingAway => 1001,
+            CloseCode::UnsupportedData => 1003,
+            CloseCode::InvalidPayload => 1007,
+            CloseCode::PolicyViolation => 1008,
+            CloseCode::MessageTooBig => 1009,
+            CloseCode::InternalError => 1011,
+            CloseCode::TryAgainLater => 1013,
+            CloseCode::AuthExpired => 4001,
+            CloseCode::SlowConsumer => 4002,
+        }
+    }
+
+    pub fn from_code(code: u16) -> Option<CloseCode> {
+        CloseCode::ALL.into_iter().find(|c| c.code() == code)
+    }
+
+    /// A short name, used in close reasons and reports.
+    pub fn name(self) -> &'static str {
+        match self {
+            CloseCode::Normal => "normal",
+            CloseCode::GoingAway => "going_away",
+            CloseCode::UnsupportedData => "unsupported_data",
+            CloseCode::InvalidPayload => "invalid_payload",
+            CloseCode::PolicyViolation => "policy_violation",
+            CloseCode::MessageTooBig => "message_too_big",
+            CloseCode::InternalError => "internal_error",
+            CloseCode::TryAgainLater => "try_again_later",
+            CloseCode::AuthExpired => "auth_expired",
+            CloseCode::SlowConsumer => "slow_consumer",
+        }
+    }
+
+    pub fn recovery(self) -> Recovery {
+        match self {
+            CloseCode::GoingAway
+            | CloseCode::InternalError
+            | CloseCode::TryAgainLater
+            | CloseCode::AuthExpired
+            | CloseCode::SlowConsumer => Recovery::Retryable,
+            CloseCode::Normal
+            | CloseCode::UnsupportedData
+            | CloseCode::InvalidPayload
+            | CloseCode::PolicyViolation
+            | CloseCode::MessageTooBig => Recovery::Terminal,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn wire_names_match_serde() {
+        for code in ErrorCode::ALL {
+            let wire = serde_json::to_value(code).unwrap();
+            assert_eq!(wire, serde_json::Value::String(code.as_str().into()));
+        }
+    }
+
+    #[test]
+    fn close_codes_round_trip_and_are_distinct() {
+        for close in CloseCode::ALL {
+            assert_eq!(CloseCode::from_code(close.code()), Some(close));
+        }
+        let mut codes: Vec<u16> = CloseCode::ALL.iter().map(|c| c.code()).collect();
+        codes.sort_unstable();
+        codes.dedup();
+        assert_eq!(codes.len(), CloseCode::ALL.len());
+    }
+}

@@ -1,0 +1,240 @@
+//! Generation of the JSON Schemas (draft 2020-12) in `spec/schema/` from the
+//! message types. The files are checked in; a test regenerates them and fails
+//! on any difference, so the schemas cannot drift from the types.
+//!
+//! Every file is self-contained (its `$defs` hold every type it refers to) so
+//! that code generators and validators need no reference resolution across files.
+
+use std::path::{Path, PathBuf};
+
+use schemars::generate::SchemaSettings;
+use schemars::{JsonSchema, Schema, SchemaGenerator};
+use serde_json::{json, Map, Value};
+
+use crate::messages::{ClientMessage, ServerMessage};
+
+const DRAFT_2020_12: &str = "https://json-schema.org/draft/2020-12/schema";
+
+/// One message type of a direction's enum, as the schema generator needs it.
+pub(crate) struct VariantSchema {
+    tag: &'static str,
+    add_to: fn(&mut SchemaGenerator) -> Schema,
+}
+
+impl VariantSchema {
+    pub(crate) fn of<T: JsonSchema>(tag: &'static str) -> VariantSchema {
+        VariantSchema {
+            tag,
+            add_to: |generator| generator.subschema_for::<T>(),
+        }
+    }
+}
+
+/// A generated file, with its path relative to `spec/schema/`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaFile {
+    pub path: String,
+    pub contents: String,
+}
+
+struct Direction {
+    /// Subdirectory for the per-message files, and prefix of the union file.
+    name: &'static str,
+    /// The key in `schema-set.json`, from the point of view of a client under test.
+    manifest_key: &'static str,
+    title: &'static str,
+    description: &'static str,
+    variants: Vec<VariantSchema>,
+}
+
+/// The directory the checked-in schemas live in.
+pub fn default_schema_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/schema")
+}
+
+/// Every schema file, plus `schema-set.json`: the map from `type` to file that
+/// the conformance runner reads.
+pub fn generate() -> Vec<SchemaFile> {
+    let directions = [
+        Direction {
+            name: "client",
+            manifest_key: "outbound",
+            title: "ClientMessage",
+            description: "A message a Tidewire v1 client sends. Every one is a request with a client-chosen `id`, answered by exactly one terminal reply with the same `id`.",
+            variants: ClientMessage::variants(),
+        },
+        Direction {
+            name: "server",
+            manifest_key: "inbound",
+            title: "ServerMessage",
+            description: "A message a Tidewire v1 server sends: a reply carrying the request's `id`, or a push carrying none.",
+            variants: ServerMessage::variants(),
+        },
+    ];
+    let mut files = Vec::new();
+    let mut manifest = Map::new();
+    manifest.insert("discriminator".into(), json!("type"));
+    for direction in directions {
+        let (union, messages) = direction_schemas(&direction);
+        let union_path = format!("{}-message.schema.json", direction.name);
+        let mut by_tag = Map::new();
+        for (tag, schema) in messages {
+            let path = format!("{}/{tag}.schema.json", direction.name);
+            by_tag.insert(tag.to_string(), json!(path));
+            files.push(SchemaFile {
+                path,
+                contents: pretty(&schema),
+            });
+        }
+        manifest.insert(
+            direction.manifest_key.into(),
+            json!({ "union": union_path, "by_tag": by_tag }),
+        );
+        files.push(SchemaFile {
+            path: union_path,
+            contents: pretty(&union),
+        });
+    }
+    files.push(SchemaFile {
+        path: "schema-set.json".into(),
+        contents: pretty(&Value::Object(manifest)),
+    });
+    files.sort_by(|a, b| a.path.cmp(&b.path));
+    files
+}
+
+/// Writes every generated file under `dir`, removing stale per-message files.
+pub fn write_all(dir: &Path) -> std::io::Result<Vec<SchemaFile>> {
+    let files = generate();
+    for sub in ["client", "server"] {
+        let sub_dir = dir.join(sub);
+        if sub_dir.exists() {
+            std::fs::remove_dir_all(&sub_dir)?;
+        }
+        std::fs::create_dir_all(&sub_dir)?;
+    }
+    for file in &files {
+        std::fs::write(dir.join(&file.path), &file.contents)?;
+    }
+    Ok(files)
+}
+
+fn pretty(value: &Value) -> String {
+    let mut text = serde_json::to_string_pretty(value).expect("schemas serialize");
+    text.push('\n');
+    text
+}
+
+/// The union schema and one schema per message of a direction.
+fn direction_schemas(direction: &Direction) -> (Value, Vec<(&'static str, Value)>) {
+    let mut generator = SchemaSettings::draft2020_12().into_generator();
+    let refs: Vec<(&'static str, Value)> = direction
+        .variants
+        .iter()
+        .map(|variant| (variant.tag, (variant.add_to)(&mut generator).to_value()))
+        .collect();
+    let mut defs = generator.take_definitions(true);
+    for (tag, reference) in &refs {
+        let name = def_name(reference);
+        let def = defs
+            .get_mut(name)
+            .unwrap_or_else(|| panic!("message type {name} has no definition"));
+        add_tag(def, tag);
+    }
+
+    let mut union = Map::new();
+    union.insert("$schema".into(), json!(DRAFT_2020_12));
+    union.insert("title".into(), json!(direction.title));
+    union.insert("description".into(), json!(direction.description));
+    union.insert(
+        "oneOf".into(),
+        Value::Array(refs.iter().map(|(_, r)| r.clone()).collect()),
+    );
+    union.insert("$defs".into(), Value::Object(defs.clone()));
+
+    let messages = refs
+        .iter()
+        .map(|(tag, reference)| {
+            let name = def_name(reference);
+            let Value::Object(def) = defs[name].clone() else {
+                panic!("definition of {name} is not an object");
+            };
+            let mut root = Map::new();
+            root.insert("$schema".into(), json!(DRAFT_2020_12));
+            root.insert("title".into(), json!(name));
+            root.extend(def);
+            let mut needed = Map::new();
+            collect_refs(&Value::Object(root.clone()), &defs, &mut needed);
+            if !needed.is_empty() {
+                needed.sort_keys();
+                root.insert("$defs".into(), Value::Object(needed));
+            }
+            (*tag, Value::Object(root))
+        })
+        .collect();
+    (Value::Object(union), messages)
+}
+
+fn def_name(reference: &Value) -> &str {
+    reference["$ref"]
+        .as_str()
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+        .unwrap_or_else(|| panic!("message types must be named structs, got {reference}"))
+}
+
+/// Puts the `type` discriminator first among the properties and the required fields.
+fn add_tag(def: &mut Value, tag: &str) {
+    let object = def.as_object_mut().expect("message definitions are objects");
+    let mut properties = Map::new();
+    properties.insert(
+        "type".into(),
+        json!({ "type": "string", "const": tag }),
+    );
+    if let Some(Value::Object(existing)) = object.remove("properties") {
+        properties.extend(existing);
+    }
+    let mut required = vec![json!("type")];
+    if let Some(Value::Array(existing)) = object.remove("required") {
+        required.extend(existing);
+    }
+    // Keep a stable key order in the output: type, description, properties, required, rest.
+    let rest: Map<String, Value> = std::mem::take(object);
+    object.insert("type".into(), json!("object"));
+    for (key, value) in rest {
+        if key != "type" {
+            object.insert(key, value);
+        }
+    }
+    object.insert("properties".into(), Value::Object(properties));
+    object.insert("required".into(), Value::Array(required));
+}
+
+fn collect_refs(value: &Value, defs: &Map<String, Value>, needed: &mut Map<String, Value>) {
+    match value {
+        Value::Object(object) => {
+            if let Some(name) = object
+                .get("$ref")
+                .and_then(Value::as_str)
+                .and_then(|r| r.strip_prefix("#/$defs/"))
+            {
+                if !needed.contains_key(name) {
+                    let def = defs
+                        .get(name)
+                        .unwrap_or_else(|| panic!("dangling $ref to {name}"))
+                        .clone();
+                    needed.insert(name.to_string(), def.clone());
+                    collect_refs(&def, defs, needed);
+                }
+            }
+            for child in object.values() {
+                collect_refs(child, defs, needed);
+            }
+        }
+        Value::Array(items) => {
+            for child in items {
+                collect_refs(child, defs, needed);
+            }
+        }
+        _ => {}
+    }
+}

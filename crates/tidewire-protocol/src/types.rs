@@ -1,0 +1,368 @@
+//! Values that appear inside messages of both directions.
+
+use std::borrow::Cow;
+
+use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
+use serde::{Deserialize, Serialize};
+use serde_json::{Map, Value};
+
+use crate::error::ErrorCode;
+use crate::names::CollectionName;
+
+/// A JSON object: a record, a projection of one, or a set of updated fields.
+pub type Object = Map<String, Value>;
+
+/// A server-assigned subscription id, unique within its connection.
+pub type SubscriptionId = String;
+
+/// An instant in RFC 3339 form, UTC, e.g. `2026-01-24T10:30:00.123Z`.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct Timestamp(pub String);
+
+impl JsonSchema for Timestamp {
+    fn schema_name() -> Cow<'static, str> {
+        "Timestamp".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "format": "date-time",
+            "description": "An instant in RFC 3339 form, UTC, e.g. `2026-01-24T10:30:00.123Z`.",
+        })
+    }
+}
+
+/// An opaque position in a server's change journal. Clients store it and send
+/// it back in `watch.resume_after`; they MUST NOT parse it.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct ResumeToken(pub String);
+
+impl JsonSchema for ResumeToken {
+    fn schema_name() -> Cow<'static, str> {
+        "ResumeToken".into()
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 512,
+            "description": "An opaque position in the server's change journal, naming the journal's epoch and a position in it. Clients store it and send it back in `watch.resume_after`; they must not parse it.",
+        })
+    }
+}
+
+/// A filter of the Tidewire filter language: a JSON object of field paths and
+/// `$` operators, evaluated with the shared filter crate.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(transparent)]
+pub struct Filter(pub Object);
+
+/// The profiles a server may implement. A server lists those it implements in `welcome.profiles`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Profile {
+    Core,
+    Auth,
+    Records,
+    Watch,
+    Resume,
+    Topics,
+    Rooms,
+    Collab,
+    Limits,
+    Stats,
+}
+
+impl Profile {
+    pub const ALL: [Profile; 10] = [
+        Profile::Core,
+        Profile::Auth,
+        Profile::Records,
+        Profile::Watch,
+        Profile::Resume,
+        Profile::Topics,
+        Profile::Rooms,
+        Profile::Collab,
+        Profile::Limits,
+        Profile::Stats,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Profile::Core => "core",
+            Profile::Auth => "auth",
+            Profile::Records => "records",
+            Profile::Watch => "watch",
+            Profile::Resume => "resume",
+            Profile::Topics => "topics",
+            Profile::Rooms => "rooms",
+            Profile::Collab => "collab",
+            Profile::Limits => "limits",
+            Profile::Stats => "stats",
+        }
+    }
+
+    pub fn parse(name: &str) -> Option<Profile> {
+        Profile::ALL.into_iter().find(|p| p.as_str() == name)
+    }
+}
+
+/// Whether the server requires authentication.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum AuthMode {
+    /// Every connection is the anonymous principal with every scope.
+    Off,
+    /// Unauthenticated connections are the anonymous principal with the server's anonymous scopes.
+    Optional,
+    /// Every request before a successful `auth` is refused with `unauthorized`, and a
+    /// connection that has not authenticated within `timeout_ms` is closed with 1008.
+    Required,
+}
+
+/// Server identification, for logs and reports.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ServerInfo {
+    pub name: String,
+    pub version: String,
+}
+
+/// The connection's authentication state as of the welcome.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct AuthInfo {
+    pub mode: AuthMode,
+    /// The principal authenticated at the handshake, if a token was offered there.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub principal: Option<String>,
+    /// How long an unauthenticated connection may stay open in `required` mode.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+/// A message-rate limit: at most `messages` client messages in any `window_ms`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct RateLimit {
+    pub messages: u32,
+    pub window_ms: u64,
+}
+
+/// The limits the server enforces on this connection.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Limits {
+    /// Largest client frame accepted; a larger one closes the connection with 1009.
+    pub max_message_bytes: u64,
+    /// Deepest nesting of arrays and objects accepted in a client message.
+    pub max_nesting_depth: u32,
+    /// Most live subscriptions (watch and topic) on one connection.
+    pub max_subscriptions: u32,
+    /// Client message rate; `null` when the server applies none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub rate: Option<RateLimit>,
+    /// Server messages that may wait for this connection before it is a slow consumer.
+    pub outbound_queue: u32,
+}
+
+/// A sort key for `read`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SortKey {
+    /// A dotted field path.
+    pub field: String,
+    #[serde(default)]
+    pub order: SortOrder,
+}
+
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum SortOrder {
+    #[default]
+    Asc,
+    Desc,
+}
+
+/// A collection, named by database and collection.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct Namespace {
+    pub database: CollectionName,
+    pub collection: CollectionName,
+}
+
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum OperationType {
+    Insert,
+    Update,
+    Delete,
+}
+
+/// Identifies the changed record.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct DocumentKey {
+    #[serde(rename = "_id")]
+    pub id: String,
+}
+
+/// What an update changed: top-level or dotted fields set to new values, and fields removed.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct UpdateDescription {
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "crate::arbitrary::object()"))]
+    pub updated_fields: Object,
+    pub removed_fields: Vec<String>,
+}
+
+/// One committed change to a record. Watch filters are evaluated against this object
+/// exactly as it appears on the wire.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChangeEvent {
+    pub operation_type: OperationType,
+    pub ns: Namespace,
+    pub document_key: DocumentKey,
+    /// The record after the change: always on insert, on update when the watch asked
+    /// for `full_document`, never on delete.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "proptest::option::of(crate::arbitrary::object())"))]
+    pub full_document: Option<Object>,
+    /// Present on update events only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub update_description: Option<UpdateDescription>,
+    pub committed_at: Timestamp,
+    /// Resuming after this token replays every later change.
+    pub resume_token: ResumeToken,
+}
+
+/// A subscription's last delivered position, for resuming it elsewhere.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SubscriptionPosition {
+    pub subscription: SubscriptionId,
+    pub resume_token: ResumeToken,
+}
+
+/// A role in a room.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Role {
+    /// May post, type and edit documents.
+    #[default]
+    Participant,
+    /// May read messages, history and documents, but not post, type or edit.
+    Observer,
+}
+
+/// One connection's membership of a room.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Member {
+    pub connection_id: String,
+    pub principal: String,
+    pub role: Role,
+}
+
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum PresenceAction {
+    Joined,
+    Left,
+}
+
+/// Why a member left a room.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum LeaveReason {
+    /// The member sent `leave`.
+    Left,
+    /// The member's connection closed.
+    Disconnected,
+}
+
+/// A message posted to a room, as broadcast and as kept in history.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ChatMessage {
+    /// Server-assigned; increases with every message of the room, so it serves as a history cursor.
+    pub message_id: String,
+    pub author: Member,
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "crate::arbitrary::json()"))]
+    pub body: Value,
+    pub sent_at: Timestamp,
+}
+
+/// One operation of a collaborative edit. Positions and lengths count Unicode scalar values.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "op", rename_all = "snake_case")]
+pub enum EditOp {
+    /// Insert `text` before the character at `position` (`position` = length appends).
+    Insert { position: u64, text: String },
+    /// Remove `length` characters starting at `position`.
+    Delete { position: u64, length: u64 },
+}
+
+/// Counters for the whole server.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ServerStats {
+    pub connections: u64,
+    pub subscriptions: u64,
+    pub rooms: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+    pub uptime_ms: u64,
+}
+
+/// Counters for the requesting connection.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectionStats {
+    pub subscriptions: u64,
+    pub rooms: u64,
+    pub messages_in: u64,
+    pub messages_out: u64,
+}
+
+/// Why the server sent a `notice`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum NoticeReason {
+    /// The outbound queue overflowed; the connection is closed with 4002 next, and
+    /// `positions` say where each watch subscription can resume.
+    SlowConsumer,
+    /// The server is shutting down; the connection is closed with 1001 next.
+    ShuttingDown,
+    /// The token expires soon; send `auth` with a fresh token to keep the connection.
+    TokenExpiring,
+}
+
+/// The error object of an `error` message.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ErrorBody {
+    pub code: ErrorCode,
+    /// A human-readable explanation. Not for programs to parse.
+    pub message: String,
+    /// Code-specific fields: `retry_after_ms` (rate_limited), `current_version` (conflict on
+    /// an edit), `path` (invalid_message naming a field or filter location), `limit` (limit_exceeded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "proptest::option::of(crate::arbitrary::object())"))]
+    pub details: Option<Object>,
+}

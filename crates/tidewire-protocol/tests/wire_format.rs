@@ -1,0 +1,115 @@
+//! Snapshots of representative messages: a change here is a change to the wire format.
+
+use serde_json::json;
+use tidewire_protocol::*;
+
+fn member(connection_id: &str, principal: &str) -> Member {
+    Member {
+        connection_id: connection_id.into(),
+        principal: principal.into(),
+        role: Role::Participant,
+    }
+}
+
+fn name(value: &str) -> Name {
+    Name::new(value).unwrap()
+}
+
+fn collection(value: &str) -> CollectionName {
+    CollectionName::new(value).unwrap()
+}
+
+#[test]
+fn welcome() {
+    let welcome = ServerMessage::from(Welcome {
+        connection_id: "c-1".into(),
+        protocol: PROTOCOL_VERSION.into(),
+        server: ServerInfo { name: "tidewire-server".into(), version: "0.1.0".into() },
+        profiles: Profile::ALL.to_vec(),
+        heartbeat_ms: 30_000,
+        limits: Limits {
+            max_message_bytes: 1 << 20,
+            max_nesting_depth: 32,
+            max_subscriptions: 100,
+            rate: Some(RateLimit { messages: 60, window_ms: 60_000 }),
+            outbound_queue: 1024,
+        },
+        auth: AuthInfo { mode: AuthMode::Required, principal: None, timeout_ms: Some(10_000) },
+    });
+    insta::assert_json_snapshot!(welcome);
+}
+
+#[test]
+fn watch_with_filter_and_resume() {
+    let watch = decode_client_message(
+        r#"{"type":"watch","id":"w1","database":"shop","collection":"orders",
+            "filter":{"operation_type":{"$in":["insert","update"]}},
+            "pipeline":[{"$match":{"full_document.total":{"$gte":100}}}],
+            "full_document":true,"resume_after":"e1-42"}"#,
+        32,
+    )
+    .unwrap();
+    insta::assert_json_snapshot!(watch);
+}
+
+#[test]
+fn update_change_event() {
+    let mut updated = serde_json::Map::new();
+    updated.insert("age".into(), json!(31));
+    let change = ServerMessage::from(Change {
+        subscription: "s1".into(),
+        event: ChangeEvent {
+            operation_type: OperationType::Update,
+            ns: Namespace { database: collection("app"), collection: collection("users") },
+            document_key: DocumentKey { id: "user1".into() },
+            full_document: None,
+            update_description: Some(UpdateDescription {
+                updated_fields: updated,
+                removed_fields: vec!["email".into()],
+            }),
+            committed_at: Timestamp("2026-01-24T10:30:01.000Z".into()),
+            resume_token: ResumeToken("e1-43".into()),
+        },
+    });
+    insta::assert_json_snapshot!(change);
+}
+
+#[test]
+fn rate_limited_error() {
+    let mut details = serde_json::Map::new();
+    details.insert("retry_after_ms".into(), json!(750));
+    let error = ServerMessage::from(ErrorMessage {
+        id: Some(RequestId::new("p9").unwrap()),
+        error: ErrorBody {
+            code: ErrorCode::RateLimited,
+            message: "more than 60 messages in 60000 ms".into(),
+            details: Some(details),
+        },
+    });
+    insta::assert_json_snapshot!(error);
+}
+
+#[test]
+fn room_message_and_document_edit() {
+    let room_message = ServerMessage::from(RoomMessage {
+        room: name("lobby"),
+        message: ChatMessage {
+            message_id: "m-000001".into(),
+            author: member("c-1", "alice"),
+            body: json!({"text": "Hello, everyone!"}),
+            sent_at: Timestamp("2026-01-24T10:30:02.000Z".into()),
+        },
+    });
+    let edit = ServerMessage::from(DocumentEdit {
+        room: name("lobby"),
+        document: name("notes"),
+        version: 16,
+        author: member("c-2", "bob"),
+        ops: vec![
+            EditOp::Insert { position: 42, text: "Hello World".into() },
+            EditOp::Delete { position: 0, length: 3 },
+        ],
+    });
+    insta::assert_json_snapshot!("room_message", room_message);
+    insta::assert_json_snapshot!("document_edit", edit);
+}
