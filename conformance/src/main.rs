@@ -1,1 +1,419 @@
-fn main() {}
+use clap::{Args, Parser, Subcommand, ValueEnum};
+use std::io::{IsTerminal, Write};
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+use tidewire_conform::fixture::LoadedCase;
+use tidewire_conform::render::{self, Style};
+use tidewire_conform::{
+    load_suites, Auth, Baseline, CaseReport, Filter, Observer, RunOptions, Runner, SchemaSet,
+    Status, Suite,
+};
+
+/// Runs declarative conformance suites against a WebSocket endpoint.
+///
+/// Exit status: 0 when every selected case passed (or failed only as listed
+/// in --baseline), 1 when a case failed, 2 on usage or setup errors.
+#[derive(Debug, Parser)]
+#[command(name = "tidewire-conform", version, max_term_width = 100)]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run suites against the endpoint at URL.
+    Run(Box<RunArgs>),
+    /// List the cases a run would select, without connecting.
+    List(SelectArgs),
+    /// Print the JSON Schema of suite files (checked in as
+    /// conformance/fixture.schema.json).
+    FixtureSchema,
+}
+
+#[derive(Debug, Args)]
+struct SelectArgs {
+    /// Suite file, or directory whose *.json files are suites (sorted; subdirectories are not searched).
+    #[arg(short = 's', long = "suite", value_name = "PATH", required = true)]
+    suites: Vec<PathBuf>,
+    /// Schema set manifest for every suite, instead of their `schemas` field.
+    #[arg(long, value_name = "PATH")]
+    schemas: Option<PathBuf>,
+    /// Run only cases whose id matches this glob (repeatable).
+    #[arg(short = 'c', long = "case", value_name = "GLOB")]
+    cases: Vec<String>,
+    /// Leave out cases whose id matches this glob (repeatable).
+    #[arg(short = 'e', long, value_name = "GLOB")]
+    exclude: Vec<String>,
+    /// Run only cases with this tag (repeatable; any of them).
+    #[arg(short = 't', long = "tag", value_name = "TAG")]
+    tags: Vec<String>,
+    /// Profile the server implements (repeatable); cases of other profiles
+    /// are skipped. All profiles run when not given.
+    #[arg(short = 'p', long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
+}
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum ColorChoice {
+    Auto,
+    Always,
+    Never,
+}
+
+#[derive(Debug, Args)]
+struct RunArgs {
+    /// WebSocket URL of the server under test, e.g. ws://127.0.0.1:9000/ws
+    #[arg(value_name = "URL", required_unless_present = "list")]
+    url: Option<String>,
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Print the selected cases and exit without connecting.
+    #[arg(long)]
+    list: bool,
+
+    /// Default timeout of each waiting step and handshake, in milliseconds.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 5000,
+        help_heading = "Limits"
+    )]
+    timeout: u64,
+    /// Default deadline for a whole case, in milliseconds.
+    #[arg(
+        long,
+        value_name = "MS",
+        default_value_t = 60_000,
+        help_heading = "Limits"
+    )]
+    case_timeout: u64,
+    /// Largest frame or message accepted from the server (e.g. 16MiB, 65536).
+    #[arg(long, value_name = "SIZE", default_value = "16MiB", value_parser = parse_size, help_heading = "Limits")]
+    max_frame: usize,
+    /// Unconsumed frames held per connection before the case fails.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 10_000,
+        help_heading = "Limits"
+    )]
+    max_buffered: usize,
+
+    /// Token added to every handshake (see --token-param, --token-bearer).
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CONFORM_TOKEN",
+        hide_env_values = true,
+        help_heading = "Handshake"
+    )]
+    token: Option<String>,
+    /// Query parameter that carries --token.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "token",
+        help_heading = "Handshake"
+    )]
+    token_param: String,
+    /// Send --token as `Authorization: Bearer TOKEN` instead of a query parameter.
+    #[arg(long, help_heading = "Handshake")]
+    token_bearer: bool,
+    /// Header added to every handshake, as 'Name: value' (repeatable).
+    #[arg(short = 'H', long = "header", value_name = "'K: V'", value_parser = parse_header, help_heading = "Handshake")]
+    headers: Vec<(String, String)>,
+
+    /// Number of cases to run at once.
+    #[arg(
+        short = 'j',
+        long,
+        value_name = "N",
+        default_value_t = 1,
+        help_heading = "Execution"
+    )]
+    jobs: usize,
+    /// Stop starting cases after the first failure.
+    #[arg(long, help_heading = "Execution")]
+    fail_fast: bool,
+    /// Treat failures of SHOULD-level cases as failures instead of warnings.
+    #[arg(long, help_heading = "Execution")]
+    strict: bool,
+    /// File of known failing case ids (one per line, # comments); only
+    /// other failures fail the run.
+    #[arg(long, value_name = "FILE", help_heading = "Execution")]
+    baseline: Option<PathBuf>,
+
+    /// Write a JSON report with full transcripts to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    json: Option<PathBuf>,
+    /// Write a JUnit XML report to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    junit: Option<PathBuf>,
+    /// When to use colors.
+    #[arg(
+        long,
+        value_name = "WHEN",
+        default_value = "auto",
+        help_heading = "Output"
+    )]
+    color: ColorChoice,
+    /// Same as --color never.
+    #[arg(long, help_heading = "Output")]
+    no_color: bool,
+    /// Transcript entries shown for each failure.
+    #[arg(long, value_name = "N", default_value_t = 12, help_heading = "Output")]
+    transcript_lines: usize,
+}
+
+fn parse_size(s: &str) -> Result<usize, String> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (digits, unit) = s.split_at(split);
+    let n: usize = digits
+        .parse()
+        .map_err(|_| format!("{s:?} is not a size like 65536 or 16MiB"))?;
+    let factor = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "k" | "kb" | "kib" => 1024,
+        "m" | "mb" | "mib" => 1024 * 1024,
+        "g" | "gb" | "gib" => 1024 * 1024 * 1024,
+        _ => return Err(format!("unknown unit in {s:?} (use KiB, MiB or GiB)")),
+    };
+    n.checked_mul(factor)
+        .filter(|n| *n > 0)
+        .ok_or_else(|| format!("{s:?} is out of range"))
+}
+
+fn parse_header(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once(':')
+        .ok_or_else(|| format!("{s:?} is not a header; write 'Name: value'"))?;
+    let name = name.trim();
+    if name.is_empty() {
+        return Err(format!("{s:?} has an empty header name"));
+    }
+    Ok((name.to_string(), value.trim().to_string()))
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match cli.command {
+        Command::FixtureSchema => {
+            print!("{}", tidewire_conform::fixture_schema_text());
+            ExitCode::SUCCESS
+        }
+        Command::List(select) => match load(&select) {
+            Ok(suites) => list(&select, &suites),
+            Err(e) => setup_error(&e),
+        },
+        Command::Run(args) => run(*args),
+    }
+}
+
+fn setup_error(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+fn load(select: &SelectArgs) -> Result<Vec<Suite>, String> {
+    let schemas = match &select.schemas {
+        Some(path) => Some(Arc::new(SchemaSet::load(path).map_err(|e| e.to_string())?)),
+        None => None,
+    };
+    load_suites(&select.suites, schemas).map_err(|e| e.to_string())
+}
+
+fn filter(select: &SelectArgs) -> Filter {
+    Filter {
+        cases: select.cases.clone(),
+        exclude: select.exclude.clone(),
+        tags: select.tags.clone(),
+        profiles: select.profiles.clone(),
+    }
+}
+
+fn list(select: &SelectArgs, suites: &[Suite]) -> ExitCode {
+    let runner = Runner::new(RunOptions {
+        filter: filter(select),
+        ..RunOptions::default()
+    });
+    let plan = match runner.plan(suites) {
+        Ok(plan) => plan,
+        Err(e) => return setup_error(&e.to_string()),
+    };
+    let width = plan
+        .cases
+        .iter()
+        .map(|p| p.case.case.id.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    for planned in &plan.cases {
+        let c = &planned.case.case;
+        let skip = planned
+            .skip
+            .as_ref()
+            .map(|s| format!("  (skipped: {s})"))
+            .unwrap_or_default();
+        let _ = writeln!(
+            out,
+            "{:<width$}  [{}] {}  {}:{}{skip}",
+            c.id, c.profile, c.title, planned.case.file, planned.case.position
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} case(s) selected, {} filtered out",
+        plan.cases.len(),
+        plan.filtered_out
+    );
+    ExitCode::SUCCESS
+}
+
+/// Prints case lines to stdout and, on a terminal, a progress line on stderr.
+struct Terminal {
+    style: Style,
+    progress: bool,
+    transcript_lines: usize,
+    running: Vec<String>,
+}
+
+impl Terminal {
+    fn clear_progress(&self) {
+        if self.progress {
+            eprint!("\r\x1b[2K");
+        }
+    }
+
+    fn draw_progress(&self, done: usize, total: usize) {
+        if self.progress && done < total {
+            let current = self.running.last().map(String::as_str).unwrap_or("");
+            eprint!("\r\x1b[2K[{done}/{total}] running {current}");
+            let _ = std::io::stderr().flush();
+        }
+    }
+}
+
+impl Observer for Terminal {
+    fn started(&mut self, case: &LoadedCase, _running: usize, done: usize, total: usize) {
+        self.running.push(case.case.id.clone());
+        self.draw_progress(done, total);
+    }
+
+    fn finished(&mut self, report: &CaseReport, done: usize, total: usize) {
+        self.running.retain(|id| *id != report.id);
+        self.clear_progress();
+        let mut out = std::io::stdout().lock();
+        let _ = writeln!(out, "{}", render::case_line(report, self.style));
+        for w in &report.warnings {
+            let _ = writeln!(out, "    {} {w}", self.style.yellow("warning:"));
+        }
+        if matches!(report.status, Status::Fail | Status::Warn) {
+            let _ = write!(
+                out,
+                "{}",
+                render::failure_block(report, self.style, self.transcript_lines)
+            );
+            let _ = writeln!(out);
+        }
+        let _ = out.flush();
+        drop(out);
+        self.draw_progress(done, total);
+    }
+}
+
+fn run(args: RunArgs) -> ExitCode {
+    let suites = match load(&args.select) {
+        Ok(s) => s,
+        Err(e) => return setup_error(&e),
+    };
+    if args.list {
+        return list(&args.select, &suites);
+    }
+    let Some(url) = args.url.clone() else {
+        return setup_error("a URL is required");
+    };
+    let baseline = match &args.baseline {
+        Some(path) => match std::fs::read_to_string(path) {
+            Ok(text) => Baseline::parse(&text),
+            Err(e) => return setup_error(&format!("cannot read baseline {}: {e}", path.display())),
+        },
+        None => Baseline::default(),
+    };
+    let options = RunOptions {
+        step_timeout: Duration::from_millis(args.timeout),
+        case_timeout: Duration::from_millis(args.case_timeout),
+        max_frame: args.max_frame,
+        max_buffered: args.max_buffered,
+        auth: args.token.clone().map(|token| {
+            if args.token_bearer {
+                Auth::Bearer(token)
+            } else {
+                Auth::Query {
+                    param: args.token_param.clone(),
+                    token,
+                }
+            }
+        }),
+        headers: args.headers.clone(),
+        jobs: args.jobs,
+        fail_fast: args.fail_fast,
+        strict: args.strict,
+        filter: filter(&args.select),
+    };
+    let color = match (args.no_color, args.color) {
+        (true, _) | (_, ColorChoice::Never) => false,
+        (_, ColorChoice::Always) => true,
+        (_, ColorChoice::Auto) => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    };
+    let mut terminal = Terminal {
+        style: Style { color },
+        progress: std::io::stderr().is_terminal(),
+        transcript_lines: args.transcript_lines,
+        running: Vec::new(),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return setup_error(&format!("cannot start the async runtime: {e}")),
+    };
+    let runner = Runner::new(options);
+    let report = match runtime.block_on(runner.run_with(&url, &suites, &mut terminal)) {
+        Ok(report) => report,
+        Err(e) => {
+            terminal.clear_progress();
+            return setup_error(&e.to_string());
+        }
+    };
+    terminal.clear_progress();
+    let verdict = report.judge(&baseline);
+    if let Some(path) = &args.json {
+        if let Err(e) = std::fs::write(path, report.to_json()) {
+            return setup_error(&format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    if let Some(path) = &args.junit {
+        if let Err(e) = std::fs::write(path, report.to_junit(args.transcript_lines)) {
+            return setup_error(&format!("cannot write {}: {e}", path.display()));
+        }
+    }
+    print!(
+        "{}",
+        render::summary(
+            &report.summary,
+            &verdict,
+            report.filtered_out,
+            report.duration_ms / 1000.0,
+            terminal.style
+        )
+    );
+    if verdict.ok() {
+        ExitCode::SUCCESS
+    } else {
+        ExitCode::from(1)
+    }
+}

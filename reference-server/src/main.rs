@@ -1,1 +1,206 @@
-fn main() {}
+//! `tidewire-server`: the reference server as a program.
+//!
+//! The first line on stdout is `listening on ws://HOST:PORT/PATH` (the bound
+//! address, so `--listen 127.0.0.1:0` can be used by scripts); logs go to stderr.
+
+use std::io::Write;
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::Duration;
+
+use clap::{Parser, ValueEnum};
+use tidewire_server::{AuthMode, Config, Faults, RateLimit, Server};
+use tracing_subscriber::EnvFilter;
+
+#[derive(Debug, Clone, Copy, ValueEnum)]
+enum Auth {
+    /// Every connection is anonymous with every scope.
+    Off,
+    /// Anonymous connections get --anonymous-scopes; tokens grant their own scopes.
+    Optional,
+    /// Every request other than auth and ping needs authentication first.
+    Required,
+}
+
+/// The Tidewire v1 reference server: every profile, in memory.
+///
+/// Prints `listening on ws://HOST:PORT/PATH` as the first line on stdout once
+/// bound; logs go to stderr (level from RUST_LOG, default info).
+#[derive(Debug, Parser)]
+#[command(name = "tidewire-server", version)]
+struct Args {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "TIDEWIRE_LISTEN", default_value = "127.0.0.1:8080")]
+    listen: SocketAddr,
+    /// Path of the WebSocket endpoint.
+    #[arg(long, env = "TIDEWIRE_PATH", default_value = "/v1")]
+    path: String,
+    /// Milliseconds without any server message after which a heartbeat is sent.
+    #[arg(long, env = "TIDEWIRE_HEARTBEAT_MS", default_value_t = 15_000)]
+    heartbeat_ms: u64,
+    /// Authentication mode.
+    #[arg(long, env = "TIDEWIRE_AUTH", value_enum, default_value = "off")]
+    auth: Auth,
+    /// In required mode, milliseconds a connection may stay unauthenticated.
+    #[arg(long, env = "TIDEWIRE_AUTH_TIMEOUT_MS", default_value_t = 10_000)]
+    auth_timeout_ms: u64,
+    /// JSON file mapping each static token to {"principal": "...", "scopes": ["..."]}.
+    #[arg(long, env = "TIDEWIRE_TOKENS_FILE")]
+    tokens_file: Option<PathBuf>,
+    /// Secret for HS256 JWTs (claims: sub, scope, exp). Without it JWTs are refused.
+    #[arg(long, env = "TIDEWIRE_JWT_SECRET", hide_env_values = true)]
+    jwt_secret: Option<String>,
+    /// Scopes of anonymous connections in optional mode (comma-separated).
+    #[arg(
+        long,
+        env = "TIDEWIRE_ANONYMOUS_SCOPES",
+        value_delimiter = ',',
+        default_value = "*"
+    )]
+    anonymous_scopes: Vec<String>,
+    /// Milliseconds before a token expires at which the token_expiring notice is sent.
+    #[arg(
+        long,
+        env = "TIDEWIRE_TOKEN_EXPIRY_NOTICE_MS",
+        default_value_t = 30_000
+    )]
+    token_expiry_notice_ms: u64,
+    /// Client messages allowed per window; 0 disables the rate limit.
+    #[arg(long, env = "TIDEWIRE_RATE_MESSAGES", default_value_t = 100)]
+    rate_messages: u32,
+    /// Length of the rate-limit window in milliseconds.
+    #[arg(long, env = "TIDEWIRE_RATE_WINDOW_MS", default_value_t = 1000)]
+    rate_window_ms: u64,
+    /// Open connections beyond this are closed with 1013.
+    #[arg(long, env = "TIDEWIRE_MAX_CONNECTIONS", default_value_t = 1024)]
+    max_connections: usize,
+    /// Live subscriptions (watch and topic) per connection.
+    #[arg(long, env = "TIDEWIRE_MAX_SUBSCRIPTIONS", default_value_t = 100)]
+    max_subscriptions: u32,
+    /// Largest client frame in bytes; larger closes with 1009.
+    #[arg(long, env = "TIDEWIRE_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
+    max_message_bytes: usize,
+    /// Deepest JSON nesting accepted in a client message.
+    #[arg(long, env = "TIDEWIRE_MAX_NESTING_DEPTH", default_value_t = 32)]
+    max_nesting_depth: u32,
+    /// Allowed Origin values (comma-separated); empty allows all. Requests
+    /// without an Origin header are always allowed.
+    #[arg(long, env = "TIDEWIRE_ALLOWED_ORIGINS", value_delimiter = ',')]
+    allowed_origins: Vec<String>,
+    /// Server messages that may wait for one connection before it is closed as a slow consumer (4002).
+    #[arg(long, env = "TIDEWIRE_OUTBOUND_QUEUE", default_value_t = 1024)]
+    outbound_queue: usize,
+    /// Change events kept in the journal for resuming.
+    #[arg(long, env = "TIDEWIRE_JOURNAL_RETENTION", default_value_t = 10_000)]
+    journal_retention: usize,
+    /// Messages kept per room for history.
+    #[arg(long, env = "TIDEWIRE_ROOM_HISTORY", default_value_t = 1000)]
+    room_history: usize,
+    /// Never send heartbeats (fault injection).
+    #[arg(long, env = "TIDEWIRE_FAULT_SKIP_HEARTBEATS")]
+    fault_skip_heartbeats: bool,
+    /// Announce the rate limit but do not enforce it (fault injection).
+    #[arg(long, env = "TIDEWIRE_FAULT_IGNORE_RATE_LIMIT")]
+    fault_ignore_rate_limit: bool,
+}
+
+impl Args {
+    fn into_config(self) -> Result<Config, tidewire_server::ConfigError> {
+        let tokens = match &self.tokens_file {
+            Some(path) => Config::load_tokens_file(path)?,
+            None => Default::default(),
+        };
+        Ok(Config {
+            listen: self.listen,
+            path: self.path,
+            heartbeat_interval: Duration::from_millis(self.heartbeat_ms),
+            auth_mode: match self.auth {
+                Auth::Off => AuthMode::Off,
+                Auth::Optional => AuthMode::Optional,
+                Auth::Required => AuthMode::Required,
+            },
+            auth_timeout: Duration::from_millis(self.auth_timeout_ms),
+            tokens,
+            jwt_secret: self.jwt_secret.map(String::into_bytes),
+            anonymous_scopes: self
+                .anonymous_scopes
+                .into_iter()
+                .filter(|s| !s.trim().is_empty())
+                .collect(),
+            token_expiry_notice: Duration::from_millis(self.token_expiry_notice_ms),
+            rate_limit: (self.rate_messages > 0).then_some(RateLimit {
+                messages: self.rate_messages,
+                window_ms: self.rate_window_ms,
+            }),
+            max_connections: self.max_connections,
+            max_subscriptions: self.max_subscriptions,
+            max_message_bytes: self.max_message_bytes,
+            max_nesting_depth: self.max_nesting_depth,
+            allowed_origins: self
+                .allowed_origins
+                .into_iter()
+                .filter(|s| !s.trim().is_empty())
+                .collect(),
+            outbound_queue: self.outbound_queue,
+            journal_retention: self.journal_retention,
+            room_history: self.room_history,
+            faults: Faults {
+                skip_heartbeats: self.fault_skip_heartbeats,
+                ignore_rate_limit: self.fault_ignore_rate_limit,
+            },
+            ..Config::default()
+        })
+    }
+}
+
+#[tokio::main]
+async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(
+            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
+        )
+        .with_writer(std::io::stderr)
+        .init();
+    let config = match Args::parse().into_config() {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("tidewire-server: {err}");
+            return ExitCode::from(2);
+        }
+    };
+    let server = match Server::start(config).await {
+        Ok(server) => server,
+        Err(err) => {
+            eprintln!("tidewire-server: {err}");
+            return ExitCode::FAILURE;
+        }
+    };
+    println!("listening on {}", server.ws_url());
+    let _ = std::io::stdout().flush();
+    wait_for_signal().await;
+    server.shutdown().await;
+    ExitCode::SUCCESS
+}
+
+async fn wait_for_signal() {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{signal, SignalKind};
+        match signal(SignalKind::terminate()) {
+            Ok(mut term) => {
+                tokio::select! {
+                    _ = tokio::signal::ctrl_c() => {}
+                    _ = term.recv() => {}
+                }
+            }
+            Err(_) => {
+                let _ = tokio::signal::ctrl_c().await;
+            }
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = tokio::signal::ctrl_c().await;
+    }
+}

@@ -56,7 +56,10 @@ pub fn filter() -> impl Strategy<Value = Filter> {
     ];
     let condition = prop_oneof![
         scalar.clone(),
-        (prop::sample::select(&["$gt", "$gte", "$lt", "$lte", "$ne"][..]), scalar.clone())
+        (
+            prop::sample::select(&["$gt", "$gte", "$lt", "$lte", "$ne"][..]),
+            scalar.clone()
+        )
             .prop_map(|(op, v)| single(op, v)),
         prop::collection::vec(scalar, 0..3).prop_map(|vs| single("$in", Value::Array(vs))),
         any::<bool>().prop_map(|b| single("$exists", Value::Bool(b))),
@@ -65,8 +68,10 @@ pub fn filter() -> impl Strategy<Value = Filter> {
         .prop_map(|map| Value::Object(map.into_iter().collect()));
     leaf.prop_recursive(2, 8, 3, |inner| {
         prop_oneof![
-            prop::collection::vec(inner.clone(), 1..3).prop_map(|fs| single("$and", Value::Array(fs))),
-            prop::collection::vec(inner.clone(), 1..3).prop_map(|fs| single("$or", Value::Array(fs))),
+            prop::collection::vec(inner.clone(), 1..3)
+                .prop_map(|fs| single("$and", Value::Array(fs))),
+            prop::collection::vec(inner.clone(), 1..3)
+                .prop_map(|fs| single("$or", Value::Array(fs))),
             inner.prop_map(|f| single("$not", f)),
         ]
     })
@@ -94,9 +99,19 @@ impl Arbitrary for Timestamp {
     type Parameters = ();
     type Strategy = BoxedStrategy<Timestamp>;
     fn arbitrary_with((): ()) -> Self::Strategy {
-        (2020u32..2030, 1u32..=12, 1u32..=28, 0u32..24, 0u32..60, 0u32..60, 0u32..1000)
+        (
+            2020u32..2030,
+            1u32..=12,
+            1u32..=28,
+            0u32..24,
+            0u32..60,
+            0u32..60,
+            0u32..1000,
+        )
             .prop_map(|(y, mo, d, h, mi, s, ms)| {
-                Timestamp(format!("{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z"))
+                Timestamp(format!(
+                    "{y:04}-{mo:02}-{d:02}T{h:02}:{mi:02}:{s:02}.{ms:03}Z"
+                ))
             })
             .boxed()
     }

@@ -99,7 +99,10 @@ pub fn decode_client_message(text: &str, max_depth: usize) -> Result<ClientMessa
     let value: Value = serde_json::from_str(text)
         .map_err(|err| DecodeError::invalid(None, format!("frame is not valid JSON: {err}")))?;
     let Value::Object(mut object) = value else {
-        return Err(DecodeError::invalid(None, "a message must be a JSON object"));
+        return Err(DecodeError::invalid(
+            None,
+            "a message must be a JSON object",
+        ));
     };
     let id = object
         .get("id")
@@ -190,11 +193,23 @@ mod tests {
             ("not json", ErrorCode::InvalidMessage, None),
             ("[1,2]", ErrorCode::InvalidMessage, None),
             (r#"{"id":"a"}"#, ErrorCode::InvalidMessage, Some("a")),
-            (r#"{"type":7,"id":"a"}"#, ErrorCode::InvalidMessage, Some("a")),
-            (r#"{"type":"nope","id":"a"}"#, ErrorCode::UnknownType, Some("a")),
+            (
+                r#"{"type":7,"id":"a"}"#,
+                ErrorCode::InvalidMessage,
+                Some("a"),
+            ),
+            (
+                r#"{"type":"nope","id":"a"}"#,
+                ErrorCode::UnknownType,
+                Some("a"),
+            ),
             (r#"{"type":"ping"}"#, ErrorCode::InvalidMessage, None),
             (r#"{"type":"ping","id":5}"#, ErrorCode::InvalidMessage, None),
-            (r#"{"type":"ping","id":""}"#, ErrorCode::InvalidMessage, None),
+            (
+                r#"{"type":"ping","id":""}"#,
+                ErrorCode::InvalidMessage,
+                None,
+            ),
             (
                 r#"{"type":"read","id":"r","database":"d","collection":"c","limit":"ten"}"#,
                 ErrorCode::InvalidMessage,
@@ -215,8 +230,9 @@ mod tests {
 
     #[test]
     fn field_errors_name_the_path() {
-        let err = decode(r#"{"type":"read","id":"r","database":"d","collection":"c","limit":"ten"}"#)
-            .unwrap_err();
+        let err =
+            decode(r#"{"type":"read","id":"r","database":"d","collection":"c","limit":"ten"}"#)
+                .unwrap_err();
         assert_eq!(err.path.as_deref(), Some("limit"));
         assert!(err.message.contains("`limit`"), "{}", err.message);
         let err = decode(

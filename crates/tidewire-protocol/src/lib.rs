@@ -16,10 +16,12 @@
 
 #[cfg(any(test, feature = "arbitrary"))]
 pub mod arbitrary;
+pub mod asyncapi;
 mod decode;
 mod error;
 mod messages;
 mod names;
+pub mod requirements;
 pub mod schema;
 mod types;
 

@@ -225,7 +225,10 @@ pub struct Ping {
     pub id: RequestId,
     /// Any JSON value; echoed unchanged in the `pong`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "proptest::option::of(crate::arbitrary::json_not_null())"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "proptest::option::of(crate::arbitrary::json_not_null())")
+    )]
     pub payload: Option<Value>,
 }
 
@@ -247,7 +250,10 @@ pub struct Create {
     pub database: CollectionName,
     pub collection: CollectionName,
     /// The record. A string `_id` names it; without one the server assigns an id.
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "crate::arbitrary::object()"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::object()")
+    )]
     pub record: Object,
 }
 
@@ -287,7 +293,10 @@ pub struct Update {
     pub record_id: String,
     /// Fields to set, by dotted path.
     #[serde(default, skip_serializing_if = "Object::is_empty")]
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "crate::arbitrary::object()"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::object()")
+    )]
     pub set: Object,
     /// Fields to remove, by dotted path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -321,7 +330,12 @@ pub struct Watch {
     pub filter: Option<Filter>,
     /// `$match` stages, all of which an event must pass.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "proptest::option::of(proptest::collection::vec(crate::arbitrary::object(), 0..3))"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(
+            strategy = "proptest::option::of(proptest::collection::vec(crate::arbitrary::object(), 0..3))"
+        )
+    )]
     pub pipeline: Option<Vec<Object>>,
     /// Include the record after the change in update events.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
@@ -356,7 +370,10 @@ pub struct Unsubscribe {
 pub struct Publish {
     pub id: RequestId,
     pub topic: Name,
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "crate::arbitrary::json()"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::json()")
+    )]
     pub data: Value,
 }
 
@@ -384,7 +401,10 @@ pub struct Leave {
 pub struct Post {
     pub id: RequestId,
     pub room: Name,
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "crate::arbitrary::json()"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::json()")
+    )]
     pub body: Value,
 }
 
@@ -466,7 +486,10 @@ pub struct Welcome {
 pub struct Pong {
     pub id: RequestId,
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "proptest::option::of(crate::arbitrary::json_not_null())"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "proptest::option::of(crate::arbitrary::json_not_null())")
+    )]
     pub payload: Option<Value>,
 }
 
@@ -515,7 +538,10 @@ pub struct Authenticated {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Created {
     pub id: RequestId,
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "crate::arbitrary::object()"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::object()")
+    )]
     pub record: Object,
 }
 
@@ -524,7 +550,10 @@ pub struct Created {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Records {
     pub id: RequestId,
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "proptest::collection::vec(crate::arbitrary::object(), 0..3)"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "proptest::collection::vec(crate::arbitrary::object(), 0..3)")
+    )]
     pub records: Vec<Object>,
     /// How many records matched before `offset` and `limit`.
     pub total: u64,
@@ -537,7 +566,10 @@ pub struct Records {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Updated {
     pub id: RequestId,
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "crate::arbitrary::object()"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::object()")
+    )]
     pub record: Object,
 }
 
@@ -605,7 +637,10 @@ pub struct Publication {
     pub message_id: String,
     pub publisher: String,
     pub published_at: Timestamp,
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "crate::arbitrary::json()"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::json()")
+    )]
     pub data: Value,
 }
 

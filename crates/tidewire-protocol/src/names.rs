@@ -157,8 +157,20 @@ mod tests {
     #[test]
     fn validators_agree_with_their_schema_patterns() {
         let samples = [
-            "", "a", "users", "app.users", ".hidden", "a:b", "-x", "x y", "ünï", "a/b", "_",
-            "topic:metrics.cpu", "0", "~",
+            "",
+            "a",
+            "users",
+            "app.users",
+            ".hidden",
+            "a:b",
+            "-x",
+            "x y",
+            "ünï",
+            "a/b",
+            "_",
+            "topic:metrics.cpu",
+            "0",
+            "~",
         ];
         for sample in samples {
             agrees_with_pattern(RequestId::PATTERN, RequestId::new(sample).is_ok(), sample);
@@ -179,6 +191,9 @@ mod tests {
     #[test]
     fn deserialize_rejects_invalid_names() {
         let err = serde_json::from_str::<CollectionName>("\"app.users\"").unwrap_err();
-        assert!(err.to_string().contains("not a valid CollectionName"), "{err}");
+        assert!(
+            err.to_string().contains("not a valid CollectionName"),
+            "{err}"
+        );
     }
 }

@@ -8,6 +8,7 @@
 use std::path::{Path, PathBuf};
 
 use schemars::generate::SchemaSettings;
+use schemars::transform::RecursiveTransform;
 use schemars::{JsonSchema, Schema, SchemaGenerator};
 use serde_json::{json, Map, Value};
 
@@ -125,11 +126,30 @@ fn pretty(value: &Value) -> String {
     text
 }
 
-/// The union schema and one schema per message of a direction.
-fn direction_schemas(direction: &Direction) -> (Value, Vec<(&'static str, Value)>) {
-    let mut generator = SchemaSettings::draft2020_12().into_generator();
-    let refs: Vec<(&'static str, Value)> = direction
-        .variants
+/// The definitions of a direction's message types (each with its `type`
+/// discriminator) and of every type they refer to.
+pub(crate) struct Definitions {
+    /// `$ref`s (`#/$defs/Name`) to the message types, with their tags, in declaration order.
+    pub(crate) refs: Vec<(&'static str, Value)>,
+    /// Every definition by name; references between them are `#/$defs/Name`.
+    pub(crate) defs: Map<String, Value>,
+}
+
+impl Definitions {
+    /// The `type` tag and definition name of each message type, in declaration order.
+    pub(crate) fn messages(&self) -> impl Iterator<Item = (&'static str, &str)> {
+        self.refs
+            .iter()
+            .map(|(tag, reference)| (*tag, def_name(reference)))
+    }
+}
+
+/// Generates the definitions of the given message types.
+pub(crate) fn definitions(variants: &[VariantSchema]) -> Definitions {
+    let mut generator = SchemaSettings::draft2020_12()
+        .with_transform(RecursiveTransform(explicit_any_value))
+        .into_generator();
+    let refs: Vec<(&'static str, Value)> = variants
         .iter()
         .map(|variant| (variant.tag, (variant.add_to)(&mut generator).to_value()))
         .collect();
@@ -141,6 +161,39 @@ fn direction_schemas(direction: &Direction) -> (Value, Vec<(&'static str, Value)
             .unwrap_or_else(|| panic!("message type {name} has no definition"));
         add_tag(def, tag);
     }
+    Definitions { refs, defs }
+}
+
+/// Keywords that describe a value without constraining it.
+const ANNOTATIONS: [&str; 8] = [
+    "title",
+    "description",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$comment",
+];
+
+/// States "any JSON value" explicitly where a schema carries annotations only.
+///
+/// schemars writes a documented `serde_json::Value` field (e.g. `ping.payload`) as
+/// `{"description": ...}`: valid JSON Schema for any value, but code generators read an
+/// untyped schema with keywords as an object (json-schema-to-typescript types it
+/// `{[k: string]: unknown}`, rejecting `"payload": 42`). `anyOf: [true]` accepts exactly
+/// the same values and reads as "unknown" / `Any` in generated code.
+fn explicit_any_value(schema: &mut Schema) {
+    if let Some(object) = schema.as_object_mut() {
+        if !object.is_empty() && object.keys().all(|key| ANNOTATIONS.contains(&key.as_str())) {
+            object.insert("anyOf".into(), json!([true]));
+        }
+    }
+}
+
+/// The union schema and one schema per message of a direction.
+fn direction_schemas(direction: &Direction) -> (Value, Vec<(&'static str, Value)>) {
+    let Definitions { refs, defs } = definitions(&direction.variants);
 
     let mut union = Map::new();
     union.insert("$schema".into(), json!(DRAFT_2020_12));
@@ -184,12 +237,11 @@ fn def_name(reference: &Value) -> &str {
 
 /// Puts the `type` discriminator first among the properties and the required fields.
 fn add_tag(def: &mut Value, tag: &str) {
-    let object = def.as_object_mut().expect("message definitions are objects");
+    let object = def
+        .as_object_mut()
+        .expect("message definitions are objects");
     let mut properties = Map::new();
-    properties.insert(
-        "type".into(),
-        json!({ "type": "string", "const": tag }),
-    );
+    properties.insert("type".into(), json!({ "type": "string", "const": tag }));
     if let Some(Value::Object(existing)) = object.remove("properties") {
         properties.extend(existing);
     }

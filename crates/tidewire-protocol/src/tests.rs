@@ -65,18 +65,26 @@ proptest! {
 #[test]
 fn every_tag_has_a_schema_file() {
     for tag in ClientMessage::TAGS {
-        assert!(validators().contains_key(&format!("client/{tag}.schema.json")), "{tag}");
+        assert!(
+            validators().contains_key(&format!("client/{tag}.schema.json")),
+            "{tag}"
+        );
     }
     for tag in ServerMessage::TAGS {
-        assert!(validators().contains_key(&format!("server/{tag}.schema.json")), "{tag}");
+        assert!(
+            validators().contains_key(&format!("server/{tag}.schema.json")),
+            "{tag}"
+        );
     }
 }
 
 #[test]
 fn schemas_reject_a_message_with_the_wrong_tag_or_a_missing_field() {
-    assert!(!validators()["client/ping.schema.json"].is_valid(&serde_json::json!({"type": "pong", "id": "1"})));
+    assert!(!validators()["client/ping.schema.json"]
+        .is_valid(&serde_json::json!({"type": "pong", "id": "1"})));
     assert!(!validators()["client/ping.schema.json"].is_valid(&serde_json::json!({"type": "ping"})));
-    assert!(!validators()["client-message.schema.json"].is_valid(&serde_json::json!({"type": "nope", "id": "1"})));
+    assert!(!validators()["client-message.schema.json"]
+        .is_valid(&serde_json::json!({"type": "nope", "id": "1"})));
     assert!(!validators()["client/create.schema.json"].is_valid(
         &serde_json::json!({"type": "create", "id": "1", "database": "a.b", "collection": "c", "record": {}})
     ));

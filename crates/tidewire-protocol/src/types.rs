@@ -63,7 +63,9 @@ pub struct Filter(pub Object);
 
 /// The profiles a server may implement. A server lists those it implements in `welcome.profiles`.
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema)]
+#[derive(
+    Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Profile {
     Core,
@@ -220,7 +222,10 @@ pub struct DocumentKey {
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
 pub struct UpdateDescription {
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "crate::arbitrary::object()"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::object()")
+    )]
     pub updated_fields: Object,
     pub removed_fields: Vec<String>,
 }
@@ -236,7 +241,10 @@ pub struct ChangeEvent {
     /// The record after the change: always on insert, on update when the watch asked
     /// for `full_document`, never on delete.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "proptest::option::of(crate::arbitrary::object())"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "proptest::option::of(crate::arbitrary::object())")
+    )]
     pub full_document: Option<Object>,
     /// Present on update events only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -301,7 +309,10 @@ pub struct ChatMessage {
     /// Server-assigned; increases with every message of the room, so it serves as a history cursor.
     pub message_id: String,
     pub author: Member,
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "crate::arbitrary::json()"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::json()")
+    )]
     pub body: Value,
     pub sent_at: Timestamp,
 }
@@ -363,6 +374,9 @@ pub struct ErrorBody {
     /// Code-specific fields: `retry_after_ms` (rate_limited), `current_version` (conflict on
     /// an edit), `path` (invalid_message naming a field or filter location), `limit` (limit_exceeded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "proptest::option::of(crate::arbitrary::object())"))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "proptest::option::of(crate::arbitrary::object())")
+    )]
     pub details: Option<Object>,
 }

@@ -50,7 +50,10 @@ fn checked_in_schemas_match_the_types() {
 
 #[test]
 fn every_schema_is_valid_draft_2020_12() {
-    for file in generate().iter().filter(|f| f.path.ends_with(".schema.json")) {
+    for file in generate()
+        .iter()
+        .filter(|f| f.path.ends_with(".schema.json"))
+    {
         let schema: serde_json::Value = serde_json::from_str(&file.contents).unwrap();
         assert_eq!(
             schema["$schema"], "https://json-schema.org/draft/2020-12/schema",
@@ -58,7 +61,11 @@ fn every_schema_is_valid_draft_2020_12() {
             file.path
         );
         if let Err(err) = jsonschema::draft202012::meta::validate(&schema) {
-            panic!("{} is not a valid 2020-12 schema: {err} at {}", file.path, err.instance_path());
+            panic!(
+                "{} is not a valid 2020-12 schema: {err} at {}",
+                file.path,
+                err.instance_path()
+            );
         }
         jsonschema::draft202012::new(&schema)
             .unwrap_or_else(|err| panic!("{} does not compile: {err}", file.path));
@@ -74,7 +81,10 @@ fn the_meta_schema_check_rejects_a_broken_schema() {
 #[test]
 fn schema_set_maps_every_tag_to_a_generated_file() {
     let generated = generate();
-    let manifest = generated.iter().find(|f| f.path == "schema-set.json").unwrap();
+    let manifest = generated
+        .iter()
+        .find(|f| f.path == "schema-set.json")
+        .unwrap();
     let manifest: serde_json::Value = serde_json::from_str(&manifest.contents).unwrap();
     let paths: BTreeSet<&str> = generated.iter().map(|f| f.path.as_str()).collect();
     for (direction, tags) in [
@@ -88,5 +98,76 @@ fn schema_set_maps_every_tag_to_a_generated_file() {
             assert!(paths.contains(path), "{direction} {tag} -> {path}");
         }
         assert!(paths.contains(manifest[direction]["union"].as_str().unwrap()));
+    }
+}
+
+/// Every subschema below `schema`, with its location.
+fn subschemas<'a>(
+    schema: &'a serde_json::Value,
+    at: String,
+    out: &mut Vec<(String, &'a serde_json::Value)>,
+) {
+    let Some(object) = schema.as_object() else {
+        return;
+    };
+    out.push((at.clone(), schema));
+    for (keyword, value) in object {
+        match (keyword.as_str(), value) {
+            ("properties" | "$defs", serde_json::Value::Object(map)) => {
+                for (name, sub) in map {
+                    subschemas(sub, format!("{at}/{keyword}/{name}"), out);
+                }
+            }
+            ("anyOf" | "oneOf" | "allOf", serde_json::Value::Array(items)) => {
+                for (index, sub) in items.iter().enumerate() {
+                    subschemas(sub, format!("{at}/{keyword}/{index}"), out);
+                }
+            }
+            ("items" | "additionalProperties" | "not", sub) => {
+                subschemas(sub, format!("{at}/{keyword}"), out)
+            }
+            _ => {}
+        }
+    }
+}
+
+#[test]
+fn no_subschema_is_annotations_only() {
+    // Code generators read an untyped schema with keywords as an object (json-schema-to-typescript
+    // types `{"description": ...}` as `{[k: string]: unknown}`), so "any value" is spelled out.
+    const ANNOTATIONS: [&str; 4] = ["title", "description", "default", "examples"];
+    for file in generate()
+        .iter()
+        .filter(|f| f.path.ends_with(".schema.json"))
+    {
+        let schema: serde_json::Value = serde_json::from_str(&file.contents).unwrap();
+        let mut found = Vec::new();
+        subschemas(&schema, "#".into(), &mut found);
+        for (at, sub) in found {
+            let object = sub.as_object().unwrap();
+            assert!(
+                object.is_empty() || !object.keys().all(|k| ANNOTATIONS.contains(&k.as_str())),
+                "{} {at} has annotations only: {sub}",
+                file.path
+            );
+        }
+    }
+    let ping: serde_json::Value = serde_json::from_str(
+        &generate()
+            .into_iter()
+            .find(|f| f.path == "client/ping.schema.json")
+            .unwrap()
+            .contents,
+    )
+    .unwrap();
+    let validator = jsonschema::draft202012::new(&ping).unwrap();
+    for payload in [
+        serde_json::json!(42),
+        serde_json::json!("text"),
+        serde_json::json!([1, {}]),
+        serde_json::json!(null),
+    ] {
+        let ping = serde_json::json!({"type": "ping", "id": "p1", "payload": payload});
+        assert!(validator.is_valid(&ping), "{ping}");
     }
 }

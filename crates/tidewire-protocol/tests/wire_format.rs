@@ -24,17 +24,27 @@ fn welcome() {
     let welcome = ServerMessage::from(Welcome {
         connection_id: "c-1".into(),
         protocol: PROTOCOL_VERSION.into(),
-        server: ServerInfo { name: "tidewire-server".into(), version: "0.1.0".into() },
+        server: ServerInfo {
+            name: "tidewire-server".into(),
+            version: "0.1.0".into(),
+        },
         profiles: Profile::ALL.to_vec(),
         heartbeat_ms: 30_000,
         limits: Limits {
             max_message_bytes: 1 << 20,
             max_nesting_depth: 32,
             max_subscriptions: 100,
-            rate: Some(RateLimit { messages: 60, window_ms: 60_000 }),
+            rate: Some(RateLimit {
+                messages: 60,
+                window_ms: 60_000,
+            }),
             outbound_queue: 1024,
         },
-        auth: AuthInfo { mode: AuthMode::Required, principal: None, timeout_ms: Some(10_000) },
+        auth: AuthInfo {
+            mode: AuthMode::Required,
+            principal: None,
+            timeout_ms: Some(10_000),
+        },
     });
     insta::assert_json_snapshot!(welcome);
 }
@@ -60,7 +70,10 @@ fn update_change_event() {
         subscription: "s1".into(),
         event: ChangeEvent {
             operation_type: OperationType::Update,
-            ns: Namespace { database: collection("app"), collection: collection("users") },
+            ns: Namespace {
+                database: collection("app"),
+                collection: collection("users"),
+            },
             document_key: DocumentKey { id: "user1".into() },
             full_document: None,
             update_description: Some(UpdateDescription {
@@ -106,8 +119,14 @@ fn room_message_and_document_edit() {
         version: 16,
         author: member("c-2", "bob"),
         ops: vec![
-            EditOp::Insert { position: 42, text: "Hello World".into() },
-            EditOp::Delete { position: 0, length: 3 },
+            EditOp::Insert {
+                position: 42,
+                text: "Hello World".into(),
+            },
+            EditOp::Delete {
+                position: 0,
+                length: 3,
+            },
         ],
     });
     insta::assert_json_snapshot!("room_message", room_message);

@@ -1,0 +1,289 @@
+//! Case selection and scheduling.
+
+use crate::engine;
+use crate::fixture::{LoadedCase, Suite};
+use crate::report::{CaseReport, Report, Status};
+use crate::target::{Target, TargetError};
+use futures_util::stream::{FuturesUnordered, StreamExt};
+use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::time::{Duration, Instant};
+
+/// How `--token` is presented in each handshake.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Auth {
+    /// Added as the query parameter `param`.
+    Query { param: String, token: String },
+    /// Sent as `Authorization: Bearer <token>`.
+    Bearer(String),
+}
+
+/// Which cases run. Empty lists select everything.
+#[derive(Debug, Clone, Default)]
+pub struct Filter {
+    /// Case id globs; a case must match one.
+    pub cases: Vec<String>,
+    /// Case id globs; a case matching one is left out.
+    pub exclude: Vec<String>,
+    /// A case must carry one of these tags.
+    pub tags: Vec<String>,
+    /// Cases of other profiles are reported as skipped.
+    pub profiles: Vec<String>,
+}
+
+#[derive(Debug, Clone)]
+pub struct RunOptions {
+    /// Default timeout of each waiting step and handshake.
+    pub step_timeout: Duration,
+    /// Default deadline of a whole case.
+    pub case_timeout: Duration,
+    /// Largest message or frame accepted from the server, in bytes.
+    pub max_frame: usize,
+    /// Most unconsumed frames held per connection before the case fails.
+    pub max_buffered: usize,
+    pub auth: Option<Auth>,
+    /// Headers added to every handshake (unless the step sets `inject: false`).
+    pub headers: Vec<(String, String)>,
+    /// Cases run concurrently.
+    pub jobs: usize,
+    /// Stop starting cases after the first failure.
+    pub fail_fast: bool,
+    /// Treat failures of `should` cases as failures, not warnings.
+    pub strict: bool,
+    pub filter: Filter,
+}
+
+impl Default for RunOptions {
+    fn default() -> Self {
+        RunOptions {
+            step_timeout: Duration::from_secs(5),
+            case_timeout: Duration::from_secs(60),
+            max_frame: 16 * 1024 * 1024,
+            max_buffered: 10_000,
+            auth: None,
+            headers: Vec::new(),
+            jobs: 1,
+            fail_fast: false,
+            strict: false,
+            filter: Filter::default(),
+        }
+    }
+}
+
+/// Problems that stop a run before any case can be judged (exit code 2).
+#[derive(Debug, thiserror::Error)]
+pub enum SetupError {
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error("cannot reach {url}: {message}")]
+    Unreachable { url: String, message: String },
+    #[error("invalid glob {glob:?}: {message}")]
+    Glob { glob: String, message: String },
+    #[error("no cases selected ({total} loaded)")]
+    NothingSelected { total: usize },
+}
+
+/// A selected case and, if it will not run, why.
+#[derive(Debug, Clone)]
+pub struct Planned<'a> {
+    pub case: &'a LoadedCase,
+    pub skip: Option<String>,
+}
+
+/// What will run, in suite order.
+#[derive(Debug, Clone)]
+pub struct Plan<'a> {
+    pub cases: Vec<Planned<'a>>,
+    /// Cases left out by the filter.
+    pub filtered_out: usize,
+}
+
+/// Progress notifications, e.g. for a terminal reporter.
+pub trait Observer {
+    fn started(&mut self, _case: &LoadedCase, _running: usize, _done: usize, _total: usize) {}
+    fn finished(&mut self, _report: &CaseReport, _done: usize, _total: usize) {}
+}
+
+impl Observer for () {}
+
+pub struct Runner {
+    options: RunOptions,
+}
+
+fn globset(globs: &[String]) -> Result<Option<GlobSet>, SetupError> {
+    if globs.is_empty() {
+        return Ok(None);
+    }
+    let mut builder = GlobSetBuilder::new();
+    for g in globs {
+        builder.add(Glob::new(g).map_err(|e| SetupError::Glob {
+            glob: g.clone(),
+            message: e.kind().to_string(),
+        })?);
+    }
+    builder.build().map(Some).map_err(|e| SetupError::Glob {
+        glob: globs.join(" "),
+        message: e.to_string(),
+    })
+}
+
+impl Runner {
+    pub fn new(options: RunOptions) -> Runner {
+        Runner { options }
+    }
+
+    pub fn options(&self) -> &RunOptions {
+        &self.options
+    }
+
+    /// Applies the filter to the loaded suites.
+    pub fn plan<'a>(&self, suites: &'a [Suite]) -> Result<Plan<'a>, SetupError> {
+        let filter = &self.options.filter;
+        let include = globset(&filter.cases)?;
+        let exclude = globset(&filter.exclude)?;
+        let mut plan = Plan {
+            cases: Vec::new(),
+            filtered_out: 0,
+        };
+        for case in suites.iter().flat_map(|s| &s.cases) {
+            let id = case.case.id.as_str();
+            let selected = include.as_ref().is_none_or(|g| g.is_match(id))
+                && !exclude.as_ref().is_some_and(|g| g.is_match(id))
+                && (filter.tags.is_empty()
+                    || case.case.tags.iter().any(|t| filter.tags.contains(t)));
+            if !selected {
+                plan.filtered_out += 1;
+                continue;
+            }
+            let skip = (!filter.profiles.is_empty()
+                && !filter.profiles.contains(&case.case.profile))
+            .then(|| format!("profile {:?} not requested", case.case.profile));
+            plan.cases.push(Planned { case, skip });
+        }
+        Ok(plan)
+    }
+
+    /// Runs the selected cases against `url`.
+    pub async fn run(&self, url: &str, suites: &[Suite]) -> Result<Report, SetupError> {
+        self.run_with(url, suites, &mut ()).await
+    }
+
+    /// Like [`Runner::run`], telling `observer` as cases start and finish.
+    pub async fn run_with(
+        &self,
+        url: &str,
+        suites: &[Suite],
+        observer: &mut dyn Observer,
+    ) -> Result<Report, SetupError> {
+        let started = Instant::now();
+        let target = Target::parse(url)?;
+        let plan = self.plan(suites)?;
+        if plan.cases.is_empty() {
+            return Err(SetupError::NothingSelected {
+                total: plan.filtered_out,
+            });
+        }
+        self.preflight(&target).await?;
+
+        let total = plan.cases.len();
+        let mut results: Vec<Option<CaseReport>> = vec![None; total];
+        let mut pending = plan.cases.iter().enumerate();
+        let mut running = FuturesUnordered::new();
+        let mut done = 0;
+        let mut stop = false;
+        let jobs = self.options.jobs.max(1);
+        loop {
+            while !stop && running.len() < jobs {
+                let Some((index, planned)) = pending.next() else {
+                    break;
+                };
+                if let Some(reason) = &planned.skip {
+                    let report = skipped(planned.case, reason);
+                    done += 1;
+                    observer.finished(&report, done, total);
+                    results[index] = Some(report);
+                    continue;
+                }
+                observer.started(planned.case, running.len() + 1, done, total);
+                let target = &target;
+                let options = &self.options;
+                running.push(async move {
+                    (index, engine::run_case(target, options, planned.case).await)
+                });
+            }
+            let Some((index, report)) = running.next().await else {
+                break;
+            };
+            done += 1;
+            if report.status == Status::Fail && self.options.fail_fast {
+                stop = true;
+            }
+            observer.finished(&report, done, total);
+            results[index] = Some(report);
+        }
+        for (index, planned) in pending {
+            let report = skipped(planned.case, "not run: --fail-fast stopped the run");
+            done += 1;
+            observer.finished(&report, done, total);
+            results[index] = Some(report);
+        }
+        Ok(Report::new(
+            url.to_string(),
+            started.elapsed(),
+            plan.filtered_out,
+            results
+                .into_iter()
+                .map(|r| r.expect("every case reported"))
+                .collect(),
+        ))
+    }
+
+    /// A refused TCP connection is a setup problem, not a failure of every
+    /// case: it usually means a wrong URL or a server that did not start.
+    async fn preflight(&self, target: &Target) -> Result<(), SetupError> {
+        let addr = target.socket_addr();
+        let unreachable = |message: String| SetupError::Unreachable {
+            url: target.as_str().to_string(),
+            message,
+        };
+        match tokio::time::timeout(
+            self.options.step_timeout,
+            tokio::net::TcpStream::connect(addr),
+        )
+        .await
+        {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(e)) => Err(unreachable(e.to_string())),
+            Err(_) => Err(unreachable(format!(
+                "no TCP connection within {} ms",
+                self.options.step_timeout.as_millis()
+            ))),
+        }
+    }
+}
+
+/// The report fields that describe the case rather than its outcome.
+pub(crate) fn case_header(case: &LoadedCase) -> CaseReport {
+    CaseReport {
+        id: case.case.id.clone(),
+        title: case.case.title.clone(),
+        location: format!("{}:{}", case.file, case.position),
+        file: case.file.clone(),
+        requirements: case.case.requirements.clone(),
+        profile: case.case.profile.clone(),
+        tags: case.case.tags.clone(),
+        level: case.case.level,
+        status: Status::Skip,
+        duration_ms: 0.0,
+        skip_reason: None,
+        failure: None,
+        warnings: Vec::new(),
+        transcript: Vec::new(),
+    }
+}
+
+fn skipped(case: &LoadedCase, reason: &str) -> CaseReport {
+    CaseReport {
+        skip_reason: Some(reason.to_string()),
+        ..case_header(case)
+    }
+}

@@ -1,0 +1,395 @@
+//! The command line: exit codes, terminal output, list, reports, baseline.
+
+mod common;
+
+use std::path::PathBuf;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidewire-conform"));
+    cmd.env_remove("CONFORM_TOKEN").env_remove("NO_COLOR");
+    cmd
+}
+
+fn fixture(rel: &str) -> String {
+    common::fixtures().join(rel).display().to_string()
+}
+
+fn stdout(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stdout).into_owned()
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+/// Ports, timings and the checkout path vary between runs.
+fn stable(text: &str) -> String {
+    let fixtures = common::fixtures().display().to_string();
+    let text = text.replace(&fixtures, "[fixtures]");
+    let rules = [
+        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+        (r"\[ *\d+\.\d{3}s\]", "[  [time]]"),
+        (r"(?m)^(      ) *\d+\.\dms ", "${1}[t]ms "),
+        (r"ran in \d+\.\d+s", "ran in [time]"),
+        (r"after \d+ ms", "after [n] ms"),
+    ];
+    rules.iter().fold(text, |acc, (re, with)| {
+        regex::Regex::new(re)
+            .unwrap()
+            .replace_all(&acc, *with)
+            .into_owned()
+    })
+}
+
+fn last_line(text: &str) -> &str {
+    text.lines().last().unwrap_or("")
+}
+
+#[test]
+fn passing_run_exits_zero_with_summary_line() {
+    let (addr, _rt) = common::in_background(common::jsonrpc);
+    let out = bin()
+        .args([
+            "run",
+            &format!("ws://{addr}/"),
+            "--suite",
+            &fixture("jsonrpc"),
+            "-j",
+            "3",
+        ])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
+    assert!(text.contains("        PASS ["), "{text}");
+    let summary = last_line(&text);
+    assert!(
+        regex::Regex::new(r"^Summary: \d+ passed, 0 failed, 0 warned, 0 skipped$")
+            .unwrap()
+            .is_match(summary),
+        "{summary:?}"
+    );
+    assert!(!text.contains('\x1b'), "no colors when not a terminal");
+}
+
+#[test]
+fn failure_output_is_pinned() {
+    let (addr, _rt) = common::in_background(common::jsonrpc);
+    let out = bin()
+        .args([
+            "run",
+            &format!("ws://{addr}/"),
+            "--suite",
+            &fixture("jsonrpc-failing/failing.json"),
+            "--case",
+            "fail.value",
+            "--case",
+            "fail.expect-all-unmatched",
+            "--case",
+            "fail.should-level",
+            "--case",
+            "fail.schema",
+            "--transcript-lines",
+            "6",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    insta::assert_snapshot!("failure_output", stable(&stdout(&out)));
+}
+
+#[test]
+fn colors_can_be_forced() {
+    let (addr, _rt) = common::in_background(common::jsonrpc);
+    let out = bin()
+        .args([
+            "run",
+            &format!("ws://{addr}/"),
+            "-s",
+            &fixture("jsonrpc"),
+            "-c",
+            "rpc.echo.exact",
+            "--color",
+            "always",
+        ])
+        .output()
+        .unwrap();
+    assert!(
+        stdout(&out).contains("\x1b[1;32m        PASS\x1b[0m"),
+        "{}",
+        stdout(&out)
+    );
+    let out = bin()
+        .args([
+            "run",
+            &format!("ws://{addr}/"),
+            "-s",
+            &fixture("jsonrpc"),
+            "-c",
+            "rpc.echo.exact",
+            "--color",
+            "always",
+            "--no-color",
+        ])
+        .output()
+        .unwrap();
+    assert!(!stdout(&out).contains('\x1b'));
+}
+
+#[test]
+fn list_needs_no_server() {
+    let out = bin()
+        .args(["run", "--list", "-s", &fixture("jsonrpc"), "--tag", "smoke"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    insta::assert_snapshot!("list", stable(&stdout(&out)));
+    let out = bin()
+        .args([
+            "list",
+            "-s",
+            &fixture("jsonrpc"),
+            "--exclude",
+            "rpc.*",
+            "--profile",
+            "extras",
+        ])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert!(text.contains("raw.text-frame"), "{text}");
+    assert!(
+        text.contains("(skipped: profile \"core\" not requested)"),
+        "{text}"
+    );
+    assert!(!text.contains("rpc.echo.exact"), "{text}");
+}
+
+#[test]
+fn setup_errors_exit_two() {
+    // Nothing listens on a port we just released.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let suite = fixture("jsonrpc");
+    let cases: [(&[&str], &str); 6] = [
+        (
+            &["run", &format!("ws://127.0.0.1:{port}/"), "-s", &suite],
+            "error: cannot reach ws://127.0.0.1:",
+        ),
+        (
+            &["run", "http://127.0.0.1:1/", "-s", &suite],
+            "error: invalid URL \"http://127.0.0.1:1/\": the scheme must be ws://",
+        ),
+        (
+            &["run", "ws://127.0.0.1:1/", "-s", "/nonexistent/suite.json"],
+            "error: cannot read /nonexistent/suite.json",
+        ),
+        (
+            &[
+                "run",
+                "ws://127.0.0.1:1/",
+                "-s",
+                &suite,
+                "--case",
+                "nothing*",
+            ],
+            "error: no cases selected (17 loaded)",
+        ),
+        (
+            &["run", "ws://127.0.0.1:1/", "-s", &suite, "--case", "a[b"],
+            "error: invalid glob \"a[b\"",
+        ),
+        (
+            &[
+                "run",
+                "ws://127.0.0.1:1/",
+                "-s",
+                &suite,
+                "--header",
+                "nocolon",
+            ],
+            "is not a header",
+        ),
+    ];
+    for (args, wanted) in cases {
+        let out = bin().args(args).output().unwrap();
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+        assert!(stderr(&out).contains(wanted), "{args:?}: {}", stderr(&out));
+    }
+    let out = bin().args(["run", "ws://x/"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(2), "clap usage errors");
+}
+
+fn temp_dir(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tidewire-conform-{name}-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    dir
+}
+
+#[test]
+fn invalid_fixture_reports_position_and_pointer() {
+    let dir = temp_dir("invalid");
+    let file = dir.join("bad.json");
+    std::fs::write(
+        &file,
+        r#"{
+  "cases": [
+    {
+      "id": "x",
+      "title": "t",
+      "requirements": [],
+      "profile": "p",
+      "steps": [
+        { "step": "open" },
+        { "step": "expect", "match": { "id": { "$regx": "a" } } },
+        { "step": "send", "jsn": {} },
+        { "step": "send" }
+      ]
+    }
+  ]
+}
+"#,
+    )
+    .unwrap();
+    let out = bin()
+        .args(["list", "-s", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!(
+        "invalid_fixture",
+        stderr(&out).replace(dir.to_str().unwrap(), "[dir]")
+    );
+
+    std::fs::write(
+        &file,
+        r#"{
+  "cases": [
+    {
+      "id": "x",
+      "title": "t",
+      "requirements": [],
+      "profile": "p",
+      "steps": [
+        { "step": "open" },
+        { "step": "expect", "match": { "id": { "$regx": "a" } } },
+        { "step": "send" },
+        { "step": "send", "binary_base64": "%%" },
+        { "step": "expect_close", "reason": "(" }
+      ]
+    }
+  ]
+}
+"#,
+    )
+    .unwrap();
+    let out = bin()
+        .args(["list", "-s", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    insta::assert_snapshot!(
+        "invalid_fixture_semantics",
+        stderr(&out).replace(dir.to_str().unwrap(), "[dir]")
+    );
+
+    std::fs::write(&file, "{\n  \"cases\": [\n    {\"id\": \"x\",}\n  ]\n}\n").unwrap();
+    let out = bin()
+        .args(["list", "-s", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert_eq!(
+        stderr(&out).replace(dir.to_str().unwrap(), "[dir]"),
+        "error: [dir]/bad.json:3:16: invalid JSON: trailing comma\n"
+    );
+}
+
+#[test]
+fn baseline_tolerates_known_failures_and_reports_fixed_ones() {
+    let (addr, _rt) = common::in_background(common::jsonrpc);
+    let dir = temp_dir("baseline");
+    let baseline = dir.join("baseline.txt");
+    std::fs::write(
+        &baseline,
+        "# known\nfail.value\nrpc.echo.exact  # fixed since\n",
+    )
+    .unwrap();
+    let json = dir.join("report.json");
+    let junit = dir.join("junit.xml");
+    let out = bin()
+        .args([
+            "run",
+            &format!("ws://{addr}/"),
+            "-s",
+            &fixture("jsonrpc-failing"),
+            "-s",
+            &fixture("jsonrpc/01-requests.json"),
+            "-c",
+            "fail.value",
+            "-c",
+            "rpc.echo.exact",
+            "--baseline",
+            baseline.to_str().unwrap(),
+            "--json",
+            json.to_str().unwrap(),
+            "--junit",
+            junit.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    let text = stdout(&out);
+    assert_eq!(out.status.code(), Some(0), "{text}");
+    assert!(
+        text.contains("1 known failure(s) listed in the baseline: fail.value"),
+        "{text}"
+    );
+    assert!(
+        text.contains("1 case(s) in the baseline now pass; remove them from it: rpc.echo.exact"),
+        "{text}"
+    );
+    assert_eq!(
+        last_line(&text),
+        "Summary: 1 passed, 1 failed, 0 warned, 0 skipped"
+    );
+    let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
+    assert_eq!(report["cases"].as_array().unwrap().len(), 2);
+    let xml = std::fs::read_to_string(&junit).unwrap();
+    assert!(
+        xml.contains("<failure message=\"the message did not match the pattern\""),
+        "{xml}"
+    );
+
+    std::fs::write(&baseline, "rpc.echo.exact\n").unwrap();
+    let out = bin()
+        .args([
+            "run",
+            &format!("ws://{addr}/"),
+            "-s",
+            &fixture("jsonrpc-failing"),
+            "-c",
+            "fail.value",
+            "--baseline",
+            baseline.to_str().unwrap(),
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    assert!(stdout(&out).contains("failed: fail.value"));
+}
+
+#[test]
+fn fixture_schema_subcommand_prints_the_checked_in_schema() {
+    let out = bin().arg("fixture-schema").output().unwrap();
+    assert_eq!(out.status.code(), Some(0));
+    let checked_in = std::fs::read_to_string(
+        std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("fixture.schema.json"),
+    )
+    .unwrap();
+    assert_eq!(stdout(&out), checked_in);
+}

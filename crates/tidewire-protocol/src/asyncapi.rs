@@ -1,0 +1,969 @@
+//! Generation of the AsyncAPI 3.0 document `spec/asyncapi.json` from the message
+//! types, for documentation and code-generation tools that read AsyncAPI.
+//!
+//! The payload schemas are the same definitions as in `spec/schema/` (see
+//! [`crate::schema`]), moved to `components/schemas` with their references
+//! rewritten. Every message carries hand-written examples built from the Rust
+//! types, so they are valid by construction and a test checks them against
+//! their payload schemas. The document describes the server: it `receive`s the
+//! client messages and `send`s the server messages.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::{json, Map, Value};
+
+use crate::schema::{self, Definitions};
+use crate::*;
+
+/// The AsyncAPI version of the document.
+pub const ASYNCAPI_VERSION: &str = "3.0.0";
+
+/// The key of the one channel: the WebSocket connection.
+pub const CHANNEL: &str = "tidewire";
+
+/// Where the checked-in document lives.
+pub fn default_path() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../spec/asyncapi.json")
+}
+
+/// The document as written to disk: pretty-printed, with a final newline.
+pub fn to_json() -> String {
+    let mut text = serde_json::to_string_pretty(&generate()).expect("the document serializes");
+    text.push('\n');
+    text
+}
+
+/// Writes the document to `path`.
+pub fn write(path: &Path) -> std::io::Result<()> {
+    std::fs::write(path, to_json())
+}
+
+/// The success reply of each request type; any request may also be answered with `error`.
+pub const REPLIES: &[(&str, &str)] = &[
+    ("ping", "pong"),
+    ("auth", "authenticated"),
+    ("create", "created"),
+    ("read", "records"),
+    ("update", "updated"),
+    ("delete", "deleted"),
+    ("watch", "watching"),
+    ("subscribe", "subscribed"),
+    ("unsubscribe", "unsubscribed"),
+    ("publish", "published"),
+    ("join", "joined"),
+    ("leave", "left"),
+    ("post", "posted"),
+    ("typing", "ack"),
+    ("history", "history_page"),
+    ("edit", "edit_applied"),
+    ("get_document", "document"),
+    ("get_stats", "stats"),
+];
+
+/// The server message that answers requests that fail.
+const ERROR_TAG: &str = "error";
+
+/// A named example of one message.
+pub struct Example<M> {
+    pub name: &'static str,
+    pub summary: &'static str,
+    pub message: M,
+}
+
+fn example<M>(name: &'static str, summary: &'static str, message: impl Into<M>) -> Example<M> {
+    Example {
+        name,
+        summary,
+        message: message.into(),
+    }
+}
+
+/// The AsyncAPI 3.0 document.
+pub fn generate() -> Value {
+    let client = schema::definitions(&ClientMessage::variants());
+    let server = schema::definitions(&ServerMessage::variants());
+    let client_examples = client_examples();
+    let server_examples = server_examples();
+
+    let mut schemas = Map::new();
+    merge_definitions(&mut schemas, &client);
+    merge_definitions(&mut schemas, &server);
+    schemas.sort_keys();
+
+    // Message keys are the Rust type names: unique across both directions, where
+    // tags are not (`typing` is both a request and a push).
+    let mut messages = Map::new();
+    let mut client_names = Map::new();
+    for (tag, name) in client.messages() {
+        let examples = client_examples
+            .iter()
+            .filter(|e| e.message.tag() == tag)
+            .map(|e| example_object(e.name, e.summary, &e.message))
+            .collect();
+        messages.insert(
+            name.into(),
+            message(tag, name, &client.defs[name], examples),
+        );
+        client_names.insert(tag.into(), json!(name));
+    }
+    let mut server_names = Map::new();
+    for (tag, name) in server.messages() {
+        let examples = server_examples
+            .iter()
+            .filter(|e| e.message.tag() == tag)
+            .map(|e| example_object(e.name, e.summary, &e.message))
+            .collect();
+        messages.insert(
+            name.into(),
+            message(tag, name, &server.defs[name], examples),
+        );
+        server_names.insert(tag.into(), json!(name));
+    }
+    let channel_message =
+        |name: &str| json!({ "$ref": format!("#/channels/{CHANNEL}/messages/{name}") });
+    let channel_ref = json!({ "$ref": format!("#/channels/{CHANNEL}") });
+
+    let mut operations = Map::new();
+    for (tag, name) in client.messages() {
+        let reply_tag = REPLIES
+            .iter()
+            .find(|(request, _)| *request == tag)
+            .unwrap_or_else(|| panic!("request `{tag}` has no entry in REPLIES"))
+            .1;
+        let reply_name = server_names[reply_tag].as_str().expect("names are strings");
+        let error_name = server_names[ERROR_TAG].as_str().expect("names are strings");
+        let description = client.defs[name]["description"]
+            .as_str()
+            .unwrap_or_default();
+        operations.insert(
+            format!("receive_{tag}"),
+            json!({
+                "action": "receive",
+                "channel": channel_ref,
+                "title": format!("Request `{tag}`"),
+                "summary": format!("The client sends `{tag}`; the server replies with `{reply_tag}` or `error` carrying the same `id`."),
+                "description": description,
+                "messages": [channel_message(name)],
+                "reply": {
+                    "channel": channel_ref,
+                    "messages": [channel_message(reply_name), channel_message(error_name)],
+                },
+            }),
+        );
+    }
+    // Pushes: server messages sent without a request. Whether a type is one is read
+    // from its examples through `ServerMessage::reply_to`, so that this list follows
+    // the Rust code; `error` is both a reply and (without `id`) a push.
+    for (tag, name) in server.messages() {
+        let pushed = server_examples
+            .iter()
+            .any(|e| e.message.tag() == tag && e.message.reply_to().is_none());
+        if !pushed {
+            continue;
+        }
+        let description = server.defs[name]["description"]
+            .as_str()
+            .unwrap_or_default();
+        operations.insert(
+            format!("send_{tag}"),
+            json!({
+                "action": "send",
+                "channel": channel_ref,
+                "title": format!("Push `{tag}`"),
+                "summary": format!("The server sends `{tag}` without a request."),
+                "description": description,
+                "messages": [channel_message(name)],
+            }),
+        );
+    }
+
+    let channel_messages: Map<String, Value> = messages
+        .keys()
+        .map(|name| {
+            (
+                name.clone(),
+                json!({ "$ref": format!("#/components/messages/{name}") }),
+            )
+        })
+        .collect();
+
+    json!({
+        "asyncapi": ASYNCAPI_VERSION,
+        "id": "urn:tidewire:protocol:v1",
+        "info": {
+            "title": "Tidewire",
+            "version": env!("CARGO_PKG_VERSION"),
+            "description": format!(
+                "Tidewire v1: a realtime protocol over one WebSocket connection (subprotocol `{SUBPROTOCOL}`). \
+                 Every frame is a JSON text frame whose `type` field names the message. \
+                 The server sends `welcome` first; every client message is a request carrying a client-chosen `id`, \
+                 answered by exactly one terminal reply with the same `id` (its success reply or `error`); \
+                 the server also pushes messages that answer no request (`change`, `publication`, ...).\n\n\
+                 This document describes a Tidewire server: it receives the client messages and sends the server messages. \
+                 It is generated from the Rust message types, like the JSON Schemas in `spec/schema/`."
+            ),
+            "license": { "name": env!("CARGO_PKG_LICENSE") },
+            "contact": { "name": "Tidewire", "url": env!("CARGO_PKG_REPOSITORY") },
+            "tags": [{ "name": "tidewire" }],
+        },
+        "defaultContentType": "application/json",
+        "servers": {
+            "local": {
+                "host": "localhost:{port}",
+                "protocol": "ws",
+                "title": "A server on this machine",
+                "description": "A Tidewire server, such as the reference server `tidewire-server`, listening on this machine.",
+                "variables": {
+                    "port": { "description": "The port the server listens on.", "default": "8080" },
+                },
+            },
+        },
+        "channels": {
+            CHANNEL: {
+                "address": "/v1",
+                "title": "Tidewire connection",
+                "description": format!(
+                    "One WebSocket connection, at the conventional path `/v1`. The client offers the subprotocol \
+                     `{SUBPROTOCOL}` and the server selects it; every message of both directions is a JSON text \
+                     frame with a `type`. A token may be presented at the handshake (query parameter `token` or \
+                     header `Authorization: Bearer <token>`) or in-band with `auth`."
+                ),
+                "servers": [{ "$ref": "#/servers/local" }],
+                "messages": channel_messages,
+                "bindings": {
+                    "ws": {
+                        "bindingVersion": "0.1.0",
+                        "method": "GET",
+                        "query": {
+                            "type": "object",
+                            "properties": {
+                                "token": {
+                                    "type": "string",
+                                    "description": "A static token or an HS256 JWT. Ignored when the `Authorization` header carries one.",
+                                },
+                            },
+                        },
+                        "headers": {
+                            "type": "object",
+                            "properties": {
+                                "Sec-WebSocket-Protocol": {
+                                    "type": "string",
+                                    "description": format!(
+                                        "The subprotocols the client offers. A client offering any must offer \
+                                         `{SUBPROTOCOL}`, which the server then selects; without it the handshake \
+                                         is refused with HTTP status 400."
+                                    ),
+                                    "examples": [SUBPROTOCOL],
+                                },
+                                "Authorization": {
+                                    "type": "string",
+                                    "pattern": "^Bearer .+$",
+                                    "description": "`Bearer <token>`: the token, taking precedence over the query parameter.",
+                                },
+                            },
+                        },
+                    },
+                },
+            },
+        },
+        "operations": operations,
+        "components": {
+            "schemas": schemas,
+            "messages": messages,
+        },
+    })
+}
+
+/// Adds a direction's definitions to `components/schemas`, with references rewritten.
+/// A name both directions define must have one definition.
+fn merge_definitions(schemas: &mut Map<String, Value>, definitions: &Definitions) {
+    for (name, def) in &definitions.defs {
+        let mut def = def.clone();
+        rewrite_refs(&mut def);
+        match schemas.get(name) {
+            Some(existing) if *existing != def => {
+                panic!("`{name}` has different definitions in the two directions")
+            }
+            Some(_) => {}
+            None => {
+                schemas.insert(name.clone(), def);
+            }
+        }
+    }
+}
+
+fn rewrite_refs(value: &mut Value) {
+    match value {
+        Value::Object(object) => {
+            if let Some(Value::String(reference)) = object.get_mut("$ref") {
+                if let Some(name) = reference.strip_prefix("#/$defs/") {
+                    *reference = format!("#/components/schemas/{name}");
+                }
+            }
+            object.values_mut().for_each(rewrite_refs);
+        }
+        Value::Array(items) => items.iter_mut().for_each(rewrite_refs),
+        _ => {}
+    }
+}
+
+fn message(tag: &str, name: &str, def: &Value, examples: Vec<Value>) -> Value {
+    assert!(
+        !examples.is_empty(),
+        "message `{tag}` ({name}) has no example"
+    );
+    let mut message = Map::new();
+    message.insert("name".into(), json!(tag));
+    message.insert("title".into(), json!(name));
+    if let Some(description) = def.get("description") {
+        message.insert("description".into(), description.clone());
+    }
+    message.insert("contentType".into(), json!("application/json"));
+    message.insert(
+        "payload".into(),
+        json!({ "$ref": format!("#/components/schemas/{name}") }),
+    );
+    message.insert("examples".into(), Value::Array(examples));
+    Value::Object(message)
+}
+
+fn example_object(name: &str, summary: &str, message: &impl serde::Serialize) -> Value {
+    json!({
+        "name": name,
+        "summary": summary,
+        "payload": serde_json::to_value(message).expect("messages serialize"),
+    })
+}
+
+// ---------------------------------------------------------------------------
+// Examples
+// ---------------------------------------------------------------------------
+
+fn id(value: &str) -> RequestId {
+    RequestId::new(value).expect("example ids are valid")
+}
+
+fn collection(value: &str) -> CollectionName {
+    CollectionName::new(value).expect("example collection names are valid")
+}
+
+fn name(value: &str) -> Name {
+    Name::new(value).expect("example names are valid")
+}
+
+fn object(value: Value) -> Object {
+    match value {
+        Value::Object(object) => object,
+        other => panic!("example {other} is not an object"),
+    }
+}
+
+fn at(time: &str) -> Timestamp {
+    Timestamp(time.into())
+}
+
+fn token(value: &str) -> ResumeToken {
+    ResumeToken(value.into())
+}
+
+fn member(connection_id: &str, principal: &str, role: Role) -> Member {
+    Member {
+        connection_id: connection_id.into(),
+        principal: principal.into(),
+        role,
+    }
+}
+
+fn chat(message_id: &str, author: Member, body: Value, sent_at: &str) -> ChatMessage {
+    ChatMessage {
+        message_id: message_id.into(),
+        author,
+        body,
+        sent_at: at(sent_at),
+    }
+}
+
+fn ops() -> Vec<EditOp> {
+    vec![
+        EditOp::Insert {
+            position: 0,
+            text: "Hello, ".into(),
+        },
+        EditOp::Delete {
+            position: 12,
+            length: 3,
+        },
+    ]
+}
+
+/// Representative examples of every client message.
+pub fn client_examples() -> Vec<Example<ClientMessage>> {
+    vec![
+        example(
+            "ping",
+            "A ping with a payload to echo.",
+            Ping {
+                id: id("1"),
+                payload: Some(json!({ "sent": 1706092200 })),
+            },
+        ),
+        example(
+            "auth",
+            "Authenticating with a token.",
+            Auth {
+                id: id("auth-1"),
+                token: "s3cret-token".into(),
+            },
+        ),
+        example(
+            "create",
+            "Inserting a record with a chosen id.",
+            Create {
+                id: id("c1"),
+                database: collection("app"),
+                collection: collection("users"),
+                record: object(json!({ "_id": "user1", "name": "Ada", "age": 36 })),
+            },
+        ),
+        example(
+            "read_by_query",
+            "Reading the oldest active users, projected.",
+            Read {
+                id: id("r1"),
+                database: collection("app"),
+                collection: collection("users"),
+                record_id: None,
+                filter: Some(Filter(object(
+                    json!({ "status": "active", "age": { "$gte": 18 } }),
+                ))),
+                sort: vec![SortKey {
+                    field: "age".into(),
+                    order: SortOrder::Desc,
+                }],
+                limit: Some(10),
+                offset: None,
+                fields: Some(vec!["name".into(), "age".into()]),
+            },
+        ),
+        example(
+            "read_by_id",
+            "Reading one record by id.",
+            Read {
+                id: id("r2"),
+                database: collection("app"),
+                collection: collection("users"),
+                record_id: Some("user1".into()),
+                filter: None,
+                sort: Vec::new(),
+                limit: None,
+                offset: None,
+                fields: None,
+            },
+        ),
+        example(
+            "update",
+            "Setting one field and removing another.",
+            Update {
+                id: id("u1"),
+                database: collection("app"),
+                collection: collection("users"),
+                record_id: "user1".into(),
+                set: object(json!({ "age": 37 })),
+                unset: vec!["email".into()],
+            },
+        ),
+        example(
+            "delete",
+            "Removing a record.",
+            Delete {
+                id: id("d1"),
+                database: collection("app"),
+                collection: collection("users"),
+                record_id: "user1".into(),
+            },
+        ),
+        example(
+            "watch_collection",
+            "Watching inserts and updates of one collection.",
+            Watch {
+                id: id("w1"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
+                filter: Some(Filter(object(
+                    json!({ "operation_type": { "$in": ["insert", "update"] } }),
+                ))),
+                pipeline: None,
+                full_document: true,
+                resume_after: None,
+            },
+        ),
+        example(
+            "watch_resume",
+            "Resuming a watch of every database after a known position.",
+            Watch {
+                id: id("w2"),
+                database: None,
+                collection: None,
+                filter: None,
+                pipeline: Some(vec![object(
+                    json!({ "$match": { "ns.collection": "orders" } }),
+                )]),
+                full_document: false,
+                resume_after: Some(token("e1-42")),
+            },
+        ),
+        example(
+            "subscribe",
+            "Subscribing to a topic with a filter on the data.",
+            Subscribe {
+                id: id("s1"),
+                topic: name("metrics.cpu"),
+                filter: Some(Filter(object(json!({ "host": "web-1" })))),
+            },
+        ),
+        example(
+            "unsubscribe",
+            "Ending a subscription.",
+            Unsubscribe {
+                id: id("s2"),
+                subscription: "sub-1".into(),
+            },
+        ),
+        example(
+            "publish",
+            "Publishing data to a topic.",
+            Publish {
+                id: id("p1"),
+                topic: name("metrics.cpu"),
+                data: json!({ "host": "web-1", "load": 0.42 }),
+            },
+        ),
+        example(
+            "join",
+            "Joining a room as a participant.",
+            Join {
+                id: id("j1"),
+                room: name("lobby"),
+                role: Role::Participant,
+            },
+        ),
+        example(
+            "leave",
+            "Leaving a room.",
+            Leave {
+                id: id("l1"),
+                room: name("lobby"),
+            },
+        ),
+        example(
+            "post",
+            "Posting a message to a room.",
+            Post {
+                id: id("m1"),
+                room: name("lobby"),
+                body: json!({ "text": "Hello, everyone" }),
+            },
+        ),
+        example(
+            "typing",
+            "Showing the typing indicator.",
+            Typing {
+                id: id("t1"),
+                room: name("lobby"),
+                active: true,
+            },
+        ),
+        example(
+            "history",
+            "Paging back through a room's history.",
+            History {
+                id: id("h1"),
+                room: name("lobby"),
+                limit: Some(20),
+                before: Some("m-000120".into()),
+            },
+        ),
+        example(
+            "edit",
+            "Editing a shared document at version 7.",
+            Edit {
+                id: id("e1"),
+                room: name("lobby"),
+                document: name("notes"),
+                version: 7,
+                ops: ops(),
+            },
+        ),
+        example(
+            "get_document",
+            "Reading a shared document.",
+            GetDocument {
+                id: id("g1"),
+                room: name("lobby"),
+                document: name("notes"),
+            },
+        ),
+        example(
+            "get_stats",
+            "Asking for counters.",
+            GetStats { id: id("st1") },
+        ),
+    ]
+}
+
+/// Representative examples of every server message.
+pub fn server_examples() -> Vec<Example<ServerMessage>> {
+    let ada = || member("c-1", "ada", Role::Participant);
+    let grace = || member("c-2", "grace", Role::Participant);
+    vec![
+        example(
+            "welcome",
+            "The first message on a connection to a server that requires auth.",
+            Welcome {
+                connection_id: "c-1".into(),
+                protocol: PROTOCOL_VERSION.into(),
+                server: ServerInfo {
+                    name: "tidewire-server".into(),
+                    version: "0.1.0".into(),
+                },
+                profiles: Profile::ALL.to_vec(),
+                heartbeat_ms: 30_000,
+                limits: Limits {
+                    max_message_bytes: 1 << 20,
+                    max_nesting_depth: 32,
+                    max_subscriptions: 100,
+                    rate: Some(RateLimit {
+                        messages: 60,
+                        window_ms: 60_000,
+                    }),
+                    outbound_queue: 1024,
+                },
+                auth: AuthInfo {
+                    mode: AuthMode::Required,
+                    principal: None,
+                    timeout_ms: Some(10_000),
+                },
+            },
+        ),
+        example(
+            "pong",
+            "The reply to a ping, echoing its payload.",
+            Pong {
+                id: id("1"),
+                payload: Some(json!({ "sent": 1706092200 })),
+            },
+        ),
+        example(
+            "heartbeat",
+            "A heartbeat on an idle connection.",
+            Heartbeat {
+                at: at("2026-01-24T10:30:00.000Z"),
+            },
+        ),
+        example(
+            "error_reply",
+            "A request refused because of its rate.",
+            ErrorMessage {
+                id: Some(id("c1")),
+                error: ErrorBody {
+                    code: ErrorCode::RateLimited,
+                    message: "more than 60 messages in 60000 ms".into(),
+                    details: Some(object(json!({ "retry_after_ms": 750 }))),
+                },
+            },
+        ),
+        example(
+            "error_unattributed",
+            "A frame that carried no usable id.",
+            ErrorMessage {
+                id: None,
+                error: ErrorBody {
+                    code: ErrorCode::InvalidMessage,
+                    message: "the frame is not a JSON object".into(),
+                    details: None,
+                },
+            },
+        ),
+        example(
+            "notice",
+            "The server is shutting down.",
+            Notice {
+                reason: NoticeReason::ShuttingDown,
+                message: "the server is restarting".into(),
+                positions: Vec::new(),
+            },
+        ),
+        example(
+            "authenticated",
+            "A successful authentication.",
+            Authenticated {
+                id: id("auth-1"),
+                principal: "ada".into(),
+                scopes: vec!["app.users:read".into(), "app.users:write".into()],
+                expires_at: Some(at("2026-01-24T11:30:00.000Z")),
+            },
+        ),
+        example(
+            "created",
+            "The stored record.",
+            Created {
+                id: id("c1"),
+                record: object(json!({ "_id": "user1", "name": "Ada", "age": 36 })),
+            },
+        ),
+        example(
+            "records",
+            "One page of a query.",
+            Records {
+                id: id("r1"),
+                records: vec![object(json!({ "_id": "user1", "name": "Ada", "age": 36 }))],
+                total: 1,
+                count: 1,
+            },
+        ),
+        example(
+            "updated",
+            "The record after an update.",
+            Updated {
+                id: id("u1"),
+                record: object(json!({ "_id": "user1", "name": "Ada", "age": 37 })),
+            },
+        ),
+        example(
+            "deleted",
+            "A removed record.",
+            Deleted {
+                id: id("d1"),
+                record_id: "user1".into(),
+            },
+        ),
+        example(
+            "watching",
+            "A new watch subscription.",
+            Watching {
+                id: id("w1"),
+                subscription: "sub-1".into(),
+                resume_token: token("e1-42"),
+                resumed: false,
+            },
+        ),
+        example(
+            "change_insert",
+            "An inserted record.",
+            Change {
+                subscription: "sub-1".into(),
+                event: ChangeEvent {
+                    operation_type: OperationType::Insert,
+                    ns: Namespace {
+                        database: collection("app"),
+                        collection: collection("users"),
+                    },
+                    document_key: DocumentKey { id: "user1".into() },
+                    full_document: Some(object(
+                        json!({ "_id": "user1", "name": "Ada", "age": 36 }),
+                    )),
+                    update_description: None,
+                    committed_at: at("2026-01-24T10:30:00.123Z"),
+                    resume_token: token("e1-43"),
+                },
+            },
+        ),
+        example(
+            "change_update",
+            "An updated record, without the full document.",
+            Change {
+                subscription: "sub-1".into(),
+                event: ChangeEvent {
+                    operation_type: OperationType::Update,
+                    ns: Namespace {
+                        database: collection("app"),
+                        collection: collection("users"),
+                    },
+                    document_key: DocumentKey { id: "user1".into() },
+                    full_document: None,
+                    update_description: Some(UpdateDescription {
+                        updated_fields: object(json!({ "age": 37 })),
+                        removed_fields: vec!["email".into()],
+                    }),
+                    committed_at: at("2026-01-24T10:31:00.000Z"),
+                    resume_token: token("e1-44"),
+                },
+            },
+        ),
+        example(
+            "subscribed",
+            "A new topic subscription.",
+            Subscribed {
+                id: id("s1"),
+                subscription: "sub-2".into(),
+            },
+        ),
+        example(
+            "unsubscribed",
+            "An ended subscription.",
+            Unsubscribed {
+                id: id("s2"),
+                subscription: "sub-1".into(),
+            },
+        ),
+        example(
+            "published",
+            "Published data.",
+            Published {
+                id: id("p1"),
+                topic: name("metrics.cpu"),
+                message_id: "pub-17".into(),
+                published_at: at("2026-01-24T10:30:02.000Z"),
+            },
+        ),
+        example(
+            "publication",
+            "Data published to a subscribed topic.",
+            Publication {
+                subscription: "sub-2".into(),
+                topic: name("metrics.cpu"),
+                message_id: "pub-17".into(),
+                publisher: "ada".into(),
+                published_at: at("2026-01-24T10:30:02.000Z"),
+                data: json!({ "host": "web-1", "load": 0.42 }),
+            },
+        ),
+        example(
+            "joined",
+            "The membership after joining.",
+            Joined {
+                id: id("j1"),
+                room: name("lobby"),
+                role: Role::Participant,
+                members: vec![ada(), member("c-3", "lin", Role::Observer)],
+            },
+        ),
+        example(
+            "left",
+            "Left a room.",
+            Left {
+                id: id("l1"),
+                room: name("lobby"),
+            },
+        ),
+        example(
+            "presence",
+            "A member's connection dropped.",
+            Presence {
+                room: name("lobby"),
+                action: PresenceAction::Left,
+                member: grace(),
+                reason: Some(LeaveReason::Disconnected),
+            },
+        ),
+        example(
+            "posted",
+            "A posted message.",
+            Posted {
+                id: id("m1"),
+                room: name("lobby"),
+                message_id: "m-000121".into(),
+                sent_at: at("2026-01-24T10:30:03.000Z"),
+            },
+        ),
+        example(
+            "room_message",
+            "A message posted to a room.",
+            RoomMessage {
+                room: name("lobby"),
+                message: chat(
+                    "m-000121",
+                    ada(),
+                    json!({ "text": "Hello, everyone" }),
+                    "2026-01-24T10:30:03.000Z",
+                ),
+            },
+        ),
+        example(
+            "typing",
+            "Another member is typing.",
+            TypingNotice {
+                room: name("lobby"),
+                member: grace(),
+                active: true,
+            },
+        ),
+        example("ack", "The reply to `typing`.", Ack { id: id("t1") }),
+        example(
+            "history_page",
+            "Older messages of a room.",
+            HistoryPage {
+                id: id("h1"),
+                room: name("lobby"),
+                messages: vec![
+                    chat(
+                        "m-000118",
+                        grace(),
+                        json!({ "text": "Morning" }),
+                        "2026-01-24T09:00:00.000Z",
+                    ),
+                    chat(
+                        "m-000119",
+                        ada(),
+                        json!({ "text": "Hi Grace" }),
+                        "2026-01-24T09:00:05.000Z",
+                    ),
+                ],
+                has_more: true,
+            },
+        ),
+        example(
+            "edit_applied",
+            "An accepted edit.",
+            EditApplied {
+                id: id("e1"),
+                room: name("lobby"),
+                document: name("notes"),
+                version: 8,
+            },
+        ),
+        example(
+            "document_edit",
+            "Another member's accepted edit.",
+            DocumentEdit {
+                room: name("lobby"),
+                document: name("notes"),
+                version: 8,
+                author: ada(),
+                ops: ops(),
+            },
+        ),
+        example(
+            "document",
+            "A shared document.",
+            Document {
+                id: id("g1"),
+                room: name("lobby"),
+                document: name("notes"),
+                version: 8,
+                content: "Hello, world".into(),
+            },
+        ),
+        example(
+            "stats",
+            "Server and connection counters.",
+            Stats {
+                id: id("st1"),
+                server: ServerStats {
+                    connections: 12,
+                    subscriptions: 30,
+                    rooms: 3,
+                    messages_in: 4200,
+                    messages_out: 9100,
+                    uptime_ms: 3_600_000,
+                },
+                connection: ConnectionStats {
+                    subscriptions: 2,
+                    rooms: 1,
+                    messages_in: 40,
+                    messages_out: 85,
+                },
+            },
+        ),
+    ]
+}

@@ -1,0 +1,250 @@
+//! Server configuration. Every field has a default that lets a client connect
+//! at once (auth off, generous limits); the binary maps each flag onto a field.
+
+use std::collections::HashMap;
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tidewire_protocol::{AuthMode, ErrorBody, RateLimit, ServerMessage};
+
+use crate::auth::StaticToken;
+use crate::hooks::{AfterFn, BeforeFn, Hooks, OperationContext, OutboundFilter};
+
+/// Switches that make the server deliberately misbehave, for testing clients
+/// and conformance suites against a broken server.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Faults {
+    /// Never send `heartbeat`.
+    pub skip_heartbeats: bool,
+    /// Process every message regardless of the rate limit (still announced in `welcome`).
+    pub ignore_rate_limit: bool,
+}
+
+/// Records to load into a collection when the server starts.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Seed {
+    pub database: String,
+    pub collection: String,
+    pub records: Vec<Map<String, Value>>,
+}
+
+/// Everything the server can be told. Build with `Config::default()` and set fields.
+#[derive(Clone)]
+pub struct Config {
+    /// Address to listen on; port 0 picks a free port (see `ServerHandle::local_addr`).
+    pub listen: SocketAddr,
+    /// Path of the WebSocket endpoint.
+    pub path: String,
+    /// Idle time after which a `heartbeat` is sent.
+    pub heartbeat_interval: Duration,
+    pub auth_mode: AuthMode,
+    /// In `required` mode, how long a connection may stay unauthenticated.
+    pub auth_timeout: Duration,
+    /// Static tokens: token -> principal and scopes.
+    pub tokens: HashMap<String, StaticToken>,
+    /// Secret for HS256 JWTs; `None` accepts no JWTs.
+    pub jwt_secret: Option<Vec<u8>>,
+    /// Scopes of unauthenticated connections in `optional` mode.
+    pub anonymous_scopes: Vec<String>,
+    /// How long before a token's expiry the `token_expiring` notice is sent.
+    pub token_expiry_notice: Duration,
+    /// Client message rate limit; `None` applies none.
+    pub rate_limit: Option<RateLimit>,
+    /// Open connections beyond this are closed with 1013.
+    pub max_connections: usize,
+    /// Live watch and topic subscriptions per connection.
+    pub max_subscriptions: u32,
+    /// Largest client frame; larger closes with 1009.
+    pub max_message_bytes: usize,
+    /// Deepest JSON nesting accepted in a client message.
+    pub max_nesting_depth: u32,
+    /// Allowed `Origin` values; empty allows every origin. Requests without an
+    /// `Origin` header (non-browser clients) are always allowed.
+    pub allowed_origins: Vec<String>,
+    /// Server messages that may wait for one connection before it is a slow consumer.
+    pub outbound_queue: usize,
+    /// Change events kept for resuming.
+    pub journal_retention: usize,
+    /// Messages kept per room for `history`.
+    pub room_history: usize,
+    /// How long a closing connection may take to flush its last messages and
+    /// close frame before the socket is dropped.
+    pub close_grace: Duration,
+    /// How long a client may take to send its HTTP request head.
+    pub handshake_timeout: Duration,
+    /// Collections loaded at start, committed like `create`s.
+    pub seed: Vec<Seed>,
+    pub faults: Faults,
+    pub hooks: Vec<Arc<dyn Hooks>>,
+    pub outbound_filter: Option<Arc<dyn OutboundFilter>>,
+}
+
+impl Default for Config {
+    fn default() -> Config {
+        Config {
+            listen: SocketAddr::from(([127, 0, 0, 1], 0)),
+            path: "/v1".into(),
+            heartbeat_interval: Duration::from_secs(15),
+            auth_mode: AuthMode::Off,
+            auth_timeout: Duration::from_secs(10),
+            tokens: HashMap::new(),
+            jwt_secret: None,
+            anonymous_scopes: vec!["*".into()],
+            token_expiry_notice: Duration::from_secs(30),
+            rate_limit: Some(RateLimit {
+                messages: 100,
+                window_ms: 1000,
+            }),
+            max_connections: 1024,
+            max_subscriptions: 100,
+            max_message_bytes: 1 << 20,
+            max_nesting_depth: 32,
+            allowed_origins: Vec::new(),
+            outbound_queue: 1024,
+            journal_retention: 10_000,
+            room_history: 1000,
+            close_grace: Duration::from_secs(5),
+            handshake_timeout: Duration::from_secs(10),
+            seed: Vec::new(),
+            faults: Faults::default(),
+            hooks: Vec::new(),
+            outbound_filter: None,
+        }
+    }
+}
+
+impl Config {
+    /// Adds a hook object (see [`Hooks`]).
+    pub fn with_hooks(mut self, hooks: impl Hooks) -> Config {
+        self.hooks.push(Arc::new(hooks));
+        self
+    }
+
+    /// Adds a closure run before every request; `Err` rejects the request with that error.
+    pub fn before_operation<F>(self, hook: F) -> Config
+    where
+        F: Fn(&OperationContext<'_>) -> Result<(), ErrorBody> + Send + Sync + 'static,
+    {
+        self.with_hooks(BeforeFn(hook))
+    }
+
+    /// Adds a closure run after every request with its reply.
+    pub fn after_operation<F>(self, hook: F) -> Config
+    where
+        F: Fn(&OperationContext<'_>, &ServerMessage) + Send + Sync + 'static,
+    {
+        self.with_hooks(AfterFn(hook))
+    }
+
+    /// Installs the outbound filter (replacing any previous one).
+    pub fn with_outbound_filter(mut self, filter: impl OutboundFilter) -> Config {
+        self.outbound_filter = Some(Arc::new(filter));
+        self
+    }
+
+    /// Adds records to load into `database.collection` at start.
+    pub fn with_seed(
+        mut self,
+        database: impl Into<String>,
+        collection: impl Into<String>,
+        records: Vec<Map<String, Value>>,
+    ) -> Config {
+        self.seed.push(Seed {
+            database: database.into(),
+            collection: collection.into(),
+            records,
+        });
+        self
+    }
+
+    /// Parses a tokens file: a JSON object mapping each token to
+    /// `{"principal": "...", "scopes": ["..."]}`.
+    pub fn parse_tokens(json: &str) -> Result<HashMap<String, StaticToken>, serde_json::Error> {
+        serde_json::from_str(json)
+    }
+
+    /// Reads and parses a tokens file (see [`Config::parse_tokens`]).
+    pub fn load_tokens_file(path: &Path) -> Result<HashMap<String, StaticToken>, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Config::parse_tokens(&text).map_err(|source| ConfigError::Parse {
+            path: path.display().to_string(),
+            source,
+        })
+    }
+
+    pub(crate) fn validate(&self) -> Result<(), ConfigError> {
+        let invalid = |why: &str| Err(ConfigError::Invalid(why.to_string()));
+        if !self.path.starts_with('/') {
+            return invalid("path must start with `/`");
+        }
+        if self.heartbeat_interval.is_zero() {
+            return invalid("heartbeat interval must be positive");
+        }
+        if self.outbound_queue == 0 {
+            return invalid("outbound queue must hold at least one message");
+        }
+        if self.max_message_bytes == 0 || self.max_nesting_depth == 0 {
+            return invalid("message size and nesting limits must be positive");
+        }
+        if let Some(rate) = self.rate_limit {
+            if rate.messages == 0 || rate.window_ms == 0 {
+                return invalid("rate limit needs a positive message count and window");
+            }
+        }
+        Ok(())
+    }
+}
+
+impl fmt::Debug for Config {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Config")
+            .field("listen", &self.listen)
+            .field("path", &self.path)
+            .field("heartbeat_interval", &self.heartbeat_interval)
+            .field("auth_mode", &self.auth_mode)
+            .field("auth_timeout", &self.auth_timeout)
+            .field("tokens", &self.tokens.len())
+            .field("jwt_secret", &self.jwt_secret.as_ref().map(|_| "<set>"))
+            .field("anonymous_scopes", &self.anonymous_scopes)
+            .field("token_expiry_notice", &self.token_expiry_notice)
+            .field("rate_limit", &self.rate_limit)
+            .field("max_connections", &self.max_connections)
+            .field("max_subscriptions", &self.max_subscriptions)
+            .field("max_message_bytes", &self.max_message_bytes)
+            .field("max_nesting_depth", &self.max_nesting_depth)
+            .field("allowed_origins", &self.allowed_origins)
+            .field("outbound_queue", &self.outbound_queue)
+            .field("journal_retention", &self.journal_retention)
+            .field("room_history", &self.room_history)
+            .field("close_grace", &self.close_grace)
+            .field("seed", &self.seed.len())
+            .field("faults", &self.faults)
+            .field("hooks", &self.hooks.len())
+            .field("outbound_filter", &self.outbound_filter.is_some())
+            .finish()
+    }
+}
+
+/// Why a configuration could not be used.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    #[error("cannot read {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("cannot parse {path}: {source}")]
+    Parse {
+        path: String,
+        source: serde_json::Error,
+    },
+    #[error("invalid configuration: {0}")]
+    Invalid(String),
+}

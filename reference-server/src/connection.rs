@@ -1,0 +1,344 @@
+//! A WebSocket connection after the upgrade: the reader loop (requests,
+//! timers) on the connection's task, the writer on its own task, and the
+//! close procedure.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use futures_util::stream::SplitSink;
+use futures_util::{SinkExt, StreamExt};
+use tidewire_protocol::{
+    AuthMode, CloseCode, Heartbeat, Notice, NoticeReason, ResumeToken, ServerMessage,
+    SubscriptionPosition,
+};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+use tokio::sync::mpsc;
+use tokio::time::{sleep_until, timeout, Instant};
+use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use tokio_tungstenite::tungstenite::protocol::CloseFrame;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::WebSocketStream;
+use tracing::info;
+
+use crate::auth::Identity;
+use crate::outbound::{CloseRequest, Conn, Outbound};
+use crate::session::Session;
+use crate::state::State;
+use crate::util::now_timestamp;
+
+pub(crate) type Ws = WebSocketStream<TcpStream>;
+type Sink = SplitSink<Ws, Message>;
+
+/// Closes a connection that was upgraded but will not be served (policy,
+/// capacity, shutdown), before any welcome.
+pub(crate) async fn refuse(state: &State, mut ws: Ws, code: CloseCode, reason: &str) {
+    let frame = close_frame(code, reason);
+    let grace = state.config.close_grace;
+    let _ = timeout(grace, ws.close(Some(frame))).await;
+    linger(ws, grace).await;
+}
+
+fn close_frame(code: CloseCode, reason: &str) -> CloseFrame {
+    CloseFrame {
+        code: WsCloseCode::from(code.code()),
+        reason: reason.into(),
+    }
+}
+
+/// Half-closes the socket after our close frame and discards whatever the
+/// client still sends, so that unread input (e.g. the rest of an oversize
+/// frame) does not turn the close into a reset before the client reads it.
+async fn linger(mut ws: Ws, grace: Duration) {
+    let tcp = ws.get_mut();
+    let _ = timeout(grace, async {
+        let _ = tcp.shutdown().await;
+        let mut buf = [0u8; 8192];
+        while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
+    })
+    .await;
+}
+
+/// Serves an accepted connection until it closes. The slot was reserved by the caller.
+pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Identity) {
+    let number = state.next_connection_number();
+    let handshake_principal = identity.authenticated.then(|| identity.principal.clone());
+    let authenticated_at_handshake = identity.authenticated;
+    let (conn, rx) = Conn::new(number, identity, state.config.outbound_queue);
+    state.connections.lock().insert(number, conn.clone());
+    info!(connection = %conn.id, %peer, principal = handshake_principal.as_deref().unwrap_or("-"), "connection opened");
+
+    let (sink, mut stream) = ws.split();
+    conn.reply(Outbound::message(&ServerMessage::Welcome(
+        state.welcome(&conn.id, handshake_principal),
+    )));
+    let writer = tokio::spawn(write_loop(sink, rx, conn.clone(), state.clone()));
+    if state.is_shutting_down() {
+        conn.request_close(shutdown_request());
+    }
+
+    let mut session = Session::new(state.clone(), conn.clone());
+    let auth_deadline = (state.config.auth_mode == AuthMode::Required
+        && !authenticated_at_handshake)
+        .then(|| Instant::now() + state.config.auth_timeout);
+    let mut expiry_noticed: Option<SystemTime> = None;
+    let mut client_closed = false;
+
+    loop {
+        let identity_expiry = conn.identity.read().expires_at;
+        let authenticated = conn.identity.read().authenticated;
+        let expiry = identity_expiry.map(|at| {
+            let notice_at = at
+                .checked_sub(state.config.token_expiry_notice)
+                .unwrap_or(at);
+            (instant_of(notice_at), instant_of(at), at)
+        });
+        let notice_pending = expiry.is_some_and(|(_, _, at)| expiry_noticed != Some(at));
+        let full = conn.queue_full();
+        tokio::select! {
+            biased;
+            _ = conn.closed() => break,
+            _ = sleep_until(auth_deadline.unwrap_or_else(Instant::now)), if auth_deadline.is_some() && !authenticated => {
+                conn.request_close(CloseRequest::server(CloseCode::PolicyViolation, "auth timeout"));
+            }
+            _ = sleep_until(expiry.map_or_else(Instant::now, |e| e.1)), if expiry.is_some() => {
+                conn.request_close(CloseRequest::server(CloseCode::AuthExpired, "token expired"));
+            }
+            _ = sleep_until(expiry.map_or_else(Instant::now, |e| e.0)), if notice_pending => {
+                expiry_noticed = identity_expiry;
+                conn.reply(Outbound::message(&ServerMessage::Notice(Notice {
+                    reason: NoticeReason::TokenExpiring,
+                    message: "the token expires soon; send `auth` with a fresh token".into(),
+                    positions: Vec::new(),
+                })));
+            }
+            _ = conn.wait_for_room(), if full => {}
+            frame = stream.next(), if !full => match frame {
+                Some(Ok(Message::Text(text))) => session.handle_text(&text),
+                Some(Ok(Message::Binary(_))) => conn.request_close(CloseRequest::server(
+                    CloseCode::UnsupportedData,
+                    "binary frames are not supported",
+                )),
+                Some(Ok(Message::Close(_))) => {
+                    client_closed = true;
+                    conn.request_close(CloseRequest::Peer("closed by client".into()));
+                }
+                Some(Ok(_)) => {}
+                Some(Err(WsError::Capacity(_))) => conn.request_close(CloseRequest::server(
+                    CloseCode::MessageTooBig,
+                    "message too big",
+                )),
+                Some(Err(WsError::Utf8(_))) => conn.request_close(CloseRequest::server(
+                    CloseCode::InvalidPayload,
+                    "text frame is not valid UTF-8",
+                )),
+                Some(Err(err)) => conn.request_close(CloseRequest::Peer(format!("transport error: {err}"))),
+                None => conn.request_close(CloseRequest::Peer("connection dropped".into())),
+            },
+        }
+    }
+
+    // Leave rooms and drop subscriptions first, so other members learn of the
+    // departure without waiting for this socket to finish closing.
+    session.finish();
+    let request = conn
+        .close_request()
+        .unwrap_or(CloseRequest::Peer("closed".into()));
+    let grace = state.config.close_grace;
+    let sink = match timeout(grace + Duration::from_millis(100), writer).await {
+        Ok(Ok(sink)) => Some(sink),
+        _ => None,
+    };
+    match (&request, sink) {
+        (CloseRequest::Server { .. }, Some(sink)) => {
+            if let Ok(ws) = stream.reunite(sink) {
+                linger(ws, grace).await;
+            }
+        }
+        (CloseRequest::Peer(_), Some(sink)) if client_closed => {
+            // Reading on lets the library send its reply to the client's close frame.
+            let _ = timeout(grace, async { while stream.next().await.is_some() {} }).await;
+            drop(sink);
+        }
+        _ => {}
+    }
+    state.connections.lock().remove(&number);
+    state.release_slot();
+    info!(connection = %conn.id, reason = %request.describe(), "connection closed");
+}
+
+fn instant_of(at: SystemTime) -> Instant {
+    let now = SystemTime::now();
+    match at.duration_since(now) {
+        Ok(ahead) => Instant::now() + ahead,
+        Err(_) => Instant::now(),
+    }
+}
+
+pub(crate) fn shutdown_request() -> CloseRequest {
+    CloseRequest::Server {
+        code: CloseCode::GoingAway,
+        reason: "server shutting down".into(),
+        notice: Some(NoticeReason::ShuttingDown),
+        discard_queue: false,
+    }
+}
+
+/// Writes queued messages and heartbeats until a close is requested, then
+/// performs the server's side of the close. Returns the sink so the caller can
+/// reunite the socket.
+async fn write_loop(
+    mut sink: Sink,
+    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    conn: Arc<Conn>,
+    state: Arc<State>,
+) -> Sink {
+    let heartbeat = state.config.heartbeat_interval;
+    let heartbeats = !state.config.faults.skip_heartbeats;
+    let mut writer = Writer {
+        conn: &conn,
+        state: &state,
+    };
+    let outcome: Result<(), WsError> = async {
+        let mut idle = Instant::now() + heartbeat;
+        loop {
+            tokio::select! {
+                biased;
+                _ = conn.closed() => return Ok(()),
+                item = rx.recv() => {
+                    let Some(item) = item else { return Ok(()) };
+                    conn.dequeued(&item);
+                    tokio::select! {
+                        biased;
+                        result = writer.write(&mut sink, item) => result?,
+                        _ = conn.closed() => return Ok(()),
+                    }
+                    if rx.is_empty() {
+                        tokio::select! {
+                            biased;
+                            result = sink.flush() => result?,
+                            _ = conn.closed() => return Ok(()),
+                        }
+                    }
+                    idle = Instant::now() + heartbeat;
+                }
+                _ = sleep_until(idle), if heartbeats => {
+                    let beat = ServerMessage::Heartbeat(Heartbeat { at: now_timestamp() });
+                    tokio::select! {
+                        biased;
+                        result = async {
+                            writer.write(&mut sink, Outbound::message(&beat)).await?;
+                            sink.flush().await
+                        } => result?,
+                        _ = conn.closed() => return Ok(()),
+                    }
+                    idle = Instant::now() + heartbeat;
+                }
+            }
+        }
+    }
+    .await;
+    if let Err(err) = outcome {
+        conn.request_close(CloseRequest::Peer(format!("write failed: {err}")));
+        return sink;
+    }
+    let Some(CloseRequest::Server {
+        code,
+        reason,
+        notice,
+        discard_queue,
+    }) = conn.close_request()
+    else {
+        return sink;
+    };
+    let _ = timeout(state.config.close_grace, async {
+        while let Ok(item) = rx.try_recv() {
+            conn.dequeued(&item);
+            if !discard_queue {
+                writer.write(&mut sink, item).await?;
+            }
+        }
+        if let Some(reason) = notice {
+            let notice = writer.notice(reason);
+            writer.write(&mut sink, Outbound::message(&notice)).await?;
+        }
+        sink.send(Message::Close(Some(close_frame(code, &reason))))
+            .await?;
+        Ok::<(), WsError>(())
+    })
+    .await;
+    sink
+}
+
+struct Writer<'a> {
+    conn: &'a Conn,
+    state: &'a State,
+}
+
+impl Writer<'_> {
+    fn notice(&self, reason: NoticeReason) -> ServerMessage {
+        let (message, positions) = match reason {
+            NoticeReason::SlowConsumer => (
+                "the connection fell too far behind; resume from these positions",
+                self.conn
+                    .positions
+                    .lock()
+                    .iter()
+                    .map(|(subscription, token)| SubscriptionPosition {
+                        subscription: subscription.clone(),
+                        resume_token: ResumeToken(token.clone()),
+                    })
+                    .collect(),
+            ),
+            NoticeReason::ShuttingDown => ("the server is shutting down", Vec::new()),
+            NoticeReason::TokenExpiring => ("the token expires soon", Vec::new()),
+        };
+        ServerMessage::Notice(Notice {
+            reason,
+            message: message.into(),
+            positions,
+        })
+    }
+
+    /// Feeds one queued item to the sink (through the outbound filter, if any)
+    /// and records what was written.
+    async fn write(&mut self, sink: &mut Sink, item: Outbound) -> Result<(), WsError> {
+        let Some(filter) = &self.state.config.outbound_filter else {
+            sink.feed(Message::Text(item.text)).await?;
+            self.count();
+            if let Some((subscription, token)) = &item.position {
+                self.conn.delivered(subscription, token);
+            }
+            return Ok(());
+        };
+        let message: ServerMessage = match serde_json::from_str(&item.text) {
+            Ok(message) => message,
+            Err(_) => {
+                sink.feed(Message::Text(item.text)).await?;
+                self.count();
+                return Ok(());
+            }
+        };
+        for outgoing in filter.filter(&self.conn.id, message) {
+            if !outgoing.delay.is_zero() {
+                sink.flush().await?;
+                tokio::time::sleep(outgoing.delay).await;
+            }
+            sink.feed(Message::Text(outgoing.message.to_json().into()))
+                .await?;
+            self.count();
+            if let ServerMessage::Change(change) = &outgoing.message {
+                self.conn
+                    .delivered(&change.subscription, &change.event.resume_token.0);
+            }
+        }
+        Ok(())
+    }
+
+    fn count(&self) {
+        self.conn.messages_out.fetch_add(1, Ordering::Relaxed);
+        self.state.messages_out.fetch_add(1, Ordering::Relaxed);
+    }
+}

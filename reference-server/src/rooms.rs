@@ -1,0 +1,308 @@
+//! Rooms: membership and presence, chat with bounded history, typing, and
+//! per-room collaborative documents.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Arc;
+
+use serde_json::Value;
+use tidewire_protocol::{
+    ChatMessage, DocumentEdit, EditOp, ErrorBody, ErrorCode, LeaveReason, Member, Name, Presence,
+    PresenceAction, Role, RoomMessage, ServerMessage, Timestamp, TypingNotice,
+};
+
+use crate::auth::Action;
+use crate::fanout::shared_frame;
+use crate::outbound::{Conn, Outbound};
+use crate::util::{error, error_with, invalid_at, now_timestamp};
+
+struct RoomMember {
+    conn: Arc<Conn>,
+    member: Member,
+}
+
+#[derive(Default)]
+struct Document {
+    version: u64,
+    content: String,
+}
+
+#[derive(Default)]
+struct Room {
+    members: Vec<RoomMember>,
+    history: VecDeque<ChatMessage>,
+    posted: u64,
+    documents: HashMap<String, Document>,
+}
+
+impl Room {
+    fn member(&self, conn: u64) -> Option<&RoomMember> {
+        self.members.iter().find(|m| m.conn.num == conn)
+    }
+
+    /// Sends one serialization of `message` to every member except `except`
+    /// whose connection may still see the room.
+    fn broadcast(&self, room: &str, message: &ServerMessage, except: Option<u64>) {
+        let frame = shared_frame(message);
+        for member in &self.members {
+            if Some(member.conn.num) == except {
+                continue;
+            }
+            if !member
+                .conn
+                .identity
+                .read()
+                .scopes
+                .allows(Action::Join, room)
+            {
+                continue;
+            }
+            member.conn.push(Outbound::shared(&frame));
+        }
+    }
+}
+
+pub(crate) struct Rooms {
+    rooms: HashMap<String, Room>,
+    history_bound: usize,
+}
+
+fn not_a_member(room: &str) -> ErrorBody {
+    error(
+        ErrorCode::Forbidden,
+        format!("not a member of room {room:?}"),
+    )
+}
+
+fn observer(room: &str) -> ErrorBody {
+    error(
+        ErrorCode::Forbidden,
+        format!("observers of room {room:?} may not do that"),
+    )
+}
+
+impl Rooms {
+    pub fn new(history_bound: usize) -> Rooms {
+        Rooms {
+            rooms: HashMap::new(),
+            history_bound,
+        }
+    }
+
+    /// Rooms with at least one member.
+    pub fn active(&self) -> usize {
+        self.rooms
+            .values()
+            .filter(|r| !r.members.is_empty())
+            .count()
+    }
+
+    fn participant(&self, room: &str, conn: u64) -> Result<(&Room, Member), ErrorBody> {
+        let state = self.rooms.get(room).ok_or_else(|| not_a_member(room))?;
+        let member = state.member(conn).ok_or_else(|| not_a_member(room))?;
+        if member.member.role != Role::Participant {
+            return Err(observer(room));
+        }
+        Ok((state, member.member.clone()))
+    }
+
+    /// Returns the member list including the joiner. Joining again only updates the role.
+    pub fn join(
+        &mut self,
+        room: &Name,
+        conn: &Arc<Conn>,
+        principal: &str,
+        role: Role,
+    ) -> Vec<Member> {
+        let state = self.rooms.entry(room.to_string()).or_default();
+        if let Some(existing) = state.members.iter_mut().find(|m| m.conn.num == conn.num) {
+            existing.member.role = role;
+        } else {
+            let member = Member {
+                connection_id: conn.id.clone(),
+                principal: principal.to_string(),
+                role,
+            };
+            state.members.push(RoomMember {
+                conn: conn.clone(),
+                member: member.clone(),
+            });
+            let presence = ServerMessage::Presence(Presence {
+                room: room.clone(),
+                action: PresenceAction::Joined,
+                member,
+                reason: None,
+            });
+            state.broadcast(room, &presence, Some(conn.num));
+        }
+        state.members.iter().map(|m| m.member.clone()).collect()
+    }
+
+    pub fn leave(&mut self, room: &Name, conn: u64, reason: LeaveReason) -> bool {
+        let Some(state) = self.rooms.get_mut(room.as_str()) else {
+            return false;
+        };
+        let Some(index) = state.members.iter().position(|m| m.conn.num == conn) else {
+            return false;
+        };
+        let gone = state.members.remove(index);
+        let presence = ServerMessage::Presence(Presence {
+            room: room.clone(),
+            action: PresenceAction::Left,
+            member: gone.member,
+            reason: Some(reason),
+        });
+        state.broadcast(room, &presence, None);
+        true
+    }
+
+    /// Appends to history and sends `room_message` to every member, the author
+    /// included. `reply` runs first so the author sees `posted` before the push.
+    pub fn post(
+        &mut self,
+        room: &Name,
+        conn: u64,
+        body: &Value,
+        reply: impl FnOnce(&str, &Timestamp),
+    ) -> Result<(), ErrorBody> {
+        let (_, author) = self.participant(room, conn)?;
+        let state = self
+            .rooms
+            .get_mut(room.as_str())
+            .expect("checked by participant");
+        state.posted += 1;
+        let message = ChatMessage {
+            message_id: format!("{:016}", state.posted),
+            author,
+            body: body.clone(),
+            sent_at: now_timestamp(),
+        };
+        reply(&message.message_id, &message.sent_at);
+        state.history.push_back(message.clone());
+        while state.history.len() > self.history_bound {
+            state.history.pop_front();
+        }
+        let push = ServerMessage::RoomMessage(RoomMessage {
+            room: room.clone(),
+            message,
+        });
+        state.broadcast(room, &push, None);
+        Ok(())
+    }
+
+    pub fn typing(&self, room: &Name, conn: u64, active: bool) -> Result<(), ErrorBody> {
+        let (state, member) = self.participant(room, conn)?;
+        let push = ServerMessage::TypingNotice(TypingNotice {
+            room: room.clone(),
+            member,
+            active,
+        });
+        state.broadcast(room, &push, Some(conn));
+        Ok(())
+    }
+
+    /// The `limit` most recent messages older than `before`, oldest first, and
+    /// whether older ones remain.
+    pub fn history(
+        &self,
+        room: &str,
+        conn: u64,
+        limit: usize,
+        before: Option<&str>,
+    ) -> Result<(Vec<ChatMessage>, bool), ErrorBody> {
+        let state = self.rooms.get(room).ok_or_else(|| not_a_member(room))?;
+        state.member(conn).ok_or_else(|| not_a_member(room))?;
+        // Message ids are zero-padded sequence numbers, so string order is
+        // message order, and an unknown `before` still works as a cursor.
+        let older: Vec<&ChatMessage> = state
+            .history
+            .iter()
+            .filter(|m| before.is_none_or(|b| m.message_id.as_str() < b))
+            .collect();
+        let start = older.len().saturating_sub(limit);
+        let page = older[start..].iter().map(|m| (*m).clone()).collect();
+        Ok((page, start > 0))
+    }
+
+    /// Applies `ops` when `version` is current; returns the new version.
+    pub fn edit(
+        &mut self,
+        room: &Name,
+        conn: u64,
+        document: &Name,
+        version: u64,
+        ops: &[EditOp],
+    ) -> Result<u64, ErrorBody> {
+        let (_, author) = self.participant(room, conn)?;
+        if ops.is_empty() {
+            return Err(invalid_at("ops", "an edit needs at least one operation"));
+        }
+        let state = self
+            .rooms
+            .get_mut(room.as_str())
+            .expect("checked by participant");
+        let doc = state.documents.entry(document.to_string()).or_default();
+        if version != doc.version {
+            return Err(error_with(
+                ErrorCode::Conflict,
+                format!(
+                    "document {document:?} is at version {}, not {version}",
+                    doc.version
+                ),
+                "current_version",
+                doc.version,
+            ));
+        }
+        let mut chars: Vec<char> = doc.content.chars().collect();
+        for (index, op) in ops.iter().enumerate() {
+            let len = chars.len() as u64;
+            match op {
+                EditOp::Insert { position, text } => {
+                    if *position > len {
+                        return Err(invalid_at(
+                            format!("ops[{index}].position"),
+                            format!("insert at {position} is past the end ({len})"),
+                        ));
+                    }
+                    let at = *position as usize;
+                    chars.splice(at..at, text.chars());
+                }
+                EditOp::Delete { position, length } => {
+                    let end = position.checked_add(*length).filter(|end| *end <= len);
+                    let Some(end) = end else {
+                        return Err(invalid_at(
+                            format!("ops[{index}]"),
+                            format!("delete of {length} at {position} is past the end ({len})"),
+                        ));
+                    };
+                    chars.drain(*position as usize..end as usize);
+                }
+            }
+        }
+        doc.content = chars.into_iter().collect();
+        doc.version += 1;
+        let version = doc.version;
+        let push = ServerMessage::DocumentEdit(DocumentEdit {
+            room: room.clone(),
+            document: document.clone(),
+            version,
+            author,
+            ops: ops.to_vec(),
+        });
+        state.broadcast(room, &push, Some(conn));
+        Ok(version)
+    }
+
+    pub fn document(
+        &self,
+        room: &str,
+        conn: u64,
+        document: &str,
+    ) -> Result<(u64, String), ErrorBody> {
+        let state = self.rooms.get(room).ok_or_else(|| not_a_member(room))?;
+        state.member(conn).ok_or_else(|| not_a_member(room))?;
+        Ok(state
+            .documents
+            .get(document)
+            .map_or((0, String::new()), |d| (d.version, d.content.clone())))
+    }
+}

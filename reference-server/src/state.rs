@@ -1,0 +1,132 @@
+//! Server-wide state shared by every connection.
+
+use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Instant;
+
+use parking_lot::Mutex;
+use tidewire_protocol::{AuthInfo, AuthMode, Limits, Profile, ServerInfo, ServerStats, Welcome};
+
+use crate::auth::Authenticator;
+use crate::config::Config;
+use crate::outbound::Conn;
+use crate::rooms::Rooms;
+use crate::store::Store;
+use crate::topics::Topics;
+
+pub(crate) struct State {
+    pub config: Config,
+    pub epoch: String,
+    pub auth: Authenticator,
+    pub store: Mutex<Store>,
+    pub topics: Mutex<Topics>,
+    pub rooms: Mutex<Rooms>,
+    pub connections: Mutex<HashMap<u64, Arc<Conn>>>,
+    /// Open connection slots, reserved before the welcome.
+    pub open: AtomicUsize,
+    pub messages_in: AtomicU64,
+    pub messages_out: AtomicU64,
+    shutting_down: AtomicBool,
+    next_connection: AtomicU64,
+    started: Instant,
+}
+
+impl State {
+    pub fn new(config: Config) -> State {
+        let epoch = uuid::Uuid::new_v4().simple().to_string();
+        State {
+            auth: Authenticator {
+                tokens: config.tokens.clone(),
+                jwt_secret: config.jwt_secret.clone(),
+            },
+            store: Mutex::new(Store::new(epoch.clone(), config.journal_retention)),
+            topics: Mutex::new(Topics::default()),
+            rooms: Mutex::new(Rooms::new(config.room_history)),
+            connections: Mutex::new(HashMap::new()),
+            open: AtomicUsize::new(0),
+            messages_in: AtomicU64::new(0),
+            messages_out: AtomicU64::new(0),
+            shutting_down: AtomicBool::new(false),
+            next_connection: AtomicU64::new(1),
+            started: Instant::now(),
+            epoch,
+            config,
+        }
+    }
+
+    pub fn next_connection_number(&self) -> u64 {
+        self.next_connection.fetch_add(1, Ordering::Relaxed)
+    }
+
+    pub fn is_shutting_down(&self) -> bool {
+        self.shutting_down.load(Ordering::Acquire)
+    }
+
+    /// Marks the server as shutting down and asks every open connection to close.
+    pub fn begin_shutdown(&self) {
+        self.shutting_down.store(true, Ordering::Release);
+        let connections: Vec<Arc<Conn>> = self.connections.lock().values().cloned().collect();
+        for conn in connections {
+            conn.request_close(crate::connection::shutdown_request());
+        }
+    }
+
+    /// Reserves a connection slot; false when the server is at capacity.
+    pub fn reserve_slot(&self) -> bool {
+        let max = self.config.max_connections;
+        self.open
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |open| {
+                (open < max).then_some(open + 1)
+            })
+            .is_ok()
+    }
+
+    pub fn release_slot(&self) {
+        self.open.fetch_sub(1, Ordering::AcqRel);
+    }
+
+    pub fn stats(&self) -> ServerStats {
+        let subscriptions = self.store.lock().watch_count() + self.topics.lock().count();
+        ServerStats {
+            connections: self.connections.lock().len() as u64,
+            subscriptions: subscriptions as u64,
+            rooms: self.rooms.lock().active() as u64,
+            messages_in: self.messages_in.load(Ordering::Relaxed),
+            messages_out: self.messages_out.load(Ordering::Relaxed),
+            uptime_ms: self.started.elapsed().as_millis() as u64,
+        }
+    }
+
+    pub fn limits(&self) -> Limits {
+        let config = &self.config;
+        Limits {
+            max_message_bytes: config.max_message_bytes as u64,
+            max_nesting_depth: config.max_nesting_depth,
+            max_subscriptions: config.max_subscriptions,
+            rate: config.rate_limit,
+            outbound_queue: u32::try_from(config.outbound_queue).unwrap_or(u32::MAX),
+        }
+    }
+
+    pub fn welcome(&self, connection_id: &str, principal: Option<String>) -> Welcome {
+        let config = &self.config;
+        Welcome {
+            connection_id: connection_id.to_string(),
+            protocol: tidewire_protocol::PROTOCOL_VERSION.to_string(),
+            server: ServerInfo {
+                name: "tidewire-server".into(),
+                version: env!("CARGO_PKG_VERSION").into(),
+            },
+            profiles: Profile::ALL.to_vec(),
+            heartbeat_ms: config.heartbeat_interval.as_millis() as u64,
+            limits: self.limits(),
+            auth: AuthInfo {
+                mode: config.auth_mode,
+                principal,
+                timeout_ms: (config.auth_mode == AuthMode::Required)
+                    .then_some(config.auth_timeout.as_millis() as u64),
+            },
+        }
+    }
+}

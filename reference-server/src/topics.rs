@@ -1,0 +1,89 @@
+//! Topic subscriptions and publication fan-out.
+
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
+
+use serde_json::{json, Value};
+use tidewire_filter::Filter;
+use tidewire_protocol::Timestamp;
+
+use crate::auth::Action;
+use crate::fanout::publication_frame;
+use crate::outbound::{Conn, Outbound};
+use crate::util::now_timestamp;
+
+pub(crate) struct TopicSub {
+    pub conn: Arc<Conn>,
+    pub id: Arc<str>,
+    pub filter: Option<Filter>,
+}
+
+#[derive(Default)]
+pub(crate) struct Topics {
+    subs: HashMap<String, BTreeMap<(u64, u64), TopicSub>>,
+    published: u64,
+}
+
+impl Topics {
+    pub fn subscribe(&mut self, topic: &str, key: (u64, u64), sub: TopicSub) {
+        self.subs
+            .entry(topic.to_string())
+            .or_default()
+            .insert(key, sub);
+    }
+
+    pub fn unsubscribe(&mut self, topic: &str, key: (u64, u64)) -> bool {
+        let Some(subs) = self.subs.get_mut(topic) else {
+            return false;
+        };
+        let removed = subs.remove(&key).is_some();
+        if subs.is_empty() {
+            self.subs.remove(topic);
+        }
+        removed
+    }
+
+    pub fn count(&self) -> usize {
+        self.subs.values().map(BTreeMap::len).sum()
+    }
+
+    /// Pushes `data` to every matching subscription of `topic`. Runs under the
+    /// topics lock, so publications to one topic reach each subscription in
+    /// publish order.
+    pub fn publish(&mut self, topic: &str, publisher: &str, data: &Value) -> (String, Timestamp) {
+        self.published += 1;
+        let message_id = format!("{:016}", self.published);
+        let published_at = now_timestamp();
+        let Some(subs) = self.subs.get(topic) else {
+            return (message_id, published_at);
+        };
+        let tail = json!({
+            "topic": topic,
+            "message_id": message_id,
+            "publisher": publisher,
+            "published_at": published_at,
+            "data": data,
+        })
+        .to_string();
+        for sub in subs.values() {
+            if sub.filter.as_ref().is_some_and(|f| !f.matches(data)) {
+                continue;
+            }
+            if !sub
+                .conn
+                .identity
+                .read()
+                .scopes
+                .allows(Action::Subscribe, topic)
+            {
+                continue;
+            }
+            sub.conn.push(Outbound {
+                text: publication_frame(&sub.id, &tail),
+                position: None,
+                replay: false,
+            });
+        }
+        (message_id, published_at)
+    }
+}

@@ -1,0 +1,137 @@
+//! The embedding seams: operation hooks, the outbound filter, and fault switches.
+
+mod common;
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use common::{config, start, Client};
+use serde_json::json;
+use tidewire_protocol::{ClientMessage, ErrorBody, ErrorCode, ServerMessage};
+use tidewire_server::{Config, Faults, Outgoing, RateLimit};
+
+#[tokio::test]
+async fn before_hooks_can_reject_and_after_hooks_see_outcomes() {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let log = seen.clone();
+    let config = config()
+        .before_operation(|ctx| match ctx.request {
+            ClientMessage::Create(create) if create.collection.as_str() == "locked" => {
+                Err(ErrorBody {
+                    code: ErrorCode::Forbidden,
+                    message: "locked by policy".into(),
+                    details: None,
+                })
+            }
+            _ => Ok(()),
+        })
+        .after_operation(move |ctx, outcome| {
+            log.lock().unwrap().push(format!(
+                "{} {} -> {}",
+                ctx.principal,
+                ctx.request.tag(),
+                outcome.tag()
+            ));
+        });
+    let server = start(config).await;
+    let mut c = Client::connect(&server.ws_url()).await;
+    let refused = c
+        .err(
+            json!({"type": "create", "database": "app", "collection": "locked", "record": {}}),
+            "forbidden",
+        )
+        .await;
+    assert_eq!(refused["error"]["message"], "locked by policy");
+    c.ok(
+        json!({"type": "create", "database": "app", "collection": "open", "record": {}}),
+        "created",
+    )
+    .await;
+    c.ok(
+        json!({"type": "read", "database": "app", "collection": "locked"}),
+        "records",
+    )
+    .await;
+    assert_eq!(
+        *seen.lock().unwrap(),
+        [
+            "anonymous create -> error",
+            "anonymous create -> created",
+            "anonymous read -> records"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn the_outbound_filter_can_drop_duplicate_and_alter_messages() {
+    let filter = |_connection: &str, message: ServerMessage| -> Vec<Outgoing> {
+        match &message {
+            ServerMessage::Pong(pong) if pong.id.as_str() == "drop" => vec![],
+            ServerMessage::Pong(pong) if pong.id.as_str() == "dup" => {
+                vec![
+                    Outgoing::now(message.clone()),
+                    Outgoing::after(Duration::from_millis(10), message),
+                ]
+            }
+            ServerMessage::Pong(pong) if pong.id.as_str() == "alter" => {
+                let mut pong = pong.clone();
+                pong.payload = Some(json!("altered"));
+                vec![Outgoing::now(ServerMessage::Pong(pong))]
+            }
+            _ => vec![Outgoing::now(message)],
+        }
+    };
+    let server = start(config().with_outbound_filter(filter)).await;
+    let mut c = Client::connect(&server.ws_url()).await;
+    for id in ["drop", "dup", "alter", "plain"] {
+        c.send(json!({"type": "ping", "id": id})).await;
+    }
+    let ids: Vec<String> = [
+        c.recv().await,
+        c.recv().await,
+        c.recv().await,
+        c.recv().await,
+    ]
+    .iter()
+    .map(|m| {
+        format!(
+            "{}:{}",
+            m["id"].as_str().unwrap(),
+            m.get("payload").map_or("-", |p| p.as_str().unwrap())
+        )
+    })
+    .collect();
+    assert_eq!(ids, ["dup:-", "dup:-", "alter:altered", "plain:-"]);
+}
+
+#[tokio::test]
+async fn fault_switches_skip_heartbeats_and_ignore_the_rate_limit() {
+    let server = start(Config {
+        heartbeat_interval: Duration::from_millis(30),
+        rate_limit: Some(RateLimit {
+            messages: 2,
+            window_ms: 60_000,
+        }),
+        faults: Faults {
+            skip_heartbeats: true,
+            ignore_rate_limit: true,
+        },
+        ..config()
+    })
+    .await;
+    let mut c = Client::connect(&server.ws_url()).await;
+    assert_eq!(c.welcome["limits"]["rate"]["messages"], 2);
+    for n in 0..6 {
+        c.send(json!({"type": "ping", "id": format!("{n}")})).await;
+    }
+    for n in 0..6 {
+        assert_eq!(c.recv_type("pong").await["id"], format!("{n}"));
+    }
+    // No heartbeat for many intervals.
+    let quiet = tokio::time::timeout(
+        Duration::from_millis(200),
+        futures_util::StreamExt::next(&mut c.ws),
+    )
+    .await;
+    assert!(quiet.is_err(), "expected silence, got {quiet:?}");
+}

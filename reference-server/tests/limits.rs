@@ -1,0 +1,140 @@
+//! Profiles limits and stats: rate limit and abuse, capacity, origins, and counters.
+
+mod common;
+
+use std::time::Duration;
+
+use common::{config, expect_refused, open, start, Client};
+use serde_json::json;
+use tidewire_server::{Config, RateLimit};
+
+fn rate(messages: u32, window_ms: u64) -> Config {
+    Config {
+        rate_limit: Some(RateLimit {
+            messages,
+            window_ms,
+        }),
+        ..config()
+    }
+}
+
+#[tokio::test]
+async fn messages_over_the_rate_get_rate_limited_with_retry_after() {
+    let server = start(rate(5, 400)).await;
+    let mut c = Client::connect(&server.ws_url()).await;
+    assert_eq!(
+        c.welcome["limits"]["rate"],
+        json!({"messages": 5, "window_ms": 400})
+    );
+    for n in 0..6 {
+        c.send(json!({"type": "ping", "id": format!("p{n}")})).await;
+    }
+    for n in 0..5 {
+        assert_eq!(c.recv_type("pong").await["id"], format!("p{n}"));
+    }
+    let limited = c.recv_type("error").await;
+    assert_eq!(limited["id"], "p5");
+    assert_eq!(limited["error"]["code"], "rate_limited");
+    let retry = limited["error"]["details"]["retry_after_ms"]
+        .as_u64()
+        .unwrap();
+    assert!((1..=400).contains(&retry), "{limited}");
+    tokio::time::sleep(Duration::from_millis(retry + 20)).await;
+    c.assert_alive().await;
+}
+
+#[tokio::test]
+async fn flooding_past_twice_the_limit_closes_with_1008() {
+    let server = start(rate(3, 60_000)).await;
+    let mut c = Client::connect(&server.ws_url()).await;
+    for n in 0..7 {
+        c.send(json!({"type": "ping", "id": format!("p{n}")})).await;
+    }
+    let (code, reason, before) = c.expect_close().await;
+    assert_eq!((code, reason.as_str()), (1008, "rate limit abuse"));
+    let kinds: Vec<&str> = before.iter().map(|m| m["type"].as_str().unwrap()).collect();
+    assert_eq!(kinds, ["pong", "pong", "pong", "error", "error", "error"]);
+}
+
+#[tokio::test]
+async fn connections_beyond_capacity_close_with_1013() {
+    let server = start(Config {
+        max_connections: 2,
+        ..config()
+    })
+    .await;
+    let url = server.ws_url();
+    let a = Client::connect(&url).await;
+    let mut b = Client::connect(&url).await;
+    let (ws, _) = open(&url, &[]).await.unwrap();
+    assert_eq!(expect_refused(ws).await, (1013, "at capacity".to_string()));
+    b.assert_alive().await;
+    drop(a);
+    // The slot frees once the server has seen the connection end.
+    let deadline = tokio::time::Instant::now() + common::WAIT;
+    loop {
+        let (mut ws, _) = open(&url, &[]).await.unwrap();
+        let first = tokio::time::timeout(common::WAIT, futures_util::StreamExt::next(&mut ws))
+            .await
+            .unwrap()
+            .unwrap()
+            .unwrap();
+        if first.is_text() {
+            assert!(first.to_text().unwrap().contains("\"welcome\""));
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the slot was never released"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test]
+async fn origins_outside_the_allow_list_close_with_1008() {
+    let server = start(Config {
+        allowed_origins: vec!["https://app.example".into()],
+        ..config()
+    })
+    .await;
+    let url = server.ws_url();
+    let (ws, _) = open(&url, &[("origin", "https://evil.example")])
+        .await
+        .unwrap();
+    assert_eq!(
+        expect_refused(ws).await,
+        (1008, "origin not allowed".to_string())
+    );
+    let mut allowed = Client::connect_with(&url, &[("origin", "https://app.example")]).await;
+    allowed.assert_alive().await;
+    let mut no_origin = Client::connect(&url).await;
+    no_origin.assert_alive().await;
+}
+
+#[tokio::test]
+async fn get_stats_counts_connections_subscriptions_rooms_and_messages() {
+    let server = start(config()).await;
+    let mut a = Client::connect(&server.ws_url()).await;
+    let mut b = Client::connect(&server.ws_url()).await;
+    b.ok(json!({"type": "watch"}), "watching").await;
+    a.ok(json!({"type": "subscribe", "topic": "t"}), "subscribed")
+        .await;
+    a.ok(json!({"type": "join", "room": "r"}), "joined").await;
+    a.send_text("garbage").await;
+    a.recv_type("error").await;
+    let stats = a.ok(json!({"type": "get_stats"}), "stats").await;
+    let server_stats = &stats["server"];
+    assert_eq!(server_stats["connections"], 2);
+    assert_eq!(server_stats["subscriptions"], 2);
+    assert_eq!(server_stats["rooms"], 1);
+    assert!(server_stats["messages_in"].as_u64().unwrap() >= 5);
+    assert!(server_stats["uptime_ms"].is_u64());
+    // a sent: subscribe, join, garbage, get_stats; it received welcome,
+    // subscribed, joined and the error before the stats reply.
+    assert_eq!(
+        stats["connection"],
+        json!({"subscriptions": 1, "rooms": 1, "messages_in": 4, "messages_out": 4})
+    );
+    assert_eq!(server.stats().subscriptions, 2);
+}

@@ -1,0 +1,174 @@
+#!/usr/bin/env bash
+# Checks that the generators users already have turn spec/ into working client code:
+#
+#   1. json-schema-to-typescript generates TypeScript from every file of spec/schema, and
+#      `tsc --strict` compiles it with clients/typescript/usage.ts (compile-time proof that
+#      the unions are discriminated by `type`) and the example client examples/typescript/.
+#   2. datamodel-code-generator generates pydantic v2 models from spec/schema, and
+#      clients/python/check_models.py parses every example message of spec/asyncapi.json.
+#   3. `asyncapi validate` accepts spec/asyncapi.json (warnings fail too).
+#   4. The example clients of examples/typescript/ and examples/python/ run against a
+#      reference server (tidewire-server) started here on a free loopback port.
+#
+# The tools are installed from the npm registry and PyPI at the versions pinned in
+# clients/typescript/package-lock.json and clients/python/requirements.txt, into
+# target/clients/ (git-ignored); an install is reused while its pins are unchanged.
+# Generated code goes to target/clients/work/ and is not checked in.
+#
+# Usage: scripts/check-clients.sh
+set -euo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+TOOLS=$ROOT/target/clients
+WORK=$TOOLS/work
+NODE_DIR=$TOOLS/node
+PY_DIR=$TOOLS/python
+PYTHON=${PYTHON:-python3}
+
+step() { echo "==> $*"; }
+die() {
+    echo "error: $*" >&2
+    exit 1
+}
+# The hash of the given files' contents, to tell when an install is stale.
+fingerprint() { cat "$@" | sha256sum | cut -d' ' -f1; }
+seconds_since() { echo $((SECONDS - $1)); }
+
+command -v node >/dev/null || die "node is not installed (Node 20 or later is needed)"
+command -v npm >/dev/null || die "npm is not installed"
+command -v "$PYTHON" >/dev/null || die "$PYTHON is not installed (Python 3.10 or later is needed)"
+"$PYTHON" -c 'import sys; sys.exit(sys.version_info < (3, 10))' ||
+    die "$PYTHON is $("$PYTHON" --version 2>&1); Python 3.10 or later is needed"
+
+# --- Install the pinned tools -----------------------------------------------------------
+
+mkdir -p "$TOOLS"
+started=$SECONDS
+stamp=$(fingerprint clients/typescript/package.json clients/typescript/package-lock.json)
+if [[ -f $NODE_DIR/.installed && $(cat "$NODE_DIR/.installed") == "$stamp" ]]; then
+    step "npm tools: pinned versions already installed in ${NODE_DIR#"$ROOT"/}"
+else
+    step "npm tools: installing clients/typescript/package-lock.json into ${NODE_DIR#"$ROOT"/}"
+    rm -rf "$NODE_DIR"
+    mkdir -p "$NODE_DIR"
+    cp clients/typescript/package.json clients/typescript/package-lock.json "$NODE_DIR/"
+    # `npm install` with the lock file rather than `npm ci`: npm ci refuses this lock file
+    # because it (correctly) holds no entry for the other platforms' optional binaries of
+    # `next`, which @asyncapi/cli pulls in. The versions are the lock file's all the same,
+    # and the lock file must come out unchanged. No install scripts: none of these tools
+    # needs one to run, and some only report telemetry.
+    (cd "$NODE_DIR" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
+    cmp -s "$NODE_DIR/package-lock.json" clients/typescript/package-lock.json ||
+        die "clients/typescript/package-lock.json does not match package.json: run \`npm install\` in clients/typescript"
+    echo "$stamp" >"$NODE_DIR/.installed"
+fi
+echo "    ($(seconds_since "$started") s)"
+
+started=$SECONDS
+stamp=$(fingerprint clients/python/requirements.txt <("$PYTHON" --version 2>&1))
+if [[ -f $PY_DIR/.installed && $(cat "$PY_DIR/.installed") == "$stamp" ]]; then
+    step "Python tools: pinned versions already installed in ${PY_DIR#"$ROOT"/}"
+else
+    step "Python tools: installing clients/python/requirements.txt into ${PY_DIR#"$ROOT"/}"
+    rm -rf "$PY_DIR"
+    "$PYTHON" -m venv "$PY_DIR"
+    "$PY_DIR/bin/python" -m pip install --quiet --disable-pip-version-check \
+        --requirement clients/python/requirements.txt
+    echo "$stamp" >"$PY_DIR/.installed"
+fi
+echo "    ($(seconds_since "$started") s)"
+
+BIN=$NODE_DIR/node_modules/.bin
+PY=$PY_DIR/bin/python
+
+# --- Generate ---------------------------------------------------------------------------
+
+rm -rf "$WORK"
+mkdir -p "$WORK/schema" "$WORK/ts" "$WORK/py"
+# The schema files only (schema-set.json is the conformance runner's index, not a schema),
+# keeping the client/ and server/ directories apart: `typing` is a message of both.
+schema_count=0
+while IFS= read -r -d '' file; do
+    install -D -m 644 "spec/schema/$file" "$WORK/schema/$file"
+    schema_count=$((schema_count + 1))
+done < <(cd spec/schema && find . -name '*.schema.json' -printf '%P\0')
+((schema_count > 0)) || die "no schema files in spec/schema"
+
+step "json-schema-to-typescript: $schema_count schemas -> TypeScript"
+"$BIN/json2ts" --input "$WORK/schema" --output "$WORK/ts/generated" ||
+    die "json-schema-to-typescript rejected a schema of spec/schema"
+generated=$(find "$WORK/ts/generated" -name '*.d.ts' | wc -l)
+((generated == schema_count)) ||
+    die "json-schema-to-typescript wrote $generated declaration files for $schema_count schemas"
+
+step "tsc --strict: generated types, clients/typescript/usage.ts, examples/typescript/"
+cp clients/typescript/usage.ts examples/typescript/client.ts examples/typescript/tsconfig.json "$WORK/ts/"
+ln -s "$NODE_DIR/node_modules" "$WORK/ts/node_modules"
+"$BIN/tsc" --project "$WORK/ts" --strict ||
+    die "the TypeScript generated from spec/schema does not compile (see above)"
+
+step "datamodel-code-generator: $schema_count schemas -> pydantic v2 models"
+"$PY_DIR/bin/datamodel-codegen" --input "$WORK/schema" --input-file-type jsonschema \
+    --output "$WORK/py/tidewire_schema" --output-model-type pydantic_v2.BaseModel \
+    --target-python-version 3.10 --use-annotated --formatters builtin --disable-timestamp ||
+    die "datamodel-code-generator rejected a schema of spec/schema"
+
+step "Python: import the generated models and parse the examples of spec/asyncapi.json"
+PYTHONPATH=$WORK/py "$PY" -W error::SyntaxWarning clients/python/check_models.py spec/asyncapi.json
+
+step "asyncapi validate spec/asyncapi.json"
+# The CLI would otherwise write ~/.asyncapi-analytics and send usage metrics on every run.
+echo '{"analyticsEnabled":"false","infoMessageShown":"true","userID":"tidewire-check-clients"}' \
+    >"$TOOLS/asyncapi-analytics.json"
+ASYNCAPI_METRICS_CONFIG_PATH=$TOOLS/asyncapi-analytics.json \
+    "$BIN/asyncapi" validate spec/asyncapi.json --fail-severity warn ||
+    die "asyncapi validate rejected spec/asyncapi.json"
+
+# --- Run the example clients against the reference server --------------------------------
+
+step "cargo build -p tidewire-server"
+cargo build --quiet --locked -p tidewire-server --bin tidewire-server
+SERVER_BIN=$ROOT/target/debug/tidewire-server
+
+SERVER_PID=
+stop_server() {
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+    fi
+}
+trap stop_server EXIT
+
+step "start tidewire-server on a free loopback port"
+# Authentication required, with a static token for the examples: they then go through
+# welcome -> auth -> watch -> create -> change.
+echo '{"example-token": {"principal": "example", "scopes": ["*"]}}' >"$WORK/tokens.json"
+TOKEN=example-token
+mkfifo "$WORK/server.out"
+"$SERVER_BIN" --listen 127.0.0.1:0 --auth required --tokens-file "$WORK/tokens.json" \
+    >"$WORK/server.out" 2>"$WORK/server.log" &
+SERVER_PID=$!
+exec 3<"$WORK/server.out"
+# The first line on stdout is `listening on ws://HOST:PORT/PATH`.
+if ! IFS= read -r -t 30 -u 3 first_line; then
+    cat "$WORK/server.log" >&2
+    die "tidewire-server exited or printed no address within 30 s"
+fi
+# Keep draining stdout so that the server never blocks on a full pipe.
+cat <&3 >"$WORK/server.stdout" &
+exec 3<&-
+URL=$(grep -oE 'wss?://[^[:space:]]+' <<<"$first_line" | head -n 1) ||
+    die "no ws:// URL in the server's first line: $first_line"
+echo "    $first_line"
+
+step "examples/typescript against $URL"
+timeout 30 node "$WORK/ts/dist/client.js" "$URL" "$TOKEN" ||
+    die "the TypeScript example failed against the reference server"
+
+step "examples/python against $URL"
+PYTHONPATH=$WORK/py timeout 30 "$PY" examples/python/client.py "$URL" "$TOKEN" ||
+    die "the Python example failed against the reference server"
+
+stop_server
+echo "check-clients: all checks passed"
