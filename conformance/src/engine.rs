@@ -4,7 +4,7 @@ use crate::conn::{Conn, ConnectError, End, Limits, Next, Payload, Received};
 use crate::fixture::{self, Handshake, LoadedCase, Step};
 use crate::pattern::{self, Captures};
 use crate::report::{millis, CaseReport, Direction, Entry, Failure, Status};
-use crate::runner::{Auth, RunOptions};
+use crate::runner::RunOptions;
 use crate::schema_set::SchemaViolation;
 use crate::target::Target;
 use serde_json::Value;
@@ -14,6 +14,32 @@ use tokio::time::Instant as TokioInstant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
 use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
 use tokio_tungstenite::tungstenite::Message;
+
+/// A handshake request for `url` with extra headers and offered subprotocols.
+pub(crate) fn build_request(
+    url: &str,
+    headers: &[(String, String)],
+    subprotocols: Option<&[String]>,
+) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, String> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| format!("cannot build a request for {url}: {e}"))?;
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| format!("invalid header name {k:?}: {e}"))?;
+        let value =
+            HeaderValue::from_str(v).map_err(|e| format!("invalid value for header {k}: {e}"))?;
+        request.headers_mut().append(name, value);
+    }
+    if let Some(protocols) = subprotocols.filter(|p| !p.is_empty()) {
+        let value = HeaderValue::from_str(&protocols.join(", "))
+            .map_err(|e| format!("invalid subprotocol list: {e}"))?;
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", value);
+    }
+    Ok(request)
+}
 
 /// Text payloads in transcripts are cut here so a limits test does not
 /// put megabytes into every report.
@@ -128,7 +154,11 @@ pub(crate) async fn run_case(
         options,
         case,
         slots: BTreeMap::new(),
-        vars: Captures::new(),
+        vars: options
+            .vars
+            .iter()
+            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+            .collect(),
         transcript: Vec::new(),
         warnings: Vec::new(),
         start,
@@ -366,17 +396,11 @@ impl CaseRun<'_> {
                 pattern::interpolate_str(v, &self.vars).map_err(StepError::new)?,
             ));
         }
-        let inject = handshake.inject != Some(false);
         let mut headers: Vec<(String, String)> = Vec::new();
-        if inject {
-            match &self.options.auth {
-                Some(Auth::Query { param, token }) => query.push((param.clone(), token.clone())),
-                Some(Auth::Bearer(token)) => {
-                    headers.push(("Authorization".into(), format!("Bearer {token}")))
-                }
-                None => {}
-            }
-            headers.extend(self.options.headers.iter().cloned());
+        if handshake.inject != Some(false) {
+            let (extra_query, extra_headers) = self.options.injected();
+            query.extend(extra_query);
+            headers.extend(extra_headers);
         }
         for (k, v) in handshake.headers.iter().flatten() {
             headers.push((
@@ -384,26 +408,16 @@ impl CaseRun<'_> {
                 pattern::interpolate_str(v, &self.vars).map_err(StepError::new)?,
             ));
         }
-        let url = self.target.url_for(path.as_deref(), &query);
-        let mut request = url
-            .as_str()
-            .into_client_request()
-            .map_err(|e| StepError::new(format!("cannot build a request for {url}: {e}")))?;
-        for (k, v) in headers {
-            let name = HeaderName::from_bytes(k.as_bytes())
-                .map_err(|e| StepError::new(format!("invalid header name {k:?}: {e}")))?;
-            let value = HeaderValue::from_str(&v)
-                .map_err(|e| StepError::new(format!("invalid value for header {k}: {e}")))?;
-            request.headers_mut().append(name, value);
-        }
-        if let Some(protocols) = handshake.subprotocols.as_ref().filter(|p| !p.is_empty()) {
-            let value = HeaderValue::from_str(&protocols.join(", "))
-                .map_err(|e| StepError::new(format!("invalid subprotocol list: {e}")))?;
-            request
-                .headers_mut()
-                .insert("sec-websocket-protocol", value);
-        }
-        Ok(request)
+        let url = match &handshake.url {
+            Some(url) => {
+                let url = pattern::interpolate_str(url, &self.vars).map_err(StepError::new)?;
+                Target::parse(&url)
+                    .map_err(|e| StepError::new(e.to_string()))?
+                    .url_for(path.as_deref(), &query)
+            }
+            None => self.target.url_for(path.as_deref(), &query),
+        };
+        build_request(&url, &headers, handshake.subprotocols.as_deref()).map_err(StepError::new)
     }
 
     async fn open(&mut self, name: &str, handshake: Handshake) -> Result<(), StepError> {
@@ -547,26 +561,41 @@ impl CaseRun<'_> {
         } else if let Some(hex) = &send.binary_hex {
             Message::binary(fixture::decode_hex(hex).map_err(StepError::new)?)
         } else if let Some(sized) = &send.sized {
-            Message::text(sized.render().map_err(StepError::new)?)
+            Message::text(sized.render(&self.vars).map_err(StepError::new)?)
         } else {
             return Err(StepError::new("a send step needs a payload"));
         };
         let wait = self.options.step_timeout;
+        let repeat = send.repeat.unwrap_or(1).max(1);
         self.conn_mut(&send.conn)?;
         self.record(&send.conn, Direction::Out, Instant::now(), &message);
-        let conn = self.conn_mut(&send.conn)?;
-        match tokio::time::timeout(wait, conn.send(message)).await {
-            Ok(Ok(())) => Ok(()),
-            Ok(Err(e)) => Err(StepError::new(format!(
-                "sending on {:?} failed: {e}",
-                send.conn
-            ))),
-            Err(_) => Err(StepError::new(format!(
-                "sending on {:?} did not complete within {} ms (the server is not reading)",
-                send.conn,
-                wait.as_millis()
-            ))),
+        if repeat > 1 {
+            self.event(
+                &send.conn,
+                "repeat",
+                format!("the frame above is sent {repeat} times"),
+            );
         }
+        let conn = self.conn_mut(&send.conn)?;
+        for sent in 0..repeat {
+            match tokio::time::timeout(wait, conn.send(message.clone())).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    return Err(StepError::new(format!(
+                        "sending on {:?} failed after {sent} of {repeat} frames: {e}",
+                        send.conn
+                    )))
+                }
+                Err(_) => {
+                    return Err(StepError::new(format!(
+                        "sending on {:?} did not complete within {} ms (the server is not reading)",
+                        send.conn,
+                        wait.as_millis()
+                    )))
+                }
+            }
+        }
+        Ok(())
     }
 
     fn current_step_label(&self, send: &fixture::Send) -> String {

@@ -60,6 +60,11 @@ pub struct Case {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 1))]
     pub timeout_ms: Option<u64>,
+    /// Variables the case uses that only the user can supply (`--var
+    /// NAME=VALUE`), such as a token or the URL of a differently configured
+    /// endpoint. Without all of them the case is skipped, not failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
     #[schemars(length(min = 1))]
     pub steps: Vec<Step>,
 }
@@ -141,6 +146,11 @@ impl Step {
 // cannot also deny them here.
 #[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
 pub struct Handshake {
+    /// A whole `ws://` URL to connect to instead of the run URL (typically
+    /// `"${some_var}"`, for an endpoint configured differently); `path` and
+    /// `query` then apply to it. Interpolated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
     /// Path for the request. Starting with `/` it replaces the path of the
     /// run URL; otherwise it is appended to it. Interpolated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -173,6 +183,7 @@ impl Handshake {
     /// `self` with fields of `over` replacing those set there.
     pub fn overridden_by(&self, over: &Handshake) -> Handshake {
         Handshake {
+            url: over.url.clone().or_else(|| self.url.clone()),
             path: over.path.clone().or_else(|| self.path.clone()),
             query: over.query.clone().or_else(|| self.query.clone()),
             headers: over.headers.clone().or_else(|| self.headers.clone()),
@@ -249,13 +260,31 @@ pub struct Send {
     /// The frame is deliberately invalid: skip the outbound-schema warning.
     #[serde(default)]
     pub invalid: bool,
+    /// Send the same frame this many times back to back (default 1), e.g.
+    /// to exceed a rate limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub repeat: Option<u32>,
 }
 
-/// `prefix` + `fill` repeated + `suffix`, exactly `bytes` long.
+/// A byte count: a number, or a string such as `"${max_bytes}"` that is an
+/// integer once interpolated (so a case can use a limit the server announced).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ByteCount {
+    Fixed(usize),
+    Interpolated(String),
+}
+
+/// `prefix` + `fill` repeated + `suffix`, exactly `bytes` + `plus` long.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sized {
-    pub bytes: usize,
+    pub bytes: ByteCount,
+    /// Added to `bytes` (may be negative): `"bytes": "${limit}", "plus": 1`
+    /// is one byte over an announced limit.
+    #[serde(default)]
+    pub plus: i64,
     /// ASCII text repeated (and cut) to pad the frame (default `x`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fill: Option<String>,
@@ -266,20 +295,43 @@ pub struct Sized {
 }
 
 impl Sized {
-    pub fn render(&self) -> Result<String, String> {
+    /// The frame's size once `bytes` is resolved (`vars` for an interpolated count).
+    pub fn size(&self, vars: &pattern::Captures) -> Result<usize, String> {
+        let base = match &self.bytes {
+            ByteCount::Fixed(n) => *n,
+            ByteCount::Interpolated(text) => {
+                let resolved = pattern::interpolate_str(text, vars)?;
+                resolved.trim().parse::<usize>().map_err(|_| {
+                    format!("`bytes` is {resolved:?} after interpolation, not a whole number")
+                })?
+            }
+        };
+        i64::try_from(base)
+            .ok()
+            .and_then(|b| b.checked_add(self.plus))
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or_else(|| {
+                format!(
+                    "`bytes` ({base}) plus `plus` ({}) is out of range",
+                    self.plus
+                )
+            })
+    }
+
+    pub fn render(&self, vars: &pattern::Captures) -> Result<String, String> {
+        let bytes = self.size(vars)?;
         let fill = self.fill.as_deref().unwrap_or("x");
         if fill.is_empty() || !fill.is_ascii() {
             return Err("`fill` must be non-empty ASCII so that sizes are exact".into());
         }
         let fixed = self.prefix.len() + self.suffix.len();
-        if fixed > self.bytes {
+        if fixed > bytes {
             return Err(format!(
-                "prefix and suffix are {fixed} bytes, more than `bytes` ({})",
-                self.bytes
+                "prefix and suffix are {fixed} bytes, more than the frame's size ({bytes})"
             ));
         }
-        let pad = self.bytes - fixed;
-        let mut out = String::with_capacity(self.bytes);
+        let pad = bytes - fixed;
+        let mut out = String::with_capacity(bytes);
         out.push_str(&self.prefix);
         out.push_str(&fill.repeat(pad / fill.len() + 1)[..pad]);
         out.push_str(&self.suffix);
@@ -757,8 +809,13 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                     errors.push(("/binary_hex".into(), e));
                 }
             }
-            if let Some(sized) = &s.sized {
-                if let Err(e) = sized.render() {
+            // An interpolated size is only known when the case runs.
+            if let Some(sized) = s
+                .sized
+                .as_ref()
+                .filter(|s| matches!(s.bytes, ByteCount::Fixed(_)))
+            {
+                if let Err(e) = sized.render(&pattern::Captures::new()) {
                     errors.push(("/sized".into(), e));
                 }
             }

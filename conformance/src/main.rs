@@ -1,3 +1,5 @@
+mod embedded;
+
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -35,8 +37,10 @@ enum Command {
 
 #[derive(Debug, Args)]
 struct SelectArgs {
-    /// Suite file, or directory whose *.json files are suites (sorted; subdirectories are not searched).
-    #[arg(short = 's', long = "suite", value_name = "PATH", required = true)]
+    /// Suite file, or directory whose *.json files are suites (sorted;
+    /// subdirectories are not searched). With --embedded, defaults to the
+    /// Tidewire suites in fixtures/.
+    #[arg(short = 's', long = "suite", value_name = "PATH")]
     suites: Vec<PathBuf>,
     /// Schema set manifest for every suite, instead of their `schemas` field.
     #[arg(long, value_name = "PATH")]
@@ -66,8 +70,17 @@ enum ColorChoice {
 #[derive(Debug, Args)]
 struct RunArgs {
     /// WebSocket URL of the server under test, e.g. ws://127.0.0.1:9000/ws
-    #[arg(value_name = "URL", required_unless_present = "list")]
+    #[arg(value_name = "URL", required_unless_present_any = ["list", "embedded"])]
     url: Option<String>,
+    /// Start the Tidewire reference server in this process (in every
+    /// configuration the suites use) and run against it instead of a URL.
+    #[arg(long, conflicts_with = "url")]
+    embedded: bool,
+    /// A value cases can use as ${NAME}, e.g. a token or the URL of a
+    /// differently configured endpoint (repeatable). Cases that need a
+    /// variable not given are skipped.
+    #[arg(long = "var", value_name = "NAME=VALUE", value_parser = parse_var)]
+    vars: Vec<(String, String)>,
     #[command(flatten)]
     select: SelectArgs,
     /// Print the selected cases and exit without connecting.
@@ -187,6 +200,18 @@ fn parse_size(s: &str) -> Result<usize, String> {
         .ok_or_else(|| format!("{s:?} is out of range"))
 }
 
+fn parse_var(s: &str) -> Result<(String, String), String> {
+    let (name, value) = s
+        .split_once('=')
+        .ok_or_else(|| format!("{s:?} is not a variable; write NAME=VALUE"))?;
+    if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
+        return Err(format!(
+            "{name:?} is not a variable name (letters, digits and _ only)"
+        ));
+    }
+    Ok((name.to_string(), value.to_string()))
+}
+
 fn parse_header(s: &str) -> Result<(String, String), String> {
     let (name, value) = s
         .split_once(':')
@@ -218,7 +243,22 @@ fn setup_error(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
+/// The Tidewire suites of this repository, for `--embedded` without `--suite`.
+fn default_suites() -> PathBuf {
+    let relative = PathBuf::from("fixtures");
+    if relative.is_dir() {
+        relative
+    } else {
+        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures"))
+    }
+}
+
 fn load(select: &SelectArgs) -> Result<Vec<Suite>, String> {
+    if select.suites.is_empty() {
+        return Err(
+            "no suites given: pass --suite PATH (a suite file or a directory of them)".into(),
+        );
+    }
     let schemas = match &select.schemas {
         Some(path) => Some(Arc::new(SchemaSet::load(path).map_err(|e| e.to_string())?)),
         None => None,
@@ -325,7 +365,10 @@ impl Observer for Terminal {
     }
 }
 
-fn run(args: RunArgs) -> ExitCode {
+fn run(mut args: RunArgs) -> ExitCode {
+    if args.embedded && args.select.suites.is_empty() {
+        args.select.suites.push(default_suites());
+    }
     let suites = match load(&args.select) {
         Ok(s) => s,
         Err(e) => return setup_error(&e),
@@ -333,9 +376,9 @@ fn run(args: RunArgs) -> ExitCode {
     if args.list {
         return list(&args.select, &suites);
     }
-    let Some(url) = args.url.clone() else {
-        return setup_error("a URL is required");
-    };
+    if args.url.is_none() && !args.embedded {
+        return setup_error("a URL is required (or --embedded)");
+    }
     let baseline = match &args.baseline {
         Some(path) => match std::fs::read_to_string(path) {
             Ok(text) => Baseline::parse(&text),
@@ -363,6 +406,7 @@ fn run(args: RunArgs) -> ExitCode {
         fail_fast: args.fail_fast,
         strict: args.strict,
         filter: filter(&args.select),
+        vars: args.vars.iter().cloned().collect(),
     };
     let color = match (args.no_color, args.color) {
         (true, _) | (_, ColorChoice::Never) => false,
@@ -381,8 +425,30 @@ fn run(args: RunArgs) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return setup_error(&format!("cannot start the async runtime: {e}")),
     };
+    let mut options = options;
+    let (url, embedded) = match &args.url {
+        Some(url) => (url.clone(), None),
+        None => match runtime.block_on(embedded::Embedded::start()) {
+            Ok(servers) => {
+                println!("{}", servers.describe());
+                for (name, value) in &servers.vars {
+                    // What the user passed with --var wins.
+                    options
+                        .vars
+                        .entry(name.clone())
+                        .or_insert_with(|| value.clone());
+                }
+                (servers.url.clone(), Some(servers))
+            }
+            Err(e) => return setup_error(&format!("cannot start the reference server: {e}")),
+        },
+    };
     let runner = Runner::new(options);
-    let report = match runtime.block_on(runner.run_with(&url, &suites, &mut terminal)) {
+    let outcome = runtime.block_on(runner.run_with(&url, &suites, &mut terminal));
+    if let Some(servers) = embedded {
+        runtime.block_on(servers.shutdown());
+    }
+    let report = match outcome {
         Ok(report) => report,
         Err(e) => {
             terminal.clear_progress();

@@ -1,11 +1,15 @@
 //! Case selection and scheduling.
 
+use crate::conn::{Conn, ConnectError, Limits, Next, Payload, Received};
 use crate::engine;
 use crate::fixture::{LoadedCase, Suite};
+use crate::pattern;
 use crate::report::{CaseReport, Report, Status};
+use crate::schema_set::Claims;
 use crate::target::{Target, TargetError};
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use globset::{Glob, GlobSet, GlobSetBuilder};
+use std::collections::BTreeMap;
 use std::time::{Duration, Instant};
 
 /// How `--token` is presented in each handshake.
@@ -50,6 +54,9 @@ pub struct RunOptions {
     /// Treat failures of `should` cases as failures, not warnings.
     pub strict: bool,
     pub filter: Filter,
+    /// Values (`--var NAME=VALUE`) that every case starts with, as if
+    /// captured; cases list the ones they cannot run without in `needs`.
+    pub vars: BTreeMap<String, String>,
 }
 
 impl Default for RunOptions {
@@ -65,7 +72,25 @@ impl Default for RunOptions {
             fail_fast: false,
             strict: false,
             filter: Filter::default(),
+            vars: BTreeMap::new(),
         }
+    }
+}
+
+impl RunOptions {
+    /// Query pairs and headers that `--token` and `--header` add to a handshake.
+    pub(crate) fn injected(&self) -> (Vec<(String, String)>, Vec<(String, String)>) {
+        let mut query = Vec::new();
+        let mut headers = Vec::new();
+        match &self.auth {
+            Some(Auth::Query { param, token }) => query.push((param.clone(), token.clone())),
+            Some(Auth::Bearer(token)) => {
+                headers.push(("Authorization".into(), format!("Bearer {token}")))
+            }
+            None => {}
+        }
+        headers.extend(self.headers.iter().cloned());
+        (query, headers)
     }
 }
 
@@ -80,6 +105,8 @@ pub enum SetupError {
     Glob { glob: String, message: String },
     #[error("no cases selected ({total} loaded)")]
     NothingSelected { total: usize },
+    #[error("cannot tell which profiles {url} claims: {message} (pass --profile to choose them)")]
+    Claims { url: String, message: String },
 }
 
 /// A selected case and, if it will not run, why.
@@ -137,6 +164,16 @@ impl Runner {
 
     /// Applies the filter to the loaded suites.
     pub fn plan<'a>(&self, suites: &'a [Suite]) -> Result<Plan<'a>, SetupError> {
+        self.plan_claimed(suites, None)
+    }
+
+    /// Like [`Runner::plan`]; with `claimed`, cases of profiles the server
+    /// does not claim are skipped as such.
+    fn plan_claimed<'a>(
+        &self,
+        suites: &'a [Suite],
+        claimed: Option<&[String]>,
+    ) -> Result<Plan<'a>, SetupError> {
         let filter = &self.options.filter;
         let include = globset(&filter.cases)?;
         let exclude = globset(&filter.exclude)?;
@@ -154,9 +191,34 @@ impl Runner {
                 plan.filtered_out += 1;
                 continue;
             }
-            let skip = (!filter.profiles.is_empty()
-                && !filter.profiles.contains(&case.case.profile))
-            .then(|| format!("profile {:?} not requested", case.case.profile));
+            let missing: Vec<&str> = case
+                .case
+                .needs
+                .iter()
+                .filter(|name| !self.options.vars.contains_key(*name))
+                .map(String::as_str)
+                .collect();
+            let skip =
+                if !filter.profiles.is_empty() && !filter.profiles.contains(&case.case.profile) {
+                    Some(format!("profile {:?} not requested", case.case.profile))
+                } else if let Some(claimed) = claimed.filter(|c| !c.contains(&case.case.profile)) {
+                    Some(format!(
+                        "profile {:?} not claimed by the server (it claims: {})",
+                        case.case.profile,
+                        claimed.join(", ")
+                    ))
+                } else if !missing.is_empty() {
+                    Some(format!(
+                        "needs {}",
+                        missing
+                            .iter()
+                            .map(|name| format!("--var {name}=..."))
+                            .collect::<Vec<_>>()
+                            .join(" ")
+                    ))
+                } else {
+                    None
+                };
             plan.cases.push(Planned { case, skip });
         }
         Ok(plan)
@@ -176,13 +238,24 @@ impl Runner {
     ) -> Result<Report, SetupError> {
         let started = Instant::now();
         let target = Target::parse(url)?;
-        let plan = self.plan(suites)?;
-        if plan.cases.is_empty() {
+        let selection = self.plan(suites)?;
+        if selection.cases.is_empty() {
             return Err(SetupError::NothingSelected {
-                total: plan.filtered_out,
+                total: selection.filtered_out,
             });
         }
         self.preflight(&target).await?;
+        let claims = suites
+            .iter()
+            .flat_map(|s| &s.cases)
+            .find_map(|c| c.schemas.as_ref().and_then(|s| s.claims().cloned()));
+        let claimed = match claims {
+            Some(claims) if self.options.filter.profiles.is_empty() => {
+                Some(self.claimed_profiles(&target, &claims).await?)
+            }
+            _ => None,
+        };
+        let plan = self.plan_claimed(suites, claimed.as_deref())?;
 
         let total = plan.cases.len();
         let mut results: Vec<Option<CaseReport>> = vec![None; total];
@@ -235,6 +308,80 @@ impl Runner {
                 .map(|r| r.expect("every case reported"))
                 .collect(),
         ))
+    }
+
+    /// Opens one connection and reads the profiles the server lists in its
+    /// first frame, as the schema set's `claims` describes.
+    async fn claimed_profiles(
+        &self,
+        target: &Target,
+        claims: &Claims,
+    ) -> Result<Vec<String>, SetupError> {
+        let fail = |message: String| SetupError::Claims {
+            url: target.as_str().to_string(),
+            message,
+        };
+        let (query, headers) = self.options.injected();
+        let request =
+            engine::build_request(&target.url_for(None, &query), &headers, None).map_err(&fail)?;
+        let limits = Limits {
+            max_message: self.options.max_frame,
+            max_buffered: 16,
+        };
+        let deadline = tokio::time::Instant::now() + self.options.step_timeout;
+        let mut conn = match tokio::time::timeout_at(deadline, Conn::connect(request, limits)).await
+        {
+            Ok(Ok(conn)) => conn,
+            Ok(Err(ConnectError::Refused { status, .. })) => {
+                return Err(fail(format!(
+                    "the handshake was refused with HTTP {status}"
+                )))
+            }
+            Ok(Err(ConnectError::NoSubprotocol)) => {
+                return Err(fail("the handshake selected no subprotocol".into()))
+            }
+            Ok(Err(ConnectError::Other(e))) => return Err(fail(format!("handshake failed: {e}"))),
+            Err(_) => return Err(fail("no handshake response in time".into())),
+        };
+        let first = conn.next(deadline).await;
+        let _ = tokio::time::timeout(Duration::from_millis(500), conn.close(1000, "")).await;
+        let frame = match first {
+            Next::Frame(Received {
+                payload: Payload::Text(text),
+                ..
+            }) => serde_json::from_str::<serde_json::Value>(&text)
+                .map_err(|_| fail(format!("the first frame is not JSON: {text}")))?,
+            Next::Frame(_) => return Err(fail("the first frame is binary".into())),
+            Next::End(end, _) => return Err(fail(format!("the connection ended first: {end}"))),
+            Next::Timeout => {
+                return Err(fail(format!(
+                    "no frame within {} ms",
+                    self.options.step_timeout.as_millis()
+                )))
+            }
+        };
+        if !pattern::matches(&claims.pattern, &frame).is_match() {
+            return Err(fail(format!(
+                "the first frame does not match {}: {}",
+                claims.pattern,
+                pattern::compact(&frame, 200)
+            )));
+        }
+        frame
+            .pointer(&claims.pointer)
+            .and_then(serde_json::Value::as_array)
+            .and_then(|items| {
+                items
+                    .iter()
+                    .map(|p| p.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| {
+                fail(format!(
+                    "{} in the first frame is not an array of strings",
+                    claims.pointer
+                ))
+            })
     }
 
     /// A refused TCP connection is a setup problem, not a failure of every

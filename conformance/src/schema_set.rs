@@ -16,6 +16,20 @@ struct Manifest {
     inbound: DirectionManifest,
     #[serde(default)]
     outbound: Option<DirectionManifest>,
+    #[serde(default)]
+    claims: Option<Claims>,
+}
+
+/// Where a server says which profiles it implements: the first frame it
+/// sends on a new connection, if it matches `pattern`, lists them at
+/// `pointer`. Lets a run skip, as not claimed, the cases of other profiles.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Claims {
+    #[serde(rename = "match")]
+    pub pattern: Value,
+    /// JSON pointer to an array of profile names in that frame.
+    pub pointer: String,
 }
 
 #[derive(Debug, Deserialize)]
@@ -61,6 +75,7 @@ pub struct SchemaSet {
     discriminator: Option<String>,
     inbound: Direction,
     outbound: Option<Direction>,
+    claims: Option<Claims>,
 }
 
 impl std::fmt::Debug for SchemaSet {
@@ -122,12 +137,26 @@ impl SchemaSet {
             }
             Ok(Direction { union, by_tag })
         };
+        if let Some(claims) = &manifest.claims {
+            if let Some((pointer, message)) = crate::pattern::validate(&claims.pattern).first() {
+                return Err(SchemaSetError::Manifest {
+                    path: path.to_path_buf(),
+                    message: format!("claims.match{pointer}: {message}"),
+                });
+            }
+        }
         Ok(SchemaSet {
             path: path.to_path_buf(),
             discriminator: manifest.discriminator,
             inbound: compile_dir(manifest.inbound)?,
             outbound: manifest.outbound.map(compile_dir).transpose()?,
+            claims: manifest.claims,
         })
+    }
+
+    /// How a server announces its profiles, if the manifest says.
+    pub fn claims(&self) -> Option<&Claims> {
+        self.claims.as_ref()
     }
 
     pub fn path(&self) -> &Path {

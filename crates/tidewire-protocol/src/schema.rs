@@ -96,6 +96,12 @@ pub fn generate() -> Vec<SchemaFile> {
             contents: pretty(&union),
         });
     }
+    // A server lists the profiles it claims in `welcome.profiles` (spec
+    // section 23.1); the runner skips the cases of the others as not claimed.
+    manifest.insert(
+        "claims".into(),
+        json!({ "match": { "type": "welcome" }, "pointer": "/profiles" }),
+    );
     files.push(SchemaFile {
         path: "schema-set.json".into(),
         contents: pretty(&Value::Object(manifest)),
