@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -15,13 +15,24 @@ use crate::auth::StaticToken;
 use crate::hooks::{AfterFn, BeforeFn, Hooks, OperationContext, OutboundFilter};
 
 /// Switches that make the server deliberately misbehave, for testing clients
-/// and conformance suites against a broken server.
+/// and conformance suites against a broken server. The named catalogue in
+/// `faults.rs` (`InjectedFault`) sets these or installs an outbound filter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Faults {
     /// Never send `heartbeat`.
     pub skip_heartbeats: bool,
     /// Process every message regardless of the rate limit (still announced in `welcome`).
     pub ignore_rate_limit: bool,
+    /// Write `created` replies without their required `record`.
+    pub omit_required_field: bool,
+    /// Give watch and topic subscriptions no filter or pipeline, whatever they asked for.
+    pub leak_across_filter: bool,
+    /// Allow every request, whatever the connection's scopes.
+    pub leak_across_scope: bool,
+    /// Apply an `edit` naming a stale version to the current document.
+    pub accept_stale_edit: bool,
+    /// Leave the rooms of a dropped connection untouched: no presence, still a member.
+    pub keep_dropped_member: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -69,6 +80,12 @@ pub struct Config {
     pub outbound_queue: usize,
     /// Change events kept for resuming.
     pub journal_retention: usize,
+    /// Change events older than this are dropped from the journal; `None`
+    /// keeps them until `journal_retention` drops them.
+    pub journal_max_age: Option<Duration>,
+    /// Where records, the journal (with its epoch) and room history are kept
+    /// across restarts; `None` keeps everything in memory, with a new epoch per start.
+    pub data_dir: Option<PathBuf>,
     /// Messages kept per room for `history`.
     pub room_history: usize,
     /// How long a closing connection may take to flush its last messages and
@@ -106,6 +123,8 @@ impl Default for Config {
             allowed_origins: Vec::new(),
             outbound_queue: 1024,
             journal_retention: 10_000,
+            journal_max_age: None,
+            data_dir: None,
             room_history: 1000,
             close_grace: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
@@ -222,6 +241,8 @@ impl fmt::Debug for Config {
             .field("allowed_origins", &self.allowed_origins)
             .field("outbound_queue", &self.outbound_queue)
             .field("journal_retention", &self.journal_retention)
+            .field("journal_max_age", &self.journal_max_age)
+            .field("data_dir", &self.data_dir)
             .field("room_history", &self.room_history)
             .field("close_grace", &self.close_grace)
             .field("seed", &self.seed.len())

@@ -304,7 +304,12 @@ impl Writer<'_> {
 
     /// Feeds one queued item to the sink (through the outbound filter, if any)
     /// and records what was written.
-    async fn write(&mut self, sink: &mut Sink, item: Outbound) -> Result<(), WsError> {
+    async fn write(&mut self, sink: &mut Sink, mut item: Outbound) -> Result<(), WsError> {
+        if self.state.config.faults.omit_required_field {
+            // The typed messages cannot lack a required field, so this fault
+            // edits the text; the filter below then passes it through as is.
+            item.text = crate::faults::omit_required_field(item.text);
+        }
         let Some(filter) = &self.state.config.outbound_filter else {
             sink.feed(Message::Text(item.text)).await?;
             self.count();

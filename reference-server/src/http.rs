@@ -46,20 +46,21 @@ impl RequestHead {
             .any(|t| t.eq_ignore_ascii_case("websocket"))
     }
 
-    /// The token offered in `?token=` or `Authorization: Bearer`.
+    /// The token offered in `Authorization: Bearer` or `?token=`; the header
+    /// wins when both are present (TW-AUTH-4).
     pub fn token(&self) -> Option<String> {
-        let from_query = self.query.as_deref().and_then(|query| {
-            query.split('&').find_map(|pair| {
-                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
-                (key == "token").then(|| percent_decode(value))
-            })
+        let from_header = self.header("authorization").and_then(|value| {
+            let (scheme, token) = value.trim().split_once(' ')?;
+            scheme
+                .eq_ignore_ascii_case("bearer")
+                .then(|| token.trim().to_string())
         });
-        from_query.or_else(|| {
-            self.header("authorization").and_then(|value| {
-                let (scheme, token) = value.trim().split_once(' ')?;
-                scheme
-                    .eq_ignore_ascii_case("bearer")
-                    .then(|| token.trim().to_string())
+        from_header.or_else(|| {
+            self.query.as_deref().and_then(|query| {
+                query.split('&').find_map(|pair| {
+                    let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (key == "token").then(|| percent_decode(value))
+                })
             })
         })
     }
@@ -320,6 +321,12 @@ mod tests {
             Some("abc")
         );
         assert_eq!(head(&[("authorization", "Basic abc")], None).token(), None);
+        assert_eq!(
+            head(&[("authorization", "Bearer abc")], Some("token=xyz"))
+                .token()
+                .as_deref(),
+            Some("abc")
+        );
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%41"), "%zzA");
     }

@@ -9,8 +9,9 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Duration;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
-use tidewire_server::{AuthMode, Config, Faults, RateLimit, Server};
+use tidewire_server::{AuthMode, Config, Faults, InjectedFault, RateLimit, Server};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -23,7 +24,7 @@ enum Auth {
     Required,
 }
 
-/// The Tidewire v1 reference server: every profile, in memory.
+/// The Tidewire v1 reference server: every profile, in memory or durable with --data-dir.
 ///
 /// Prints `listening on ws://HOST:PORT/PATH` as the first line on stdout once
 /// bound; logs go to stderr (level from RUST_LOG, default info).
@@ -94,7 +95,16 @@ struct Args {
     /// Change events kept in the journal for resuming.
     #[arg(long, env = "TIDEWIRE_JOURNAL_RETENTION", default_value_t = 10_000)]
     journal_retention: usize,
-    /// Messages kept per room for history.
+    /// Milliseconds a change event is kept in the journal for resuming; 0 keeps
+    /// events until --journal-retention drops them.
+    #[arg(long, env = "TIDEWIRE_JOURNAL_MAX_AGE_MS", default_value_t = 0)]
+    journal_max_age_ms: u64,
+    /// Directory where records, the journal and room history survive restarts
+    /// (created if missing). Without it everything is kept in memory.
+    #[arg(long, env = "TIDEWIRE_DATA_DIR")]
+    data_dir: Option<PathBuf>,
+    /// Messages kept per room for history. TW-ROOM-16 requires at least 1000;
+    /// a smaller value makes the server non-conforming (useful to test clients).
     #[arg(long, env = "TIDEWIRE_ROOM_HISTORY", default_value_t = 1000)]
     room_history: usize,
     /// Never send heartbeats (fault injection).
@@ -103,6 +113,15 @@ struct Args {
     /// Announce the rate limit but do not enforce it (fault injection).
     #[arg(long, env = "TIDEWIRE_FAULT_IGNORE_RATE_LIMIT")]
     fault_ignore_rate_limit: bool,
+    /// Misbehave in this named way, on every connection (fault injection;
+    /// repeatable). See the reference server's README for what each does.
+    #[arg(
+        long = "fault",
+        value_name = "NAME",
+        value_parser = PossibleValuesParser::new(InjectedFault::names())
+            .try_map(|name| name.parse::<InjectedFault>())
+    )]
+    faults: Vec<InjectedFault>,
 }
 
 impl Args {
@@ -111,7 +130,7 @@ impl Args {
             Some(path) => Config::load_tokens_file(path)?,
             None => Default::default(),
         };
-        Ok(Config {
+        let config = Config {
             listen: self.listen,
             path: self.path,
             heartbeat_interval: Duration::from_millis(self.heartbeat_ms),
@@ -144,13 +163,18 @@ impl Args {
                 .collect(),
             outbound_queue: self.outbound_queue,
             journal_retention: self.journal_retention,
+            journal_max_age: (self.journal_max_age_ms > 0)
+                .then(|| Duration::from_millis(self.journal_max_age_ms)),
+            data_dir: self.data_dir,
             room_history: self.room_history,
             faults: Faults {
                 skip_heartbeats: self.fault_skip_heartbeats,
                 ignore_rate_limit: self.fault_ignore_rate_limit,
+                ..Faults::default()
             },
             ..Config::default()
-        })
+        };
+        Ok(self.faults.into_iter().fold(config, Config::with_fault))
     }
 }
 

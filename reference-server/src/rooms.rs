@@ -13,6 +13,7 @@ use tidewire_protocol::{
 use crate::auth::Action;
 use crate::fanout::shared_frame;
 use crate::outbound::{Conn, Outbound};
+use crate::persist::{Disk, StorageError};
 use crate::util::{error, error_with, invalid_at, now_timestamp};
 
 struct RoomMember {
@@ -64,6 +65,8 @@ impl Room {
 pub(crate) struct Rooms {
     rooms: HashMap<String, Room>,
     history_bound: usize,
+    /// The data directory for history; `None` keeps it in memory only.
+    disk: Option<Arc<Disk>>,
 }
 
 fn not_a_member(room: &str) -> ErrorBody {
@@ -85,7 +88,33 @@ impl Rooms {
         Rooms {
             rooms: HashMap::new(),
             history_bound,
+            disk: None,
         }
+    }
+
+    /// Restores each room's history and message count from a data directory
+    /// (trimmed to the current bound); later posts go to `disk`.
+    pub fn recover(
+        mut self,
+        disk: Arc<Disk>,
+        rooms: impl IntoIterator<Item = (String, (u64, Vec<ChatMessage>))>,
+    ) -> Result<Rooms, StorageError> {
+        for (name, (posted, history)) in rooms {
+            let over = history.len().saturating_sub(self.history_bound);
+            let dropped: Vec<&str> = history[..over]
+                .iter()
+                .map(|m| m.message_id.as_str())
+                .collect();
+            disk.drop_room_messages(&name, &dropped)?;
+            let room = Room {
+                history: history[over..].iter().cloned().collect(),
+                posted,
+                ..Room::default()
+            };
+            self.rooms.insert(name, room);
+        }
+        self.disk = Some(disk);
+        Ok(self)
     }
 
     /// Rooms with at least one member.
@@ -169,13 +198,31 @@ impl Rooms {
             .rooms
             .get_mut(room.as_str())
             .expect("checked by participant");
-        state.posted += 1;
+        let posted = state.posted + 1;
         let message = ChatMessage {
-            message_id: format!("{:016}", state.posted),
+            message_id: format!("{posted:016}"),
             author,
             body: body.clone(),
             sent_at: now_timestamp(),
         };
+        // Durable before the reply and the broadcast, like record writes.
+        if let Some(disk) = &self.disk {
+            let over = (state.history.len() + 1).saturating_sub(self.history_bound);
+            let mut dropped: Vec<&str> = state
+                .history
+                .iter()
+                .take(over)
+                .map(|m| m.message_id.as_str())
+                .collect();
+            if over > state.history.len() {
+                dropped.push(&message.message_id);
+            }
+            disk.post(room, posted, &message, &dropped).map_err(|err| {
+                tracing::error!(%err, "a room message could not be made durable");
+                error(ErrorCode::Internal, "the message could not be made durable")
+            })?;
+        }
+        state.posted = posted;
         reply(&message.message_id, &message.sent_at);
         state.history.push_back(message.clone());
         while state.history.len() > self.history_bound {
@@ -233,9 +280,6 @@ impl Rooms {
         ops: &[EditOp],
     ) -> Result<u64, ErrorBody> {
         let (_, author) = self.participant(room, conn)?;
-        if ops.is_empty() {
-            return Err(invalid_at("ops", "an edit needs at least one operation"));
-        }
         let state = self
             .rooms
             .get_mut(room.as_str())

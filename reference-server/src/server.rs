@@ -19,6 +19,7 @@ use crate::auth::Identity;
 use crate::config::{Config, ConfigError};
 use crate::connection;
 use crate::http::{self, HeadError, RequestHead};
+use crate::persist::StorageError;
 use crate::state::State;
 use crate::util::error;
 
@@ -34,6 +35,8 @@ pub enum ServerError {
     },
     #[error("cannot load seed data: {0:?}")]
     Seed(ErrorBody),
+    #[error("cannot use the data directory: {0}")]
+    Storage(#[from] StorageError),
 }
 
 /// Entry point: `Server::start(config).await` binds and serves in the background.
@@ -53,8 +56,11 @@ impl Server {
             .local_addr()
             .map_err(|source| ServerError::Bind { addr, source })?;
         let seeds = config.seed.clone();
-        let state = Arc::new(State::new(config));
-        for seed in seeds {
+        let (state, fresh) = State::new(config)?;
+        let state = Arc::new(state);
+        // A data directory keeps what earlier starts seeded (and what clients
+        // changed since), so seed data only fills a new one.
+        for seed in seeds.into_iter().filter(|_| fresh) {
             seed_records(&state, &seed.database, &seed.collection, seed.records)
                 .map_err(ServerError::Seed)?;
         }
@@ -347,7 +353,11 @@ async fn upgrade(
         connection::refuse(&state, ws, CloseCode::PolicyViolation, "origin not allowed").await;
         return;
     }
-    let identity = match head.token() {
+    // With authentication off, tokens are not examined (section 6.1).
+    let token = head
+        .token()
+        .filter(|_| state.config.auth_mode != AuthMode::Off);
+    let identity = match token {
         Some(token) => match state.auth.verify(&token) {
             Ok(identity) => identity,
             Err(err) => {

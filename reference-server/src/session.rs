@@ -16,7 +16,7 @@ use tidewire_protocol::{
 };
 use tokio::time::Instant;
 
-use crate::auth::{Action, Identity};
+use crate::auth::{Action, Identity, Scopes};
 use crate::hooks::OperationContext;
 use crate::outbound::{CloseRequest, Conn, Outbound};
 use crate::ratelimit::{RateWindow, Verdict};
@@ -155,7 +155,15 @@ impl Session {
             scopes: &identity.scopes.raw,
             request: &request,
         };
-        let outcome = if gated {
+        let outcome = if self.state.config.auth_mode == AuthMode::Off
+            && matches!(request, ClientMessage::Auth(_))
+        {
+            // `auth` is left out of welcome.profiles in this mode (TW-CORE-22).
+            Err(error(
+                ErrorCode::NotSupported,
+                "authentication is off on this server",
+            ))
+        } else if gated {
             Err(error(
                 ErrorCode::Unauthorized,
                 "authenticate with `auth` first",
@@ -191,7 +199,13 @@ impl Session {
         request: &ClientMessage,
         identity: &Identity,
     ) -> Result<Reply, ErrorBody> {
-        let scopes = &identity.scopes;
+        let everything;
+        let scopes = if self.state.config.faults.leak_across_scope {
+            everything = Scopes::parse(&["*".to_string()]);
+            &everything
+        } else {
+            &identity.scopes
+        };
         let conn = self.conn.num;
         match request {
             ClientMessage::Ping(ping) => Ok(ServerMessage::Pong(Pong {
@@ -218,11 +232,13 @@ impl Session {
             }
             ClientMessage::Read(read) => {
                 let ns = format!("{}.{}", read.database, read.collection);
+                // An invalid filter is reported before a missing scope (TW-CORE-23).
+                let filter = parse_filter(read.filter.as_ref())?;
                 if !scopes.allows(Action::Read, &ns) {
                     return Err(forbidden(&format!("reading {ns}")));
                 }
                 let query = Query {
-                    filter: parse_filter(read.filter.as_ref())?,
+                    filter,
                     sort: read.sort.clone(),
                     offset: read.offset.unwrap_or(0) as usize,
                     limit: read.limit.unwrap_or(DEFAULT_READ_LIMIT).min(MAX_READ_LIMIT) as usize,
@@ -322,6 +338,11 @@ impl Session {
                             .map_err(|e| filter_error("pipeline", &e))
                     })
                     .transpose()?;
+                let (filter, pipeline) = if self.state.config.faults.leak_across_filter {
+                    (None, None)
+                } else {
+                    (filter, pipeline)
+                };
                 let target = match (&watch.database, &watch.collection) {
                     (None, _) => "*".to_string(),
                     (Some(db), None) => format!("{db}.*"),
@@ -354,10 +375,12 @@ impl Session {
                 })
             }
             ClientMessage::Subscribe(subscribe) => {
+                // An invalid filter is reported before a missing scope (TW-CORE-23).
+                let filter = parse_filter(subscribe.filter.as_ref())?
+                    .filter(|_| !self.state.config.faults.leak_across_filter);
                 if !scopes.allows(Action::Subscribe, &subscribe.topic) {
                     return Err(forbidden(&format!("subscribing to {}", subscribe.topic)));
                 }
-                let filter = parse_filter(subscribe.filter.as_ref())?;
                 self.check_subscription_limit()?;
                 let (key, sub_id) = self.new_subscription_id();
                 self.state.topics.lock().subscribe(
@@ -517,16 +540,23 @@ impl Session {
                 .into())
             }
             ClientMessage::Edit(edit) => {
+                // Invalid by the profile's rules comes before forbidden (section 4.4).
+                if edit.ops.is_empty() {
+                    return Err(invalid_at("ops", "an edit needs at least one operation"));
+                }
                 if !scopes.allows(Action::Join, &edit.room) {
                     return Err(forbidden(&format!("editing in {}", edit.room)));
                 }
-                let version = self.state.rooms.lock().edit(
-                    &edit.room,
-                    conn,
-                    &edit.document,
-                    edit.version,
-                    &edit.ops,
-                )?;
+                let mut rooms = self.state.rooms.lock();
+                let base = if self.state.config.faults.accept_stale_edit {
+                    rooms
+                        .document(&edit.room, conn, &edit.document)
+                        .map_or(edit.version, |(current, _)| current)
+                } else {
+                    edit.version
+                };
+                let version = rooms.edit(&edit.room, conn, &edit.document, base, &edit.ops)?;
+                drop(rooms);
                 Ok(ServerMessage::EditApplied(EditApplied {
                     id: edit.id.clone(),
                     room: edit.room.clone(),
@@ -625,6 +655,9 @@ impl Session {
             }
         }
         self.subscriptions.clear();
+        if self.state.config.faults.keep_dropped_member {
+            return;
+        }
         let mut rooms = self.state.rooms.lock();
         for room in std::mem::take(&mut self.rooms) {
             if let Ok(name) = tidewire_protocol::Name::new(room) {

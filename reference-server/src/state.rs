@@ -11,6 +11,7 @@ use tidewire_protocol::{AuthInfo, AuthMode, Limits, Profile, ServerInfo, ServerS
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::outbound::Conn;
+use crate::persist::{Disk, StorageError};
 use crate::rooms::Rooms;
 use crate::store::Store;
 use crate::topics::Topics;
@@ -33,16 +34,31 @@ pub(crate) struct State {
 }
 
 impl State {
-    pub fn new(config: Config) -> State {
+    /// Also returns whether the data is new: an in-memory server, or a data
+    /// directory this start created.
+    pub fn new(config: Config) -> Result<(State, bool), StorageError> {
         let epoch = uuid::Uuid::new_v4().simple().to_string();
-        State {
+        let store =
+            Store::new(epoch, config.journal_retention).with_max_age(config.journal_max_age);
+        let rooms = Rooms::new(config.room_history);
+        let (store, rooms, fresh) = match &config.data_dir {
+            None => (store, rooms, true),
+            Some(dir) => {
+                let (disk, mut recovered) = Disk::open(dir)?;
+                let store = store.recover(disk.clone(), &mut recovered)?;
+                let rooms = rooms.recover(disk, std::mem::take(&mut recovered.rooms))?;
+                (store, rooms, recovered.fresh)
+            }
+        };
+        let epoch = store.epoch().to_string();
+        let state = State {
             auth: Authenticator {
                 tokens: config.tokens.clone(),
                 jwt_secret: config.jwt_secret.clone(),
             },
-            store: Mutex::new(Store::new(epoch.clone(), config.journal_retention)),
+            store: Mutex::new(store),
             topics: Mutex::new(Topics::default()),
-            rooms: Mutex::new(Rooms::new(config.room_history)),
+            rooms: Mutex::new(rooms),
             connections: Mutex::new(HashMap::new()),
             open: AtomicUsize::new(0),
             messages_in: AtomicU64::new(0),
@@ -52,7 +68,8 @@ impl State {
             started: Instant::now(),
             epoch,
             config,
-        }
+        };
+        Ok((state, fresh))
     }
 
     pub fn next_connection_number(&self) -> u64 {
@@ -118,7 +135,11 @@ impl State {
                 name: "tidewire-server".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
             },
-            profiles: Profile::ALL.to_vec(),
+            // With authentication off the `auth` request is not served (TW-AUTH-1).
+            profiles: Profile::ALL
+                .into_iter()
+                .filter(|p| config.auth_mode != AuthMode::Off || *p != Profile::Auth)
+                .collect(),
             heartbeat_ms: config.heartbeat_interval.as_millis() as u64,
             limits: self.limits(),
             auth: AuthInfo {

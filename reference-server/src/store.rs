@@ -9,6 +9,7 @@
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 use tidewire_filter::{Filter, Pipeline};
@@ -20,13 +21,16 @@ use tidewire_protocol::{
 use crate::auth::Action;
 use crate::fanout::change_frame;
 use crate::outbound::{Conn, Outbound};
-use crate::util::{error, invalid_at, lookup, now_timestamp, set_path, unset_path};
+use crate::persist::{Disk, JournalEntry, Recovered, StorageError};
+use crate::util::{error, invalid_at, lookup, set_path, timestamp, unset_path};
 use tidewire_protocol::ErrorBody;
 
 /// A committed change, serialized once per variant.
 #[derive(Debug)]
 pub(crate) struct Event {
     pub position: u64,
+    /// Milliseconds since the Unix epoch, for retention by age.
+    pub committed_ms: u64,
     pub database: String,
     pub collection: String,
     /// `database.collection`, the target of read scopes.
@@ -55,6 +59,31 @@ impl Variant {
 }
 
 impl Event {
+    /// `event` in its stored form: updates carry `full_document`.
+    fn build(position: u64, committed_ms: u64, mut event: ChangeEvent) -> Event {
+        let database = event.ns.database.to_string();
+        let collection = event.ns.collection.to_string();
+        let token: Arc<str> = event.resume_token.0.as_str().into();
+        let (plain, with_document) = match event.operation_type {
+            OperationType::Update => {
+                let with_document = Variant::of(&event);
+                event.full_document = None;
+                (Variant::of(&event), Some(with_document))
+            }
+            OperationType::Insert | OperationType::Delete => (Variant::of(&event), None),
+        };
+        Event {
+            position,
+            committed_ms,
+            namespace: format!("{database}.{collection}"),
+            database,
+            collection,
+            token,
+            plain,
+            with_document,
+        }
+    }
+
     fn variant(&self, full_document: bool) -> &Variant {
         match (&self.with_document, full_document) {
             (Some(with_document), true) => with_document,
@@ -137,6 +166,12 @@ pub(crate) struct Store {
     journal: VecDeque<Arc<Event>>,
     head: u64,
     retention: usize,
+    /// Retention by age; `None` keeps events until the count bound drops them.
+    max_age: Option<Duration>,
+    /// The latest commit time, so commit times never go backwards with the clock.
+    last_committed_ms: u64,
+    /// The data directory; `None` keeps everything in memory only.
+    disk: Option<Arc<Disk>>,
     watches: BTreeMap<(u64, u64), WatchSub>,
 }
 
@@ -148,8 +183,47 @@ impl Store {
             journal: VecDeque::new(),
             head: 0,
             retention,
+            max_age: None,
+            last_committed_ms: 0,
+            disk: None,
             watches: BTreeMap::new(),
         }
+    }
+
+    pub fn with_max_age(mut self, max_age: Option<Duration>) -> Store {
+        self.max_age = max_age;
+        self
+    }
+
+    /// Rebuilds the store from a data directory, applying the current
+    /// retention settings to the recovered journal; later commits go to `disk`.
+    pub fn recover(
+        mut self,
+        disk: Arc<Disk>,
+        recovered: &mut Recovered,
+    ) -> Result<Store, StorageError> {
+        self.epoch = recovered.epoch.clone();
+        self.head = recovered.head;
+        for (namespace, records) in std::mem::take(&mut recovered.records) {
+            self.collections.insert(namespace, records);
+        }
+        for (position, entry) in std::mem::take(&mut recovered.journal) {
+            self.last_committed_ms = self.last_committed_ms.max(entry.committed_ms);
+            self.journal.push_back(Arc::new(Event::build(
+                position,
+                entry.committed_ms,
+                entry.event,
+            )));
+        }
+        let dropped = self.dropped_by_retention(now_ms(), 0);
+        disk.drop_journal(&dropped)?;
+        self.journal.drain(..dropped.len());
+        self.disk = Some(disk);
+        Ok(self)
+    }
+
+    pub fn epoch(&self) -> &str {
+        &self.epoch
     }
 
     pub fn token(&self, position: u64) -> String {
@@ -178,17 +252,12 @@ impl Store {
                 id
             }
         };
-        let records = self
-            .collections
-            .entry((database.to_string(), collection.to_string()))
-            .or_default();
-        if records.contains_key(&id) {
+        if self.get(database, collection, &id).is_some() {
             return Err(error(
                 ErrorCode::Conflict,
                 format!("a record with _id {id:?} already exists"),
             ));
         }
-        records.insert(id.clone(), Value::Object(record.clone()));
         self.commit(
             OperationType::Insert,
             database,
@@ -196,7 +265,7 @@ impl Store {
             &id,
             Some(&record),
             None,
-        );
+        )?;
         Ok(record)
     }
 
@@ -270,19 +339,21 @@ impl Store {
         let Value::Object(mut record) = current.clone() else {
             unreachable!("records are objects")
         };
+        // `removed_fields` lists the unset paths the record had before this
+        // update (TW-WATCH-5), not those a set path of the same update created.
+        let mut before = record.clone();
         for (path, value) in set {
             set_path(&mut record, path, value.clone())
                 .map_err(|why| invalid_at(format!("set.{path}"), why))?;
         }
         let removed: Vec<String> = unset
             .iter()
-            .filter(|path| unset_path(&mut record, path))
+            .filter(|path| {
+                unset_path(&mut record, path);
+                unset_path(&mut before, path)
+            })
             .cloned()
             .collect();
-        self.collections
-            .get_mut(&(database.to_string(), collection.to_string()))
-            .expect("the record was just read")
-            .insert(id.to_string(), Value::Object(record.clone()));
         let description = UpdateDescription {
             updated_fields: set.clone(),
             removed_fields: removed,
@@ -294,22 +365,48 @@ impl Store {
             id,
             Some(&record),
             Some(description),
-        );
+        )?;
         Ok(record)
     }
 
     pub fn delete(&mut self, database: &str, collection: &str, id: &str) -> Result<(), ErrorBody> {
-        let removed = self
-            .collections
-            .get_mut(&(database.to_string(), collection.to_string()))
-            .and_then(|records| records.remove(id));
-        if removed.is_none() {
+        if self.get(database, collection, id).is_none() {
             return Err(not_found(id));
         }
-        self.commit(OperationType::Delete, database, collection, id, None, None);
-        Ok(())
+        self.commit(OperationType::Delete, database, collection, id, None, None)
     }
 
+    /// The journal positions that retention drops once `incoming` more events
+    /// are appended (an incoming event itself when the count bound is zero),
+    /// oldest first.
+    fn dropped_by_retention(&self, now_ms: u64, incoming: usize) -> Vec<u64> {
+        let over = (self.journal.len() + incoming).saturating_sub(self.retention);
+        let mut dropped: Vec<u64> = self.journal.iter().take(over).map(|e| e.position).collect();
+        if over > self.journal.len() {
+            dropped.push(self.head + 1);
+        }
+        dropped.extend(
+            self.journal
+                .iter()
+                .skip(over)
+                .take_while(|e| self.expired(e, now_ms))
+                .map(|e| e.position),
+        );
+        dropped
+    }
+
+    fn expired(&self, event: &Event, now_ms: u64) -> bool {
+        self.max_age.is_some_and(|age| {
+            now_ms.saturating_sub(event.committed_ms)
+                > u64::try_from(age.as_millis()).unwrap_or(u64::MAX)
+        })
+    }
+
+    /// Applies a record change (`record` is the record after it, `None` for a
+    /// delete) and appends its event. With a data directory the change is
+    /// durable before memory changes or any watch sees it; if it cannot be
+    /// made durable, memory and watches are left as they were and the write
+    /// fails with `internal`.
     fn commit(
         &mut self,
         operation: OperationType,
@@ -318,56 +415,65 @@ impl Store {
         id: &str,
         record: Option<&Object>,
         update: Option<UpdateDescription>,
-    ) {
-        self.head += 1;
-        let position = self.head;
-        let token: Arc<str> = self.token(position).into();
-        let mut event = ChangeEvent {
+    ) -> Result<(), ErrorBody> {
+        let position = self.head + 1;
+        let now = SystemTime::now();
+        let committed_ms = now_ms_of(now).max(self.last_committed_ms);
+        let event = ChangeEvent {
             operation_type: operation,
             ns: Namespace {
                 database: CollectionName::new(database).expect("names are validated on input"),
                 collection: CollectionName::new(collection).expect("names are validated on input"),
             },
             document_key: DocumentKey { id: id.to_string() },
-            full_document: None,
+            // Inserts and updates keep the record; `Event::build` derives the
+            // variant without it that update events are sent as by default.
+            full_document: record.cloned(),
             update_description: update,
-            committed_at: now_timestamp(),
-            resume_token: ResumeToken(token.to_string()),
+            committed_at: timestamp(now),
+            resume_token: ResumeToken(self.token(position)),
         };
-        let (plain, with_document) = match operation {
-            OperationType::Insert => {
-                event.full_document = record.cloned();
-                (Variant::of(&event), None)
-            }
-            OperationType::Update => {
-                let plain = Variant::of(&event);
-                event.full_document = record.cloned();
-                (plain, Some(Variant::of(&event)))
-            }
-            OperationType::Delete => (Variant::of(&event), None),
+        let dropped = self.dropped_by_retention(committed_ms, 1);
+        let entry = JournalEntry {
+            committed_ms,
+            event,
         };
-        let event = Arc::new(Event {
-            position,
-            database: database.to_string(),
-            collection: collection.to_string(),
-            namespace: format!("{database}.{collection}"),
-            token,
-            plain,
-            with_document,
-        });
+        if let Some(disk) = &self.disk {
+            disk.commit_change(
+                (database, collection, id),
+                record,
+                position,
+                &entry,
+                &dropped,
+            )
+            .map_err(|err| {
+                tracing::error!(%err, "a write could not be made durable");
+                error(ErrorCode::Internal, "the write could not be made durable")
+            })?;
+        }
+        self.head = position;
+        self.last_committed_ms = committed_ms;
+        let records = self
+            .collections
+            .entry((database.to_string(), collection.to_string()))
+            .or_default();
+        match record {
+            Some(record) => records.insert(id.to_string(), Value::Object(record.clone())),
+            None => records.remove(id),
+        };
+        let event = Arc::new(Event::build(position, committed_ms, entry.event));
         for sub in self.watches.values() {
             if let Some(json) = sub.selects(&event) {
                 sub.conn.push(sub.outbound(&event, json));
             }
         }
         self.journal.push_back(event);
-        while self.journal.len() > self.retention {
-            self.journal.pop_front();
-        }
+        self.journal.drain(..dropped.len().min(self.journal.len()));
+        Ok(())
     }
 
     /// The position after which a resume token replays, if it can be honoured.
-    fn resume_position(&self, token: &ResumeToken) -> Result<u64, ErrorBody> {
+    pub(crate) fn resume_position(&self, token: &ResumeToken) -> Result<u64, ErrorBody> {
         let lost = |why: &str| error(ErrorCode::HistoryLost, why.to_string());
         let (epoch, position) = token
             .0
@@ -382,7 +488,14 @@ impl Store {
         if position > self.head {
             return Err(lost("the resume token is ahead of the journal"));
         }
-        let first_retained = self.journal.front().map_or(self.head + 1, |e| e.position);
+        // Events past the age bound count as dropped even before the next
+        // commit removes them.
+        let now = now_ms();
+        let first_retained = self
+            .journal
+            .iter()
+            .find(|e| !self.expired(e, now))
+            .map_or(self.head + 1, |e| e.position);
         if position + 1 < first_retained {
             return Err(lost(
                 "the changes after the resume token are no longer retained",
@@ -434,6 +547,15 @@ impl Store {
     pub fn drop_connection(&mut self, conn: u64) {
         self.watches.retain(|(c, _), _| *c != conn);
     }
+}
+
+fn now_ms() -> u64 {
+    now_ms_of(SystemTime::now())
+}
+
+fn now_ms_of(at: SystemTime) -> u64 {
+    at.duration_since(UNIX_EPOCH)
+        .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
 }
 
 fn not_found(id: &str) -> ErrorBody {
@@ -492,6 +614,34 @@ mod tests {
             let err = store.resume_position(&ResumeToken(bad.into())).unwrap_err();
             assert_eq!(err.code, ErrorCode::HistoryLost, "{bad}");
         }
+    }
+
+    #[test]
+    fn events_past_the_age_bound_are_lost_before_and_after_the_next_commit() {
+        let mut store = Store::new("E".into(), 10).with_max_age(Some(Duration::from_millis(20)));
+        for n in 0..2 {
+            store
+                .create("d", "c", obj(json!({"_id": format!("r{n}")})))
+                .unwrap();
+        }
+        std::thread::sleep(Duration::from_millis(60));
+        // No commit since: the aged events are still in memory but not resumable.
+        assert_eq!(store.journal.len(), 2);
+        let err = store
+            .resume_position(&ResumeToken("E:0".into()))
+            .unwrap_err();
+        assert_eq!(err.code, ErrorCode::HistoryLost);
+        assert_eq!(
+            store.resume_position(&ResumeToken("E:2".into())).unwrap(),
+            2
+        );
+        store.create("d", "c", obj(json!({"_id": "r2"}))).unwrap();
+        let positions: Vec<u64> = store.journal.iter().map(|e| e.position).collect();
+        assert_eq!(positions, [3]);
+        assert_eq!(
+            store.resume_position(&ResumeToken("E:2".into())).unwrap(),
+            2
+        );
     }
 
     #[test]

@@ -28,14 +28,15 @@ async fn welcome_describes_the_server() {
         .map(|p| p.as_str().unwrap())
         .collect();
     for profile in [
-        "core", "auth", "records", "watch", "resume", "topics", "rooms", "collab", "limits",
-        "stats",
+        "core", "records", "watch", "resume", "topics", "rooms", "collab", "limits", "stats",
     ] {
         assert!(
             profiles.contains(&profile),
             "{profile} missing from {profiles:?}"
         );
     }
+    // Authentication is off in this configuration (TW-AUTH-1).
+    assert!(!profiles.contains(&"auth"), "auth listed in {profiles:?}");
     assert_ne!(a.welcome["connection_id"], b.welcome["connection_id"]);
 }
 

@@ -115,6 +115,7 @@ async fn fault_switches_skip_heartbeats_and_ignore_the_rate_limit() {
         faults: Faults {
             skip_heartbeats: true,
             ignore_rate_limit: true,
+            ..Faults::default()
         },
         ..config()
     })

@@ -1,0 +1,387 @@
+//! A catalogue of named, deterministic faults, for showing that a client or a
+//! conformance suite notices a broken server.
+//!
+//! Each [`InjectedFault`] has a stable kebab-case name (`drop-event`, ...)
+//! used by `tidewire-server --fault NAME` and `tidewire-conform run --embedded
+//! --inject-fault NAME`. Faults that only change what is written go through an
+//! [`OutboundFilter`]; faults that need the server to decide differently set a
+//! switch in [`Faults`]. Every fault applies to every connection and involves
+//! no randomness, so a run with a fault is reproducible.
+
+use std::collections::{BTreeMap, HashMap};
+use std::fmt;
+use std::str::FromStr;
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+use serde_json::Value;
+use tidewire_protocol::{ErrorCode, RequestId, ServerMessage};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::config::{Config, Faults};
+use crate::hooks::{OutboundFilter, Outgoing};
+
+/// One deliberate misbehaviour of the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum InjectedFault {
+    /// The second event (`change` or `publication`) of every subscription is never sent.
+    DropEvent,
+    /// The first event of every subscription is sent twice.
+    DuplicateEvent,
+    /// The first two events of every subscription are sent in swapped order.
+    ReorderEvents,
+    /// Every reply after a connection's first carries the id of the request before it.
+    WrongReplyId,
+    /// `created` replies lack `record`, which the schema requires.
+    OmitRequiredField,
+    /// Error replies carry the registry code after the right one.
+    WrongErrorCode,
+    /// No `heartbeat` is ever sent.
+    SkipHeartbeat,
+    /// The rate limit is announced in `welcome` but not enforced.
+    IgnoreRateLimit,
+    /// Watch and topic subscriptions ignore their `filter` (and `pipeline`).
+    LeakAcrossFilter,
+    /// Requests are checked against no scopes: everything is allowed.
+    LeakAcrossScope,
+    /// An `edit` naming a stale version is applied to the current document.
+    AcceptStaleEdit,
+    /// A member whose connection drops stays in its rooms, with no `presence` left.
+    KeepDroppedMember,
+}
+
+/// A name that is no fault of the catalogue.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown fault {name:?} (known: {})", InjectedFault::names().join(", "))]
+pub struct UnknownFault {
+    pub name: String,
+}
+
+impl InjectedFault {
+    /// Every fault of the catalogue, in a fixed order.
+    pub const ALL: [InjectedFault; 12] = [
+        InjectedFault::DropEvent,
+        InjectedFault::DuplicateEvent,
+        InjectedFault::ReorderEvents,
+        InjectedFault::WrongReplyId,
+        InjectedFault::OmitRequiredField,
+        InjectedFault::WrongErrorCode,
+        InjectedFault::SkipHeartbeat,
+        InjectedFault::IgnoreRateLimit,
+        InjectedFault::LeakAcrossFilter,
+        InjectedFault::LeakAcrossScope,
+        InjectedFault::AcceptStaleEdit,
+        InjectedFault::KeepDroppedMember,
+    ];
+
+    /// The stable kebab-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            InjectedFault::DropEvent => "drop-event",
+            InjectedFault::DuplicateEvent => "duplicate-event",
+            InjectedFault::ReorderEvents => "reorder-events",
+            InjectedFault::WrongReplyId => "wrong-reply-id",
+            InjectedFault::OmitRequiredField => "omit-required-field",
+            InjectedFault::WrongErrorCode => "wrong-error-code",
+            InjectedFault::SkipHeartbeat => "skip-heartbeat",
+            InjectedFault::IgnoreRateLimit => "ignore-rate-limit",
+            InjectedFault::LeakAcrossFilter => "leak-across-filter",
+            InjectedFault::LeakAcrossScope => "leak-across-scope",
+            InjectedFault::AcceptStaleEdit => "accept-stale-edit",
+            InjectedFault::KeepDroppedMember => "keep-dropped-member",
+        }
+    }
+
+    /// One line saying what the server does wrong.
+    pub fn description(self) -> &'static str {
+        match self {
+            InjectedFault::DropEvent => {
+                "the second change/publication of every subscription is not sent"
+            }
+            InjectedFault::DuplicateEvent => {
+                "the first change/publication of every subscription is sent twice"
+            }
+            InjectedFault::ReorderEvents => {
+                "the first two changes/publications of every subscription arrive swapped"
+            }
+            InjectedFault::WrongReplyId => {
+                "each reply after a connection's first carries the previous request's id"
+            }
+            InjectedFault::OmitRequiredField => "`created` replies lack the required `record`",
+            InjectedFault::WrongErrorCode => {
+                "error replies carry the next registry code instead of the right one"
+            }
+            InjectedFault::SkipHeartbeat => "no heartbeat is ever sent",
+            InjectedFault::IgnoreRateLimit => "the announced rate limit is not enforced",
+            InjectedFault::LeakAcrossFilter => {
+                "watch and topic subscriptions receive events their filter excludes"
+            }
+            InjectedFault::LeakAcrossScope => "requests are allowed whatever the scopes say",
+            InjectedFault::AcceptStaleEdit => {
+                "an edit against a stale version is applied instead of a conflict"
+            }
+            InjectedFault::KeepDroppedMember => {
+                "a member whose connection drops stays listed, with no presence left"
+            }
+        }
+    }
+
+    /// The names of every fault, in catalogue order.
+    pub fn names() -> Vec<&'static str> {
+        InjectedFault::ALL.iter().map(|f| f.name()).collect()
+    }
+
+    /// Returns `config` with this fault switched on. Faults compose: an
+    /// outbound fault runs before any filter already installed, which then
+    /// sees what the fault let through.
+    pub fn apply(self, mut config: Config) -> Config {
+        let faults = &mut config.faults;
+        match self {
+            InjectedFault::SkipHeartbeat => faults.skip_heartbeats = true,
+            InjectedFault::IgnoreRateLimit => faults.ignore_rate_limit = true,
+            InjectedFault::OmitRequiredField => faults.omit_required_field = true,
+            InjectedFault::LeakAcrossFilter => faults.leak_across_filter = true,
+            InjectedFault::LeakAcrossScope => faults.leak_across_scope = true,
+            InjectedFault::AcceptStaleEdit => faults.accept_stale_edit = true,
+            InjectedFault::KeepDroppedMember => faults.keep_dropped_member = true,
+            InjectedFault::DropEvent
+            | InjectedFault::DuplicateEvent
+            | InjectedFault::ReorderEvents
+            | InjectedFault::WrongReplyId
+            | InjectedFault::WrongErrorCode => {
+                let inner = config.outbound_filter.take();
+                config.outbound_filter = Some(Arc::new(FaultFilter {
+                    fault: self,
+                    connections: Mutex::new(HashMap::new()),
+                    inner,
+                }));
+            }
+        }
+        config
+    }
+}
+
+impl fmt::Display for InjectedFault {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for InjectedFault {
+    type Err = UnknownFault;
+
+    fn from_str(s: &str) -> Result<InjectedFault, UnknownFault> {
+        InjectedFault::ALL
+            .into_iter()
+            .find(|f| f.name() == s)
+            .ok_or_else(|| UnknownFault {
+                name: s.to_string(),
+            })
+    }
+}
+
+impl Config {
+    /// Switches on one fault of the catalogue (see [`InjectedFault`]).
+    pub fn with_fault(self, fault: InjectedFault) -> Config {
+        fault.apply(self)
+    }
+}
+
+impl Faults {
+    /// Whether any switch is on.
+    pub fn any(&self) -> bool {
+        *self != Faults::default()
+    }
+}
+
+/// What the outbound faults remember about one connection.
+#[derive(Default)]
+struct ConnFaultState {
+    /// Events seen so far per subscription.
+    events: HashMap<String, u64>,
+    /// Events held back by `reorder-events`, per subscription.
+    held: BTreeMap<String, ServerMessage>,
+    /// The id of the last reply, for `wrong-reply-id`.
+    last_reply_id: Option<RequestId>,
+}
+
+/// The outbound filter of the faults that only change what is written.
+struct FaultFilter {
+    fault: InjectedFault,
+    // Entries are never removed: the filter does not learn when a connection
+    // ends, and a server runs with a fault only for the length of a test.
+    connections: Mutex<HashMap<String, ConnFaultState>>,
+    inner: Option<Arc<dyn OutboundFilter>>,
+}
+
+fn event_subscription(message: &ServerMessage) -> Option<&str> {
+    match message {
+        ServerMessage::Change(change) => Some(&change.subscription),
+        ServerMessage::Publication(publication) => Some(&publication.subscription),
+        _ => None,
+    }
+}
+
+/// `message` with its `id` member replaced; `None` when it has none to replace.
+fn with_reply_id(message: &ServerMessage, id: &RequestId) -> Option<ServerMessage> {
+    let mut value = serde_json::to_value(message).ok()?;
+    let slot = value.as_object_mut()?.get_mut("id")?;
+    *slot = serde_json::to_value(id).ok()?;
+    serde_json::from_value(value).ok()
+}
+
+fn next_code(code: ErrorCode) -> ErrorCode {
+    let all = ErrorCode::ALL;
+    let index = all.iter().position(|c| *c == code).unwrap_or(0);
+    all[(index + 1) % all.len()]
+}
+
+impl FaultFilter {
+    fn apply(&self, state: &mut ConnFaultState, message: ServerMessage) -> Vec<ServerMessage> {
+        match self.fault {
+            InjectedFault::DropEvent | InjectedFault::DuplicateEvent => {
+                let Some(subscription) = event_subscription(&message) else {
+                    return vec![message];
+                };
+                let seen = state.events.entry(subscription.to_string()).or_default();
+                *seen += 1;
+                match (self.fault, *seen) {
+                    (InjectedFault::DropEvent, 2) => vec![],
+                    (InjectedFault::DuplicateEvent, 1) => vec![message.clone(), message],
+                    _ => vec![message],
+                }
+            }
+            InjectedFault::ReorderEvents => reorder(state, message),
+            InjectedFault::WrongReplyId => {
+                let Some(id) = message.reply_to().cloned() else {
+                    return vec![message];
+                };
+                match state.last_reply_id.replace(id) {
+                    Some(previous) => vec![with_reply_id(&message, &previous).unwrap_or(message)],
+                    None => vec![message],
+                }
+            }
+            InjectedFault::WrongErrorCode => match message {
+                ServerMessage::Error(mut error) if error.id.is_some() => {
+                    error.error.code = next_code(error.error.code);
+                    vec![ServerMessage::Error(error)]
+                }
+                other => vec![other],
+            },
+            _ => vec![message],
+        }
+    }
+}
+
+/// Holds the first event of each subscription until its second, then sends
+/// the second before the first. A held event is let go, in its place, before
+/// anything that would otherwise overtake it for good: the subscription's
+/// `unsubscribed`, a `notice` (the connection may close), or a `heartbeat`
+/// (the connection went idle, so no second event is on its way). Combined
+/// with `skip-heartbeat`, a subscription's lone first event is never sent.
+fn reorder(state: &mut ConnFaultState, message: ServerMessage) -> Vec<ServerMessage> {
+    if let Some(subscription) = event_subscription(&message) {
+        let seen = state.events.entry(subscription.to_string()).or_default();
+        *seen += 1;
+        return match *seen {
+            1 => {
+                state.held.insert(subscription.to_string(), message);
+                vec![]
+            }
+            _ => match state.held.remove(subscription) {
+                Some(first) => vec![message, first],
+                None => vec![message],
+            },
+        };
+    }
+    let mut out: Vec<ServerMessage> = match &message {
+        ServerMessage::Unsubscribed(reply) => {
+            state.held.remove(&reply.subscription).into_iter().collect()
+        }
+        ServerMessage::Notice(_) | ServerMessage::Heartbeat(_) => {
+            std::mem::take(&mut state.held).into_values().collect()
+        }
+        _ => Vec::new(),
+    };
+    out.push(message);
+    out
+}
+
+impl OutboundFilter for FaultFilter {
+    fn filter(&self, connection_id: &str, message: ServerMessage) -> Vec<Outgoing> {
+        let produced = {
+            let mut connections = self.connections.lock();
+            let state = connections.entry(connection_id.to_string()).or_default();
+            self.apply(state, message)
+        };
+        match &self.inner {
+            None => produced.into_iter().map(Outgoing::now).collect(),
+            Some(inner) => produced
+                .into_iter()
+                .flat_map(|m| inner.filter(connection_id, m))
+                .collect(),
+        }
+    }
+}
+
+/// The `omit-required-field` fault, applied to a frame about to be written.
+pub(crate) fn omit_required_field(text: Utf8Bytes) -> Utf8Bytes {
+    let Ok(Value::Object(mut message)) = serde_json::from_str::<Value>(&text) else {
+        return text;
+    };
+    if message.get("type").and_then(Value::as_str) != Some("created") {
+        return text;
+    }
+    message.remove("record");
+    Value::Object(message).to_string().into()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_round_trip_and_are_unique() {
+        let mut names = InjectedFault::names();
+        for fault in InjectedFault::ALL {
+            assert_eq!(fault.name().parse::<InjectedFault>(), Ok(fault));
+            assert_eq!(fault.to_string(), fault.name());
+            assert!(fault
+                .name()
+                .chars()
+                .all(|c| c.is_ascii_lowercase() || c == '-'));
+        }
+        names.sort_unstable();
+        names.dedup();
+        assert_eq!(names.len(), InjectedFault::ALL.len());
+        let err = "drop-events".parse::<InjectedFault>().unwrap_err();
+        assert!(err.to_string().contains("drop-event, duplicate-event"));
+    }
+
+    #[test]
+    fn every_fault_changes_the_configuration() {
+        for fault in InjectedFault::ALL {
+            let config = Config::default().with_fault(fault);
+            assert!(
+                config.faults.any() || config.outbound_filter.is_some(),
+                "{fault} changes nothing"
+            );
+        }
+    }
+
+    #[test]
+    fn error_codes_move_to_another_registry_code() {
+        for code in ErrorCode::ALL {
+            assert_ne!(next_code(code), code);
+        }
+    }
+
+    #[test]
+    fn omitting_leaves_other_messages_alone() {
+        let created: Utf8Bytes = r#"{"type":"created","id":"c1","record":{"_id":"a"}}"#.into();
+        let omitted: Value = serde_json::from_str(&omit_required_field(created)).unwrap();
+        assert_eq!(omitted, serde_json::json!({"type": "created", "id": "c1"}));
+        let pong: Utf8Bytes = r#"{"type":"pong","id":"p1"}"#.into();
+        assert_eq!(omit_required_field(pong.clone()), pong);
+    }
+}
