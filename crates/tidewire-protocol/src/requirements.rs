@@ -36,6 +36,12 @@ pub const PREFIXES: [(&str, &str); 11] = [
     ("FILTER", "filter"),
 ];
 
+/// Profiles whose presence brings another profile's requirements into scope.
+/// No server lists `filter` among its profiles: it implements the filter
+/// language by implementing a profile that accepts filters, so a coverage
+/// report counts the filter requirements whenever one of these is tested.
+pub const APPLIES_WITH: [(&str, &[&str]); 1] = [("filter", &["records", "watch", "topics"])];
+
 /// The requirement level, from the RFC 2119 key word of the sentence.
 /// `SHALL`, `SHALL NOT`, `REQUIRED`, `RECOMMENDED`, `NOT RECOMMENDED` and
 /// `OPTIONAL` map onto the five levels.
@@ -85,6 +91,10 @@ pub struct Requirement {
     pub subject: Subject,
     /// The sentence, without its id and without markdown markup.
     pub text: String,
+    /// Profiles that bring this requirement into scope besides its own
+    /// (see [`APPLIES_WITH`]).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub applies_with: Vec<String>,
 }
 
 /// The specification directory, `spec/` at the workspace root.
@@ -197,12 +207,18 @@ pub fn extract(markdown: &str) -> Result<Vec<Requirement>, String> {
         } else {
             Subject::Server
         };
+        let applies_with = APPLIES_WITH
+            .iter()
+            .find(|(p, _)| *p == profile)
+            .map(|(_, with)| with.iter().map(|w| w.to_string()).collect())
+            .unwrap_or_default();
         requirements.push(Requirement {
             id,
             profile: profile.to_string(),
             level,
             subject,
             text,
+            applies_with,
         });
     }
     if let Some(open) = fence {
@@ -440,6 +456,8 @@ Plain prose, lowercase must and should are not key words.
         );
         assert_eq!(found[2].level, Level::MustNot);
         assert_eq!(found[2].profile, "filter");
+        assert_eq!(found[2].applies_with, ["records", "watch", "topics"]);
+        assert!(found[0].applies_with.is_empty());
     }
 
     #[test]
@@ -554,6 +572,24 @@ They SHOULD be fine.
     fn a_code_span_is_kept_verbatim_in_the_text() {
         let r = one("- **[TW-AUTH-1]** The server MUST accept `read:collection:*` and `**`.\n");
         assert_eq!(r.text, "The server MUST accept read:collection:* and **.");
+    }
+
+    #[test]
+    fn applies_with_is_written_only_where_it_is_set() {
+        let r = one("- **[TW-FILTER-2]** The server MUST compare numbers as numbers.\n");
+        let json = serde_json::to_value(&r).unwrap();
+        assert_eq!(
+            json["applies_with"],
+            serde_json::json!(["records", "watch", "topics"])
+        );
+        let back: Requirement = serde_json::from_value(json).unwrap();
+        assert_eq!(back, r);
+        for (profile, with) in APPLIES_WITH {
+            assert!(PREFIXES.iter().any(|(_, p)| *p == profile), "{profile}");
+            for w in with {
+                assert!(crate::Profile::parse(w).is_some(), "{w} is not a profile");
+            }
+        }
     }
 
     #[test]
