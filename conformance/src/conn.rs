@@ -12,7 +12,9 @@ use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
-use tokio_tungstenite::{MaybeTlsStream, WebSocketStream};
+use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
+
+use crate::tls::TlsConfig;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
 
@@ -92,6 +94,9 @@ pub struct Conn {
     sink: SplitSink<Ws, Message>,
     inbox: Arc<Inbox>,
     reader: tokio::task::JoinHandle<()>,
+    /// True while the reader must leave the socket alone, so that the
+    /// server's writes back up as they would for a slow client.
+    paused: tokio::sync::watch::Sender<bool>,
     pub subprotocol: Option<String>,
 }
 
@@ -112,31 +117,40 @@ impl Conn {
     pub async fn connect(
         request: tungstenite::handshake::client::Request,
         limits: Limits,
+        tls: &TlsConfig,
     ) -> Result<Conn, ConnectError> {
         let config = WebSocketConfig::default()
             .max_message_size(Some(limits.max_message))
             .max_frame_size(Some(limits.max_message));
-        let (ws, response) =
-            match tokio_tungstenite::connect_async_with_config(request, Some(config), true).await {
-                Ok(ok) => ok,
-                Err(tungstenite::Error::Http(response)) => {
-                    let body = response
-                        .body()
-                        .as_deref()
-                        .map(|b| String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned())
-                        .unwrap_or_default();
-                    return Err(ConnectError::Refused {
-                        status: response.status().as_u16(),
-                        body,
-                    });
-                }
-                Err(tungstenite::Error::Protocol(
-                    tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(
-                        tungstenite::error::SubProtocolError::NoSubProtocol,
-                    ),
-                )) => return Err(ConnectError::NoSubprotocol),
-                Err(e) => return Err(ConnectError::Other(e.to_string())),
-            };
+        // The connector only applies to wss:// requests; ws:// stays plain TCP.
+        let connector = Connector::Rustls(tls.client());
+        let (ws, response) = match tokio_tungstenite::connect_async_tls_with_config(
+            request,
+            Some(config),
+            true,
+            Some(connector),
+        )
+        .await
+        {
+            Ok(ok) => ok,
+            Err(tungstenite::Error::Http(response)) => {
+                let body = response
+                    .body()
+                    .as_deref()
+                    .map(|b| String::from_utf8_lossy(&b[..b.len().min(200)]).into_owned())
+                    .unwrap_or_default();
+                return Err(ConnectError::Refused {
+                    status: response.status().as_u16(),
+                    body,
+                });
+            }
+            Err(tungstenite::Error::Protocol(
+                tungstenite::error::ProtocolError::SecWebSocketSubProtocolError(
+                    tungstenite::error::SubProtocolError::NoSubProtocol,
+                ),
+            )) => return Err(ConnectError::NoSubprotocol),
+            Err(e) => return Err(ConnectError::Other(e.to_string())),
+        };
         let subprotocol = response
             .headers()
             .get("sec-websocket-protocol")
@@ -148,9 +162,23 @@ impl Conn {
             notify: Notify::new(),
         });
         let reader_inbox = inbox.clone();
+        let (paused, mut pause) = tokio::sync::watch::channel(false);
         let reader = tokio::spawn(async move {
             let end = loop {
-                let item = stream.next().await;
+                if pause.wait_for(|paused| !*paused).await.is_err() {
+                    return;
+                }
+                // Pausing abandons a read that is waiting for data: the
+                // stream keeps partial frames in its own buffer, so nothing
+                // is lost and the socket is left alone from then on.
+                let item = tokio::select! {
+                    biased;
+                    paused = pause.wait_for(|paused| *paused) => match paused {
+                        Ok(_) => continue,
+                        Err(_) => return,
+                    },
+                    item = stream.next() => item,
+                };
                 let now = Instant::now();
                 let payload = match item {
                     Some(Ok(Message::Text(t))) => Payload::Text(t.as_str().to_string()),
@@ -202,6 +230,7 @@ impl Conn {
             sink,
             inbox,
             reader,
+            paused,
             subprotocol,
         })
     }
@@ -251,6 +280,16 @@ impl Conn {
             .map(|(e, _)| e.clone())
     }
 
+    /// Stops reading the socket until [`Conn::resume_reading`]; frames
+    /// already received stay queued for [`Conn::next`].
+    pub fn pause_reading(&self) {
+        self.paused.send_replace(true);
+    }
+
+    pub fn resume_reading(&self) {
+        self.paused.send_replace(false);
+    }
+
     pub async fn send(&mut self, message: Message) -> Result<(), String> {
         self.sink.send(message).await.map_err(|e| e.to_string())
     }
@@ -292,5 +331,177 @@ fn classify(e: tungstenite::Error) -> End {
         other => End::Failed {
             error: format!("WebSocket error: {other}"),
         },
+    }
+}
+
+/// A response to [`http_get`].
+#[derive(Debug, Clone)]
+pub struct HttpResponse {
+    pub status: u16,
+    /// Header names in lower case, in the order received.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HttpResponse {
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// A plain-TCP HTTP/1.1 GET of `path_and_query` on `authority`
+/// (`host:port`), reading at most `max_bytes` of response (head and body).
+/// The caller bounds the time.
+pub async fn http_get(
+    authority: &str,
+    path_and_query: &str,
+    headers: &[(String, String)],
+    max_bytes: usize,
+) -> Result<HttpResponse, String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    let mut stream = TcpStream::connect(authority)
+        .await
+        .map_err(|e| format!("cannot connect to {authority}: {e}"))?;
+    let mut request = format!(
+        "GET {path_and_query} HTTP/1.1\r\nHost: {authority}\r\nConnection: close\r\nAccept: */*\r\nUser-Agent: tidewire-conform\r\n"
+    );
+    for (k, v) in headers {
+        if [k, v].iter().any(|s| s.contains(['\r', '\n'])) {
+            return Err(format!("header {k:?} contains a line break"));
+        }
+        request.push_str(&format!("{k}: {v}\r\n"));
+    }
+    request.push_str("\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .await
+        .map_err(|e| format!("sending the request failed: {e}"))?;
+
+    let too_big = || format!("the response is larger than {max_bytes} bytes");
+    let mut data: Vec<u8> = Vec::new();
+    let mut chunk = vec![0u8; 16 * 1024];
+    let mut eof = false;
+    let mut read_more = async |data: &mut Vec<u8>, eof: &mut bool| -> Result<(), String> {
+        let room = (max_bytes + 1).saturating_sub(data.len()).min(chunk.len());
+        let n = stream
+            .read(&mut chunk[..room.max(1)])
+            .await
+            .map_err(|e| format!("reading the response failed: {e}"))?;
+        if n == 0 {
+            *eof = true;
+        }
+        data.extend_from_slice(&chunk[..n]);
+        if data.len() > max_bytes {
+            return Err(too_big());
+        }
+        Ok(())
+    };
+
+    let head_end = loop {
+        if let Some(i) = data.windows(4).position(|w| w == b"\r\n\r\n") {
+            break i;
+        }
+        if eof {
+            return Err(format!(
+                "the connection ended before a complete response head ({} bytes received)",
+                data.len()
+            ));
+        }
+        read_more(&mut data, &mut eof).await?;
+    };
+    let head = std::str::from_utf8(&data[..head_end])
+        .map_err(|_| "the response head is not UTF-8".to_string())?;
+    let mut lines = head.split("\r\n");
+    let status_line = lines.next().unwrap_or_default();
+    let mut parts = status_line.splitn(3, ' ');
+    let (Some(version), Some(code)) = (parts.next(), parts.next()) else {
+        return Err(format!("malformed status line {status_line:?}"));
+    };
+    if !version.starts_with("HTTP/1.") {
+        return Err(format!("not an HTTP/1.x response: {status_line:?}"));
+    }
+    let status: u16 = code
+        .parse()
+        .map_err(|_| format!("malformed status line {status_line:?}"))?;
+    let mut response_headers = Vec::new();
+    for line in lines {
+        let Some((k, v)) = line.split_once(':') else {
+            return Err(format!("malformed header line {line:?}"));
+        };
+        response_headers.push((k.trim().to_ascii_lowercase(), v.trim().to_string()));
+    }
+    let mut response = HttpResponse {
+        status,
+        headers: response_headers,
+        body: Vec::new(),
+    };
+    let body_start = head_end + 4;
+    let chunked = response
+        .header("transfer-encoding")
+        .is_some_and(|te| te.to_ascii_lowercase().contains("chunked"));
+    let length = match response.header("content-length") {
+        Some(v) if !chunked => Some(
+            v.parse::<usize>()
+                .map_err(|_| format!("invalid Content-Length {v:?}"))?,
+        ),
+        _ => None,
+    };
+    if let Some(length) = length {
+        if body_start + length > max_bytes {
+            return Err(too_big());
+        }
+        while data.len() < body_start + length {
+            if eof {
+                return Err(format!(
+                    "the connection ended after {} of {length} body bytes",
+                    data.len() - body_start
+                ));
+            }
+            read_more(&mut data, &mut eof).await?;
+        }
+        response.body = data[body_start..body_start + length].to_vec();
+        return Ok(response);
+    }
+    // No length: the body ends with the connection (the request asked for
+    // `Connection: close`); a chunked body is decoded once complete.
+    while !eof {
+        if chunked && dechunk(&data[body_start..]).is_ok() {
+            break;
+        }
+        read_more(&mut data, &mut eof).await?;
+    }
+    response.body = if chunked {
+        dechunk(&data[body_start..])?
+    } else {
+        data[body_start..].to_vec()
+    };
+    Ok(response)
+}
+
+/// Decodes a complete chunked body; an error when it is incomplete or malformed.
+fn dechunk(mut data: &[u8]) -> Result<Vec<u8>, String> {
+    let mut out = Vec::new();
+    loop {
+        let line_end = data
+            .windows(2)
+            .position(|w| w == b"\r\n")
+            .ok_or("incomplete chunked body")?;
+        let size_text = std::str::from_utf8(&data[..line_end]).map_err(|_| "bad chunk size")?;
+        let size_text = size_text.split(';').next().unwrap_or_default().trim();
+        let size = usize::from_str_radix(size_text, 16)
+            .map_err(|_| format!("bad chunk size {size_text:?}"))?;
+        data = &data[line_end + 2..];
+        if size == 0 {
+            return Ok(out);
+        }
+        if data.len() < size + 2 {
+            return Err("incomplete chunked body".into());
+        }
+        out.extend_from_slice(&data[..size]);
+        data = &data[size + 2..];
     }
 }

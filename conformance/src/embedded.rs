@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use tidewire_server::{
-    encode_hs256, AuthMode, Config, RateLimit, Server, ServerError, ServerHandle, StaticToken,
+    encode_hs256, AuthMode, Config, InjectedFault, RateLimit, Server, ServerError, ServerHandle,
+    StaticToken,
 };
 
 /// The origin the `limits_url` server allows.
@@ -20,10 +21,13 @@ const JWT_SECRET: &[u8] = b"tidewire-conformance-secret";
 /// The reference servers of one embedded run.
 pub struct Embedded {
     servers: Vec<ServerHandle>,
+    /// Owns the `shutdown_url` server until it has shut itself down.
+    shutting_down: tokio::task::JoinHandle<()>,
     /// The run URL: the server every case uses unless it names another.
     pub url: String,
     /// `--var` values for the suites.
     pub vars: BTreeMap<String, String>,
+    faults: Vec<InjectedFault>,
 }
 
 fn tokens() -> HashMap<String, StaticToken> {
@@ -33,6 +37,22 @@ fn tokens() -> HashMap<String, StaticToken> {
     };
     HashMap::from([
         ("tw-admin".to_string(), token("admin", &["*"])),
+        // The scopes the `token_narrow` cases of fixtures/auth.json describe:
+        // one glob or exact target per scope kind, so each is tested on both
+        // sides of its boundary.
+        (
+            "tw-narrow".to_string(),
+            token(
+                "narrow",
+                &[
+                    "read:collection:twauth-narrow.*",
+                    "write:collection:twauth-narrow.notes",
+                    "subscribe:topic:twauth-narrow.*",
+                    "publish:topic:twauth-narrow.news",
+                    "join:room:twauth-narrow-*",
+                ],
+            ),
+        ),
         (
             "tw-reader".to_string(),
             token(
@@ -68,7 +88,8 @@ fn jwt(secret: &[u8], subject: &str, expires_in_secs: i64) -> String {
 }
 
 impl Embedded {
-    pub async fn start() -> Result<Embedded, ServerError> {
+    /// Starts every configuration, each with `faults` injected.
+    pub async fn start(faults: &[InjectedFault]) -> Result<Embedded, ServerError> {
         let configs = [
             ("url", base()),
             (
@@ -99,10 +120,43 @@ impl Embedded {
                     ..base()
                 },
             ),
+            // Only a server in mode `off` can show that `auth` is then not a
+            // profile it lists (TW-AUTH-1), and that requests of an unlisted
+            // profile are `not_supported` (TW-CORE-22).
+            (
+                "auth_off_url",
+                Config {
+                    auth_mode: AuthMode::Off,
+                    ..base()
+                },
+            ),
+            // A journal of a few changes, so that a case can age a resume
+            // token out of it with a handful of writes (TW-RESUME-4); the
+            // main server keeps 10,000.
+            (
+                "retention_url",
+                Config {
+                    journal_retention: 3,
+                    ..base()
+                },
+            ),
+            // A small outbound queue, so that a client that stops reading
+            // becomes a slow consumer (TW-LIMIT-8/9/11) as soon as the socket
+            // buffers are full, and no rate limit, so that one case can
+            // produce the pushes that fill them quickly.
+            (
+                "slow_url",
+                Config {
+                    outbound_queue: 4,
+                    rate_limit: None,
+                    ..base()
+                },
+            ),
         ];
         let mut servers = Vec::new();
         let mut vars = BTreeMap::new();
         for (name, config) in configs {
+            let config = faults.iter().copied().fold(config, Config::with_fault);
             let server = match Server::start(config).await {
                 Ok(server) => server,
                 Err(e) => {
@@ -116,10 +170,26 @@ impl Embedded {
             servers.push(server);
         }
         let url = vars.remove("url").expect("the main server is configured");
+        // Graceful shutdown (TW-CORE-33) can only be observed by ending a
+        // server, so this one serves a single case: it shuts down once that
+        // case's connections are open.
+        let single_use = faults.iter().copied().fold(base(), Config::with_fault);
+        let single_use = match Server::start(single_use).await {
+            Ok(server) => server,
+            Err(e) => {
+                for started in servers {
+                    ServerHandle::shutdown(started).await;
+                }
+                return Err(e);
+            }
+        };
+        vars.insert("shutdown_url".to_string(), single_use.ws_url());
+        let shutting_down = tokio::spawn(shut_down_once_used(single_use));
         vars.extend([
             ("allowed_origin".to_string(), ALLOWED_ORIGIN.to_string()),
             ("token_admin".to_string(), "tw-admin".to_string()),
             ("token_reader".to_string(), "tw-reader".to_string()),
+            ("token_narrow".to_string(), "tw-narrow".to_string()),
             ("jwt_admin".to_string(), jwt(JWT_SECRET, "jwt-admin", 3600)),
             (
                 "jwt_expired".to_string(),
@@ -130,12 +200,22 @@ impl Embedded {
                 jwt(b"not-the-server-secret", "jwt-admin", 3600),
             ),
         ]);
-        Ok(Embedded { servers, url, vars })
+        Ok(Embedded {
+            servers,
+            shutting_down,
+            url,
+            vars,
+            faults: faults.to_vec(),
+        })
     }
 
     /// What the embedded servers are, for the report header.
     pub fn describe(&self) -> String {
         let mut out = format!("embedded reference server at {}", self.url);
+        if !self.faults.is_empty() {
+            let names: Vec<&str> = self.faults.iter().map(|f| f.name()).collect();
+            out.push_str(&format!(" with injected fault {}", names.join(", ")));
+        }
         for (name, value) in &self.vars {
             if name.ends_with("_url") {
                 out.push_str(&format!("\n  {name} = {value}"));
@@ -145,8 +225,31 @@ impl Embedded {
     }
 
     pub async fn shutdown(self) {
+        // Unused (its case was not selected), the server is still waiting
+        // for a connection: aborting drops its handle, which stops it.
+        if !self.shutting_down.is_finished() {
+            self.shutting_down.abort();
+        }
+        let _ = self.shutting_down.await;
         for server in self.servers {
             server.shutdown().await;
         }
     }
+}
+
+/// Shuts `server` down gracefully shortly after its first connection gets
+/// its `welcome`: as soon as a second one is open too, or five seconds after
+/// the first, so a case can check the shutdown on two connections without
+/// racing it even on a loaded machine, and a case with one connection is not
+/// kept waiting for ever.
+async fn shut_down_once_used(server: ServerHandle) {
+    const POLL: Duration = Duration::from_millis(20);
+    while server.stats().connections == 0 {
+        tokio::time::sleep(POLL).await;
+    }
+    let first = tokio::time::Instant::now();
+    while server.stats().connections < 2 && first.elapsed() < Duration::from_secs(5) {
+        tokio::time::sleep(POLL).await;
+    }
+    server.shutdown().await;
 }

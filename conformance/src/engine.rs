@@ -12,8 +12,29 @@ use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 use tokio::time::Instant as TokioInstant;
 use tokio_tungstenite::tungstenite::client::IntoClientRequest;
-use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue};
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::Message;
+
+/// The variables a case starts with: `--var` values, and `nonce`, fresh for
+/// every case run, so that names built from it (`"${nonce}-orders"`) do not
+/// collide with what earlier runs left on a long-lived server.
+fn initial_vars(options: &RunOptions) -> Captures {
+    let mut vars: Captures = options
+        .vars
+        .iter()
+        .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+        .collect();
+    vars.entry("nonce".to_string()).or_insert_with(|| {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded per instance from the OS, which is all a nonce needs.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(Instant::now().elapsed().as_nanos());
+        Value::String(format!("n{:012x}", hasher.finish() & 0xffff_ffff_ffff))
+    });
+    vars
+}
 
 /// A handshake request for `url` with extra headers and offered subprotocols.
 pub(crate) fn build_request(
@@ -154,11 +175,7 @@ pub(crate) async fn run_case(
         options,
         case,
         slots: BTreeMap::new(),
-        vars: options
-            .vars
-            .iter()
-            .map(|(name, value)| (name.clone(), Value::String(value.clone())))
-            .collect(),
+        vars: initial_vars(options),
         transcript: Vec::new(),
         warnings: Vec::new(),
         start,
@@ -261,6 +278,19 @@ impl CaseRun<'_> {
                 Some(data_encoding::BASE64.encode(&b[..b.len().min(TRANSCRIPT_TEXT_LIMIT)])),
                 b.len(),
             ),
+            // `text_hex` frames: their bytes need not be UTF-8.
+            Message::Frame(f) if f.header().opcode == OpCode::Data(Data::Text) => {
+                let bytes = f.payload();
+                let text = match std::str::from_utf8(bytes) {
+                    Ok(t) => t.to_string(),
+                    Err(_) => format!(
+                        "{} (not UTF-8; bytes: {})",
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(TRANSCRIPT_TEXT_LIMIT)]),
+                        data_encoding::HEXLOWER.encode(&bytes[..bytes.len().min(256)])
+                    ),
+                };
+                ("text", Some(text), None, bytes.len())
+            }
             _ => ("control", None, None, 0),
         };
         self.transcript.push(Entry {
@@ -356,6 +386,17 @@ impl CaseRun<'_> {
                 Ok(())
             }
             Step::Close(c) => self.close(c).await,
+            Step::PauseReading(r) => {
+                self.conn_mut(&r.conn)?.pause_reading();
+                self.event(&r.conn, "pause", "stopped reading the socket".into());
+                Ok(())
+            }
+            Step::ResumeReading(r) => {
+                self.conn_mut(&r.conn)?.resume_reading();
+                self.event(&r.conn, "resume", "reading the socket again".into());
+                Ok(())
+            }
+            Step::Http(h) => self.http(h).await,
         }
     }
 
@@ -432,7 +473,8 @@ impl CaseRun<'_> {
         slot.handshake = Some(handshake.clone());
         slot.ended = None;
         slot.pending.clear();
-        let result = tokio::time::timeout(wait, Conn::connect(request, limits)).await;
+        let result =
+            tokio::time::timeout(wait, Conn::connect(request, limits, &self.options.tls)).await;
         match result {
             Err(_) => {
                 self.event(name, "open", format!("{uri}: no handshake response"));
@@ -560,6 +602,10 @@ impl CaseRun<'_> {
             Message::binary(bytes)
         } else if let Some(hex) = &send.binary_hex {
             Message::binary(fixture::decode_hex(hex).map_err(StepError::new)?)
+        } else if let Some(hex) = &send.text_hex {
+            // A raw frame: `Message::Text` cannot hold bytes that are not UTF-8.
+            let bytes = fixture::decode_hex(hex).map_err(StepError::new)?;
+            Message::Frame(WsFrame::message(bytes, OpCode::Data(Data::Text), true))
         } else if let Some(sized) = &send.sized {
             Message::text(sized.render(&self.vars).map_err(StepError::new)?)
         } else {
@@ -594,6 +640,151 @@ impl CaseRun<'_> {
                     )))
                 }
             }
+        }
+        Ok(())
+    }
+
+    /// The `http://` URL and `host:port` of an `http` step.
+    fn http_target(&self, h: &fixture::Http) -> Result<(String, String, String), StepError> {
+        let (url, from_run_url) = match &h.url {
+            Some(url) => (
+                pattern::interpolate_str(url, &self.vars).map_err(StepError::new)?,
+                false,
+            ),
+            None => (self.target.as_str().to_string(), true),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| StepError::new(format!("invalid URL {url:?}: {e}")))?;
+        let scheme = uri.scheme_str().unwrap_or_default();
+        let plain = if from_run_url {
+            scheme == "ws"
+        } else {
+            scheme == "http"
+        };
+        if !plain {
+            return Err(StepError::new(format!(
+                "the http step speaks plain HTTP only (an http:// URL, or a path on a ws:// run URL); {url:?} would need {}",
+                if scheme == "https" || scheme == "wss" { "TLS, which it does not support".to_string() } else { format!("scheme {scheme:?}") }
+            )));
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| StepError::new(format!("the URL {url:?} has no host")))?;
+        let host_port = match authority.port_u16() {
+            Some(_) => authority.as_str().to_string(),
+            None => format!("{}:80", authority.host()),
+        };
+        let path = if from_run_url {
+            let path = match &h.path {
+                Some(p) => pattern::interpolate_str(p, &self.vars).map_err(StepError::new)?,
+                None => "/".to_string(),
+            };
+            if path.starts_with('/') {
+                path
+            } else {
+                format!("/{path}")
+            }
+        } else {
+            uri.path_and_query()
+                .map_or_else(|| "/".to_string(), |p| p.as_str().to_string())
+        };
+        Ok((
+            format!("http://{}{path}", authority.as_str()),
+            host_port,
+            path,
+        ))
+    }
+
+    async fn http(&mut self, h: &fixture::Http) -> Result<(), StepError> {
+        const CONN: &str = "http";
+        let (url, host_port, path) = self.http_target(h)?;
+        let mut headers = Vec::new();
+        for (k, v) in h.headers.iter().flatten() {
+            headers.push((
+                k.clone(),
+                pattern::interpolate_str(v, &self.vars).map_err(StepError::new)?,
+            ));
+        }
+        let body_pattern = match &h.body {
+            Some(p) => Some(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?),
+            None => None,
+        };
+        let wait = self.timeout(h.timeout_ms);
+        let max = h.max_bytes.unwrap_or(1 << 20);
+        self.event(CONN, "request", format!("GET {url}"));
+        let response = match tokio::time::timeout(
+            wait,
+            crate::conn::http_get(&host_port, &path, &headers, max),
+        )
+        .await
+        {
+            Err(_) => {
+                self.event(CONN, "end", "no complete response".into());
+                return Err(StepError::new(format!(
+                    "GET {url}: no complete response within {} ms",
+                    wait.as_millis()
+                )));
+            }
+            Ok(Err(e)) => {
+                self.event(CONN, "end", e.clone());
+                return Err(StepError::new(format!("GET {url}: {e}")));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let text = String::from_utf8_lossy(&response.body).into_owned();
+        let content_type = response.header("content-type").map(str::to_string);
+        self.event(
+            CONN,
+            "response",
+            format!(
+                "HTTP {} ({}, {} bytes) {}",
+                response.status,
+                content_type.as_deref().unwrap_or("no content type"),
+                response.body.len(),
+                pattern::truncate(&text, TRANSCRIPT_TEXT_LIMIT)
+            ),
+        );
+        let body = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
+        if response.status != h.status {
+            return Err(StepError {
+                message: format!(
+                    "GET {url}: expected status {}, got {}",
+                    h.status, response.status
+                ),
+                received: Some(Box::new(body)),
+                ..StepError::default()
+            });
+        }
+        if let Some(re) = &h.content_type {
+            let re = regex::Regex::new(re)
+                .map_err(|err| StepError::new(format!("invalid content_type regex: {err}")))?;
+            match &content_type {
+                Some(ct) if re.is_match(ct) => {}
+                Some(ct) => {
+                    return Err(StepError::new(format!(
+                        "GET {url}: the content type {ct:?} does not match /{re}/"
+                    )))
+                }
+                None => {
+                    return Err(StepError::new(format!(
+                        "GET {url}: the response has no Content-Type (expected one matching /{re}/)"
+                    )))
+                }
+            }
+        }
+        if let Some(p) = &body_pattern {
+            let outcome = pattern::matches(p, &body);
+            if !outcome.is_match() {
+                return Err(StepError {
+                    message: format!("GET {url}: the body did not match the pattern"),
+                    expected: Some(Box::new(p.clone())),
+                    received: Some(Box::new(body)),
+                    mismatches: outcome.mismatches,
+                    schema_violation: None,
+                });
+            }
+            self.vars.extend(outcome.captures);
         }
         Ok(())
     }

@@ -107,6 +107,12 @@ pub enum Step {
     Wait(Wait),
     /// Close a connection from the client side.
     Close(Close),
+    /// Stop reading a connection's socket, as a slow client would.
+    PauseReading(Reading),
+    /// Read a paused connection's socket again.
+    ResumeReading(Reading),
+    /// A plain HTTP/1.1 GET, with expectations on the response.
+    Http(Http),
 }
 
 impl Step {
@@ -122,6 +128,9 @@ impl Step {
             Step::Ignore(_) => "ignore",
             Step::Wait(_) => "wait",
             Step::Close(_) => "close",
+            Step::PauseReading(_) => "pause_reading",
+            Step::ResumeReading(_) => "resume_reading",
+            Step::Http(_) => "http",
         }
     }
 
@@ -136,7 +145,8 @@ impl Step {
             Step::ExpectClose(s) => Some(&s.conn),
             Step::Ignore(s) => Some(&s.conn),
             Step::Close(s) => Some(&s.conn),
-            Step::Wait(_) => None,
+            Step::PauseReading(s) | Step::ResumeReading(s) => Some(&s.conn),
+            Step::Wait(_) | Step::Http(_) => None,
         }
     }
 }
@@ -236,7 +246,7 @@ pub struct Reconnect {
     pub handshake: Handshake,
 }
 
-/// Exactly one of `json`, `text`, `binary_base64`, `binary_hex`, `sized`.
+/// Exactly one of `json`, `text`, `text_hex`, `binary_base64`, `binary_hex`, `sized`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Send {
@@ -248,6 +258,11 @@ pub struct Send {
     /// Raw text sent as is (interpolated), e.g. malformed JSON.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
+    /// A text frame whose payload is exactly these bytes (hex, spaces
+    /// allowed), valid UTF-8 or not: for testing how a server treats text
+    /// frames that are not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_hex: Option<String>,
     /// A binary frame, base64 (standard alphabet, padded).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binary_base64: Option<String>,
@@ -408,6 +423,47 @@ pub struct Ignore {
     /// Drop the rules installed so far first.
     #[serde(default)]
     pub replace: bool,
+}
+
+/// `pause_reading` / `resume_reading`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reading {
+    #[serde(default = "main_conn")]
+    pub conn: String,
+}
+
+/// A plain HTTP/1.1 GET over TCP (no TLS).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    /// A whole `http://` URL (interpolated), instead of `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Path and optional query on the host and port of the run URL
+    /// (interpolated; default `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Extra request headers. Values interpolated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// The status the response must have.
+    #[schemars(range(min = 100, max = 599))]
+    pub status: u16,
+    /// Regex the `Content-Type` header must match (it must be present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Pattern the body, parsed as JSON, must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Milliseconds for the whole exchange (default `--timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Largest response (head and body) read (default 1 MiB); a bigger
+    /// one fails the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 67_108_864))]
+    pub max_bytes: Option<usize>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -698,14 +754,15 @@ fn load_text(
         .cases
         .into_iter()
         .enumerate()
-        .map(|(ci, case)| LoadedCase {
-            file: display.clone(),
-            position: locate(text, &format!("/cases/{ci}")),
-            step_positions: (0..case.steps.len())
-                .map(|si| locate(text, &format!("/cases/{ci}/steps/{si}")))
-                .collect(),
-            schemas: schemas.clone(),
-            case,
+        .map(|(ci, case)| {
+            let position = locate(text, &format!("/cases/{ci}"));
+            LoadedCase {
+                file: display.clone(),
+                step_positions: step_positions(text, position, case.steps.len()),
+                position,
+                schemas: schemas.clone(),
+                case,
+            }
         })
         .collect();
     Ok(Suite {
@@ -713,6 +770,36 @@ fn load_text(
         description: file.description,
         cases,
     })
+}
+
+/// Positions of a case's steps, found within the case's own text: locating
+/// each from the start of the file makes loading quadratic in its size.
+fn step_positions(text: &str, case: Position, steps: usize) -> Vec<Position> {
+    let start = text
+        .split_inclusive('\n')
+        .take(case.line - 1)
+        .map(str::len)
+        .sum::<usize>();
+    let start = start
+        + text[start..]
+            .chars()
+            .take(case.column - 1)
+            .map(char::len_utf8)
+            .sum::<usize>();
+    let within = &text[start..];
+    (0..steps)
+        .map(|si| {
+            let at = locate(within, &format!("/steps/{si}"));
+            Position {
+                line: case.line + at.line - 1,
+                column: if at.line == 1 {
+                    case.column + at.column - 1
+                } else {
+                    at.column
+                },
+            }
+        })
+        .collect()
 }
 
 /// A schema error on a step is a `oneOf` failure that names no field;
@@ -772,6 +859,23 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 patterns(&format!("match/{i}"), p);
             }
         }
+        Step::Http(h) => {
+            // The pattern check comes first: `patterns` holds `errors` until its last use.
+            if let Some(p) = &h.body {
+                patterns("body", p);
+            }
+            if h.url.is_some() && h.path.is_some() {
+                errors.push((
+                    String::new(),
+                    "an http step takes `url` or `path`, not both".into(),
+                ));
+            }
+            if let Some(re) = &h.content_type {
+                if let Err(err) = regex::Regex::new(re) {
+                    errors.push(("/content_type".into(), format!("invalid regex: {err}")));
+                }
+            }
+        }
         Step::ExpectClose(e) => {
             if let Some(re) = &e.reason {
                 if let Err(err) = regex::Regex::new(re) {
@@ -783,6 +887,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
             let given: Vec<&str> = [
                 ("json", s.json.is_some()),
                 ("text", s.text.is_some()),
+                ("text_hex", s.text_hex.is_some()),
                 ("binary_base64", s.binary_base64.is_some()),
                 ("binary_hex", s.binary_hex.is_some()),
                 ("sized", s.sized.is_some()),
@@ -794,7 +899,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 errors.push((
                     String::new(),
                     format!(
-                        "a send step needs exactly one of json, text, binary_base64, binary_hex, sized (got {})",
+                        "a send step needs exactly one of json, text, text_hex, binary_base64, binary_hex, sized (got {})",
                         if given.is_empty() { "none".to_string() } else { given.join(", ") }
                     ),
                 ));
@@ -807,6 +912,11 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
             if let Some(hex) = &s.binary_hex {
                 if let Err(e) = decode_hex(hex) {
                     errors.push(("/binary_hex".into(), e));
+                }
+            }
+            if let Some(hex) = &s.text_hex {
+                if let Err(e) = decode_hex(hex) {
+                    errors.push(("/text_hex".into(), e));
                 }
             }
             // An interpolated size is only known when the case runs.
@@ -830,7 +940,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 }
             }
         }
-        Step::Reconnect(_) | Step::Wait(_) => {}
+        Step::Reconnect(_) | Step::Wait(_) | Step::PauseReading(_) | Step::ResumeReading(_) => {}
     }
     errors
 }
@@ -841,4 +951,63 @@ pub fn decode_hex(hex: &str) -> Result<Vec<u8>, String> {
     data_encoding::HEXLOWER_PERMISSIVE
         .decode(compact.as_bytes())
         .map_err(|e| format!("invalid hex: {e}"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every step of `text`, located from the start of the file.
+    fn slow(text: &str) -> Vec<Vec<Position>> {
+        let value: Value = serde_json::from_str(text).unwrap();
+        let cases = value["cases"].as_array().unwrap();
+        (0..cases.len())
+            .map(|ci| {
+                let steps = cases[ci]["steps"].as_array().map_or(0, Vec::len);
+                (0..steps)
+                    .map(|si| locate(text, &format!("/cases/{ci}/steps/{si}")))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn fast(text: &str) -> Vec<Vec<Position>> {
+        let value: Value = serde_json::from_str(text).unwrap();
+        let cases = value["cases"].as_array().unwrap();
+        (0..cases.len())
+            .map(|ci| {
+                let steps = cases[ci]["steps"].as_array().map_or(0, Vec::len);
+                step_positions(text, locate(text, &format!("/cases/{ci}")), steps)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn step_positions_match_locating_from_the_start() {
+        let text = "{\"description\": \"é ü\", \"cases\": [{\"steps\": [{\"step\": \"open\"}, {\"step\": \"wait\", \"ms\": 1}]}, {\"id\": \"ä\",\n  \"steps\": [\n    {\"step\": \"open\"},\n\t{\"step\": \"wait\", \"ms\": 1}]}]}";
+        assert_eq!(fast(text), slow(text));
+        assert_eq!(
+            fast(text)[0][1],
+            Position {
+                line: 1,
+                column: 63
+            }
+        );
+        let dirs = [
+            "tests/fixtures/jsonrpc",
+            "tests/fixtures/jsonrpc-failing",
+            "tests/fixtures/features",
+            "tests/fixtures/claims",
+        ];
+        for dir in dirs {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "json") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    assert_eq!(fast(&text), slow(&text), "{}", path.display());
+                }
+            }
+        }
+    }
 }

@@ -24,6 +24,7 @@ pub mod report;
 pub mod runner;
 pub mod schema_set;
 pub mod target;
+pub mod tls;
 
 pub use fixture::{
     fixture_schema, fixture_schema_text, load_suites, parse_suite, LoadError, Suite,
@@ -31,3 +32,4 @@ pub use fixture::{
 pub use report::{Baseline, CaseReport, Report, Status, Summary, Verdict};
 pub use runner::{Auth, Filter, Observer, Plan, RunOptions, Runner, SetupError};
 pub use schema_set::{SchemaSet, SchemaSetError};
+pub use tls::{TlsConfig, TlsError};

@@ -1,5 +1,7 @@
 mod embedded;
+mod prop;
 
+use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
 use std::path::PathBuf;
@@ -8,10 +10,12 @@ use std::sync::Arc;
 use std::time::Duration;
 use tidewire_conform::fixture::LoadedCase;
 use tidewire_conform::render::{self, Style};
+use tidewire_conform::report::Requirements;
 use tidewire_conform::{
     load_suites, Auth, Baseline, CaseReport, Filter, Observer, RunOptions, Runner, SchemaSet,
-    Status, Suite,
+    Status, Suite, TlsConfig,
 };
+use tidewire_server::InjectedFault;
 
 /// Runs declarative conformance suites against a WebSocket endpoint.
 ///
@@ -30,6 +34,9 @@ enum Command {
     Run(Box<RunArgs>),
     /// List the cases a run would select, without connecting.
     List(SelectArgs),
+    /// Generate request sequences, check every reply and push against the
+    /// Tidewire model, and shrink a failing sequence to a suite file.
+    Prop(Box<PropArgs>),
     /// Print the JSON Schema of suite files (checked in as
     /// conformance/fixture.schema.json).
     FixtureSchema,
@@ -58,6 +65,105 @@ struct SelectArgs {
     /// are skipped. All profiles run when not given.
     #[arg(short = 'p', long = "profile", value_name = "NAME")]
     profiles: Vec<String>,
+    /// Requirements file (a JSON array of {id, profile, level, subject?,
+    /// applies_with?}): report the ids of the tested profiles that no case
+    /// covers. With --embedded, defaults to spec/requirements.json.
+    #[arg(long, value_name = "FILE")]
+    requirements: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct PropArgs {
+    /// WebSocket URL of the Tidewire server under test.
+    #[arg(value_name = "URL", required_unless_present = "embedded")]
+    url: Option<String>,
+    /// Start the reference server in this process and test it instead of a URL.
+    #[arg(long, conflicts_with = "url")]
+    embedded: bool,
+    /// With --embedded: make the embedded server misbehave in this named way
+    /// (repeatable).
+    #[arg(
+        long = "inject-fault",
+        value_name = "NAME",
+        requires = "embedded",
+        value_parser = PossibleValuesParser::new(InjectedFault::names())
+            .try_map(|name| name.parse::<InjectedFault>())
+    )]
+    inject_faults: Vec<InjectedFault>,
+    /// Seed of the generator; the same seed generates the same sequences.
+    /// Printed with every run (random when not given).
+    #[arg(long)]
+    seed: Option<u64>,
+    /// Number of sequences to generate.
+    #[arg(long, default_value_t = 100)]
+    cases: u32,
+    /// Most operations in one sequence.
+    #[arg(long, value_name = "N", default_value_t = 30)]
+    max_len: usize,
+    /// Profile to generate requests of (repeatable); by default those the
+    /// server claims in its welcome.
+    #[arg(short = 'p', long = "profile", value_name = "NAME")]
+    profiles: Vec<String>,
+    /// Schema set every frame is validated against.
+    #[arg(long, value_name = "PATH")]
+    schemas: Option<PathBuf>,
+    /// Where the shrunk failing sequence is written (default
+    /// prop-failure-SEED.json).
+    #[arg(long, value_name = "FILE")]
+    out: Option<PathBuf>,
+    /// Timeout of each expected frame, in milliseconds.
+    #[arg(long, value_name = "MS", default_value_t = 2000)]
+    timeout: u64,
+    /// Token added to every handshake as the query parameter `token`.
+    #[arg(
+        long,
+        value_name = "TOKEN",
+        env = "CONFORM_TOKEN",
+        hide_env_values = true
+    )]
+    token: Option<String>,
+    /// When to use colors.
+    #[arg(long, value_name = "WHEN", default_value = "auto")]
+    color: ColorChoice,
+}
+
+/// The Tidewire schema set of this repository, when --schemas is not given.
+fn default_schemas() -> PathBuf {
+    let relative = PathBuf::from("spec/schema/schema-set.json");
+    if relative.is_file() {
+        relative
+    } else {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../spec/schema/schema-set.json"
+        ))
+    }
+}
+
+fn prop_command(args: PropArgs) -> ExitCode {
+    // clap's `requires` cannot see a bool flag left at its default.
+    if !args.inject_faults.is_empty() && !args.embedded {
+        return setup_error("--inject-fault works only with --embedded");
+    }
+    prop::run(prop::PropSettings {
+        url: args.url,
+        faults: args.inject_faults,
+        seed: args.seed,
+        cases: args.cases,
+        max_len: args.max_len,
+        profiles: args.profiles,
+        schemas: args.schemas.unwrap_or_else(default_schemas),
+        out: args.out,
+        options: RunOptions {
+            step_timeout: Duration::from_millis(args.timeout),
+            auth: args.token.map(|token| Auth::Query {
+                param: "token".into(),
+                token,
+            }),
+            ..RunOptions::default()
+        },
+        color: use_color(args.color, false),
+    })
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -76,6 +182,15 @@ struct RunArgs {
     /// configuration the suites use) and run against it instead of a URL.
     #[arg(long, conflicts_with = "url")]
     embedded: bool,
+    /// With --embedded: make every embedded server misbehave in this named
+    /// way, to see which cases catch it (repeatable).
+    #[arg(
+        long = "inject-fault",
+        value_name = "NAME",
+        value_parser = PossibleValuesParser::new(InjectedFault::names())
+            .try_map(|name| name.parse::<InjectedFault>())
+    )]
+    inject_faults: Vec<InjectedFault>,
     /// A value cases can use as ${NAME}, e.g. a token or the URL of a
     /// differently configured endpoint (repeatable). Cases that need a
     /// variable not given are skipped.
@@ -138,6 +253,10 @@ struct RunArgs {
     /// Header added to every handshake, as 'Name: value' (repeatable).
     #[arg(short = 'H', long = "header", value_name = "'K: V'", value_parser = parse_header, help_heading = "Handshake")]
     headers: Vec<(String, String)>,
+    /// PEM file of CA certificates trusted for wss:// besides the built-in
+    /// roots, e.g. a private CA (repeatable).
+    #[arg(long = "ca-cert", value_name = "FILE", help_heading = "Handshake")]
+    ca_certs: Vec<PathBuf>,
 
     /// Number of cases to run at once.
     #[arg(
@@ -235,6 +354,7 @@ fn main() -> ExitCode {
             Err(e) => setup_error(&e),
         },
         Command::Run(args) => run(*args),
+        Command::Prop(args) => prop_command(*args),
     }
 }
 
@@ -251,6 +371,28 @@ fn default_suites() -> PathBuf {
     } else {
         PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures"))
     }
+}
+
+/// The Tidewire requirement list, for `--embedded` without `--requirements`.
+fn default_requirements() -> PathBuf {
+    let relative = PathBuf::from("spec/requirements.json");
+    if relative.is_file() {
+        relative
+    } else {
+        PathBuf::from(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../spec/requirements.json"
+        ))
+    }
+}
+
+fn load_requirements(select: &SelectArgs) -> Result<Option<Requirements>, String> {
+    select
+        .requirements
+        .as_deref()
+        .map(Requirements::load)
+        .transpose()
+        .map_err(|e| e.to_string())
 }
 
 fn load(select: &SelectArgs) -> Result<Vec<Suite>, String> {
@@ -276,6 +418,10 @@ fn filter(select: &SelectArgs) -> Filter {
 }
 
 fn list(select: &SelectArgs, suites: &[Suite]) -> ExitCode {
+    let requirements = match load_requirements(select) {
+        Ok(r) => r,
+        Err(e) => return setup_error(&e),
+    };
     let runner = Runner::new(RunOptions {
         filter: filter(select),
         ..RunOptions::default()
@@ -310,6 +456,14 @@ fn list(select: &SelectArgs, suites: &[Suite]) -> ExitCode {
         plan.cases.len(),
         plan.filtered_out
     );
+    if let Some(requirements) = &requirements {
+        let coverage = plan.coverage(requirements, runner.requested_profiles().as_deref());
+        let _ = write!(
+            out,
+            "{}",
+            render::coverage(&coverage, Style { color: false }, 100)
+        );
+    }
     ExitCode::SUCCESS
 }
 
@@ -365,9 +519,26 @@ impl Observer for Terminal {
     }
 }
 
+fn use_color(choice: ColorChoice, no_color: bool) -> bool {
+    match (no_color, choice) {
+        (true, _) | (_, ColorChoice::Never) => false,
+        (_, ColorChoice::Always) => true,
+        (_, ColorChoice::Auto) => {
+            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        }
+    }
+}
+
 fn run(mut args: RunArgs) -> ExitCode {
+    // clap counts the flag's default `false` as present, so `requires` cannot say this.
+    if !args.inject_faults.is_empty() && !args.embedded {
+        return setup_error("--inject-fault works only with --embedded");
+    }
     if args.embedded && args.select.suites.is_empty() {
         args.select.suites.push(default_suites());
+    }
+    if args.embedded && args.select.requirements.is_none() {
+        args.select.requirements = Some(default_requirements());
     }
     let suites = match load(&args.select) {
         Ok(s) => s,
@@ -379,6 +550,10 @@ fn run(mut args: RunArgs) -> ExitCode {
     if args.url.is_none() && !args.embedded {
         return setup_error("a URL is required (or --embedded)");
     }
+    let requirements = match load_requirements(&args.select) {
+        Ok(r) => r,
+        Err(e) => return setup_error(&e),
+    };
     let baseline = match &args.baseline {
         Some(path) => match std::fs::read_to_string(path) {
             Ok(text) => Baseline::parse(&text),
@@ -407,14 +582,12 @@ fn run(mut args: RunArgs) -> ExitCode {
         strict: args.strict,
         filter: filter(&args.select),
         vars: args.vars.iter().cloned().collect(),
+        tls: match TlsConfig::with_ca_files(&args.ca_certs) {
+            Ok(tls) => tls,
+            Err(e) => return setup_error(&e.to_string()),
+        },
     };
-    let color = match (args.no_color, args.color) {
-        (true, _) | (_, ColorChoice::Never) => false,
-        (_, ColorChoice::Always) => true,
-        (_, ColorChoice::Auto) => {
-            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
-        }
-    };
+    let color = use_color(args.color, args.no_color);
     let mut terminal = Terminal {
         style: Style { color },
         progress: std::io::stderr().is_terminal(),
@@ -428,7 +601,7 @@ fn run(mut args: RunArgs) -> ExitCode {
     let mut options = options;
     let (url, embedded) = match &args.url {
         Some(url) => (url.clone(), None),
-        None => match runtime.block_on(embedded::Embedded::start()) {
+        None => match runtime.block_on(embedded::Embedded::start(&args.inject_faults)) {
             Ok(servers) => {
                 println!("{}", servers.describe());
                 for (name, value) in &servers.vars {
@@ -448,7 +621,7 @@ fn run(mut args: RunArgs) -> ExitCode {
     if let Some(servers) = embedded {
         runtime.block_on(servers.shutdown());
     }
-    let report = match outcome {
+    let mut report = match outcome {
         Ok(report) => report,
         Err(e) => {
             terminal.clear_progress();
@@ -456,6 +629,9 @@ fn run(mut args: RunArgs) -> ExitCode {
         }
     };
     terminal.clear_progress();
+    if let Some(requirements) = &requirements {
+        report.cover(requirements);
+    }
     let verdict = report.judge(&baseline);
     if let Some(path) = &args.json {
         if let Err(e) = std::fs::write(path, report.to_json()) {
@@ -474,6 +650,7 @@ fn run(mut args: RunArgs) -> ExitCode {
             &verdict,
             report.filtered_out,
             report.duration_ms / 1000.0,
+            report.coverage.as_ref(),
             terminal.style
         )
     );

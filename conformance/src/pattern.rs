@@ -20,6 +20,7 @@ const DIRECTIVES: &[&str] = &[
     "$lte",
     "$lt",
     "$contains",
+    "$length",
     "$absent",
     "$capture",
     "$exact",
@@ -125,6 +126,11 @@ fn validate_at(p: &Value, at: &str, top: bool, errors: &mut Vec<(String, String)
                         }
                         _ => err(key, "`$contains` takes an array of patterns".into()),
                     },
+                    "$length" => {
+                        if !value.is_u64() {
+                            err(key, "`$length` takes a whole number".into());
+                        }
+                    }
                     "$capture" => {
                         if !value
                             .as_str()
@@ -356,6 +362,18 @@ fn match_at(p: &Value, actual: Option<&Value>, path: &mut String, out: &mut Outc
             );
         }
     }
+    if let Some(want) = map.get("$length").and_then(Value::as_u64) {
+        match a.as_array() {
+            Some(items) if items.len() as u64 == want => {}
+            Some(items) => fail(
+                out,
+                path,
+                format!("an array of {want} elements (it has {})", items.len()),
+                Some(a),
+            ),
+            None => fail(out, path, format!("an array of {want} elements"), Some(a)),
+        }
+    }
     if let Some(Value::Array(wanted)) = map.get("$contains") {
         match a.as_array() {
             None => fail(out, path, "an array".into(), Some(a)),
@@ -585,15 +603,11 @@ pub fn interpolate_str(s: &str, vars: &Captures) -> Result<String, String> {
 
 fn lookup<'a>(name: &str, vars: &'a Captures) -> Result<&'a Value, String> {
     vars.get(name).ok_or_else(|| {
-        if vars.is_empty() {
-            format!("`${{{name}}}` is used but nothing has been captured yet")
-        } else {
-            let known: Vec<&str> = vars.keys().map(String::as_str).collect();
-            format!(
-                "`${{{name}}}` is used but was never captured (captured so far: {})",
-                known.join(", ")
-            )
-        }
+        let known: Vec<&str> = vars.keys().map(String::as_str).collect();
+        format!(
+            "`${{{name}}}` is used but was never captured nor given with --var (known: {})",
+            known.join(", ")
+        )
     })
 }
 
@@ -729,6 +743,9 @@ mod tests {
             json!([1, 2]),
         );
         bad(json!({"$contains": [1]}), json!({"a": 1}));
+        ok(json!({"$length": 2, "$contains": [2]}), json!([1, 2]));
+        bad(json!({"$length": 1, "$contains": [2]}), json!([1, 2]));
+        bad(json!({"$length": 0}), json!({}));
     }
 
     #[test]
@@ -784,7 +801,10 @@ mod tests {
             json!({"x": {"$literal": {"$type": "string"}}})
         );
         let err = interpolate(&json!("${missing}"), &vars, false).unwrap_err();
-        assert!(err.contains("captured so far: n, o, s"), "{err}");
+        assert!(
+            err.contains("never captured nor given with --var (known: n, o, s)"),
+            "{err}"
+        );
         assert!(interpolate_str("${n", &vars).is_err());
     }
 

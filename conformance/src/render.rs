@@ -1,7 +1,7 @@
 //! Human-readable output: one line per case, failure details, summary.
 
 use crate::pattern;
-use crate::report::{CaseReport, Direction, Entry, Status, Summary, Verdict};
+use crate::report::{CaseReport, Coverage, Direction, Entry, Status, Summary, Verdict};
 use serde_json::Value;
 
 /// ANSI styling, or none.
@@ -206,16 +206,85 @@ fn transcript_line(e: &Entry, style: Style) -> String {
     line
 }
 
-/// The closing lines: baseline notes, then `Summary: N passed, ...`.
+/// Requirement coverage: a line of counts, then the uncovered ids wrapped
+/// under their label, at most `width` columns wide.
+pub fn coverage(c: &Coverage, style: Style, width: usize) -> String {
+    if c.must.total + c.should.total == 0 {
+        return "requirements: none of the requirements file applies to the tested profiles\n"
+            .to_string();
+    }
+    let counts = format!(
+        "requirements: {}/{} MUST, {}/{} SHOULD covered ({})",
+        c.must.covered,
+        c.must.total,
+        c.should.covered,
+        c.should.total,
+        c.profiles.join(", ")
+    );
+    let complete = c.must.uncovered.is_empty() && c.should.uncovered.is_empty();
+    let mut out = if complete {
+        style.green(&counts)
+    } else {
+        style.yellow(&counts)
+    };
+    out.push('\n');
+    let groups = [
+        ("uncovered MUST:", &c.must.uncovered),
+        ("uncovered SHOULD:", &c.should.uncovered),
+        ("cited, not listed:", &c.unlisted),
+    ];
+    let label_width = groups
+        .iter()
+        .filter(|(_, ids)| !ids.is_empty())
+        .map(|(label, _)| label.len())
+        .max()
+        .unwrap_or(0);
+    for (label, ids) in groups {
+        if !ids.is_empty() {
+            out.push_str(&wrap(&format!("  {label:<label_width$} "), ids, width));
+        }
+    }
+    out
+}
+
+/// `ids` after `lead`, space separated, continued lines indented to match.
+fn wrap(lead: &str, ids: &[String], width: usize) -> String {
+    let indent = " ".repeat(lead.chars().count());
+    let mut out = String::new();
+    let mut line = lead.to_string();
+    let mut empty = true;
+    for id in ids {
+        if !empty && line.chars().count() + 1 + id.len() > width {
+            out.push_str(line.trim_end());
+            out.push('\n');
+            line = indent.clone();
+            empty = true;
+        }
+        if !empty {
+            line.push(' ');
+        }
+        line.push_str(id);
+        empty = false;
+    }
+    out.push_str(&line);
+    out.push('\n');
+    out
+}
+
+/// The closing lines: coverage, baseline notes, then `Summary: N passed, ...`.
 pub fn summary(
     summary: &Summary,
     verdict: &Verdict,
     filtered_out: usize,
     seconds: f64,
+    coverage: Option<&Coverage>,
     style: Style,
 ) -> String {
     let mut out = String::new();
     out.push_str(&format!("{}\n", style.dim("------------")));
+    if let Some(c) = coverage {
+        out.push_str(&self::coverage(c, style, 100));
+    }
     if !verdict.known_failures.is_empty() {
         out.push_str(&format!(
             "{} known failure(s) listed in the baseline: {}\n",
@@ -250,4 +319,67 @@ pub fn summary(
     };
     out.push_str(&format!("{line}\n"));
     out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::report::Tally;
+
+    fn ids(prefix: &str, n: usize) -> Vec<String> {
+        (1..=n).map(|i| format!("{prefix}-{i}")).collect()
+    }
+
+    #[test]
+    fn coverage_wraps_ids_under_aligned_labels() {
+        let c = Coverage {
+            profiles: vec!["core".into(), "filter".into()],
+            must: Tally {
+                total: 40,
+                covered: 16,
+                uncovered: ids("TW-CORE", 24),
+            },
+            should: Tally {
+                total: 1,
+                covered: 0,
+                uncovered: ids("TW-LIMIT", 1),
+            },
+            unlisted: vec![],
+        };
+        let text = coverage(&c, Style { color: false }, 60);
+        assert_eq!(
+            text,
+            "\
+requirements: 16/40 MUST, 0/1 SHOULD covered (core, filter)
+  uncovered MUST:   TW-CORE-1 TW-CORE-2 TW-CORE-3 TW-CORE-4
+                    TW-CORE-5 TW-CORE-6 TW-CORE-7 TW-CORE-8
+                    TW-CORE-9 TW-CORE-10 TW-CORE-11
+                    TW-CORE-12 TW-CORE-13 TW-CORE-14
+                    TW-CORE-15 TW-CORE-16 TW-CORE-17
+                    TW-CORE-18 TW-CORE-19 TW-CORE-20
+                    TW-CORE-21 TW-CORE-22 TW-CORE-23
+                    TW-CORE-24
+  uncovered SHOULD: TW-LIMIT-1
+"
+        );
+        assert!(text.lines().all(|l| l.len() <= 60), "{text}");
+    }
+
+    #[test]
+    fn complete_coverage_lists_only_unlisted_ids() {
+        let c = Coverage {
+            profiles: vec!["core".into()],
+            must: Tally {
+                total: 2,
+                covered: 2,
+                uncovered: vec![],
+            },
+            should: Tally::default(),
+            unlisted: vec!["TW-CORE-99".into()],
+        };
+        assert_eq!(
+            coverage(&c, Style { color: false }, 100),
+            "requirements: 2/2 MUST, 0/0 SHOULD covered (core)\n  cited, not listed: TW-CORE-99\n"
+        );
+    }
 }

@@ -4,9 +4,10 @@
 use crate::fixture::Level;
 use crate::pattern::Mismatch;
 use crate::schema_set::SchemaViolation;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeSet;
+use std::path::Path;
 use std::time::Duration;
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -141,6 +142,14 @@ pub struct Report {
     pub summary: Summary,
     /// Cases left out by `--case`, `--exclude` or `--tag`.
     pub filtered_out: usize,
+    /// The profiles the run tested: those the server claimed, or those
+    /// requested; `None` when every profile was. Serialized as part of
+    /// `coverage`, which is what it scopes.
+    #[serde(skip)]
+    pub profiles: Option<Vec<String>>,
+    /// Which requirements the cases that ran cite, after [`Report::cover`].
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub coverage: Option<Coverage>,
     pub cases: Vec<CaseReport>,
 }
 
@@ -169,8 +178,28 @@ impl Report {
             duration_ms: millis(duration),
             summary,
             filtered_out,
+            profiles: None,
+            coverage: None,
             cases,
         }
+    }
+
+    /// Fills in `coverage`: the requirements of the tested profiles that no
+    /// case which ran (passed, failed or warned) cites. Skipped cases
+    /// checked nothing, so their requirements count as uncovered.
+    pub fn cover(&mut self, requirements: &Requirements) {
+        let checked: BTreeSet<&str> = self
+            .cases
+            .iter()
+            .filter(|c| c.status != Status::Skip)
+            .flat_map(|c| c.requirements.iter().map(String::as_str))
+            .collect();
+        let cited: BTreeSet<&str> = self
+            .cases
+            .iter()
+            .flat_map(|c| c.requirements.iter().map(String::as_str))
+            .collect();
+        self.coverage = Some(requirements.coverage(self.profiles.as_deref(), &checked, &cited));
     }
 
     /// Compares failures with a baseline of known failing case ids.
@@ -284,4 +313,190 @@ impl Verdict {
     pub fn ok(&self) -> bool {
         self.new_failures.is_empty()
     }
+}
+
+/// One entry of a requirements file (`--requirements`), a JSON array of
+/// these objects. Fields beyond these are allowed and ignored.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+pub struct Requirement {
+    pub id: String,
+    /// The profile whose servers must meet it.
+    pub profile: String,
+    /// An RFC 2119 key word: `MUST`, `MUST NOT`, `SHOULD`, `SHOULD NOT`, `MAY`.
+    pub level: String,
+    /// Who must meet it; entries present and other than `server` (a client
+    /// requirement, say) are not a server's to meet and are left out.
+    #[serde(default)]
+    pub subject: Option<String>,
+    #[serde(default)]
+    pub text: Option<String>,
+    /// Profiles that bring it into scope besides `profile`: for
+    /// requirements of a part of the protocol that servers never list as a
+    /// profile of its own.
+    #[serde(default)]
+    pub applies_with: Vec<String>,
+}
+
+/// How a requirement level is counted in coverage.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Strength {
+    /// `MUST`, `MUST NOT`.
+    Must,
+    /// `SHOULD`, `SHOULD NOT`.
+    Should,
+    /// `MAY`: allows, so there is nothing to cover.
+    May,
+}
+
+impl Requirement {
+    pub fn strength(&self) -> Option<Strength> {
+        match self.level.as_str() {
+            "MUST" | "MUST NOT" => Some(Strength::Must),
+            "SHOULD" | "SHOULD NOT" => Some(Strength::Should),
+            "MAY" => Some(Strength::May),
+            _ => None,
+        }
+    }
+
+    /// Whether a server must meet it (no `subject`, or `server`).
+    pub fn is_server(&self) -> bool {
+        self.subject.as_deref().is_none_or(|s| s == "server")
+    }
+
+    /// Whether it is in scope when `profiles` are tested (`None`: all).
+    pub fn in_scope(&self, profiles: Option<&[String]>) -> bool {
+        profiles.is_none_or(|tested| {
+            tested.contains(&self.profile) || self.applies_with.iter().any(|p| tested.contains(p))
+        })
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum RequirementsError {
+    #[error("cannot read requirements file {path}: {source}")]
+    Read {
+        path: String,
+        source: std::io::Error,
+    },
+    #[error("{path}: not a requirements file (a JSON array of {{id, profile, level}} objects): {message}")]
+    Format { path: String, message: String },
+    #[error("{path}: {message}")]
+    Invalid { path: String, message: String },
+}
+
+/// A loaded requirements file, in its order.
+#[derive(Debug, Clone, Default)]
+pub struct Requirements {
+    pub list: Vec<Requirement>,
+}
+
+impl Requirements {
+    pub fn load(path: &Path) -> Result<Requirements, RequirementsError> {
+        let text = std::fs::read_to_string(path).map_err(|source| RequirementsError::Read {
+            path: path.display().to_string(),
+            source,
+        })?;
+        Requirements::parse(&path.display().to_string(), &text)
+    }
+
+    /// Parses a requirements file given as text; `path` names it in errors.
+    /// Ids must be unique and levels RFC 2119 key words.
+    pub fn parse(path: &str, text: &str) -> Result<Requirements, RequirementsError> {
+        let list: Vec<Requirement> =
+            serde_json::from_str(text).map_err(|e| RequirementsError::Format {
+                path: path.to_string(),
+                message: e.to_string(),
+            })?;
+        let invalid = |message: String| RequirementsError::Invalid {
+            path: path.to_string(),
+            message,
+        };
+        let mut seen = BTreeSet::new();
+        for r in &list {
+            if r.id.trim().is_empty() {
+                return Err(invalid("a requirement has an empty id".into()));
+            }
+            if !seen.insert(r.id.as_str()) {
+                return Err(invalid(format!("requirement {} is listed twice", r.id)));
+            }
+            if r.strength().is_none() {
+                return Err(invalid(format!(
+                    "requirement {} has level {:?}; expected MUST, MUST NOT, SHOULD, SHOULD NOT or MAY",
+                    r.id, r.level
+                )));
+            }
+        }
+        Ok(Requirements { list })
+    }
+
+    pub fn get(&self, id: &str) -> Option<&Requirement> {
+        self.list.iter().find(|r| r.id == id)
+    }
+
+    /// Coverage of the server requirements in scope for `profiles` (`None`:
+    /// all): those `checked` cites are covered; ids in `cited` that the file
+    /// does not list are reported as unlisted.
+    pub fn coverage(
+        &self,
+        profiles: Option<&[String]>,
+        checked: &BTreeSet<&str>,
+        cited: &BTreeSet<&str>,
+    ) -> Coverage {
+        let mut coverage = Coverage {
+            profiles: Vec::new(),
+            must: Tally::default(),
+            should: Tally::default(),
+            unlisted: Vec::new(),
+        };
+        for r in self
+            .list
+            .iter()
+            .filter(|r| r.is_server() && r.in_scope(profiles))
+        {
+            let tally = match r.strength() {
+                Some(Strength::Must) => &mut coverage.must,
+                Some(Strength::Should) => &mut coverage.should,
+                Some(Strength::May) | None => continue,
+            };
+            if !coverage.profiles.contains(&r.profile) {
+                coverage.profiles.push(r.profile.clone());
+            }
+            tally.total += 1;
+            if checked.contains(r.id.as_str()) {
+                tally.covered += 1;
+            } else {
+                tally.uncovered.push(r.id.clone());
+            }
+        }
+        let listed: BTreeSet<&str> = self.list.iter().map(|r| r.id.as_str()).collect();
+        coverage.unlisted = cited
+            .iter()
+            .filter(|id| !listed.contains(*id))
+            .map(|id| id.to_string())
+            .collect();
+        coverage
+    }
+}
+
+/// Requirement coverage of a run (or of a selection, for `list`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Coverage {
+    /// The profiles whose requirements were counted, in the order of the
+    /// requirements file: the tested ones and those they bring in.
+    pub profiles: Vec<String>,
+    /// `MUST` and `MUST NOT` server requirements.
+    pub must: Tally,
+    /// `SHOULD` and `SHOULD NOT` server requirements.
+    pub should: Tally,
+    /// Ids cited by cases that the requirements file does not list
+    /// (typos, or a file out of date), sorted.
+    pub unlisted: Vec<String>,
+}
+
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+pub struct Tally {
+    pub total: usize,
+    pub covered: usize,
+    /// Ids no case covers, in the order of the requirements file.
+    pub uncovered: Vec<String>,
 }

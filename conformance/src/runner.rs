@@ -4,13 +4,17 @@ use crate::conn::{Conn, ConnectError, Limits, Next, Payload, Received};
 use crate::engine;
 use crate::fixture::{LoadedCase, Suite};
 use crate::pattern;
-use crate::report::{CaseReport, Report, Status};
+use crate::report::{CaseReport, Coverage, Report, Requirements, Status};
 use crate::schema_set::Claims;
 use crate::target::{Target, TargetError};
+use crate::tls::TlsConfig;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use globset::{Glob, GlobSet, GlobSetBuilder};
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, BTreeSet};
 use std::time::{Duration, Instant};
+
+/// Query parameters or headers, in order.
+pub(crate) type Pairs = Vec<(String, String)>;
 
 /// How `--token` is presented in each handshake.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -57,6 +61,8 @@ pub struct RunOptions {
     /// Values (`--var NAME=VALUE`) that every case starts with, as if
     /// captured; cases list the ones they cannot run without in `needs`.
     pub vars: BTreeMap<String, String>,
+    /// Trust roots for `wss://` endpoints.
+    pub tls: TlsConfig,
 }
 
 impl Default for RunOptions {
@@ -73,13 +79,14 @@ impl Default for RunOptions {
             strict: false,
             filter: Filter::default(),
             vars: BTreeMap::new(),
+            tls: TlsConfig::default(),
         }
     }
 }
 
 impl RunOptions {
     /// Query pairs and headers that `--token` and `--header` add to a handshake.
-    pub(crate) fn injected(&self) -> (Vec<(String, String)>, Vec<(String, String)>) {
+    pub(crate) fn injected(&self) -> (Pairs, Pairs) {
         let mut query = Vec::new();
         let mut headers = Vec::new();
         match &self.auth {
@@ -113,7 +120,31 @@ pub enum SetupError {
 #[derive(Debug, Clone)]
 pub struct Planned<'a> {
     pub case: &'a LoadedCase,
-    pub skip: Option<String>,
+    pub skip: Option<Skip>,
+}
+
+/// Why a selected case will not run.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Skip {
+    /// Its profile was not requested, or the server does not claim it.
+    Profile(String),
+    /// These variables it needs were not given.
+    Needs(Vec<String>),
+}
+
+impl std::fmt::Display for Skip {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            Skip::Profile(reason) => f.write_str(reason),
+            Skip::Needs(names) => {
+                f.write_str("needs")?;
+                for name in names {
+                    write!(f, " --var {name}=...")?;
+                }
+                Ok(())
+            }
+        }
+    }
 }
 
 /// What will run, in suite order.
@@ -122,6 +153,27 @@ pub struct Plan<'a> {
     pub cases: Vec<Planned<'a>>,
     /// Cases left out by the filter.
     pub filtered_out: usize,
+}
+
+impl Plan<'_> {
+    /// Requirement coverage of the selection, before anything runs. Cases
+    /// skipped for their profile cover nothing; cases that only lack
+    /// variables count, since a selection is listed to see what the suites
+    /// cover once given what they need.
+    pub fn coverage(&self, requirements: &Requirements, profiles: Option<&[String]>) -> Coverage {
+        let checked: BTreeSet<&str> = self
+            .cases
+            .iter()
+            .filter(|p| !matches!(p.skip, Some(Skip::Profile(_))))
+            .flat_map(|p| p.case.case.requirements.iter().map(String::as_str))
+            .collect();
+        let cited: BTreeSet<&str> = self
+            .cases
+            .iter()
+            .flat_map(|p| p.case.case.requirements.iter().map(String::as_str))
+            .collect();
+        requirements.coverage(profiles, &checked, &cited)
+    }
 }
 
 /// Progress notifications, e.g. for a terminal reporter.
@@ -191,31 +243,27 @@ impl Runner {
                 plan.filtered_out += 1;
                 continue;
             }
-            let missing: Vec<&str> = case
+            let missing: Vec<String> = case
                 .case
                 .needs
                 .iter()
                 .filter(|name| !self.options.vars.contains_key(*name))
-                .map(String::as_str)
+                .cloned()
                 .collect();
             let skip =
                 if !filter.profiles.is_empty() && !filter.profiles.contains(&case.case.profile) {
-                    Some(format!("profile {:?} not requested", case.case.profile))
+                    Some(Skip::Profile(format!(
+                        "profile {:?} not requested",
+                        case.case.profile
+                    )))
                 } else if let Some(claimed) = claimed.filter(|c| !c.contains(&case.case.profile)) {
-                    Some(format!(
+                    Some(Skip::Profile(format!(
                         "profile {:?} not claimed by the server (it claims: {})",
                         case.case.profile,
                         claimed.join(", ")
-                    ))
+                    )))
                 } else if !missing.is_empty() {
-                    Some(format!(
-                        "needs {}",
-                        missing
-                            .iter()
-                            .map(|name| format!("--var {name}=..."))
-                            .collect::<Vec<_>>()
-                            .join(" ")
-                    ))
+                    Some(Skip::Needs(missing))
                 } else {
                     None
                 };
@@ -270,7 +318,7 @@ impl Runner {
                     break;
                 };
                 if let Some(reason) = &planned.skip {
-                    let report = skipped(planned.case, reason);
+                    let report = skipped(planned.case, &reason.to_string());
                     done += 1;
                     observer.finished(&report, done, total);
                     results[index] = Some(report);
@@ -299,7 +347,7 @@ impl Runner {
             observer.finished(&report, done, total);
             results[index] = Some(report);
         }
-        Ok(Report::new(
+        let mut report = Report::new(
             url.to_string(),
             started.elapsed(),
             plan.filtered_out,
@@ -307,12 +355,20 @@ impl Runner {
                 .into_iter()
                 .map(|r| r.expect("every case reported"))
                 .collect(),
-        ))
+        );
+        report.profiles = claimed.or_else(|| self.requested_profiles());
+        Ok(report)
+    }
+
+    /// The profiles given with `--profile`, or `None` (all).
+    pub fn requested_profiles(&self) -> Option<Vec<String>> {
+        let profiles = &self.options.filter.profiles;
+        (!profiles.is_empty()).then(|| profiles.clone())
     }
 
     /// Opens one connection and reads the profiles the server lists in its
     /// first frame, as the schema set's `claims` describes.
-    async fn claimed_profiles(
+    pub async fn claimed_profiles(
         &self,
         target: &Target,
         claims: &Claims,
@@ -329,7 +385,11 @@ impl Runner {
             max_buffered: 16,
         };
         let deadline = tokio::time::Instant::now() + self.options.step_timeout;
-        let mut conn = match tokio::time::timeout_at(deadline, Conn::connect(request, limits)).await
+        let mut conn = match tokio::time::timeout_at(
+            deadline,
+            Conn::connect(request, limits, &self.options.tls),
+        )
+        .await
         {
             Ok(Ok(conn)) => conn,
             Ok(Err(ConnectError::Refused { status, .. })) => {

@@ -2,7 +2,7 @@
 
 use tokio_tungstenite::tungstenite::http::Uri;
 
-/// A parsed `ws://` URL.
+/// A parsed `ws://` or `wss://` URL.
 #[derive(Debug, Clone)]
 pub struct Target {
     url: String,
@@ -36,12 +36,8 @@ impl Target {
             .ok_or_else(|| invalid("missing scheme, expected ws://host:port/path"))?;
         let default_port = match scheme {
             "ws" => 80,
-            "wss" => {
-                return Err(invalid(
-                    "wss:// is not supported by this build; test over ws:// (e.g. behind the TLS terminator)",
-                ))
-            }
-            _ => return Err(invalid("the scheme must be ws://")),
+            "wss" => 443,
+            _ => return Err(invalid("the scheme must be ws:// or wss://")),
         };
         let authority = uri.authority().ok_or_else(|| invalid("missing host"))?;
         if authority.host().is_empty() {
@@ -128,13 +124,7 @@ mod tests {
 
     #[test]
     fn rejects_unusable_urls() {
-        for bad in [
-            "127.0.0.1:9000",
-            "http://x/",
-            "wss://x/",
-            "ws://",
-            "not a url",
-        ] {
+        for bad in ["127.0.0.1:9000", "http://x/", "ws://", "not a url"] {
             assert!(Target::parse(bad).is_err(), "{bad}");
         }
         assert_eq!(

@@ -44,7 +44,10 @@ fn every_step_kind_is_in_the_schema() {
             "expect_close",
             "ignore",
             "wait",
-            "close"
+            "close",
+            "pause_reading",
+            "resume_reading",
+            "http"
         ]
     );
 }

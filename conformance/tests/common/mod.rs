@@ -66,13 +66,30 @@ enum Out {
 /// header is greeted with a `hello` notification, subprotocol `jsonrpc.v2`
 /// is accepted, and text frames over 4096 bytes close the connection (1009).
 pub async fn jsonrpc() -> SocketAddr {
+    jsonrpc_with(Identity::default()).await
+}
+
+/// How a [`jsonrpc_with`] server tells itself apart from others.
+#[derive(Debug, Clone, Default)]
+pub struct Identity {
+    /// Answered by the `whoami` method (empty: `whoami` is unknown).
+    pub name: &'static str,
+    /// When set, every connection opens with the notification
+    /// `{"method": "welcome", "params": {"profiles": [...]}}`, which a schema
+    /// set's `claims` can read.
+    pub profiles: Option<Vec<&'static str>>,
+}
+
+/// The [`jsonrpc`] server with a name and, optionally, claimed profiles.
+pub async fn jsonrpc_with(identity: Identity) -> SocketAddr {
     let counter = Arc::new(AtomicU64::new(0));
-    spawn(move |stream| serve_jsonrpc(stream, counter.clone())).await
+    let identity = Arc::new(identity);
+    spawn(move |stream| serve_jsonrpc(stream, counter.clone(), identity.clone())).await
 }
 
 // tungstenite's handshake callback returns its `ErrorResponse` by value.
 #[allow(clippy::result_large_err)]
-async fn serve_jsonrpc(stream: TcpStream, counter: Arc<AtomicU64>) {
+async fn serve_jsonrpc(stream: TcpStream, counter: Arc<AtomicU64>, identity: Arc<Identity>) {
     let mut heartbeat_ms = None;
     let mut client = None;
     let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
@@ -146,6 +163,12 @@ async fn serve_jsonrpc(stream: TcpStream, counter: Arc<AtomicU64>) {
     let send = |tx: &mpsc::UnboundedSender<Out>, v: Value| {
         let _ = tx.send(Out::Send(Message::text(v.to_string())));
     };
+    if let Some(profiles) = &identity.profiles {
+        send(
+            &tx,
+            json!({"jsonrpc": "2.0", "method": "welcome", "params": {"profiles": profiles}}),
+        );
+    }
     if let Some(name) = client {
         send(
             &tx,
@@ -214,6 +237,7 @@ async fn serve_jsonrpc(stream: TcpStream, counter: Arc<AtomicU64>) {
         let reply = |result: Value| json!({"jsonrpc": "2.0", "id": id, "result": result});
         match method.as_str() {
             "echo" => send(&tx, reply(params)),
+            "whoami" if !identity.name.is_empty() => send(&tx, reply(json!(identity.name))),
             "add" => {
                 let nums: Vec<Value> = params.as_array().cloned().unwrap_or_default();
                 if nums.iter().all(Value::is_i64) {

@@ -1,0 +1,292 @@
+//! `prop`: property-based conformance. Generated request sequences, with the
+//! replies and pushes the Tidewire model predicts for them, run as ordinary
+//! cases; a failing sequence is shrunk to a minimal one and written out as a
+//! suite file that fails on its own under `run`.
+//!
+//! The model (`tidewire-model`) knows the protocol; this module only drives
+//! proptest, the engine and the output.
+
+use std::cell::RefCell;
+use std::path::{Component, Path, PathBuf};
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Instant;
+
+use proptest::test_runner::{
+    Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
+};
+use tidewire_conform::render::{self, Style};
+use tidewire_conform::target::Target;
+use tidewire_conform::{parse_suite, Filter, Report, RunOptions, Runner, SchemaSet, Status};
+use tidewire_protocol::Profile;
+use tidewire_server::InjectedFault;
+
+use crate::embedded::Embedded;
+
+/// What `prop` was asked to do, resolved from the command line.
+pub struct PropSettings {
+    pub url: Option<String>,
+    pub faults: Vec<InjectedFault>,
+    pub seed: Option<u64>,
+    pub cases: u32,
+    pub max_len: usize,
+    pub profiles: Vec<String>,
+    pub schemas: PathBuf,
+    pub out: Option<PathBuf>,
+    pub options: RunOptions,
+    pub color: bool,
+}
+
+fn setup_error(message: &str) -> ExitCode {
+    eprintln!("error: {message}");
+    ExitCode::from(2)
+}
+
+/// A seed from the OS when none is given, printed so the run can be repeated.
+fn fresh_seed() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
+    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+    hasher.write_u8(0);
+    hasher.finish() % 1_000_000_000
+}
+
+fn rng(seed: u64) -> TestRng {
+    let mut bytes = [0u8; 32];
+    bytes[..8].copy_from_slice(&seed.to_le_bytes());
+    TestRng::from_seed(RngAlgorithm::ChaCha, &bytes)
+}
+
+/// `to` relative to the directory `from`, both absolute, for a suite file's
+/// `schemas` field (relative to the file, so the pair can be moved together).
+fn relative(from: &Path, to: &Path) -> PathBuf {
+    let from: Vec<Component> = from.components().collect();
+    let to_parts: Vec<Component> = to.components().collect();
+    let common = from
+        .iter()
+        .zip(&to_parts)
+        .take_while(|(a, b)| a == b)
+        .count();
+    if common == 0 {
+        return to.to_path_buf();
+    }
+    let mut out = PathBuf::new();
+    for _ in common..from.len() {
+        out.push("..");
+    }
+    for part in &to_parts[common..] {
+        out.push(part);
+    }
+    out
+}
+
+pub fn run(settings: PropSettings) -> ExitCode {
+    let schemas = match SchemaSet::load(&settings.schemas) {
+        Ok(set) => Arc::new(set),
+        Err(e) => return setup_error(&e.to_string()),
+    };
+    let runtime = match tokio::runtime::Runtime::new() {
+        Ok(rt) => rt,
+        Err(e) => return setup_error(&format!("cannot start the async runtime: {e}")),
+    };
+    let (url, embedded) = match &settings.url {
+        Some(url) => (url.clone(), None),
+        None => match runtime.block_on(Embedded::start(&settings.faults)) {
+            Ok(servers) => {
+                println!("{}", servers.describe());
+                (servers.url.clone(), Some(servers))
+            }
+            Err(e) => return setup_error(&format!("cannot start the reference server: {e}")),
+        },
+    };
+    let code = drive(&settings, &runtime, &url, schemas);
+    if let Some(servers) = embedded {
+        runtime.block_on(servers.shutdown());
+    }
+    code
+}
+
+fn drive(
+    settings: &PropSettings,
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    schemas: Arc<SchemaSet>,
+) -> ExitCode {
+    let target = match Target::parse(url) {
+        Ok(t) => t,
+        Err(e) => return setup_error(&e.to_string()),
+    };
+    let profile_names = if settings.profiles.is_empty() {
+        let Some(claims) = schemas.claims() else {
+            return setup_error(
+                "the schema set does not say where servers claim their profiles: pass --profile",
+            );
+        };
+        let probe = Runner::new(settings.options.clone());
+        match runtime.block_on(probe.claimed_profiles(&target, claims)) {
+            Ok(names) => names,
+            Err(e) => return setup_error(&e.to_string()),
+        }
+    } else {
+        settings.profiles.clone()
+    };
+    let profiles: Vec<Profile> = profile_names
+        .iter()
+        .filter_map(|n| Profile::parse(n))
+        .collect();
+    if profiles.is_empty() {
+        return setup_error(&format!(
+            "none of the profiles {profile_names:?} is a Tidewire profile"
+        ));
+    }
+
+    let seed = settings.seed.unwrap_or_else(fresh_seed);
+    let schemas_abs = std::fs::canonicalize(&settings.schemas).unwrap_or(settings.schemas.clone());
+    let out = settings
+        .out
+        .clone()
+        .unwrap_or_else(|| PathBuf::from(format!("prop-failure-{seed}.json")));
+    let out_dir = std::path::absolute(&out)
+        .ok()
+        .and_then(|p| p.parent().map(Path::to_path_buf))
+        .map(|dir| std::fs::canonicalize(&dir).unwrap_or(dir))
+        .unwrap_or_default();
+    let schemas_field = relative(&out_dir, &schemas_abs).display().to_string();
+    let runner = Runner::new(RunOptions {
+        filter: Filter {
+            profiles: profile_names.clone(),
+            ..Filter::default()
+        },
+        ..settings.options.clone()
+    });
+    let case_id = format!("prop.seed-{seed}");
+    let title = format!("generated sequence, seed {seed}");
+    let execute = |scenario: &tidewire_model::Scenario| -> Result<Report, String> {
+        let suite = tidewire_model::to_suite(scenario, &case_id, &title, &schemas_field);
+        let text = serde_json::to_string_pretty(&suite).expect("suites serialize");
+        let suite = parse_suite(&out, &text, Some(schemas.clone()))
+            .map_err(|e| format!("the model wrote an invalid suite: {e}"))?;
+        runtime
+            .block_on(runner.run(url, &[suite]))
+            .map_err(|e| e.to_string())
+    };
+
+    println!(
+        "prop: seed {seed}, {} cases of up to {} operations, profiles {}",
+        settings.cases,
+        settings.max_len,
+        profile_names.join(", ")
+    );
+    let started = Instant::now();
+    let setup_failure: RefCell<Option<String>> = RefCell::new(None);
+    let executed = RefCell::new(0u64);
+    let mut proptest = TestRunner::new_with_rng(
+        ProptestConfig {
+            cases: settings.cases,
+            max_shrink_iters: 1000,
+            failure_persistence: None,
+            ..ProptestConfig::default()
+        },
+        rng(seed),
+    );
+    let strategy = tidewire_model::scenario(&profiles, settings.max_len);
+    let result = proptest.run(&strategy, |scenario| {
+        *executed.borrow_mut() += 1;
+        if setup_failure.borrow().is_some() {
+            return Err(TestCaseError::reject("the run could not be set up"));
+        }
+        match execute(&scenario) {
+            Ok(report) if report.cases.iter().all(|c| c.status == Status::Pass) => Ok(()),
+            Ok(report) => Err(TestCaseError::fail(
+                report
+                    .cases
+                    .iter()
+                    .find_map(|c| c.failure.as_ref().map(|f| f.message.clone()))
+                    .unwrap_or_else(|| "the case did not pass".into()),
+            )),
+            Err(e) => {
+                *setup_failure.borrow_mut() = Some(e.clone());
+                Err(TestCaseError::reject(e))
+            }
+        }
+    });
+    let elapsed = started.elapsed();
+    if let Some(e) = setup_failure.into_inner() {
+        return setup_error(&e);
+    }
+    match result {
+        Ok(()) => {
+            println!(
+                "prop: {} cases passed in {:.1}s ({:.1} cases/s); repeat with --seed {seed}",
+                settings.cases,
+                elapsed.as_secs_f64(),
+                f64::from(settings.cases) / elapsed.as_secs_f64().max(1e-9)
+            );
+            ExitCode::SUCCESS
+        }
+        Err(TestError::Abort(reason)) => setup_error(&format!("prop run aborted: {reason}")),
+        Err(TestError::Fail(reason, minimal)) => {
+            let suite = tidewire_model::to_suite(&minimal, &case_id, &title, &schemas_field);
+            let mut text = serde_json::to_string_pretty(&suite).expect("suites serialize");
+            text.push('\n');
+            if let Err(e) = std::fs::write(&out, &text) {
+                return setup_error(&format!("cannot write {}: {e}", out.display()));
+            }
+            println!(
+                "prop: FAILED after {} runs ({:.1}s): {reason}",
+                executed.into_inner(),
+                elapsed.as_secs_f64()
+            );
+            println!(
+                "prop: shrunk to {} operation(s) on {} connection(s), written to {}",
+                minimal.actions.len(),
+                minimal.connections,
+                out.display()
+            );
+            match execute(&minimal) {
+                Ok(report) => {
+                    for case in report.cases.iter().filter(|c| c.status != Status::Pass) {
+                        print!(
+                            "{}",
+                            render::failure_block(
+                                case,
+                                Style {
+                                    color: settings.color
+                                },
+                                24
+                            )
+                        );
+                    }
+                    if report.cases.iter().all(|c| c.status == Status::Pass) {
+                        println!(
+                            "prop: the shrunk sequence passed when run again: the failure is intermittent"
+                        );
+                    }
+                }
+                Err(e) => println!("prop: could not run the shrunk sequence again: {e}"),
+            }
+            println!(
+                "prop: replay with `tidewire-conform run {url} --suite {}`; repeat the search with --seed {seed}",
+                out.display()
+            );
+            ExitCode::from(1)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::relative;
+    use std::path::{Path, PathBuf};
+
+    #[test]
+    fn relative_paths_climb_to_the_common_directory() {
+        assert_eq!(
+            relative(Path::new("/w/out"), Path::new("/w/spec/schema/set.json")),
+            PathBuf::from("../spec/schema/set.json")
+        );
+        assert_eq!(
+            relative(Path::new("/w"), Path::new("/w/set.json")),
+            PathBuf::from("set.json")
+        );
+    }
+}

@@ -1,0 +1,149 @@
+//! `tidewire-conform prop` against the embedded reference server: clean, it
+//! passes; with a fault injected, it finds the fault, shrinks the sequence to
+//! a handful of operations, and the suite file it writes fails under `run`
+//! with the fault and passes without it.
+
+use serde_json::Value;
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+fn conform() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_tidewire-conform"))
+}
+
+fn schemas() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../spec/schema/schema-set.json")
+}
+
+fn scratch(name: &str) -> PathBuf {
+    let dir = std::env::temp_dir().join(format!("tidewire-prop-{}-{name}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("a scratch directory");
+    dir
+}
+
+fn text(output: &Output) -> String {
+    format!(
+        "{}{}",
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    )
+}
+
+#[test]
+fn prop_passes_against_the_reference_server() {
+    let output = conform()
+        .args([
+            "prop",
+            "--embedded",
+            "--seed",
+            "11",
+            "--cases",
+            "60",
+            "--max-len",
+            "30",
+        ])
+        .arg("--schemas")
+        .arg(schemas())
+        .output()
+        .expect("tidewire-conform runs");
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{printed}");
+    assert!(printed.contains("prop: 60 cases passed"), "{printed}");
+    assert!(printed.contains("--seed 11"), "{printed}");
+}
+
+/// The operations of a written case: its sends, less the closing ping
+/// fences, plus its reconnects.
+fn operations(suite: &Value) -> usize {
+    suite["cases"][0]["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .filter(|step| match step["step"].as_str() {
+            Some("send") => !step["json"]["id"]
+                .as_str()
+                .is_some_and(|id| id.starts_with("fence")),
+            Some("reconnect") => true,
+            _ => false,
+        })
+        .count()
+}
+
+fn finds_and_shrinks(fault: &str) {
+    let dir = scratch(fault);
+    let out = dir.join("failure.json");
+    let output = conform()
+        .args([
+            "prop",
+            "--embedded",
+            "--seed",
+            "3",
+            "--cases",
+            "300",
+            "--max-len",
+            "30",
+        ])
+        .args(["--inject-fault", fault])
+        .arg("--schemas")
+        .arg(schemas())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("tidewire-conform runs");
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{fault}: {printed}");
+    assert!(printed.contains("prop: FAILED"), "{fault}: {printed}");
+    assert!(printed.contains("--seed 3"), "{fault}: {printed}");
+
+    let suite: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("written"))
+        .expect("the written suite is JSON");
+    let ops = operations(&suite);
+    assert!(
+        (1..=4).contains(&ops),
+        "{fault}: shrunk to {ops} operations, expected a handful:\n{suite:#}"
+    );
+
+    let replay = |with_fault: bool| {
+        let mut command = conform();
+        command.args(["run", "--embedded", "--suite"]).arg(&out);
+        if with_fault {
+            command.args(["--inject-fault", fault]);
+        }
+        command.output().expect("tidewire-conform runs")
+    };
+    let broken = replay(true);
+    assert_eq!(
+        broken.status.code(),
+        Some(1),
+        "{fault}: the written suite must fail on its own:\n{}",
+        text(&broken)
+    );
+    let clean = replay(false);
+    assert_eq!(
+        clean.status.code(),
+        Some(0),
+        "{fault}: the written suite must pass against a correct server:\n{}",
+        text(&clean)
+    );
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn prop_finds_a_duplicated_change_event() {
+    finds_and_shrinks("duplicate-event");
+}
+
+#[test]
+fn prop_finds_an_accepted_stale_edit() {
+    finds_and_shrinks("accept-stale-edit");
+}
+
+#[test]
+fn prop_finds_a_member_kept_after_its_connection_dropped() {
+    finds_and_shrinks("keep-dropped-member");
+}
+
+#[test]
+fn prop_finds_an_event_leaked_across_a_filter() {
+    finds_and_shrinks("leak-across-filter");
+}

@@ -1,0 +1,479 @@
+//! A model of Tidewire v1 server behaviour, for property-based conformance runs.
+//!
+//! [`scenario`] generates [`Scenario`]s: up to three connections and a
+//! sequence of operations on them — valid requests of the chosen profiles,
+//! reusing a few collections, record keys, topics and rooms so that
+//! operations meet each other, plus a share of invalid messages.
+//! [`Scenario::to_suite`] runs the sequence through the model, which predicts
+//! the reply to every request and the pushes every connection must see, and
+//! writes it all as a conformance case in the fixture language. The
+//! conformance engine replays that case against any server; a mismatch is a
+//! failed case. A failing scenario shrinks (proptest drops and simplifies
+//! operations) and the smallest one is a fixture that fails on its own.
+//!
+//! Requests are built from the typed messages of `tidewire-protocol`, and
+//! filters are evaluated by `tidewire-filter`, the same evaluator the
+//! reference server uses, so the model states the specification's rules
+//! once, not again.
+
+mod model;
+
+use proptest::prelude::*;
+use proptest::strategy::Union;
+use serde_json::Value;
+use tidewire_protocol::Profile;
+
+pub use model::to_suite;
+
+/// A generated test: connections `c0`.. and the operations they perform, in order.
+#[derive(Debug, Clone)]
+pub struct Scenario {
+    pub connections: usize,
+    pub actions: Vec<Action>,
+}
+
+/// One operation by one connection.
+#[derive(Debug, Clone)]
+pub struct Action {
+    pub conn: usize,
+    pub op: Op,
+}
+
+/// The operations a scenario is made of. Small index fields (`coll`, `key`,
+/// `topic`, `room`) pick from a handful of names, so that writes, reads,
+/// subscriptions and rooms of one scenario keep meeting each other.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Op {
+    Ping {
+        payload: i64,
+    },
+    Create {
+        coll: u8,
+        key: u8,
+        n: i64,
+        tag: Option<Tag>,
+    },
+    Update {
+        coll: u8,
+        key: u8,
+        change: Change,
+    },
+    Delete {
+        coll: u8,
+        key: u8,
+    },
+    Get {
+        coll: u8,
+        key: u8,
+    },
+    Query {
+        coll: u8,
+        filter: RecordFilter,
+        desc: bool,
+        limit: Option<u32>,
+    },
+    Watch {
+        coll: Option<u8>,
+        filter: EventFilter,
+        pipeline: bool,
+        full_document: bool,
+    },
+    /// Ends the `nth` live subscription of the connection (modulo their
+    /// number), or names one that does not exist when there is none.
+    Unsubscribe {
+        nth: u8,
+    },
+    Subscribe {
+        topic: u8,
+        min: Option<i64>,
+    },
+    Publish {
+        topic: u8,
+        n: i64,
+    },
+    Join {
+        room: u8,
+        observer: bool,
+    },
+    Leave {
+        room: u8,
+    },
+    Post {
+        room: u8,
+        n: i64,
+    },
+    Typing {
+        room: u8,
+        active: bool,
+    },
+    Edit {
+        room: u8,
+        stale: bool,
+        text: char,
+    },
+    GetDocument {
+        room: u8,
+    },
+    /// Closes the connection and opens it again: the server must treat the
+    /// old connection as gone (presence `left`, subscriptions ended).
+    Reconnect,
+    UnknownType,
+    /// A `create` whose `database` is a number.
+    WrongFieldType,
+    /// A `read` whose filter uses an operator the language does not define.
+    UnknownOperator {
+        coll: u8,
+    },
+}
+
+impl Op {
+    /// Requirement ids whose behaviour this operation's predicted outcome checks.
+    pub fn requirements(&self) -> &'static [&'static str] {
+        match self {
+            Op::Ping { .. } => &["TW-CORE-27"],
+            Op::Create { .. } => &["TW-REC-2", "TW-REC-4"],
+            Op::Update { .. } => &["TW-REC-7", "TW-REC-12", "TW-WATCH-5"],
+            Op::Delete { .. } => &["TW-REC-7", "TW-REC-14"],
+            Op::Get { .. } => &["TW-REC-6", "TW-REC-7"],
+            Op::Query { .. } => &["TW-REC-8", "TW-REC-9"],
+            Op::Watch { .. } => &[
+                "TW-WATCH-2",
+                "TW-WATCH-4",
+                "TW-WATCH-6",
+                "TW-WATCH-7",
+                "TW-WATCH-9",
+                "TW-WATCH-10",
+            ],
+            Op::Unsubscribe { .. } => &["TW-CORE-30", "TW-CORE-31", "TW-CORE-32"],
+            Op::Subscribe { .. } => &["TW-TOPIC-3", "TW-TOPIC-4"],
+            Op::Publish { .. } => &["TW-TOPIC-1", "TW-TOPIC-2", "TW-TOPIC-5"],
+            Op::Join { .. } => &["TW-ROOM-3", "TW-ROOM-4", "TW-ROOM-5"],
+            Op::Leave { .. } => &["TW-ROOM-6", "TW-ROOM-7"],
+            Op::Post { .. } => &["TW-ROOM-1", "TW-ROOM-2", "TW-ROOM-9"],
+            Op::Typing { .. } => &["TW-ROOM-1", "TW-ROOM-2", "TW-ROOM-11"],
+            Op::Edit { .. } => &["TW-COLLAB-1", "TW-COLLAB-2", "TW-COLLAB-3", "TW-COLLAB-4"],
+            Op::GetDocument { .. } => &["TW-COLLAB-1"],
+            Op::Reconnect => &["TW-ROOM-8"],
+            Op::UnknownType => &["TW-CORE-18", "TW-CORE-21"],
+            Op::WrongFieldType => &["TW-CORE-20", "TW-CORE-21"],
+            Op::UnknownOperator { .. } => &["TW-FILTER-10"],
+        }
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Tag {
+    Red,
+    Blue,
+}
+
+impl Tag {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Tag::Red => "red",
+            Tag::Blue => "blue",
+        }
+    }
+}
+
+/// The change an `update` makes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Change {
+    SetN(i64),
+    SetTag(Tag),
+    UnsetTag,
+    /// Sets `meta.v`, creating `meta` when the record has none.
+    SetNested(i64),
+}
+
+/// Filters of `read` queries over records `{_id, n, tag?, meta?}`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RecordFilter {
+    All,
+    NGte(i64),
+    TagIn(Tag),
+    TagMissingOr(Tag),
+    NotN(i64),
+    TagLike,
+    MetaLt(i64),
+}
+
+impl RecordFilter {
+    pub fn to_json(self) -> Option<Value> {
+        use serde_json::json;
+        Some(match self {
+            RecordFilter::All => return None,
+            RecordFilter::NGte(v) => json!({"n": {"$gte": v}}),
+            RecordFilter::TagIn(t) => json!({"tag": {"$in": [t.as_str(), "green"]}}),
+            RecordFilter::TagMissingOr(t) => {
+                json!({"$or": [{"tag": {"$exists": false}}, {"tag": t.as_str()}]})
+            }
+            RecordFilter::NotN(v) => json!({"$not": {"n": v}}),
+            RecordFilter::TagLike => json!({"tag": {"$ilike": "R%"}}),
+            RecordFilter::MetaLt(v) => json!({"meta.v": {"$lt": v}}),
+        })
+    }
+}
+
+/// Filters of `watch` subscriptions over change events as sent.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EventFilter {
+    All,
+    Operations {
+        insert: bool,
+        update: bool,
+        delete: bool,
+    },
+    FullDocumentNGte(i64),
+    UpdatesN,
+}
+
+impl EventFilter {
+    pub fn to_json(self) -> Option<Value> {
+        use serde_json::json;
+        Some(match self {
+            EventFilter::All => return None,
+            EventFilter::Operations {
+                insert,
+                update,
+                delete,
+            } => {
+                let ops: Vec<&str> = [(insert, "insert"), (update, "update"), (delete, "delete")]
+                    .into_iter()
+                    .filter_map(|(on, name)| on.then_some(name))
+                    .collect();
+                json!({"operation_type": {"$in": ops}})
+            }
+            EventFilter::FullDocumentNGte(v) => json!({"full_document.n": {"$gte": v}}),
+            EventFilter::UpdatesN => {
+                json!({"update_description.updated_fields.n": {"$exists": true}})
+            }
+        })
+    }
+}
+
+const COLLECTIONS: u8 = 2;
+const KEYS: u8 = 4;
+const TOPICS: u8 = 2;
+const ROOMS: u8 = 2;
+
+fn small() -> impl Strategy<Value = i64> {
+    -3i64..=3
+}
+
+fn tag() -> impl Strategy<Value = Tag> {
+    prop_oneof![Just(Tag::Red), Just(Tag::Blue)]
+}
+
+fn record_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
+    let change = prop_oneof![
+        small().prop_map(Change::SetN),
+        tag().prop_map(Change::SetTag),
+        Just(Change::UnsetTag),
+        small().prop_map(Change::SetNested),
+    ];
+    let filter = prop_oneof![
+        Just(RecordFilter::All),
+        small().prop_map(RecordFilter::NGte),
+        tag().prop_map(RecordFilter::TagIn),
+        tag().prop_map(RecordFilter::TagMissingOr),
+        small().prop_map(RecordFilter::NotN),
+        Just(RecordFilter::TagLike),
+        small().prop_map(RecordFilter::MetaLt),
+    ];
+    vec![
+        (
+            6,
+            (
+                0..COLLECTIONS,
+                0..KEYS,
+                small(),
+                proptest::option::of(tag()),
+            )
+                .prop_map(|(coll, key, n, tag)| Op::Create { coll, key, n, tag })
+                .boxed(),
+        ),
+        (
+            5,
+            (0..COLLECTIONS, 0..KEYS, change)
+                .prop_map(|(coll, key, change)| Op::Update { coll, key, change })
+                .boxed(),
+        ),
+        (
+            2,
+            (0..COLLECTIONS, 0..KEYS)
+                .prop_map(|(coll, key)| Op::Delete { coll, key })
+                .boxed(),
+        ),
+        (
+            2,
+            (0..COLLECTIONS, 0..KEYS)
+                .prop_map(|(coll, key)| Op::Get { coll, key })
+                .boxed(),
+        ),
+        (
+            3,
+            (
+                0..COLLECTIONS,
+                filter,
+                any::<bool>(),
+                proptest::option::of(1u32..4),
+            )
+                .prop_map(|(coll, filter, desc, limit)| Op::Query {
+                    coll,
+                    filter,
+                    desc,
+                    limit,
+                })
+                .boxed(),
+        ),
+        (1, Just(Op::WrongFieldType).boxed()),
+        (
+            1,
+            (0..COLLECTIONS)
+                .prop_map(|coll| Op::UnknownOperator { coll })
+                .boxed(),
+        ),
+    ]
+}
+
+fn watch_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
+    let filter = prop_oneof![
+        2 => Just(EventFilter::All),
+        1 => (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(insert, update, delete)| {
+            EventFilter::Operations { insert, update, delete }
+        }),
+        1 => small().prop_map(EventFilter::FullDocumentNGte),
+        1 => Just(EventFilter::UpdatesN),
+    ];
+    vec![(
+        3,
+        (
+            proptest::option::of(0..COLLECTIONS),
+            filter,
+            any::<bool>(),
+            any::<bool>(),
+        )
+            .prop_map(|(coll, filter, pipeline, full_document)| Op::Watch {
+                coll,
+                filter,
+                pipeline,
+                full_document,
+            })
+            .boxed(),
+    )]
+}
+
+fn topic_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
+    vec![
+        (
+            2,
+            (0..TOPICS, proptest::option::of(small()))
+                .prop_map(|(topic, min)| Op::Subscribe { topic, min })
+                .boxed(),
+        ),
+        (
+            3,
+            (0..TOPICS, small())
+                .prop_map(|(topic, n)| Op::Publish { topic, n })
+                .boxed(),
+        ),
+    ]
+}
+
+fn room_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
+    vec![
+        (
+            4,
+            (0..ROOMS, proptest::bool::weighted(0.25))
+                .prop_map(|(room, observer)| Op::Join { room, observer })
+                .boxed(),
+        ),
+        (1, (0..ROOMS).prop_map(|room| Op::Leave { room }).boxed()),
+        (
+            3,
+            (0..ROOMS, small())
+                .prop_map(|(room, n)| Op::Post { room, n })
+                .boxed(),
+        ),
+        (
+            1,
+            (0..ROOMS, any::<bool>())
+                .prop_map(|(room, active)| Op::Typing { room, active })
+                .boxed(),
+        ),
+    ]
+}
+
+fn collab_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
+    vec![
+        (
+            3,
+            (
+                0..ROOMS,
+                proptest::bool::weighted(0.3),
+                prop::char::range('a', 'e'),
+            )
+                .prop_map(|(room, stale, text)| Op::Edit { room, stale, text })
+                .boxed(),
+        ),
+        (
+            1,
+            (0..ROOMS).prop_map(|room| Op::GetDocument { room }).boxed(),
+        ),
+    ]
+}
+
+/// Operations a server claiming `profiles` must serve. Profiles that
+/// generate nothing on their own (watch without records to change) are left
+/// out with their dependants, as a server may not claim them alone.
+pub fn operations(profiles: &[Profile]) -> BoxedStrategy<Op> {
+    let has = |p: Profile| profiles.contains(&p);
+    let mut ops: Vec<(u32, BoxedStrategy<Op>)> = vec![
+        (1, small().prop_map(|payload| Op::Ping { payload }).boxed()),
+        (1, Just(Op::UnknownType).boxed()),
+        (1, Just(Op::Reconnect).boxed()),
+    ];
+    if has(Profile::Records) {
+        ops.extend(record_ops());
+        if has(Profile::Watch) {
+            ops.extend(watch_ops());
+        }
+    }
+    if has(Profile::Topics) {
+        ops.extend(topic_ops());
+    }
+    if has(Profile::Watch) || has(Profile::Topics) {
+        ops.push((
+            1,
+            any::<u8>().prop_map(|nth| Op::Unsubscribe { nth }).boxed(),
+        ));
+    }
+    if has(Profile::Rooms) {
+        ops.extend(room_ops());
+        if has(Profile::Collab) {
+            ops.extend(collab_ops());
+        }
+    }
+    Union::new_weighted(ops).boxed()
+}
+
+/// Scenarios of one to three connections and one to `max_len` operations.
+pub fn scenario(profiles: &[Profile], max_len: usize) -> BoxedStrategy<Scenario> {
+    let max_len = max_len.max(1);
+    (
+        1usize..=3,
+        proptest::collection::vec((0usize..3, operations(profiles)), 1..=max_len),
+    )
+        .prop_map(|(connections, actions)| Scenario {
+            connections,
+            actions: actions
+                .into_iter()
+                .map(|(conn, op)| Action {
+                    conn: conn % connections,
+                    op,
+                })
+                .collect(),
+        })
+        .boxed()
+}
