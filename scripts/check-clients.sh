@@ -3,9 +3,12 @@
 #
 #   1. json-schema-to-typescript generates TypeScript from every file of spec/schema, and
 #      `tsc --strict` compiles it with clients/typescript/usage.ts (compile-time proof that
-#      the unions are discriminated by `type`) and the example client examples/typescript/.
+#      the unions are discriminated by `type`), the checks clients/typescript/tag-checks.mjs
+#      writes (each union holds exactly the tags of spec/schema/schema-set.json, and each tag
+#      narrows to its message's interface) and the example client examples/typescript/.
 #   2. datamodel-code-generator generates pydantic v2 models from spec/schema, and
-#      clients/python/check_models.py parses every example message of spec/asyncapi.json.
+#      clients/python/check_models.py checks that each union member has a literal `type` tag
+#      and parses every example message of spec/asyncapi.json as the member of its tag.
 #   3. `asyncapi validate` accepts spec/asyncapi.json (warnings fail too).
 #   4. The example clients of examples/typescript/ and examples/python/ run against a
 #      reference server (tidewire-server) started here on a free loopback port.
@@ -16,20 +19,53 @@
 # Generated code goes to target/clients/work/ and is not checked in.
 #
 # Usage: scripts/check-clients.sh
+#
+# TIDEWIRE_SPEC_DIR=DIR checks DIR/schema and DIR/asyncapi.json instead of spec/ (a modified
+# copy, say, to see what a change to the schemas does to the generated clients).
+#
+# Exits non-zero on the first failure, naming the step that failed on the last line.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 ROOT=$PWD
+SPEC=${TIDEWIRE_SPEC_DIR:-spec}
+[[ -d $SPEC/schema && -f $SPEC/asyncapi.json ]] || {
+    echo "error: $SPEC/schema or $SPEC/asyncapi.json is missing" >&2
+    exit 2
+}
 TOOLS=$ROOT/target/clients
 WORK=$TOOLS/work
 NODE_DIR=$TOOLS/node
 PY_DIR=$TOOLS/python
 PYTHON=${PYTHON:-python3}
 
-step() { echo "==> $*"; }
+CURRENT_STEP="check the prerequisites"
+step() {
+    CURRENT_STEP=$*
+    echo "==> $*"
+}
 die() {
     echo "error: $*" >&2
     exit 1
 }
+SERVER_PID=
+stop_server() {
+    if [[ -n $SERVER_PID ]]; then
+        kill "$SERVER_PID" 2>/dev/null || true
+        wait "$SERVER_PID" 2>/dev/null || true
+        SERVER_PID=
+    fi
+}
+# Whatever ends the script early (die, or a command failing under `set -e`), the last line
+# names the step, so that a CI log shows at a glance which check broke.
+on_exit() {
+    local status=$?
+    stop_server
+    if ((status != 0)); then
+        echo "check-clients: FAILED (exit $status) at step: $CURRENT_STEP" >&2
+    fi
+    exit "$status"
+}
+trap on_exit EXIT
 # The hash of the given files' contents, to tell when an install is stale.
 fingerprint() { cat "$@" | sha256sum | cut -d' ' -f1; }
 seconds_since() { echo $((SECONDS - $1)); }
@@ -52,14 +88,11 @@ else
     rm -rf "$NODE_DIR"
     mkdir -p "$NODE_DIR"
     cp clients/typescript/package.json clients/typescript/package-lock.json "$NODE_DIR/"
-    # `npm install` with the lock file rather than `npm ci`: npm ci refuses this lock file
-    # because it (correctly) holds no entry for the other platforms' optional binaries of
-    # `next`, which @asyncapi/cli pulls in. The versions are the lock file's all the same,
-    # and the lock file must come out unchanged. No install scripts: none of these tools
-    # needs one to run, and some only report telemetry.
-    (cd "$NODE_DIR" && npm install --ignore-scripts --no-audit --no-fund --loglevel=error)
-    cmp -s "$NODE_DIR/package-lock.json" clients/typescript/package-lock.json ||
-        die "clients/typescript/package-lock.json does not match package.json: run \`npm install\` in clients/typescript"
+    # `npm ci` installs exactly the lock file's versions and fails when it does not match
+    # package.json. No install scripts: none of these tools needs one to run, and some only
+    # report telemetry.
+    (cd "$NODE_DIR" && npm ci --ignore-scripts --no-audit --no-fund --loglevel=error) ||
+        die "npm ci failed (if package.json changed, run \`npm install --package-lock-only\` in clients/typescript)"
     echo "$stamp" >"$NODE_DIR/.installed"
 fi
 echo "    ($(seconds_since "$started") s)"
@@ -89,56 +122,53 @@ mkdir -p "$WORK/schema" "$WORK/ts" "$WORK/py"
 # keeping the client/ and server/ directories apart: `typing` is a message of both.
 schema_count=0
 while IFS= read -r -d '' file; do
-    install -D -m 644 "spec/schema/$file" "$WORK/schema/$file"
+    install -D -m 644 "$SPEC/schema/$file" "$WORK/schema/$file"
     schema_count=$((schema_count + 1))
-done < <(cd spec/schema && find . -name '*.schema.json' -printf '%P\0')
-((schema_count > 0)) || die "no schema files in spec/schema"
+done < <(cd "$SPEC/schema" && find . -name '*.schema.json' -printf '%P\0')
+((schema_count > 0)) || die "no schema files in $SPEC/schema"
 
 step "json-schema-to-typescript: $schema_count schemas -> TypeScript"
 "$BIN/json2ts" --input "$WORK/schema" --output "$WORK/ts/generated" ||
-    die "json-schema-to-typescript rejected a schema of spec/schema"
+    die "json-schema-to-typescript rejected a schema of $SPEC/schema"
 generated=$(find "$WORK/ts/generated" -name '*.d.ts' | wc -l)
 ((generated == schema_count)) ||
     die "json-schema-to-typescript wrote $generated declaration files for $schema_count schemas"
 
-step "tsc --strict: generated types, clients/typescript/usage.ts, examples/typescript/"
+step "tsc --strict: generated types, clients/typescript/usage.ts, tag checks, examples/typescript/"
 cp clients/typescript/usage.ts examples/typescript/client.ts examples/typescript/tsconfig.json "$WORK/ts/"
+node clients/typescript/tag-checks.mjs "$SPEC/schema/schema-set.json" "$WORK/schema" "$WORK/ts/tags.ts" ||
+    die "could not write the tag checks from $SPEC/schema/schema-set.json"
 ln -s "$NODE_DIR/node_modules" "$WORK/ts/node_modules"
 "$BIN/tsc" --project "$WORK/ts" --strict ||
-    die "the TypeScript generated from spec/schema does not compile (see above)"
+    die "the TypeScript generated from $SPEC/schema does not compile (see above)"
 
 step "datamodel-code-generator: $schema_count schemas -> pydantic v2 models"
 "$PY_DIR/bin/datamodel-codegen" --input "$WORK/schema" --input-file-type jsonschema \
     --output "$WORK/py/tidewire_schema" --output-model-type pydantic_v2.BaseModel \
     --target-python-version 3.10 --use-annotated --formatters builtin --disable-timestamp ||
-    die "datamodel-code-generator rejected a schema of spec/schema"
+    die "datamodel-code-generator rejected a schema of $SPEC/schema"
 
-step "Python: import the generated models and parse the examples of spec/asyncapi.json"
-PYTHONPATH=$WORK/py "$PY" -W error::SyntaxWarning clients/python/check_models.py spec/asyncapi.json
+step "Python: import the generated models and parse the examples of $SPEC/asyncapi.json"
+PYTHONPATH=$WORK/py "$PY" -W error::SyntaxWarning clients/python/check_models.py "$SPEC/asyncapi.json" ||
+    die "the generated pydantic models do not parse the examples of $SPEC/asyncapi.json or accept invalid messages (see above)"
 
-step "asyncapi validate spec/asyncapi.json"
+step "asyncapi validate $SPEC/asyncapi.json"
 # The CLI would otherwise write ~/.asyncapi-analytics and send usage metrics on every run.
 echo '{"analyticsEnabled":"false","infoMessageShown":"true","userID":"tidewire-check-clients"}' \
     >"$TOOLS/asyncapi-analytics.json"
 ASYNCAPI_METRICS_CONFIG_PATH=$TOOLS/asyncapi-analytics.json \
-    "$BIN/asyncapi" validate spec/asyncapi.json --fail-severity warn ||
-    die "asyncapi validate rejected spec/asyncapi.json"
+    "$BIN/asyncapi" validate "$SPEC/asyncapi.json" --fail-severity warn ||
+    die "asyncapi validate rejected $SPEC/asyncapi.json"
 
 # --- Run the example clients against the reference server --------------------------------
 
 step "cargo build -p tidewire-server"
 cargo build --quiet --locked -p tidewire-server --bin tidewire-server
-SERVER_BIN=$ROOT/target/debug/tidewire-server
-
-SERVER_PID=
-stop_server() {
-    if [[ -n $SERVER_PID ]]; then
-        kill "$SERVER_PID" 2>/dev/null || true
-        wait "$SERVER_PID" 2>/dev/null || true
-        SERVER_PID=
-    fi
-}
-trap stop_server EXIT
+# Cargo's own answer, so that CARGO_TARGET_DIR or a configured target-dir is honoured.
+target_dir=$(cargo metadata --no-deps --format-version 1 --locked |
+    "$PYTHON" -c 'import json, sys; print(json.load(sys.stdin)["target_directory"])')
+SERVER_BIN=$target_dir/debug/tidewire-server
+[[ -x $SERVER_BIN ]] || die "cargo built no $SERVER_BIN"
 
 step "start tidewire-server on a free loopback port"
 # Authentication required, with a static token for the examples: they then go through
@@ -171,4 +201,4 @@ PYTHONPATH=$WORK/py timeout 30 "$PY" examples/python/client.py "$URL" "$TOKEN" |
     die "the Python example failed against the reference server"
 
 stop_server
-echo "check-clients: all checks passed"
+echo "check-clients: all checks passed ($SECONDS s)"

@@ -7,8 +7,9 @@ and checks that the models reject invalid messages. Run by scripts/check-clients
 
 import json
 import sys
+import typing
 
-from pydantic import BaseModel, ValidationError
+from pydantic import BaseModel, RootModel, ValidationError
 
 from tidewire_schema import client_message_schema, server_message_schema
 from tidewire_schema.client import watch_schema
@@ -24,14 +25,54 @@ def client_message_names(document: dict) -> set[str]:
     return names
 
 
+def union_members(union: type[RootModel]) -> dict[str, type[BaseModel]]:
+    """The members of a generated union by their `type` tag. Fails unless every member
+    is a model whose `type` is a single string literal of its own: a union that degraded
+    (a tag typed `str`, a member typed `Any` or `dict`) still parses most valid messages,
+    so the examples alone would not show it."""
+    if not issubclass(union, RootModel):
+        raise AssertionError(f"{union.__name__} is a {union.__mro__[1].__name__}, not a union")
+    root = union.model_fields["root"].annotation
+    members = {}
+    for member in typing.get_args(root) or (root,):
+        if not (isinstance(member, type) and issubclass(member, BaseModel)):
+            raise AssertionError(f"{union.__name__} has a member {member!r} that is not a model")
+        field = member.model_fields.get("type")
+        tag = typing.get_args(field.annotation) if field is not None else ()
+        if (field is None or typing.get_origin(field.annotation) is not typing.Literal
+                or len(tag) != 1 or not isinstance(tag[0], str)):
+            raise AssertionError(f"{union.__name__} member {member.__name__} has no literal `type` tag"
+                                 f" ({field.annotation if field is not None else 'no field'})")
+        if tag[0] in members:
+            raise AssertionError(f"{union.__name__}: tag {tag[0]!r} is on {members[tag[0]].__name__}"
+                                 f" and {member.__name__}")
+        members[tag[0]] = member
+    return members
+
+
 def check_examples(document: dict) -> int:
     client_names = client_message_names(document)
+    unions = (client_message_schema.ClientMessage, server_message_schema.ServerMessage)
+    members = {union: union_members(union) for union in unions}
+    # Every member of both unions must have an example that parses as that member.
+    unparsed = {(union.__name__, member.__name__)
+                for union in unions for member in members[union].values()}
     parsed = 0
     for name, message in document["components"]["messages"].items():
         union = (client_message_schema.ClientMessage if name in client_names
                  else server_message_schema.ServerMessage)
         for example in message["examples"]:
             payload = example["payload"]
+            member = members[union].get(payload["type"])
+            if member is None:
+                raise AssertionError(f"{name} example {example['name']}: no member of "
+                                     f"{union.__name__} has the tag {payload['type']!r}")
+            # The member first: pydantic reports a failed union with one error per member.
+            try:
+                member.model_validate_json(json.dumps(payload))
+            except ValidationError as error:
+                raise AssertionError(f"{name} example {example['name']} is not a valid "
+                                     f"{member.__name__}:\n{error}") from None
             model = union.model_validate_json(json.dumps(payload)).root
             if not isinstance(model, BaseModel) or type(model).__name__ != name:
                 raise AssertionError(
@@ -42,7 +83,14 @@ def check_examples(document: dict) -> int:
             again = union.model_validate_json(model.model_dump_json(by_alias=True, exclude_none=True))
             if again.root != model:
                 raise AssertionError(f"{name} example {example['name']} does not round-trip")
+            # The tag alone decides: the same message with an unknown tag is rejected.
+            expect_rejected(union, {**payload, "type": "no_such_type"},
+                            f"{name} example {example['name']} with an unknown type")
+            unparsed.discard((union.__name__, name))
             parsed += 1
+    if unparsed:
+        raise AssertionError("no example of spec/asyncapi.json parsed as "
+                             + ", ".join(f"{u}.{m}" for u, m in sorted(unparsed)))
     return parsed
 
 
