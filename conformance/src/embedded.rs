@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
+use tidewire_conform::FreshVars;
 use tidewire_server::{
     encode_hs256, AuthMode, Config, InjectedFault, RateLimit, Server, ServerError, ServerHandle,
     StaticToken,
@@ -206,6 +207,15 @@ impl Embedded {
             url,
             vars,
             faults: faults.to_vec(),
+        })
+    }
+
+    /// `jwt_expiring`, minted as each case starts to expire two to three
+    /// seconds later: a run variable fixed at the start of the run would have
+    /// expired before a late case used it.
+    pub fn fresh_vars() -> FreshVars {
+        FreshVars::new(vec!["jwt_expiring".to_string()], || {
+            BTreeMap::from([("jwt_expiring".to_string(), jwt(JWT_SECRET, "jwt-admin", 3))])
         })
     }
 

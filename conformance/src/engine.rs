@@ -26,6 +26,11 @@ fn initial_vars(options: &RunOptions) -> Captures {
         .iter()
         .map(|(name, value)| (name.clone(), Value::String(value.clone())))
         .collect();
+    if let Some(fresh) = &options.fresh_vars {
+        for (name, value) in fresh.make() {
+            vars.entry(name).or_insert(Value::String(value));
+        }
+    }
     vars.entry("nonce".to_string()).or_insert_with(|| {
         use std::hash::{BuildHasher, Hasher};
         // RandomState is seeded per instance from the OS, which is all a nonce needs.

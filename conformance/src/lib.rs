@@ -30,6 +30,6 @@ pub use fixture::{
     fixture_schema, fixture_schema_text, load_suites, parse_suite, LoadError, Suite,
 };
 pub use report::{Baseline, CaseReport, Report, Status, Summary, Verdict};
-pub use runner::{Auth, Filter, Observer, Plan, RunOptions, Runner, SetupError};
+pub use runner::{Auth, Filter, FreshVars, Observer, Plan, RunOptions, Runner, SetupError};
 pub use schema_set::{SchemaSet, SchemaSetError};
 pub use tls::{TlsConfig, TlsError};

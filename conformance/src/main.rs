@@ -582,6 +582,7 @@ fn run(mut args: RunArgs) -> ExitCode {
         strict: args.strict,
         filter: filter(&args.select),
         vars: args.vars.iter().cloned().collect(),
+        fresh_vars: None,
         tls: match TlsConfig::with_ca_files(&args.ca_certs) {
             Ok(tls) => tls,
             Err(e) => return setup_error(&e.to_string()),
@@ -611,6 +612,7 @@ fn run(mut args: RunArgs) -> ExitCode {
                         .entry(name.clone())
                         .or_insert_with(|| value.clone());
                 }
+                options.fresh_vars = Some(embedded::Embedded::fresh_vars());
                 (servers.url.clone(), Some(servers))
             }
             Err(e) => return setup_error(&format!("cannot start the reference server: {e}")),

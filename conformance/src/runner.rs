@@ -11,6 +11,7 @@ use crate::tls::TlsConfig;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 /// Query parameters or headers, in order.
@@ -61,6 +62,9 @@ pub struct RunOptions {
     /// Values (`--var NAME=VALUE`) that every case starts with, as if
     /// captured; cases list the ones they cannot run without in `needs`.
     pub vars: BTreeMap<String, String>,
+    /// Variables whose value is made afresh when each case starts, such as a
+    /// token that expires seconds after it is minted.
+    pub fresh_vars: Option<FreshVars>,
     /// Trust roots for `wss://` endpoints.
     pub tls: TlsConfig,
 }
@@ -79,12 +83,59 @@ impl Default for RunOptions {
             strict: false,
             filter: Filter::default(),
             vars: BTreeMap::new(),
+            fresh_vars: None,
             tls: TlsConfig::default(),
         }
     }
 }
 
+/// Makes the values of some variables when a case starts (after `--var`
+/// values, which take precedence).
+#[derive(Clone)]
+pub struct FreshVars {
+    names: Vec<String>,
+    make: Arc<dyn Fn() -> BTreeMap<String, String> + Send + Sync>,
+}
+
+impl FreshVars {
+    /// `make` must return a value for each of `names`.
+    pub fn new(
+        names: Vec<String>,
+        make: impl Fn() -> BTreeMap<String, String> + Send + Sync + 'static,
+    ) -> FreshVars {
+        FreshVars {
+            names,
+            make: Arc::new(make),
+        }
+    }
+
+    pub fn names(&self) -> &[String] {
+        &self.names
+    }
+
+    pub(crate) fn make(&self) -> BTreeMap<String, String> {
+        (self.make)()
+    }
+}
+
+impl std::fmt::Debug for FreshVars {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FreshVars")
+            .field("names", &self.names)
+            .finish_non_exhaustive()
+    }
+}
+
 impl RunOptions {
+    /// Whether every case starts with the variable `name`.
+    pub(crate) fn has_var(&self, name: &str) -> bool {
+        self.vars.contains_key(name)
+            || self
+                .fresh_vars
+                .as_ref()
+                .is_some_and(|f| f.names.iter().any(|n| n == name))
+    }
+
     /// Query pairs and headers that `--token` and `--header` add to a handshake.
     pub(crate) fn injected(&self) -> (Pairs, Pairs) {
         let mut query = Vec::new();
@@ -247,7 +298,7 @@ impl Runner {
                 .case
                 .needs
                 .iter()
-                .filter(|name| !self.options.vars.contains_key(*name))
+                .filter(|name| !self.options.has_var(name))
                 .cloned()
                 .collect();
             let skip =

@@ -461,3 +461,38 @@ fn requirements_files_are_checked_when_loaded() {
     let err = parse(r#"[{"id": "A-1", "level": "MUST"}]"#).unwrap_err();
     assert!(err.to_string().contains("missing field `profile`"), "{err}");
 }
+
+#[tokio::test]
+async fn fresh_variables_are_made_as_each_case_starts_and_yield_to_var() {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+
+    let url = named("main").await;
+    let suites = suite("features/variables.json");
+    let made = Arc::new(AtomicUsize::new(0));
+    let counter = made.clone();
+    let mut fresh = only(&["vars.greeting", "send.repeat"], options(&[]));
+    fresh.fresh_vars = Some(tidewire_conform::FreshVars::new(
+        vec!["greeting".to_string()],
+        move || {
+            counter.fetch_add(1, Ordering::SeqCst);
+            BTreeMap::from([("greeting".to_string(), "hello, world".to_string())])
+        },
+    ));
+    let report = run(&url, &suites, fresh.clone()).await;
+    // A fresh variable satisfies `needs` like a --var value.
+    assert_pass(case(&report, "vars.greeting"));
+    assert_pass(case(&report, "send.repeat"));
+    assert_eq!(made.load(Ordering::SeqCst), 2, "made once per case run");
+
+    fresh
+        .vars
+        .insert("greeting".to_string(), "goodbye".to_string());
+    let report = run(&url, &suites, fresh).await;
+    assert_fail(
+        case(&report, "vars.greeting"),
+        3,
+        "expected \"hello, world\", got \"goodbye\"",
+    );
+}
