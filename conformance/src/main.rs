@@ -4,7 +4,7 @@ mod prop;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Args, Parser, Subcommand, ValueEnum};
 use std::io::{IsTerminal, Write};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -127,16 +127,17 @@ struct PropArgs {
     color: ColorChoice,
 }
 
-/// The Tidewire schema set of this repository, when --schemas is not given.
-fn default_schemas() -> PathBuf {
-    let relative = PathBuf::from("spec/schema/schema-set.json");
-    if relative.is_file() {
-        relative
+/// A file of this repository, for the Tidewire defaults of `--embedded` and
+/// `prop`: relative to the working directory when it is there (a checkout),
+/// else next to the sources this binary was built from.
+fn repository_path(relative: &str) -> PathBuf {
+    let here = PathBuf::from(relative);
+    if here.exists() {
+        here
     } else {
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../spec/schema/schema-set.json"
-        ))
+        Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("..")
+            .join(relative)
     }
 }
 
@@ -152,7 +153,9 @@ fn prop_command(args: PropArgs) -> ExitCode {
         cases: args.cases,
         max_len: args.max_len,
         profiles: args.profiles,
-        schemas: args.schemas.unwrap_or_else(default_schemas),
+        schemas: args
+            .schemas
+            .unwrap_or_else(|| repository_path("spec/schema/schema-set.json")),
         out: args.out,
         options: RunOptions {
             step_timeout: Duration::from_millis(args.timeout),
@@ -363,29 +366,6 @@ fn setup_error(message: &str) -> ExitCode {
     ExitCode::from(2)
 }
 
-/// The Tidewire suites of this repository, for `--embedded` without `--suite`.
-fn default_suites() -> PathBuf {
-    let relative = PathBuf::from("fixtures");
-    if relative.is_dir() {
-        relative
-    } else {
-        PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../fixtures"))
-    }
-}
-
-/// The Tidewire requirement list, for `--embedded` without `--requirements`.
-fn default_requirements() -> PathBuf {
-    let relative = PathBuf::from("spec/requirements.json");
-    if relative.is_file() {
-        relative
-    } else {
-        PathBuf::from(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../spec/requirements.json"
-        ))
-    }
-}
-
 fn load_requirements(select: &SelectArgs) -> Result<Option<Requirements>, String> {
     select
         .requirements
@@ -535,10 +515,10 @@ fn run(mut args: RunArgs) -> ExitCode {
         return setup_error("--inject-fault works only with --embedded");
     }
     if args.embedded && args.select.suites.is_empty() {
-        args.select.suites.push(default_suites());
+        args.select.suites.push(repository_path("fixtures"));
     }
     if args.embedded && args.select.requirements.is_none() {
-        args.select.requirements = Some(default_requirements());
+        args.select.requirements = Some(repository_path("spec/requirements.json"));
     }
     let suites = match load(&args.select) {
         Ok(s) => s,

@@ -5,13 +5,14 @@
 
 mod common;
 
+use common::verdicts::{assert_fail, assert_pass, case, explain, run};
+
 use common::Identity;
 use std::path::Path;
 use std::time::Duration;
 use tidewire_conform::report::{Coverage, Requirements, Tally};
 use tidewire_conform::{
-    load_suites, parse_suite, CaseReport, Filter, Report, RunOptions, Runner, SetupError, Status,
-    Suite,
+    load_suites, parse_suite, Filter, RunOptions, Runner, SetupError, Status, Suite,
 };
 
 fn options(vars: &[(&str, &str)]) -> RunOptions {
@@ -37,50 +38,6 @@ async fn named(name: &'static str) -> String {
     })
     .await;
     format!("ws://{addr}/")
-}
-
-async fn run(url: &str, suites: &[Suite], options: RunOptions) -> Report {
-    Runner::new(options).run(url, suites).await.unwrap()
-}
-
-fn case<'a>(report: &'a Report, id: &str) -> &'a CaseReport {
-    report
-        .cases
-        .iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no case {id} in the report"))
-}
-
-fn explain(case: &CaseReport) -> String {
-    format!(
-        "{} is {:?}:\n{}",
-        case.id,
-        case.status,
-        tidewire_conform::render::failure_text(case, 20)
-    )
-}
-
-fn assert_pass(case: &CaseReport) {
-    assert_eq!(case.status, Status::Pass, "{}", explain(case));
-}
-
-/// Asserts the case failed at step `step` with a message or mismatch
-/// containing `wanted`.
-fn assert_fail(case: &CaseReport, step: usize, wanted: &str) {
-    assert_eq!(case.status, Status::Fail, "{}", explain(case));
-    let failure = case.failure.as_ref().expect("a failure");
-    assert_eq!(failure.step, Some(step), "{}", explain(case));
-    let text = format!(
-        "{}\n{}",
-        failure.message,
-        failure
-            .mismatches
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    assert!(text.contains(wanted), "wanted {wanted:?} in:\n{text}");
 }
 
 fn only(ids: &[&str], mut options: RunOptions) -> RunOptions {

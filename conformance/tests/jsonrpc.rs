@@ -60,16 +60,7 @@ async fn every_failing_case_fails_with_its_message() {
         };
         assert_eq!(case.status, expected_status, "{}", case.id);
         let failure = case.failure.as_ref().expect("a failure");
-        let text = format!(
-            "{}\n{}",
-            failure.message,
-            failure
-                .mismatches
-                .iter()
-                .map(ToString::to_string)
-                .collect::<Vec<_>>()
-                .join("\n")
-        );
+        let text = common::verdicts::failure_text(case);
         assert!(
             text.contains(wanted),
             "{}: expected the failure to mention {wanted:?}, got:\n{text}",

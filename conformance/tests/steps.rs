@@ -4,6 +4,8 @@
 //! servers of `common/raw.rs`.
 
 mod common;
+
+use common::verdicts::{assert_fail, assert_pass, case, run};
 #[path = "common/raw.rs"]
 mod raw;
 
@@ -11,7 +13,7 @@ use serde_json::{json, Value};
 use std::path::Path;
 use std::time::{Duration, Instant};
 use tidewire_conform::report::Direction;
-use tidewire_conform::{parse_suite, CaseReport, Report, RunOptions, Runner, Status, Suite};
+use tidewire_conform::{parse_suite, RunOptions, Suite};
 
 fn options() -> RunOptions {
     RunOptions {
@@ -29,49 +31,6 @@ fn suite(cases: &[(&str, Value)]) -> Vec<Suite> {
         .collect();
     let text = json!({ "cases": cases }).to_string();
     vec![parse_suite(Path::new("steps.json"), &text, None).unwrap()]
-}
-
-async fn run(url: &str, suites: &[Suite], options: RunOptions) -> Report {
-    Runner::new(options).run(url, suites).await.unwrap()
-}
-
-fn case<'a>(report: &'a Report, id: &str) -> &'a CaseReport {
-    report
-        .cases
-        .iter()
-        .find(|c| c.id == id)
-        .unwrap_or_else(|| panic!("no case {id} in the report"))
-}
-
-fn explain(case: &CaseReport) -> String {
-    format!(
-        "{} is {:?}:\n{}",
-        case.id,
-        case.status,
-        tidewire_conform::render::failure_text(case, 20)
-    )
-}
-
-fn assert_pass(case: &CaseReport) {
-    assert_eq!(case.status, Status::Pass, "{}", explain(case));
-}
-
-/// Asserts the case failed at step `step` with `wanted` in its message or mismatches.
-fn assert_fail(case: &CaseReport, step: usize, wanted: &str) {
-    assert_eq!(case.status, Status::Fail, "{}", explain(case));
-    let failure = case.failure.as_ref().expect("a failure");
-    assert_eq!(failure.step, Some(step), "{}", explain(case));
-    let text = format!(
-        "{}\n{}",
-        failure.message,
-        failure
-            .mismatches
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join("\n")
-    );
-    assert!(text.contains(wanted), "wanted {wanted:?} in:\n{text}");
 }
 
 fn load_error(steps: Value) -> String {

@@ -99,6 +99,21 @@ fn request_id(value: String) -> RequestId {
     RequestId::new(value).expect("model request ids are printable ASCII")
 }
 
+/// A generated filter as the typed messages carry it.
+fn wire_filter(filter: &Option<Value>) -> Option<tidewire_protocol::Filter> {
+    filter.as_ref().map(|f| {
+        tidewire_protocol::Filter(f.as_object().expect("model filters are objects").clone())
+    })
+}
+
+/// A generated filter as the model evaluates it (absent matches everything).
+fn evaluator(filter: &Option<Value>) -> Filter {
+    match filter {
+        Some(f) => Filter::parse(f).expect("model filters are valid"),
+        None => Filter::match_all(),
+    }
+}
+
 fn error(id: &str, code: &str) -> Value {
     json!({"type": "error", "id": id, "error": {"code": code}})
 }
@@ -434,9 +449,7 @@ impl Model {
                         database: coll_name(DATABASE.into()),
                         collection: coll_name(collection(*coll)),
                         record_id: None,
-                        filter: filter_json.as_ref().map(|f| {
-                            tidewire_protocol::Filter(f.as_object().expect("an object").clone())
-                        }),
+                        filter: wire_filter(&filter_json),
                         sort: vec![SortKey {
                             field: "n".into(),
                             order,
@@ -447,10 +460,7 @@ impl Model {
                     }),
                     false,
                 );
-                let evaluator = match &filter_json {
-                    Some(f) => Filter::parse(f).expect("model filters are valid"),
-                    None => Filter::match_all(),
-                };
+                let evaluator = evaluator(&filter_json);
                 let mut matched: Vec<Value> = self
                     .records
                     .entry(*coll)
@@ -494,9 +504,7 @@ impl Model {
                         id: rid,
                         database: Some(coll_name(DATABASE.into())),
                         collection: coll.map(|c| coll_name(collection(c))),
-                        filter: filter_json.as_ref().map(|f| {
-                            tidewire_protocol::Filter(f.as_object().expect("an object").clone())
-                        }),
+                        filter: wire_filter(&filter_json),
                         pipeline: pipeline_json.as_ref().map(|p| {
                             p.as_array()
                                 .expect("an array")
@@ -523,10 +531,7 @@ impl Model {
                     var,
                     kind: SubKind::Watch {
                         coll: *coll,
-                        filter: match &filter_json {
-                            Some(f) => Filter::parse(f).expect("model filters are valid"),
-                            None => Filter::match_all(),
-                        },
+                        filter: evaluator(&filter_json),
                         pipeline: pipeline_json
                             .as_ref()
                             .map(|p| Pipeline::parse(p).expect("model pipelines are valid")),
@@ -576,9 +581,7 @@ impl Model {
                     typed(Subscribe {
                         id: rid,
                         topic: name(topic(*t)),
-                        filter: filter_json.as_ref().map(|f| {
-                            tidewire_protocol::Filter(f.as_object().expect("an object").clone())
-                        }),
+                        filter: wire_filter(&filter_json),
                     }),
                     false,
                 );
@@ -595,10 +598,7 @@ impl Model {
                     var,
                     kind: SubKind::Topic {
                         topic: *t,
-                        filter: match &filter_json {
-                            Some(f) => Filter::parse(f).expect("model filters are valid"),
-                            None => Filter::match_all(),
-                        },
+                        filter: evaluator(&filter_json),
                     },
                 });
             }
