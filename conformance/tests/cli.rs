@@ -2,45 +2,9 @@
 
 mod common;
 
+use common::cli::{bin, fixture, stable, stderr, stdout};
+
 use std::path::PathBuf;
-use std::process::{Command, Output};
-
-fn bin() -> Command {
-    let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidewire-conform"));
-    cmd.env_remove("CONFORM_TOKEN").env_remove("NO_COLOR");
-    cmd
-}
-
-fn fixture(rel: &str) -> String {
-    common::fixtures().join(rel).display().to_string()
-}
-
-fn stdout(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stdout).into_owned()
-}
-
-fn stderr(o: &Output) -> String {
-    String::from_utf8_lossy(&o.stderr).into_owned()
-}
-
-/// Ports, timings and the checkout path vary between runs.
-fn stable(text: &str) -> String {
-    let fixtures = common::fixtures().display().to_string();
-    let text = text.replace(&fixtures, "[fixtures]");
-    let rules = [
-        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
-        (r"\[ *\d+\.\d{3}s\]", "[  [time]]"),
-        (r"(?m)^(      ) *\d+\.\dms ", "${1}[t]ms "),
-        (r"ran in \d+\.\d+s", "ran in [time]"),
-        (r"after \d+ ms", "after [n] ms"),
-    ];
-    rules.iter().fold(text, |acc, (re, with)| {
-        regex::Regex::new(re)
-            .unwrap()
-            .replace_all(&acc, *with)
-            .into_owned()
-    })
-}
 
 fn last_line(text: &str) -> &str {
     text.lines().last().unwrap_or("")

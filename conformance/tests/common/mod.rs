@@ -358,3 +358,45 @@ pub mod verdicts {
         assert!(text.contains(wanted), "wanted {wanted:?} in:\n{text}");
     }
 }
+
+/// Driving the `tidewire-conform` binary and pinning its output.
+pub mod cli {
+    use std::process::{Command, Output};
+
+    pub fn bin() -> Command {
+        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tidewire-conform"));
+        cmd.env_remove("CONFORM_TOKEN").env_remove("NO_COLOR");
+        cmd
+    }
+
+    pub fn fixture(rel: &str) -> String {
+        super::fixtures().join(rel).display().to_string()
+    }
+
+    pub fn stdout(o: &Output) -> String {
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    }
+
+    pub fn stderr(o: &Output) -> String {
+        String::from_utf8_lossy(&o.stderr).into_owned()
+    }
+
+    /// Ports, timings and the checkout path vary between runs.
+    pub fn stable(text: &str) -> String {
+        let fixtures = super::fixtures().display().to_string();
+        let text = text.replace(&fixtures, "[fixtures]");
+        let rules = [
+            (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+            (r"\[ *\d+\.\d{3}s\]", "[  [time]]"),
+            (r"(?m)^(      ) *\d+\.\dms ", "${1}[t]ms "),
+            (r"ran in \d+\.\d+s", "ran in [time]"),
+            (r"after \d+ ms", "after [n] ms"),
+        ];
+        rules.iter().fold(text, |acc, (re, with)| {
+            regex::Regex::new(re)
+                .unwrap()
+                .replace_all(&acc, *with)
+                .into_owned()
+        })
+    }
+}
