@@ -21,31 +21,13 @@ fn collection(value: &str) -> CollectionName {
 
 #[test]
 fn welcome() {
-    let welcome = ServerMessage::from(Welcome {
-        connection_id: "c-1".into(),
-        protocol: PROTOCOL_VERSION.into(),
-        server: ServerInfo {
-            name: "tidewire-server".into(),
-            version: "0.1.0".into(),
-        },
-        profiles: Profile::ALL.to_vec(),
-        heartbeat_ms: 30_000,
-        limits: Limits {
-            max_message_bytes: 1 << 20,
-            max_nesting_depth: 32,
-            max_subscriptions: 100,
-            rate: Some(RateLimit {
-                messages: 60,
-                window_ms: 60_000,
-            }),
-            outbound_queue: 1024,
-        },
-        auth: AuthInfo {
-            mode: AuthMode::Required,
-            principal: None,
-            timeout_ms: Some(10_000),
-        },
-    });
+    // The AsyncAPI document's example is the one welcome the project
+    // documents; pinning it keeps one copy of it.
+    let welcome = asyncapi::server_examples()
+        .into_iter()
+        .find(|e| e.name == "welcome")
+        .expect("the AsyncAPI document has a welcome example")
+        .message;
     insta::assert_json_snapshot!(welcome);
 }
 
