@@ -244,3 +244,43 @@ fn embedded_defaults_to_the_tidewire_requirements() {
             .unwrap();
     assert!(counts.is_match(&text), "{text}");
 }
+
+#[test]
+fn a_ca_certificate_file_that_cannot_be_used_is_a_setup_error() {
+    let suite = fixture("features/variables.json");
+    for (file, wanted) in [
+        (
+            "/nonexistent/ca.pem",
+            "cannot read CA certificates from /nonexistent/ca.pem",
+        ),
+        (suite.as_str(), "holds no PEM certificate"),
+    ] {
+        let out = bin()
+            .args(["run", "wss://127.0.0.1:9/", "-s", &suite, "--ca-cert", file])
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
+        assert!(stderr(&out).contains(wanted), "{file}: {}", stderr(&out));
+    }
+}
+
+#[test]
+fn injected_faults_need_the_embedded_server() {
+    for command in ["run", "prop"] {
+        let out = bin()
+            .args([command, "ws://127.0.0.1:9/", "--inject-fault", "drop-event"])
+            .args(if command == "run" {
+                vec!["-s", "fixtures"]
+            } else {
+                vec![]
+            })
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(2), "{command}: {}", stdout(&out));
+        assert!(
+            stderr(&out).contains("--inject-fault works only with --embedded"),
+            "{command}: {}",
+            stderr(&out)
+        );
+    }
+}

@@ -453,3 +453,41 @@ async fn fresh_variables_are_made_as_each_case_starts_and_yield_to_var() {
         "expected \"hello, world\", got \"goodbye\"",
     );
 }
+
+#[tokio::test]
+async fn every_case_run_gets_a_fresh_nonce_unless_one_is_given() {
+    let url = named("main").await;
+    let case = |id: &str| {
+        serde_json::json!({
+            "id": id, "title": id, "requirements": [], "profile": "core",
+            "steps": [
+                {"step": "open"},
+                {"step": "send", "json": {"jsonrpc": "2.0", "id": 1, "method": "echo", "params": ["${nonce}"]}},
+                {"step": "expect", "match": {"id": 1, "result": [{"$regex": "^n[0-9a-f]{12}$", "$capture": "seen"}]}}
+            ]
+        })
+    };
+    let text = serde_json::json!({"cases": [case("nonce.a"), case("nonce.b")]}).to_string();
+    let suites = vec![parse_suite(Path::new("nonce.json"), &text, None).unwrap()];
+    let sent = |report: &tidewire_conform::Report, id: &str| -> String {
+        let c = common::verdicts::case(report, id);
+        assert_pass(c);
+        c.transcript
+            .iter()
+            .find_map(|e| e.text.clone().filter(|t| t.contains("echo")))
+            .expect("the echo request is in the transcript")
+    };
+
+    let report = run(&url, &suites, options(&[])).await;
+    assert_ne!(
+        sent(&report, "nonce.a"),
+        sent(&report, "nonce.b"),
+        "two case runs must not share a nonce"
+    );
+    let again = run(&url, &suites, options(&[])).await;
+    assert_ne!(sent(&report, "nonce.a"), sent(&again, "nonce.a"));
+
+    // A --var nonce (here one the pattern refuses) replaces the fresh one.
+    let given = run(&url, &suites, options(&[("nonce", "fixed")])).await;
+    assert_fail(common::verdicts::case(&given, "nonce.a"), 3, "fixed");
+}
