@@ -353,7 +353,7 @@ fn main() -> ExitCode {
             ExitCode::SUCCESS
         }
         Command::List(select) => match load(&select) {
-            Ok(suites) => list(&select, &suites),
+            Ok(suites) => list(&select, &suites, RunOptions::default()),
             Err(e) => setup_error(&e),
         },
         Command::Run(args) => run(*args),
@@ -397,14 +397,16 @@ fn filter(select: &SelectArgs) -> Filter {
     }
 }
 
-fn list(select: &SelectArgs, suites: &[Suite]) -> ExitCode {
+/// `variables` holds what a run would have: a case listed as skipped for a
+/// missing variable is one that the same `run` would skip.
+fn list(select: &SelectArgs, suites: &[Suite], variables: RunOptions) -> ExitCode {
     let requirements = match load_requirements(select) {
         Ok(r) => r,
         Err(e) => return setup_error(&e),
     };
     let runner = Runner::new(RunOptions {
         filter: filter(select),
-        ..RunOptions::default()
+        ..variables
     });
     let plan = match runner.plan(suites) {
         Ok(plan) => plan,
@@ -525,7 +527,31 @@ fn run(mut args: RunArgs) -> ExitCode {
         Err(e) => return setup_error(&e),
     };
     if args.list {
-        return list(&args.select, &suites);
+        let mut variables = RunOptions {
+            vars: args.vars.iter().cloned().collect(),
+            ..RunOptions::default()
+        };
+        if args.embedded {
+            // The embedded servers' variables exist only once they listen:
+            // start them, take the names, stop them.
+            let runtime = match tokio::runtime::Runtime::new() {
+                Ok(rt) => rt,
+                Err(e) => return setup_error(&format!("cannot start the async runtime: {e}")),
+            };
+            let servers = match runtime.block_on(embedded::Embedded::start(&[])) {
+                Ok(servers) => servers,
+                Err(e) => return setup_error(&format!("cannot start the reference server: {e}")),
+            };
+            for (name, value) in &servers.vars {
+                variables
+                    .vars
+                    .entry(name.clone())
+                    .or_insert_with(|| value.clone());
+            }
+            variables.fresh_vars = Some(embedded::Embedded::fresh_vars());
+            runtime.block_on(servers.shutdown());
+        }
+        return list(&args.select, &suites, variables);
     }
     if args.url.is_none() && !args.embedded {
         return setup_error("a URL is required (or --embedded)");

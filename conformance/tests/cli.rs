@@ -131,6 +131,45 @@ fn list_needs_no_server() {
 }
 
 #[test]
+fn list_skips_for_missing_variables_exactly_as_run_would() {
+    let dir = temp_dir("list-vars");
+    let file = dir.join("needs.json");
+    std::fs::write(
+        &file,
+        r#"{"cases": [{"id": "needs.token", "title": "t", "requirements": [], "profile": "p",
+            "needs": ["token"], "steps": [{"step": "open"}]}]}"#,
+    )
+    .unwrap();
+    let file = file.to_str().unwrap();
+    let listed = |extra: &[&str]| {
+        let out = bin()
+            .args(["run", "--list", "-s", file])
+            .args(extra)
+            .output()
+            .unwrap();
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        stdout(&out)
+    };
+    assert!(
+        listed(&[]).contains("(skipped: needs --var token=...)"),
+        "{}",
+        listed(&[])
+    );
+    let with_var = listed(&["--var", "token=t"]);
+    assert!(!with_var.contains("skipped"), "{with_var}");
+
+    // The embedded servers provide every variable the shipped suites need.
+    let out = bin()
+        .args(["run", "--embedded", "--list"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(text.contains("auth.handshake.bearer-header"), "{text}");
+    assert!(!text.contains("skipped"), "{text}");
+}
+
+#[test]
 fn setup_errors_exit_two() {
     // Nothing listens on a port we just released.
     let port = std::net::TcpListener::bind("127.0.0.1:0")
