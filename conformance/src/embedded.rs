@@ -9,7 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
-use tidewire_conform::FreshVars;
+use tidewire_conform::{FreshVars, RunOptions};
 use tidewire_server::{
     encode_hs256, AuthMode, Config, InjectedFault, RateLimit, Server, ServerError, ServerHandle,
     StaticToken,
@@ -213,10 +213,22 @@ impl Embedded {
     /// `jwt_expiring`, minted as each case starts to expire two to three
     /// seconds later: a run variable fixed at the start of the run would have
     /// expired before a late case used it.
-    pub fn fresh_vars() -> FreshVars {
+    fn fresh_vars() -> FreshVars {
         FreshVars::new(vec!["jwt_expiring".to_string()], || {
             BTreeMap::from([("jwt_expiring".to_string(), jwt(JWT_SECRET, "jwt-admin", 3))])
         })
+    }
+
+    /// Gives a run the variables of these servers; a `--var` of the same
+    /// name already in `options` wins.
+    pub fn provide_vars(&self, options: &mut RunOptions) {
+        for (name, value) in &self.vars {
+            options
+                .vars
+                .entry(name.clone())
+                .or_insert_with(|| value.clone());
+        }
+        options.fresh_vars = Some(Self::fresh_vars());
     }
 
     /// What the embedded servers are, for the report header.

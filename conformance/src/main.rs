@@ -542,13 +542,7 @@ fn run(mut args: RunArgs) -> ExitCode {
                 Ok(servers) => servers,
                 Err(e) => return setup_error(&format!("cannot start the reference server: {e}")),
             };
-            for (name, value) in &servers.vars {
-                variables
-                    .vars
-                    .entry(name.clone())
-                    .or_insert_with(|| value.clone());
-            }
-            variables.fresh_vars = Some(embedded::Embedded::fresh_vars());
+            servers.provide_vars(&mut variables);
             runtime.block_on(servers.shutdown());
         }
         return list(&args.select, &suites, variables);
@@ -611,14 +605,7 @@ fn run(mut args: RunArgs) -> ExitCode {
         None => match runtime.block_on(embedded::Embedded::start(&args.inject_faults)) {
             Ok(servers) => {
                 println!("{}", servers.describe());
-                for (name, value) in &servers.vars {
-                    // What the user passed with --var wins.
-                    options
-                        .vars
-                        .entry(name.clone())
-                        .or_insert_with(|| value.clone());
-                }
-                options.fresh_vars = Some(embedded::Embedded::fresh_vars());
+                servers.provide_vars(&mut options);
                 (servers.url.clone(), Some(servers))
             }
             Err(e) => return setup_error(&format!("cannot start the reference server: {e}")),
