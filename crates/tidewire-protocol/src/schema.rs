@@ -154,6 +154,7 @@ impl Definitions {
 pub(crate) fn definitions(variants: &[VariantSchema]) -> Definitions {
     let mut generator = SchemaSettings::draft2020_12()
         .with_transform(RecursiveTransform(explicit_any_value))
+        .with_transform(RecursiveTransform(absent_not_null))
         .into_generator();
     let refs: Vec<(&'static str, Value)> = variants
         .iter()
@@ -194,6 +195,70 @@ fn explicit_any_value(schema: &mut Schema) {
         if !object.is_empty() && object.keys().all(|key| ANNOTATIONS.contains(&key.as_str())) {
             object.insert("anyOf".into(), json!([true]));
         }
+    }
+}
+
+/// Forbids `null` in the optional properties of an object schema.
+///
+/// Every optional field is `skip_serializing_if = "Option::is_none"`: on the wire it is
+/// absent, never `null` (spec section 1.4). schemars nevertheless adds `null` to every
+/// `Option<T>`, and code generators turn that into `principal?: string | null` and
+/// `Optional[...]` values that no peer sends. A server still reads `null` as absent.
+///
+/// Runs after `explicit_any_value`, so an optional "any value" (`ping.payload`) is already
+/// `anyOf: [true]` or plain `true` here.
+fn absent_not_null(schema: &mut Schema) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    let required: Vec<Value> = match object.get("required") {
+        Some(Value::Array(names)) => names.clone(),
+        _ => Vec::new(),
+    };
+    let Some(Value::Object(properties)) = object.get_mut("properties") else {
+        return;
+    };
+    for (name, property) in properties.iter_mut() {
+        if !required.iter().any(|r| r.as_str() == Some(name.as_str())) {
+            forbid_null(property);
+        }
+    }
+}
+
+/// Makes an optional property's schema reject `null`, leaving every other value it accepts.
+fn forbid_null(schema: &mut Value) {
+    if *schema == Value::Bool(true) {
+        *schema = json!({});
+    }
+    let Value::Object(object) = schema else {
+        return;
+    };
+    // `Option<T>` of a referenced T is `{"anyOf": [T, {"type": "null"}]}`. The one-element
+    // `anyOf` stays: json-schema-to-typescript inlines or copies (`Filter1`, `Filter2`) a
+    // `$ref` that has sibling keywords such as `description`.
+    if let Some(Value::Array(alternatives)) = object.get_mut("anyOf") {
+        alternatives.retain(|alternative| *alternative != json!({ "type": "null" }));
+    }
+    if let Some(Value::Array(types)) = object.get_mut("type") {
+        types.retain(|t| t != "null");
+        if let [only] = types.as_slice() {
+            let only = only.clone();
+            object.insert("type".into(), only);
+        }
+    }
+    if let Some(Value::Array(values)) = object.get_mut("enum") {
+        values.retain(|v| !v.is_null());
+    }
+    // An optional `serde_json::Value` accepts `null` as one of its values, with no alternative
+    // to remove, so `not` excludes it. The `anyOf: [true]` keeps code generators reading "any
+    // value": json-schema-to-typescript types a bare `not` as an object.
+    if object
+        .keys()
+        .all(|key| ANNOTATIONS.contains(&key.as_str()) || key == "anyOf")
+        && object.get("anyOf").is_none_or(|any| *any == json!([true]))
+    {
+        object.insert("anyOf".into(), json!([true]));
+        object.insert("not".into(), json!({ "type": "null" }));
     }
 }
 

@@ -167,7 +167,7 @@ pub struct Limits {
     pub max_nesting_depth: u32,
     /// Most live subscriptions (watch and topic) on one connection.
     pub max_subscriptions: u32,
-    /// Client message rate; `null` when the server applies none.
+    /// Client message rate; absent when the server applies none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<RateLimit>,
     /// Server messages that may wait for this connection before it is a slow consumer.

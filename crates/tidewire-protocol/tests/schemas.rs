@@ -4,6 +4,8 @@
 use std::collections::BTreeSet;
 use std::path::Path;
 
+use serde_json::{json, Value};
+use tidewire_protocol::asyncapi;
 use tidewire_protocol::schema::{default_schema_dir, generate};
 
 const REGENERATE: &str = "cargo run -p tidewire-protocol --bin tidewire-schemas";
@@ -152,22 +154,172 @@ fn no_subschema_is_annotations_only() {
             );
         }
     }
-    let ping: serde_json::Value = serde_json::from_str(
-        &generate()
-            .into_iter()
-            .find(|f| f.path == "client/ping.schema.json")
-            .unwrap()
-            .contents,
-    )
-    .unwrap();
-    let validator = jsonschema::draft202012::new(&ping).unwrap();
-    for payload in [
-        serde_json::json!(42),
-        serde_json::json!("text"),
-        serde_json::json!([1, {}]),
-        serde_json::json!(null),
+    for tag in ["ping", "pong"] {
+        let direction = if tag == "ping" { "client" } else { "server" };
+        let validator = validator_for(&format!("{direction}/{tag}.schema.json"));
+        for payload in [
+            json!(42),
+            json!("text"),
+            json!([1, {}]),
+            json!({"a": null}),
+            json!(false),
+            json!(0),
+            json!(""),
+            json!({}),
+        ] {
+            let message = json!({"type": tag, "id": "p1", "payload": payload});
+            assert!(validator.is_valid(&message), "{message}");
+        }
+        // A payload is absent, not `null` (TW-CORE-27 echoes none for it).
+        let message = json!({"type": tag, "id": "p1", "payload": null});
+        assert!(!validator.is_valid(&message), "{message}");
+    }
+}
+
+fn validator_for(path: &str) -> jsonschema::Validator {
+    let file = generate()
+        .into_iter()
+        .find(|f| f.path == path)
+        .unwrap_or_else(|| panic!("no {path}"));
+    let schema: Value = serde_json::from_str(&file.contents).unwrap();
+    jsonschema::draft202012::new(&schema).unwrap_or_else(|err| panic!("{path}: {err}"))
+}
+
+/// Whether the subschema at `pointer` (a `#/...` fragment) of `root` accepts `instance`,
+/// with the `$ref`s inside it resolved against `root`.
+fn subschema_accepts(root: &Value, pointer: &str, instance: &Value) -> bool {
+    let mut embedded = root.clone();
+    embedded.as_object_mut().unwrap().remove("$schema");
+    let mut defs = root.get("$defs").cloned().unwrap_or_else(|| json!({}));
+    defs["__root"] = embedded;
+    let wrapper = json!({
+        "$schema": "https://json-schema.org/draft/2020-12/schema",
+        "$defs": defs,
+        "$ref": format!("#/$defs/__root{}", &pointer[1..]),
+    });
+    jsonschema::draft202012::new(&wrapper)
+        .unwrap_or_else(|err| panic!("{pointer} does not compile: {err}"))
+        .is_valid(instance)
+}
+
+fn pointer_token(name: &str) -> String {
+    name.replace('~', "~0").replace('/', "~1")
+}
+
+#[test]
+fn no_optional_property_admits_null() {
+    // The server omits an optional field it has no value for and never sends `null`
+    // (spec section 1.4), so generated clients should read `principal?: string`, not
+    // `principal?: string | null`.
+    let mut checked = 0;
+    let mut nullable = Vec::new();
+    for file in generate()
+        .iter()
+        .filter(|f| f.path.ends_with(".schema.json"))
+    {
+        let root: Value = serde_json::from_str(&file.contents).unwrap();
+        let mut found = Vec::new();
+        subschemas(&root, "#".into(), &mut found);
+        for (at, sub) in found {
+            let Some(Value::Object(properties)) = sub.get("properties") else {
+                continue;
+            };
+            let required: BTreeSet<&str> = sub
+                .get("required")
+                .and_then(Value::as_array)
+                .map(|names| names.iter().filter_map(Value::as_str).collect())
+                .unwrap_or_default();
+            for name in properties.keys() {
+                if required.contains(name.as_str()) {
+                    continue;
+                }
+                checked += 1;
+                let pointer = format!("{at}/properties/{}", pointer_token(name));
+                if subschema_accepts(&root, &pointer, &Value::Null) {
+                    nullable.push(format!("{} {pointer}", file.path));
+                }
+            }
+        }
+    }
+    assert!(
+        checked > 50,
+        "only {checked} optional properties found: is the walk broken?"
+    );
+    assert!(
+        nullable.is_empty(),
+        "optional properties that admit null:\n  {}",
+        nullable.join("\n  ")
+    );
+}
+
+#[test]
+fn the_null_check_sees_a_nullable_optional_property() {
+    let root = json!({
+        "type": "object",
+        "properties": {"a": {"type": ["string", "null"]}, "b": {"$ref": "#/$defs/B"}, "c": true},
+        "$defs": {"B": {"anyOf": [{"type": "integer"}, {"type": "null"}]}}
+    });
+    for property in ["a", "b", "c"] {
+        assert!(subschema_accepts(
+            &root,
+            &format!("#/properties/{property}"),
+            &Value::Null
+        ));
+    }
+    assert!(!subschema_accepts(&root, "#/properties/b", &json!("x")));
+}
+
+#[test]
+fn the_welcome_schema_rejects_null_for_absent_fields() {
+    let welcome = asyncapi::server_examples()
+        .into_iter()
+        .find(|e| e.name == "welcome")
+        .expect("the AsyncAPI document has a welcome example")
+        .message;
+    let welcome = serde_json::to_value(welcome).unwrap();
+    for path in ["server/welcome.schema.json", "server-message.schema.json"] {
+        let validator = validator_for(path);
+        assert!(validator.is_valid(&welcome), "{path}: {welcome}");
+        let mut with_principal = welcome.clone();
+        with_principal["auth"]["mode"] = json!("optional");
+        with_principal["auth"]["principal"] = json!("ada");
+        assert!(
+            validator.is_valid(&with_principal),
+            "{path}: {with_principal}"
+        );
+        for (field, pointer) in [
+            ("principal", "/auth"),
+            ("timeout_ms", "/auth"),
+            ("rate", "/limits"),
+        ] {
+            let mut frame = with_principal.clone();
+            frame.pointer_mut(pointer).unwrap()[field] = Value::Null;
+            assert!(!validator.is_valid(&frame), "{path} accepts {frame}");
+        }
+    }
+}
+
+#[test]
+fn required_any_value_fields_still_admit_null() {
+    // `null` is data here, not a missing field.
+    for (path, message) in [
+        (
+            "client/publish.schema.json",
+            json!({"type": "publish", "id": "1", "topic": "t", "data": null}),
+        ),
+        (
+            "client/post.schema.json",
+            json!({"type": "post", "id": "1", "room": "r", "body": null}),
+        ),
+        (
+            "client/create.schema.json",
+            json!({"type": "create", "id": "1", "database": "d", "collection": "c", "record": {"nick": null}}),
+        ),
+        (
+            "client/update.schema.json",
+            json!({"type": "update", "id": "1", "database": "d", "collection": "c", "record_id": "r", "set": {"nick": null}}),
+        ),
     ] {
-        let ping = serde_json::json!({"type": "ping", "id": "p1", "payload": payload});
-        assert!(validator.is_valid(&ping), "{ping}");
+        assert!(validator_for(path).is_valid(&message), "{path}: {message}");
     }
 }
