@@ -21,7 +21,7 @@ use crate::hooks::OperationContext;
 use crate::outbound::{CloseRequest, Conn, Outbound};
 use crate::ratelimit::{RateWindow, Verdict};
 use crate::state::State;
-use crate::store::{Query, WatchSub};
+use crate::store::{record_id, Query, WatchSub};
 use crate::topics::TopicSub;
 use crate::util::{error, error_with, invalid_at, timestamp};
 
@@ -216,6 +216,8 @@ impl Session {
             ClientMessage::Auth(auth) => self.authenticate(&auth.id, &auth.token),
             ClientMessage::Create(create) => {
                 let ns = format!("{}.{}", create.database, create.collection);
+                // A non-string `_id` is reported before a missing scope (TW-CORE-23).
+                record_id(&create.record)?;
                 if !scopes.allows(Action::Write, &ns) {
                     return Err(forbidden(&format!("writing {ns}")));
                 }
@@ -232,8 +234,14 @@ impl Session {
             }
             ClientMessage::Read(read) => {
                 let ns = format!("{}.{}", read.database, read.collection);
-                // An invalid filter is reported before a missing scope (TW-CORE-23).
+                // An invalid filter or path is reported before a missing scope (TW-CORE-23).
                 let filter = parse_filter(read.filter.as_ref())?;
+                for (index, path) in read.fields.iter().flatten().enumerate() {
+                    check_path(format!("fields[{index}]"), path)?;
+                }
+                for (index, key) in read.sort.iter().enumerate() {
+                    check_path(format!("sort[{index}].field"), &key.field)?;
+                }
                 if !scopes.allows(Action::Read, &ns) {
                     return Err(forbidden(&format!("reading {ns}")));
                 }
@@ -667,6 +675,13 @@ impl Session {
     }
 }
 
+/// A dotted path a request names outside a filter (`fields`, `sort`, `set`,
+/// `unset`) is a path of section 15.1, checked by the filter crate like filter
+/// keys; `location` is where the request carries it, for `details.path`.
+fn check_path(location: impl Into<String>, path: &str) -> Result<(), ErrorBody> {
+    tidewire_filter::check_path(path).map_err(|kind| invalid_at(location, kind.to_string()))
+}
+
 fn check_update_path(field: &str, path: &str) -> Result<(), ErrorBody> {
     let location = if field == "set" {
         format!("set.{path}")
@@ -676,11 +691,5 @@ fn check_update_path(field: &str, path: &str) -> Result<(), ErrorBody> {
     if path == "_id" || path.starts_with("_id.") {
         return Err(invalid_at(location, "`_id` cannot be changed"));
     }
-    if path.is_empty() || path.split('.').any(str::is_empty) {
-        return Err(invalid_at(
-            location,
-            format!("`{path}` is not a valid field path"),
-        ));
-    }
-    Ok(())
+    check_path(location, path)
 }

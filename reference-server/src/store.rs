@@ -240,9 +240,8 @@ impl Store {
         collection: &str,
         mut record: Object,
     ) -> Result<Object, ErrorBody> {
-        let id = match record.get("_id") {
-            Some(Value::String(id)) => id.clone(),
-            Some(_) => return Err(invalid_at("record._id", "`_id` must be a string")),
+        let id = match record_id(&record)? {
+            Some(id) => id.to_string(),
             None => {
                 let id = uuid::Uuid::new_v4().simple().to_string();
                 let mut with_id = Map::new();
@@ -556,6 +555,17 @@ fn now_ms() -> u64 {
 fn now_ms_of(at: SystemTime) -> u64 {
     at.duration_since(UNIX_EPOCH)
         .map_or(0, |d| u64::try_from(d.as_millis()).unwrap_or(u64::MAX))
+}
+
+/// The `_id` a `create` names, if any. A present `_id` that is not a string is
+/// invalid from the request alone, so the session checks it before the scopes
+/// (section 4.4) with this same function.
+pub(crate) fn record_id(record: &Object) -> Result<Option<&str>, ErrorBody> {
+    match record.get("_id") {
+        None => Ok(None),
+        Some(Value::String(id)) => Ok(Some(id)),
+        Some(_) => Err(invalid_at("record._id", "`_id` must be a string")),
+    }
 }
 
 fn not_found(id: &str) -> ErrorBody {

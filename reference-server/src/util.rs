@@ -61,10 +61,8 @@ pub(crate) fn set_path(
     path: &str,
     value: Value,
 ) -> Result<(), String> {
+    tidewire_filter::check_path(path).map_err(|kind| kind.to_string())?;
     let segments: Vec<&str> = path.split('.').collect();
-    if segments.iter().any(|s| s.is_empty()) {
-        return Err(format!("`{path}` has an empty segment"));
-    }
     // Check first so that a failure leaves the object untouched.
     {
         let mut current: &Map<String, Value> = target;

@@ -286,6 +286,51 @@ async fn scopes_forbid_and_events_do_not_cross_scopes() {
 }
 
 #[tokio::test]
+async fn requests_invalid_on_their_own_are_invalid_message_before_forbidden() {
+    // Section 4.4 (TW-CORE-23): bob may not write app.users, but a request that
+    // is invalid from the request alone is answered invalid_message first.
+    let server = start(auth_config(AuthMode::Required)).await;
+    let mut bob = Client::connect(&format!("{}?token=bob", server.ws_url())).await;
+    let bad = bob
+        .err(
+            json!({"type": "create", "database": "app", "collection": "users", "record": {"_id": 5}}),
+            "invalid_message",
+        )
+        .await;
+    assert_eq!(bad["error"]["details"]["path"], "record._id");
+    let update = |extra: Value| {
+        let mut message =
+            json!({"type": "update", "database": "app", "collection": "users", "record_id": "x"});
+        message
+            .as_object_mut()
+            .unwrap()
+            .extend(extra.as_object().unwrap().clone());
+        message
+    };
+    let bad = bob
+        .err(update(json!({"set": {"a..b": 1}})), "invalid_message")
+        .await;
+    assert_eq!(bad["error"]["details"]["path"], "set.a..b");
+    bob.err(update(json!({"unset": [""]})), "invalid_message")
+        .await;
+    let read = json!({"type": "read", "database": "app", "collection": "orders", "fields": ["a."]});
+    let bad = bob.err(read, "invalid_message").await;
+    assert_eq!(bad["error"]["details"]["path"], "fields[0]");
+    let read = json!({"type": "read", "database": "app", "collection": "orders", "sort": [{"field": ".a"}]});
+    let bad = bob.err(read, "invalid_message").await;
+    assert_eq!(bad["error"]["details"]["path"], "sort[0].field");
+    // The same requests, valid, are forbidden: the scope really is missing.
+    bob.err(create("users", "five"), "forbidden").await;
+    bob.err(update(json!({"set": {"a.b": 1}})), "forbidden")
+        .await;
+    bob.err(
+        json!({"type": "read", "database": "app", "collection": "orders", "fields": ["a"], "sort": [{"field": "a"}]}),
+        "forbidden",
+    )
+    .await;
+}
+
+#[tokio::test]
 async fn optional_mode_gives_anonymous_connections_the_anonymous_scopes() {
     let server = start(Config {
         anonymous_scopes: vec!["read:collection:pub.*".into()],

@@ -196,8 +196,7 @@ fn parse_node(value: &Value, loc: Option<&Loc<'_>>, depth: usize) -> Result<Node
                 return Err(error(loc, FilterErrorKind::UnknownOperator(key.clone())));
             }
             k => {
-                let path = FieldPath::parse(k)
-                    .ok_or_else(|| error(loc, FilterErrorKind::InvalidPath(key.clone())))?;
+                let path = FieldPath::parse(k).map_err(|kind| error(loc, kind))?;
                 Node::Field(path, parse_field_value(arg, Some(&here), depth)?)
             }
         };

@@ -36,11 +36,12 @@
 //! | `$text` | string of terms | every term is a word of some string anywhere in the document |
 //! | field path | value or operator object | the field satisfies it |
 //!
-//! A field path is dotted (`fullDocument.address.city`); see [`lookup`]. A
-//! segment that is a canonical decimal integer indexes into an array
-//! (`items.0.sku`). Arrays are never traversed implicitly: `items.sku` is
-//! missing on `{"items": [{"sku": "A"}]}`. A path that does not resolve is
-//! *missing*.
+//! A field path is dotted (`fullDocument.address.city`); see [`lookup`]. Its
+//! segments must not be empty ([`check_path`]): `a..b`, `.a`, `a.` and `""`
+//! are parse errors. A segment that is a canonical decimal integer indexes
+//! into an array (`items.0.sku`). Arrays are never traversed implicitly:
+//! `items.sku` is missing on `{"items": [{"sku": "A"}]}`. A path that does not
+//! resolve is *missing*.
 //!
 //! A field's value is either an operator object (a non-empty object whose keys
 //! all start with `$`; all operators must hold) or a bare value meaning
@@ -114,7 +115,7 @@ mod value;
 
 pub use error::{FilterError, FilterErrorKind};
 pub use filter::{Filter, Pipeline, MAX_DEPTH};
-pub use path::lookup;
+pub use path::{check_path, lookup};
 pub use value::compare;
 
 #[cfg(test)]

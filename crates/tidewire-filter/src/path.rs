@@ -2,6 +2,8 @@
 
 use serde_json::Value;
 
+use crate::FilterErrorKind;
+
 /// One pre-parsed path segment. The array index is decided once at parse time
 /// so evaluation never re-parses digits.
 #[derive(Clone, Debug)]
@@ -38,19 +40,41 @@ fn step<'a>(value: &'a Value, key: &str, index: Option<usize>) -> Option<&'a Val
     }
 }
 
+/// Checks that `path` is a path: one or more non-empty segments separated by
+/// `.`. A path with an empty segment (`""`, `a..b`, `.a`, `a.`) is refused with
+/// [`FilterErrorKind::InvalidPath`].
+///
+/// Filters check their keys with this; servers use it for every other dotted
+/// path a request names (update paths, projections, sort keys), so that all of
+/// them agree on what a path is.
+///
+/// ```
+/// use tidewire_filter::{check_path, FilterErrorKind};
+///
+/// assert!(check_path("address.city").is_ok());
+/// assert!(check_path("items.0").is_ok());
+/// assert_eq!(check_path("a..b"), Err(FilterErrorKind::InvalidPath("a..b".into())));
+/// assert!(check_path("").is_err());
+/// ```
+pub fn check_path(path: &str) -> Result<(), FilterErrorKind> {
+    if path.split('.').any(str::is_empty) {
+        return Err(FilterErrorKind::InvalidPath(path.to_string()));
+    }
+    Ok(())
+}
+
 impl FieldPath {
-    /// Returns `None` when the path has an empty segment (`""`, `"a..b"`, `".a"`).
-    pub(crate) fn parse(path: &str) -> Option<FieldPath> {
+    /// Fails when [`check_path`] refuses the path.
+    pub(crate) fn parse(path: &str) -> Result<FieldPath, FilterErrorKind> {
+        check_path(path)?;
         let segments = path
             .split('.')
-            .map(|s| {
-                (!s.is_empty()).then(|| Segment {
-                    key: s.into(),
-                    index: array_index(s),
-                })
+            .map(|s| Segment {
+                key: s.into(),
+                index: array_index(s),
             })
-            .collect::<Option<Box<[Segment]>>>()?;
-        Some(FieldPath { segments })
+            .collect();
+        Ok(FieldPath { segments })
     }
 
     pub(crate) fn resolve<'a>(&self, doc: &'a Value) -> Option<&'a Value> {
@@ -61,6 +85,8 @@ impl FieldPath {
 }
 
 /// Resolves a dotted path inside a document; `None` means the field is missing.
+/// The path is not checked: callers refuse invalid paths with [`check_path`]
+/// first.
 ///
 /// Each `.`-separated segment selects an object member by name. When the current
 /// value is an array, the segment must be a canonical non-negative decimal
@@ -109,6 +135,7 @@ mod tests {
             "a", "a.0", "a.0.b", "a.1.0", "a.01", "a.b", "0.c", "0.c.d", "x",
         ] {
             let compiled = FieldPath::parse(p).expect("valid path");
+            assert_eq!(check_path(p), Ok(()), "{p}");
             assert_eq!(compiled.resolve(&doc), lookup(&doc, p), "{p}");
         }
         assert_eq!(lookup(&doc, "a.1.0"), Some(&json!("zero")));
@@ -118,8 +145,13 @@ mod tests {
 
     #[test]
     fn empty_segments_are_rejected() {
-        for p in ["", ".a", "a.", "a..b"] {
-            assert!(FieldPath::parse(p).is_none(), "{p}");
+        for p in ["", ".", ".a", "a.", "a..b", "a.b..", "..."] {
+            assert!(FieldPath::parse(p).is_err(), "{p}");
+            assert_eq!(
+                check_path(p),
+                Err(FilterErrorKind::InvalidPath(p.to_string())),
+                "{p}"
+            );
         }
     }
 }
