@@ -16,6 +16,7 @@ use proptest::test_runner::{
     Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
 use tidewire_conform::render::{self, Style};
+use tidewire_conform::report::Direction;
 use tidewire_conform::target::Target;
 use tidewire_conform::{parse_suite, Filter, Report, RunOptions, Runner, SchemaSet, Status};
 use tidewire_protocol::Profile;
@@ -79,6 +80,62 @@ fn relative(from: &Path, to: &Path) -> PathBuf {
     out
 }
 
+/// What sequences may rely on beyond the profiles: the heartbeat interval
+/// and message rate the server announces, read from a `welcome` received the
+/// way the generated cases receive theirs, and whether the run has the
+/// variable `token_narrow`.
+async fn announced(
+    options: &RunOptions,
+    url: &str,
+    schemas: &Arc<SchemaSet>,
+) -> Result<tidewire_model::Announced, String> {
+    let probe = serde_json::json!({
+        "cases": [{
+            "id": "prop.welcome",
+            "title": "the welcome prop reads the announced limits from",
+            "requirements": [],
+            "profile": "core",
+            "steps": [
+                {"step": "open", "conn": "probe", "subprotocols": ["tidewire.v1"]},
+                {"step": "expect", "conn": "probe", "match": {"type": "welcome"}},
+                {"step": "close", "conn": "probe"},
+            ],
+        }],
+    });
+    let suite = parse_suite(
+        Path::new("prop-welcome.json"),
+        &probe.to_string(),
+        Some(schemas.clone()),
+    )
+    .map_err(|e| format!("the welcome probe is invalid: {e}"))?;
+    let report = Runner::new(RunOptions {
+        filter: Filter::default(),
+        ..options.clone()
+    })
+    .run(url, &[suite])
+    .await
+    .map_err(|e| e.to_string())?;
+    let case = &report.cases[0];
+    if case.status != Status::Pass {
+        let why = case.failure.as_ref().map_or("", |f| f.message.as_str());
+        return Err(format!(
+            "no welcome to read the announced limits from: {why}"
+        ));
+    }
+    let welcome: tidewire_protocol::Welcome = case
+        .transcript
+        .iter()
+        .find(|e| e.dir == Direction::In)
+        .and_then(|e| e.text.as_deref())
+        .and_then(|text| serde_json::from_str(text).ok())
+        .ok_or("the welcome does not have the shape of a Tidewire welcome")?;
+    Ok(tidewire_model::Announced {
+        heartbeat_ms: Some(welcome.heartbeat_ms),
+        rate: welcome.limits.rate,
+        narrow_token: options.vars.contains_key("token_narrow"),
+    })
+}
+
 pub fn run(settings: PropSettings) -> ExitCode {
     let schemas = match SchemaSet::load(&settings.schemas) {
         Ok(set) => Arc::new(set),
@@ -88,17 +145,21 @@ pub fn run(settings: PropSettings) -> ExitCode {
         Ok(rt) => rt,
         Err(e) => return setup_error(&format!("cannot start the async runtime: {e}")),
     };
+    let mut options = settings.options.clone();
     let (url, embedded) = match &settings.url {
         Some(url) => (url.clone(), None),
         None => match runtime.block_on(Embedded::start(&settings.faults)) {
             Ok(servers) => {
                 println!("{}", servers.describe());
+                // The credentials `run --embedded` gives its cases: with
+                // `token_narrow`, sequences can try what its scopes forbid.
+                servers.provide_vars(&mut options);
                 (servers.url.clone(), Some(servers))
             }
             Err(e) => return setup_error(&format!("cannot start the reference server: {e}")),
         },
     };
-    let code = drive(&settings, &runtime, &url, schemas);
+    let code = drive(&settings, &options, &runtime, &url, schemas);
     if let Some(servers) = embedded {
         runtime.block_on(servers.shutdown());
     }
@@ -107,6 +168,7 @@ pub fn run(settings: PropSettings) -> ExitCode {
 
 fn drive(
     settings: &PropSettings,
+    options: &RunOptions,
     runtime: &tokio::runtime::Runtime,
     url: &str,
     schemas: Arc<SchemaSet>,
@@ -121,7 +183,7 @@ fn drive(
                 "the schema set does not say where servers claim their profiles: pass --profile",
             );
         };
-        let probe = Runner::new(settings.options.clone());
+        let probe = Runner::new(options.clone());
         match runtime.block_on(probe.claimed_profiles(&target, claims)) {
             Ok(names) => names,
             Err(e) => return setup_error(&e.to_string()),
@@ -138,6 +200,11 @@ fn drive(
             "none of the profiles {profile_names:?} is a Tidewire profile"
         ));
     }
+
+    let announced = match runtime.block_on(announced(options, url, &schemas)) {
+        Ok(announced) => announced,
+        Err(e) => return setup_error(&e),
+    };
 
     let seed = settings.seed.unwrap_or_else(fresh_seed);
     let schemas_abs = std::fs::canonicalize(&settings.schemas).unwrap_or(settings.schemas.clone());
@@ -156,7 +223,7 @@ fn drive(
             profiles: profile_names.clone(),
             ..Filter::default()
         },
-        ..settings.options.clone()
+        ..options.clone()
     });
     let case_id = format!("prop.seed-{seed}");
     let title = format!("generated sequence, seed {seed}");
@@ -188,7 +255,7 @@ fn drive(
         },
         rng(seed),
     );
-    let strategy = tidewire_model::scenario(&profiles, settings.max_len);
+    let strategy = tidewire_model::scenario(&profiles, settings.max_len, announced);
     let result = proptest.run(&strategy, |scenario| {
         *executed.borrow_mut() += 1;
         if setup_failure.borrow().is_some() {

@@ -52,36 +52,56 @@ fn prop_passes_against_the_reference_server() {
     assert!(printed.contains("--seed 11"), "{printed}");
 }
 
-/// The operations of a written case: its sends, less the closing ping
-/// fences, plus its reconnects.
+/// The operations of a written case: its sends on the scenario's
+/// connections (`c0`..), less the closing ping fences, its reconnects, and
+/// the side connections an operation opens for itself (a flood, a wait for
+/// a heartbeat). A burst counts its requests.
 fn operations(suite: &Value) -> usize {
+    let scenario_conn = |step: &Value| {
+        step["conn"]
+            .as_str()
+            .and_then(|c| c.strip_prefix('c'))
+            .is_some_and(|n| n.parse::<u8>().is_ok())
+    };
     suite["cases"][0]["steps"]
         .as_array()
         .expect("steps")
         .iter()
         .filter(|step| match step["step"].as_str() {
-            Some("send") => !step["json"]["id"]
-                .as_str()
-                .is_some_and(|id| id.starts_with("fence")),
+            Some("send") => {
+                scenario_conn(step)
+                    && !step["json"]["id"]
+                        .as_str()
+                        .is_some_and(|id| id.starts_with("fence"))
+            }
             Some("reconnect") => true,
+            Some("open") => !scenario_conn(step),
             _ => false,
         })
         .count()
 }
 
+/// Searches with the suite's usual settings, which find most faults.
 fn finds_and_shrinks(fault: &str) {
+    finds_and_shrinks_with(fault, 3, 300, 30);
+}
+
+/// Faults that only rare operations meet are searched with shorter
+/// sequences and a seed that meets them early, to keep the test quick.
+fn finds_and_shrinks_with(fault: &str, seed: u64, cases: u32, max_len: usize) {
     let dir = scratch(fault);
+    let (seed, cases, max_len) = (seed.to_string(), cases.to_string(), max_len.to_string());
     let out = dir.join("failure.json");
     let output = conform()
         .args([
             "prop",
             "--embedded",
             "--seed",
-            "3",
+            &seed,
             "--cases",
-            "300",
+            &cases,
             "--max-len",
-            "30",
+            &max_len,
         ])
         .args(["--inject-fault", fault])
         .arg("--schemas")
@@ -93,7 +113,10 @@ fn finds_and_shrinks(fault: &str) {
     let printed = text(&output);
     assert_eq!(output.status.code(), Some(1), "{fault}: {printed}");
     assert!(printed.contains("prop: FAILED"), "{fault}: {printed}");
-    assert!(printed.contains("--seed 3"), "{fault}: {printed}");
+    assert!(
+        printed.contains(&format!("--seed {seed}")),
+        "{fault}: {printed}"
+    );
 
     let suite: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("written"))
         .expect("the written suite is JSON");
@@ -146,4 +169,24 @@ fn prop_finds_a_member_kept_after_its_connection_dropped() {
 #[test]
 fn prop_finds_an_event_leaked_across_a_filter() {
     finds_and_shrinks("leak-across-filter");
+}
+
+#[test]
+fn prop_finds_events_of_one_subscription_out_of_order() {
+    finds_and_shrinks_with("reorder-events", 15, 100, 4);
+}
+
+#[test]
+fn prop_finds_a_missing_heartbeat() {
+    finds_and_shrinks_with("skip-heartbeat", 5, 100, 2);
+}
+
+#[test]
+fn prop_finds_an_unenforced_rate_limit() {
+    finds_and_shrinks("ignore-rate-limit");
+}
+
+#[test]
+fn prop_finds_requests_allowed_beyond_the_scopes() {
+    finds_and_shrinks("leak-across-scope");
 }

@@ -21,9 +21,20 @@ mod model;
 use proptest::prelude::*;
 use proptest::strategy::Union;
 use serde_json::Value;
-use tidewire_protocol::Profile;
+use tidewire_protocol::{Profile, RateLimit};
 
 pub use model::to_suite;
+
+/// What some operations depend on beyond the profiles: what the server's
+/// `welcome` announced (how long an idle connection waits for a heartbeat,
+/// the message rate), and whether the run variable `token_narrow` names a
+/// token whose scopes allow nothing on the names the model uses.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Announced {
+    pub heartbeat_ms: Option<u64>,
+    pub rate: Option<RateLimit>,
+    pub narrow_token: bool,
+}
 
 /// A generated test: connections `c0`.. and the operations they perform, in order.
 #[derive(Debug, Clone)]
@@ -124,6 +135,23 @@ pub enum Op {
     UnknownOperator {
         coll: u8,
     },
+    /// Writes sent back to back on one connection, without waiting for a
+    /// reply in between: the only way two events of one subscription are in
+    /// flight together, so that their order is observable.
+    Burst(Vec<Op>),
+    /// A fresh connection that stays idle until the announced heartbeat is due.
+    AwaitHeartbeat {
+        heartbeat_ms: u64,
+    },
+    /// A fresh connection that sends one frame more than the announced rate
+    /// allows: its own connection, so the window it fills delays nothing else.
+    Flood {
+        messages: u32,
+    },
+    /// A `create` on a fresh connection opened with `${token_narrow}`.
+    OutOfScope {
+        coll: u8,
+    },
 }
 
 impl Op {
@@ -157,6 +185,20 @@ impl Op {
             Op::UnknownType => &["TW-CORE-18", "TW-CORE-21"],
             Op::WrongFieldType => &["TW-CORE-20", "TW-CORE-21"],
             Op::UnknownOperator { .. } => &["TW-FILTER-10"],
+            Op::Burst(_) => &["TW-CORE-9", "TW-WATCH-9", "TW-TOPIC-6"],
+            Op::AwaitHeartbeat { .. } => &["TW-CORE-28"],
+            Op::Flood { .. } => &["TW-LIMIT-2"],
+            Op::OutOfScope { .. } => &["TW-AUTH-11"],
+        }
+    }
+
+    /// This operation and, for a burst, the operations it is made of.
+    pub fn flatten(&self) -> Vec<&Op> {
+        match self {
+            Op::Burst(ops) => std::iter::once(self)
+                .chain(ops.iter().flat_map(Op::flatten))
+                .collect(),
+            op => vec![op],
         }
     }
 }
@@ -265,13 +307,61 @@ fn tag() -> impl Strategy<Value = Tag> {
     prop_oneof![Just(Tag::Red), Just(Tag::Blue)]
 }
 
-fn record_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
-    let change = prop_oneof![
+fn create() -> BoxedStrategy<Op> {
+    (
+        0..COLLECTIONS,
+        0..KEYS,
+        small(),
+        proptest::option::of(tag()),
+    )
+        .prop_map(|(coll, key, n, tag)| Op::Create { coll, key, n, tag })
+        .boxed()
+}
+
+fn change() -> impl Strategy<Value = Change> {
+    prop_oneof![
         small().prop_map(Change::SetN),
         tag().prop_map(Change::SetTag),
         Just(Change::UnsetTag),
         small().prop_map(Change::SetNested),
-    ];
+    ]
+}
+
+fn update() -> BoxedStrategy<Op> {
+    (0..COLLECTIONS, 0..KEYS, change())
+        .prop_map(|(coll, key, change)| Op::Update { coll, key, change })
+        .boxed()
+}
+
+fn delete() -> BoxedStrategy<Op> {
+    (0..COLLECTIONS, 0..KEYS)
+        .prop_map(|(coll, key)| Op::Delete { coll, key })
+        .boxed()
+}
+
+fn publish() -> BoxedStrategy<Op> {
+    (0..TOPICS, small())
+        .prop_map(|(topic, n)| Op::Publish { topic, n })
+        .boxed()
+}
+
+fn post() -> BoxedStrategy<Op> {
+    (0..ROOMS, small())
+        .prop_map(|(room, n)| Op::Post { room, n })
+        .boxed()
+}
+
+fn edit() -> BoxedStrategy<Op> {
+    (
+        0..ROOMS,
+        proptest::bool::weighted(0.3),
+        prop::char::range('a', 'e'),
+    )
+        .prop_map(|(room, stale, text)| Op::Edit { room, stale, text })
+        .boxed()
+}
+
+fn record_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
     let filter = prop_oneof![
         Just(RecordFilter::All),
         small().prop_map(RecordFilter::NGte),
@@ -282,29 +372,9 @@ fn record_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
         small().prop_map(RecordFilter::MetaLt),
     ];
     vec![
-        (
-            6,
-            (
-                0..COLLECTIONS,
-                0..KEYS,
-                small(),
-                proptest::option::of(tag()),
-            )
-                .prop_map(|(coll, key, n, tag)| Op::Create { coll, key, n, tag })
-                .boxed(),
-        ),
-        (
-            5,
-            (0..COLLECTIONS, 0..KEYS, change)
-                .prop_map(|(coll, key, change)| Op::Update { coll, key, change })
-                .boxed(),
-        ),
-        (
-            2,
-            (0..COLLECTIONS, 0..KEYS)
-                .prop_map(|(coll, key)| Op::Delete { coll, key })
-                .boxed(),
-        ),
+        (6, create()),
+        (5, update()),
+        (2, delete()),
         (
             2,
             (0..COLLECTIONS, 0..KEYS)
@@ -372,12 +442,7 @@ fn topic_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
                 .prop_map(|(topic, min)| Op::Subscribe { topic, min })
                 .boxed(),
         ),
-        (
-            3,
-            (0..TOPICS, small())
-                .prop_map(|(topic, n)| Op::Publish { topic, n })
-                .boxed(),
-        ),
+        (3, publish()),
     ]
 }
 
@@ -390,12 +455,7 @@ fn room_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
                 .boxed(),
         ),
         (1, (0..ROOMS).prop_map(|room| Op::Leave { room }).boxed()),
-        (
-            3,
-            (0..ROOMS, small())
-                .prop_map(|(room, n)| Op::Post { room, n })
-                .boxed(),
-        ),
+        (3, post()),
         (
             1,
             (0..ROOMS, any::<bool>())
@@ -407,16 +467,7 @@ fn room_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
 
 fn collab_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
     vec![
-        (
-            3,
-            (
-                0..ROOMS,
-                proptest::bool::weighted(0.3),
-                prop::char::range('a', 'e'),
-            )
-                .prop_map(|(room, stale, text)| Op::Edit { room, stale, text })
-                .boxed(),
-        ),
+        (3, edit()),
         (
             1,
             (0..ROOMS).prop_map(|room| Op::GetDocument { room }).boxed(),
@@ -424,10 +475,72 @@ fn collab_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
     ]
 }
 
-/// Operations a server claiming `profiles` must serve. Profiles that
-/// generate nothing on their own (watch without records to change) are left
-/// out with their dependants, as a server may not claim them alone.
-pub fn operations(profiles: &[Profile]) -> BoxedStrategy<Op> {
+/// Bursts of two writes. Most write twice to one target, so that both
+/// events reach the same subscriptions and their order is checked; the rest
+/// pair any two writes.
+fn bursts(profiles: &[Profile]) -> Vec<(u32, BoxedStrategy<Op>)> {
+    let has = |p: Profile| profiles.contains(&p);
+    fn pair((first, second): (Op, Op)) -> Op {
+        Op::Burst(vec![first, second])
+    }
+    let mut any_write: Vec<(u32, BoxedStrategy<Op>)> = Vec::new();
+    let mut ops: Vec<(u32, BoxedStrategy<Op>)> = Vec::new();
+    if has(Profile::Records) {
+        any_write.extend([(3, create()), (3, update()), (1, delete())]);
+        ops.push((
+            2,
+            (create(), change())
+                .prop_map(|(create, change)| {
+                    let Op::Create { coll, key, .. } = create else {
+                        unreachable!("create() makes creates")
+                    };
+                    (create, Op::Update { coll, key, change })
+                })
+                .prop_map(pair)
+                .boxed(),
+        ));
+    }
+    if has(Profile::Topics) {
+        any_write.push((3, publish()));
+        ops.push((
+            2,
+            (0..TOPICS, small(), small())
+                .prop_map(|(topic, a, b)| {
+                    pair((Op::Publish { topic, n: a }, Op::Publish { topic, n: b }))
+                })
+                .boxed(),
+        ));
+    }
+    if has(Profile::Rooms) {
+        any_write.push((1, post()));
+        ops.push((
+            1,
+            (0..ROOMS, small(), small())
+                .prop_map(|(room, a, b)| pair((Op::Post { room, n: a }, Op::Post { room, n: b })))
+                .boxed(),
+        ));
+        if has(Profile::Collab) {
+            any_write.push((1, edit()));
+        }
+    }
+    if !any_write.is_empty() {
+        let write = Union::new_weighted(any_write);
+        ops.push((1, (write.clone(), write).prop_map(pair).boxed()));
+    }
+    ops
+}
+
+/// The most frames a flood sends, and the shortest window it tries to fill:
+/// beyond them, sending one more frame than the limit may take longer than
+/// the window, and the last frame would rightly be processed.
+const FLOOD_MAX_MESSAGES: u32 = 1000;
+const FLOOD_MIN_WINDOW_MS: u64 = 500;
+
+/// Operations a server claiming `profiles` must serve, given what it
+/// `announced` in its `welcome`. Profiles that generate nothing on their
+/// own (watch without records to change) are left out with their
+/// dependants, as a server may not claim them alone.
+pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<Op> {
     let has = |p: Profile| profiles.contains(&p);
     let mut ops: Vec<(u32, BoxedStrategy<Op>)> = vec![
         (1, small().prop_map(|payload| Op::Ping { payload }).boxed()),
@@ -455,25 +568,84 @@ pub fn operations(profiles: &[Profile]) -> BoxedStrategy<Op> {
             ops.extend(collab_ops());
         }
     }
+    ops.extend(bursts(profiles));
+    if let Some(rate) = announced
+        .rate
+        .filter(|r| r.messages <= FLOOD_MAX_MESSAGES && r.window_ms >= FLOOD_MIN_WINDOW_MS)
+    {
+        ops.push((
+            1,
+            Just(Op::Flood {
+                messages: rate.messages,
+            })
+            .boxed(),
+        ));
+    }
+    if announced.narrow_token && has(Profile::Auth) && has(Profile::Records) {
+        ops.push((
+            1,
+            (0..COLLECTIONS)
+                .prop_map(|coll| Op::OutOfScope { coll })
+                .boxed(),
+        ));
+    }
     Union::new_weighted(ops).boxed()
 }
 
-/// Scenarios of one to three connections and one to `max_len` operations.
-pub fn scenario(profiles: &[Profile], max_len: usize) -> BoxedStrategy<Scenario> {
+/// The share of scenarios that wait for a heartbeat, and the longest
+/// interval worth waiting for: each wait costs a whole interval, so it is
+/// rare, and skipped for servers announcing long ones.
+const HEARTBEAT_SHARE: f64 = 0.005;
+const HEARTBEAT_MAX_MS: u64 = 5000;
+
+/// Scenarios of one to three connections and one to `max_len` operations
+/// (plus, rarely, a wait for a heartbeat).
+pub fn scenario(
+    profiles: &[Profile],
+    max_len: usize,
+    announced: Announced,
+) -> BoxedStrategy<Scenario> {
     let max_len = max_len.max(1);
+    let heartbeat = announced
+        .heartbeat_ms
+        .filter(|ms| *ms <= HEARTBEAT_MAX_MS)
+        .map_or(0.0, |_| HEARTBEAT_SHARE);
     (
+        proptest::bool::weighted(heartbeat),
         1usize..=3,
-        proptest::collection::vec((0usize..3, operations(profiles)), 1..=max_len),
+        proptest::collection::vec((0usize..3, operations(profiles, announced)), 0..=max_len),
     )
-        .prop_map(|(connections, actions)| Scenario {
-            connections,
-            actions: actions
+        .prop_map(move |(wait, connections, actions)| {
+            let mut actions: Vec<Action> = actions
                 .into_iter()
                 .map(|(conn, op)| Action {
                     conn: conn % connections,
                     op,
                 })
-                .collect(),
+                .collect();
+            // Only a heartbeat wait may stand alone: the other operations can
+            // then shrink away, where every shrinking step costs an interval.
+            if actions.is_empty() && !wait {
+                actions.push(Action {
+                    conn: 0,
+                    op: Op::Ping { payload: 0 },
+                });
+            }
+            // First, as its connection meets no other: where it stands would
+            // only give shrinking another dimension.
+            if let (true, Some(heartbeat_ms)) = (wait, announced.heartbeat_ms) {
+                actions.insert(
+                    0,
+                    Action {
+                        conn: 0,
+                        op: Op::AwaitHeartbeat { heartbeat_ms },
+                    },
+                );
+            }
+            Scenario {
+                connections,
+                actions,
+            }
         })
         .boxed()
 }

@@ -120,6 +120,20 @@ fn error(id: &str, code: &str) -> Value {
 
 const ANY_STRING: fn() -> Value = || json!({"$type": "string"});
 
+/// The ordered stream a predicted frame belongs to, if any: the replies of a
+/// connection come in request order (TW-CORE-9), and the events of one
+/// subscription in commit order (TW-WATCH-9, TW-TOPIC-6). Replies are the
+/// frames carrying a request `id`; events carry their subscription.
+fn stream(pattern: &Value) -> Option<String> {
+    if pattern.get("id").is_some() {
+        return Some("replies".into());
+    }
+    match pattern["type"].as_str() {
+        Some("change" | "publication") => pattern["subscription"].as_str().map(String::from),
+        _ => None,
+    }
+}
+
 impl Model {
     fn cid_var(&self, conn: usize) -> String {
         format!("{}_id{}", conn_name(conn), self.generation[conn])
@@ -159,6 +173,11 @@ impl Model {
         }));
     }
 
+    fn send_on(&mut self, conn: &str, message: Value) {
+        self.steps
+            .push(json!({"step": "send", "conn": conn, "json": message}));
+    }
+
     fn send(&mut self, conn: usize, message: Value, invalid: bool) {
         let mut step = json!({"step": "send", "conn": conn_name(conn), "json": message});
         if invalid {
@@ -171,10 +190,26 @@ impl Model {
         self.expected[conn].push(pattern);
     }
 
+    /// Expects each connection's predicted frames. Frames of one ordered
+    /// stream (see [`stream`]) are expected one after the other; any mix of
+    /// streams in any order, since their interleaving is not specified.
     fn flush(&mut self) {
         for conn in 0..self.connections {
             let patterns = std::mem::take(&mut self.expected[conn]);
-            if !patterns.is_empty() {
+            let first = patterns.first().and_then(stream);
+            let one_stream = first.is_some()
+                && patterns
+                    .iter()
+                    .all(|p| stream(p).as_ref() == first.as_ref());
+            if patterns.len() > 1 && one_stream {
+                for pattern in patterns {
+                    self.steps.push(json!({
+                        "step": "expect",
+                        "conn": conn_name(conn),
+                        "match": pattern,
+                    }));
+                }
+            } else if !patterns.is_empty() {
                 self.steps.push(json!({
                     "step": "expect_all",
                     "conn": conn_name(conn),
@@ -182,6 +217,18 @@ impl Model {
                 }));
             }
         }
+    }
+
+    /// A fresh connection `name`, open until the returned steps close it.
+    fn side_connection(&mut self, name: &str, ignore: Value, welcome: Value) {
+        self.steps.push(json!({
+            "step": "open",
+            "conn": name,
+            "subprotocols": ["tidewire.v1"],
+            "ignore": ignore,
+        }));
+        self.steps
+            .push(json!({"step": "expect", "conn": name, "match": welcome}));
     }
 
     fn members(&self, room: u8) -> &[(usize, Role)] {
@@ -253,11 +300,92 @@ impl Model {
         .clone()
     }
 
-    fn apply(&mut self, index: usize, action: &Action) {
+    fn apply(&mut self, id: String, action: &Action) {
         let conn = action.conn;
-        let id = format!("q{index}");
         let rid = request_id(id.clone());
         match &action.op {
+            Op::Burst(ops) => {
+                for (i, op) in ops.iter().enumerate() {
+                    let op = Action {
+                        conn,
+                        op: op.clone(),
+                    };
+                    self.apply(format!("{id}-{i}"), &op);
+                }
+            }
+            Op::AwaitHeartbeat { heartbeat_ms } => {
+                // Heartbeats are not ignored here, and nothing else is sent:
+                // the first frame after the welcome must be one, on time.
+                let name = format!("{id}-idle");
+                self.side_connection(
+                    &name,
+                    json!([]),
+                    json!({"type": "welcome", "heartbeat_ms": heartbeat_ms}),
+                );
+                self.steps.push(json!({
+                    "step": "expect",
+                    "conn": name,
+                    "timeout_ms": heartbeat_ms + heartbeat_ms / 2 + 250,
+                    "match": {"type": "heartbeat", "at": ANY_STRING()},
+                }));
+                self.steps.push(json!({"step": "close", "conn": name}));
+            }
+            Op::OutOfScope { coll } => {
+                let name = format!("{id}-narrow");
+                self.steps.push(json!({
+                    "step": "open",
+                    "conn": name,
+                    "subprotocols": ["tidewire.v1"],
+                    "query": {"token": "${token_narrow}"},
+                    "inject": false,
+                    "ignore": [{"type": "heartbeat"}],
+                }));
+                self.steps
+                    .push(json!({"step": "expect", "conn": name, "match": {"type": "welcome"}}));
+                self.send_on(
+                    &name,
+                    typed(Create {
+                        id: rid,
+                        database: coll_name(DATABASE.into()),
+                        collection: coll_name(collection(*coll)),
+                        record: Map::from_iter([("_id".to_string(), json!("narrow"))]),
+                    }),
+                );
+                self.steps.push(
+                    json!({"step": "expect", "conn": name, "match": error(&id, "forbidden")}),
+                );
+                self.steps.push(json!({"step": "close", "conn": name}));
+            }
+            Op::Flood { messages } => {
+                // The replies to the allowed frames are ignored, not counted:
+                // the frame one over the limit is the one that must be refused.
+                let name = format!("{id}-flood");
+                let allowed = format!("{id}-ok");
+                self.side_connection(
+                    &name,
+                    json!([{"type": "heartbeat"}, {"type": "pong", "id": allowed}]),
+                    json!({"type": "welcome", "limits": {"rate": {"messages": messages}}}),
+                );
+                self.steps.push(json!({
+                    "step": "send", "conn": name, "repeat": messages,
+                    "json": {"type": "ping", "id": allowed},
+                }));
+                self.steps.push(json!({
+                    "step": "send", "conn": name, "json": {"type": "ping", "id": id},
+                }));
+                self.steps.push(json!({
+                    "step": "expect",
+                    "conn": name,
+                    "match": {
+                        "type": "error", "id": id,
+                        "error": {
+                            "code": "rate_limited",
+                            "details": {"retry_after_ms": {"$type": "integer", "$gte": 1}},
+                        },
+                    },
+                }));
+                self.steps.push(json!({"step": "close", "conn": name}));
+            }
             Op::Ping { payload } => {
                 self.send(
                     conn,
@@ -980,11 +1108,13 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
             conn: action.conn % connections,
             op: action.op.clone(),
         };
-        model.apply(index, &action);
+        model.apply(format!("q{index}"), &action);
         model.flush();
-        for id in action.op.requirements() {
-            if !requirements.contains(id) {
-                requirements.push(id);
+        for op in action.op.flatten() {
+            for id in op.requirements() {
+                if !requirements.contains(id) {
+                    requirements.push(id);
+                }
             }
         }
     }
@@ -997,6 +1127,11 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
         model.flush();
     }
     let profile = profile_of(scenario);
+    let narrow = scenario
+        .actions
+        .iter()
+        .any(|a| matches!(a.op, Op::OutOfScope { .. }));
+    let needs: Vec<&str> = if narrow { vec!["token_narrow"] } else { vec![] };
     with_nonce(json!({
         "description": "A sequence generated by `tidewire-conform prop` and shrunk to a minimal failing one.",
         "schemas": schemas,
@@ -1006,6 +1141,7 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
             "requirements": requirements,
             "profile": profile,
             "tags": ["prop"],
+            "needs": needs,
             "steps": model.steps,
         }],
     }))
@@ -1013,7 +1149,12 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
 
 /// The most specific profile the scenario uses, for the case's `profile`.
 fn profile_of(scenario: &Scenario) -> &'static str {
-    let uses = |f: fn(&Op) -> bool| scenario.actions.iter().any(|a| f(&a.op));
+    let uses = |f: fn(&Op) -> bool| {
+        scenario
+            .actions
+            .iter()
+            .any(|a| a.op.flatten().into_iter().any(f))
+    };
     if uses(|op| matches!(op, Op::Edit { .. } | Op::GetDocument { .. })) {
         "collab"
     } else if uses(|op| {
@@ -1240,5 +1381,85 @@ mod tests {
         let reply = &expected_after(&suite, "q3")[0].1[0];
         assert_eq!(reply["error"]["code"], "conflict");
         assert_eq!(reply["error"]["details"]["current_version"], 2);
+    }
+
+    /// The steps after the last send of a burst whose first request is `id`.
+    fn after_burst<'a>(suite: &'a Value, id: &str) -> Vec<&'a Value> {
+        let steps = suite["cases"][0]["steps"].as_array().unwrap();
+        let first = steps.iter().position(|s| s["json"]["id"] == id).unwrap();
+        steps[first + 2..]
+            .iter()
+            .take_while(|s| s["step"] != "send")
+            .collect()
+    }
+
+    #[test]
+    fn a_burst_expects_the_events_of_one_subscription_in_order() {
+        let publish = |n| Op::Publish { topic: 0, n };
+        let suite = suite(
+            2,
+            &[
+                (
+                    0,
+                    Op::Subscribe {
+                        topic: 0,
+                        min: None,
+                    },
+                ),
+                (1, Op::Burst(vec![publish(1), publish(2)])),
+            ],
+        );
+        let after = after_burst(&suite, "q1-0");
+        let on = |conn: &str| -> Vec<&Value> {
+            after
+                .iter()
+                .copied()
+                .filter(|s| s["conn"] == conn)
+                .collect()
+        };
+        let events = on("c0");
+        assert_eq!(events.len(), 2, "{after:#?}");
+        assert!(events.iter().all(|s| s["step"] == "expect"));
+        assert_eq!(events[0]["match"]["data"]["$literal"]["n"], 1);
+        assert_eq!(events[1]["match"]["data"]["$literal"]["n"], 2);
+        // The publisher's replies are one ordered stream too.
+        let replies = on("c1");
+        assert!(replies.iter().all(|s| s["step"] == "expect"));
+        assert_eq!(replies[0]["match"]["id"], "q1-0");
+        assert_eq!(replies[1]["match"]["id"], "q1-1");
+    }
+
+    #[test]
+    fn a_burst_leaves_replies_and_events_of_one_connection_unordered() {
+        let publish = |n| Op::Publish { topic: 0, n };
+        let suite = suite(
+            1,
+            &[
+                (
+                    0,
+                    Op::Subscribe {
+                        topic: 0,
+                        min: None,
+                    },
+                ),
+                (0, Op::Burst(vec![publish(1), publish(2)])),
+            ],
+        );
+        let after = after_burst(&suite, "q1-0");
+        assert_eq!(after.len(), 1, "{after:#?}");
+        assert_eq!(after[0]["step"], "expect_all");
+        assert_eq!(after[0]["match"].as_array().unwrap().len(), 4);
+    }
+
+    #[test]
+    fn a_flood_sends_one_frame_over_the_rate_on_its_own_connection() {
+        let suite = suite(1, &[(0, Op::Flood { messages: 5 })]);
+        let steps = suite["cases"][0]["steps"].as_array().unwrap();
+        let sends: Vec<&Value> = steps.iter().filter(|s| s["conn"] == "q0-flood").collect();
+        assert_eq!(sends[0]["step"], "open");
+        assert_eq!(sends[2]["repeat"], 5);
+        assert_eq!(sends[3]["json"]["id"], "q0");
+        assert_eq!(sends[4]["match"]["error"]["code"], "rate_limited");
+        assert_eq!(sends[5]["step"], "close");
     }
 }
