@@ -93,32 +93,8 @@ pub fn generate() -> Value {
     // Message keys are the Rust type names: unique across both directions, where
     // tags are not (`typing` is both a request and a push).
     let mut messages = Map::new();
-    let mut client_names = Map::new();
-    for (tag, name) in client.messages() {
-        let examples = client_examples
-            .iter()
-            .filter(|e| e.message.tag() == tag)
-            .map(|e| example_object(e.name, e.summary, &e.message))
-            .collect();
-        messages.insert(
-            name.into(),
-            message(tag, name, &client.defs[name], examples),
-        );
-        client_names.insert(tag.into(), json!(name));
-    }
-    let mut server_names = Map::new();
-    for (tag, name) in server.messages() {
-        let examples = server_examples
-            .iter()
-            .filter(|e| e.message.tag() == tag)
-            .map(|e| example_object(e.name, e.summary, &e.message))
-            .collect();
-        messages.insert(
-            name.into(),
-            message(tag, name, &server.defs[name], examples),
-        );
-        server_names.insert(tag.into(), json!(name));
-    }
+    add_messages(&mut messages, &client, &client_examples, ClientMessage::tag);
+    let server_names = add_messages(&mut messages, &server, &server_examples, ServerMessage::tag);
     let channel_message =
         |name: &str| json!({ "$ref": format!("#/channels/{CHANNEL}/messages/{name}") });
     let channel_ref = json!({ "$ref": format!("#/channels/{CHANNEL}") });
@@ -305,6 +281,30 @@ fn rewrite_refs(value: &mut Value) {
         Value::Array(items) => items.iter_mut().for_each(rewrite_refs),
         _ => {}
     }
+}
+
+/// Adds the messages of one direction, each with its examples, and returns
+/// their names by tag.
+fn add_messages<M: serde::Serialize>(
+    messages: &mut Map<String, Value>,
+    direction: &Definitions,
+    examples: &[Example<M>],
+    tag_of: fn(&M) -> &'static str,
+) -> Map<String, Value> {
+    let mut names = Map::new();
+    for (tag, name) in direction.messages() {
+        let examples = examples
+            .iter()
+            .filter(|e| tag_of(&e.message) == tag)
+            .map(|e| example_object(e.name, e.summary, &e.message))
+            .collect();
+        messages.insert(
+            name.into(),
+            message(tag, name, &direction.defs[name], examples),
+        );
+        names.insert(tag.into(), json!(name));
+    }
+    names
 }
 
 fn message(tag: &str, name: &str, def: &Value, examples: Vec<Value>) -> Value {
