@@ -129,12 +129,7 @@ async fn handshake_tokens_from_query_or_header() {
     by_query
         .ok(json!({"type": "watch", "database": "app"}), "watching")
         .await;
-    by_header
-        .ok(
-            json!({"type": "watch", "database": "app", "collection": "users"}),
-            "watching",
-        )
-        .await;
+    by_header.watch_collection("users").await;
     tokio::time::sleep(Duration::from_millis(400)).await;
     by_jwt.assert_alive().await;
     by_query.assert_alive().await;
@@ -245,13 +240,8 @@ async fn scopes_forbid_and_events_do_not_cross_scopes() {
         .await;
     bob.ok(json!({"type": "join", "room": "team-red"}), "joined")
         .await;
-    bob.ok(json!({"type": "subscribe", "topic": "news"}), "subscribed")
-        .await;
-    bob.ok(
-        json!({"type": "watch", "database": "app", "collection": "users"}),
-        "watching",
-    )
-    .await;
+    bob.subscribe("news").await;
+    bob.watch_collection("users").await;
 
     // Alice may watch everything in `app` until she narrows her own scopes.
     let mut alice = Client::connect(&format!("{url}?token=alice-read")).await;

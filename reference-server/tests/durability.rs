@@ -51,15 +51,15 @@ impl Spawned {
     async fn kill_while_starting(dir: &Path, delay: Duration) {
         let mut child = Spawned::spawn(&["--data-dir".as_ref(), dir.as_os_str()]);
         tokio::time::sleep(delay).await;
-        child.start_kill().expect("the server can be killed");
-        tokio::time::timeout(WAIT, child.wait())
-            .await
-            .expect("the killed server exits in time")
-            .expect("the server's exit status is readable");
+        sigkill(&mut child).await;
     }
 
     async fn start_with(args: &[&std::ffi::OsStr]) -> Spawned {
-        let mut child = Spawned::spawn(args);
+        Spawned::listening(Spawned::spawn(args)).await
+    }
+
+    /// Waits for a spawned server to print the address it listens on.
+    async fn listening(mut child: Child) -> Spawned {
         let mut stdout = BufReader::new(child.stdout.take().expect("stdout is piped"));
         let mut line = String::new();
         tokio::time::timeout(WAIT, stdout.read_line(&mut line))
@@ -80,12 +80,16 @@ impl Spawned {
 
     /// SIGKILL: no shutdown code runs, nothing is flushed.
     async fn kill(mut self) {
-        self.child.start_kill().expect("the server can be killed");
-        tokio::time::timeout(WAIT, self.child.wait())
-            .await
-            .expect("the killed server exits in time")
-            .expect("the server's exit status is readable");
+        sigkill(&mut self.child).await;
     }
+}
+
+async fn sigkill(child: &mut Child) {
+    child.start_kill().expect("the server can be killed");
+    tokio::time::timeout(WAIT, child.wait())
+        .await
+        .expect("the killed server exits in time")
+        .expect("the server's exit status is readable");
 }
 
 /// The connection was lost (the server died); anything else is a test failure.
@@ -685,7 +689,7 @@ async fn the_data_dir_and_age_bound_are_flags_and_environment_variables() {
 
     let dir = tempfile::tempdir().unwrap();
     let from_env = || async {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_tidewire-server"))
+        let child = Command::new(env!("CARGO_BIN_EXE_tidewire-server"))
             .args(["--listen", "127.0.0.1:0"])
             .env("TIDEWIRE_DATA_DIR", dir.path())
             .env("TIDEWIRE_JOURNAL_MAX_AGE_MS", "600000")
@@ -694,22 +698,7 @@ async fn the_data_dir_and_age_bound_are_flags_and_environment_variables() {
             .kill_on_drop(true)
             .spawn()
             .unwrap();
-        let mut stdout = BufReader::new(child.stdout.take().unwrap());
-        let mut line = String::new();
-        tokio::time::timeout(WAIT, stdout.read_line(&mut line))
-            .await
-            .expect("the server prints its address in time")
-            .unwrap();
-        let url = line
-            .trim()
-            .strip_prefix("listening on ")
-            .unwrap()
-            .to_string();
-        Spawned {
-            child,
-            url,
-            _stdout: stdout,
-        }
+        Spawned::listening(child).await
     };
     let server = from_env().await;
     let tokens = insert_and_collect_tokens(&server.url, 1, 2).await;

@@ -20,13 +20,13 @@ fn create(id: &str) -> Value {
     json!({"type": "create", "database": "app", "collection": "users", "record": {"_id": id}})
 }
 
-async fn watch_users(client: &mut Client) -> Value {
-    client
-        .ok(
-            json!({"type": "watch", "database": "app", "collection": "users"}),
-            "watching",
-        )
-        .await
+/// A writer, and a watcher of `app.users` subscribed to topic `news`.
+async fn writer_and_watcher(server: &ServerHandle) -> (Client, Client) {
+    let writer = Client::connect(&server.ws_url()).await;
+    let mut watcher = Client::connect(&server.ws_url()).await;
+    watcher.watch_collection("users").await;
+    watcher.subscribe("news").await;
+    (writer, watcher)
 }
 
 /// The `_id`s of the next `n` change events.
@@ -68,12 +68,7 @@ async fn publish_numbers(client: &mut Client, topic: &str, numbers: &[i64]) {
 #[tokio::test]
 async fn drop_event_loses_the_second_event_of_each_subscription() {
     let server = start_with(InjectedFault::DropEvent, config()).await;
-    let mut writer = Client::connect(&server.ws_url()).await;
-    let mut watcher = Client::connect(&server.ws_url()).await;
-    watch_users(&mut watcher).await;
-    watcher
-        .ok(json!({"type": "subscribe", "topic": "news"}), "subscribed")
-        .await;
+    let (mut writer, mut watcher) = writer_and_watcher(&server).await;
     for id in ["u1", "u2", "u3"] {
         writer.ok(create(id), "created").await;
     }
@@ -86,12 +81,7 @@ async fn drop_event_loses_the_second_event_of_each_subscription() {
 #[tokio::test]
 async fn duplicate_event_sends_the_first_event_twice() {
     let server = start_with(InjectedFault::DuplicateEvent, config()).await;
-    let mut writer = Client::connect(&server.ws_url()).await;
-    let mut watcher = Client::connect(&server.ws_url()).await;
-    watch_users(&mut watcher).await;
-    watcher
-        .ok(json!({"type": "subscribe", "topic": "news"}), "subscribed")
-        .await;
+    let (mut writer, mut watcher) = writer_and_watcher(&server).await;
     writer.ok(create("u1"), "created").await;
     writer.ok(create("u2"), "created").await;
     assert_eq!(change_ids(&mut watcher, 3).await, ["u1", "u1", "u2"]);
@@ -103,12 +93,7 @@ async fn duplicate_event_sends_the_first_event_twice() {
 #[tokio::test]
 async fn reorder_events_swaps_the_first_two_events() {
     let server = start_with(InjectedFault::ReorderEvents, config()).await;
-    let mut writer = Client::connect(&server.ws_url()).await;
-    let mut watcher = Client::connect(&server.ws_url()).await;
-    watch_users(&mut watcher).await;
-    watcher
-        .ok(json!({"type": "subscribe", "topic": "news"}), "subscribed")
-        .await;
+    let (mut writer, mut watcher) = writer_and_watcher(&server).await;
     for id in ["u1", "u2", "u3"] {
         writer.ok(create(id), "created").await;
     }
@@ -129,7 +114,7 @@ async fn reorder_events_lets_a_lone_event_go_when_the_connection_idles() {
     .await;
     let mut writer = Client::connect(&server.ws_url()).await;
     let mut watcher = Client::connect(&server.ws_url()).await;
-    watch_users(&mut watcher).await;
+    watcher.watch_collection("users").await;
     writer.ok(create("u1"), "created").await;
     // Held back, not lost: it follows the next heartbeat's turn.
     assert_eq!(change_ids(&mut watcher, 1).await, ["u1"]);

@@ -118,8 +118,7 @@ async fn get_stats_counts_connections_subscriptions_rooms_and_messages() {
     let mut a = Client::connect(&server.ws_url()).await;
     let mut b = Client::connect(&server.ws_url()).await;
     b.ok(json!({"type": "watch"}), "watching").await;
-    a.ok(json!({"type": "subscribe", "topic": "t"}), "subscribed")
-        .await;
+    a.subscribe("t").await;
     a.ok(json!({"type": "join", "room": "r"}), "joined").await;
     a.send_text("garbage").await;
     a.recv_type("error").await;

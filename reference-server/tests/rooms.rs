@@ -18,6 +18,27 @@ async fn join(client: &mut Client, room: &str, role: &str) -> Value {
         .await
 }
 
+/// Two connections in `room`: `a` a participant, `b` with `b_role`; `a` has
+/// already read the presence of `b` joining.
+async fn members(url: &str, room: &str, b_role: &str) -> (Client, Client) {
+    let mut a = Client::connect(url).await;
+    let mut b = Client::connect(url).await;
+    join(&mut a, room, "participant").await;
+    join(&mut b, room, b_role).await;
+    a.recv_type("presence").await;
+    (a, b)
+}
+
+/// The `message_id`s of a history page, in page order.
+fn message_ids(page: &Value) -> Vec<&str> {
+    page["messages"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|m| m["message_id"].as_str().unwrap())
+        .collect()
+}
+
 #[tokio::test]
 async fn join_presence_and_leave() {
     let server = start(config()).await;
@@ -57,11 +78,7 @@ async fn join_presence_and_leave() {
 #[tokio::test]
 async fn a_dropped_member_is_reported_as_disconnected() {
     let server = start(config()).await;
-    let mut a = Client::connect(&server.ws_url()).await;
-    let mut b = Client::connect(&server.ws_url()).await;
-    join(&mut a, "r", "participant").await;
-    join(&mut b, "r", "participant").await;
-    a.recv_type("presence").await;
+    let (mut a, b) = members(&server.ws_url(), "r", "participant").await;
     let b_id = b.welcome["connection_id"].clone();
     drop(b);
     let presence = a.recv_type("presence").await;
@@ -77,12 +94,8 @@ async fn posts_typing_and_history() {
         ..config()
     })
     .await;
-    let mut a = Client::connect(&server.ws_url()).await;
-    let mut b = Client::connect(&server.ws_url()).await;
+    let (mut a, mut b) = members(&server.ws_url(), "chat", "observer").await;
     let mut outsider = Client::connect(&server.ws_url()).await;
-    join(&mut a, "chat", "participant").await;
-    join(&mut b, "chat", "observer").await;
-    a.recv_type("presence").await;
 
     let mut ids = Vec::new();
     for n in 0..7 {
@@ -149,14 +162,8 @@ async fn posts_typing_and_history() {
             "history_page",
         )
         .await;
-    let page_ids: Vec<&str> = page["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["message_id"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        page_ids,
+        message_ids(&page),
         ids[4..7].iter().map(String::as_str).collect::<Vec<_>>()
     );
     assert_eq!(page["has_more"], true);
@@ -166,14 +173,8 @@ async fn posts_typing_and_history() {
             "history_page",
         )
         .await;
-    let older_ids: Vec<&str> = older["messages"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|m| m["message_id"].as_str().unwrap())
-        .collect();
     assert_eq!(
-        older_ids,
+        message_ids(&older),
         ids[2..4].iter().map(String::as_str).collect::<Vec<_>>()
     );
     assert_eq!(older["has_more"], false);
@@ -182,11 +183,7 @@ async fn posts_typing_and_history() {
 #[tokio::test]
 async fn collaborative_edits_and_conflicts() {
     let server = start(config()).await;
-    let mut a = Client::connect(&server.ws_url()).await;
-    let mut b = Client::connect(&server.ws_url()).await;
-    join(&mut a, "doc-room", "participant").await;
-    join(&mut b, "doc-room", "participant").await;
-    a.recv_type("presence").await;
+    let (mut a, mut b) = members(&server.ws_url(), "doc-room", "participant").await;
 
     let doc = b
         .ok(

@@ -35,17 +35,28 @@ async fn changes(client: &mut Client, n: usize) -> Vec<Value> {
     out
 }
 
+/// The `_id`s of the changes before the one for `end`, which is consumed.
+async fn ids_until(client: &mut Client, end: &str) -> Vec<String> {
+    let mut got = Vec::new();
+    loop {
+        let change = client.recv_type("change").await;
+        let id = change["event"]["document_key"]["_id"]
+            .as_str()
+            .unwrap()
+            .to_string();
+        if id == end {
+            return got;
+        }
+        got.push(id);
+    }
+}
+
 #[tokio::test]
 async fn a_write_on_one_connection_reaches_a_watch_on_another() {
     let server = start(config()).await;
     let mut a = Client::connect(&server.ws_url()).await;
     let mut b = Client::connect(&server.ws_url()).await;
-    let watching = b
-        .ok(
-            json!({"type": "watch", "database": "app", "collection": "users"}),
-            "watching",
-        )
-        .await;
+    let watching = b.watch_collection("users").await;
     assert_eq!(watching["resumed"], false);
     let sub = watching["subscription"].clone();
     a.ok(create("users", "u1", json!({"name": "Ada"})), "created")
@@ -152,32 +163,13 @@ async fn watch_arguments_are_validated() {
         )
         .await;
     assert_eq!(e["error"]["details"]["path"], "collection");
-    let e = c
-        .err(
-            json!({"type": "watch", "filter": {"$and": 5}}),
-            "invalid_message",
-        )
+    c.invalid_at(json!({"type": "watch", "filter": {"$and": 5}}), "filter")
         .await;
-    assert!(
-        e["error"]["details"]["path"]
-            .as_str()
-            .unwrap()
-            .starts_with("filter"),
-        "{e}"
-    );
-    let e = c
-        .err(
-            json!({"type": "watch", "pipeline": [{"$group": {}}]}),
-            "invalid_message",
-        )
-        .await;
-    assert!(
-        e["error"]["details"]["path"]
-            .as_str()
-            .unwrap()
-            .starts_with("pipeline"),
-        "{e}"
-    );
+    c.invalid_at(
+        json!({"type": "watch", "pipeline": [{"$group": {}}]}),
+        "pipeline",
+    )
+    .await;
     c.err(
         json!({"type": "unsubscribe", "subscription": "s99"}),
         "not_found",
@@ -201,26 +193,10 @@ async fn the_watching_reply_is_a_barrier() {
         writer
     });
     tokio::time::sleep(Duration::from_millis(5)).await;
-    let watching = watcher
-        .ok(
-            json!({"type": "watch", "database": "app", "collection": "c"}),
-            "watching",
-        )
-        .await;
+    let watching = watcher.watch_collection("c").await;
     let mut writer = writes.await.unwrap();
     writer.ok(create("c", "zz-end", json!({})), "created").await;
-    let mut received = Vec::new();
-    loop {
-        let change = watcher.recv_type("change").await;
-        let id = change["event"]["document_key"]["_id"]
-            .as_str()
-            .unwrap()
-            .to_string();
-        if id == "zz-end" {
-            break;
-        }
-        received.push(id);
-    }
+    let received = ids_until(&mut watcher, "zz-end").await;
     // Journal positions: `before` is 1 and w{n} is n + 2, so the barrier at
     // position p means every write from w{p-1} on, and none before.
     let barrier: usize = watching["resume_token"]
@@ -271,8 +247,7 @@ async fn max_subscriptions_is_enforced() {
     let mut c = Client::connect(&server.ws_url()).await;
     assert_eq!(c.welcome["limits"]["max_subscriptions"], 2);
     let first = c.ok(json!({"type": "watch"}), "watching").await;
-    c.ok(json!({"type": "subscribe", "topic": "t"}), "subscribed")
-        .await;
+    c.subscribe("t").await;
     let e = c.err(json!({"type": "watch"}), "limit_exceeded").await;
     assert_eq!(e["error"]["details"]["limit"], "max_subscriptions");
     let e = c
@@ -398,30 +373,9 @@ async fn a_slow_consumer_is_cut_off_without_stalling_others() {
     let mut writer = Client::connect(&server.ws_url()).await;
     let mut slow = Client::connect(&server.ws_url()).await;
     let mut fast = Client::connect(&server.ws_url()).await;
-    slow.ok(
-        json!({"type": "watch", "database": "app", "collection": "big"}),
-        "watching",
-    )
-    .await;
-    fast.ok(
-        json!({"type": "watch", "database": "app", "collection": "big"}),
-        "watching",
-    )
-    .await;
-    let reader = tokio::spawn(async move {
-        let mut got = Vec::new();
-        loop {
-            let change = fast.recv_type("change").await;
-            let id = change["event"]["document_key"]["_id"]
-                .as_str()
-                .unwrap()
-                .to_string();
-            if id == "end" {
-                return got;
-            }
-            got.push(id);
-        }
-    });
+    slow.watch_collection("big").await;
+    fast.watch_collection("big").await;
+    let reader = tokio::spawn(async move { ids_until(&mut fast, "end").await });
     let payload = "x".repeat(64 * 1024);
     let mut written = Vec::new();
     for n in 0..2000 {

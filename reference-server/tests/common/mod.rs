@@ -143,6 +143,36 @@ impl Client {
         reply
     }
 
+    /// Like `err` with `invalid_message`, asserting the reported path starts
+    /// with `path_prefix` (filters and pipelines report the offending operator
+    /// below it).
+    pub async fn invalid_at(&mut self, message: Value, path_prefix: &str) -> Value {
+        let reply = self.err(message, "invalid_message").await;
+        assert!(
+            reply["error"]["details"]["path"]
+                .as_str()
+                .unwrap()
+                .starts_with(path_prefix),
+            "{reply}"
+        );
+        reply
+    }
+
+    /// Watches collection `app.<collection>`; returns the `watching` reply.
+    pub async fn watch_collection(&mut self, collection: &str) -> Value {
+        self.ok(
+            json!({"type": "watch", "database": "app", "collection": collection}),
+            "watching",
+        )
+        .await
+    }
+
+    /// Subscribes to `topic` without a filter; returns the `subscribed` reply.
+    pub async fn subscribe(&mut self, topic: &str) -> Value {
+        self.ok(json!({"type": "subscribe", "topic": topic}), "subscribed")
+            .await
+    }
+
     /// The next message other than a heartbeat.
     pub async fn recv(&mut self) -> Value {
         if let Some(message) = self.pending.pop_front() {
