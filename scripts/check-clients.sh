@@ -156,6 +156,17 @@ PYTHONPATH=$WORK/py "$PY" -W error::SyntaxWarning clients/python/check_models.py
 step "validate $SPEC/asyncapi.json with @asyncapi/parser (what \`asyncapi validate\` runs)"
 node clients/typescript/validate-asyncapi.mjs "$NODE_DIR/node_modules" "$SPEC/asyncapi.json" ||
     die "the AsyncAPI parser rejected $SPEC/asyncapi.json"
+# A validator that accepted anything would pass the step above: it must refuse a copy whose
+# channel address is a number.
+"$PYTHON" - "$SPEC/asyncapi.json" "$WORK/asyncapi-broken.json" <<'PY'
+import json, sys
+document = json.load(open(sys.argv[1]))
+next(iter(document["channels"].values()))["address"] = 3
+json.dump(document, open(sys.argv[2], "w"))
+PY
+if node clients/typescript/validate-asyncapi.mjs "$NODE_DIR/node_modules" "$WORK/asyncapi-broken.json" >/dev/null 2>&1; then
+    die "validate-asyncapi.mjs accepted a document whose channel address is a number"
+fi
 
 # --- Run the example clients against the reference server --------------------------------
 
