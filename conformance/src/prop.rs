@@ -15,10 +15,12 @@ use std::time::Instant;
 use proptest::test_runner::{
     Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
+use serde::Deserialize;
 use tidewire_conform::render::{self, Style};
-use tidewire_conform::report::Direction;
 use tidewire_conform::target::Target;
-use tidewire_conform::{parse_suite, Filter, Report, RunOptions, Runner, SchemaSet, Status};
+use tidewire_conform::{
+    parse_suite, Filter, Report, RunOptions, Runner, SchemaSet, SetupError, Status,
+};
 use tidewire_protocol::Profile;
 use tidewire_server::InjectedFault;
 
@@ -81,54 +83,14 @@ fn relative(from: &Path, to: &Path) -> PathBuf {
 }
 
 /// What sequences may rely on beyond the profiles: the heartbeat interval
-/// and message rate the server announces, read from a `welcome` received the
-/// way the generated cases receive theirs, and whether the run has the
-/// variable `token_narrow`.
-async fn announced(
+/// and message rate the server announces in its `welcome`, and whether the
+/// run has the variable `token_narrow`.
+fn announced(
     options: &RunOptions,
-    url: &str,
-    schemas: &Arc<SchemaSet>,
+    welcome: &serde_json::Value,
 ) -> Result<tidewire_model::Announced, String> {
-    let probe = serde_json::json!({
-        "cases": [{
-            "id": "prop.welcome",
-            "title": "the welcome prop reads the announced limits from",
-            "requirements": [],
-            "profile": "core",
-            "steps": [
-                {"step": "open", "conn": "probe", "subprotocols": ["tidewire.v1"]},
-                {"step": "expect", "conn": "probe", "match": {"type": "welcome"}},
-                {"step": "close", "conn": "probe"},
-            ],
-        }],
-    });
-    let suite = parse_suite(
-        Path::new("prop-welcome.json"),
-        &probe.to_string(),
-        Some(schemas.clone()),
-    )
-    .map_err(|e| format!("the welcome probe is invalid: {e}"))?;
-    let report = Runner::new(RunOptions {
-        filter: Filter::default(),
-        ..options.clone()
-    })
-    .run(url, &[suite])
-    .await
-    .map_err(|e| e.to_string())?;
-    let case = &report.cases[0];
-    if case.status != Status::Pass {
-        let why = case.failure.as_ref().map_or("", |f| f.message.as_str());
-        return Err(format!(
-            "no welcome to read the announced limits from: {why}"
-        ));
-    }
-    let welcome: tidewire_protocol::Welcome = case
-        .transcript
-        .iter()
-        .find(|e| e.dir == Direction::In)
-        .and_then(|e| e.text.as_deref())
-        .and_then(|text| serde_json::from_str(text).ok())
-        .ok_or("the welcome does not have the shape of a Tidewire welcome")?;
+    let welcome = tidewire_protocol::Welcome::deserialize(welcome)
+        .map_err(|e| format!("the first frame is not a Tidewire welcome: {e}"))?;
     Ok(tidewire_model::Announced {
         heartbeat_ms: Some(welcome.heartbeat_ms),
         rate: welcome.limits.rate,
@@ -177,16 +139,31 @@ fn drive(
         Ok(t) => t,
         Err(e) => return setup_error(&e.to_string()),
     };
+    // One welcome tells both the claimed profiles and what operations may
+    // rely on.
+    let probe = Runner::new(options.clone());
+    let welcome = runtime.block_on(probe.first_frame(&target));
     let profile_names = if settings.profiles.is_empty() {
         let Some(claims) = schemas.claims() else {
             return setup_error(
                 "the schema set does not say where servers claim their profiles: pass --profile",
             );
         };
-        let probe = Runner::new(options.clone());
-        match runtime.block_on(probe.claimed_profiles(&target, claims)) {
+        match welcome
+            .as_ref()
+            .map_err(String::clone)
+            .and_then(|w| claims.profiles(w))
+        {
             Ok(names) => names,
-            Err(e) => return setup_error(&e.to_string()),
+            Err(message) => {
+                return setup_error(
+                    &SetupError::Claims {
+                        url: target.as_str().to_string(),
+                        message,
+                    }
+                    .to_string(),
+                )
+            }
         }
     } else {
         settings.profiles.clone()
@@ -201,9 +178,9 @@ fn drive(
         ));
     }
 
-    let announced = match runtime.block_on(announced(options, url, &schemas)) {
+    let announced = match welcome.and_then(|welcome| announced(options, &welcome)) {
         Ok(announced) => announced,
-        Err(e) => return setup_error(&e),
+        Err(e) => return setup_error(&format!("cannot read the welcome of {url}: {e}")),
     };
 
     let seed = settings.seed.unwrap_or_else(fresh_seed);

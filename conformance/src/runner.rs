@@ -3,7 +3,6 @@
 use crate::conn::{Conn, ConnectError, Limits, Next, Payload, Received};
 use crate::engine;
 use crate::fixture::{LoadedCase, Suite};
-use crate::pattern;
 use crate::report::{CaseReport, Coverage, Report, Requirements, Status};
 use crate::schema_set::Claims;
 use crate::target::{Target, TargetError};
@@ -424,13 +423,21 @@ impl Runner {
         target: &Target,
         claims: &Claims,
     ) -> Result<Vec<String>, SetupError> {
-        let fail = |message: String| SetupError::Claims {
-            url: target.as_str().to_string(),
-            message,
-        };
+        let frame = self.first_frame(target).await;
+        frame
+            .and_then(|frame| claims.profiles(&frame))
+            .map_err(|message| SetupError::Claims {
+                url: target.as_str().to_string(),
+                message,
+            })
+    }
+
+    /// Opens one connection, offering no subprotocol, and returns the first
+    /// frame the server sends, parsed as JSON; the error says why there is
+    /// none.
+    pub async fn first_frame(&self, target: &Target) -> Result<serde_json::Value, String> {
         let (query, headers) = self.options.injected();
-        let request =
-            engine::build_request(&target.url_for(None, &query), &headers, None).map_err(&fail)?;
+        let request = engine::build_request(&target.url_for(None, &query), &headers, None)?;
         let limits = Limits {
             max_message: self.options.max_frame,
             max_buffered: 16,
@@ -444,55 +451,29 @@ impl Runner {
         {
             Ok(Ok(conn)) => conn,
             Ok(Err(ConnectError::Refused { status, .. })) => {
-                return Err(fail(format!(
-                    "the handshake was refused with HTTP {status}"
-                )))
+                return Err(format!("the handshake was refused with HTTP {status}"))
             }
             Ok(Err(ConnectError::NoSubprotocol)) => {
-                return Err(fail("the handshake selected no subprotocol".into()))
+                return Err("the handshake selected no subprotocol".into())
             }
-            Ok(Err(ConnectError::Other(e))) => return Err(fail(format!("handshake failed: {e}"))),
-            Err(_) => return Err(fail("no handshake response in time".into())),
+            Ok(Err(ConnectError::Other(e))) => return Err(format!("handshake failed: {e}")),
+            Err(_) => return Err("no handshake response in time".into()),
         };
         let first = conn.next(deadline).await;
         let _ = tokio::time::timeout(Duration::from_millis(500), conn.close(1000, "")).await;
-        let frame = match first {
+        match first {
             Next::Frame(Received {
                 payload: Payload::Text(text),
                 ..
-            }) => serde_json::from_str::<serde_json::Value>(&text)
-                .map_err(|_| fail(format!("the first frame is not JSON: {text}")))?,
-            Next::Frame(_) => return Err(fail("the first frame is binary".into())),
-            Next::End(end, _) => return Err(fail(format!("the connection ended first: {end}"))),
-            Next::Timeout => {
-                return Err(fail(format!(
-                    "no frame within {} ms",
-                    self.options.step_timeout.as_millis()
-                )))
-            }
-        };
-        if !pattern::matches(&claims.pattern, &frame).is_match() {
-            return Err(fail(format!(
-                "the first frame does not match {}: {}",
-                claims.pattern,
-                pattern::compact(&frame, 200)
-            )));
+            }) => serde_json::from_str(&text)
+                .map_err(|_| format!("the first frame is not JSON: {text}")),
+            Next::Frame(_) => Err("the first frame is binary".into()),
+            Next::End(end, _) => Err(format!("the connection ended first: {end}")),
+            Next::Timeout => Err(format!(
+                "no frame within {} ms",
+                self.options.step_timeout.as_millis()
+            )),
         }
-        frame
-            .pointer(&claims.pointer)
-            .and_then(serde_json::Value::as_array)
-            .and_then(|items| {
-                items
-                    .iter()
-                    .map(|p| p.as_str().map(str::to_string))
-                    .collect::<Option<Vec<_>>>()
-            })
-            .ok_or_else(|| {
-                fail(format!(
-                    "{} in the first frame is not an array of strings",
-                    claims.pointer
-                ))
-            })
     }
 
     /// A refused TCP connection is a setup problem, not a failure of every

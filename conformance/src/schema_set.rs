@@ -4,6 +4,8 @@
 
 use serde::Deserialize;
 use serde_json::Value;
+
+use crate::pattern;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -30,6 +32,34 @@ pub struct Claims {
     pub pattern: Value,
     /// JSON pointer to an array of profile names in that frame.
     pub pointer: String,
+}
+
+impl Claims {
+    /// The profiles `frame` claims; the error says why it claims none.
+    pub fn profiles(&self, frame: &Value) -> Result<Vec<String>, String> {
+        if !pattern::matches(&self.pattern, frame).is_match() {
+            return Err(format!(
+                "the first frame does not match {}: {}",
+                self.pattern,
+                pattern::compact(frame, 200)
+            ));
+        }
+        frame
+            .pointer(&self.pointer)
+            .and_then(Value::as_array)
+            .and_then(|items| {
+                items
+                    .iter()
+                    .map(|p| p.as_str().map(str::to_string))
+                    .collect::<Option<Vec<_>>>()
+            })
+            .ok_or_else(|| {
+                format!(
+                    "{} in the first frame is not an array of strings",
+                    self.pointer
+                )
+            })
+    }
 }
 
 #[derive(Debug, Deserialize)]
