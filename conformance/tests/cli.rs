@@ -2,9 +2,9 @@
 
 mod common;
 
-use common::cli::{bin, fixture, stable, stderr, stdout};
+use common::cli::{bin, fixture, stable, stderr, stdout, temp_dir};
 
-use std::path::PathBuf;
+use std::path::Path;
 
 fn last_line(text: &str) -> &str {
     text.lines().last().unwrap_or("")
@@ -66,38 +66,29 @@ fn failure_output_is_pinned() {
 #[test]
 fn colors_can_be_forced() {
     let (addr, _rt) = common::in_background(common::jsonrpc);
-    let out = bin()
-        .args([
-            "run",
-            &format!("ws://{addr}/"),
-            "-s",
-            &fixture("jsonrpc"),
-            "-c",
-            "rpc.echo.exact",
-            "--color",
-            "always",
-        ])
-        .output()
-        .unwrap();
+    let run = |extra: &[&str]| {
+        bin()
+            .args([
+                "run",
+                &format!("ws://{addr}/"),
+                "-s",
+                &fixture("jsonrpc"),
+                "-c",
+                "rpc.echo.exact",
+                "--color",
+                "always",
+            ])
+            .args(extra)
+            .output()
+            .unwrap()
+    };
+    let out = run(&[]);
     assert!(
         stdout(&out).contains("\x1b[1;32m        PASS\x1b[0m"),
         "{}",
         stdout(&out)
     );
-    let out = bin()
-        .args([
-            "run",
-            &format!("ws://{addr}/"),
-            "-s",
-            &fixture("jsonrpc"),
-            "-c",
-            "rpc.echo.exact",
-            "--color",
-            "always",
-            "--no-color",
-        ])
-        .output()
-        .unwrap();
+    let out = run(&["--no-color"]);
     assert!(!stdout(&out).contains('\x1b'));
 }
 
@@ -227,19 +218,24 @@ fn setup_errors_exit_two() {
     assert_eq!(out.status.code(), Some(2), "clap usage errors");
 }
 
-fn temp_dir(name: &str) -> PathBuf {
-    let dir = std::env::temp_dir().join(format!("tidewire-conform-{name}-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    dir
+/// Writes `text` as `dir`/bad.json and lists it, which must fail with exit
+/// code 2; returns stderr with `dir` as `[dir]`, since it varies by process.
+fn list_invalid(dir: &Path, text: &str) -> String {
+    let file = dir.join("bad.json");
+    std::fs::write(&file, text).unwrap();
+    let out = bin()
+        .args(["list", "-s", file.to_str().unwrap()])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    stderr(&out).replace(dir.to_str().unwrap(), "[dir]")
 }
 
 #[test]
 fn invalid_fixture_reports_position_and_pointer() {
     let dir = temp_dir("invalid");
-    let file = dir.join("bad.json");
-    std::fs::write(
-        &file,
+    let listed = list_invalid(
+        &dir,
         r#"{
   "cases": [
     {
@@ -257,20 +253,11 @@ fn invalid_fixture_reports_position_and_pointer() {
   ]
 }
 "#,
-    )
-    .unwrap();
-    let out = bin()
-        .args(["list", "-s", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    insta::assert_snapshot!(
-        "invalid_fixture",
-        stderr(&out).replace(dir.to_str().unwrap(), "[dir]")
     );
+    insta::assert_snapshot!("invalid_fixture", listed);
 
-    std::fs::write(
-        &file,
+    let listed = list_invalid(
+        &dir,
         r#"{
   "cases": [
     {
@@ -289,26 +276,11 @@ fn invalid_fixture_reports_position_and_pointer() {
   ]
 }
 "#,
-    )
-    .unwrap();
-    let out = bin()
-        .args(["list", "-s", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
-    insta::assert_snapshot!(
-        "invalid_fixture_semantics",
-        stderr(&out).replace(dir.to_str().unwrap(), "[dir]")
     );
+    insta::assert_snapshot!("invalid_fixture_semantics", listed);
 
-    std::fs::write(&file, "{\n  \"cases\": [\n    {\"id\": \"x\",}\n  ]\n}\n").unwrap();
-    let out = bin()
-        .args(["list", "-s", file.to_str().unwrap()])
-        .output()
-        .unwrap();
-    assert_eq!(out.status.code(), Some(2));
     assert_eq!(
-        stderr(&out).replace(dir.to_str().unwrap(), "[dir]"),
+        list_invalid(&dir, "{\n  \"cases\": [\n    {\"id\": \"x\",}\n  ]\n}\n"),
         "error: [dir]/bad.json:3:16: invalid JSON: trailing comma\n"
     );
 }

@@ -3,9 +3,10 @@
 
 mod common;
 
-use common::cli::{bin, fixture, stable, stderr, stdout};
+use common::cli::{bin, fixture, stable, stderr, stdout, temp_dir};
 
 use common::Identity;
+use std::process::Output;
 
 fn server(
     name: &'static str,
@@ -15,13 +16,21 @@ fn server(
     (format!("ws://{addr}/"), rt)
 }
 
+fn run(url: &str, suite: &str, extra: &[&str]) -> Output {
+    bin()
+        .args(["run", url, "-s", suite])
+        .args(extra)
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn vars_run_the_cases_that_need_them() {
     let (main, _rt) = server("main", None);
     let (other, _rt2) = server("other", None);
     let suite = fixture("features/variables.json");
 
-    let out = bin().args(["run", &main, "-s", &suite]).output().unwrap();
+    let out = run(&main, &suite, &[]);
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     assert!(
@@ -33,21 +42,18 @@ fn vars_run_the_cases_that_need_them() {
         "{text}"
     );
 
-    let out = bin()
-        .args([
-            "run",
-            &main,
-            "-s",
-            &suite,
+    let out = run(
+        &main,
+        &suite,
+        &[
             "--var",
             "greeting=hello, world",
             "--var",
             &format!("other_url={other}"),
             "--var",
             "limit=4096",
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     let text = stdout(&out);
     assert_eq!(out.status.code(), Some(0), "{text}\n{}", stderr(&out));
     assert!(
@@ -56,19 +62,11 @@ fn vars_run_the_cases_that_need_them() {
     );
 
     // The value is used as given: this greeting is not the one expected.
-    let out = bin()
-        .args([
-            "run",
-            &main,
-            "-s",
-            &suite,
-            "-c",
-            "vars.greeting",
-            "--var",
-            "greeting=hi=there",
-        ])
-        .output()
-        .unwrap();
+    let out = run(
+        &main,
+        &suite,
+        &["-c", "vars.greeting", "--var", "greeting=hi=there"],
+    );
     assert_eq!(out.status.code(), Some(1), "{}", stdout(&out));
     assert!(
         stdout(&out).contains("at /result/whole: expected \"hello, world\", got \"hi=there\""),
@@ -77,10 +75,7 @@ fn vars_run_the_cases_that_need_them() {
     );
 
     for bad in ["greeting", "=x", "a-b=1"] {
-        let out = bin()
-            .args(["run", &main, "-s", &suite, "--var", bad])
-            .output()
-            .unwrap();
+        let out = run(&main, &suite, &["--var", bad]);
         assert_eq!(out.status.code(), Some(2), "{bad}");
         assert!(stderr(&out).contains("--var"), "{bad}: {}", stderr(&out));
     }
@@ -90,10 +85,7 @@ fn vars_run_the_cases_that_need_them() {
 fn a_server_whose_first_frame_does_not_claim_profiles_is_a_setup_error() {
     let (plain, _rt) = server("", None);
     let suite = fixture("claims/claims.json");
-    let out = bin()
-        .args(["run", &plain, "-s", &suite, "--timeout", "300"])
-        .output()
-        .unwrap();
+    let out = run(&plain, &suite, &["--timeout", "300"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert_eq!(
         stable(&stderr(&out)),
@@ -101,10 +93,7 @@ fn a_server_whose_first_frame_does_not_claim_profiles_is_a_setup_error() {
          (pass --profile to choose them)\n"
     );
 
-    let out = bin()
-        .args(["run", &plain, "-s", &suite, "-H", "X-Client: me"])
-        .output()
-        .unwrap();
+    let out = run(&plain, &suite, &["-H", "X-Client: me"]);
     assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
     assert!(
         stderr(&out).contains(
@@ -116,42 +105,25 @@ fn a_server_whose_first_frame_does_not_claim_profiles_is_a_setup_error() {
     );
 
     // With --profile the claims are not read.
-    let out = bin()
-        .args([
-            "run",
-            &plain,
-            "-s",
-            &suite,
-            "--timeout",
-            "300",
-            "-p",
-            "none",
-        ])
-        .output()
-        .unwrap();
+    let out = run(&plain, &suite, &["--timeout", "300", "-p", "none"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
 #[test]
 fn coverage_output_is_pinned() {
     let (url, _rt) = server("claims", Some(vec!["core"]));
-    let dir =
-        std::env::temp_dir().join(format!("tidewire-conform-coverage-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = temp_dir("coverage");
     let json = dir.join("report.json");
-    let out = bin()
-        .args([
-            "run",
-            &url,
-            "-s",
-            &fixture("claims/claims.json"),
+    let out = run(
+        &url,
+        &fixture("claims/claims.json"),
+        &[
             "--requirements",
             &fixture("requirements/claims.json"),
             "--json",
             json.to_str().unwrap(),
-        ])
-        .output()
-        .unwrap();
+        ],
+    );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     insta::assert_snapshot!("coverage_output", stable(&stdout(&out)));
     let report: serde_json::Value = serde_json::from_slice(&std::fs::read(&json).unwrap()).unwrap();
@@ -167,10 +139,7 @@ fn coverage_output_is_pinned() {
     let _ = std::fs::remove_dir_all(&dir);
 
     // Without --requirements there is no coverage, in either output.
-    let out = bin()
-        .args(["run", &url, "-s", &fixture("claims/claims.json")])
-        .output()
-        .unwrap();
+    let out = run(&url, &fixture("claims/claims.json"), &[]);
     assert!(!stdout(&out).contains("requirements"), "{}", stdout(&out));
 }
 
@@ -255,10 +224,7 @@ fn a_ca_certificate_file_that_cannot_be_used_is_a_setup_error() {
         ),
         (suite.as_str(), "holds no PEM certificate"),
     ] {
-        let out = bin()
-            .args(["run", "wss://127.0.0.1:9/", "-s", &suite, "--ca-cert", file])
-            .output()
-            .unwrap();
+        let out = run("wss://127.0.0.1:9/", &suite, &["--ca-cert", file]);
         assert_eq!(out.status.code(), Some(2), "{}", stdout(&out));
         assert!(stderr(&out).contains(wanted), "{file}: {}", stderr(&out));
     }

@@ -3,8 +3,9 @@
 
 mod common;
 
+use common::verdicts::run;
 use std::time::Duration;
-use tidewire_conform::{load_suites, Filter, RunOptions, Runner, Status};
+use tidewire_conform::{load_suites, Filter, RunOptions, Status};
 
 fn options() -> RunOptions {
     RunOptions {
@@ -19,10 +20,7 @@ fn options() -> RunOptions {
 async fn passing_suite_passes() {
     let addr = common::jsonrpc().await;
     let suites = load_suites(&[common::fixtures().join("jsonrpc")], None).unwrap();
-    let report = Runner::new(options())
-        .run(&format!("ws://{addr}/"), &suites)
-        .await
-        .unwrap();
+    let report = run(&format!("ws://{addr}/"), &suites, options()).await;
     for case in &report.cases {
         assert_eq!(
             case.status,
@@ -40,10 +38,7 @@ async fn passing_suite_passes() {
 async fn every_failing_case_fails_with_its_message() {
     let addr = common::jsonrpc().await;
     let suites = load_suites(&[common::fixtures().join("jsonrpc-failing")], None).unwrap();
-    let report = Runner::new(options())
-        .run(&format!("ws://{addr}/"), &suites)
-        .await
-        .unwrap();
+    let report = run(&format!("ws://{addr}/"), &suites, options()).await;
     let cases = &suites[0].cases;
     assert_eq!(report.cases.len(), cases.len());
     for (loaded, case) in cases.iter().zip(&report.cases) {
@@ -78,17 +73,19 @@ async fn every_failing_case_fails_with_its_message() {
 async fn strict_turns_should_failures_into_failures() {
     let addr = common::jsonrpc().await;
     let suites = load_suites(&[common::fixtures().join("jsonrpc-failing")], None).unwrap();
-    let report = Runner::new(RunOptions {
-        strict: true,
-        filter: Filter {
-            cases: vec!["fail.should-*".into()],
-            ..Filter::default()
+    let report = run(
+        &format!("ws://{addr}/"),
+        &suites,
+        RunOptions {
+            strict: true,
+            filter: Filter {
+                cases: vec!["fail.should-*".into()],
+                ..Filter::default()
+            },
+            ..options()
         },
-        ..options()
-    })
-    .run(&format!("ws://{addr}/"), &suites)
-    .await
-    .unwrap();
+    )
+    .await;
     assert_eq!(report.cases.len(), 1);
     assert_eq!(report.cases[0].status, Status::Fail);
 }
@@ -101,16 +98,18 @@ async fn heartbeats_are_recorded_even_when_ignored() {
         None,
     )
     .unwrap();
-    let report = Runner::new(RunOptions {
-        filter: Filter {
-            cases: vec!["conn.heartbeat.ignored".into()],
-            ..Filter::default()
+    let report = run(
+        &format!("ws://{addr}/"),
+        &suites,
+        RunOptions {
+            filter: Filter {
+                cases: vec!["conn.heartbeat.ignored".into()],
+                ..Filter::default()
+            },
+            ..options()
         },
-        ..options()
-    })
-    .run(&format!("ws://{addr}/"), &suites)
-    .await
-    .unwrap();
+    )
+    .await;
     let case = &report.cases[0];
     assert_eq!(case.status, Status::Pass);
     let ignored = case.transcript.iter().filter(|e| e.ignored).count();
@@ -141,13 +140,15 @@ async fn token_injection_reaches_the_handshake() {
         },
         tidewire_conform::Auth::Bearer("secret".into()),
     ] {
-        let report = Runner::new(RunOptions {
-            auth: Some(auth.clone()),
-            ..options()
-        })
-        .run(&format!("ws://{addr}/"), std::slice::from_ref(&suite))
-        .await
-        .unwrap();
+        let report = run(
+            &format!("ws://{addr}/"),
+            std::slice::from_ref(&suite),
+            RunOptions {
+                auth: Some(auth.clone()),
+                ..options()
+            },
+        )
+        .await;
         assert_eq!(
             report.cases[0].status,
             Status::Pass,
@@ -155,10 +156,7 @@ async fn token_injection_reaches_the_handshake() {
             report.cases[0].failure
         );
     }
-    let report = Runner::new(options())
-        .run(&format!("ws://{addr}/"), &[suite])
-        .await
-        .unwrap();
+    let report = run(&format!("ws://{addr}/"), &[suite], options()).await;
     assert!(report.cases[0]
         .failure
         .as_ref()
@@ -171,17 +169,19 @@ async fn token_injection_reaches_the_handshake() {
 async fn profiles_skip_and_fail_fast_stops() {
     let addr = common::jsonrpc().await;
     let suites = load_suites(&[common::fixtures().join("jsonrpc")], None).unwrap();
-    let report = Runner::new(RunOptions {
-        filter: Filter {
-            profiles: vec!["pubsub".into()],
-            tags: vec![],
-            ..Filter::default()
+    let report = run(
+        &format!("ws://{addr}/"),
+        &suites,
+        RunOptions {
+            filter: Filter {
+                profiles: vec!["pubsub".into()],
+                tags: vec![],
+                ..Filter::default()
+            },
+            ..options()
         },
-        ..options()
-    })
-    .run(&format!("ws://{addr}/"), &suites)
-    .await
-    .unwrap();
+    )
+    .await;
     assert_eq!(report.summary.passed, 1);
     assert_eq!(report.summary.skipped, report.cases.len() - 1);
     assert!(report
@@ -190,14 +190,16 @@ async fn profiles_skip_and_fail_fast_stops() {
         .any(|c| c.skip_reason.as_deref() == Some("profile \"core\" not requested")));
 
     let suites = load_suites(&[common::fixtures().join("jsonrpc-failing")], None).unwrap();
-    let report = Runner::new(RunOptions {
-        fail_fast: true,
-        jobs: 1,
-        ..options()
-    })
-    .run(&format!("ws://{addr}/"), &suites)
-    .await
-    .unwrap();
+    let report = run(
+        &format!("ws://{addr}/"),
+        &suites,
+        RunOptions {
+            fail_fast: true,
+            jobs: 1,
+            ..options()
+        },
+    )
+    .await;
     assert_eq!(report.summary.failed, 1);
     assert_eq!(report.summary.skipped, report.cases.len() - 1);
 }

@@ -3,7 +3,7 @@
 mod common;
 
 use std::time::Duration;
-use tidewire_conform::{load_suites, Filter, Report, RunOptions, Runner};
+use tidewire_conform::{load_suites, Filter, Report, RunOptions};
 
 async fn mixed_report() -> Report {
     let addr = common::jsonrpc().await;
@@ -16,7 +16,7 @@ async fn mixed_report() -> Report {
         None,
     )
     .unwrap();
-    Runner::new(RunOptions {
+    let options = RunOptions {
         step_timeout: Duration::from_secs(2),
         filter: Filter {
             cases: vec![
@@ -29,27 +29,20 @@ async fn mixed_report() -> Report {
             ..Filter::default()
         },
         ..RunOptions::default()
-    })
-    .run(&format!("ws://{addr}/"), &suites)
-    .await
-    .unwrap()
+    };
+    common::verdicts::run(&format!("ws://{addr}/"), &suites, options).await
 }
 
 fn redact(text: &str) -> String {
-    let fixtures = common::fixtures().display().to_string();
-    let text = text.replace(&fixtures, "[fixtures]");
-    let rules = [
-        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
-        (r#""(at_ms|duration_ms)": [\d.]+"#, r#""$1": "[ms]""#),
-        (r#"time="[\d.]+""#, r#"time="[s]""#),
-        (r"(?m)^(      ) *\d+\.\dms ", "${1}[t]ms "),
-    ];
-    rules.iter().fold(text, |acc, (re, with)| {
-        regex::Regex::new(re)
-            .unwrap()
-            .replace_all(&acc, *with)
-            .into_owned()
-    })
+    common::redact(
+        text,
+        &[
+            (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+            (r#""(at_ms|duration_ms)": [\d.]+"#, r#""$1": "[ms]""#),
+            (r#"time="[\d.]+""#, r#"time="[s]""#),
+            (r"(?m)^(      ) *\d+\.\dms ", "${1}[t]ms "),
+        ],
+    )
 }
 
 #[tokio::test]

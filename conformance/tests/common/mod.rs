@@ -361,6 +361,7 @@ pub mod verdicts {
 
 /// Driving the `tidewire-conform` binary and pinning its output.
 pub mod cli {
+    use std::path::PathBuf;
     use std::process::{Command, Output};
 
     pub fn bin() -> Command {
@@ -383,20 +384,38 @@ pub mod cli {
 
     /// Ports, timings and the checkout path vary between runs.
     pub fn stable(text: &str) -> String {
-        let fixtures = super::fixtures().display().to_string();
-        let text = text.replace(&fixtures, "[fixtures]");
-        let rules = [
-            (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
-            (r"\[ *\d+\.\d{3}s\]", "[  [time]]"),
-            (r"(?m)^(      ) *\d+\.\dms ", "${1}[t]ms "),
-            (r"ran in \d+\.\d+s", "ran in [time]"),
-            (r"after \d+ ms", "after [n] ms"),
-        ];
-        rules.iter().fold(text, |acc, (re, with)| {
-            regex::Regex::new(re)
-                .unwrap()
-                .replace_all(&acc, *with)
-                .into_owned()
-        })
+        super::redact(
+            text,
+            &[
+                (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
+                (r"\[ *\d+\.\d{3}s\]", "[  [time]]"),
+                (r"(?m)^(      ) *\d+\.\dms ", "${1}[t]ms "),
+                (r"ran in \d+\.\d+s", "ran in [time]"),
+                (r"after \d+ ms", "after [n] ms"),
+            ],
+        )
     }
+
+    /// Per process, and emptied first so that nothing left by an earlier run
+    /// can pass for this one's output.
+    pub fn temp_dir(name: &str) -> PathBuf {
+        let dir =
+            std::env::temp_dir().join(format!("tidewire-conform-{name}-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir_all(&dir).unwrap();
+        dir
+    }
+}
+
+/// The checkout path varies everywhere; what else varies depends on the
+/// output, so each caller brings its own `(regex, replacement)` rules.
+pub fn redact(text: &str, rules: &[(&str, &str)]) -> String {
+    let fixtures = fixtures().display().to_string();
+    let text = text.replace(&fixtures, "[fixtures]");
+    rules.iter().fold(text, |acc, (re, with)| {
+        regex::Regex::new(re)
+            .unwrap()
+            .replace_all(&acc, *with)
+            .into_owned()
+    })
 }
