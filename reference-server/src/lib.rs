@@ -30,6 +30,7 @@ mod hooks;
 mod http;
 mod outbound;
 mod persist;
+mod profiles;
 mod ratelimit;
 mod rooms;
 mod server;

@@ -126,6 +126,19 @@ impl State {
         }
     }
 
+    /// Why the server does not serve `profile`, when it does not: the profile
+    /// is then left out of `welcome.profiles` and its requests are refused
+    /// with `not_supported`.
+    pub fn unserved(&self, profile: Profile) -> Option<&'static str> {
+        match profile {
+            // With authentication off the `auth` request is not served (TW-AUTH-1, TW-CORE-22).
+            Profile::Auth if self.config.auth_mode == AuthMode::Off => {
+                Some("authentication is off on this server")
+            }
+            _ => None,
+        }
+    }
+
     pub fn welcome(&self, connection_id: &str, principal: Option<String>) -> Welcome {
         let config = &self.config;
         Welcome {
@@ -135,10 +148,9 @@ impl State {
                 name: "tidewire-server".into(),
                 version: env!("CARGO_PKG_VERSION").into(),
             },
-            // With authentication off the `auth` request is not served (TW-AUTH-1).
             profiles: Profile::ALL
                 .into_iter()
-                .filter(|p| config.auth_mode != AuthMode::Off || *p != Profile::Auth)
+                .filter(|p| self.unserved(*p).is_none())
                 .collect(),
             heartbeat_ms: config.heartbeat_interval.as_millis() as u64,
             limits: self.limits(),

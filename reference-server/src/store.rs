@@ -343,7 +343,7 @@ impl Store {
         let mut before = record.clone();
         for (path, value) in set {
             set_path(&mut record, path, value.clone())
-                .map_err(|why| invalid_at(format!("set.{path}"), why))?;
+                .map_err(|why| invalid_at(format!("set.{path}"), why.to_string()))?;
         }
         let removed: Vec<String> = unset
             .iter()

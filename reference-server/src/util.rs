@@ -53,6 +53,15 @@ pub(crate) fn lookup<'a>(doc: &'a Value, path: &str) -> Option<&'a Value> {
     tidewire_filter::lookup(doc, path)
 }
 
+/// Why [`set_path`] refused a path.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub(crate) enum SetPathError {
+    #[error(transparent)]
+    InvalidPath(#[from] tidewire_filter::FilterErrorKind),
+    #[error("cannot set `{path}`: `{prefix}` is not an object")]
+    NotAnObject { path: String, prefix: String },
+}
+
 /// Inserts `value` at a dotted path in `target`, creating intermediate objects.
 /// Fails (without changing anything) when an intermediate value exists but is
 /// not an object, or a segment is empty.
@@ -60,8 +69,8 @@ pub(crate) fn set_path(
     target: &mut Map<String, Value>,
     path: &str,
     value: Value,
-) -> Result<(), String> {
-    tidewire_filter::check_path(path).map_err(|kind| kind.to_string())?;
+) -> Result<(), SetPathError> {
+    tidewire_filter::check_path(path)?;
     let segments: Vec<&str> = path.split('.').collect();
     // Check first so that a failure leaves the object untouched.
     {
@@ -71,8 +80,10 @@ pub(crate) fn set_path(
                 None => break,
                 Some(Value::Object(inner)) => current = inner,
                 Some(_) => {
-                    let prefix = segments[..=index].join(".");
-                    return Err(format!("cannot set `{path}`: `{prefix}` is not an object"));
+                    return Err(SetPathError::NotAnObject {
+                        path: path.to_string(),
+                        prefix: segments[..=index].join("."),
+                    });
                 }
             }
         }
@@ -125,9 +136,12 @@ mod tests {
             json!({"a": 1, "b": {"c": {"d": 2}}})
         );
         let err = set_path(&mut o, "a.x", json!(3)).unwrap_err();
-        assert!(err.contains("`a` is not an object"), "{err}");
+        assert_eq!(err.to_string(), "cannot set `a.x`: `a` is not an object");
         assert_eq!(o["a"], json!(1));
-        assert!(set_path(&mut o, "a..b", json!(1)).is_err());
+        assert!(matches!(
+            set_path(&mut o, "a..b", json!(1)),
+            Err(SetPathError::InvalidPath(_))
+        ));
     }
 
     #[test]

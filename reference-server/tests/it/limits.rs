@@ -1,10 +1,8 @@
 //! Profiles limits and stats: rate limit and abuse, capacity, origins, and counters.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{config, expect_refused, open, start, Client};
+use crate::common::{config, expect_refused, open, start, Client};
 use serde_json::json;
 use tidewire_server::{Config, RateLimit};
 
@@ -71,14 +69,15 @@ async fn connections_beyond_capacity_close_with_1013() {
     b.assert_alive().await;
     drop(a);
     // The slot frees once the server has seen the connection end.
-    let deadline = tokio::time::Instant::now() + common::WAIT;
+    let deadline = tokio::time::Instant::now() + crate::common::WAIT;
     loop {
         let (mut ws, _) = open(&url, &[]).await.unwrap();
-        let first = tokio::time::timeout(common::WAIT, futures_util::StreamExt::next(&mut ws))
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let first =
+            tokio::time::timeout(crate::common::WAIT, futures_util::StreamExt::next(&mut ws))
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
         if first.is_text() {
             assert!(first.to_text().unwrap().contains("\"welcome\""));
             break;

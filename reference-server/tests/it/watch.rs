@@ -1,11 +1,9 @@
 //! Profiles watch and resume: change events, barriers, filters, unsubscribe,
 //! limits, resuming across reconnects and restarts, and slow consumers.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{config, start, Client};
+use crate::common::{config, start, Client};
 use serde_json::{json, Value};
 use tidewire_server::Config;
 
@@ -393,7 +391,7 @@ async fn a_slow_consumer_is_cut_off_without_stalling_others() {
         "the slow consumer was never cut off"
     );
     writer.ok(create("big", "end", json!({})), "created").await;
-    let fast_got = tokio::time::timeout(common::WAIT, reader)
+    let fast_got = tokio::time::timeout(crate::common::WAIT, reader)
         .await
         .unwrap()
         .unwrap();

@@ -1,12 +1,10 @@
 //! Profile auth: modes, handshake tokens, in-band auth, JWTs, re-authentication,
 //! scopes, and token expiry.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use common::{config, expect_refused, open, start, Client};
+use crate::common::{config, expect_refused, open, start, Client};
 use serde_json::{json, Value};
 use tidewire_server::{encode_hs256, AuthMode, Config, StaticToken};
 

@@ -2,8 +2,6 @@
 //! Every wait is bounded by [`WAIT`], so a broken server fails a test instead
 //! of hanging it.
 
-#![allow(dead_code)]
-
 use std::collections::VecDeque;
 use std::time::Duration;
 

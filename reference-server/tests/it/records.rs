@@ -1,8 +1,6 @@
 //! Profile records: create, read (by id and by query), update, delete.
 
-mod common;
-
-use common::{config, start, Client};
+use crate::common::{config, start, Client};
 use serde_json::{json, Value};
 
 async fn client() -> (tidewire_server::ServerHandle, Client) {

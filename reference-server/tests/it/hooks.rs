@@ -1,11 +1,9 @@
 //! The embedding seams: operation hooks, the outbound filter, and fault switches.
 
-mod common;
-
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use common::{config, start, Client};
+use crate::common::{config, start, Client};
 use serde_json::json;
 use tidewire_protocol::{ClientMessage, ErrorBody, ErrorCode, ServerMessage};
 use tidewire_server::{Config, Faults, Outgoing, RateLimit};

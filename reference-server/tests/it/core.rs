@@ -1,11 +1,9 @@
 //! Profile core: welcome, ping, heartbeat, envelope errors, bad frames,
 //! subprotocols, HTTP endpoints and graceful shutdown.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{body, config, http_get, open, start, Client};
+use crate::common::{body, config, http_get, open, start, Client};
 use serde_json::{json, Value};
 use tokio_tungstenite::tungstenite::Message;
 
@@ -82,11 +80,12 @@ async fn idle_connections_get_heartbeats() {
     let (mut ws, _) = open(&server.ws_url(), &[]).await.unwrap();
     let mut types = Vec::new();
     while types.len() < 3 {
-        let frame = tokio::time::timeout(common::WAIT, futures_util::StreamExt::next(&mut ws))
-            .await
-            .unwrap()
-            .unwrap()
-            .unwrap();
+        let frame =
+            tokio::time::timeout(crate::common::WAIT, futures_util::StreamExt::next(&mut ws))
+                .await
+                .unwrap()
+                .unwrap()
+                .unwrap();
         if let Message::Text(text) = frame {
             let value: Value = serde_json::from_str(&text).unwrap();
             types.push(value["type"].as_str().unwrap().to_string());
@@ -291,7 +290,7 @@ async fn garbage_instead_of_http_is_refused() {
         .await
         .unwrap();
     let mut response = Vec::new();
-    tokio::time::timeout(common::WAIT, stream.read_to_end(&mut response))
+    tokio::time::timeout(crate::common::WAIT, stream.read_to_end(&mut response))
         .await
         .unwrap()
         .unwrap();
@@ -313,7 +312,7 @@ async fn shutdown_sends_notice_then_1001() {
     assert_eq!(before[0]["type"], "notice");
     assert_eq!(before[0]["reason"], "shutting_down");
     drop(client);
-    tokio::time::timeout(common::WAIT, shutdown)
+    tokio::time::timeout(crate::common::WAIT, shutdown)
         .await
         .unwrap()
         .unwrap();

@@ -1,10 +1,8 @@
 //! Profile topics: publish and subscribe with filters.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{config, start, Client};
+use crate::common::{config, start, Client};
 use serde_json::json;
 
 #[tokio::test]

@@ -1,11 +1,9 @@
 //! Profiles rooms and collab: membership, presence, chat, history, typing,
 //! and shared documents.
 
-mod common;
-
 use std::time::Duration;
 
-use common::{config, start, Client};
+use crate::common::{config, start, Client};
 use serde_json::{json, Value};
 use tidewire_server::Config;
 

@@ -1,12 +1,10 @@
 //! The `tidewire-server` program: the first stdout line is the address, and
 //! flags and environment variables reach the configuration.
 
-mod common;
-
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 
-use common::{body, http_get, Client};
+use crate::common::{body, http_get, Client};
 
 struct Running(Child);
 
@@ -37,7 +35,7 @@ fn spawn(args: &[&str], env: &[(&str, &str)]) -> (Running, String) {
         let _ = tx.send(line);
     });
     let line = rx
-        .recv_timeout(common::WAIT)
+        .recv_timeout(crate::common::WAIT)
         .expect("a first line within the timeout");
     let url = line
         .trim()

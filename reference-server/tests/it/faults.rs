@@ -2,12 +2,10 @@
 //! shows the misbehaviour a clean server never shows, so a fault that
 //! silently does nothing fails here.
 
-mod common;
-
 use std::collections::HashMap;
 use std::time::Duration;
 
-use common::{config, start, Client};
+use crate::common::{config, start, Client};
 use futures_util::StreamExt;
 use serde_json::{json, Value};
 use tidewire_server::{AuthMode, Config, InjectedFault, RateLimit, ServerHandle, StaticToken};

@@ -1,0 +1,34 @@
+//! The auth profile's request: `auth`, which verifies a token and sets the
+//! connection's identity for the requests after it.
+
+use tidewire_protocol::{Auth, Authenticated, ErrorBody, ErrorCode, ServerMessage};
+
+use super::Reply;
+use crate::session::Session;
+use crate::util::{error, timestamp};
+
+pub(super) fn authenticate(session: &mut Session, auth: &Auth) -> Result<Reply, ErrorBody> {
+    let verified = session
+        .state
+        .auth
+        .verify(&auth.token)
+        .map_err(|err| error(ErrorCode::Unauthorized, err.to_string()))?;
+    let mut identity = session.conn.identity.write();
+    if identity.authenticated && identity.principal != verified.principal {
+        return Err(error(
+            ErrorCode::Forbidden,
+            format!(
+                "the connection is authenticated as {:?}; a token for another principal cannot replace it",
+                identity.principal
+            ),
+        ));
+    }
+    *identity = verified;
+    Ok(ServerMessage::Authenticated(Authenticated {
+        id: auth.id.clone(),
+        principal: identity.principal.clone(),
+        scopes: identity.scopes.raw.clone(),
+        expires_at: identity.expires_at.map(timestamp),
+    })
+    .into())
+}

@@ -1,0 +1,126 @@
+//! The rooms profile's requests: `join`, `leave`, `post`, `typing` and
+//! `history`. Every room request checks the `join:room:` scope.
+
+use tidewire_protocol::{
+    Ack, ErrorBody, ErrorCode, History, HistoryPage, Join, Joined, Leave, LeaveReason, Left, Post,
+    Posted, ServerMessage, Typing,
+};
+
+use super::{Caller, Reply};
+use crate::auth::Action;
+use crate::outbound::Outbound;
+use crate::session::Session;
+use crate::util::error;
+
+const DEFAULT_HISTORY_LIMIT: u32 = 50;
+const MAX_HISTORY_LIMIT: u32 = 500;
+
+pub(super) fn join(
+    session: &mut Session,
+    caller: &Caller,
+    join: &Join,
+) -> Result<Reply, ErrorBody> {
+    caller.require(Action::Join, &join.room, "joining")?;
+    let members =
+        session
+            .state
+            .rooms
+            .lock()
+            .join(&join.room, &session.conn, caller.principal, join.role);
+    session.rooms.insert(join.room.to_string());
+    Ok(ServerMessage::Joined(Joined {
+        id: join.id.clone(),
+        room: join.room.clone(),
+        role: join.role,
+        members,
+    })
+    .into())
+}
+
+pub(super) fn leave(session: &mut Session, leave: &Leave) -> Result<Reply, ErrorBody> {
+    let left = session
+        .state
+        .rooms
+        .lock()
+        .leave(&leave.room, session.conn.num, LeaveReason::Left);
+    if !left {
+        return Err(error(
+            ErrorCode::NotFound,
+            format!("not a member of room {:?}", leave.room.as_str()),
+        ));
+    }
+    session.rooms.remove(leave.room.as_str());
+    Ok(ServerMessage::Left(Left {
+        id: leave.id.clone(),
+        room: leave.room.clone(),
+    })
+    .into())
+}
+
+pub(super) fn post(session: &Session, caller: &Caller, post: &Post) -> Result<Reply, ErrorBody> {
+    caller.require(Action::Join, &post.room, "posting to")?;
+    let mut reply = None;
+    // Queued under the rooms lock, so the author sees `posted` before its
+    // own `room_message` push.
+    session.state.rooms.lock().post(
+        &post.room,
+        session.conn.num,
+        &post.body,
+        |message_id, sent_at| {
+            let message = ServerMessage::Posted(Posted {
+                id: post.id.clone(),
+                room: post.room.clone(),
+                message_id: message_id.to_string(),
+                sent_at: sent_at.clone(),
+            });
+            session.conn.reply(Outbound::message(&message));
+            reply = Some(message);
+        },
+    )?;
+    Ok(Reply {
+        message: reply.expect("post replies when it succeeds"),
+        queued: true,
+    })
+}
+
+pub(super) fn typing(
+    session: &Session,
+    caller: &Caller,
+    typing: &Typing,
+) -> Result<Reply, ErrorBody> {
+    caller.require(Action::Join, &typing.room, "typing in")?;
+    session
+        .state
+        .rooms
+        .lock()
+        .typing(&typing.room, session.conn.num, typing.active)?;
+    Ok(ServerMessage::Ack(Ack {
+        id: typing.id.clone(),
+    })
+    .into())
+}
+
+pub(super) fn history(
+    session: &Session,
+    caller: &Caller,
+    history: &History,
+) -> Result<Reply, ErrorBody> {
+    caller.require(Action::Join, &history.room, "reading")?;
+    let limit = history
+        .limit
+        .unwrap_or(DEFAULT_HISTORY_LIMIT)
+        .min(MAX_HISTORY_LIMIT) as usize;
+    let (messages, has_more) = session.state.rooms.lock().history(
+        &history.room,
+        session.conn.num,
+        limit,
+        history.before.as_deref(),
+    )?;
+    Ok(ServerMessage::HistoryPage(HistoryPage {
+        id: history.id.clone(),
+        room: history.room.clone(),
+        messages,
+        has_more,
+    })
+    .into())
+}
