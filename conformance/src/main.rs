@@ -8,14 +8,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tidewire_conform::fixture::LoadedCase;
-use tidewire_conform::render::{self, Style};
-use tidewire_conform::report::Requirements;
-use tidewire_conform::{
+use tidewire_server::InjectedFault;
+use ws_conformance::fixture::LoadedCase;
+use ws_conformance::render::{self, Style};
+use ws_conformance::report::Requirements;
+use ws_conformance::{
     load_suites, Auth, Baseline, CaseReport, Filter, Observer, RunOptions, Runner, SchemaSet,
     Status, Suite, TlsConfig,
 };
-use tidewire_server::InjectedFault;
 
 /// Runs declarative conformance suites against a WebSocket endpoint.
 ///
@@ -349,7 +349,7 @@ fn main() -> ExitCode {
     let cli = Cli::parse();
     match cli.command {
         Command::FixtureSchema => {
-            print!("{}", tidewire_conform::fixture_schema_text());
+            print!("{}", ws_conformance::fixture_schema_text());
             ExitCode::SUCCESS
         }
         Command::List(select) => match load(&select) {

@@ -16,13 +16,13 @@ use proptest::test_runner::{
     Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
 use serde::Deserialize;
-use tidewire_conform::render::{self, Style};
-use tidewire_conform::target::Target;
-use tidewire_conform::{
-    parse_suite, Filter, Report, RunOptions, Runner, SchemaSet, SetupError, Status,
-};
 use tidewire_protocol::Profile;
 use tidewire_server::InjectedFault;
+use ws_conformance::render::{self, Style};
+use ws_conformance::target::Target;
+use ws_conformance::{
+    parse_suite, Filter, Report, RunOptions, Runner, SchemaSet, SetupError, Status,
+};
 
 use crate::embedded::Embedded;
 
