@@ -218,6 +218,47 @@ fn setup_errors_exit_two() {
     assert_eq!(out.status.code(), Some(2), "clap usage errors");
 }
 
+#[test]
+fn a_setup_error_is_printed_once_with_its_causes() {
+    let dir = temp_dir("causes");
+    let missing = dir.join("missing.txt");
+    let out = bin()
+        .args(["run", "ws://127.0.0.1:1/", "-s", &fixture("jsonrpc")])
+        .arg("--baseline")
+        .arg(&missing)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let io = std::fs::read_to_string(&missing).unwrap_err();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: cannot read baseline {}\n  caused by: {io}\n",
+            missing.display()
+        )
+    );
+
+    let set = dir.join("set.json");
+    std::fs::write(&set, r#"{"inbound": {"union": "absent.json"}}"#).unwrap();
+    let out = bin()
+        .args(["list", "-s", &fixture("jsonrpc")])
+        .arg("--schemas")
+        .arg(&set)
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let io = std::fs::read_to_string(dir.join("absent.json")).unwrap_err();
+    assert_eq!(
+        stderr(&out),
+        format!(
+            "error: schema absent.json (from {}) cannot be used\n  \
+             caused by: cannot read {}\n  caused by: {io}\n",
+            set.display(),
+            dir.join("absent.json").display()
+        )
+    );
+}
+
 /// Writes `text` as `dir`/bad.json and lists it, which must fail with exit
 /// code 2; returns stderr with `dir` as `[dir]`, since it varies by process.
 fn list_invalid(dir: &Path, text: &str) -> String {

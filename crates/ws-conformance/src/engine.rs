@@ -82,9 +82,9 @@ struct StepError {
 }
 
 impl StepError {
-    fn new(message: impl Into<String>) -> StepError {
+    fn new(message: impl std::fmt::Display) -> StepError {
         StepError {
-            message: message.into(),
+            message: message.to_string(),
             ..StepError::default()
         }
     }

@@ -311,39 +311,36 @@ pub struct Sized {
 
 impl Sized {
     /// The frame's size once `bytes` is resolved (`vars` for an interpolated count).
-    pub fn size(&self, vars: &pattern::Captures) -> Result<usize, String> {
+    pub fn size(&self, vars: &pattern::Captures) -> Result<usize, SizedError> {
         let base = match &self.bytes {
             ByteCount::Fixed(n) => *n,
             ByteCount::Interpolated(text) => {
                 let resolved = pattern::interpolate_str(text, vars)?;
-                resolved.trim().parse::<usize>().map_err(|_| {
-                    format!("`bytes` is {resolved:?} after interpolation, not a whole number")
-                })?
+                resolved
+                    .trim()
+                    .parse::<usize>()
+                    .map_err(|_| SizedError::NotWhole { resolved })?
             }
         };
         i64::try_from(base)
             .ok()
             .and_then(|b| b.checked_add(self.plus))
             .and_then(|n| usize::try_from(n).ok())
-            .ok_or_else(|| {
-                format!(
-                    "`bytes` ({base}) plus `plus` ({}) is out of range",
-                    self.plus
-                )
+            .ok_or(SizedError::OutOfRange {
+                base,
+                plus: self.plus,
             })
     }
 
-    pub fn render(&self, vars: &pattern::Captures) -> Result<String, String> {
+    pub fn render(&self, vars: &pattern::Captures) -> Result<String, SizedError> {
         let bytes = self.size(vars)?;
         let fill = self.fill.as_deref().unwrap_or("x");
         if fill.is_empty() || !fill.is_ascii() {
-            return Err("`fill` must be non-empty ASCII so that sizes are exact".into());
+            return Err(SizedError::Fill);
         }
         let fixed = self.prefix.len() + self.suffix.len();
         if fixed > bytes {
-            return Err(format!(
-                "prefix and suffix are {fixed} bytes, more than the frame's size ({bytes})"
-            ));
+            return Err(SizedError::TooSmall { fixed, bytes });
         }
         let pad = bytes - fixed;
         let mut out = String::with_capacity(bytes);
@@ -352,6 +349,21 @@ impl Sized {
         out.push_str(&self.suffix);
         Ok(out)
     }
+}
+
+/// Why a `sized` frame cannot be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SizedError {
+    #[error(transparent)]
+    Interpolation(#[from] pattern::InterpolationError),
+    #[error("`bytes` is {resolved:?} after interpolation, not a whole number")]
+    NotWhole { resolved: String },
+    #[error("`bytes` ({base}) plus `plus` ({plus}) is out of range")]
+    OutOfRange { base: usize, plus: i64 },
+    #[error("`fill` must be non-empty ASCII so that sizes are exact")]
+    Fill,
+    #[error("prefix and suffix are {fixed} bytes, more than the frame's size ({bytes})")]
+    TooSmall { fixed: usize, bytes: usize },
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -544,9 +556,10 @@ pub struct FixtureProblem {
 
 #[derive(Debug, thiserror::Error)]
 pub enum LoadError {
-    #[error("cannot read {path}: {source}")]
+    #[error("cannot read {path}")]
     Read {
         path: String,
+        #[source]
         source: std::io::Error,
     },
     #[error("{path}:{line}:{column}: invalid JSON: {message}")]
@@ -561,9 +574,10 @@ pub enum LoadError {
         path: String,
         problems: Vec<FixtureProblem>,
     },
-    #[error("{path}: {source}")]
+    #[error("{path}: cannot load its schema set")]
     Schemas {
         path: String,
+        #[source]
         source: SchemaSetError,
     },
     #[error("case id {id:?} is defined twice: {first} and {second}")]
@@ -911,12 +925,12 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
             }
             if let Some(hex) = &s.binary_hex {
                 if let Err(e) = decode_hex(hex) {
-                    errors.push(("/binary_hex".into(), e));
+                    errors.push(("/binary_hex".into(), e.to_string()));
                 }
             }
             if let Some(hex) = &s.text_hex {
                 if let Err(e) = decode_hex(hex) {
-                    errors.push(("/text_hex".into(), e));
+                    errors.push(("/text_hex".into(), e.to_string()));
                 }
             }
             // An interpolated size is only known when the case runs.
@@ -926,7 +940,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 .filter(|s| matches!(s.bytes, ByteCount::Fixed(_)))
             {
                 if let Err(e) = sized.render(&pattern::Captures::new()) {
-                    errors.push(("/sized".into(), e));
+                    errors.push(("/sized".into(), e.to_string()));
                 }
             }
         }
@@ -946,12 +960,18 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
 }
 
 /// Hex with optional whitespace between bytes, either case.
-pub fn decode_hex(hex: &str) -> Result<Vec<u8>, String> {
+pub fn decode_hex(hex: &str) -> Result<Vec<u8>, InvalidHex> {
     let compact: String = hex.chars().filter(|c| !c.is_whitespace()).collect();
     data_encoding::HEXLOWER_PERMISSIVE
         .decode(compact.as_bytes())
-        .map_err(|e| format!("invalid hex: {e}"))
+        .map_err(InvalidHex)
 }
+
+/// Hex that does not decode. The decoder's reason is part of the one-line
+/// message, as these end up in a fixture problem or a step's failure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid hex: {0}")]
+pub struct InvalidHex(pub data_encoding::DecodeError);
 
 #[cfg(test)]
 mod tests {

@@ -30,7 +30,10 @@ pub mod tls;
 pub use fixture::{
     fixture_schema, fixture_schema_text, load_suites, parse_suite, LoadError, Suite,
 };
+pub use report::RequirementsError;
 pub use report::{Baseline, CaseReport, Report, Status, Summary, Verdict};
-pub use runner::{Auth, Filter, FreshVars, Observer, Plan, RunOptions, Runner, SetupError};
-pub use schema_set::{SchemaSet, SchemaSetError};
+pub use runner::{
+    Auth, Filter, FirstFrameError, FreshVars, Observer, Plan, RunOptions, Runner, SetupError,
+};
+pub use schema_set::{ClaimsError, SchemaFileError, SchemaSet, SchemaSetError};
 pub use tls::{TlsConfig, TlsError};

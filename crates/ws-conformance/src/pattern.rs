@@ -531,7 +531,11 @@ fn augment(
 /// other values as compact JSON. `$${` is a literal `${`. When `for_pattern`
 /// is set, captured objects are wrapped in `$literal` so that their content
 /// is compared as data and never read as matcher directives.
-pub fn interpolate(v: &Value, vars: &Captures, for_pattern: bool) -> Result<Value, String> {
+pub fn interpolate(
+    v: &Value,
+    vars: &Captures,
+    for_pattern: bool,
+) -> Result<Value, InterpolationError> {
     Ok(match v {
         Value::String(s) => interpolate_whole(s, vars, for_pattern)?,
         Value::Array(items) => Value::Array(
@@ -558,7 +562,11 @@ pub fn interpolate(v: &Value, vars: &Captures, for_pattern: bool) -> Result<Valu
     })
 }
 
-fn interpolate_whole(s: &str, vars: &Captures, for_pattern: bool) -> Result<Value, String> {
+fn interpolate_whole(
+    s: &str,
+    vars: &Captures,
+    for_pattern: bool,
+) -> Result<Value, InterpolationError> {
     if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
         if !name.contains(['{', '}', '$']) {
             let value = lookup(name, vars)?.clone();
@@ -573,7 +581,7 @@ fn interpolate_whole(s: &str, vars: &Captures, for_pattern: bool) -> Result<Valu
 }
 
 /// Interpolates into a string, stringifying non-string values.
-pub fn interpolate_str(s: &str, vars: &Captures) -> Result<String, String> {
+pub fn interpolate_str(s: &str, vars: &Captures) -> Result<String, InterpolationError> {
     let mut out = String::with_capacity(s.len());
     let mut rest = s;
     while let Some(i) = rest.find('$') {
@@ -585,7 +593,9 @@ pub fn interpolate_str(s: &str, vars: &Captures) -> Result<String, String> {
         } else if let Some(after) = tail.strip_prefix("${") {
             let end = after
                 .find('}')
-                .ok_or_else(|| format!("unterminated `${{` in {s:?}"))?;
+                .ok_or_else(|| InterpolationError::Unterminated {
+                    text: s.to_string(),
+                })?;
             let value = lookup(&after[..end], vars)?;
             match value {
                 Value::String(text) => out.push_str(text),
@@ -601,14 +611,23 @@ pub fn interpolate_str(s: &str, vars: &Captures) -> Result<String, String> {
     Ok(out)
 }
 
-fn lookup<'a>(name: &str, vars: &'a Captures) -> Result<&'a Value, String> {
-    vars.get(name).ok_or_else(|| {
-        let known: Vec<&str> = vars.keys().map(String::as_str).collect();
-        format!(
-            "`${{{name}}}` is used but was never captured nor given with --var (known: {})",
-            known.join(", ")
-        )
+fn lookup<'a>(name: &str, vars: &'a Captures) -> Result<&'a Value, InterpolationError> {
+    vars.get(name).ok_or_else(|| InterpolationError::Unknown {
+        name: name.to_string(),
+        known: vars.keys().cloned().collect(),
     })
+}
+
+/// Why `${...}` references cannot be replaced.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum InterpolationError {
+    #[error("unterminated `${{` in {text:?}")]
+    Unterminated { text: String },
+    #[error(
+        "`${{{name}}}` is used but was never captured nor given with --var (known: {})",
+        known.join(", ")
+    )]
+    Unknown { name: String, known: Vec<String> },
 }
 
 /// Rebuilds the received value in the shape of the pattern: parts that match
@@ -801,11 +820,14 @@ mod tests {
             json!({"x": {"$literal": {"$type": "string"}}})
         );
         let err = interpolate(&json!("${missing}"), &vars, false).unwrap_err();
-        assert!(
-            err.contains("never captured nor given with --var (known: n, o, s)"),
-            "{err}"
+        assert_eq!(
+            err.to_string(),
+            "`${missing}` is used but was never captured nor given with --var (known: n, o, s)"
         );
-        assert!(interpolate_str("${n", &vars).is_err());
+        assert_eq!(
+            interpolate_str("${n", &vars),
+            Err(InterpolationError::Unterminated { text: "${n".into() })
+        );
     }
 
     #[test]

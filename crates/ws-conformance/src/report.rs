@@ -373,13 +373,18 @@ impl Requirement {
 
 #[derive(Debug, thiserror::Error)]
 pub enum RequirementsError {
-    #[error("cannot read requirements file {path}: {source}")]
+    #[error("cannot read requirements file {path}")]
     Read {
         path: String,
+        #[source]
         source: std::io::Error,
     },
-    #[error("{path}: not a requirements file (a JSON array of {{id, profile, level}} objects): {message}")]
-    Format { path: String, message: String },
+    #[error("{path}: not a requirements file (a JSON array of {{id, profile, level}} objects)")]
+    Format {
+        path: String,
+        #[source]
+        source: serde_json::Error,
+    },
     #[error("{path}: {message}")]
     Invalid { path: String, message: String },
 }
@@ -403,9 +408,9 @@ impl Requirements {
     /// Ids must be unique and levels RFC 2119 key words.
     pub fn parse(path: &str, text: &str) -> Result<Requirements, RequirementsError> {
         let list: Vec<Requirement> =
-            serde_json::from_str(text).map_err(|e| RequirementsError::Format {
+            serde_json::from_str(text).map_err(|source| RequirementsError::Format {
                 path: path.to_string(),
-                message: e.to_string(),
+                source,
             })?;
         let invalid = |message: String| RequirementsError::Invalid {
             path: path.to_string(),

@@ -1,10 +1,10 @@
 //! Case selection and scheduling.
 
-use crate::conn::{Conn, ConnectError, Limits, Next, Payload, Received};
+use crate::conn::{Conn, ConnectError, End, Limits, Next, Payload, Received};
 use crate::engine;
 use crate::fixture::{LoadedCase, Suite};
 use crate::report::{CaseReport, Coverage, Report, Requirements, Status};
-use crate::schema_set::Claims;
+use crate::schema_set::{Claims, ClaimsError};
 use crate::target::{Target, TargetError};
 use crate::tls::TlsConfig;
 use futures_util::stream::{FuturesUnordered, StreamExt};
@@ -156,14 +156,48 @@ impl RunOptions {
 pub enum SetupError {
     #[error(transparent)]
     Target(#[from] TargetError),
-    #[error("cannot reach {url}: {message}")]
-    Unreachable { url: String, message: String },
-    #[error("invalid glob {glob:?}: {message}")]
-    Glob { glob: String, message: String },
+    #[error("cannot reach {url}")]
+    Unreachable {
+        url: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot reach {url}: no TCP connection within {} ms", .within.as_millis())]
+    NoConnectionInTime { url: String, within: Duration },
+    #[error("invalid glob {glob:?}")]
+    Glob {
+        glob: String,
+        #[source]
+        source: globset::Error,
+    },
     #[error("no cases selected ({total} loaded)")]
     NothingSelected { total: usize },
-    #[error("cannot tell which profiles {url} claims: {message} (pass --profile to choose them)")]
-    Claims { url: String, message: String },
+    // The reason reads inside the sentence, so it is not a separate cause.
+    #[error("cannot tell which profiles {url} claims: {reason} (pass --profile to choose them)")]
+    Claims { url: String, reason: ClaimsError },
+}
+
+/// Why a connection gave no first frame to read.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum FirstFrameError {
+    #[error("{0}")]
+    Request(String),
+    #[error("the handshake was refused with HTTP {status}")]
+    Refused { status: u16 },
+    #[error("the handshake selected no subprotocol")]
+    NoSubprotocol,
+    #[error("handshake failed: {0}")]
+    Handshake(String),
+    #[error("no handshake response in time")]
+    HandshakeTimeout,
+    #[error("the first frame is not JSON: {text}")]
+    NotJson { text: String },
+    #[error("the first frame is binary")]
+    Binary,
+    #[error("the connection ended first: {0}")]
+    Ended(End),
+    #[error("no frame within {} ms", .0.as_millis())]
+    NoFrame(Duration),
 }
 
 /// A selected case and, if it will not run, why.
@@ -244,15 +278,18 @@ fn globset(globs: &[String]) -> Result<Option<GlobSet>, SetupError> {
     }
     let mut builder = GlobSetBuilder::new();
     for g in globs {
-        builder.add(Glob::new(g).map_err(|e| SetupError::Glob {
+        builder.add(Glob::new(g).map_err(|source| SetupError::Glob {
             glob: g.clone(),
-            message: e.kind().to_string(),
+            source,
         })?);
     }
-    builder.build().map(Some).map_err(|e| SetupError::Glob {
-        glob: globs.join(" "),
-        message: e.to_string(),
-    })
+    builder
+        .build()
+        .map(Some)
+        .map_err(|source| SetupError::Glob {
+            glob: globs.join(" "),
+            source,
+        })
 }
 
 impl Runner {
@@ -425,19 +462,21 @@ impl Runner {
     ) -> Result<Vec<String>, SetupError> {
         let frame = self.first_frame(target).await;
         frame
+            .map_err(ClaimsError::from)
             .and_then(|frame| claims.profiles(&frame))
-            .map_err(|message| SetupError::Claims {
+            .map_err(|reason| SetupError::Claims {
                 url: target.as_str().to_string(),
-                message,
+                reason,
             })
     }
 
     /// Opens one connection, offering no subprotocol, and returns the first
     /// frame the server sends, parsed as JSON; the error says why there is
     /// none.
-    pub async fn first_frame(&self, target: &Target) -> Result<serde_json::Value, String> {
+    pub async fn first_frame(&self, target: &Target) -> Result<serde_json::Value, FirstFrameError> {
         let (query, headers) = self.options.injected();
-        let request = engine::build_request(&target.url_for(None, &query), &headers, None)?;
+        let request = engine::build_request(&target.url_for(None, &query), &headers, None)
+            .map_err(FirstFrameError::Request)?;
         let limits = Limits {
             max_message: self.options.max_frame,
             max_buffered: 16,
@@ -451,13 +490,11 @@ impl Runner {
         {
             Ok(Ok(conn)) => conn,
             Ok(Err(ConnectError::Refused { status, .. })) => {
-                return Err(format!("the handshake was refused with HTTP {status}"))
+                return Err(FirstFrameError::Refused { status })
             }
-            Ok(Err(ConnectError::NoSubprotocol)) => {
-                return Err("the handshake selected no subprotocol".into())
-            }
-            Ok(Err(ConnectError::Other(e))) => return Err(format!("handshake failed: {e}")),
-            Err(_) => return Err("no handshake response in time".into()),
+            Ok(Err(ConnectError::NoSubprotocol)) => return Err(FirstFrameError::NoSubprotocol),
+            Ok(Err(ConnectError::Other(e))) => return Err(FirstFrameError::Handshake(e)),
+            Err(_) => return Err(FirstFrameError::HandshakeTimeout),
         };
         let first = conn.next(deadline).await;
         let _ = tokio::time::timeout(Duration::from_millis(500), conn.close(1000, "")).await;
@@ -465,14 +502,10 @@ impl Runner {
             Next::Frame(Received {
                 payload: Payload::Text(text),
                 ..
-            }) => serde_json::from_str(&text)
-                .map_err(|_| format!("the first frame is not JSON: {text}")),
-            Next::Frame(_) => Err("the first frame is binary".into()),
-            Next::End(end, _) => Err(format!("the connection ended first: {end}")),
-            Next::Timeout => Err(format!(
-                "no frame within {} ms",
-                self.options.step_timeout.as_millis()
-            )),
+            }) => serde_json::from_str(&text).map_err(|_| FirstFrameError::NotJson { text }),
+            Next::Frame(_) => Err(FirstFrameError::Binary),
+            Next::End(end, _) => Err(FirstFrameError::Ended(end)),
+            Next::Timeout => Err(FirstFrameError::NoFrame(self.options.step_timeout)),
         }
     }
 
@@ -480,10 +513,7 @@ impl Runner {
     /// case: it usually means a wrong URL or a server that did not start.
     async fn preflight(&self, target: &Target) -> Result<(), SetupError> {
         let addr = target.socket_addr();
-        let unreachable = |message: String| SetupError::Unreachable {
-            url: target.as_str().to_string(),
-            message,
-        };
+        let url = target.as_str().to_string();
         match tokio::time::timeout(
             self.options.step_timeout,
             tokio::net::TcpStream::connect(addr),
@@ -491,11 +521,11 @@ impl Runner {
         .await
         {
             Ok(Ok(_)) => Ok(()),
-            Ok(Err(e)) => Err(unreachable(e.to_string())),
-            Err(_) => Err(unreachable(format!(
-                "no TCP connection within {} ms",
-                self.options.step_timeout.as_millis()
-            ))),
+            Ok(Err(source)) => Err(SetupError::Unreachable { url, source }),
+            Err(_) => Err(SetupError::NoConnectionInTime {
+                url,
+                within: self.options.step_timeout,
+            }),
         }
     }
 }

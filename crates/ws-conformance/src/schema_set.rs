@@ -6,6 +6,7 @@ use serde::Deserialize;
 use serde_json::Value;
 
 use crate::pattern;
+use crate::runner::FirstFrameError;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
@@ -36,13 +37,12 @@ pub struct Claims {
 
 impl Claims {
     /// The profiles `frame` claims; the error says why it claims none.
-    pub fn profiles(&self, frame: &Value) -> Result<Vec<String>, String> {
+    pub fn profiles(&self, frame: &Value) -> Result<Vec<String>, ClaimsError> {
         if !pattern::matches(&self.pattern, frame).is_match() {
-            return Err(format!(
-                "the first frame does not match {}: {}",
-                self.pattern,
-                pattern::compact(frame, 200)
-            ));
+            return Err(ClaimsError::NoMatch {
+                pattern: self.pattern.to_string(),
+                frame: pattern::compact(frame, 200),
+            });
         }
         frame
             .pointer(&self.pointer)
@@ -53,13 +53,21 @@ impl Claims {
                     .map(|p| p.as_str().map(str::to_string))
                     .collect::<Option<Vec<_>>>()
             })
-            .ok_or_else(|| {
-                format!(
-                    "{} in the first frame is not an array of strings",
-                    self.pointer
-                )
+            .ok_or_else(|| ClaimsError::NotStrings {
+                pointer: self.pointer.clone(),
             })
     }
+}
+
+/// Why a server's first frame tells no profiles.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum ClaimsError {
+    #[error(transparent)]
+    FirstFrame(#[from] FirstFrameError),
+    #[error("the first frame does not match {pattern}: {frame}")]
+    NoMatch { pattern: String, frame: String },
+    #[error("{pointer} in the first frame is not an array of strings")]
+    NotStrings { pointer: String },
 }
 
 #[derive(Debug, Deserialize)]
@@ -73,19 +81,42 @@ struct DirectionManifest {
 
 #[derive(Debug, thiserror::Error)]
 pub enum SchemaSetError {
-    #[error("cannot read schema set {path}: {source}")]
+    #[error("cannot read schema set {path}")]
     Read {
         path: PathBuf,
+        #[source]
         source: std::io::Error,
     },
-    #[error("schema set {path} is not a valid manifest: {message}")]
-    Manifest { path: PathBuf, message: String },
-    #[error("schema {schema} (from {manifest}) cannot be used: {message}")]
+    #[error("schema set {path} is not a valid manifest")]
+    NotManifest {
+        path: PathBuf,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("schema set {path} is not a valid manifest: {problem}")]
+    Manifest { path: PathBuf, problem: String },
+    #[error("schema {schema} (from {manifest}) cannot be used")]
     Schema {
         manifest: PathBuf,
         schema: String,
-        message: String,
+        #[source]
+        source: SchemaFileError,
     },
+}
+
+/// Why one schema file of a set cannot be compiled.
+#[derive(Debug, thiserror::Error)]
+pub enum SchemaFileError {
+    #[error("cannot read {}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("not JSON")]
+    NotJson(#[source] serde_json::Error),
+    #[error("not a valid JSON Schema")]
+    Invalid(#[source] jsonschema::ValidationError<'static>),
 }
 
 struct Compiled {
@@ -144,9 +175,9 @@ impl SchemaSet {
             source,
         })?;
         let manifest: Manifest =
-            serde_json::from_str(&text).map_err(|e| SchemaSetError::Manifest {
+            serde_json::from_str(&text).map_err(|source| SchemaSetError::NotManifest {
                 path: path.to_path_buf(),
-                message: e.to_string(),
+                source,
             })?;
         let abs = std::path::absolute(path).map_err(|source| SchemaSetError::Read {
             path: path.to_path_buf(),
@@ -162,7 +193,7 @@ impl SchemaSet {
             if union.is_none() && by_tag.is_empty() {
                 return Err(SchemaSetError::Manifest {
                     path: path.to_path_buf(),
-                    message: "a direction needs a `union` schema, `by_tag` schemas, or both".into(),
+                    problem: "a direction needs a `union` schema, `by_tag` schemas, or both".into(),
                 });
             }
             Ok(Direction { union, by_tag })
@@ -171,7 +202,7 @@ impl SchemaSet {
             if let Some((pointer, message)) = crate::pattern::validate(&claims.pattern).first() {
                 return Err(SchemaSetError::Manifest {
                     path: path.to_path_buf(),
-                    message: format!("claims.match{pointer}: {message}"),
+                    problem: format!("claims.match{pointer}: {message}"),
                 });
             }
         }
@@ -282,15 +313,20 @@ fn explain(error: &jsonschema::ValidationError<'_>) -> (String, String) {
 }
 
 fn compile(manifest: &Path, root: &Path, name: String) -> Result<Compiled, SchemaSetError> {
-    let err = |message: String| SchemaSetError::Schema {
+    let err = |source: SchemaFileError| SchemaSetError::Schema {
         manifest: manifest.to_path_buf(),
         schema: name.clone(),
-        message,
+        source,
     };
     let file = root.join(&name);
-    let text = std::fs::read_to_string(&file)
-        .map_err(|e| err(format!("cannot read {}: {e}", file.display())))?;
-    let schema: Value = serde_json::from_str(&text).map_err(|e| err(format!("not JSON: {e}")))?;
+    let text = std::fs::read_to_string(&file).map_err(|source| {
+        err(SchemaFileError::Read {
+            path: file.clone(),
+            source,
+        })
+    })?;
+    let schema: Value =
+        serde_json::from_str(&text).map_err(|e| err(SchemaFileError::NotJson(e)))?;
     let validator = jsonschema::options()
         .with_draft(jsonschema::Draft::Draft202012)
         .with_base_uri(file_uri(&file))
@@ -298,7 +334,7 @@ fn compile(manifest: &Path, root: &Path, name: String) -> Result<Compiled, Schem
             root: root.to_path_buf(),
         })
         .build(&schema)
-        .map_err(|e| err(e.to_string()))?;
+        .map_err(|e| err(SchemaFileError::Invalid(e)))?;
     Ok(Compiled { name, validator })
 }
 

@@ -416,7 +416,8 @@ fn requirements_files_are_checked_when_loaded() {
         "{err}"
     );
     let err = parse(r#"[{"id": "A-1", "level": "MUST"}]"#).unwrap_err();
-    assert!(err.to_string().contains("missing field `profile`"), "{err}");
+    let chain = common::error_chain(&err);
+    assert!(chain.contains("missing field `profile`"), "{chain}");
 }
 
 #[tokio::test]
