@@ -60,7 +60,7 @@ fn failure_output_is_pinned() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(1));
-    insta::assert_snapshot!("failure_output", stable(&stdout(&out)));
+    stable().bind(|| insta::assert_snapshot!("failure_output", stdout(&out)));
 }
 
 #[test]
@@ -99,7 +99,7 @@ fn list_needs_no_server() {
         .output()
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    insta::assert_snapshot!("list", stable(&stdout(&out)));
+    stable().bind(|| insta::assert_snapshot!("list", stdout(&out)));
     let out = bin()
         .args([
             "list",

@@ -51,23 +51,17 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// Ports, timings and the checkout path vary between runs.
-pub fn stable(text: &str) -> String {
-    let text = text.replace(&fixtures().display().to_string(), "[fixtures]");
-    [
-        (r"127\.0\.0\.1:\d+", "127.0.0.1:[port]"),
-        (r"\[ *\d+\.\d{3}s\]", "[  [time]]"),
-        (r"(?m)^(      ) *\d+\.\dms ", "${1}[t]ms "),
-        (r"ran in \d+\.\d+s", "ran in [time]"),
-        (r"after \d+ ms", "after [n] ms"),
-    ]
-    .iter()
-    .fold(text, |acc, (re, with)| {
-        regex::Regex::new(re)
-            .unwrap()
-            .replace_all(&acc, *with)
-            .into_owned()
-    })
+/// Snapshot settings that hide what varies between runs: ports, timings and
+/// the checkout path.
+pub fn stable() -> insta::Settings {
+    let mut settings = insta::Settings::clone_current();
+    settings.add_filter(&regex::escape(&fixture("")), "[fixtures]/");
+    settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
+    settings.add_filter(r"\[ *\d+\.\d{3}s\]", "[  [time]]");
+    settings.add_filter(r"(?m)^(      ) *\d+\.\dms ", "${1}[t]ms ");
+    settings.add_filter(r"ran in \d+\.\d+s", "ran in [time]");
+    settings.add_filter(r"after \d+ ms", "after [n] ms");
+    settings
 }
 
 /// Per process, and emptied first so that nothing left by an earlier run

@@ -6,6 +6,7 @@ mod common;
 mod features;
 mod fixture_schema;
 mod jsonrpc;
+mod render;
 mod reports;
 mod robustness;
 mod schema_set;
