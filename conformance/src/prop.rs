@@ -169,51 +169,10 @@ fn drive(
     schemas: Arc<SchemaSet>,
 ) -> Result<ExitCode, PropError> {
     let target = Target::parse(url)?;
-    // One welcome tells both the claimed profiles and what operations may
-    // rely on.
-    let probe = Runner::new(options.clone());
-    let welcome = runtime.block_on(probe.first_frame(&target));
-    let profile_names = if settings.profiles.is_empty() {
-        let claims = schemas.claims().ok_or(PropError::NoClaims)?;
-        welcome
-            .as_ref()
-            .map_err(|e| ClaimsError::from(e.clone()))
-            .and_then(|w| claims.profiles(w))
-            .map_err(|reason| SetupError::Claims {
-                url: target.as_str().to_string(),
-                reason,
-            })?
-    } else {
-        settings.profiles.clone()
-    };
-    let profiles: Vec<Profile> = profile_names
-        .iter()
-        .filter_map(|n| Profile::parse(n))
-        .collect();
-    if profiles.is_empty() {
-        return Err(PropError::NoTidewireProfile(profile_names));
-    }
-
-    let announced = welcome
-        .map_err(WelcomeError::from)
-        .and_then(|welcome| announced(options, &welcome))
-        .map_err(|reason| PropError::Welcome {
-            url: url.to_string(),
-            reason,
-        })?;
-
+    let (profile_names, profiles, announced) =
+        scope(settings, options, runtime, url, &target, &schemas)?;
     let seed = settings.seed.unwrap_or_else(fresh_seed);
-    let schemas_abs = std::fs::canonicalize(&settings.schemas).unwrap_or(settings.schemas.clone());
-    let out = settings
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("prop-failure-{seed}.json")));
-    let out_dir = std::path::absolute(&out)
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .map(|dir| std::fs::canonicalize(&dir).unwrap_or(dir))
-        .unwrap_or_default();
-    let schemas_field = relative(&out_dir, &schemas_abs).display().to_string();
+    let file = CaseFile::new(settings, seed);
     let runner = Runner::new(RunOptions {
         filter: Filter {
             profiles: profile_names.clone(),
@@ -221,18 +180,14 @@ fn drive(
         },
         ..options.clone()
     });
-    let case_id = format!("prop.seed-{seed}");
-    let title = format!("generated sequence, seed {seed}");
     let execute = |scenario: &tidewire_model::Scenario| -> Result<Report, String> {
-        let suite = tidewire_model::to_suite(scenario, &case_id, &title, &schemas_field);
-        let text = serde_json::to_string_pretty(&suite).expect("suites serialize");
-        let suite = parse_suite(&out, &text, Some(schemas.clone()))
+        let text = serde_json::to_string_pretty(&file.suite(scenario)).expect("suites serialize");
+        let suite = parse_suite(&file.out, &text, Some(schemas.clone()))
             .map_err(|e| format!("the model wrote an invalid suite: {e}"))?;
         runtime
             .block_on(runner.run(url, &[suite]))
             .map_err(|e| e.to_string())
     };
-
     println!(
         "prop: seed {seed}, {} cases of up to {} operations, profiles {}",
         settings.cases,
@@ -288,53 +243,169 @@ fn drive(
         }
         Err(TestError::Abort(reason)) => Err(PropError::Aborted(reason.to_string())),
         Err(TestError::Fail(reason, minimal)) => {
-            let suite = tidewire_model::to_suite(&minimal, &case_id, &title, &schemas_field);
-            let mut text = serde_json::to_string_pretty(&suite).expect("suites serialize");
-            text.push('\n');
-            std::fs::write(&out, &text).map_err(|source| PropError::Write {
-                path: out.clone(),
-                source,
-            })?;
-            println!(
-                "prop: FAILED after {} runs ({:.1}s): {reason}",
-                executed.into_inner(),
-                elapsed.as_secs_f64()
-            );
-            println!(
-                "prop: shrunk to {} operation(s) on {} connection(s), written to {}",
-                minimal.actions.len(),
-                minimal.connections,
-                out.display()
-            );
-            match execute(&minimal) {
-                Ok(report) => {
-                    for case in report.cases.iter().filter(|c| c.status != Status::Pass) {
-                        print!(
-                            "{}",
-                            render::failure_block(
-                                case,
-                                Style {
-                                    color: settings.color
-                                },
-                                24
-                            )
-                        );
-                    }
-                    if report.cases.iter().all(|c| c.status == Status::Pass) {
-                        println!(
-                            "prop: the shrunk sequence passed when run again: the failure is intermittent"
-                        );
-                    }
-                }
-                Err(e) => println!("prop: could not run the shrunk sequence again: {e}"),
-            }
-            println!(
-                "prop: replay with `tidewire-conform run {url} --suite {}`; repeat the search with --seed {seed}",
-                out.display()
-            );
-            Ok(ExitCode::from(exit_codes::CASES_FAILED))
+            let found = Found {
+                reason: reason.to_string(),
+                minimal: &minimal,
+                runs: executed.into_inner(),
+                elapsed,
+            };
+            report_failure(settings, &file, url, found, &execute)
         }
     }
+}
+
+/// The profiles sequences are generated for (as named, and those of them
+/// Tidewire knows) and what the server's welcome announces.
+fn scope(
+    settings: &PropSettings,
+    options: &RunOptions,
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    target: &Target,
+    schemas: &SchemaSet,
+) -> Result<(Vec<String>, Vec<Profile>, tidewire_model::Announced), PropError> {
+    // One welcome tells both the claimed profiles and what operations may
+    // rely on.
+    let probe = Runner::new(options.clone());
+    let welcome = runtime.block_on(probe.first_frame(target));
+    let profile_names = if settings.profiles.is_empty() {
+        let claims = schemas.claims().ok_or(PropError::NoClaims)?;
+        welcome
+            .as_ref()
+            .map_err(|e| ClaimsError::from(e.clone()))
+            .and_then(|w| claims.profiles(w))
+            .map_err(|reason| SetupError::Claims {
+                url: target.as_str().to_string(),
+                reason,
+            })?
+    } else {
+        settings.profiles.clone()
+    };
+    let profiles: Vec<Profile> = profile_names
+        .iter()
+        .filter_map(|n| Profile::parse(n))
+        .collect();
+    if profiles.is_empty() {
+        return Err(PropError::NoTidewireProfile(profile_names));
+    }
+
+    let announced = welcome
+        .map_err(WelcomeError::from)
+        .and_then(|welcome| announced(options, &welcome))
+        .map_err(|reason| PropError::Welcome {
+            url: url.to_string(),
+            reason,
+        })?;
+
+    Ok((profile_names, profiles, announced))
+}
+
+/// Where a failing sequence is written, and the case it becomes.
+struct CaseFile {
+    seed: u64,
+    out: PathBuf,
+    case_id: String,
+    title: String,
+    /// The schema set, relative to `out`'s directory.
+    schemas_field: String,
+}
+
+impl CaseFile {
+    fn new(settings: &PropSettings, seed: u64) -> CaseFile {
+        let schemas_abs =
+            std::fs::canonicalize(&settings.schemas).unwrap_or(settings.schemas.clone());
+        let out = settings
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("prop-failure-{seed}.json")));
+        let out_dir = std::path::absolute(&out)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .map(|dir| std::fs::canonicalize(&dir).unwrap_or(dir))
+            .unwrap_or_default();
+        CaseFile {
+            seed,
+            schemas_field: relative(&out_dir, &schemas_abs).display().to_string(),
+            out,
+            case_id: format!("prop.seed-{seed}"),
+            title: format!("generated sequence, seed {seed}"),
+        }
+    }
+
+    fn suite(&self, scenario: &tidewire_model::Scenario) -> serde_json::Value {
+        tidewire_model::to_suite(scenario, &self.case_id, &self.title, &self.schemas_field)
+    }
+}
+
+/// A failing sequence the search found and shrank.
+struct Found<'a> {
+    reason: String,
+    minimal: &'a tidewire_model::Scenario,
+    runs: u64,
+    elapsed: std::time::Duration,
+}
+
+/// Writes the shrunk sequence, says so, and runs it once more to show how
+/// it fails.
+fn report_failure(
+    settings: &PropSettings,
+    file: &CaseFile,
+    url: &str,
+    found: Found<'_>,
+    execute: &dyn Fn(&tidewire_model::Scenario) -> Result<Report, String>,
+) -> Result<ExitCode, PropError> {
+    let Found {
+        reason,
+        minimal,
+        runs,
+        elapsed,
+    } = found;
+    let seed = file.seed;
+    let suite = file.suite(minimal);
+    let mut text = serde_json::to_string_pretty(&suite).expect("suites serialize");
+    text.push('\n');
+    std::fs::write(&file.out, &text).map_err(|source| PropError::Write {
+        path: file.out.clone(),
+        source,
+    })?;
+    println!(
+        "prop: FAILED after {} runs ({:.1}s): {reason}",
+        runs,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "prop: shrunk to {} operation(s) on {} connection(s), written to {}",
+        minimal.actions.len(),
+        minimal.connections,
+        file.out.display()
+    );
+    match execute(minimal) {
+        Ok(report) => {
+            for case in report.cases.iter().filter(|c| c.status != Status::Pass) {
+                print!(
+                    "{}",
+                    render::failure_block(
+                        case,
+                        Style {
+                            color: settings.color
+                        },
+                        24
+                    )
+                );
+            }
+            if report.cases.iter().all(|c| c.status == Status::Pass) {
+                println!(
+                    "prop: the shrunk sequence passed when run again: the failure is intermittent"
+                );
+            }
+        }
+        Err(e) => println!("prop: could not run the shrunk sequence again: {e}"),
+    }
+    println!(
+        "prop: replay with `tidewire-conform run {url} --suite {}`; repeat the search with --seed {seed}",
+        file.out.display()
+    );
+    Ok(ExitCode::from(exit_codes::CASES_FAILED))
 }
 
 #[cfg(test)]
