@@ -38,28 +38,6 @@ pub fn write(path: &Path) -> std::io::Result<()> {
     std::fs::write(path, to_json())
 }
 
-/// The success reply of each request type; any request may also be answered with `error`.
-pub const REPLIES: &[(&str, &str)] = &[
-    ("ping", "pong"),
-    ("auth", "authenticated"),
-    ("create", "created"),
-    ("read", "records"),
-    ("update", "updated"),
-    ("delete", "deleted"),
-    ("watch", "watching"),
-    ("subscribe", "subscribed"),
-    ("unsubscribe", "unsubscribed"),
-    ("publish", "published"),
-    ("join", "joined"),
-    ("leave", "left"),
-    ("post", "posted"),
-    ("typing", "ack"),
-    ("history", "history_page"),
-    ("edit", "edit_applied"),
-    ("get_document", "document"),
-    ("get_stats", "stats"),
-];
-
 /// The server message that answers requests that fail.
 const ERROR_TAG: &str = "error";
 
@@ -101,13 +79,23 @@ pub fn generate() -> Value {
 
     let mut operations = Map::new();
     for (tag, name) in client.messages() {
-        let reply_tag = REPLIES
+        let reply_tags = ClientMessage::REPLIES
             .iter()
             .find(|(request, _)| *request == tag)
-            .unwrap_or_else(|| panic!("request `{tag}` has no entry in REPLIES"))
+            .expect("every request has a row in the message table")
             .1;
-        let reply_name = server_names[reply_tag].as_str().expect("names are strings");
-        let error_name = server_names[ERROR_TAG].as_str().expect("names are strings");
+        let mut reply_messages: Vec<Value> = reply_tags
+            .iter()
+            .map(|reply| channel_message(server_names[*reply].as_str().expect("names are strings")))
+            .collect();
+        reply_messages.push(channel_message(
+            server_names[ERROR_TAG].as_str().expect("names are strings"),
+        ));
+        let replies_named = reply_tags
+            .iter()
+            .map(|reply| format!("`{reply}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
         let description = client.defs[name]["description"]
             .as_str()
             .unwrap_or_default();
@@ -117,12 +105,12 @@ pub fn generate() -> Value {
                 "action": "receive",
                 "channel": channel_ref,
                 "title": format!("Request `{tag}`"),
-                "summary": format!("The client sends `{tag}`; the server replies with `{reply_tag}` or `error` carrying the same `id`."),
+                "summary": format!("The client sends `{tag}`; the server replies with {replies_named} or `error` carrying the same `id`."),
                 "description": description,
                 "messages": [channel_message(name)],
                 "reply": {
                     "channel": channel_ref,
-                    "messages": [channel_message(reply_name), channel_message(error_name)],
+                    "messages": reply_messages,
                 },
             }),
         );

@@ -9,13 +9,21 @@ use schemars::JsonSchema;
 use crate::names::{CollectionName, Name, RequestId};
 use crate::types::*;
 
-/// Declares a direction's enum from `Variant(Struct) = "tag"` rows, so that the
-/// tag list, the dispatch by tag and the schema generation share one table.
+/// What every message type states about itself: its `type` on the wire and the
+/// profile it belongs to. Implemented for each message struct by the tables below.
+pub trait Message {
+    const TAG: &'static str;
+    const PROFILE: Profile;
+}
+
+/// Declares a direction's enum from `Variant(Struct) = "tag" => profile P` rows,
+/// so that the tag list, the dispatch by tag, the profiles and the schema
+/// generation share one table.
 macro_rules! message_enum {
     (
         $(#[$meta:meta])*
         pub enum $name:ident {
-            $( $variant:ident($ty:ident) = $tag:literal, )*
+            $( $variant:ident($ty:ident) = $tag:literal => profile $profile:ident, )*
         }
     ) => {
         $(#[$meta])*
@@ -34,6 +42,22 @@ macro_rules! message_enum {
             pub fn tag(&self) -> &'static str {
                 match self {
                     $( Self::$variant(_) => $tag, )*
+                }
+            }
+
+            /// The profile a server must implement to serve or send this message.
+            pub fn profile(&self) -> Profile {
+                match self {
+                    $( Self::$variant(_) => Profile::$profile, )*
+                }
+            }
+
+            /// The profile of the message whose `type` is `tag`; `None` when the tag is
+            /// not of this direction.
+            pub fn profile_of(tag: &str) -> Option<Profile> {
+                match tag {
+                    $( $tag => Some(Profile::$profile), )*
+                    _ => None,
                 }
             }
 
@@ -61,114 +85,114 @@ macro_rules! message_enum {
                     Self::$variant(message)
                 }
             }
+
+            impl Message for $ty {
+                const TAG: &'static str = $tag;
+                const PROFILE: Profile = Profile::$profile;
+            }
         )*
     };
 }
 
-message_enum! {
+/// The client direction: every row is a request and also names its success
+/// reply types (any request may instead be answered with `error`).
+macro_rules! request_enum {
+    (
+        $(#[$meta:meta])*
+        pub enum $name:ident {
+            $( $variant:ident($ty:ident) = $tag:literal => profile $profile:ident, reply $($reply:ident)|+, )*
+        }
+    ) => {
+        message_enum! {
+            $(#[$meta])*
+            pub enum $name {
+                $( $variant($ty) = $tag => profile $profile, )*
+            }
+        }
+
+        impl $name {
+            /// Each request `type` with the `type`s of its success replies, in declaration order.
+            pub const REPLIES: &'static [(&'static str, &'static [&'static str])] =
+                &[$( ($tag, &[$(<$reply as Message>::TAG),+]), )*];
+
+            /// The `type`s of the success replies to this request.
+            pub fn reply_tags(&self) -> &'static [&'static str] {
+                match self {
+                    $( Self::$variant(_) => &[$(<$reply as Message>::TAG),+], )*
+                }
+            }
+
+            /// The request id every client message carries.
+            pub fn id(&self) -> &RequestId {
+                match self {
+                    $( Self::$variant(message) => &message.id, )*
+                }
+            }
+        }
+
+        // A reply must be a server message: this fails to compile otherwise.
+        const _: () = {
+            $( $( let _: fn($reply) -> ServerMessage = ServerMessage::from; )+ )*
+        };
+    };
+}
+
+request_enum! {
     /// A message a client sends. Every one is a request: it carries a client-chosen `id`
     /// and gets exactly one terminal reply with the same `id`.
     pub enum ClientMessage {
-        Ping(Ping) = "ping",
-        Auth(Auth) = "auth",
-        Create(Create) = "create",
-        Read(Read) = "read",
-        Update(Update) = "update",
-        Delete(Delete) = "delete",
-        Watch(Watch) = "watch",
-        Subscribe(Subscribe) = "subscribe",
-        Unsubscribe(Unsubscribe) = "unsubscribe",
-        Publish(Publish) = "publish",
-        Join(Join) = "join",
-        Leave(Leave) = "leave",
-        Post(Post) = "post",
-        Typing(Typing) = "typing",
-        History(History) = "history",
-        Edit(Edit) = "edit",
-        GetDocument(GetDocument) = "get_document",
-        GetStats(GetStats) = "get_stats",
-    }
-}
-
-impl ClientMessage {
-    /// The request id every client message carries.
-    pub fn id(&self) -> &RequestId {
-        match self {
-            ClientMessage::Ping(m) => &m.id,
-            ClientMessage::Auth(m) => &m.id,
-            ClientMessage::Create(m) => &m.id,
-            ClientMessage::Read(m) => &m.id,
-            ClientMessage::Update(m) => &m.id,
-            ClientMessage::Delete(m) => &m.id,
-            ClientMessage::Watch(m) => &m.id,
-            ClientMessage::Subscribe(m) => &m.id,
-            ClientMessage::Unsubscribe(m) => &m.id,
-            ClientMessage::Publish(m) => &m.id,
-            ClientMessage::Join(m) => &m.id,
-            ClientMessage::Leave(m) => &m.id,
-            ClientMessage::Post(m) => &m.id,
-            ClientMessage::Typing(m) => &m.id,
-            ClientMessage::History(m) => &m.id,
-            ClientMessage::Edit(m) => &m.id,
-            ClientMessage::GetDocument(m) => &m.id,
-            ClientMessage::GetStats(m) => &m.id,
-        }
-    }
-
-    /// The profile a server must implement to serve this message.
-    pub fn profile(&self) -> Profile {
-        match self {
-            ClientMessage::Ping(_) => Profile::Core,
-            ClientMessage::Auth(_) => Profile::Auth,
-            ClientMessage::Create(_)
-            | ClientMessage::Read(_)
-            | ClientMessage::Update(_)
-            | ClientMessage::Delete(_) => Profile::Records,
-            ClientMessage::Watch(_) => Profile::Watch,
-            ClientMessage::Unsubscribe(_) => Profile::Core,
-            ClientMessage::Subscribe(_) | ClientMessage::Publish(_) => Profile::Topics,
-            ClientMessage::Join(_)
-            | ClientMessage::Leave(_)
-            | ClientMessage::Post(_)
-            | ClientMessage::Typing(_)
-            | ClientMessage::History(_) => Profile::Rooms,
-            ClientMessage::Edit(_) | ClientMessage::GetDocument(_) => Profile::Collab,
-            ClientMessage::GetStats(_) => Profile::Stats,
-        }
+        Ping(Ping) = "ping" => profile Core, reply Pong,
+        Auth(Auth) = "auth" => profile Auth, reply Authenticated,
+        Create(Create) = "create" => profile Records, reply Created,
+        Read(Read) = "read" => profile Records, reply Records,
+        Update(Update) = "update" => profile Records, reply Updated,
+        Delete(Delete) = "delete" => profile Records, reply Deleted,
+        Watch(Watch) = "watch" => profile Watch, reply Watching,
+        Subscribe(Subscribe) = "subscribe" => profile Topics, reply Subscribed,
+        Unsubscribe(Unsubscribe) = "unsubscribe" => profile Core, reply Unsubscribed,
+        Publish(Publish) = "publish" => profile Topics, reply Published,
+        Join(Join) = "join" => profile Rooms, reply Joined,
+        Leave(Leave) = "leave" => profile Rooms, reply Left,
+        Post(Post) = "post" => profile Rooms, reply Posted,
+        Typing(Typing) = "typing" => profile Rooms, reply Ack,
+        History(History) = "history" => profile Rooms, reply HistoryPage,
+        Edit(Edit) = "edit" => profile Collab, reply EditApplied,
+        GetDocument(GetDocument) = "get_document" => profile Collab, reply Document,
+        GetStats(GetStats) = "get_stats" => profile Stats, reply Stats,
     }
 }
 
 message_enum! {
     /// A message a server sends: a reply (carries the request's `id`) or a push (carries none).
     pub enum ServerMessage {
-        Welcome(Welcome) = "welcome",
-        Pong(Pong) = "pong",
-        Heartbeat(Heartbeat) = "heartbeat",
-        Error(ErrorMessage) = "error",
-        Notice(Notice) = "notice",
-        Authenticated(Authenticated) = "authenticated",
-        Created(Created) = "created",
-        Records(Records) = "records",
-        Updated(Updated) = "updated",
-        Deleted(Deleted) = "deleted",
-        Watching(Watching) = "watching",
-        Change(Change) = "change",
-        Subscribed(Subscribed) = "subscribed",
-        Unsubscribed(Unsubscribed) = "unsubscribed",
-        Published(Published) = "published",
-        Publication(Publication) = "publication",
-        Joined(Joined) = "joined",
-        Left(Left) = "left",
-        Presence(Presence) = "presence",
-        Posted(Posted) = "posted",
-        RoomMessage(RoomMessage) = "room_message",
-        TypingNotice(TypingNotice) = "typing",
-        Ack(Ack) = "ack",
-        HistoryPage(HistoryPage) = "history_page",
-        EditApplied(EditApplied) = "edit_applied",
-        DocumentEdit(DocumentEdit) = "document_edit",
-        Document(Document) = "document",
-        Stats(Stats) = "stats",
+        Welcome(Welcome) = "welcome" => profile Core,
+        Pong(Pong) = "pong" => profile Core,
+        Heartbeat(Heartbeat) = "heartbeat" => profile Core,
+        Error(ErrorMessage) = "error" => profile Core,
+        Notice(Notice) = "notice" => profile Core,
+        Authenticated(Authenticated) = "authenticated" => profile Auth,
+        Created(Created) = "created" => profile Records,
+        Records(Records) = "records" => profile Records,
+        Updated(Updated) = "updated" => profile Records,
+        Deleted(Deleted) = "deleted" => profile Records,
+        Watching(Watching) = "watching" => profile Watch,
+        Change(Change) = "change" => profile Watch,
+        Subscribed(Subscribed) = "subscribed" => profile Topics,
+        Unsubscribed(Unsubscribed) = "unsubscribed" => profile Core,
+        Published(Published) = "published" => profile Topics,
+        Publication(Publication) = "publication" => profile Topics,
+        Joined(Joined) = "joined" => profile Rooms,
+        Left(Left) = "left" => profile Rooms,
+        Presence(Presence) = "presence" => profile Rooms,
+        Posted(Posted) = "posted" => profile Rooms,
+        RoomMessage(RoomMessage) = "room_message" => profile Rooms,
+        TypingNotice(TypingNotice) = "typing" => profile Rooms,
+        Ack(Ack) = "ack" => profile Rooms,
+        HistoryPage(HistoryPage) = "history_page" => profile Rooms,
+        EditApplied(EditApplied) = "edit_applied" => profile Collab,
+        DocumentEdit(DocumentEdit) = "document_edit" => profile Collab,
+        Document(Document) = "document" => profile Collab,
+        Stats(Stats) = "stats" => profile Stats,
     }
 }
 
