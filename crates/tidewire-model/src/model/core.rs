@@ -1,4 +1,5 @@
-//! Predictions of the core profile: ping, unsubscribe, heartbeats, the message rate, reconnects and unknown types.
+//! Predictions of the core profile: ping, unsubscribe, heartbeats, the message
+//! rate, reconnects and unknown types.
 
 use super::*;
 

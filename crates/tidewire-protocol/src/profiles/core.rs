@@ -1,4 +1,5 @@
-//! Messages of the core profile: ping, unsubscribe, and what every connection receives (welcome, heartbeats, notices, errors).
+//! Messages of the core profile: ping, unsubscribe, and what every connection
+//! receives (welcome, heartbeats, notices, errors).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
