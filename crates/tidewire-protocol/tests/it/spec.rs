@@ -25,6 +25,8 @@ const REGENERATE: &str = "cargo run -p tidewire-protocol --bin tidewire-schemas"
 
 const ERROR_TABLE_HEADER: &str = "| code | recovery | meaning | details |";
 const CLOSE_TABLE_HEADER: &str = "| close code | name | recovery | meaning | reason |";
+const REQUEST_TABLE_HEADER: &str = "| request | success reply | profile |";
+const PUSH_TABLE_HEADER: &str = "| push | sent | profile |";
 
 fn spec_path(name: &str) -> PathBuf {
     requirements::default_spec_dir().join(name)
@@ -523,6 +525,81 @@ fn the_close_code_table_is_the_close_code_registry() {
     );
 }
 
+/// The first code span of a cell: `` `watch` (`resume` when ...) `` names `watch`.
+fn first_code_span(cell: &str) -> &str {
+    cell.split('`').nth(1).unwrap_or(cell)
+}
+
+/// The request table against the message table: each request with its success
+/// replies and its profile.
+fn request_table_errors(markdown: &str) -> Vec<String> {
+    let rows = match table(markdown, REQUEST_TABLE_HEADER) {
+        Ok(rows) => rows,
+        Err(err) => return vec![err],
+    };
+    let listed: BTreeSet<(String, String, String)> = rows
+        .iter()
+        .map(|(_, cells)| {
+            let cell = |i: usize| first_code_span(cells.get(i).map_or("", String::as_str));
+            (cell(0).into(), cell(1).into(), cell(2).into())
+        })
+        .collect();
+    let expected: BTreeSet<(String, String, String)> = ClientMessage::REPLIES
+        .iter()
+        .flat_map(|(request, replies)| {
+            let profile = ClientMessage::profile_of(request).expect("a request of the table");
+            replies.iter().map(move |reply| {
+                (
+                    request.to_string(),
+                    reply.to_string(),
+                    profile.as_str().into(),
+                )
+            })
+        })
+        .collect();
+    if listed == expected {
+        return Vec::new();
+    }
+    vec![format!(
+        "the request table differs from the message table: only in the spec {:?}, only in the table {:?}",
+        listed.difference(&expected).collect::<Vec<_>>(),
+        expected.difference(&listed).collect::<Vec<_>>()
+    )]
+}
+
+/// The push table against the message table: each push's profile.
+fn push_table_errors(markdown: &str) -> Vec<String> {
+    let rows = match table(markdown, PUSH_TABLE_HEADER) {
+        Ok(rows) => rows,
+        Err(err) => return vec![err],
+    };
+    let mut errors = Vec::new();
+    for (line, cells) in &rows {
+        let push = first_code_span(&cells[0]);
+        let listed = cells.get(2).map(|c| first_code_span(c));
+        let expected = ServerMessage::profile_of(push).map(Profile::as_str);
+        if listed != expected {
+            errors.push(format!(
+                "line {line}: push `{push}` is of profile {expected:?}, the table says {listed:?}"
+            ));
+        }
+    }
+    errors
+}
+
+#[test]
+fn the_request_and_push_tables_are_the_message_table() {
+    let markdown = protocol();
+    fail_on(
+        request_table_errors(&markdown),
+        "request table of spec/PROTOCOL.md",
+    );
+    fail_on(
+        push_table_errors(&markdown),
+        "push table of spec/PROTOCOL.md",
+    );
+}
+
 // ---------------------------------------------------------------------------
 // The checks above fail when they should
 // ---------------------------------------------------------------------------
@@ -664,4 +741,29 @@ fn the_drift_check_would_see_a_changed_requirement() {
     let edited = markdown.replacen(" MUST ", " SHOULD ", 1);
     let changed = requirements::to_json(&requirements::extract(&edited).unwrap());
     assert_ne!(original, changed);
+}
+
+#[test]
+fn the_message_table_checks_reject_a_wrong_reply_or_profile() {
+    let markdown = protocol();
+    let wrong_reply = markdown.replace(
+        "| `typing` | `ack` | `rooms` |",
+        "| `typing` | `typing` | `rooms` |",
+    );
+    assert_ne!(wrong_reply, markdown);
+    let errors = request_table_errors(&wrong_reply);
+    assert!(
+        errors.len() == 1 && errors[0].contains("\"typing\", \"ack\""),
+        "{errors:?}"
+    );
+    let wrong_profile = markdown.replace(
+        "| `change` | for each matching change of a watch subscription | `watch` |",
+        "| `change` | for each matching change of a watch subscription | `records` |",
+    );
+    assert_ne!(wrong_profile, markdown);
+    let errors = push_table_errors(&wrong_profile);
+    assert!(
+        errors.len() == 1 && errors[0].contains("push `change`"),
+        "{errors:?}"
+    );
 }
