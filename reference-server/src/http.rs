@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 /// Request heads larger than this are refused with 431.
-const MAX_HEAD_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
 
 /// A parsed request head. Header names are lower-cased.
@@ -109,7 +109,7 @@ pub(crate) enum HeadError {
 /// Reads until the end of the request head; returns the head and any bytes
 /// that followed it.
 pub(crate) async fn read_head(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     limit: Duration,
 ) -> Result<(RequestHead, Vec<u8>), HeadError> {
     let read = async {
