@@ -3,13 +3,13 @@
 
 use std::time::Duration;
 
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncRead, AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::time::timeout;
 use tokio_tungstenite::tungstenite::handshake::derive_accept_key;
 
 /// Request heads larger than this are refused with 431.
-const MAX_HEAD_BYTES: usize = 16 * 1024;
+pub(crate) const MAX_HEAD_BYTES: usize = 16 * 1024;
 const MAX_HEADERS: usize = 64;
 
 /// A parsed request head. Header names are lower-cased.
@@ -73,7 +73,10 @@ fn percent_decode(value: &str) -> String {
     while i < bytes.len() {
         match bytes[i] {
             b'%' if i + 2 < bytes.len() => {
-                let hex = std::str::from_utf8(&bytes[i + 1..i + 3]).ok();
+                // from_str_radix alone would also take a sign: `%+1` is not an escape.
+                let hex = std::str::from_utf8(&bytes[i + 1..i + 3])
+                    .ok()
+                    .filter(|h| h.bytes().all(|b| b.is_ascii_hexdigit()));
                 match hex.and_then(|h| u8::from_str_radix(h, 16).ok()) {
                     Some(byte) => {
                         out.push(byte);
@@ -109,7 +112,7 @@ pub(crate) enum HeadError {
 /// Reads until the end of the request head; returns the head and any bytes
 /// that followed it.
 pub(crate) async fn read_head(
-    stream: &mut TcpStream,
+    stream: &mut (impl AsyncRead + Unpin),
     limit: Duration,
 ) -> Result<(RequestHead, Vec<u8>), HeadError> {
     let read = async {
@@ -329,5 +332,6 @@ mod tests {
         );
         assert_eq!(percent_decode("100%"), "100%");
         assert_eq!(percent_decode("%zz%41"), "%zzA");
+        assert_eq!(percent_decode("a%+c%-1"), "a% c%-1");
     }
 }
