@@ -1,9 +1,8 @@
 //! The runner's side: suite-file loading (with `file:line:column` for every
 //! problem) and the pattern language that received frames are matched with.
 //!
-//! These use today's `tidewire_conform` API (`parse_suite`, `locate`,
-//! `pattern`); they are kept apart from the server-side checks so that a
-//! rename of the runner crate touches only this file.
+//! These use the engine crate's public API (`parse_suite`, `locate`,
+//! `pattern`), kept apart from the server-side checks.
 
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, OnceLock};
@@ -11,9 +10,9 @@ use std::time::{Duration, Instant};
 
 use arbitrary::Unstructured;
 use serde_json::{Map, Value};
-use tidewire_conform::locate::{locate, Position};
-use tidewire_conform::pattern::{self, Captures};
-use tidewire_conform::{parse_suite, LoadError, SchemaSet};
+use ws_conformance::locate::{locate, Position};
+use ws_conformance::pattern::{self, Captures};
+use ws_conformance::{parse_suite, LoadError, SchemaSet};
 
 use crate::gen;
 
@@ -371,7 +370,7 @@ pub fn check_engine_frames(bytes: &[u8]) {
             .expect("a current-thread runtime builds");
     }
     let suite = {
-        static SUITE: OnceLock<tidewire_conform::Suite> = OnceLock::new();
+        static SUITE: OnceLock<ws_conformance::Suite> = OnceLock::new();
         SUITE
             .get_or_init(|| {
                 parse_suite(Path::new("engine.json"), ENGINE_SUITE, Some(schema_set()))
@@ -387,7 +386,7 @@ pub fn check_engine_frames(bytes: &[u8]) {
                 .expect("a loopback port");
             let url = format!("ws://{}/v1", listener.local_addr().expect("bound"));
             let peer = tokio::spawn(fake_server(listener, frames));
-            let mut options = tidewire_conform::RunOptions {
+            let mut options = ws_conformance::RunOptions {
                 step_timeout: ENGINE_STEP_TIMEOUT,
                 case_timeout: ENGINE_CASE_TIMEOUT,
                 max_frame: ENGINE_MAX_FRAME,
@@ -396,7 +395,7 @@ pub fn check_engine_frames(bytes: &[u8]) {
             };
             options.filter.profiles = vec!["core".into()];
             let started = Instant::now();
-            let report = tidewire_conform::Runner::new(options)
+            let report = ws_conformance::Runner::new(options)
                 .run(&url, &[suite])
                 .await
                 .expect("a run against a listening peer starts");
