@@ -1,6 +1,7 @@
 //! Runs the steps of one case against an endpoint.
 
 use crate::conn::{Conn, ConnectError, End, Limits, Next, Payload, Received};
+use crate::expr::Count;
 use crate::fixture::{self, Handshake, LoadedCase, Step};
 use crate::pattern::{self, Captures};
 use crate::report::{millis, CaseReport, Direction, Entry, Failure, Status};
@@ -312,9 +313,19 @@ impl CaseRun<'_> {
         self.transcript.len() - 1
     }
 
-    fn timeout(&self, ms: Option<u64>) -> Duration {
-        ms.map(Duration::from_millis)
-            .unwrap_or(self.options.step_timeout)
+    /// A step's wait: its count, filled in, or `--timeout`.
+    fn timeout(&self, ms: Option<&Count>) -> Result<Duration, StepError> {
+        match ms {
+            Some(count) => self.millis(count),
+            None => Ok(self.options.step_timeout),
+        }
+    }
+
+    fn millis(&self, count: &Count) -> Result<Duration, StepError> {
+        count
+            .resolve(&self.vars)
+            .map(Duration::from_millis)
+            .map_err(StepError::new)
     }
 
     async fn step(&mut self, step: &Step) -> Result<(), StepError> {
@@ -353,7 +364,7 @@ impl CaseRun<'_> {
             Step::Expect(e) => {
                 let pattern =
                     pattern::interpolate(&e.pattern, &self.vars, true).map_err(StepError::new)?;
-                let wait = self.timeout(e.timeout_ms);
+                let wait = self.timeout(e.timeout_ms.as_ref())?;
                 let deadline = TokioInstant::now() + wait;
                 match self.pull(&e.conn, deadline).await? {
                     Pulled::Timeout => Err(StepError::new(format!(
@@ -387,7 +398,7 @@ impl CaseRun<'_> {
                 Ok(())
             }
             Step::Wait(w) => {
-                tokio::time::sleep(Duration::from_millis(w.ms)).await;
+                tokio::time::sleep(self.millis(&w.ms)?).await;
                 Ok(())
             }
             Step::Close(c) => self.close(c).await,
@@ -469,7 +480,7 @@ impl CaseRun<'_> {
     async fn open(&mut self, name: &str, handshake: Handshake) -> Result<(), StepError> {
         let request = self.request(&handshake)?;
         let uri = request.uri().to_string();
-        let wait = self.timeout(handshake.timeout_ms);
+        let wait = self.timeout(handshake.timeout_ms.as_ref())?;
         let limits = Limits {
             max_message: self.options.max_frame,
             max_buffered: self.options.max_buffered,
@@ -613,11 +624,13 @@ impl CaseRun<'_> {
             Message::Frame(WsFrame::message(bytes, OpCode::Data(Data::Text), true))
         } else if let Some(sized) = &send.sized {
             Message::text(sized.render(&self.vars).map_err(StepError::new)?)
+        } else if let Some(nested) = &send.nested {
+            Message::text(nested.render(&self.vars).map_err(StepError::new)?)
         } else {
             return Err(StepError::new("a send step needs a payload"));
         };
         let wait = self.options.step_timeout;
-        let repeat = send.repeat.unwrap_or(1).max(1);
+        let repeat = send.repeat(&self.vars).map_err(StepError::new)?;
         self.conn_mut(&send.conn)?;
         self.record(&send.conn, Direction::Out, Instant::now(), &message);
         if repeat > 1 {
@@ -715,7 +728,7 @@ impl CaseRun<'_> {
             Some(p) => Some(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?),
             None => None,
         };
-        let wait = self.timeout(h.timeout_ms);
+        let wait = self.timeout(h.timeout_ms.as_ref())?;
         let max = h.max_bytes.unwrap_or(1 << 20);
         self.event(CONN, "request", format!("GET {url}"));
         let response = match tokio::time::timeout(
@@ -762,7 +775,8 @@ impl CaseRun<'_> {
             });
         }
         if let Some(re) = &h.content_type {
-            let re = regex::Regex::new(re)
+            let re = pattern::interpolate_str(re, &self.vars).map_err(StepError::new)?;
+            let re = regex::Regex::new(&re)
                 .map_err(|err| StepError::new(format!("invalid content_type regex: {err}")))?;
             match &content_type {
                 Some(ct) if re.is_match(ct) => {}
@@ -924,7 +938,7 @@ impl CaseRun<'_> {
         for p in &e.patterns {
             patterns.push(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?);
         }
-        let wait = self.timeout(e.timeout_ms);
+        let wait = self.timeout(e.timeout_ms.as_ref())?;
         let deadline = TokioInstant::now() + wait;
         let mut values: Vec<Value> = Vec::new();
         // compatible[pattern][frame]
@@ -1032,7 +1046,8 @@ impl CaseRun<'_> {
             None => None,
         };
         let started = TokioInstant::now();
-        let deadline = started + Duration::from_millis(e.for_ms);
+        let window = self.millis(&e.for_ms)?;
+        let deadline = started + window;
         let mut kept = VecDeque::new();
         let result = loop {
             match self.pull(&e.conn, deadline).await {
@@ -1045,13 +1060,23 @@ impl CaseRun<'_> {
                         (Some(_), None) => false,
                     };
                     if breaks {
+                        let before = if kept.is_empty() {
+                            String::new()
+                        } else {
+                            let listed: Vec<String> = kept.iter().map(Frame::describe).collect();
+                            format!(
+                                "; before it, in the window, arrived (not matching): {}",
+                                listed.join(", ")
+                            )
+                        };
                         break Err(StepError {
                             message: format!(
-                                "expected no {}message on {:?} for {} ms, but one arrived after {} ms",
+                                "expected no {}message on {:?} for {} ms, but one arrived after {} ms: {}{before}",
                                 if pattern.is_some() { "matching " } else { "" },
                                 e.conn,
-                                e.for_ms,
-                                started.elapsed().as_millis()
+                                window.as_millis(),
+                                started.elapsed().as_millis(),
+                                frame.describe(),
                             ),
                             expected: pattern.clone().map(Box::new),
                             received: frame.match_value().map(Box::new),
@@ -1070,9 +1095,13 @@ impl CaseRun<'_> {
     }
 
     async fn expect_close(&mut self, e: &fixture::ExpectClose) -> Result<(), StepError> {
-        let wait = self.timeout(e.within_ms);
+        let wait = self.timeout(e.within_ms.as_ref())?;
         let deadline = TokioInstant::now() + wait;
-        let want = match (e.code, &e.reason) {
+        let reason = match &e.reason {
+            Some(r) => Some(pattern::interpolate_str(r, &self.vars).map_err(StepError::new)?),
+            None => None,
+        };
+        let want = match (e.code, &reason) {
             (Some(c), Some(r)) => format!("close with code {c} and a reason matching /{r}/"),
             (Some(c), None) => format!("close with code {c}"),
             (None, Some(r)) => format!("close with a reason matching /{r}/"),
@@ -1105,7 +1134,7 @@ impl CaseRun<'_> {
                         )));
                     }
                 }
-                if let Some(re) = &e.reason {
+                if let Some(re) = &reason {
                     let reason = match &end {
                         End::Closed { reason, .. } => reason.as_str(),
                         _ => "",
@@ -1125,8 +1154,11 @@ impl CaseRun<'_> {
 
     async fn close(&mut self, c: &fixture::Close) -> Result<(), StepError> {
         let code = c.code.unwrap_or(1000);
-        let reason = c.reason.clone().unwrap_or_default();
-        let wait = self.timeout(c.within_ms);
+        let reason = match &c.reason {
+            Some(r) => pattern::interpolate_str(r, &self.vars).map_err(StepError::new)?,
+            None => String::new(),
+        };
+        let wait = self.timeout(c.within_ms.as_ref())?;
         let conn = self.conn_mut(&c.conn)?;
         let sent = tokio::time::timeout(wait, conn.close(code, &reason)).await;
         self.event(

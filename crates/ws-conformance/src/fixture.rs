@@ -5,6 +5,7 @@
 //! schema before deserializing, so authors get a JSON pointer and a
 //! `line:column` for every mistake.
 
+use crate::expr::{Count, ExprError};
 use crate::locate::{locate, Position};
 use crate::pattern;
 use crate::schema_set::{SchemaSet, SchemaSetError};
@@ -65,6 +66,11 @@ pub struct Case {
     /// endpoint. Without all of them the case is skipped, not failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub needs: Vec<String>,
+    /// Profiles besides `profile` the server must implement for the case to
+    /// run (a case of one profile that uses requests of another); without
+    /// them it is skipped, not failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs_profiles: Vec<String>,
     #[schemars(length(min = 1))]
     pub steps: Vec<Step>,
 }
@@ -186,7 +192,7 @@ pub struct Handshake {
     pub expect_refusal: Option<Refusal>,
     /// Handshake timeout in milliseconds (default `--timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
+    pub timeout_ms: Option<Count>,
 }
 
 impl Handshake {
@@ -209,7 +215,7 @@ impl Handshake {
             // A refusal is a property of one attempt: reconnecting after a
             // refused open should not expect another refusal unless asked.
             expect_refusal: over.expect_refusal.clone(),
-            timeout_ms: over.timeout_ms.or(self.timeout_ms),
+            timeout_ms: over.timeout_ms.clone().or_else(|| self.timeout_ms.clone()),
         }
     }
 }
@@ -272,30 +278,103 @@ pub struct Send {
     /// A text frame of an exact size, for testing limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sized: Option<Sized>,
+    /// A text frame nesting `open` `depth` times, for testing depth limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nested: Option<Nested>,
     /// The frame is deliberately invalid: skip the outbound-schema warning.
     #[serde(default)]
     pub invalid: bool,
     /// Send the same frame this many times back to back (default 1), e.g.
     /// to exceed a rate limit.
+    /// 1 to 100000; a count (a number or an expression).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100_000))]
-    pub repeat: Option<u32>,
+    pub repeat: Option<Count>,
 }
 
-/// A byte count: a number, or a string such as `"${max_bytes}"` that is an
-/// integer once interpolated (so a case can use a limit the server announced).
+/// The most frames one `send` step sends.
+pub const MAX_REPEAT: u64 = 100_000;
+
+impl Send {
+    /// How many times the frame is sent.
+    pub fn repeat(&self, vars: &pattern::Captures) -> Result<u64, SendCountError> {
+        let Some(repeat) = &self.repeat else {
+            return Ok(1);
+        };
+        let n = repeat.resolve(vars)?;
+        if !(1..=MAX_REPEAT).contains(&n) {
+            return Err(SendCountError::OutOfRange(n));
+        }
+        Ok(n)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendCountError {
+    #[error("`repeat`: {0}")]
+    Expr(#[from] ExprError),
+    #[error("`repeat` is {0}; it must be 1 to {MAX_REPEAT}")]
+    OutOfRange(u64),
+}
+
+/// `prefix`, `open` `depth` times, `inner`, `close` `depth` times, `suffix`:
+/// `{"depth": "${max_nesting_depth}", "prefix": "{\"type\":\"ping\",\"payload\":", "suffix": "}"}`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum ByteCount {
-    Fixed(usize),
-    Interpolated(String),
+#[serde(deny_unknown_fields)]
+pub struct Nested {
+    /// A count (a number or an expression), at most 1,000,000.
+    pub depth: Count,
+    /// Interpolated.
+    #[serde(default)]
+    pub prefix: String,
+    /// Opens one level (default `[`).
+    #[serde(default = "open_bracket")]
+    pub open: String,
+    /// Closes one level (default `]`).
+    #[serde(default = "close_bracket")]
+    pub close: String,
+    /// Put at the deepest level (default empty).
+    #[serde(default)]
+    pub inner: String,
+    /// Interpolated.
+    #[serde(default)]
+    pub suffix: String,
+}
+
+fn open_bracket() -> String {
+    "[".into()
+}
+
+fn close_bracket() -> String {
+    "]".into()
+}
+
+/// Deeper frames are a mistake in the suite, not a test of the server.
+const MAX_DEPTH: u64 = 1_000_000;
+
+impl Nested {
+    pub fn render(&self, vars: &pattern::Captures) -> Result<String, SizedError> {
+        let depth = self.depth.resolve(vars)?;
+        if depth > MAX_DEPTH {
+            return Err(SizedError::TooDeep(depth));
+        }
+        let depth = depth as usize;
+        Ok(format!(
+            "{}{}{}{}{}",
+            pattern::interpolate_str(&self.prefix, vars)?,
+            self.open.repeat(depth),
+            self.inner,
+            self.close.repeat(depth),
+            pattern::interpolate_str(&self.suffix, vars)?
+        ))
+    }
 }
 
 /// `prefix` + `fill` repeated + `suffix`, exactly `bytes` + `plus` long.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sized {
-    pub bytes: ByteCount,
+    /// A count: a number or an expression such as `"${max_bytes}"`.
+    pub bytes: Count,
     /// Added to `bytes` (may be negative): `"bytes": "${limit}", "plus": 1`
     /// is one byte over an announced limit.
     #[serde(default)]
@@ -303,8 +382,10 @@ pub struct Sized {
     /// ASCII text repeated (and cut) to pad the frame (default `x`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fill: Option<String>,
+    /// Interpolated.
     #[serde(default)]
     pub prefix: String,
+    /// Interpolated.
     #[serde(default)]
     pub suffix: String,
 }
@@ -312,16 +393,7 @@ pub struct Sized {
 impl Sized {
     /// The frame's size once `bytes` is resolved (`vars` for an interpolated count).
     pub fn size(&self, vars: &pattern::Captures) -> Result<usize, SizedError> {
-        let base = match &self.bytes {
-            ByteCount::Fixed(n) => *n,
-            ByteCount::Interpolated(text) => {
-                let resolved = pattern::interpolate_str(text, vars)?;
-                resolved
-                    .trim()
-                    .parse::<usize>()
-                    .map_err(|_| SizedError::NotWhole { resolved })?
-            }
-        };
+        let base = self.bytes.resolve(vars)?;
         i64::try_from(base)
             .ok()
             .and_then(|b| b.checked_add(self.plus))
@@ -338,15 +410,17 @@ impl Sized {
         if fill.is_empty() || !fill.is_ascii() {
             return Err(SizedError::Fill);
         }
-        let fixed = self.prefix.len() + self.suffix.len();
+        let prefix = pattern::interpolate_str(&self.prefix, vars)?;
+        let suffix = pattern::interpolate_str(&self.suffix, vars)?;
+        let fixed = prefix.len() + suffix.len();
         if fixed > bytes {
             return Err(SizedError::TooSmall { fixed, bytes });
         }
         let pad = bytes - fixed;
         let mut out = String::with_capacity(bytes);
-        out.push_str(&self.prefix);
+        out.push_str(&prefix);
         out.push_str(&fill.repeat(pad / fill.len() + 1)[..pad]);
-        out.push_str(&self.suffix);
+        out.push_str(&suffix);
         Ok(out)
     }
 }
@@ -356,10 +430,12 @@ impl Sized {
 pub enum SizedError {
     #[error(transparent)]
     Interpolation(#[from] pattern::InterpolationError),
-    #[error("`bytes` is {resolved:?} after interpolation, not a whole number")]
-    NotWhole { resolved: String },
+    #[error(transparent)]
+    Expr(#[from] ExprError),
     #[error("`bytes` ({base}) plus `plus` ({plus}) is out of range")]
-    OutOfRange { base: usize, plus: i64 },
+    OutOfRange { base: u64, plus: i64 },
+    #[error("a depth of {0} is more than {MAX_DEPTH}")]
+    TooDeep(u64),
     #[error("`fill` must be non-empty ASCII so that sizes are exact")]
     Fill,
     #[error("prefix and suffix are {fixed} bytes, more than the frame's size ({bytes})")]
@@ -374,9 +450,9 @@ pub struct Expect {
     /// The pattern (see the pattern language in the README).
     #[serde(rename = "match")]
     pub pattern: Value,
-    /// Milliseconds to wait (default `--timeout`).
+    /// Milliseconds to wait (default `--timeout`); a count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
+    pub timeout_ms: Option<Count>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -388,9 +464,9 @@ pub struct ExpectAll {
     #[serde(rename = "match")]
     #[schemars(length(min = 1))]
     pub patterns: Vec<Value>,
-    /// Milliseconds to wait for all of them (default `--timeout`).
+    /// Milliseconds to wait for all of them (default `--timeout`); a count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
+    pub timeout_ms: Option<Count>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -398,8 +474,8 @@ pub struct ExpectAll {
 pub struct ExpectSilence {
     #[serde(default = "main_conn")]
     pub conn: String,
-    /// How long to listen.
-    pub for_ms: u64,
+    /// How long to listen, in milliseconds; a count.
+    pub for_ms: Count,
     /// Only frames matching this pattern break the silence; others stay
     /// queued for later steps.
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
@@ -415,12 +491,12 @@ pub struct ExpectClose {
     /// close frame. Any code if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
-    /// Regex the close reason must match.
+    /// Regex the close reason must match (interpolated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Milliseconds to wait (default `--timeout`).
+    /// Milliseconds to wait (default `--timeout`); a count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub within_ms: Option<u64>,
+    pub within_ms: Option<Count>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -468,9 +544,9 @@ pub struct Http {
     /// Pattern the body, parsed as JSON, must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub body: Option<Value>,
-    /// Milliseconds for the whole exchange (default `--timeout`).
+    /// Milliseconds for the whole exchange (default `--timeout`); a count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
+    pub timeout_ms: Option<Count>,
     /// Largest response (head and body) read (default 1 MiB); a bigger
     /// one fails the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -481,7 +557,8 @@ pub struct Http {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Wait {
-    pub ms: u64,
+    /// Milliseconds; a count.
+    pub ms: Count,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -492,12 +569,13 @@ pub struct Close {
     /// Close code sent (default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
+    /// Interpolated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Milliseconds to wait for the server's closing handshake (default
-    /// `--timeout`). Not waiting long enough is not a failure.
+    /// `--timeout`); a count. Not waiting long enough is not a failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub within_ms: Option<u64>,
+    pub within_ms: Option<Count>,
 }
 
 /// The JSON Schema of suite files, as checked in at `fixture.schema.json`.
@@ -843,9 +921,49 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// The numeric fields of a step that take counts, with their pointers.
+fn counts(step: &Step) -> Vec<(String, &Count)> {
+    let mut out: Vec<(String, Option<&Count>)> = Vec::new();
+    match step {
+        Step::Open(Open { handshake, .. }) | Step::Reconnect(Reconnect { handshake, .. }) => {
+            out.push(("/timeout_ms".into(), handshake.timeout_ms.as_ref()));
+        }
+        Step::Expect(e) => out.push(("/timeout_ms".into(), e.timeout_ms.as_ref())),
+        Step::ExpectAll(e) => out.push(("/timeout_ms".into(), e.timeout_ms.as_ref())),
+        Step::ExpectSilence(e) => out.push(("/for_ms".into(), Some(&e.for_ms))),
+        Step::ExpectClose(e) => out.push(("/within_ms".into(), e.within_ms.as_ref())),
+        Step::Close(c) => out.push(("/within_ms".into(), c.within_ms.as_ref())),
+        Step::Http(h) => out.push(("/timeout_ms".into(), h.timeout_ms.as_ref())),
+        Step::Wait(w) => out.push(("/ms".into(), Some(&w.ms))),
+        Step::Send(s) => {
+            out.push(("/repeat".into(), s.repeat.as_ref()));
+            out.push(("/sized/bytes".into(), s.sized.as_ref().map(|z| &z.bytes)));
+            out.push(("/nested/depth".into(), s.nested.as_ref().map(|n| &n.depth)));
+        }
+        Step::Ignore(_) | Step::PauseReading(_) | Step::ResumeReading(_) => {}
+    }
+    out.into_iter()
+        .filter_map(|(pointer, count)| count.map(|c| (pointer, c)))
+        .collect()
+}
+
+/// A regex given in a step: checked now unless it is only complete once
+/// interpolated.
+fn check_regex(field: &str, re: &str, errors: &mut Vec<(String, String)>) {
+    if re.contains("${") {
+        return;
+    }
+    if let Err(err) = regex::Regex::new(re) {
+        errors.push((format!("/{field}"), format!("invalid regex: {err}")));
+    }
+}
+
 /// Semantic checks the schema cannot express. Pointers are relative to the step.
 fn check_step(step: &Step) -> Vec<(String, String)> {
-    let mut errors = Vec::new();
+    let mut errors: Vec<(String, String)> = counts(step)
+        .into_iter()
+        .filter_map(|(pointer, count)| count.check().err().map(|e| (pointer, e.to_string())))
+        .collect();
     let mut patterns = |field: &str, p: &Value| {
         for (pointer, message) in pattern::validate(p) {
             errors.push((format!("/{field}{pointer}"), message));
@@ -885,16 +1003,12 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 ));
             }
             if let Some(re) = &h.content_type {
-                if let Err(err) = regex::Regex::new(re) {
-                    errors.push(("/content_type".into(), format!("invalid regex: {err}")));
-                }
+                check_regex("content_type", re, &mut errors);
             }
         }
         Step::ExpectClose(e) => {
             if let Some(re) = &e.reason {
-                if let Err(err) = regex::Regex::new(re) {
-                    errors.push(("/reason".into(), format!("invalid regex: {err}")));
-                }
+                check_regex("reason", re, &mut errors);
             }
         }
         Step::Send(s) => {
@@ -905,6 +1019,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 ("binary_base64", s.binary_base64.is_some()),
                 ("binary_hex", s.binary_hex.is_some()),
                 ("sized", s.sized.is_some()),
+                ("nested", s.nested.is_some()),
             ]
             .into_iter()
             .filter_map(|(name, set)| set.then_some(name))
@@ -913,7 +1028,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 errors.push((
                     String::new(),
                     format!(
-                        "a send step needs exactly one of json, text, text_hex, binary_base64, binary_hex, sized (got {})",
+                        "a send step needs exactly one of json, text, text_hex, binary_base64, binary_hex, sized, nested (got {})",
                         if given.is_empty() { "none".to_string() } else { given.join(", ") }
                     ),
                 ));
@@ -933,14 +1048,17 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                     errors.push(("/text_hex".into(), e.to_string()));
                 }
             }
-            // An interpolated size is only known when the case runs.
-            if let Some(sized) = s
-                .sized
-                .as_ref()
-                .filter(|s| matches!(s.bytes, ByteCount::Fixed(_)))
-            {
+            // A computed size or count is only known when the case runs.
+            if let Some(sized) = s.sized.as_ref().filter(|z| {
+                z.bytes.fixed().is_some() && !z.prefix.contains("${") && !z.suffix.contains("${")
+            }) {
                 if let Err(e) = sized.render(&pattern::Captures::new()) {
                     errors.push(("/sized".into(), e.to_string()));
+                }
+            }
+            if s.repeat.as_ref().is_some_and(|r| r.fixed().is_some()) {
+                if let Err(e) = s.repeat(&pattern::Captures::new()) {
+                    errors.push(("/repeat".into(), e.to_string()));
                 }
             }
         }

@@ -19,6 +19,8 @@ const DIRECTIVES: &[&str] = &[
     "$gt",
     "$lte",
     "$lt",
+    "$eq",
+    "$ne",
     "$contains",
     "$length",
     "$absent",
@@ -113,11 +115,19 @@ fn validate_at(p: &Value, at: &str, top: bool, errors: &mut Vec<(String, String)
                         Some(_) => {}
                         None => err(key, "`$regex` takes a string".into()),
                     },
-                    "$gte" | "$gt" | "$lte" | "$lt" => {
-                        if !value.is_number() {
-                            err(key, format!("`{key}` takes a number"));
+                    "$gte" | "$gt" | "$lte" | "$lt" | "$eq" => match value {
+                        Value::Number(_) => {}
+                        Value::String(text) => {
+                            if let Err(e) = crate::expr::Expr::parse(text) {
+                                err(key, e.to_string());
+                            }
                         }
-                    }
+                        _ => err(
+                            key,
+                            format!("`{key}` takes a number or an expression such as \"${{start}} + 500\""),
+                        ),
+                    },
+                    "$ne" => {}
                     "$contains" => match value {
                         Value::Array(items) => {
                             for (i, item) in items.iter().enumerate() {
@@ -126,11 +136,15 @@ fn validate_at(p: &Value, at: &str, top: bool, errors: &mut Vec<(String, String)
                         }
                         _ => err(key, "`$contains` takes an array of patterns".into()),
                     },
-                    "$length" => {
-                        if !value.is_u64() {
-                            err(key, "`$length` takes a whole number".into());
+                    "$length" => match value {
+                        Value::String(text) => {
+                            if let Err(e) = crate::expr::Expr::parse(text) {
+                                err(key, e.to_string());
+                            }
                         }
-                    }
+                        _ if value.is_u64() => {}
+                        _ => err(key, "`$length` takes a whole number or an expression".into()),
+                    },
                     "$capture" => {
                         if !value
                             .as_str()
@@ -328,41 +342,30 @@ fn match_at(p: &Value, actual: Option<&Value>, path: &mut String, out: &mut Outc
             _ => fail(out, path, format!("a string matching /{re}/"), Some(a)),
         }
     }
-    let bounds: Vec<(&str, f64)> = ["$gte", "$gt", "$lte", "$lt"]
-        .iter()
-        .filter_map(|k| map.get(*k).and_then(Value::as_f64).map(|b| (*k, b)))
-        .collect();
-    if !bounds.is_empty() {
-        let ok = a.as_f64().is_some_and(|x| {
-            bounds.iter().all(|(k, b)| match *k {
-                "$gte" => x >= *b,
-                "$gt" => x > *b,
-                "$lte" => x <= *b,
-                _ => x < *b,
-            })
-        });
-        if !ok {
-            let words: Vec<String> = bounds
-                .iter()
-                .map(|(k, b)| {
-                    let op = match *k {
-                        "$gte" => ">=",
-                        "$gt" => ">",
-                        "$lte" => "<=",
-                        _ => "<",
-                    };
-                    format!("{op} {b}")
-                })
-                .collect();
+    match_bounds(map, a, path, out);
+    if let Some(other) = map.get("$ne") {
+        if json_eq(other, a) {
             fail(
                 out,
                 path,
-                format!("a number {}", words.join(" and ")),
+                format!("a value other than {}", compact(other, 80)),
                 Some(a),
             );
         }
     }
-    if let Some(want) = map.get("$length").and_then(Value::as_u64) {
+    if let Some(length) = map.get("$length") {
+        let want = match crate::expr::bound(length) {
+            Ok(n) if n >= 0.0 && n.fract() == 0.0 => n as u64,
+            Ok(n) => {
+                return fail(
+                    out,
+                    path,
+                    format!("an array of {n} elements (not a count)"),
+                    Some(a),
+                )
+            }
+            Err(e) => return fail(out, path, format!("an array of length {e}"), Some(a)),
+        };
         match a.as_array() {
             Some(items) if items.len() as u64 == want => {}
             Some(items) => fail(
@@ -447,6 +450,43 @@ fn match_at(p: &Value, actual: Option<&Value>, path: &mut String, out: &mut Outc
         if let Some(name) = map.get("$capture").and_then(Value::as_str) {
             out.captures.insert(name.to_string(), a.clone());
         }
+    }
+}
+
+/// `$gte`, `$gt`, `$lte`, `$lt` and `$eq`: each a number, or an
+/// expression (`"1200 + 500"` once `${start} + 500` is filled in).
+fn match_bounds(map: &Map<String, Value>, a: &Value, path: &str, out: &mut Outcome) {
+    const OPS: [(&str, &str); 5] = [
+        ("$gte", ">="),
+        ("$gt", ">"),
+        ("$lte", "<="),
+        ("$lt", "<"),
+        ("$eq", "="),
+    ];
+    let mut words = Vec::new();
+    let mut holds = true;
+    for (key, op) in OPS {
+        let Some(arg) = map.get(key) else { continue };
+        let bound = match crate::expr::bound(arg) {
+            Ok(b) => b,
+            Err(e) => return fail(out, path, format!("a number {op} {e}"), Some(a)),
+        };
+        words.push(format!("{op} {bound}"));
+        holds &= a.as_f64().is_some_and(|x| match key {
+            "$gte" => x >= bound,
+            "$gt" => x > bound,
+            "$lte" => x <= bound,
+            "$lt" => x < bound,
+            _ => x == bound,
+        });
+    }
+    if !holds {
+        fail(
+            out,
+            path,
+            format!("a number {}", words.join(" and ")),
+            Some(a),
+        );
     }
 }
 
