@@ -130,3 +130,81 @@ async fn the_suites_pass_against_tight_and_loose_settings() {
         assert_clean(&report, label);
     }
 }
+
+/// `list --needs`, line by line: (case id, profiles, variables).
+fn listed_needs() -> Vec<(String, Vec<String>, Vec<String>)> {
+    let out = crate::common::bin()
+        .args(["list", "--needs", "--suite"])
+        .arg(fixtures())
+        .output()
+        .expect("the binary runs");
+    assert!(out.status.success(), "{}", crate::common::stderr(&out));
+    crate::common::stdout(&out)
+        .lines()
+        .filter_map(|line| {
+            let (id, rest) = line.split_once("  profiles: ")?;
+            let (profiles, needs) = rest.split_once("  needs: ").unwrap_or((rest, ""));
+            let vars = needs
+                .split_whitespace()
+                .map(|v| v.trim_start_matches("--var").trim_end_matches("=...").to_string())
+                .filter(|v| !v.is_empty() && v != "--var")
+                .collect();
+            let profiles = profiles.split(", ").map(str::to_string).collect();
+            Some((id.trim().to_string(), profiles, vars))
+        })
+        .collect()
+}
+
+#[test]
+fn list_needs_prints_the_profiles_and_variables_of_every_case() {
+    let listed = listed_needs();
+    assert_eq!(listed.len(), suites().iter().map(|s| s.cases.len()).sum::<usize>());
+    let find = |id: &str| listed.iter().find(|(i, _, _)| i == id).expect(id).clone();
+    let (_, profiles, vars) = find("stats.get.server-totals-subscriptions-rooms");
+    assert_eq!(profiles, ["stats", "rooms", "topics"]);
+    assert!(vars.is_empty());
+    let (_, profiles, vars) = find("stats.get.gauges-fall");
+    assert_eq!(profiles, ["stats"]);
+    assert_eq!(vars, ["stats_url"]);
+}
+
+/// The table in conformance/README.md is `list --needs` grouped: a case
+/// that gains a need must appear in it with that need.
+#[test]
+fn the_readme_table_says_what_every_case_needs() {
+    let readme = std::fs::read_to_string(fixtures().join("../conformance/README.md")).unwrap();
+    let (_, section) = readme
+        .split_once("### What your server needs for every case to run")
+        .expect("the section is there");
+    let rows: Vec<Vec<&str>> = section
+        .lines()
+        .take_while(|l| !l.starts_with("What the variables are"))
+        .filter(|l| l.starts_with("| ") && l.contains("`"))
+        .map(|l| l.trim_matches('|').split(" | ").map(str::trim).collect())
+        .collect();
+    let cell = |text: &str| -> Vec<String> {
+        text.split(", ")
+            .map(|s| s.trim_matches('`').to_string())
+            .filter(|s| !s.is_empty() && s != "—")
+            .collect()
+    };
+    let mut plain = 0;
+    for (id, profiles, vars) in listed_needs() {
+        if vars.is_empty() && profiles.len() == 1 {
+            plain += 1;
+            continue;
+        }
+        let row = rows
+            .iter()
+            .find(|r| cell(r[2]).contains(&id))
+            .unwrap_or_else(|| panic!("{id} is not in the README's table"));
+        assert_eq!(cell(row[0]), vars, "variables of {id}");
+        let mut extra = profiles[1..].to_vec();
+        extra.sort();
+        assert_eq!(cell(row[1]), extra, "other profiles of {id}");
+    }
+    assert!(
+        section.contains(&format!(", {plain} need nothing else")),
+        "the README's count of cases without needs is not {plain}"
+    );
+}
