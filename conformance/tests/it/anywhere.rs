@@ -146,7 +146,11 @@ fn listed_needs() -> Vec<(String, Vec<String>, Vec<String>)> {
             let (profiles, needs) = rest.split_once("  needs: ").unwrap_or((rest, ""));
             let vars = needs
                 .split_whitespace()
-                .map(|v| v.trim_start_matches("--var").trim_end_matches("=...").to_string())
+                .map(|v| {
+                    v.trim_start_matches("--var")
+                        .trim_end_matches("=...")
+                        .to_string()
+                })
                 .filter(|v| !v.is_empty() && v != "--var")
                 .collect();
             let profiles = profiles.split(", ").map(str::to_string).collect();
@@ -158,7 +162,10 @@ fn listed_needs() -> Vec<(String, Vec<String>, Vec<String>)> {
 #[test]
 fn list_needs_prints_the_profiles_and_variables_of_every_case() {
     let listed = listed_needs();
-    assert_eq!(listed.len(), suites().iter().map(|s| s.cases.len()).sum::<usize>());
+    assert_eq!(
+        listed.len(),
+        suites().iter().map(|s| s.cases.len()).sum::<usize>()
+    );
     let find = |id: &str| listed.iter().find(|(i, _, _)| i == id).expect(id).clone();
     let (_, profiles, vars) = find("stats.get.server-totals-subscriptions-rooms");
     assert_eq!(profiles, ["stats", "rooms", "topics"]);

@@ -3,7 +3,7 @@
 use crate::conn::{Conn, ConnectError, End, Limits, Next, Payload, Received};
 use crate::expr::Count;
 use crate::fixture::{self, Handshake, LoadedCase, Step};
-use crate::pattern::{self, Captures};
+use crate::pattern::{self, Captures, Pattern};
 use crate::report::{millis, CaseReport, Direction, Entry, Failure, Status};
 use crate::runner::RunOptions;
 use crate::schema_set::SchemaViolation;
@@ -147,7 +147,7 @@ struct Slot {
     handshake: Option<Handshake>,
     conn: Option<Conn>,
     ended: Option<End>,
-    ignore: Vec<Value>,
+    ignore: Vec<Pattern>,
     /// Frames already recorded and schema-checked but left for later steps
     /// (by `expect_silence` with a pattern).
     pending: VecDeque<Frame>,
@@ -339,7 +339,7 @@ impl CaseRun<'_> {
                 }
                 let mut rules = Vec::new();
                 for p in &open.ignore {
-                    rules.push(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?);
+                    rules.push(p.resolve(&self.vars).map_err(StepError::new)?);
                 }
                 self.slots
                     .entry(open.conn.clone())
@@ -362,8 +362,7 @@ impl CaseRun<'_> {
             }
             Step::Send(send) => self.send(send).await,
             Step::Expect(e) => {
-                let pattern =
-                    pattern::interpolate(&e.pattern, &self.vars, true).map_err(StepError::new)?;
+                let pattern = e.pattern.resolve(&self.vars).map_err(StepError::new)?;
                 let wait = self.timeout(e.timeout_ms.as_ref())?;
                 let deadline = TokioInstant::now() + wait;
                 match self.pull(&e.conn, deadline).await? {
@@ -372,12 +371,12 @@ impl CaseRun<'_> {
                         e.conn,
                         wait.as_millis()
                     ))
-                    .expecting(&pattern)),
+                    .expecting(&pattern.json())),
                     Pulled::End(end) => Err(StepError::new(format!(
                         "connection {:?} ended while waiting for a message: {end}",
                         e.conn
                     ))
-                    .expecting(&pattern)),
+                    .expecting(&pattern.json())),
                     Pulled::Frame(frame) => self.check_match(&pattern, &frame),
                 }
             }
@@ -387,8 +386,7 @@ impl CaseRun<'_> {
             Step::Ignore(ig) => {
                 let mut patterns = Vec::new();
                 for p in &ig.patterns {
-                    patterns
-                        .push(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?);
+                    patterns.push(p.resolve(&self.vars).map_err(StepError::new)?);
                 }
                 let slot = self.slots.entry(ig.conn.clone()).or_default();
                 if ig.replace {
@@ -416,22 +414,22 @@ impl CaseRun<'_> {
         }
     }
 
-    fn check_match(&mut self, pattern: &Value, frame: &Frame) -> Result<(), StepError> {
+    fn check_match(&mut self, pattern: &Pattern, frame: &Frame) -> Result<(), StepError> {
         let Some(value) = frame.match_value() else {
             return Err(StepError::new(format!(
                 "expected a message matching the pattern, got {}",
                 frame.describe()
             ))
-            .expecting(pattern));
+            .expecting(&pattern.json()));
         };
-        let outcome = pattern::matches(pattern, &value);
+        let outcome = pattern.matches(&value);
         if outcome.is_match() {
             self.vars.extend(outcome.captures);
             return Ok(());
         }
         Err(StepError {
             message: "the message did not match the pattern".into(),
-            expected: Some(Box::new(pattern.clone())),
+            expected: Some(Box::new(pattern.json())),
             received: Some(Box::new(value)),
             mismatches: outcome.mismatches,
             schema_violation: None,
@@ -725,7 +723,7 @@ impl CaseRun<'_> {
             ));
         }
         let body_pattern = match &h.body {
-            Some(p) => Some(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?),
+            Some(p) => Some(p.resolve(&self.vars).map_err(StepError::new)?),
             None => None,
         };
         let wait = self.timeout(h.timeout_ms.as_ref())?;
@@ -793,11 +791,11 @@ impl CaseRun<'_> {
             }
         }
         if let Some(p) = &body_pattern {
-            let outcome = pattern::matches(p, &body);
+            let outcome = p.matches(&body);
             if !outcome.is_match() {
                 return Err(StepError {
                     message: format!("GET {url}: the body did not match the pattern"),
-                    expected: Some(Box::new(p.clone())),
+                    expected: Some(Box::new(p.json())),
                     received: Some(Box::new(body)),
                     mismatches: outcome.mismatches,
                     schema_violation: None,
@@ -926,24 +924,22 @@ impl CaseRun<'_> {
         let Some(value) = frame.match_value() else {
             return false;
         };
-        self.slots.get(name).is_some_and(|s| {
-            s.ignore
-                .iter()
-                .any(|p| pattern::matches(p, &value).is_match())
-        })
+        self.slots
+            .get(name)
+            .is_some_and(|s| s.ignore.iter().any(|p| p.matches(&value).is_match()))
     }
 
     async fn expect_all(&mut self, e: &fixture::ExpectAll) -> Result<(), StepError> {
         let mut patterns = Vec::new();
         for p in &e.patterns {
-            patterns.push(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?);
+            patterns.push(p.resolve(&self.vars).map_err(StepError::new)?);
         }
         let wait = self.timeout(e.timeout_ms.as_ref())?;
         let deadline = TokioInstant::now() + wait;
         let mut values: Vec<Value> = Vec::new();
         // compatible[pattern][frame]
         let mut compatible: Vec<Vec<bool>> = vec![Vec::new(); patterns.len()];
-        let all = Value::Array(patterns.clone());
+        let all = Value::Array(patterns.iter().map(Pattern::json).collect());
         while values.len() < patterns.len() {
             let frame = match self.pull(&e.conn, deadline).await? {
                 Pulled::Frame(f) => f,
@@ -981,7 +977,7 @@ impl CaseRun<'_> {
                 .expecting(&all));
             };
             for (pi, p) in patterns.iter().enumerate() {
-                compatible[pi].push(pattern::matches(p, &value).is_match());
+                compatible[pi].push(p.matches(&value).is_match());
             }
             values.push(value.clone());
             let assignment = transpose_assign(&compatible, values.len());
@@ -999,7 +995,7 @@ impl CaseRun<'_> {
                             String::new()
                         }
                     ),
-                    expected: Some(Box::new(patterns[closest].clone())),
+                    expected: Some(Box::new(patterns[closest].json())),
                     received: Some(Box::new(value)),
                     mismatches: outcome.mismatches,
                     schema_violation: None,
@@ -1009,28 +1005,22 @@ impl CaseRun<'_> {
         let assignment = transpose_assign(&compatible, values.len());
         for (fi, pi) in assignment.into_iter().enumerate() {
             let pi = pi.expect("complete assignment");
-            self.vars
-                .extend(pattern::matches(&patterns[pi], &values[fi]).captures);
+            self.vars.extend(patterns[pi].matches(&values[fi]).captures);
         }
         Ok(())
     }
 
-    fn unmet(&self, patterns: &[Value], values: &[Value], message: String) -> StepError {
+    fn unmet(&self, patterns: &[Pattern], values: &[Value], message: String) -> StepError {
         let compatible: Vec<Vec<bool>> = patterns
             .iter()
-            .map(|p| {
-                values
-                    .iter()
-                    .map(|v| pattern::matches(p, v).is_match())
-                    .collect()
-            })
+            .map(|p| values.iter().map(|v| p.matches(v).is_match()).collect())
             .collect();
         let assignment = pattern::assign(&compatible);
         let missing: Vec<Value> = patterns
             .iter()
             .zip(&assignment)
             .filter(|(_, slot)| slot.is_none())
-            .map(|(p, _)| p.clone())
+            .map(|(p, _)| p.json())
             .collect();
         let expected = if missing.len() == 1 {
             missing.into_iter().next().expect("one")
@@ -1042,7 +1032,7 @@ impl CaseRun<'_> {
 
     async fn expect_silence(&mut self, e: &fixture::ExpectSilence) -> Result<(), StepError> {
         let pattern = match &e.pattern {
-            Some(p) => Some(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?),
+            Some(p) => Some(p.resolve(&self.vars).map_err(StepError::new)?),
             None => None,
         };
         let started = TokioInstant::now();
@@ -1056,7 +1046,7 @@ impl CaseRun<'_> {
                 Ok(Pulled::Frame(frame)) => {
                     let breaks = match (&pattern, frame.match_value()) {
                         (None, _) => true,
-                        (Some(p), Some(v)) => pattern::matches(p, &v).is_match(),
+                        (Some(p), Some(v)) => p.matches(&v).is_match(),
                         (Some(_), None) => false,
                     };
                     if breaks {
@@ -1078,7 +1068,7 @@ impl CaseRun<'_> {
                                 started.elapsed().as_millis(),
                                 frame.describe(),
                             ),
-                            expected: pattern.clone().map(Box::new),
+                            expected: pattern.as_ref().map(|p| Box::new(p.json())),
                             received: frame.match_value().map(Box::new),
                             ..StepError::default()
                         });
@@ -1271,11 +1261,11 @@ fn transpose_assign(compatible: &[Vec<bool>], frames: usize) -> Vec<Option<usize
     pattern::assign(&by_frame)
 }
 
-fn closest_pattern(patterns: &[Value], value: &Value) -> (usize, pattern::Outcome) {
+fn closest_pattern(patterns: &[Pattern], value: &Value) -> (usize, pattern::Outcome) {
     patterns
         .iter()
         .enumerate()
-        .map(|(i, p)| (i, pattern::matches(p, value)))
+        .map(|(i, p)| (i, p.matches(value)))
         .min_by_key(|(_, o)| o.mismatches.len())
         .expect("at least one pattern")
 }

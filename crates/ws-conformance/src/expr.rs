@@ -161,19 +161,6 @@ fn variable(name: &str, vars: &Captures) -> Result<f64, ExprError> {
     })
 }
 
-/// The value of a number matcher's argument (`$gte` and the like): a
-/// number, or an expression whose variables were already filled in.
-pub fn bound(value: &Value) -> Result<f64, ExprError> {
-    match value {
-        Value::Number(n) => Ok(n.as_f64().unwrap_or(f64::NAN)),
-        Value::String(text) => Expr::parse(text)?.eval(&Captures::new()),
-        other => Err(ExprError::Syntax {
-            text: other.to_string(),
-            message: "a number or an expression is needed".into(),
-        }),
-    }
-}
-
 /// Recursive descent over `sum := product (('+'|'-') product)*`,
 /// `product := unary (('*'|'/') unary)*`, `unary := '-' unary | atom`.
 struct Parser<'a> {
@@ -321,13 +308,5 @@ mod tests {
             count("1 - ${given}"),
             Err(ExprError::NotCount { .. })
         ));
-    }
-
-    #[test]
-    fn bounds_take_numbers_and_filled_in_expressions() {
-        assert_eq!(bound(&json!(3)).unwrap(), 3.0);
-        assert_eq!(bound(&json!("1200 + 500")).unwrap(), 1700.0);
-        assert!(bound(&json!("${left} + 1")).is_err());
-        assert!(bound(&json!(true)).is_err());
     }
 }

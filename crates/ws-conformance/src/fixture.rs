@@ -7,7 +7,7 @@
 
 use crate::expr::{Count, ExprError};
 use crate::locate::{locate, Position};
-use crate::pattern;
+use crate::pattern::{self, Pattern};
 use crate::schema_set::{SchemaSet, SchemaSetError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -240,7 +240,7 @@ pub struct Open {
     pub handshake: Handshake,
     /// Ignore rules installed before the first frame is read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ignore: Vec<Value>,
+    pub ignore: Vec<Pattern>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -449,7 +449,7 @@ pub struct Expect {
     pub conn: String,
     /// The pattern (see the pattern language in the README).
     #[serde(rename = "match")]
-    pub pattern: Value,
+    pub pattern: Pattern,
     /// Milliseconds to wait (default `--timeout`); a count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<Count>,
@@ -463,7 +463,7 @@ pub struct ExpectAll {
     /// One pattern per expected frame; each frame must match a distinct one.
     #[serde(rename = "match")]
     #[schemars(length(min = 1))]
-    pub patterns: Vec<Value>,
+    pub patterns: Vec<Pattern>,
     /// Milliseconds to wait for all of them (default `--timeout`); a count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<Count>,
@@ -479,7 +479,7 @@ pub struct ExpectSilence {
     /// Only frames matching this pattern break the silence; others stay
     /// queued for later steps.
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<Value>,
+    pub pattern: Option<Pattern>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -507,7 +507,7 @@ pub struct Ignore {
     /// Frames matching any of these patterns are skipped by expectations
     /// (still schema-checked and recorded).
     #[serde(rename = "match")]
-    pub patterns: Vec<Value>,
+    pub patterns: Vec<Pattern>,
     /// Drop the rules installed so far first.
     #[serde(default)]
     pub replace: bool,
@@ -543,7 +543,7 @@ pub struct Http {
     pub content_type: Option<String>,
     /// Pattern the body, parsed as JSON, must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
+    pub body: Option<Pattern>,
     /// Milliseconds for the whole exchange (default `--timeout`); a count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<Count>,
@@ -964,9 +964,9 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
         .into_iter()
         .filter_map(|(pointer, count)| count.check().err().map(|e| (pointer, e.to_string())))
         .collect();
-    let mut patterns = |field: &str, p: &Value| {
-        for (pointer, message) in pattern::validate(p) {
-            errors.push((format!("/{field}{pointer}"), message));
+    let mut patterns = |field: &str, p: &Pattern| {
+        for (pointer, message) in p.problems() {
+            errors.push((format!("/{field}{pointer}"), message.clone()));
         }
     };
     match step {
