@@ -411,7 +411,30 @@ impl CaseRun<'_> {
                 Ok(())
             }
             Step::Http(h) => self.http(h).await,
+            Step::Include(include) => self.include(include).await,
         }
+    }
+
+    async fn include(&mut self, include: &fixture::Include) -> Result<(), StepError> {
+        let setups = self.case.setups.clone();
+        let steps = setups
+            .get(&include.setup)
+            .ok_or_else(|| StepError::new(format!("no setup named {:?}", include.setup)))?;
+        for (index, step) in steps.iter().enumerate() {
+            let step = step.on_conn(&include.conn);
+            // Boxed: a step may be an include, so the future is recursive.
+            Box::pin(self.step(&step)).await.map_err(|e| StepError {
+                message: format!(
+                    "in setup {:?}, step {} ({}): {}",
+                    include.setup,
+                    index + 1,
+                    step.kind(),
+                    e.message
+                ),
+                ..e
+            })?;
+        }
+        Ok(())
     }
 
     fn check_match(&mut self, pattern: &Pattern, frame: &Frame) -> Result<(), StepError> {

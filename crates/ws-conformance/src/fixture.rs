@@ -32,6 +32,12 @@ pub struct SuiteFile {
     /// `--schemas` on the command line takes precedence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schemas: Option<String>,
+    /// Steps written once for the cases of this file, which run them with
+    /// an `include` step: typically opening a connection and reading its
+    /// greeting. In a setup, connection `main` (the default) stands for
+    /// the connection the `include` names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub setups: BTreeMap<String, Vec<Step>>,
     /// The cases, run in this order unless `-j` runs several at once.
     #[schemars(length(min = 1))]
     pub cases: Vec<Case>,
@@ -119,6 +125,8 @@ pub enum Step {
     ResumeReading(Reading),
     /// A plain HTTP/1.1 GET, with expectations on the response.
     Http(Http),
+    /// Run the steps of one of the file's `setups`.
+    Include(Include),
 }
 
 impl Step {
@@ -137,6 +145,7 @@ impl Step {
             Step::PauseReading(_) => "pause_reading",
             Step::ResumeReading(_) => "resume_reading",
             Step::Http(_) => "http",
+            Step::Include(_) => "include",
         }
     }
 
@@ -152,8 +161,36 @@ impl Step {
             Step::Ignore(s) => Some(&s.conn),
             Step::Close(s) => Some(&s.conn),
             Step::PauseReading(s) | Step::ResumeReading(s) => Some(&s.conn),
+            Step::Include(s) => Some(&s.conn),
             Step::Wait(_) | Step::Http(_) => None,
         }
+    }
+
+    fn conn_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Step::Open(s) => Some(&mut s.conn),
+            Step::Reconnect(s) => Some(&mut s.conn),
+            Step::Send(s) => Some(&mut s.conn),
+            Step::Expect(s) => Some(&mut s.conn),
+            Step::ExpectAll(s) => Some(&mut s.conn),
+            Step::ExpectSilence(s) => Some(&mut s.conn),
+            Step::ExpectClose(s) => Some(&mut s.conn),
+            Step::Ignore(s) => Some(&mut s.conn),
+            Step::Close(s) => Some(&mut s.conn),
+            Step::PauseReading(s) | Step::ResumeReading(s) => Some(&mut s.conn),
+            Step::Include(s) => Some(&mut s.conn),
+            Step::Wait(_) | Step::Http(_) => None,
+        }
+    }
+
+    /// A step of a setup as an `include` on connection `conn` runs it:
+    /// `main` becomes `conn`.
+    pub fn on_conn(&self, conn: &str) -> Step {
+        let mut step = self.clone();
+        if let Some(name) = step.conn_mut().filter(|name| *name == "main") {
+            *name = conn.to_string();
+        }
+        step
     }
 }
 
@@ -513,6 +550,17 @@ pub struct Ignore {
     pub replace: bool,
 }
 
+/// Runs the steps of a setup of the file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Include {
+    /// The connection the setup's `main` stands for (default `main`).
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    /// The name of the setup, a key of the file's `setups`.
+    pub setup: String,
+}
+
 /// `pause_reading` / `resume_reading`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
@@ -614,6 +662,8 @@ pub struct LoadedCase {
     /// Position of each step in the file.
     pub step_positions: Vec<Position>,
     pub schemas: Option<Arc<SchemaSet>>,
+    /// The file's setups, for `include` steps.
+    pub setups: Arc<BTreeMap<String, Vec<Step>>>,
 }
 
 /// A loaded suite file.
@@ -805,12 +855,35 @@ fn load_text(
         problems: vec![problem(String::new(), e.to_string())],
     })?;
 
+    let mut steps: Vec<(String, &Step)> = Vec::new();
+    for (name, setup) in &file.setups {
+        for (si, step) in setup.iter().enumerate() {
+            let at = format!(
+                "/setups/{}/{si}",
+                name.replace('~', "~0").replace('/', "~1")
+            );
+            if matches!(step, Step::Include(_)) {
+                problems.push(problem(at.clone(), "a setup cannot include another".into()));
+            }
+            steps.push((at, step));
+        }
+    }
     for (ci, case) in file.cases.iter().enumerate() {
         for (si, step) in case.steps.iter().enumerate() {
-            let at = format!("/cases/{ci}/steps/{si}");
-            for (pointer, message) in check_step(step) {
-                problems.push(problem(format!("{at}{pointer}"), message));
+            steps.push((format!("/cases/{ci}/steps/{si}"), step));
+        }
+    }
+    for (at, step) in steps {
+        if let Step::Include(include) = step {
+            if !file.setups.contains_key(&include.setup) {
+                problems.push(problem(
+                    format!("{at}/setup"),
+                    format!("no setup named {:?} in this file", include.setup),
+                ));
             }
+        }
+        for (pointer, message) in check_step(step) {
+            problems.push(problem(format!("{at}{pointer}"), message));
         }
     }
     if !problems.is_empty() {
@@ -842,6 +915,7 @@ fn load_text(
         (None, None) => None,
     };
 
+    let setups = Arc::new(file.setups);
     let cases = file
         .cases
         .into_iter()
@@ -853,6 +927,7 @@ fn load_text(
                 step_positions: step_positions(text, position, case.steps.len()),
                 position,
                 schemas: schemas.clone(),
+                setups: setups.clone(),
                 case,
             }
         })
@@ -940,7 +1015,7 @@ fn counts(step: &Step) -> Vec<(String, &Count)> {
             out.push(("/sized/bytes".into(), s.sized.as_ref().map(|z| &z.bytes)));
             out.push(("/nested/depth".into(), s.nested.as_ref().map(|n| &n.depth)));
         }
-        Step::Ignore(_) | Step::PauseReading(_) | Step::ResumeReading(_) => {}
+        Step::Ignore(_) | Step::PauseReading(_) | Step::ResumeReading(_) | Step::Include(_) => {}
     }
     out.into_iter()
         .filter_map(|(pointer, count)| count.map(|c| (pointer, c)))
@@ -1072,7 +1147,11 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 }
             }
         }
-        Step::Reconnect(_) | Step::Wait(_) | Step::PauseReading(_) | Step::ResumeReading(_) => {}
+        Step::Reconnect(_)
+        | Step::Wait(_)
+        | Step::PauseReading(_)
+        | Step::ResumeReading(_)
+        | Step::Include(_) => {}
     }
     errors
 }

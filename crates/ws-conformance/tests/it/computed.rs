@@ -256,3 +256,65 @@ async fn a_case_needing_a_profile_the_server_does_not_claim_is_skipped() {
     let report = run(&format!("ws://{addr}/"), &suites, options()).await;
     assert_pass(&report.cases[0]);
 }
+
+fn with_setup(setup_expect: Value) -> Vec<Suite> {
+    let text = json!({
+        "schemas": "../jsonrpc/schema/schema-set.json",
+        "setups": { "greeted": [
+            { "step": "open", "headers": { "X-Client": "${nonce}" } },
+            { "step": "expect", "match": setup_expect }
+        ] },
+        "cases": [{
+            "id": "setup", "title": "setup", "requirements": [], "profile": "core",
+            "steps": [
+                { "step": "include", "setup": "greeted" },
+                { "step": "include", "setup": "greeted", "conn": "second" },
+                echo(1, json!("on second")).as_object().unwrap().clone().into_iter()
+                    .chain([("conn".to_string(), json!("second"))]).collect::<serde_json::Map<_, _>>(),
+                { "step": "expect", "conn": "second", "match": { "id": 1, "result": "on second" } },
+                { "step": "expect_silence", "for_ms": 100 }
+            ]
+        }]
+    });
+    let path = common::fixtures().join("features/inline.json");
+    vec![parse_suite(&path, &text.to_string(), None).unwrap()]
+}
+
+#[tokio::test]
+async fn an_include_runs_a_setup_on_the_connection_it_names() {
+    let url = server().await;
+    let report = run(
+        &url,
+        &with_setup(json!({ "method": "hello", "params": { "client": "${nonce}" } })),
+        options(),
+    )
+    .await;
+    let case = &report.cases[0];
+    assert_pass(case);
+    let opened: Vec<&str> = case
+        .transcript
+        .iter()
+        .filter(|e| e.kind == "open")
+        .map(|e| e.conn.as_str())
+        .collect();
+    assert_eq!(opened, ["main", "second"]);
+
+    let report = run(&url, &with_setup(json!({ "method": "goodbye" })), options()).await;
+    assert_fail(
+        &report.cases[0],
+        1,
+        "in setup \"greeted\", step 2 (expect): the message did not match the pattern",
+    );
+}
+
+#[test]
+fn an_include_of_a_missing_setup_is_refused_at_load() {
+    let text = json!({ "cases": [{ "id": "c", "title": "t", "requirements": [], "profile": "core",
+        "steps": [ { "step": "include", "setup": "nowhere" } ] }] });
+    let err = parse_suite("bad.json".as_ref(), &text.to_string(), None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("at /cases/0/steps/0/setup: no setup named \"nowhere\" in this file"),
+        "{err}"
+    );
+}

@@ -49,7 +49,8 @@ fn every_step_kind_is_in_the_schema() {
             "close",
             "pause_reading",
             "resume_reading",
-            "http"
+            "http",
+            "include"
         ]
     );
 }
