@@ -381,6 +381,7 @@ impl CaseRun<'_> {
                 }
             }
             Step::ExpectAll(e) => self.expect_all(e).await,
+            Step::ExpectRepeated(e) => self.expect_repeated(e).await,
             Step::ExpectSilence(e) => self.expect_silence(e).await,
             Step::ExpectClose(e) => self.expect_close(e).await,
             Step::Ignore(ig) => {
@@ -1031,6 +1032,86 @@ impl CaseRun<'_> {
             self.vars.extend(patterns[pi].matches(&values[fi]).captures);
         }
         Ok(())
+    }
+
+    async fn expect_repeated(&mut self, e: &fixture::ExpectRepeated) -> Result<(), StepError> {
+        let repeated = e.pattern.resolve(&self.vars).map_err(StepError::new)?;
+        let then = e.then.resolve(&self.vars).map_err(StepError::new)?;
+        let count_of = |c: &Option<Count>| -> Result<Option<u64>, StepError> {
+            c.as_ref()
+                .map(|c| c.resolve(&self.vars).map_err(StepError::new))
+                .transpose()
+        };
+        let (min, max) = (count_of(&e.min)?.unwrap_or(0), count_of(&e.max)?);
+        let wait = self.timeout(e.timeout_ms.as_ref())?;
+        let deadline = TokioInstant::now() + wait;
+        let mut count = 0;
+        loop {
+            let frame = match self.pull(&e.conn, deadline).await? {
+                Pulled::Frame(frame) => frame,
+                Pulled::Timeout => {
+                    return Err(StepError::new(format!(
+                        "after {count} repeated messages, none matching `then` arrived on {:?} within {} ms",
+                        e.conn,
+                        wait.as_millis()
+                    ))
+                    .expecting(&then.json()))
+                }
+                Pulled::End(end) => {
+                    return Err(StepError::new(format!(
+                        "connection {:?} ended after {count} repeated messages, before one matching `then`: {end}",
+                        e.conn
+                    ))
+                    .expecting(&then.json()))
+                }
+            };
+            let Some(value) = frame.match_value() else {
+                return Err(StepError::new(format!(
+                    "expected a message matching the pattern, got {}",
+                    frame.describe()
+                ))
+                .expecting(&then.json()));
+            };
+            let ending = then.matches(&value);
+            if count >= min && ending.is_match() {
+                self.vars.extend(ending.captures);
+                return Ok(());
+            }
+            if ending.is_match() && !repeated.matches(&value).is_match() {
+                return Err(StepError {
+                    message: format!(
+                        "a message matching `then` arrived after only {count} of at least {min} repeated messages"
+                    ),
+                    expected: Some(Box::new(repeated.json())),
+                    received: Some(Box::new(value)),
+                    ..StepError::default()
+                });
+            }
+            if repeated.matches(&value).is_match() {
+                count += 1;
+                if let Some(max) = max.filter(|max| count > *max) {
+                    return Err(StepError {
+                        message: format!(
+                            "more than {max} repeated messages arrived on {:?} before one matching `then`",
+                            e.conn
+                        ),
+                        expected: Some(Box::new(then.json())),
+                        received: Some(Box::new(value)),
+                        ..StepError::default()
+                    });
+                }
+                continue;
+            }
+            return Err(StepError {
+                message: format!(
+                    "after {count} repeated messages, one matches neither the repeated pattern nor `then`"
+                ),
+                expected: Some(Box::new(then.json())),
+                received: Some(Box::new(value)),
+                mismatches: ending.mismatches,
+                schema_violation: None,
+            });
+        }
     }
 
     fn unmet(&self, patterns: &[Pattern], values: &[Value], message: String) -> StepError {

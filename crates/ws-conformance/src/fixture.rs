@@ -109,6 +109,9 @@ pub enum Step {
     Expect(Expect),
     /// The next `match.len()` frames must match the patterns, in any order.
     ExpectAll(ExpectAll),
+    /// Zero or more frames matching `match` (within `min`..`max`), then
+    /// one matching `then`.
+    ExpectRepeated(ExpectRepeated),
     /// No frame (or no frame matching `match`) may arrive for `for_ms`.
     ExpectSilence(ExpectSilence),
     /// The server must close the connection.
@@ -137,6 +140,7 @@ impl Step {
             Step::Send(_) => "send",
             Step::Expect(_) => "expect",
             Step::ExpectAll(_) => "expect_all",
+            Step::ExpectRepeated(_) => "expect_repeated",
             Step::ExpectSilence(_) => "expect_silence",
             Step::ExpectClose(_) => "expect_close",
             Step::Ignore(_) => "ignore",
@@ -156,6 +160,7 @@ impl Step {
             Step::Send(s) => Some(&s.conn),
             Step::Expect(s) => Some(&s.conn),
             Step::ExpectAll(s) => Some(&s.conn),
+            Step::ExpectRepeated(s) => Some(&s.conn),
             Step::ExpectSilence(s) => Some(&s.conn),
             Step::ExpectClose(s) => Some(&s.conn),
             Step::Ignore(s) => Some(&s.conn),
@@ -173,6 +178,7 @@ impl Step {
             Step::Send(s) => Some(&mut s.conn),
             Step::Expect(s) => Some(&mut s.conn),
             Step::ExpectAll(s) => Some(&mut s.conn),
+            Step::ExpectRepeated(s) => Some(&mut s.conn),
             Step::ExpectSilence(s) => Some(&mut s.conn),
             Step::ExpectClose(s) => Some(&mut s.conn),
             Step::Ignore(s) => Some(&mut s.conn),
@@ -502,6 +508,30 @@ pub struct ExpectAll {
     #[schemars(length(min = 1))]
     pub patterns: Vec<Pattern>,
     /// Milliseconds to wait for all of them (default `--timeout`); a count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<Count>,
+}
+
+/// Frames that may come any number of times before an awaited one: the
+/// heartbeats of a slow exchange, or the many like replies of a bulk send.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectRepeated {
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    /// The pattern of the repeated frames; their captures are dropped.
+    #[serde(rename = "match")]
+    pub pattern: Pattern,
+    /// Fewest repeated frames before `then` (default 0); a count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Count>,
+    /// Most repeated frames (default no limit); a count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Count>,
+    /// The frame that ends the step; its captures are kept. Once `min`
+    /// repeated frames have come, a frame matching both ends the step.
+    pub then: Pattern,
+    /// Milliseconds for the whole step (default `--timeout`); a count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<Count>,
 }
@@ -1005,6 +1035,11 @@ fn counts(step: &Step) -> Vec<(String, &Count)> {
         }
         Step::Expect(e) => out.push(("/timeout_ms".into(), e.timeout_ms.as_ref())),
         Step::ExpectAll(e) => out.push(("/timeout_ms".into(), e.timeout_ms.as_ref())),
+        Step::ExpectRepeated(e) => {
+            out.push(("/timeout_ms".into(), e.timeout_ms.as_ref()));
+            out.push(("/min".into(), e.min.as_ref()));
+            out.push(("/max".into(), e.max.as_ref()));
+        }
         Step::ExpectSilence(e) => out.push(("/for_ms".into(), Some(&e.for_ms))),
         Step::ExpectClose(e) => out.push(("/within_ms".into(), e.within_ms.as_ref())),
         Step::Close(c) => out.push(("/within_ms".into(), c.within_ms.as_ref())),
@@ -1051,6 +1086,10 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
             }
         }
         Step::Expect(e) => patterns("match", &e.pattern),
+        Step::ExpectRepeated(e) => {
+            patterns("match", &e.pattern);
+            patterns("then", &e.then);
+        }
         Step::ExpectAll(e) => {
             for (i, p) in e.patterns.iter().enumerate() {
                 patterns(&format!("match/{i}"), p);

@@ -318,3 +318,51 @@ fn an_include_of_a_missing_setup_is_refused_at_load() {
         "{err}"
     );
 }
+
+fn scatter_then_reply(min: Value, max: Value) -> Vec<Suite> {
+    let mut step = json!({ "step": "expect_repeated", "match": { "method": "item" },
+        "then": { "id": 1, "result": { "sent": { "$capture": "sent" } } } });
+    for (key, value) in [("min", min), ("max", max)] {
+        if !value.is_null() {
+            step[key] = value;
+        }
+    }
+    steps(json!([
+        { "step": "open" },
+        { "step": "send", "json": { "jsonrpc": "2.0", "id": 1, "method": "scatter", "params": { "count": 5 } } },
+        step,
+        echo(2, json!("${sent}")),
+        { "step": "expect", "match": { "id": 2, "result": 5 } }
+    ]))
+}
+
+#[tokio::test]
+async fn expect_repeated_takes_like_frames_until_the_awaited_one() {
+    let url = server().await;
+    let run_with = |min: Value, max: Value| {
+        let url = url.clone();
+        async move { run(&url, &scatter_then_reply(min, max), options()).await }
+    };
+    assert_pass(&run_with(Value::Null, Value::Null).await.cases[0]);
+    assert_pass(&run_with(json!(5), json!("2 + 3")).await.cases[0]);
+    assert_fail(
+        &run_with(Value::Null, json!(4)).await.cases[0],
+        3,
+        "more than 4 repeated messages arrived on \"main\" before one matching `then`",
+    );
+    assert_fail(
+        &run_with(json!(6), Value::Null).await.cases[0],
+        3,
+        "a message matching `then` arrived after only 5 of at least 6 repeated messages",
+    );
+    let neither = steps(json!([
+        { "step": "open" },
+        echo(1, json!("odd")),
+        { "step": "expect_repeated", "match": { "method": "item" }, "then": { "id": 2 } }
+    ]));
+    assert_fail(
+        &run(&url, &neither, options()).await.cases[0],
+        3,
+        "after 0 repeated messages, one matches neither the repeated pattern nor `then`",
+    );
+}

@@ -42,6 +42,7 @@ fn every_step_kind_is_in_the_schema() {
             "send",
             "expect",
             "expect_all",
+            "expect_repeated",
             "expect_silence",
             "expect_close",
             "ignore",
