@@ -524,7 +524,11 @@ fn list(
         let _ = writeln!(
             out,
             "{:<width$}  [{}] {}  {}:{}{skip}",
-            c.id, c.profile, c.title, planned.case.file, planned.case.position
+            c.id,
+            c.profile.as_deref().unwrap_or("-"),
+            c.title,
+            planned.case.file,
+            planned.case.position
         );
     }
     let _ = writeln!(
@@ -713,16 +717,17 @@ fn list_needs(select: &SelectArgs, suites: &[Suite]) -> Result<ExitCode, CliErro
     let mut out = std::io::stdout().lock();
     for planned in &plan.cases {
         let c = &planned.case.case;
-        let profiles: Vec<&str> = std::iter::once(&c.profile)
-            .chain(&c.needs_profiles)
-            .map(String::as_str)
-            .collect();
+        let profiles: Vec<&str> = c.profiles().map(String::as_str).collect();
         let vars: Vec<String> = c.needs.iter().map(|v| format!("--var {v}=...")).collect();
         let _ = writeln!(
             out,
             "{:<width$}  profiles: {}{}",
             c.id,
-            profiles.join(", "),
+            if profiles.is_empty() {
+                "(none)".to_string()
+            } else {
+                profiles.join(", ")
+            },
             if vars.is_empty() {
                 String::new()
             } else {

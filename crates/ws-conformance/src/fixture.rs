@@ -55,9 +55,12 @@ pub struct Case {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Requirement ids of the specification this case checks (free-form).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requirements: Vec<String>,
-    /// The protocol profile a server must implement for this case to apply.
-    pub profile: String,
+    /// The protocol profile a server must implement for this case to apply;
+    /// none for protocols without profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     /// `should` cases report failures as warnings unless `--strict`.
@@ -79,6 +82,13 @@ pub struct Case {
     pub needs_profiles: Vec<String>,
     #[schemars(length(min = 1))]
     pub steps: Vec<Step>,
+}
+
+impl Case {
+    /// `profile` and `needs_profiles`: what the server must implement.
+    pub fn profiles(&self) -> impl Iterator<Item = &String> + Clone {
+        self.profile.iter().chain(&self.needs_profiles)
+    }
 }
 
 /// Requirement level, after RFC 2119.

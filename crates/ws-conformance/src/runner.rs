@@ -337,7 +337,7 @@ impl Runner {
                 .filter(|name| !self.options.has_var(name))
                 .cloned()
                 .collect();
-            let profiles = std::iter::once(&case.case.profile).chain(&case.case.needs_profiles);
+            let profiles = case.case.profiles();
             let unrequested = profiles
                 .clone()
                 .find(|p| !filter.profiles.is_empty() && !filter.profiles.contains(p));
@@ -539,7 +539,7 @@ pub(crate) fn case_header(case: &LoadedCase) -> CaseReport {
         location: format!("{}:{}", case.file, case.position),
         file: case.file.clone(),
         requirements: case.case.requirements.clone(),
-        profile: case.case.profile.clone(),
+        profile: case.case.profile.clone().unwrap_or_default(),
         tags: case.case.tags.clone(),
         level: case.case.level,
         status: Status::Skip,

@@ -366,3 +366,19 @@ async fn expect_repeated_takes_like_frames_until_the_awaited_one() {
         "after 0 repeated messages, one matches neither the repeated pattern nor `then`",
     );
 }
+
+#[tokio::test]
+async fn a_case_may_have_no_profile_and_no_requirements() {
+    let url = server().await;
+    let text = json!({ "cases": [{ "id": "plain", "title": "no profile", "steps": [
+        { "step": "open" },
+        echo(1, json!("plain")),
+        { "step": "expect", "match": { "id": 1, "result": "plain" } }
+    ] }] });
+    let suites = vec![parse_suite("plain.json".as_ref(), &text.to_string(), None).unwrap()];
+    let mut requested = options();
+    requested.filter.profiles = vec!["core".into()];
+    let report = run(&url, &suites, requested).await;
+    assert_pass(&report.cases[0]);
+    assert!(report.cases[0].requirements.is_empty());
+}
