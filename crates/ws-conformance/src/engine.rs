@@ -523,6 +523,16 @@ impl CaseRun<'_> {
             }
             Ok(Err(ConnectError::NoSubprotocol)) => {
                 self.event(name, "open", format!("{uri}: no subprotocol selected"));
+                if handshake
+                    .expect_refusal
+                    .as_ref()
+                    .is_some_and(|r| r.no_subprotocol)
+                {
+                    self.slots.get_mut(name).expect("inserted").ended = Some(End::Failed {
+                        error: "the server selected none of the offered subprotocols".into(),
+                    });
+                    return Ok(());
+                }
                 let offered = handshake
                     .subprotocols
                     .clone()
@@ -549,10 +559,17 @@ impl CaseRun<'_> {
                     error: format!("the handshake was refused with HTTP {status}"),
                 });
                 match &handshake.expect_refusal {
-                    Some(r) if r.status.is_none_or(|s| s == status) => Ok(()),
+                    Some(r)
+                        if !r.no_subprotocol
+                            && !r.closed
+                            && r.close_code.is_none()
+                            && r.status.is_none_or(|s| s == status) =>
+                    {
+                        Ok(())
+                    }
                     Some(r) => Err(StepError::new(format!(
-                        "expected the handshake to be refused with HTTP {}, got HTTP {status}",
-                        r.status.unwrap_or_default()
+                        "expected {}, got HTTP {status}",
+                        r.describe()
                     ))),
                     None => {
                         let body = if body.is_empty() {
@@ -578,10 +595,14 @@ impl CaseRun<'_> {
                 );
                 self.slots.get_mut(name).expect("inserted").conn = Some(conn);
                 if let Some(r) = &handshake.expect_refusal {
+                    if r.closed || r.close_code.is_some() {
+                        return self.closed_at_once(name, r, wait).await;
+                    }
                     return Err(StepError::new(format!(
-                        "expected the handshake to be refused{}, but the server accepted it",
-                        r.status
-                            .map(|s| format!(" with HTTP {s}"))
+                        "expected {}, but the server accepted the handshake{}",
+                        r.describe(),
+                        proto
+                            .map(|p| format!(" with subprotocol {p:?}"))
                             .unwrap_or_default()
                     )));
                 }
@@ -597,6 +618,31 @@ impl CaseRun<'_> {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// An upgrade the server must follow with a close before any message.
+    async fn closed_at_once(
+        &mut self,
+        name: &str,
+        refusal: &fixture::Refusal,
+        wait: Duration,
+    ) -> Result<(), StepError> {
+        let want = refusal.describe();
+        match self.pull(name, TokioInstant::now() + wait).await? {
+            Pulled::End(end) if refusal.close_code.is_none_or(|c| end.code() == Some(c)) => Ok(()),
+            Pulled::End(end) => Err(StepError::new(format!(
+                "expected {want}; the connection {end}"
+            ))),
+            Pulled::Frame(frame) => Err(StepError {
+                message: format!("expected {want}, but the server sent a message first"),
+                received: frame.match_value().map(Box::new),
+                ..StepError::default()
+            }),
+            Pulled::Timeout => Err(StepError::new(format!(
+                "expected {want}, but the connection was still open after {} ms",
+                wait.as_millis()
+            ))),
         }
     }
 

@@ -273,7 +273,10 @@ impl Handshake {
     }
 }
 
-/// An expected handshake refusal.
+/// An expected handshake refusal: by default an HTTP answer other than
+/// 101; with `no_subprotocol`, an upgrade that selects none of the offered
+/// subprotocols; with `closed`, an upgrade followed by a close before any
+/// message.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Refusal {
@@ -281,6 +284,35 @@ pub struct Refusal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 100, max = 599))]
     pub status: Option<u16>,
+    /// The server upgrades without selecting an offered subprotocol.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_subprotocol: bool,
+    /// The server upgrades, then closes before sending a message, within
+    /// the handshake's timeout.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
+    /// With `closed`: the close code it must use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<u16>,
+}
+
+impl Refusal {
+    /// What the refusal looks like, for messages.
+    pub fn describe(&self) -> String {
+        if self.no_subprotocol {
+            "an upgrade without any of the offered subprotocols".into()
+        } else if self.closed || self.close_code.is_some() {
+            match self.close_code {
+                Some(code) => format!("an upgrade followed by a close with code {code}"),
+                None => "an upgrade followed by a close".into(),
+            }
+        } else {
+            match self.status {
+                Some(status) => format!("a refusal with HTTP {status}"),
+                None => "a refusal with an HTTP status other than 101".into(),
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -1084,6 +1116,26 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
         .into_iter()
         .filter_map(|(pointer, count)| count.check().err().map(|e| (pointer, e.to_string())))
         .collect();
+    if let Step::Open(Open { handshake, .. }) | Step::Reconnect(Reconnect { handshake, .. }) = step
+    {
+        let kinds = handshake.expect_refusal.as_ref().map_or(0, |r| {
+            [
+                r.status.is_some(),
+                r.no_subprotocol,
+                r.closed || r.close_code.is_some(),
+            ]
+            .into_iter()
+            .filter(|kind| *kind)
+            .count()
+        });
+        if kinds > 1 {
+            errors.push((
+                "/expect_refusal".into(),
+                "expect one kind of refusal: status, no_subprotocol, or closed (with close_code)"
+                    .into(),
+            ));
+        }
+    }
     let mut patterns = |field: &str, p: &Pattern| {
         for (pointer, message) in p.problems() {
             errors.push((format!("/{field}{pointer}"), message.clone()));

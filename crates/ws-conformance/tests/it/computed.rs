@@ -382,3 +382,61 @@ async fn a_case_may_have_no_profile_and_no_requirements() {
     assert_pass(&report.cases[0]);
     assert!(report.cases[0].requirements.is_empty());
 }
+
+fn refused(open: Value) -> Vec<Suite> {
+    steps(json!([open, { "step": "open", "conn": "after" }]))
+}
+
+#[tokio::test]
+async fn a_refused_handshake_of_each_kind_can_be_the_expected_outcome() {
+    let url = server().await;
+    let pass = [
+        json!({ "step": "open", "subprotocols": ["other.v9"], "expect_refusal": { "no_subprotocol": true } }),
+        json!({ "step": "open", "path": "/closing", "expect_refusal": { "closed": true } }),
+        json!({ "step": "open", "path": "/closing", "expect_refusal": { "close_code": 4001 } }),
+        json!({ "step": "open", "path": "/refuse", "expect_refusal": { "status": 403 } }),
+    ];
+    for open in pass {
+        let report = run(&url, &refused(open.clone()), options()).await;
+        assert_eq!(
+            report.cases[0].status,
+            Status::Pass,
+            "{open}: {}",
+            explain(&report.cases[0])
+        );
+    }
+    let fail = [
+        (
+            json!({ "step": "open", "subprotocols": ["jsonrpc.v2"], "expect_refusal": { "no_subprotocol": true } }),
+            "expected an upgrade without any of the offered subprotocols, but the server accepted the handshake with subprotocol \"jsonrpc.v2\"",
+        ),
+        (
+            json!({ "step": "open", "path": "/closing", "expect_refusal": { "close_code": 4002 } }),
+            "expected an upgrade followed by a close with code 4002; the connection closed with code 4001",
+        ),
+        (
+            json!({ "step": "open", "expect_refusal": { "closed": true }, "timeout_ms": 200 }),
+            "expected an upgrade followed by a close, but the connection was still open after 200 ms",
+        ),
+        (
+            json!({ "step": "open", "path": "/refuse", "expect_refusal": { "closed": true } }),
+            "expected an upgrade followed by a close, got HTTP 403",
+        ),
+    ];
+    for (open, wanted) in fail {
+        let report = run(&url, &refused(open), options()).await;
+        assert_fail(&report.cases[0], 1, wanted);
+    }
+}
+
+#[test]
+fn a_refusal_of_two_kinds_is_refused_at_load() {
+    let text = json!({ "cases": [{ "id": "c", "title": "t", "steps": [
+        { "step": "open", "expect_refusal": { "status": 401, "closed": true } } ] }] });
+    let err = parse_suite("bad.json".as_ref(), &text.to_string(), None).unwrap_err();
+    assert!(
+        err.to_string()
+            .contains("at /cases/0/steps/0/expect_refusal: expect one kind of refusal"),
+        "{err}"
+    );
+}
