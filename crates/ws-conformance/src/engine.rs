@@ -1010,6 +1010,7 @@ impl CaseRun<'_> {
         // compatible[pattern][frame]
         let mut compatible: Vec<Vec<bool>> = vec![Vec::new(); patterns.len()];
         let all = Value::Array(patterns.iter().map(Pattern::json).collect());
+        let mut order = KeyOrder::new(e.ordered_by.as_deref(), &patterns);
         while values.len() < patterns.len() {
             let frame = match self.pull(&e.conn, deadline).await? {
                 Pulled::Frame(f) => f,
@@ -1046,8 +1047,10 @@ impl CaseRun<'_> {
                 ))
                 .expecting(&all));
             };
+            let place = order.place_frame(&value);
             for (pi, p) in patterns.iter().enumerate() {
-                compatible[pi].push(p.matches(&value).is_match());
+                compatible[pi]
+                    .push(order.allows(pi, place.as_ref()) && p.matches(&value).is_match());
             }
             values.push(value.clone());
             let assignment = transpose_assign(&compatible, values.len());
@@ -1400,6 +1403,55 @@ impl CaseRun<'_> {
                     tokio::time::timeout(Duration::from_millis(100), conn.close(1000, "")).await;
             }
         }
+    }
+}
+
+/// `expect_all`'s `ordered_by`: where each pattern and each frame stands
+/// among those of its key, as (key as JSON text, rank).
+struct KeyOrder<'a> {
+    pointer: Option<&'a str>,
+    patterns: Vec<Option<(String, usize)>>,
+    frames_seen: BTreeMap<String, usize>,
+}
+
+impl<'a> KeyOrder<'a> {
+    fn new(pointer: Option<&'a str>, patterns: &[Pattern]) -> KeyOrder<'a> {
+        let mut counts = BTreeMap::new();
+        let places = patterns
+            .iter()
+            .map(|p| pointer.and_then(|ptr| Self::rank(&p.json(), ptr, &mut counts)))
+            .collect();
+        KeyOrder {
+            pointer,
+            patterns: places,
+            frames_seen: BTreeMap::new(),
+        }
+    }
+
+    fn rank(
+        value: &Value,
+        pointer: &str,
+        counts: &mut BTreeMap<String, usize>,
+    ) -> Option<(String, usize)> {
+        let key = value
+            .pointer(pointer)
+            .filter(|k| k.is_string() || k.is_number() || k.is_boolean())?
+            .to_string();
+        let rank = counts.entry(key.clone()).or_insert(0);
+        *rank += 1;
+        Some((key, *rank))
+    }
+
+    fn place_frame(&mut self, frame: &Value) -> Option<(String, usize)> {
+        self.pointer
+            .and_then(|ptr| Self::rank(frame, ptr, &mut self.frames_seen))
+    }
+
+    /// A keyed pattern takes only the frame of its key and rank.
+    fn allows(&self, pattern: usize, frame: Option<&(String, usize)>) -> bool {
+        self.patterns[pattern]
+            .as_ref()
+            .is_none_or(|place| Some(place) == frame)
     }
 }
 

@@ -549,6 +549,12 @@ pub struct ExpectAll {
     #[serde(rename = "match")]
     #[schemars(length(min = 1))]
     pub patterns: Vec<Pattern>,
+    /// A JSON pointer (`/subscription`): frames with the same string,
+    /// number or boolean there must match the patterns with that value
+    /// there in the order they are listed; frames of other values, and
+    /// patterns without one, interleave freely.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ordered_by: Option<String>,
     /// Milliseconds to wait for all of them (default `--timeout`); a count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<Count>,

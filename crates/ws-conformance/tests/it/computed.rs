@@ -440,3 +440,31 @@ fn a_refusal_of_two_kinds_is_refused_at_load() {
         "{err}"
     );
 }
+
+fn ticks(order: [u64; 3], ordered_by: Option<&str>) -> Vec<Suite> {
+    let mut expect = json!({ "step": "expect_all", "match": order.map(|n|
+        json!({ "method": "tick", "params": { "subscription": "${sub}", "n": n } })) });
+    if let Some(pointer) = ordered_by {
+        expect["ordered_by"] = json!(pointer);
+    }
+    steps(json!([
+        { "step": "open" },
+        { "step": "send", "json": { "jsonrpc": "2.0", "id": 1, "method": "subscribe" } },
+        { "step": "expect", "match": { "id": 1, "result": { "subscription": { "$capture": "sub" } } } },
+        expect
+    ]))
+}
+
+#[tokio::test]
+async fn ordered_by_holds_the_frames_of_one_key_to_the_listed_order() {
+    let url = server().await;
+    let ordered = Some("/params/subscription");
+    assert_pass(&run(&url, &ticks([1, 2, 3], ordered), options()).await.cases[0]);
+    // Without ordered_by, any order of distinct patterns is fine.
+    assert_pass(&run(&url, &ticks([3, 1, 2], None), options()).await.cases[0]);
+    assert_fail(
+        &run(&url, &ticks([3, 1, 2], ordered), options()).await.cases[0],
+        4,
+        "message 1 of 3 on \"main\" matches none of the patterns still expected",
+    );
+}
