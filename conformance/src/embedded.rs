@@ -153,6 +153,9 @@ impl Embedded {
                     ..base()
                 },
             ),
+            // A server no other case uses, so that a case can check the
+            // server-wide gauges of stats exactly (stats.get.gauges-fall).
+            ("stats_url", base()),
         ];
         let mut servers = Vec::new();
         let mut vars = BTreeMap::new();

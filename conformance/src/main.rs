@@ -94,7 +94,7 @@ enum Command {
     /// Run suites against the endpoint at URL.
     Run(Box<RunArgs>),
     /// List the cases a run would select, without connecting.
-    List(SelectArgs),
+    List(ListArgs),
     /// Generate request sequences, check every reply and push against the
     /// Tidewire model, and shrink a failing sequence to a suite file.
     Prop(Box<PropArgs>),
@@ -131,6 +131,16 @@ struct SelectArgs {
     /// covers. With --embedded, defaults to spec/requirements.json.
     #[arg(long, value_name = "FILE")]
     requirements: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+struct ListArgs {
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Print what each case needs to run instead of its title: the
+    /// profiles the server must claim and the --var values to give.
+    #[arg(long)]
+    needs: bool,
 }
 
 #[derive(Debug, Args)]
@@ -439,9 +449,13 @@ fn run() -> Result<ExitCode, CliError> {
             print!("{}", ws_conformance::fixture_schema_text());
             Ok(ExitCode::from(exit_codes::SUCCESS))
         }
-        Command::List(select) => {
-            let suites = load(&select)?;
-            list(&select, &suites, RunOptions::default())
+        Command::List(args) if args.needs => {
+            let suites = load(&args.select)?;
+            list_needs(&args.select, &suites)
+        }
+        Command::List(args) => {
+            let suites = load(&args.select)?;
+            list(&args.select, &suites, RunOptions::default())
         }
         Command::Run(args) => run_command(*args),
         Command::Prop(args) => prop_command(*args),
@@ -510,7 +524,11 @@ fn list(
         let _ = writeln!(
             out,
             "{:<width$}  [{}] {}  {}:{}{skip}",
-            c.id, c.profile, c.title, planned.case.file, planned.case.position
+            c.id,
+            c.profile.as_deref().unwrap_or("-"),
+            c.title,
+            planned.case.file,
+            planned.case.position
         );
     }
     let _ = writeln!(
@@ -680,6 +698,50 @@ fn run_command(mut args: RunArgs) -> Result<ExitCode, CliError> {
     } else {
         exit_codes::CASES_FAILED
     }))
+}
+
+/// `list --needs`: per selected case, the profiles a server must claim and
+/// the variables it must be given for the case to run.
+fn list_needs(select: &SelectArgs, suites: &[Suite]) -> Result<ExitCode, CliError> {
+    let plan = Runner::new(RunOptions {
+        filter: filter(select),
+        ..RunOptions::default()
+    })
+    .plan(suites)?;
+    let width = plan
+        .cases
+        .iter()
+        .map(|p| p.case.case.id.len())
+        .max()
+        .unwrap_or(0);
+    let mut out = std::io::stdout().lock();
+    for planned in &plan.cases {
+        let c = &planned.case.case;
+        let profiles: Vec<&str> = c.profiles().map(String::as_str).collect();
+        let vars: Vec<String> = c.needs.iter().map(|v| format!("--var {v}=...")).collect();
+        let _ = writeln!(
+            out,
+            "{:<width$}  profiles: {}{}",
+            c.id,
+            if profiles.is_empty() {
+                "(none)".to_string()
+            } else {
+                profiles.join(", ")
+            },
+            if vars.is_empty() {
+                String::new()
+            } else {
+                format!("  needs: {}", vars.join(" "))
+            }
+        );
+    }
+    let _ = writeln!(
+        out,
+        "{} case(s) selected, {} filtered out",
+        plan.cases.len(),
+        plan.filtered_out
+    );
+    Ok(ExitCode::from(exit_codes::SUCCESS))
 }
 
 /// `run --list`: the selection a run with these arguments would make.

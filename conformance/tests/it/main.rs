@@ -2,6 +2,7 @@
 //! the package and its dependencies are linked once rather than once per
 //! test file.
 
+mod anywhere;
 mod cli;
 mod cli_features;
 mod common;

@@ -1,8 +1,9 @@
 //! Runs the steps of one case against an endpoint.
 
 use crate::conn::{Conn, ConnectError, End, Limits, Next, Payload, Received};
+use crate::expr::Count;
 use crate::fixture::{self, Handshake, LoadedCase, Step};
-use crate::pattern::{self, Captures};
+use crate::pattern::{self, Captures, Pattern};
 use crate::report::{millis, CaseReport, Direction, Entry, Failure, Status};
 use crate::runner::RunOptions;
 use crate::schema_set::SchemaViolation;
@@ -146,7 +147,7 @@ struct Slot {
     handshake: Option<Handshake>,
     conn: Option<Conn>,
     ended: Option<End>,
-    ignore: Vec<Value>,
+    ignore: Vec<Pattern>,
     /// Frames already recorded and schema-checked but left for later steps
     /// (by `expect_silence` with a pattern).
     pending: VecDeque<Frame>,
@@ -312,9 +313,19 @@ impl CaseRun<'_> {
         self.transcript.len() - 1
     }
 
-    fn timeout(&self, ms: Option<u64>) -> Duration {
-        ms.map(Duration::from_millis)
-            .unwrap_or(self.options.step_timeout)
+    /// A step's wait: its count, filled in, or `--timeout`.
+    fn timeout(&self, ms: Option<&Count>) -> Result<Duration, StepError> {
+        match ms {
+            Some(count) => self.millis(count),
+            None => Ok(self.options.step_timeout),
+        }
+    }
+
+    fn millis(&self, count: &Count) -> Result<Duration, StepError> {
+        count
+            .resolve(&self.vars)
+            .map(Duration::from_millis)
+            .map_err(StepError::new)
     }
 
     async fn step(&mut self, step: &Step) -> Result<(), StepError> {
@@ -328,7 +339,7 @@ impl CaseRun<'_> {
                 }
                 let mut rules = Vec::new();
                 for p in &open.ignore {
-                    rules.push(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?);
+                    rules.push(p.resolve(&self.vars).map_err(StepError::new)?);
                 }
                 self.slots
                     .entry(open.conn.clone())
@@ -351,9 +362,8 @@ impl CaseRun<'_> {
             }
             Step::Send(send) => self.send(send).await,
             Step::Expect(e) => {
-                let pattern =
-                    pattern::interpolate(&e.pattern, &self.vars, true).map_err(StepError::new)?;
-                let wait = self.timeout(e.timeout_ms);
+                let pattern = e.pattern.resolve(&self.vars).map_err(StepError::new)?;
+                let wait = self.timeout(e.timeout_ms.as_ref())?;
                 let deadline = TokioInstant::now() + wait;
                 match self.pull(&e.conn, deadline).await? {
                     Pulled::Timeout => Err(StepError::new(format!(
@@ -361,23 +371,23 @@ impl CaseRun<'_> {
                         e.conn,
                         wait.as_millis()
                     ))
-                    .expecting(&pattern)),
+                    .expecting(&pattern.json())),
                     Pulled::End(end) => Err(StepError::new(format!(
                         "connection {:?} ended while waiting for a message: {end}",
                         e.conn
                     ))
-                    .expecting(&pattern)),
+                    .expecting(&pattern.json())),
                     Pulled::Frame(frame) => self.check_match(&pattern, &frame),
                 }
             }
             Step::ExpectAll(e) => self.expect_all(e).await,
+            Step::ExpectRepeated(e) => self.expect_repeated(e).await,
             Step::ExpectSilence(e) => self.expect_silence(e).await,
             Step::ExpectClose(e) => self.expect_close(e).await,
             Step::Ignore(ig) => {
                 let mut patterns = Vec::new();
                 for p in &ig.patterns {
-                    patterns
-                        .push(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?);
+                    patterns.push(p.resolve(&self.vars).map_err(StepError::new)?);
                 }
                 let slot = self.slots.entry(ig.conn.clone()).or_default();
                 if ig.replace {
@@ -387,7 +397,7 @@ impl CaseRun<'_> {
                 Ok(())
             }
             Step::Wait(w) => {
-                tokio::time::sleep(Duration::from_millis(w.ms)).await;
+                tokio::time::sleep(self.millis(&w.ms)?).await;
                 Ok(())
             }
             Step::Close(c) => self.close(c).await,
@@ -402,25 +412,48 @@ impl CaseRun<'_> {
                 Ok(())
             }
             Step::Http(h) => self.http(h).await,
+            Step::Include(include) => self.include(include).await,
         }
     }
 
-    fn check_match(&mut self, pattern: &Value, frame: &Frame) -> Result<(), StepError> {
+    async fn include(&mut self, include: &fixture::Include) -> Result<(), StepError> {
+        let setups = self.case.setups.clone();
+        let steps = setups
+            .get(&include.setup)
+            .ok_or_else(|| StepError::new(format!("no setup named {:?}", include.setup)))?;
+        for (index, step) in steps.iter().enumerate() {
+            let step = step.on_conn(&include.conn);
+            // Boxed: a step may be an include, so the future is recursive.
+            Box::pin(self.step(&step)).await.map_err(|e| StepError {
+                message: format!(
+                    "in setup {:?}, step {} ({}): {}",
+                    include.setup,
+                    index + 1,
+                    step.kind(),
+                    e.message
+                ),
+                ..e
+            })?;
+        }
+        Ok(())
+    }
+
+    fn check_match(&mut self, pattern: &Pattern, frame: &Frame) -> Result<(), StepError> {
         let Some(value) = frame.match_value() else {
             return Err(StepError::new(format!(
                 "expected a message matching the pattern, got {}",
                 frame.describe()
             ))
-            .expecting(pattern));
+            .expecting(&pattern.json()));
         };
-        let outcome = pattern::matches(pattern, &value);
+        let outcome = pattern.matches(&value);
         if outcome.is_match() {
             self.vars.extend(outcome.captures);
             return Ok(());
         }
         Err(StepError {
             message: "the message did not match the pattern".into(),
-            expected: Some(Box::new(pattern.clone())),
+            expected: Some(Box::new(pattern.json())),
             received: Some(Box::new(value)),
             mismatches: outcome.mismatches,
             schema_violation: None,
@@ -469,7 +502,7 @@ impl CaseRun<'_> {
     async fn open(&mut self, name: &str, handshake: Handshake) -> Result<(), StepError> {
         let request = self.request(&handshake)?;
         let uri = request.uri().to_string();
-        let wait = self.timeout(handshake.timeout_ms);
+        let wait = self.timeout(handshake.timeout_ms.as_ref())?;
         let limits = Limits {
             max_message: self.options.max_frame,
             max_buffered: self.options.max_buffered,
@@ -490,6 +523,16 @@ impl CaseRun<'_> {
             }
             Ok(Err(ConnectError::NoSubprotocol)) => {
                 self.event(name, "open", format!("{uri}: no subprotocol selected"));
+                if handshake
+                    .expect_refusal
+                    .as_ref()
+                    .is_some_and(|r| r.no_subprotocol)
+                {
+                    self.slots.get_mut(name).expect("inserted").ended = Some(End::Failed {
+                        error: "the server selected none of the offered subprotocols".into(),
+                    });
+                    return Ok(());
+                }
                 let offered = handshake
                     .subprotocols
                     .clone()
@@ -516,10 +559,17 @@ impl CaseRun<'_> {
                     error: format!("the handshake was refused with HTTP {status}"),
                 });
                 match &handshake.expect_refusal {
-                    Some(r) if r.status.is_none_or(|s| s == status) => Ok(()),
+                    Some(r)
+                        if !r.no_subprotocol
+                            && !r.closed
+                            && r.close_code.is_none()
+                            && r.status.is_none_or(|s| s == status) =>
+                    {
+                        Ok(())
+                    }
                     Some(r) => Err(StepError::new(format!(
-                        "expected the handshake to be refused with HTTP {}, got HTTP {status}",
-                        r.status.unwrap_or_default()
+                        "expected {}, got HTTP {status}",
+                        r.describe()
                     ))),
                     None => {
                         let body = if body.is_empty() {
@@ -545,10 +595,14 @@ impl CaseRun<'_> {
                 );
                 self.slots.get_mut(name).expect("inserted").conn = Some(conn);
                 if let Some(r) = &handshake.expect_refusal {
+                    if r.closed || r.close_code.is_some() {
+                        return self.closed_at_once(name, r, wait).await;
+                    }
                     return Err(StepError::new(format!(
-                        "expected the handshake to be refused{}, but the server accepted it",
-                        r.status
-                            .map(|s| format!(" with HTTP {s}"))
+                        "expected {}, but the server accepted the handshake{}",
+                        r.describe(),
+                        proto
+                            .map(|p| format!(" with subprotocol {p:?}"))
                             .unwrap_or_default()
                     )));
                 }
@@ -564,6 +618,31 @@ impl CaseRun<'_> {
                 }
                 Ok(())
             }
+        }
+    }
+
+    /// An upgrade the server must follow with a close before any message.
+    async fn closed_at_once(
+        &mut self,
+        name: &str,
+        refusal: &fixture::Refusal,
+        wait: Duration,
+    ) -> Result<(), StepError> {
+        let want = refusal.describe();
+        match self.pull(name, TokioInstant::now() + wait).await? {
+            Pulled::End(end) if refusal.close_code.is_none_or(|c| end.code() == Some(c)) => Ok(()),
+            Pulled::End(end) => Err(StepError::new(format!(
+                "expected {want}; the connection {end}"
+            ))),
+            Pulled::Frame(frame) => Err(StepError {
+                message: format!("expected {want}, but the server sent a message first"),
+                received: frame.match_value().map(Box::new),
+                ..StepError::default()
+            }),
+            Pulled::Timeout => Err(StepError::new(format!(
+                "expected {want}, but the connection was still open after {} ms",
+                wait.as_millis()
+            ))),
         }
     }
 
@@ -613,11 +692,13 @@ impl CaseRun<'_> {
             Message::Frame(WsFrame::message(bytes, OpCode::Data(Data::Text), true))
         } else if let Some(sized) = &send.sized {
             Message::text(sized.render(&self.vars).map_err(StepError::new)?)
+        } else if let Some(nested) = &send.nested {
+            Message::text(nested.render(&self.vars).map_err(StepError::new)?)
         } else {
             return Err(StepError::new("a send step needs a payload"));
         };
         let wait = self.options.step_timeout;
-        let repeat = send.repeat.unwrap_or(1).max(1);
+        let repeat = send.repeat(&self.vars).map_err(StepError::new)?;
         self.conn_mut(&send.conn)?;
         self.record(&send.conn, Direction::Out, Instant::now(), &message);
         if repeat > 1 {
@@ -712,10 +793,10 @@ impl CaseRun<'_> {
             ));
         }
         let body_pattern = match &h.body {
-            Some(p) => Some(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?),
+            Some(p) => Some(p.resolve(&self.vars).map_err(StepError::new)?),
             None => None,
         };
-        let wait = self.timeout(h.timeout_ms);
+        let wait = self.timeout(h.timeout_ms.as_ref())?;
         let max = h.max_bytes.unwrap_or(1 << 20);
         self.event(CONN, "request", format!("GET {url}"));
         let response = match tokio::time::timeout(
@@ -762,7 +843,8 @@ impl CaseRun<'_> {
             });
         }
         if let Some(re) = &h.content_type {
-            let re = regex::Regex::new(re)
+            let re = pattern::interpolate_str(re, &self.vars).map_err(StepError::new)?;
+            let re = regex::Regex::new(&re)
                 .map_err(|err| StepError::new(format!("invalid content_type regex: {err}")))?;
             match &content_type {
                 Some(ct) if re.is_match(ct) => {}
@@ -779,11 +861,11 @@ impl CaseRun<'_> {
             }
         }
         if let Some(p) = &body_pattern {
-            let outcome = pattern::matches(p, &body);
+            let outcome = p.matches(&body);
             if !outcome.is_match() {
                 return Err(StepError {
                     message: format!("GET {url}: the body did not match the pattern"),
-                    expected: Some(Box::new(p.clone())),
+                    expected: Some(Box::new(p.json())),
                     received: Some(Box::new(body)),
                     mismatches: outcome.mismatches,
                     schema_violation: None,
@@ -912,24 +994,23 @@ impl CaseRun<'_> {
         let Some(value) = frame.match_value() else {
             return false;
         };
-        self.slots.get(name).is_some_and(|s| {
-            s.ignore
-                .iter()
-                .any(|p| pattern::matches(p, &value).is_match())
-        })
+        self.slots
+            .get(name)
+            .is_some_and(|s| s.ignore.iter().any(|p| p.matches(&value).is_match()))
     }
 
     async fn expect_all(&mut self, e: &fixture::ExpectAll) -> Result<(), StepError> {
         let mut patterns = Vec::new();
         for p in &e.patterns {
-            patterns.push(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?);
+            patterns.push(p.resolve(&self.vars).map_err(StepError::new)?);
         }
-        let wait = self.timeout(e.timeout_ms);
+        let wait = self.timeout(e.timeout_ms.as_ref())?;
         let deadline = TokioInstant::now() + wait;
         let mut values: Vec<Value> = Vec::new();
         // compatible[pattern][frame]
         let mut compatible: Vec<Vec<bool>> = vec![Vec::new(); patterns.len()];
-        let all = Value::Array(patterns.clone());
+        let all = Value::Array(patterns.iter().map(Pattern::json).collect());
+        let mut order = KeyOrder::new(e.ordered_by.as_deref(), &patterns);
         while values.len() < patterns.len() {
             let frame = match self.pull(&e.conn, deadline).await? {
                 Pulled::Frame(f) => f,
@@ -966,8 +1047,10 @@ impl CaseRun<'_> {
                 ))
                 .expecting(&all));
             };
+            let place = order.place_frame(&value);
             for (pi, p) in patterns.iter().enumerate() {
-                compatible[pi].push(pattern::matches(p, &value).is_match());
+                compatible[pi]
+                    .push(order.allows(pi, place.as_ref()) && p.matches(&value).is_match());
             }
             values.push(value.clone());
             let assignment = transpose_assign(&compatible, values.len());
@@ -985,7 +1068,7 @@ impl CaseRun<'_> {
                             String::new()
                         }
                     ),
-                    expected: Some(Box::new(patterns[closest].clone())),
+                    expected: Some(Box::new(patterns[closest].json())),
                     received: Some(Box::new(value)),
                     mismatches: outcome.mismatches,
                     schema_violation: None,
@@ -995,28 +1078,102 @@ impl CaseRun<'_> {
         let assignment = transpose_assign(&compatible, values.len());
         for (fi, pi) in assignment.into_iter().enumerate() {
             let pi = pi.expect("complete assignment");
-            self.vars
-                .extend(pattern::matches(&patterns[pi], &values[fi]).captures);
+            self.vars.extend(patterns[pi].matches(&values[fi]).captures);
         }
         Ok(())
     }
 
-    fn unmet(&self, patterns: &[Value], values: &[Value], message: String) -> StepError {
+    async fn expect_repeated(&mut self, e: &fixture::ExpectRepeated) -> Result<(), StepError> {
+        let repeated = e.pattern.resolve(&self.vars).map_err(StepError::new)?;
+        let then = e.then.resolve(&self.vars).map_err(StepError::new)?;
+        let count_of = |c: &Option<Count>| -> Result<Option<u64>, StepError> {
+            c.as_ref()
+                .map(|c| c.resolve(&self.vars).map_err(StepError::new))
+                .transpose()
+        };
+        let (min, max) = (count_of(&e.min)?.unwrap_or(0), count_of(&e.max)?);
+        let wait = self.timeout(e.timeout_ms.as_ref())?;
+        let deadline = TokioInstant::now() + wait;
+        let mut count = 0;
+        loop {
+            let frame = match self.pull(&e.conn, deadline).await? {
+                Pulled::Frame(frame) => frame,
+                Pulled::Timeout => {
+                    return Err(StepError::new(format!(
+                        "after {count} repeated messages, none matching `then` arrived on {:?} within {} ms",
+                        e.conn,
+                        wait.as_millis()
+                    ))
+                    .expecting(&then.json()))
+                }
+                Pulled::End(end) => {
+                    return Err(StepError::new(format!(
+                        "connection {:?} ended after {count} repeated messages, before one matching `then`: {end}",
+                        e.conn
+                    ))
+                    .expecting(&then.json()))
+                }
+            };
+            let Some(value) = frame.match_value() else {
+                return Err(StepError::new(format!(
+                    "expected a message matching the pattern, got {}",
+                    frame.describe()
+                ))
+                .expecting(&then.json()));
+            };
+            let ending = then.matches(&value);
+            if count >= min && ending.is_match() {
+                self.vars.extend(ending.captures);
+                return Ok(());
+            }
+            if ending.is_match() && !repeated.matches(&value).is_match() {
+                return Err(StepError {
+                    message: format!(
+                        "a message matching `then` arrived after only {count} of at least {min} repeated messages"
+                    ),
+                    expected: Some(Box::new(repeated.json())),
+                    received: Some(Box::new(value)),
+                    ..StepError::default()
+                });
+            }
+            if repeated.matches(&value).is_match() {
+                count += 1;
+                if let Some(max) = max.filter(|max| count > *max) {
+                    return Err(StepError {
+                        message: format!(
+                            "more than {max} repeated messages arrived on {:?} before one matching `then`",
+                            e.conn
+                        ),
+                        expected: Some(Box::new(then.json())),
+                        received: Some(Box::new(value)),
+                        ..StepError::default()
+                    });
+                }
+                continue;
+            }
+            return Err(StepError {
+                message: format!(
+                    "after {count} repeated messages, one matches neither the repeated pattern nor `then`"
+                ),
+                expected: Some(Box::new(then.json())),
+                received: Some(Box::new(value)),
+                mismatches: ending.mismatches,
+                schema_violation: None,
+            });
+        }
+    }
+
+    fn unmet(&self, patterns: &[Pattern], values: &[Value], message: String) -> StepError {
         let compatible: Vec<Vec<bool>> = patterns
             .iter()
-            .map(|p| {
-                values
-                    .iter()
-                    .map(|v| pattern::matches(p, v).is_match())
-                    .collect()
-            })
+            .map(|p| values.iter().map(|v| p.matches(v).is_match()).collect())
             .collect();
         let assignment = pattern::assign(&compatible);
         let missing: Vec<Value> = patterns
             .iter()
             .zip(&assignment)
             .filter(|(_, slot)| slot.is_none())
-            .map(|(p, _)| p.clone())
+            .map(|(p, _)| p.json())
             .collect();
         let expected = if missing.len() == 1 {
             missing.into_iter().next().expect("one")
@@ -1028,11 +1185,12 @@ impl CaseRun<'_> {
 
     async fn expect_silence(&mut self, e: &fixture::ExpectSilence) -> Result<(), StepError> {
         let pattern = match &e.pattern {
-            Some(p) => Some(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?),
+            Some(p) => Some(p.resolve(&self.vars).map_err(StepError::new)?),
             None => None,
         };
         let started = TokioInstant::now();
-        let deadline = started + Duration::from_millis(e.for_ms);
+        let window = self.millis(&e.for_ms)?;
+        let deadline = started + window;
         let mut kept = VecDeque::new();
         let result = loop {
             match self.pull(&e.conn, deadline).await {
@@ -1041,19 +1199,29 @@ impl CaseRun<'_> {
                 Ok(Pulled::Frame(frame)) => {
                     let breaks = match (&pattern, frame.match_value()) {
                         (None, _) => true,
-                        (Some(p), Some(v)) => pattern::matches(p, &v).is_match(),
+                        (Some(p), Some(v)) => p.matches(&v).is_match(),
                         (Some(_), None) => false,
                     };
                     if breaks {
+                        let before = if kept.is_empty() {
+                            String::new()
+                        } else {
+                            let listed: Vec<String> = kept.iter().map(Frame::describe).collect();
+                            format!(
+                                "; before it, in the window, arrived (not matching): {}",
+                                listed.join(", ")
+                            )
+                        };
                         break Err(StepError {
                             message: format!(
-                                "expected no {}message on {:?} for {} ms, but one arrived after {} ms",
+                                "expected no {}message on {:?} for {} ms, but one arrived after {} ms: {}{before}",
                                 if pattern.is_some() { "matching " } else { "" },
                                 e.conn,
-                                e.for_ms,
-                                started.elapsed().as_millis()
+                                window.as_millis(),
+                                started.elapsed().as_millis(),
+                                frame.describe(),
                             ),
-                            expected: pattern.clone().map(Box::new),
+                            expected: pattern.as_ref().map(|p| Box::new(p.json())),
                             received: frame.match_value().map(Box::new),
                             ..StepError::default()
                         });
@@ -1070,9 +1238,13 @@ impl CaseRun<'_> {
     }
 
     async fn expect_close(&mut self, e: &fixture::ExpectClose) -> Result<(), StepError> {
-        let wait = self.timeout(e.within_ms);
+        let wait = self.timeout(e.within_ms.as_ref())?;
         let deadline = TokioInstant::now() + wait;
-        let want = match (e.code, &e.reason) {
+        let reason = match &e.reason {
+            Some(r) => Some(pattern::interpolate_str(r, &self.vars).map_err(StepError::new)?),
+            None => None,
+        };
+        let want = match (e.code, &reason) {
             (Some(c), Some(r)) => format!("close with code {c} and a reason matching /{r}/"),
             (Some(c), None) => format!("close with code {c}"),
             (None, Some(r)) => format!("close with a reason matching /{r}/"),
@@ -1105,7 +1277,7 @@ impl CaseRun<'_> {
                         )));
                     }
                 }
-                if let Some(re) = &e.reason {
+                if let Some(re) = &reason {
                     let reason = match &end {
                         End::Closed { reason, .. } => reason.as_str(),
                         _ => "",
@@ -1125,8 +1297,11 @@ impl CaseRun<'_> {
 
     async fn close(&mut self, c: &fixture::Close) -> Result<(), StepError> {
         let code = c.code.unwrap_or(1000);
-        let reason = c.reason.clone().unwrap_or_default();
-        let wait = self.timeout(c.within_ms);
+        let reason = match &c.reason {
+            Some(r) => pattern::interpolate_str(r, &self.vars).map_err(StepError::new)?,
+            None => String::new(),
+        };
+        let wait = self.timeout(c.within_ms.as_ref())?;
         let conn = self.conn_mut(&c.conn)?;
         let sent = tokio::time::timeout(wait, conn.close(code, &reason)).await;
         self.event(
@@ -1231,6 +1406,55 @@ impl CaseRun<'_> {
     }
 }
 
+/// `expect_all`'s `ordered_by`: where each pattern and each frame stands
+/// among those of its key, as (key as JSON text, rank).
+struct KeyOrder<'a> {
+    pointer: Option<&'a str>,
+    patterns: Vec<Option<(String, usize)>>,
+    frames_seen: BTreeMap<String, usize>,
+}
+
+impl<'a> KeyOrder<'a> {
+    fn new(pointer: Option<&'a str>, patterns: &[Pattern]) -> KeyOrder<'a> {
+        let mut counts = BTreeMap::new();
+        let places = patterns
+            .iter()
+            .map(|p| pointer.and_then(|ptr| Self::rank(&p.json(), ptr, &mut counts)))
+            .collect();
+        KeyOrder {
+            pointer,
+            patterns: places,
+            frames_seen: BTreeMap::new(),
+        }
+    }
+
+    fn rank(
+        value: &Value,
+        pointer: &str,
+        counts: &mut BTreeMap<String, usize>,
+    ) -> Option<(String, usize)> {
+        let key = value
+            .pointer(pointer)
+            .filter(|k| k.is_string() || k.is_number() || k.is_boolean())?
+            .to_string();
+        let rank = counts.entry(key.clone()).or_insert(0);
+        *rank += 1;
+        Some((key, *rank))
+    }
+
+    fn place_frame(&mut self, frame: &Value) -> Option<(String, usize)> {
+        self.pointer
+            .and_then(|ptr| Self::rank(frame, ptr, &mut self.frames_seen))
+    }
+
+    /// A keyed pattern takes only the frame of its key and rank.
+    fn allows(&self, pattern: usize, frame: Option<&(String, usize)>) -> bool {
+        self.patterns[pattern]
+            .as_ref()
+            .is_none_or(|place| Some(place) == frame)
+    }
+}
+
 /// Assignment of frames to patterns: for each frame, its pattern.
 fn transpose_assign(compatible: &[Vec<bool>], frames: usize) -> Vec<Option<usize>> {
     let by_frame: Vec<Vec<bool>> = (0..frames)
@@ -1239,11 +1463,11 @@ fn transpose_assign(compatible: &[Vec<bool>], frames: usize) -> Vec<Option<usize
     pattern::assign(&by_frame)
 }
 
-fn closest_pattern(patterns: &[Value], value: &Value) -> (usize, pattern::Outcome) {
+fn closest_pattern(patterns: &[Pattern], value: &Value) -> (usize, pattern::Outcome) {
     patterns
         .iter()
         .enumerate()
-        .map(|(i, p)| (i, pattern::matches(p, value)))
+        .map(|(i, p)| (i, p.matches(value)))
         .min_by_key(|(_, o)| o.mismatches.len())
         .expect("at least one pattern")
 }

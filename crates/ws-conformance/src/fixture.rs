@@ -5,8 +5,9 @@
 //! schema before deserializing, so authors get a JSON pointer and a
 //! `line:column` for every mistake.
 
+use crate::expr::{Count, ExprError};
 use crate::locate::{locate, Position};
-use crate::pattern;
+use crate::pattern::{self, Pattern};
 use crate::schema_set::{SchemaSet, SchemaSetError};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -31,6 +32,12 @@ pub struct SuiteFile {
     /// `--schemas` on the command line takes precedence.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schemas: Option<String>,
+    /// Steps written once for the cases of this file, which run them with
+    /// an `include` step: typically opening a connection and reading its
+    /// greeting. In a setup, connection `main` (the default) stands for
+    /// the connection the `include` names.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub setups: BTreeMap<String, Vec<Step>>,
     /// The cases, run in this order unless `-j` runs several at once.
     #[schemars(length(min = 1))]
     pub cases: Vec<Case>,
@@ -48,9 +55,12 @@ pub struct Case {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
     /// Requirement ids of the specification this case checks (free-form).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub requirements: Vec<String>,
-    /// The protocol profile a server must implement for this case to apply.
-    pub profile: String,
+    /// The protocol profile a server must implement for this case to apply;
+    /// none for protocols without profiles.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<String>,
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub tags: Vec<String>,
     /// `should` cases report failures as warnings unless `--strict`.
@@ -65,8 +75,20 @@ pub struct Case {
     /// endpoint. Without all of them the case is skipped, not failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub needs: Vec<String>,
+    /// Profiles besides `profile` the server must implement for the case to
+    /// run (a case of one profile that uses requests of another); without
+    /// them it is skipped, not failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs_profiles: Vec<String>,
     #[schemars(length(min = 1))]
     pub steps: Vec<Step>,
+}
+
+impl Case {
+    /// `profile` and `needs_profiles`: what the server must implement.
+    pub fn profiles(&self) -> impl Iterator<Item = &String> + Clone {
+        self.profile.iter().chain(&self.needs_profiles)
+    }
 }
 
 /// Requirement level, after RFC 2119.
@@ -97,6 +119,9 @@ pub enum Step {
     Expect(Expect),
     /// The next `match.len()` frames must match the patterns, in any order.
     ExpectAll(ExpectAll),
+    /// Zero or more frames matching `match` (within `min`..`max`), then
+    /// one matching `then`.
+    ExpectRepeated(ExpectRepeated),
     /// No frame (or no frame matching `match`) may arrive for `for_ms`.
     ExpectSilence(ExpectSilence),
     /// The server must close the connection.
@@ -113,6 +138,8 @@ pub enum Step {
     ResumeReading(Reading),
     /// A plain HTTP/1.1 GET, with expectations on the response.
     Http(Http),
+    /// Run the steps of one of the file's `setups`.
+    Include(Include),
 }
 
 impl Step {
@@ -123,6 +150,7 @@ impl Step {
             Step::Send(_) => "send",
             Step::Expect(_) => "expect",
             Step::ExpectAll(_) => "expect_all",
+            Step::ExpectRepeated(_) => "expect_repeated",
             Step::ExpectSilence(_) => "expect_silence",
             Step::ExpectClose(_) => "expect_close",
             Step::Ignore(_) => "ignore",
@@ -131,6 +159,7 @@ impl Step {
             Step::PauseReading(_) => "pause_reading",
             Step::ResumeReading(_) => "resume_reading",
             Step::Http(_) => "http",
+            Step::Include(_) => "include",
         }
     }
 
@@ -141,13 +170,43 @@ impl Step {
             Step::Send(s) => Some(&s.conn),
             Step::Expect(s) => Some(&s.conn),
             Step::ExpectAll(s) => Some(&s.conn),
+            Step::ExpectRepeated(s) => Some(&s.conn),
             Step::ExpectSilence(s) => Some(&s.conn),
             Step::ExpectClose(s) => Some(&s.conn),
             Step::Ignore(s) => Some(&s.conn),
             Step::Close(s) => Some(&s.conn),
             Step::PauseReading(s) | Step::ResumeReading(s) => Some(&s.conn),
+            Step::Include(s) => Some(&s.conn),
             Step::Wait(_) | Step::Http(_) => None,
         }
+    }
+
+    fn conn_mut(&mut self) -> Option<&mut String> {
+        match self {
+            Step::Open(s) => Some(&mut s.conn),
+            Step::Reconnect(s) => Some(&mut s.conn),
+            Step::Send(s) => Some(&mut s.conn),
+            Step::Expect(s) => Some(&mut s.conn),
+            Step::ExpectAll(s) => Some(&mut s.conn),
+            Step::ExpectRepeated(s) => Some(&mut s.conn),
+            Step::ExpectSilence(s) => Some(&mut s.conn),
+            Step::ExpectClose(s) => Some(&mut s.conn),
+            Step::Ignore(s) => Some(&mut s.conn),
+            Step::Close(s) => Some(&mut s.conn),
+            Step::PauseReading(s) | Step::ResumeReading(s) => Some(&mut s.conn),
+            Step::Include(s) => Some(&mut s.conn),
+            Step::Wait(_) | Step::Http(_) => None,
+        }
+    }
+
+    /// A step of a setup as an `include` on connection `conn` runs it:
+    /// `main` becomes `conn`.
+    pub fn on_conn(&self, conn: &str) -> Step {
+        let mut step = self.clone();
+        if let Some(name) = step.conn_mut().filter(|name| *name == "main") {
+            *name = conn.to_string();
+        }
+        step
     }
 }
 
@@ -186,7 +245,7 @@ pub struct Handshake {
     pub expect_refusal: Option<Refusal>,
     /// Handshake timeout in milliseconds (default `--timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
+    pub timeout_ms: Option<Count>,
 }
 
 impl Handshake {
@@ -209,12 +268,15 @@ impl Handshake {
             // A refusal is a property of one attempt: reconnecting after a
             // refused open should not expect another refusal unless asked.
             expect_refusal: over.expect_refusal.clone(),
-            timeout_ms: over.timeout_ms.or(self.timeout_ms),
+            timeout_ms: over.timeout_ms.clone().or_else(|| self.timeout_ms.clone()),
         }
     }
 }
 
-/// An expected handshake refusal.
+/// An expected handshake refusal: by default an HTTP answer other than
+/// 101; with `no_subprotocol`, an upgrade that selects none of the offered
+/// subprotocols; with `closed`, an upgrade followed by a close before any
+/// message.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Refusal {
@@ -222,6 +284,35 @@ pub struct Refusal {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(range(min = 100, max = 599))]
     pub status: Option<u16>,
+    /// The server upgrades without selecting an offered subprotocol.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_subprotocol: bool,
+    /// The server upgrades, then closes before sending a message, within
+    /// the handshake's timeout.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub closed: bool,
+    /// With `closed`: the close code it must use.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub close_code: Option<u16>,
+}
+
+impl Refusal {
+    /// What the refusal looks like, for messages.
+    pub fn describe(&self) -> String {
+        if self.no_subprotocol {
+            "an upgrade without any of the offered subprotocols".into()
+        } else if self.closed || self.close_code.is_some() {
+            match self.close_code {
+                Some(code) => format!("an upgrade followed by a close with code {code}"),
+                None => "an upgrade followed by a close".into(),
+            }
+        } else {
+            match self.status {
+                Some(status) => format!("a refusal with HTTP {status}"),
+                None => "a refusal with an HTTP status other than 101".into(),
+            }
+        }
+    }
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -234,7 +325,7 @@ pub struct Open {
     pub handshake: Handshake,
     /// Ignore rules installed before the first frame is read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub ignore: Vec<Value>,
+    pub ignore: Vec<Pattern>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -272,30 +363,103 @@ pub struct Send {
     /// A text frame of an exact size, for testing limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sized: Option<Sized>,
+    /// A text frame nesting `open` `depth` times, for testing depth limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub nested: Option<Nested>,
     /// The frame is deliberately invalid: skip the outbound-schema warning.
     #[serde(default)]
     pub invalid: bool,
     /// Send the same frame this many times back to back (default 1), e.g.
     /// to exceed a rate limit.
+    /// 1 to 100000; a count (a number or an expression).
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    #[schemars(range(min = 1, max = 100_000))]
-    pub repeat: Option<u32>,
+    pub repeat: Option<Count>,
 }
 
-/// A byte count: a number, or a string such as `"${max_bytes}"` that is an
-/// integer once interpolated (so a case can use a limit the server announced).
+/// The most frames one `send` step sends.
+pub const MAX_REPEAT: u64 = 100_000;
+
+impl Send {
+    /// How many times the frame is sent.
+    pub fn repeat(&self, vars: &pattern::Captures) -> Result<u64, SendCountError> {
+        let Some(repeat) = &self.repeat else {
+            return Ok(1);
+        };
+        let n = repeat.resolve(vars)?;
+        if !(1..=MAX_REPEAT).contains(&n) {
+            return Err(SendCountError::OutOfRange(n));
+        }
+        Ok(n)
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SendCountError {
+    #[error("`repeat`: {0}")]
+    Expr(#[from] ExprError),
+    #[error("`repeat` is {0}; it must be 1 to {MAX_REPEAT}")]
+    OutOfRange(u64),
+}
+
+/// `prefix`, `open` `depth` times, `inner`, `close` `depth` times, `suffix`:
+/// `{"depth": "${max_nesting_depth}", "prefix": "{\"type\":\"ping\",\"payload\":", "suffix": "}"}`.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum ByteCount {
-    Fixed(usize),
-    Interpolated(String),
+#[serde(deny_unknown_fields)]
+pub struct Nested {
+    /// A count (a number or an expression), at most 1,000,000.
+    pub depth: Count,
+    /// Interpolated.
+    #[serde(default)]
+    pub prefix: String,
+    /// Opens one level (default `[`).
+    #[serde(default = "open_bracket")]
+    pub open: String,
+    /// Closes one level (default `]`).
+    #[serde(default = "close_bracket")]
+    pub close: String,
+    /// Put at the deepest level (default empty).
+    #[serde(default)]
+    pub inner: String,
+    /// Interpolated.
+    #[serde(default)]
+    pub suffix: String,
+}
+
+fn open_bracket() -> String {
+    "[".into()
+}
+
+fn close_bracket() -> String {
+    "]".into()
+}
+
+/// Deeper frames are a mistake in the suite, not a test of the server.
+const MAX_DEPTH: u64 = 1_000_000;
+
+impl Nested {
+    pub fn render(&self, vars: &pattern::Captures) -> Result<String, SizedError> {
+        let depth = self.depth.resolve(vars)?;
+        if depth > MAX_DEPTH {
+            return Err(SizedError::TooDeep(depth));
+        }
+        let depth = depth as usize;
+        Ok(format!(
+            "{}{}{}{}{}",
+            pattern::interpolate_str(&self.prefix, vars)?,
+            self.open.repeat(depth),
+            self.inner,
+            self.close.repeat(depth),
+            pattern::interpolate_str(&self.suffix, vars)?
+        ))
+    }
 }
 
 /// `prefix` + `fill` repeated + `suffix`, exactly `bytes` + `plus` long.
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Sized {
-    pub bytes: ByteCount,
+    /// A count: a number or an expression such as `"${max_bytes}"`.
+    pub bytes: Count,
     /// Added to `bytes` (may be negative): `"bytes": "${limit}", "plus": 1`
     /// is one byte over an announced limit.
     #[serde(default)]
@@ -303,8 +467,10 @@ pub struct Sized {
     /// ASCII text repeated (and cut) to pad the frame (default `x`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fill: Option<String>,
+    /// Interpolated.
     #[serde(default)]
     pub prefix: String,
+    /// Interpolated.
     #[serde(default)]
     pub suffix: String,
 }
@@ -312,16 +478,7 @@ pub struct Sized {
 impl Sized {
     /// The frame's size once `bytes` is resolved (`vars` for an interpolated count).
     pub fn size(&self, vars: &pattern::Captures) -> Result<usize, SizedError> {
-        let base = match &self.bytes {
-            ByteCount::Fixed(n) => *n,
-            ByteCount::Interpolated(text) => {
-                let resolved = pattern::interpolate_str(text, vars)?;
-                resolved
-                    .trim()
-                    .parse::<usize>()
-                    .map_err(|_| SizedError::NotWhole { resolved })?
-            }
-        };
+        let base = self.bytes.resolve(vars)?;
         i64::try_from(base)
             .ok()
             .and_then(|b| b.checked_add(self.plus))
@@ -338,15 +495,17 @@ impl Sized {
         if fill.is_empty() || !fill.is_ascii() {
             return Err(SizedError::Fill);
         }
-        let fixed = self.prefix.len() + self.suffix.len();
+        let prefix = pattern::interpolate_str(&self.prefix, vars)?;
+        let suffix = pattern::interpolate_str(&self.suffix, vars)?;
+        let fixed = prefix.len() + suffix.len();
         if fixed > bytes {
             return Err(SizedError::TooSmall { fixed, bytes });
         }
         let pad = bytes - fixed;
         let mut out = String::with_capacity(bytes);
-        out.push_str(&self.prefix);
+        out.push_str(&prefix);
         out.push_str(&fill.repeat(pad / fill.len() + 1)[..pad]);
-        out.push_str(&self.suffix);
+        out.push_str(&suffix);
         Ok(out)
     }
 }
@@ -356,10 +515,12 @@ impl Sized {
 pub enum SizedError {
     #[error(transparent)]
     Interpolation(#[from] pattern::InterpolationError),
-    #[error("`bytes` is {resolved:?} after interpolation, not a whole number")]
-    NotWhole { resolved: String },
+    #[error(transparent)]
+    Expr(#[from] ExprError),
     #[error("`bytes` ({base}) plus `plus` ({plus}) is out of range")]
-    OutOfRange { base: usize, plus: i64 },
+    OutOfRange { base: u64, plus: i64 },
+    #[error("a depth of {0} is more than {MAX_DEPTH}")]
+    TooDeep(u64),
     #[error("`fill` must be non-empty ASCII so that sizes are exact")]
     Fill,
     #[error("prefix and suffix are {fixed} bytes, more than the frame's size ({bytes})")]
@@ -373,10 +534,10 @@ pub struct Expect {
     pub conn: String,
     /// The pattern (see the pattern language in the README).
     #[serde(rename = "match")]
-    pub pattern: Value,
-    /// Milliseconds to wait (default `--timeout`).
+    pub pattern: Pattern,
+    /// Milliseconds to wait (default `--timeout`); a count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
+    pub timeout_ms: Option<Count>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -387,10 +548,40 @@ pub struct ExpectAll {
     /// One pattern per expected frame; each frame must match a distinct one.
     #[serde(rename = "match")]
     #[schemars(length(min = 1))]
-    pub patterns: Vec<Value>,
-    /// Milliseconds to wait for all of them (default `--timeout`).
+    pub patterns: Vec<Pattern>,
+    /// A JSON pointer (`/subscription`): frames with the same string,
+    /// number or boolean there must match the patterns with that value
+    /// there in the order they are listed; frames of other values, and
+    /// patterns without one, interleave freely.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
+    pub ordered_by: Option<String>,
+    /// Milliseconds to wait for all of them (default `--timeout`); a count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<Count>,
+}
+
+/// Frames that may come any number of times before an awaited one: the
+/// heartbeats of a slow exchange, or the many like replies of a bulk send.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectRepeated {
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    /// The pattern of the repeated frames; their captures are dropped.
+    #[serde(rename = "match")]
+    pub pattern: Pattern,
+    /// Fewest repeated frames before `then` (default 0); a count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub min: Option<Count>,
+    /// Most repeated frames (default no limit); a count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max: Option<Count>,
+    /// The frame that ends the step; its captures are kept. Once `min`
+    /// repeated frames have come, a frame matching both ends the step.
+    pub then: Pattern,
+    /// Milliseconds for the whole step (default `--timeout`); a count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<Count>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -398,12 +589,12 @@ pub struct ExpectAll {
 pub struct ExpectSilence {
     #[serde(default = "main_conn")]
     pub conn: String,
-    /// How long to listen.
-    pub for_ms: u64,
+    /// How long to listen, in milliseconds; a count.
+    pub for_ms: Count,
     /// Only frames matching this pattern break the silence; others stay
     /// queued for later steps.
     #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
-    pub pattern: Option<Value>,
+    pub pattern: Option<Pattern>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -415,12 +606,12 @@ pub struct ExpectClose {
     /// close frame. Any code if absent.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
-    /// Regex the close reason must match.
+    /// Regex the close reason must match (interpolated).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
-    /// Milliseconds to wait (default `--timeout`).
+    /// Milliseconds to wait (default `--timeout`); a count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub within_ms: Option<u64>,
+    pub within_ms: Option<Count>,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -431,10 +622,21 @@ pub struct Ignore {
     /// Frames matching any of these patterns are skipped by expectations
     /// (still schema-checked and recorded).
     #[serde(rename = "match")]
-    pub patterns: Vec<Value>,
+    pub patterns: Vec<Pattern>,
     /// Drop the rules installed so far first.
     #[serde(default)]
     pub replace: bool,
+}
+
+/// Runs the steps of a setup of the file.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Include {
+    /// The connection the setup's `main` stands for (default `main`).
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    /// The name of the setup, a key of the file's `setups`.
+    pub setup: String,
 }
 
 /// `pause_reading` / `resume_reading`.
@@ -467,10 +669,10 @@ pub struct Http {
     pub content_type: Option<String>,
     /// Pattern the body, parsed as JSON, must match.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub body: Option<Value>,
-    /// Milliseconds for the whole exchange (default `--timeout`).
+    pub body: Option<Pattern>,
+    /// Milliseconds for the whole exchange (default `--timeout`); a count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub timeout_ms: Option<u64>,
+    pub timeout_ms: Option<Count>,
     /// Largest response (head and body) read (default 1 MiB); a bigger
     /// one fails the step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -481,7 +683,8 @@ pub struct Http {
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Wait {
-    pub ms: u64,
+    /// Milliseconds; a count.
+    pub ms: Count,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -492,12 +695,13 @@ pub struct Close {
     /// Close code sent (default 1000).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub code: Option<u16>,
+    /// Interpolated.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Milliseconds to wait for the server's closing handshake (default
-    /// `--timeout`). Not waiting long enough is not a failure.
+    /// `--timeout`); a count. Not waiting long enough is not a failure.
     #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub within_ms: Option<u64>,
+    pub within_ms: Option<Count>,
 }
 
 /// The JSON Schema of suite files, as checked in at `fixture.schema.json`.
@@ -536,6 +740,8 @@ pub struct LoadedCase {
     /// Position of each step in the file.
     pub step_positions: Vec<Position>,
     pub schemas: Option<Arc<SchemaSet>>,
+    /// The file's setups, for `include` steps.
+    pub setups: Arc<BTreeMap<String, Vec<Step>>>,
 }
 
 /// A loaded suite file.
@@ -727,12 +933,35 @@ fn load_text(
         problems: vec![problem(String::new(), e.to_string())],
     })?;
 
+    let mut steps: Vec<(String, &Step)> = Vec::new();
+    for (name, setup) in &file.setups {
+        for (si, step) in setup.iter().enumerate() {
+            let at = format!(
+                "/setups/{}/{si}",
+                name.replace('~', "~0").replace('/', "~1")
+            );
+            if matches!(step, Step::Include(_)) {
+                problems.push(problem(at.clone(), "a setup cannot include another".into()));
+            }
+            steps.push((at, step));
+        }
+    }
     for (ci, case) in file.cases.iter().enumerate() {
         for (si, step) in case.steps.iter().enumerate() {
-            let at = format!("/cases/{ci}/steps/{si}");
-            for (pointer, message) in check_step(step) {
-                problems.push(problem(format!("{at}{pointer}"), message));
+            steps.push((format!("/cases/{ci}/steps/{si}"), step));
+        }
+    }
+    for (at, step) in steps {
+        if let Step::Include(include) = step {
+            if !file.setups.contains_key(&include.setup) {
+                problems.push(problem(
+                    format!("{at}/setup"),
+                    format!("no setup named {:?} in this file", include.setup),
+                ));
             }
+        }
+        for (pointer, message) in check_step(step) {
+            problems.push(problem(format!("{at}{pointer}"), message));
         }
     }
     if !problems.is_empty() {
@@ -764,6 +993,7 @@ fn load_text(
         (None, None) => None,
     };
 
+    let setups = Arc::new(file.setups);
     let cases = file
         .cases
         .into_iter()
@@ -775,6 +1005,7 @@ fn load_text(
                 step_positions: step_positions(text, position, case.steps.len()),
                 position,
                 schemas: schemas.clone(),
+                setups: setups.clone(),
                 case,
             }
         })
@@ -843,12 +1074,77 @@ fn strip_position(message: &str) -> String {
     }
 }
 
+/// The numeric fields of a step that take counts, with their pointers.
+fn counts(step: &Step) -> Vec<(String, &Count)> {
+    let mut out: Vec<(String, Option<&Count>)> = Vec::new();
+    match step {
+        Step::Open(Open { handshake, .. }) | Step::Reconnect(Reconnect { handshake, .. }) => {
+            out.push(("/timeout_ms".into(), handshake.timeout_ms.as_ref()));
+        }
+        Step::Expect(e) => out.push(("/timeout_ms".into(), e.timeout_ms.as_ref())),
+        Step::ExpectAll(e) => out.push(("/timeout_ms".into(), e.timeout_ms.as_ref())),
+        Step::ExpectRepeated(e) => {
+            out.push(("/timeout_ms".into(), e.timeout_ms.as_ref()));
+            out.push(("/min".into(), e.min.as_ref()));
+            out.push(("/max".into(), e.max.as_ref()));
+        }
+        Step::ExpectSilence(e) => out.push(("/for_ms".into(), Some(&e.for_ms))),
+        Step::ExpectClose(e) => out.push(("/within_ms".into(), e.within_ms.as_ref())),
+        Step::Close(c) => out.push(("/within_ms".into(), c.within_ms.as_ref())),
+        Step::Http(h) => out.push(("/timeout_ms".into(), h.timeout_ms.as_ref())),
+        Step::Wait(w) => out.push(("/ms".into(), Some(&w.ms))),
+        Step::Send(s) => {
+            out.push(("/repeat".into(), s.repeat.as_ref()));
+            out.push(("/sized/bytes".into(), s.sized.as_ref().map(|z| &z.bytes)));
+            out.push(("/nested/depth".into(), s.nested.as_ref().map(|n| &n.depth)));
+        }
+        Step::Ignore(_) | Step::PauseReading(_) | Step::ResumeReading(_) | Step::Include(_) => {}
+    }
+    out.into_iter()
+        .filter_map(|(pointer, count)| count.map(|c| (pointer, c)))
+        .collect()
+}
+
+/// A regex given in a step: checked now unless it is only complete once
+/// interpolated.
+fn check_regex(field: &str, re: &str, errors: &mut Vec<(String, String)>) {
+    if re.contains("${") {
+        return;
+    }
+    if let Err(err) = regex::Regex::new(re) {
+        errors.push((format!("/{field}"), format!("invalid regex: {err}")));
+    }
+}
+
 /// Semantic checks the schema cannot express. Pointers are relative to the step.
 fn check_step(step: &Step) -> Vec<(String, String)> {
-    let mut errors = Vec::new();
-    let mut patterns = |field: &str, p: &Value| {
-        for (pointer, message) in pattern::validate(p) {
-            errors.push((format!("/{field}{pointer}"), message));
+    let mut errors: Vec<(String, String)> = counts(step)
+        .into_iter()
+        .filter_map(|(pointer, count)| count.check().err().map(|e| (pointer, e.to_string())))
+        .collect();
+    if let Step::Open(Open { handshake, .. }) | Step::Reconnect(Reconnect { handshake, .. }) = step
+    {
+        let kinds = handshake.expect_refusal.as_ref().map_or(0, |r| {
+            [
+                r.status.is_some(),
+                r.no_subprotocol,
+                r.closed || r.close_code.is_some(),
+            ]
+            .into_iter()
+            .filter(|kind| *kind)
+            .count()
+        });
+        if kinds > 1 {
+            errors.push((
+                "/expect_refusal".into(),
+                "expect one kind of refusal: status, no_subprotocol, or closed (with close_code)"
+                    .into(),
+            ));
+        }
+    }
+    let mut patterns = |field: &str, p: &Pattern| {
+        for (pointer, message) in p.problems() {
+            errors.push((format!("/{field}{pointer}"), message.clone()));
         }
     };
     match step {
@@ -858,6 +1154,10 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
             }
         }
         Step::Expect(e) => patterns("match", &e.pattern),
+        Step::ExpectRepeated(e) => {
+            patterns("match", &e.pattern);
+            patterns("then", &e.then);
+        }
         Step::ExpectAll(e) => {
             for (i, p) in e.patterns.iter().enumerate() {
                 patterns(&format!("match/{i}"), p);
@@ -885,16 +1185,12 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 ));
             }
             if let Some(re) = &h.content_type {
-                if let Err(err) = regex::Regex::new(re) {
-                    errors.push(("/content_type".into(), format!("invalid regex: {err}")));
-                }
+                check_regex("content_type", re, &mut errors);
             }
         }
         Step::ExpectClose(e) => {
             if let Some(re) = &e.reason {
-                if let Err(err) = regex::Regex::new(re) {
-                    errors.push(("/reason".into(), format!("invalid regex: {err}")));
-                }
+                check_regex("reason", re, &mut errors);
             }
         }
         Step::Send(s) => {
@@ -905,6 +1201,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 ("binary_base64", s.binary_base64.is_some()),
                 ("binary_hex", s.binary_hex.is_some()),
                 ("sized", s.sized.is_some()),
+                ("nested", s.nested.is_some()),
             ]
             .into_iter()
             .filter_map(|(name, set)| set.then_some(name))
@@ -913,7 +1210,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 errors.push((
                     String::new(),
                     format!(
-                        "a send step needs exactly one of json, text, text_hex, binary_base64, binary_hex, sized (got {})",
+                        "a send step needs exactly one of json, text, text_hex, binary_base64, binary_hex, sized, nested (got {})",
                         if given.is_empty() { "none".to_string() } else { given.join(", ") }
                     ),
                 ));
@@ -933,14 +1230,17 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                     errors.push(("/text_hex".into(), e.to_string()));
                 }
             }
-            // An interpolated size is only known when the case runs.
-            if let Some(sized) = s
-                .sized
-                .as_ref()
-                .filter(|s| matches!(s.bytes, ByteCount::Fixed(_)))
-            {
+            // A computed size or count is only known when the case runs.
+            if let Some(sized) = s.sized.as_ref().filter(|z| {
+                z.bytes.fixed().is_some() && !z.prefix.contains("${") && !z.suffix.contains("${")
+            }) {
                 if let Err(e) = sized.render(&pattern::Captures::new()) {
                     errors.push(("/sized".into(), e.to_string()));
+                }
+            }
+            if s.repeat.as_ref().is_some_and(|r| r.fixed().is_some()) {
+                if let Err(e) = s.repeat(&pattern::Captures::new()) {
+                    errors.push(("/repeat".into(), e.to_string()));
                 }
             }
         }
@@ -954,7 +1254,11 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 }
             }
         }
-        Step::Reconnect(_) | Step::Wait(_) | Step::PauseReading(_) | Step::ResumeReading(_) => {}
+        Step::Reconnect(_)
+        | Step::Wait(_)
+        | Step::PauseReading(_)
+        | Step::ResumeReading(_)
+        | Step::Include(_) => {}
     }
     errors
 }

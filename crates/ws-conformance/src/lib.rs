@@ -17,6 +17,7 @@
 
 mod conn;
 mod engine;
+pub mod expr;
 pub mod fixture;
 pub mod locate;
 pub mod pattern;

@@ -19,6 +19,8 @@ const DIRECTIVES: &[&str] = &[
     "$gt",
     "$lte",
     "$lt",
+    "$eq",
+    "$ne",
     "$contains",
     "$length",
     "$absent",
@@ -44,115 +46,480 @@ fn field_name(key: &str) -> &str {
     }
 }
 
-/// Checks a pattern for unknown directives, mistyped directive arguments and
-/// invalid regexes, so that a broken fixture is refused before any case runs.
-/// Errors are `(json pointer relative to the pattern, message)`.
+/// Checks a pattern given as JSON: `(JSON pointer relative to the
+/// pattern, message)` for each problem; see [`Pattern::problems`].
 pub fn validate(pattern: &Value) -> Vec<(String, String)> {
-    let mut errors = Vec::new();
-    validate_at(pattern, "", true, &mut errors);
-    errors.sort();
-    errors
+    Pattern::new(pattern.clone()).problems().to_vec()
 }
 
-fn validate_at(p: &Value, at: &str, top: bool, errors: &mut Vec<(String, String)>) {
+/// A pattern parsed once, when its suite is loaded: matchers checked,
+/// regexes compiled, expressions parsed. Parts written with `${name}` are
+/// holes, kept as written and parsed when a case fills them in
+/// ([`Pattern::resolve`]); everything else is matched in its typed form.
+#[derive(Debug, Clone)]
+pub struct Pattern {
+    source: Value,
+    parsed: Result<Node, Vec<(String, String)>>,
+}
+
+#[derive(Debug, Clone)]
+enum Node {
+    /// A string, number, boolean or null, compared by value.
+    Scalar(Value),
+    /// Matched element by element.
+    Array(Vec<Node>),
+    Object(Box<ObjectNode>),
+    /// JSON with `${...}` in it, filled in and parsed when the case runs.
+    Hole(Value),
+}
+
+/// An object pattern: its fields and matchers.
+#[derive(Debug, Clone)]
+struct ObjectNode {
+    /// As written (with holes), to rebuild the JSON of the pattern.
+    source: Map<String, Value>,
+    /// (key as written, field name, pattern of the value).
+    fields: Vec<(String, String, Node)>,
+    literal: Option<Value>,
+    types: Vec<String>,
+    any: bool,
+    absent: bool,
+    regex: Option<regex::Regex>,
+    /// (operator, bound) of `$gte`, `$gt`, `$lte`, `$lt`, `$eq`.
+    bounds: Vec<(&'static str, f64)>,
+    ne: Option<Value>,
+    length: Option<u64>,
+    contains: Option<Vec<Node>>,
+    capture: Option<String>,
+    exact: bool,
+}
+
+/// A pattern that cannot be used once its holes are filled in.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum ResolveError {
+    #[error(transparent)]
+    Interpolation(#[from] InterpolationError),
+    #[error("the pattern, filled in, is invalid: {}", problems(.0))]
+    Invalid(Vec<(String, String)>),
+}
+
+fn problems(list: &[(String, String)]) -> String {
+    let all: Vec<String> = list
+        .iter()
+        .map(|(pointer, message)| {
+            format!(
+                "at {}: {message}",
+                if pointer.is_empty() {
+                    "(root)"
+                } else {
+                    pointer
+                }
+            )
+        })
+        .collect();
+    all.join("; ")
+}
+
+impl Pattern {
+    /// Parses a pattern as written in a suite file; its problems, if any,
+    /// are [`Pattern::problems`].
+    pub fn new(source: Value) -> Pattern {
+        Pattern::parse(source, false)
+    }
+
+    /// A pattern with nothing left to fill in (`${` is literal text).
+    pub fn filled(source: Value) -> Result<Pattern, ResolveError> {
+        let pattern = Pattern::parse(source, true);
+        match pattern.parsed {
+            Ok(_) => Ok(pattern),
+            Err(problems) => Err(ResolveError::Invalid(problems)),
+        }
+    }
+
+    fn parse(source: Value, filled: bool) -> Pattern {
+        let mut problems = Vec::new();
+        let node = parse(&source, "", true, filled, &mut problems);
+        problems.sort();
+        Pattern {
+            parsed: if problems.is_empty() {
+                Ok(node)
+            } else {
+                Err(problems)
+            },
+            source,
+        }
+    }
+
+    /// Unknown matchers, mistyped arguments, invalid regexes: `(JSON
+    /// pointer relative to the pattern, message)`, empty when it is valid.
+    pub fn problems(&self) -> &[(String, String)] {
+        match &self.parsed {
+            Ok(_) => &[],
+            Err(problems) => problems,
+        }
+    }
+
+    /// The pattern as JSON (as written, or as filled in).
+    pub fn json(&self) -> Value {
+        match &self.parsed {
+            Ok(node) => node.json(),
+            Err(_) => self.source.clone(),
+        }
+    }
+
+    /// The pattern with its holes filled in from `vars`.
+    pub fn resolve(&self, vars: &Captures) -> Result<Pattern, ResolveError> {
+        let node = self
+            .parsed
+            .as_ref()
+            .map_err(|problems| ResolveError::Invalid(problems.clone()))?;
+        if !node.has_holes() {
+            return Ok(self.clone());
+        }
+        Ok(Pattern {
+            source: self.source.clone(),
+            parsed: Ok(node.resolve(vars)?),
+        })
+    }
+
+    /// Matches a received value. Holes left unfilled never match.
+    pub fn matches(&self, actual: &Value) -> Outcome {
+        let mut out = Outcome::default();
+        match &self.parsed {
+            Ok(node) => node.match_at(Some(actual), &mut String::new(), &mut out),
+            Err(problems) => fail(
+                &mut out,
+                "",
+                format!("a valid pattern ({})", self::problems(problems)),
+                Some(actual),
+            ),
+        }
+        if !out.is_match() {
+            out.captures.clear();
+        }
+        out
+    }
+}
+
+impl From<Value> for Pattern {
+    fn from(source: Value) -> Pattern {
+        Pattern::new(source)
+    }
+}
+
+impl serde::Serialize for Pattern {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        self.source.serialize(serializer)
+    }
+}
+
+/// Never fails: a pattern's problems are reported by the loader with their
+/// position in the file.
+impl<'de> serde::Deserialize<'de> for Pattern {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Pattern, D::Error> {
+        Value::deserialize(deserializer).map(Pattern::new)
+    }
+}
+
+impl schemars::JsonSchema for Pattern {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        Value::schema_name()
+    }
+
+    fn inline_schema() -> bool {
+        true
+    }
+
+    fn json_schema(generator: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        Value::json_schema(generator)
+    }
+}
+
+/// Whether `v` holds a `${` anywhere, keys included.
+fn has_hole(v: &Value) -> bool {
+    match v {
+        Value::String(s) => s.contains("${"),
+        Value::Array(items) => items.iter().any(has_hole),
+        Value::Object(map) => map.iter().any(|(k, v)| k.contains("${") || has_hole(v)),
+        _ => false,
+    }
+}
+
+/// Whether an object must be filled in as a whole: a key or a matcher's
+/// argument holds `${` (fields' values and `$contains` elements are
+/// patterns of their own, with holes of their own).
+fn object_has_hole(map: &Map<String, Value>) -> bool {
+    map.iter().any(|(key, value)| {
+        key.contains("${")
+            || (is_directive(key) && key != "$capture" && key != "$contains" && has_hole(value))
+    })
+}
+
+fn parse(p: &Value, at: &str, top: bool, filled: bool, errors: &mut Vec<(String, String)>) -> Node {
     match p {
-        Value::Array(items) => {
-            for (i, item) in items.iter().enumerate() {
-                validate_at(item, &format!("{at}/{i}"), false, errors);
-            }
-        }
+        Value::String(s) if !filled && s.contains("${") => Node::Hole(p.clone()),
+        Value::Array(items) => Node::Array(
+            items
+                .iter()
+                .enumerate()
+                .map(|(i, item)| parse(item, &format!("{at}/{i}"), false, filled, errors))
+                .collect(),
+        ),
         Value::Object(map) => {
-            let mut own = Vec::new();
-            let mut err = |key: &str, msg: String| {
-                own.push((format!("{at}/{}", escape_token(key)), msg));
-            };
-            if map.contains_key("$literal") {
-                for key in map.keys() {
-                    if key != "$literal" && key != "$capture" {
-                        err(
-                            key,
-                            "`$literal` may only be combined with `$capture`".into(),
-                        );
-                    }
-                }
+            let object = parse_object(map, at, top, filled, errors);
+            if !filled && object_has_hole(map) {
+                Node::Hole(p.clone())
+            } else {
+                Node::Object(Box::new(object))
             }
-            if top && map.contains_key("$absent") {
-                err(
-                    "$absent",
-                    "`$absent` only makes sense as the value of a field".into(),
-                );
-            }
-            for (key, value) in map {
-                if !is_directive(key) {
-                    validate_at(value, &format!("{at}/{}", escape_token(key)), false, errors);
-                    continue;
-                }
-                match key.as_str() {
-                    "$type" => {
-                        let names: Vec<&Value> = match value {
-                            Value::Array(v) => v.iter().collect(),
-                            other => vec![other],
-                        };
-                        for name in names {
-                            if !name.as_str().is_some_and(|n| TYPE_NAMES.contains(&n)) {
-                                err(key, format!("`$type` must be one of {TYPE_NAMES:?} (or a list of them), got {name}"));
-                            }
-                        }
-                    }
-                    "$any" | "$absent" | "$exact" => {
-                        if !value.is_boolean() {
-                            err(key, format!("`{key}` takes true or false"));
-                        }
-                    }
-                    "$regex" => match value.as_str() {
-                        Some(re) if !re.contains("${") => {
-                            if let Err(e) = regex::Regex::new(re) {
-                                err(key, format!("invalid regex: {e}"));
-                            }
-                        }
-                        Some(_) => {}
-                        None => err(key, "`$regex` takes a string".into()),
-                    },
-                    "$gte" | "$gt" | "$lte" | "$lt" => {
-                        if !value.is_number() {
-                            err(key, format!("`{key}` takes a number"));
-                        }
-                    }
-                    "$contains" => match value {
-                        Value::Array(items) => {
-                            for (i, item) in items.iter().enumerate() {
-                                validate_at(item, &format!("{at}/$contains/{i}"), false, errors);
-                            }
-                        }
-                        _ => err(key, "`$contains` takes an array of patterns".into()),
-                    },
-                    "$length" => {
-                        if !value.is_u64() {
-                            err(key, "`$length` takes a whole number".into());
-                        }
-                    }
-                    "$capture" => {
-                        if !value
-                            .as_str()
-                            .is_some_and(|n| !n.is_empty() && !n.contains(['{', '}', '$']))
-                        {
-                            err(key, "`$capture` takes a variable name".into());
-                        }
-                    }
-                    "$literal" => {}
-                    _ => err(
-                        key,
-                        format!(
-                            "unknown matcher `{key}` (known: {}); write `$${}` to match a literal field named `{key}`",
-                            DIRECTIVES.join(", "),
-                            &key[1..]
-                        ),
-                    ),
-                }
-            }
-            errors.extend(own);
         }
-        _ => {}
+        _ => Node::Scalar(p.clone()),
+    }
+}
+
+/// A bound: a number or an expression without variables.
+fn parse_bound(key: &str, value: &Value, filled: bool) -> Result<Option<f64>, String> {
+    match value {
+        Value::Number(n) => Ok(n.as_f64()),
+        Value::String(text) => {
+            let expr = crate::expr::Expr::parse(text).map_err(|e| e.to_string())?;
+            if !filled && text.contains("${") {
+                return Ok(None);
+            }
+            expr.eval(&Captures::new())
+                .map(Some)
+                .map_err(|e| e.to_string())
+        }
+        _ => Err(format!(
+            "`{key}` takes a number or an expression such as \"${{start}} + 500\""
+        )),
+    }
+}
+
+fn parse_object(
+    map: &Map<String, Value>,
+    at: &str,
+    top: bool,
+    filled: bool,
+    errors: &mut Vec<(String, String)>,
+) -> ObjectNode {
+    let mut node = ObjectNode {
+        source: map.clone(),
+        fields: Vec::new(),
+        literal: None,
+        types: Vec::new(),
+        any: false,
+        absent: false,
+        regex: None,
+        bounds: Vec::new(),
+        ne: None,
+        length: None,
+        contains: None,
+        capture: None,
+        exact: false,
+    };
+    let mut own = Vec::new();
+    let mut err = |key: &str, msg: String| own.push((format!("{at}/{}", escape_token(key)), msg));
+    if map.contains_key("$literal") {
+        for key in map.keys().filter(|k| *k != "$literal" && *k != "$capture") {
+            err(
+                key,
+                "`$literal` may only be combined with `$capture`".into(),
+            );
+        }
+    }
+    if top && map.contains_key("$absent") {
+        err(
+            "$absent",
+            "`$absent` only makes sense as the value of a field".into(),
+        );
+    }
+    for (key, value) in map {
+        if !is_directive(key) {
+            let child = parse(
+                value,
+                &format!("{at}/{}", escape_token(key)),
+                false,
+                filled,
+                errors,
+            );
+            node.fields
+                .push((key.clone(), field_name(key).to_string(), child));
+            continue;
+        }
+        match key.as_str() {
+            "$type" => {
+                let names: Vec<&Value> = match value {
+                    Value::Array(v) => v.iter().collect(),
+                    other => vec![other],
+                };
+                for name in names {
+                    match name.as_str().filter(|n| TYPE_NAMES.contains(n)) {
+                        Some(n) => node.types.push(n.to_string()),
+                        None => err(key, format!("`$type` must be one of {TYPE_NAMES:?} (or a list of them), got {name}")),
+                    }
+                }
+            }
+            "$any" | "$absent" | "$exact" => match value.as_bool() {
+                Some(flag) => match key.as_str() {
+                    "$any" => node.any = flag,
+                    "$absent" => node.absent = flag,
+                    _ => node.exact = flag,
+                },
+                None => err(key, format!("`{key}` takes true or false")),
+            },
+            "$regex" => match value.as_str() {
+                Some(re) if filled || !re.contains("${") => match regex::Regex::new(re) {
+                    Ok(compiled) => node.regex = Some(compiled),
+                    Err(e) => err(key, format!("invalid regex: {e}")),
+                },
+                Some(_) => {}
+                None => err(key, "`$regex` takes a string".into()),
+            },
+            "$gte" | "$gt" | "$lte" | "$lt" | "$eq" => match parse_bound(key, value, filled) {
+                Ok(Some(bound)) => node.bounds.push((operator(key), bound)),
+                Ok(None) => {}
+                Err(message) => err(key, message),
+            },
+            "$ne" => node.ne = Some(value.clone()),
+            "$contains" => match value {
+                Value::Array(items) => {
+                    node.contains = Some(
+                        items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, item)| parse(item, &format!("{at}/$contains/{i}"), false, filled, errors))
+                            .collect(),
+                    );
+                }
+                _ => err(key, "`$contains` takes an array of patterns".into()),
+            },
+            "$length" => match value {
+                Value::String(_) => match parse_bound(key, value, filled) {
+                    Ok(Some(n)) if n >= 0.0 && n.fract() == 0.0 => node.length = Some(n as u64),
+                    Ok(Some(n)) => err(key, format!("`$length` is {n}, not a whole number")),
+                    Ok(None) => {}
+                    Err(message) => err(key, message),
+                },
+                _ => match value.as_u64() {
+                    Some(n) => node.length = Some(n),
+                    None => err(key, "`$length` takes a whole number or an expression".into()),
+                },
+            },
+            "$capture" => match value.as_str().filter(|n| !n.is_empty() && !n.contains(['{', '}', '$'])) {
+                Some(name) => node.capture = Some(name.to_string()),
+                None => err(key, "`$capture` takes a variable name".into()),
+            },
+            "$literal" => node.literal = Some(value.clone()),
+            _ => err(
+                key,
+                format!(
+                    "unknown matcher `{key}` (known: {}); write `$${}` to match a literal field named `{key}`",
+                    DIRECTIVES.join(", "),
+                    &key[1..]
+                ),
+            ),
+        }
+    }
+    let order = [">=", ">", "<=", "<", "="];
+    node.bounds
+        .sort_by_key(|(op, _)| order.iter().position(|o| o == op));
+    errors.extend(own);
+    node
+}
+
+fn operator(key: &str) -> &'static str {
+    match key {
+        "$gte" => ">=",
+        "$gt" => ">",
+        "$lte" => "<=",
+        "$lt" => "<",
+        _ => "=",
+    }
+}
+
+impl Node {
+    fn has_holes(&self) -> bool {
+        match self {
+            Node::Scalar(_) => false,
+            Node::Hole(_) => true,
+            Node::Array(items) => items.iter().any(Node::has_holes),
+            Node::Object(o) => {
+                o.fields.iter().any(|(_, _, n)| n.has_holes())
+                    || o.contains.iter().flatten().any(Node::has_holes)
+            }
+        }
+    }
+
+    fn resolve(&self, vars: &Captures) -> Result<Node, ResolveError> {
+        Ok(match self {
+            Node::Scalar(_) => self.clone(),
+            Node::Hole(source) => {
+                let filled = interpolate(source, vars, true)?;
+                Pattern::filled(filled)?
+                    .parsed
+                    .expect("checked by Pattern::filled")
+            }
+            Node::Array(items) => Node::Array(
+                items
+                    .iter()
+                    .map(|n| n.resolve(vars))
+                    .collect::<Result<_, _>>()?,
+            ),
+            Node::Object(o) => {
+                let mut o = o.clone();
+                for (_, _, node) in &mut o.fields {
+                    *node = node.resolve(vars)?;
+                }
+                if let Some(items) = &mut o.contains {
+                    for node in items {
+                        *node = node.resolve(vars)?;
+                    }
+                }
+                Node::Object(o)
+            }
+        })
+    }
+
+    fn json(&self) -> Value {
+        match self {
+            Node::Scalar(v) | Node::Hole(v) => v.clone(),
+            Node::Array(items) => Value::Array(items.iter().map(Node::json).collect()),
+            Node::Object(o) => Value::Object(o.json()),
+        }
+    }
+
+    fn absent(&self) -> bool {
+        matches!(self, Node::Object(o) if o.absent)
+    }
+}
+
+impl ObjectNode {
+    fn json(&self) -> Map<String, Value> {
+        self.source
+            .iter()
+            .map(|(key, value)| {
+                let value = match key.as_str() {
+                    "$contains" => match &self.contains {
+                        Some(items) => Value::Array(items.iter().map(Node::json).collect()),
+                        None => value.clone(),
+                    },
+                    _ => match self.fields.iter().find(|(k, _, _)| k == key) {
+                        Some((_, _, node)) => node.json(),
+                        None => value.clone(),
+                    },
+                };
+                (key.clone(), value)
+            })
+            .collect()
+    }
+
+    /// Whether a matcher constrains the value itself (beyond `$exact`
+    /// and `$capture`): such an object is not projected field by field.
+    fn constrains_value(&self) -> bool {
+        self.source
+            .keys()
+            .any(|k| is_directive(k) && k != "$exact" && k != "$capture")
     }
 }
 
@@ -232,14 +599,11 @@ impl Outcome {
     }
 }
 
-/// Matches an (already interpolated) pattern against a received value.
+/// Matches a pattern given as JSON with nothing left to fill in; an
+/// invalid one matches nothing. For callers that hold JSON (the schema
+/// set's claims); steps hold [`Pattern`]s parsed when their suite loads.
 pub fn matches(pattern: &Value, actual: &Value) -> Outcome {
-    let mut out = Outcome::default();
-    match_at(pattern, Some(actual), &mut String::new(), &mut out);
-    if !out.is_match() {
-        out.captures.clear();
-    }
-    out
+    Pattern::parse(pattern.clone(), true).matches(actual)
 }
 
 fn fail(out: &mut Outcome, path: &str, expected: String, actual: Option<&Value>) {
@@ -250,202 +614,206 @@ fn fail(out: &mut Outcome, path: &str, expected: String, actual: Option<&Value>)
     });
 }
 
-fn match_at(p: &Value, actual: Option<&Value>, path: &mut String, out: &mut Outcome) {
-    let Value::Object(map) = p else {
-        let Some(a) = actual else {
-            return fail(out, path, compact(p, 80), None);
-        };
-        match (p, a) {
-            (Value::Array(ps), Value::Array(items)) => {
-                if ps.len() != items.len() {
-                    return fail(
-                        out,
-                        path,
-                        format!("an array of {} elements", ps.len()),
-                        Some(a),
-                    );
-                }
-                for (i, (pi, ai)) in ps.iter().zip(items).enumerate() {
-                    let len = path.len();
-                    path.push_str(&format!("/{i}"));
-                    match_at(pi, Some(ai), path, out);
-                    path.truncate(len);
-                }
-            }
-            _ => {
-                if !json_eq(p, a) {
-                    fail(out, path, compact(p, 80), Some(a));
-                }
-            }
-        }
-        return;
-    };
-
-    if map.get("$absent").and_then(Value::as_bool) == Some(true) {
-        if actual.is_some() {
-            fail(out, path, "the field to be absent".into(), actual);
-        }
-        return;
-    }
-    let Some(a) = actual else {
-        let expected = if map.get("$any").and_then(Value::as_bool) == Some(true) {
-            "any value".to_string()
-        } else {
-            compact(p, 80)
-        };
-        return fail(out, path, expected, None);
-    };
-    let before = out.mismatches.len();
-
-    if let Some(lit) = map.get("$literal") {
-        if !json_eq(lit, a) {
-            fail(out, path, compact(lit, 80), Some(a));
-        }
-    }
-    if let Some(t) = map.get("$type") {
-        let names: Vec<&str> = match t {
-            Value::Array(v) => v.iter().filter_map(Value::as_str).collect(),
-            other => other.as_str().into_iter().collect(),
-        };
-        if !names.iter().any(|n| has_type(a, n)) {
-            fail(
-                out,
-                path,
-                format!("a value of type {}", names.join(" or ")),
-                Some(a),
-            );
-        }
-    }
-    if let Some(re) = map.get("$regex").and_then(Value::as_str) {
-        match (regex::Regex::new(re), a.as_str()) {
-            (Err(e), _) => fail(
-                out,
-                path,
-                format!("a string matching /{re}/ (invalid regex: {e})"),
-                Some(a),
-            ),
-            (Ok(compiled), Some(s)) if compiled.is_match(s) => {}
-            _ => fail(out, path, format!("a string matching /{re}/"), Some(a)),
-        }
-    }
-    let bounds: Vec<(&str, f64)> = ["$gte", "$gt", "$lte", "$lt"]
-        .iter()
-        .filter_map(|k| map.get(*k).and_then(Value::as_f64).map(|b| (*k, b)))
-        .collect();
-    if !bounds.is_empty() {
-        let ok = a.as_f64().is_some_and(|x| {
-            bounds.iter().all(|(k, b)| match *k {
-                "$gte" => x >= *b,
-                "$gt" => x > *b,
-                "$lte" => x <= *b,
-                _ => x < *b,
-            })
-        });
-        if !ok {
-            let words: Vec<String> = bounds
-                .iter()
-                .map(|(k, b)| {
-                    let op = match *k {
-                        "$gte" => ">=",
-                        "$gt" => ">",
-                        "$lte" => "<=",
-                        _ => "<",
-                    };
-                    format!("{op} {b}")
-                })
-                .collect();
-            fail(
-                out,
-                path,
-                format!("a number {}", words.join(" and ")),
-                Some(a),
-            );
-        }
-    }
-    if let Some(want) = map.get("$length").and_then(Value::as_u64) {
-        match a.as_array() {
-            Some(items) if items.len() as u64 == want => {}
-            Some(items) => fail(
-                out,
-                path,
-                format!("an array of {want} elements (it has {})", items.len()),
-                Some(a),
-            ),
-            None => fail(out, path, format!("an array of {want} elements"), Some(a)),
-        }
-    }
-    if let Some(Value::Array(wanted)) = map.get("$contains") {
-        match a.as_array() {
-            None => fail(out, path, "an array".into(), Some(a)),
-            Some(items) => {
-                let compatible: Vec<Vec<bool>> = wanted
-                    .iter()
-                    .map(|w| {
-                        items
-                            .iter()
-                            .map(|item| matches(w, item).is_match())
-                            .collect()
-                    })
-                    .collect();
-                let assignment = assign(&compatible);
-                for (wi, slot) in assignment.iter().enumerate() {
-                    match slot {
-                        Some(ii) => {
-                            let m = matches(&wanted[wi], &items[*ii]);
-                            out.captures.extend(m.captures);
-                        }
-                        None => fail(
+impl Node {
+    fn match_at(&self, actual: Option<&Value>, path: &mut String, out: &mut Outcome) {
+        let Node::Object(o) = self else {
+            let Some(a) = actual else {
+                return fail(out, path, compact(&self.json(), 80), None);
+            };
+            match (self, a) {
+                (Node::Array(ps), Value::Array(items)) => {
+                    if ps.len() != items.len() {
+                        return fail(
                             out,
                             path,
-                            format!(
-                                "an array containing an element matching {}",
-                                compact(&wanted[wi], 60)
-                            ),
+                            format!("an array of {} elements", ps.len()),
                             Some(a),
-                        ),
+                        );
+                    }
+                    for (i, (pi, ai)) in ps.iter().zip(items).enumerate() {
+                        let len = path.len();
+                        path.push_str(&format!("/{i}"));
+                        pi.match_at(Some(ai), path, out);
+                        path.truncate(len);
                     }
                 }
+                (Node::Scalar(p), _) if json_eq(p, a) => {}
+                (Node::Hole(p), _) => fail(
+                    out,
+                    path,
+                    format!("{} (never filled in)", compact(p, 80)),
+                    Some(a),
+                ),
+                _ => fail(out, path, compact(&self.json(), 80), Some(a)),
+            }
+            return;
+        };
+        o.match_at(actual, path, out);
+    }
+}
+
+impl ObjectNode {
+    fn match_at(&self, actual: Option<&Value>, path: &mut String, out: &mut Outcome) {
+        if self.absent {
+            if actual.is_some() {
+                fail(out, path, "the field to be absent".into(), actual);
+            }
+            return;
+        }
+        let Some(a) = actual else {
+            let expected = if self.any {
+                "any value".to_string()
+            } else {
+                compact(&Value::Object(self.json()), 80)
+            };
+            return fail(out, path, expected, None);
+        };
+        let before = out.mismatches.len();
+        self.match_value(a, path, out);
+        self.match_fields(a, path, out);
+        if out.mismatches.len() == before {
+            if let Some(name) = &self.capture {
+                out.captures.insert(name.clone(), a.clone());
             }
         }
     }
 
-    let fields: Vec<(&String, &Value)> = map.iter().filter(|(k, _)| !is_directive(k)).collect();
-    let exact = map.get("$exact").and_then(Value::as_bool) == Some(true);
-    if !fields.is_empty() || exact {
-        match a.as_object() {
-            None => fail(out, path, "an object".into(), Some(a)),
-            Some(obj) => {
-                for (key, pv) in &fields {
-                    let name = field_name(key);
-                    let len = path.len();
-                    path.push('/');
-                    path.push_str(&escape_token(name));
-                    match_at(pv, obj.get(name), path, out);
-                    path.truncate(len);
-                }
-                if exact {
-                    for (key, value) in obj {
-                        let listed = fields.iter().any(|(k, pv)| {
-                            field_name(k) == key
-                                && pv.get("$absent").and_then(Value::as_bool) != Some(true)
-                        });
-                        if !listed {
-                            fail(
-                                out,
-                                &format!("{path}/{}", escape_token(key)),
-                                "no such field (the pattern is `$exact`)".into(),
-                                Some(value),
-                            );
-                        }
-                    }
+    /// The matchers on the value itself.
+    fn match_value(&self, a: &Value, path: &str, out: &mut Outcome) {
+        if let Some(lit) = &self.literal {
+            if !json_eq(lit, a) {
+                fail(out, path, compact(lit, 80), Some(a));
+            }
+        }
+        if !self.types.is_empty() && !self.types.iter().any(|n| has_type(a, n)) {
+            fail(
+                out,
+                path,
+                format!("a value of type {}", self.types.join(" or ")),
+                Some(a),
+            );
+        }
+        if let Some(re) = &self.regex {
+            if !a.as_str().is_some_and(|s| re.is_match(s)) {
+                fail(out, path, format!("a string matching /{re}/"), Some(a));
+            }
+        }
+        if !self.bounds.is_empty() {
+            let holds = a.as_f64().is_some_and(|x| {
+                self.bounds.iter().all(|(op, b)| match *op {
+                    ">=" => x >= *b,
+                    ">" => x > *b,
+                    "<=" => x <= *b,
+                    "<" => x < *b,
+                    _ => x == *b,
+                })
+            });
+            if !holds {
+                let words: Vec<String> = self
+                    .bounds
+                    .iter()
+                    .map(|(op, b)| format!("{op} {b}"))
+                    .collect();
+                fail(
+                    out,
+                    path,
+                    format!("a number {}", words.join(" and ")),
+                    Some(a),
+                );
+            }
+        }
+        if let Some(other) = &self.ne {
+            if json_eq(other, a) {
+                fail(
+                    out,
+                    path,
+                    format!("a value other than {}", compact(other, 80)),
+                    Some(a),
+                );
+            }
+        }
+        if let Some(want) = self.length {
+            match a.as_array() {
+                Some(items) if items.len() as u64 == want => {}
+                Some(items) => fail(
+                    out,
+                    path,
+                    format!("an array of {want} elements (it has {})", items.len()),
+                    Some(a),
+                ),
+                None => fail(out, path, format!("an array of {want} elements"), Some(a)),
+            }
+        }
+        if let Some(wanted) = &self.contains {
+            match_contains(wanted, a, path, out);
+        }
+    }
+
+    fn match_fields(&self, a: &Value, path: &mut String, out: &mut Outcome) {
+        if self.fields.is_empty() && !self.exact {
+            return;
+        }
+        let Some(obj) = a.as_object() else {
+            return fail(out, path, "an object".into(), Some(a));
+        };
+        for (_, name, node) in &self.fields {
+            let len = path.len();
+            path.push('/');
+            path.push_str(&escape_token(name));
+            node.match_at(obj.get(name), path, out);
+            path.truncate(len);
+        }
+        if self.exact {
+            for (key, value) in obj {
+                let listed = self
+                    .fields
+                    .iter()
+                    .any(|(_, name, node)| name == key && !node.absent());
+                if !listed {
+                    fail(
+                        out,
+                        &format!("{path}/{}", escape_token(key)),
+                        "no such field (the pattern is `$exact`)".into(),
+                        Some(value),
+                    );
                 }
             }
         }
     }
+}
 
-    if out.mismatches.len() == before {
-        if let Some(name) = map.get("$capture").and_then(Value::as_str) {
-            out.captures.insert(name.to_string(), a.clone());
+fn match_contains(wanted: &[Node], a: &Value, path: &str, out: &mut Outcome) {
+    let Some(items) = a.as_array() else {
+        return fail(out, path, "an array".into(), Some(a));
+    };
+    let single = |w: &Node, item: &Value| {
+        let mut o = Outcome::default();
+        w.match_at(Some(item), &mut String::new(), &mut o);
+        o
+    };
+    let compatible: Vec<Vec<bool>> = wanted
+        .iter()
+        .map(|w| {
+            items
+                .iter()
+                .map(|item| single(w, item).is_match())
+                .collect()
+        })
+        .collect();
+    for (wi, slot) in assign(&compatible).iter().enumerate() {
+        match slot {
+            Some(ii) => out
+                .captures
+                .extend(single(&wanted[wi], &items[*ii]).captures),
+            None => fail(
+                out,
+                path,
+                format!(
+                    "an array containing an element matching {}",
+                    compact(&wanted[wi].json(), 60)
+                ),
+                Some(a),
+            ),
         }
     }
 }
@@ -633,57 +1001,63 @@ pub enum InterpolationError {
 /// Rebuilds the received value in the shape of the pattern: parts that match
 /// are replaced by the pattern's own text, so that a line diff of pattern vs
 /// projection shows only what differs and hides fields the pattern ignores.
+/// `pattern` is filled in (as reports hold it).
 pub fn project(pattern: &Value, actual: &Value) -> Value {
-    if matches(pattern, actual).is_match() {
-        return pattern.clone();
+    match Pattern::parse(pattern.clone(), true).parsed {
+        Ok(node) => node.project(actual),
+        Err(_) => actual.clone(),
     }
-    let (Value::Object(pmap), Value::Object(amap)) = (pattern, actual) else {
-        if let (Value::Array(ps), Value::Array(items)) = (pattern, actual) {
-            if ps.len() == items.len() {
-                return Value::Array(ps.iter().zip(items).map(|(p, a)| project(p, a)).collect());
-            }
+}
+
+impl Node {
+    fn project(&self, actual: &Value) -> Value {
+        let mut probe = Outcome::default();
+        self.match_at(Some(actual), &mut String::new(), &mut probe);
+        if probe.is_match() {
+            return self.json();
         }
-        return actual.clone();
-    };
-    let has_value_directive = pmap
-        .keys()
-        .any(|k| is_directive(k) && k != "$exact" && k != "$capture");
-    if has_value_directive {
-        return actual.clone();
+        match (self, actual) {
+            (Node::Array(ps), Value::Array(items)) if ps.len() == items.len() => {
+                Value::Array(ps.iter().zip(items).map(|(p, a)| p.project(a)).collect())
+            }
+            (Node::Object(o), Value::Object(amap)) if !o.constrains_value() => {
+                Value::Object(o.project(amap))
+            }
+            _ => actual.clone(),
+        }
     }
-    let exact = pmap.get("$exact").and_then(Value::as_bool) == Some(true);
-    let mut out = Map::new();
-    for (key, pv) in pmap {
-        if is_directive(key) {
-            out.insert(key.clone(), pv.clone());
-            continue;
-        }
-        let name = field_name(key);
-        let absent = pv.get("$absent").and_then(Value::as_bool) == Some(true);
-        match amap.get(name) {
-            Some(av) if absent => {
-                out.insert(key.clone(), av.clone());
-            }
-            Some(av) => {
-                out.insert(key.clone(), project(pv, av));
-            }
-            None if absent => {
+}
+
+impl ObjectNode {
+    fn project(&self, amap: &Map<String, Value>) -> Map<String, Value> {
+        let mut out = Map::new();
+        for (key, pv) in &self.source {
+            let Some((_, name, node)) = self.fields.iter().find(|(k, _, _)| k == key) else {
                 out.insert(key.clone(), pv.clone());
+                continue;
+            };
+            match amap.get(name) {
+                Some(av) if node.absent() => {
+                    out.insert(key.clone(), av.clone());
+                }
+                Some(av) => {
+                    out.insert(key.clone(), node.project(av));
+                }
+                None if node.absent() => {
+                    out.insert(key.clone(), node.json());
+                }
+                None => {}
             }
-            None => {}
         }
-    }
-    if exact {
-        for (key, av) in amap {
-            if !pmap
-                .keys()
-                .any(|k| !is_directive(k) && field_name(k) == key)
-            {
-                out.insert(key.clone(), av.clone());
+        if self.exact {
+            for (key, av) in amap {
+                if !self.fields.iter().any(|(_, name, _)| name == key) {
+                    out.insert(key.clone(), av.clone());
+                }
             }
         }
+        out
     }
-    Value::Object(out)
 }
 
 #[cfg(test)]
@@ -855,6 +1229,71 @@ mod tests {
         assert_eq!(
             project(&p, &json!({"a": 1, "b": 2})),
             json!({"a": 1, "$exact": true, "b": 2})
+        );
+    }
+
+    fn filled(p: Value, vars: &Captures) -> Pattern {
+        let pattern = Pattern::new(p);
+        assert!(pattern.problems().is_empty(), "{:?}", pattern.problems());
+        pattern.resolve(vars).unwrap()
+    }
+
+    #[test]
+    fn holes_are_filled_in_and_parsed_when_the_case_runs() {
+        let vars: Captures = [
+            ("list".to_string(), json!([{"$type": "integer"}, 2])),
+            ("obj".to_string(), json!({"$type": "string"})),
+            ("key".to_string(), json!("name")),
+            ("word".to_string(), json!("ab+")),
+            ("start".to_string(), json!(10)),
+        ]
+        .into();
+        // An array filled in is a pattern; an object is data.
+        let p = filled(json!({"a": "${list}", "b": "${obj}"}), &vars);
+        assert!(p
+            .matches(&json!({"a": [7, 2], "b": {"$type": "string"}}))
+            .is_match());
+        assert!(!p.matches(&json!({"a": [7, 2], "b": "text"})).is_match());
+        assert_eq!(
+            p.json(),
+            json!({"a": [{"$type": "integer"}, 2], "b": {"$literal": {"$type": "string"}}})
+        );
+        // Keys, regexes and bounds are filled in too.
+        let p = filled(
+            json!({"f-${key}": {"$regex": "^${word}$"}, "n": {"$gt": "${start} + 1"}}),
+            &vars,
+        );
+        assert!(p.matches(&json!({"f-name": "abbb", "n": 12})).is_match());
+        assert_eq!(
+            p.matches(&json!({"f-name": "abbb", "n": 11})).mismatches[0].to_string(),
+            "at /n: expected a number > 11, got 11 (a number)"
+        );
+        // `$${` is a literal `${` once filled in.
+        let p = filled(json!({"t": "$${start}"}), &vars);
+        assert!(p.matches(&json!({"t": "${start}"})).is_match());
+        // A value that makes the filled-in pattern invalid is an error.
+        let bad: Captures = [("word".to_string(), json!("("))].into();
+        let err = Pattern::new(json!({"$regex": "${word}"}))
+            .resolve(&bad)
+            .unwrap_err();
+        assert!(
+            err.to_string()
+                .starts_with("the pattern, filled in, is invalid: at /$regex: invalid regex"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_pattern_without_holes_is_the_same_once_resolved() {
+        let p = Pattern::new(json!({"id": {"$regex": "^a"}, "n": [1, {"$gte": 2}]}));
+        let resolved = p.resolve(&Captures::new()).unwrap();
+        assert_eq!(resolved.json(), p.json());
+        assert!(resolved
+            .matches(&json!({"id": "ab", "n": [1, 3]}))
+            .is_match());
+        assert_eq!(
+            Pattern::new(json!({"a": {"$regx": 1}})).problems()[0].0,
+            "/a/$regx"
         );
     }
 

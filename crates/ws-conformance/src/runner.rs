@@ -337,23 +337,24 @@ impl Runner {
                 .filter(|name| !self.options.has_var(name))
                 .cloned()
                 .collect();
-            let skip =
-                if !filter.profiles.is_empty() && !filter.profiles.contains(&case.case.profile) {
-                    Some(Skip::Profile(format!(
-                        "profile {:?} not requested",
-                        case.case.profile
-                    )))
-                } else if let Some(claimed) = claimed.filter(|c| !c.contains(&case.case.profile)) {
-                    Some(Skip::Profile(format!(
-                        "profile {:?} not claimed by the server (it claims: {})",
-                        case.case.profile,
-                        claimed.join(", ")
-                    )))
-                } else if !missing.is_empty() {
-                    Some(Skip::Needs(missing))
-                } else {
-                    None
-                };
+            let profiles = case.case.profiles();
+            let unrequested = profiles
+                .clone()
+                .find(|p| !filter.profiles.is_empty() && !filter.profiles.contains(p));
+            let unclaimed =
+                claimed.and_then(|c| profiles.clone().find(|p| !c.contains(p)).map(|p| (p, c)));
+            let skip = if let Some(profile) = unrequested {
+                Some(Skip::Profile(format!("profile {profile:?} not requested")))
+            } else if let Some((profile, claimed)) = unclaimed {
+                Some(Skip::Profile(format!(
+                    "profile {profile:?} not claimed by the server (it claims: {})",
+                    claimed.join(", ")
+                )))
+            } else if !missing.is_empty() {
+                Some(Skip::Needs(missing))
+            } else {
+                None
+            };
             plan.cases.push(Planned { case, skip });
         }
         Ok(plan)
@@ -538,7 +539,7 @@ pub(crate) fn case_header(case: &LoadedCase) -> CaseReport {
         location: format!("{}:{}", case.file, case.position),
         file: case.file.clone(),
         requirements: case.case.requirements.clone(),
-        profile: case.case.profile.clone(),
+        profile: case.case.profile.clone().unwrap_or_default(),
         tags: case.case.tags.clone(),
         level: case.case.level,
         status: Status::Skip,

@@ -142,7 +142,7 @@ async fn sized_takes_its_byte_count_from_a_variable_plus_an_offset() {
     assert_fail(
         case(&report, "vars.sized"),
         2,
-        "`bytes` is \"lots\" after interpolation, not a whole number",
+        "`${limit}` is \"lots\", not a number",
     );
 
     let report = run(&url, &suites, with("10")).await;

@@ -42,6 +42,7 @@ fn every_step_kind_is_in_the_schema() {
             "send",
             "expect",
             "expect_all",
+            "expect_repeated",
             "expect_silence",
             "expect_close",
             "ignore",
@@ -49,7 +50,8 @@ fn every_step_kind_is_in_the_schema() {
             "close",
             "pause_reading",
             "resume_reading",
-            "http"
+            "http",
+            "include"
         ]
     );
 }

@@ -3,6 +3,7 @@
 
 mod boundary;
 mod common;
+mod computed;
 mod features;
 mod fixture_schema;
 mod jsonrpc;

@@ -41,8 +41,8 @@ enum Out {
 
 /// A JSON-RPC 2.0 server: `echo`, `add`, `subscribe`, `scatter`, `slow`,
 /// `shutdown`, `drop`, `malformed`, `text`, `binary`, notification `ping`;
-/// `/refuse` is refused with 403, `/private` needs token `secret` (query or
-/// bearer), `?heartbeat_ms=N` adds heartbeat notifications, an `x-client`
+/// `/refuse` is refused with 403, `/closing` is upgraded and closed at once
+/// with 4001, `/private` needs token `secret` (query or bearer), `?heartbeat_ms=N` adds heartbeat notifications, an `x-client`
 /// header is greeted with a `hello` notification, subprotocol `jsonrpc.v2`
 /// is accepted, and text frames over 4096 bytes close the connection (1009).
 pub async fn jsonrpc() -> SocketAddr {
@@ -72,6 +72,7 @@ pub async fn jsonrpc_with(identity: Identity) -> SocketAddr {
 async fn serve_jsonrpc(stream: TcpStream, counter: Arc<AtomicU64>, identity: Arc<Identity>) {
     let mut heartbeat_ms = None;
     let mut client = None;
+    let mut closing = false;
     let callback = |req: &Request, mut resp: Response| -> Result<Response, ErrorResponse> {
         let path = req.uri().path();
         let query = req.uri().query().unwrap_or("");
@@ -93,6 +94,7 @@ async fn serve_jsonrpc(stream: TcpStream, counter: Arc<AtomicU64>, identity: Arc
         if path == "/refuse" {
             return refuse(StatusCode::FORBIDDEN);
         }
+        closing = path == "/closing";
         if path == "/private" {
             let bearer = req
                 .headers()
@@ -118,6 +120,15 @@ async fn serve_jsonrpc(stream: TcpStream, counter: Arc<AtomicU64>, identity: Arc
     let Ok(ws) = tokio_tungstenite::accept_hdr_async(stream, callback).await else {
         return;
     };
+    if closing {
+        let mut ws = ws;
+        let frame = CloseFrame {
+            code: CloseCode::from(4001),
+            reason: "go away".into(),
+        };
+        let _ = ws.close(Some(frame)).await;
+        return;
+    }
     let (mut sink, mut stream) = ws.split();
     let (tx, mut rx) = mpsc::unbounded_channel::<Out>();
     let writer = tokio::spawn(async move {
