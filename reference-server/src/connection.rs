@@ -19,7 +19,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use tracing::info;
 
@@ -28,6 +28,7 @@ use crate::outbound::{CloseRequest, Conn, Outbound};
 use crate::session::Session;
 use crate::state::State;
 use crate::util::now_timestamp;
+use crate::variant::HeldPushes;
 
 pub(crate) type Ws = WebSocketStream<TcpStream>;
 type Sink = SplitSink<Ws, Message>;
@@ -66,7 +67,12 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
     let number = state.next_connection_number();
     let handshake_principal = identity.authenticated.then(|| identity.principal.clone());
     let authenticated_at_handshake = identity.authenticated;
-    let (conn, rx) = Conn::new(number, identity, state.config.outbound_queue);
+    let (conn, rx) = Conn::new(
+        number,
+        state.choices.connection_id(number),
+        identity,
+        state.config.outbound_queue,
+    );
     state.connections.lock().insert(number, conn.clone());
     info!(connection = %conn.id, %peer, principal = handshake_principal.as_deref().unwrap_or("-"), "connection opened");
 
@@ -195,12 +201,15 @@ async fn write_loop(
     conn: Arc<Conn>,
     state: Arc<State>,
 ) -> Sink {
-    let heartbeat = state.config.heartbeat_interval;
+    let heartbeat = state
+        .choices
+        .heartbeat_after(state.config.heartbeat_interval);
     let heartbeats = !state.config.faults.skip_heartbeats;
     let mut writer = Writer {
         conn: &conn,
         state: &state,
     };
+    let mut held = state.choices.reorders_pushes().then(HeldPushes::default);
     let outcome: Result<(), WsError> = async {
         let mut idle = Instant::now() + heartbeat;
         loop {
@@ -210,10 +219,23 @@ async fn write_loop(
                 item = rx.recv() => {
                     let Some(item) = item else { return Ok(()) };
                     conn.dequeued(&item);
-                    tokio::select! {
-                        biased;
-                        result = writer.write(&mut sink, item) => result?,
-                        _ = conn.closed() => return Ok(()),
+                    // Without reordering the item goes straight through, with no Vec.
+                    let (direct, ready) = match &mut held {
+                        None => (Some(item), Vec::new()),
+                        Some(held) => {
+                            let mut ready = held.take(item);
+                            if rx.is_empty() {
+                                ready.extend(held.release());
+                            }
+                            (None, ready)
+                        }
+                    };
+                    for item in direct.into_iter().chain(ready) {
+                        tokio::select! {
+                            biased;
+                            result = writer.write(&mut sink, item) => result?,
+                            _ = conn.closed() => return Ok(()),
+                        }
                     }
                     if rx.is_empty() {
                         tokio::select! {
@@ -254,6 +276,12 @@ async fn write_loop(
         return sink;
     };
     let _ = timeout(state.config.close_grace, async {
+        let held_back = held.map(|mut held| held.release()).unwrap_or_default();
+        if !discard_queue {
+            for item in held_back {
+                writer.write(&mut sink, item).await?;
+            }
+        }
         while let Ok(item) = rx.try_recv() {
             conn.dequeued(&item);
             if !discard_queue {
@@ -311,8 +339,7 @@ impl Writer<'_> {
             item.text = crate::faults::omit_required_field(item.text);
         }
         let Some(filter) = &self.state.config.outbound_filter else {
-            sink.feed(Message::Text(item.text)).await?;
-            self.count();
+            self.feed(sink, item.text).await?;
             if let Some((subscription, token)) = &item.position {
                 self.conn.delivered(subscription, token);
             }
@@ -320,25 +347,27 @@ impl Writer<'_> {
         };
         let message: ServerMessage = match serde_json::from_str(&item.text) {
             Ok(message) => message,
-            Err(_) => {
-                sink.feed(Message::Text(item.text)).await?;
-                self.count();
-                return Ok(());
-            }
+            Err(_) => return self.feed(sink, item.text).await,
         };
         for outgoing in filter.filter(&self.conn.id, message) {
             if !outgoing.delay.is_zero() {
                 sink.flush().await?;
                 tokio::time::sleep(outgoing.delay).await;
             }
-            sink.feed(Message::Text(outgoing.message.to_json().into()))
-                .await?;
-            self.count();
+            self.feed(sink, outgoing.message.to_json().into()).await?;
             if let ServerMessage::Change(change) = &outgoing.message {
                 self.conn
                     .delivered(&change.subscription, &change.event.resume_token.0);
             }
         }
+        Ok(())
+    }
+
+    /// Writes one frame in the shape the server's variant gives it.
+    async fn feed(&self, sink: &mut Sink, text: Utf8Bytes) -> Result<(), WsError> {
+        sink.feed(Message::Text(self.state.choices.shape_frame(text)))
+            .await?;
+        self.count();
         Ok(())
     }
 

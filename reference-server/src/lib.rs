@@ -39,6 +39,7 @@ mod state;
 mod store;
 mod topics;
 mod util;
+mod variant;
 
 pub use auth::{encode_hs256, StaticToken, ANONYMOUS};
 pub use config::{Config, ConfigError, Faults, Seed};
@@ -47,3 +48,4 @@ pub use hooks::{Hooks, OperationContext, OutboundFilter, Outgoing};
 pub use persist::StorageError;
 pub use server::{Server, ServerError, ServerHandle};
 pub use tidewire_protocol::{AuthMode, RateLimit};
+pub use variant::{UnknownVariant, Variant, EXTRA_MEMBER};
