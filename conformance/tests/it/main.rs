@@ -8,3 +8,4 @@ mod common;
 mod coverage;
 mod faults;
 mod prop;
+mod variant;
