@@ -213,29 +213,19 @@ async fn write_loop(
     let outcome: Result<(), WsError> = async {
         let mut idle = Instant::now() + heartbeat;
         loop {
+            let release_held = held.as_ref().and_then(HeldPushes::deadline);
             tokio::select! {
                 biased;
                 _ = conn.closed() => return Ok(()),
                 item = rx.recv() => {
                     let Some(item) = item else { return Ok(()) };
                     conn.dequeued(&item);
-                    // Without reordering the item goes straight through, with no Vec.
-                    let (direct, ready) = match &mut held {
-                        None => (Some(item), Vec::new()),
-                        Some(held) => {
-                            let mut ready = held.take(item);
-                            if rx.is_empty() {
-                                ready.extend(held.release());
-                            }
-                            (None, ready)
-                        }
+                    let open = match &mut held {
+                        None => writer.write_while_open(&mut sink, [item]).await?,
+                        Some(held) => writer.write_while_open(&mut sink, held.take(item)).await?,
                     };
-                    for item in direct.into_iter().chain(ready) {
-                        tokio::select! {
-                            biased;
-                            result = writer.write(&mut sink, item) => result?,
-                            _ = conn.closed() => return Ok(()),
-                        }
+                    if !open {
+                        return Ok(());
                     }
                     if rx.is_empty() {
                         tokio::select! {
@@ -243,6 +233,18 @@ async fn write_loop(
                             result = sink.flush() => result?,
                             _ = conn.closed() => return Ok(()),
                         }
+                    }
+                    idle = Instant::now() + heartbeat;
+                }
+                _ = sleep_until(release_held.unwrap_or_else(Instant::now)), if release_held.is_some() => {
+                    let ready = held.as_mut().map(HeldPushes::release).unwrap_or_default();
+                    if !writer.write_while_open(&mut sink, ready).await? {
+                        return Ok(());
+                    }
+                    tokio::select! {
+                        biased;
+                        result = sink.flush() => result?,
+                        _ = conn.closed() => return Ok(()),
                     }
                     idle = Instant::now() + heartbeat;
                 }
@@ -361,6 +363,23 @@ impl Writer<'_> {
             }
         }
         Ok(())
+    }
+
+    /// Writes `items` in order; false when the connection began to close first.
+    async fn write_while_open(
+        &mut self,
+        sink: &mut Sink,
+        items: impl IntoIterator<Item = Outbound>,
+    ) -> Result<bool, WsError> {
+        let conn = self.conn;
+        for item in items {
+            tokio::select! {
+                biased;
+                result = self.write(sink, item) => result?,
+                _ = conn.closed() => return Ok(false),
+            }
+        }
+        Ok(true)
     }
 
     /// Writes one frame in the shape the server's variant gives it.

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::outbound::Outbound;
@@ -321,39 +322,45 @@ fn lengthen_timestamp(value: &mut Value) {
 }
 
 /// The alternate server's push order: pushes of subscriptions (`change`,
-/// `publication`) are held while the connection has more to write and let
-/// out when its queue runs dry, the subscription that pushed last first.
-/// Each subscription keeps its own order (TW-WATCH-9, TW-TOPIC-6); only the
-/// order between subscriptions and between a push and replies changes, which
-/// section 16.2 leaves open. Held pushes go out before their subscription's
-/// `unsubscribed` (TW-CORE-32) and before a `notice`.
+/// `publication`) are held back, then let out after the next other message
+/// (so a reply overtakes them) or [`HOLD_FOR`] after the first was held, the
+/// subscription that pushed last first. Each subscription keeps its own order
+/// (TW-WATCH-9, TW-TOPIC-6); only the order between subscriptions, and
+/// between a push and replies, changes, which sections 3.2 and 16.2 leave
+/// open. Held pushes go out before their subscription's `unsubscribed`
+/// (TW-CORE-32) and before a `notice`, which may precede a close.
 #[derive(Default)]
 pub(crate) struct HeldPushes {
     held: Vec<(String, Outbound)>,
+    since: Option<Instant>,
 }
 
-/// Pushes held at most, so a connection that is never idle still gets them.
+/// How long a push may be held when nothing else is written.
+const HOLD_FOR: Duration = Duration::from_millis(20);
+/// Pushes held at most, so a busy subscription does not pile up behind the bound.
 const HOLD_AT_MOST: usize = 16;
 
 impl HeldPushes {
-    /// What to write now in place of `item`.
+    /// What to write now in place of `item`, in order.
     pub fn take(&mut self, item: Outbound) -> Vec<Outbound> {
         let (kind, subscription) = kind_and_subscription(&item.text);
         match (kind.as_str(), subscription) {
             ("change" | "publication", Some(subscription)) => {
                 self.held.push((subscription, item));
+                self.since.get_or_insert_with(Instant::now);
                 if self.held.len() >= HOLD_AT_MOST {
                     return self.release();
                 }
                 Vec::new()
             }
             ("unsubscribed", Some(subscription)) => {
-                let (theirs, others) = std::mem::take(&mut self.held)
+                let (theirs, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
                     .into_iter()
                     .partition(|(held, _)| *held == subscription);
                 self.held = others;
                 let mut out: Vec<Outbound> = theirs.into_iter().map(|(_, item)| item).collect();
                 out.push(item);
+                out.extend(self.release());
                 out
             }
             ("notice", _) => {
@@ -361,13 +368,23 @@ impl HeldPushes {
                 out.push(item);
                 out
             }
-            _ => vec![item],
+            _ => {
+                let mut out = vec![item];
+                out.extend(self.release());
+                out
+            }
         }
+    }
+
+    /// When the held pushes are due, if any are held.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.since.map(|since| since + HOLD_FOR)
     }
 
     /// Everything held, grouped by subscription, the group of the
     /// subscription that pushed last first.
     pub fn release(&mut self) -> Vec<Outbound> {
+        self.since = None;
         let mut order: Vec<String> = Vec::new();
         for (subscription, _) in self.held.iter().rev() {
             if !order.contains(subscription) {
