@@ -4,11 +4,12 @@
 //! alternate server fails a test; that its choices still conform is what the
 //! suites show when they run against it (the conformance package's tests).
 
+use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tidewire_server::{Config, ServerHandle, Variant, EXTRA_MEMBER};
+use tidewire_server::{AuthMode, Config, ServerHandle, StaticToken, Variant, EXTRA_MEMBER};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::{start, Client, WAIT};
@@ -411,4 +412,31 @@ async fn the_alternate_defaults_are_wider() {
     assert!(limits["outbound_queue"].as_u64() > Some(usual.outbound_queue as u64));
     let usual_rate = usual.rate_limit.unwrap().messages;
     assert!(limits["rate"]["messages"].as_u64() > Some(u64::from(usual_rate)));
+}
+
+#[tokio::test]
+async fn granted_scopes_come_reversed() {
+    let scopes = ["read:collection:*", "subscribe:topic:*", "join:room:*"];
+    let mut granted = Vec::new();
+    for variant in [Variant::Usual, Variant::Alternate] {
+        let token = StaticToken {
+            principal: "p".into(),
+            scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        };
+        let server = start(Config {
+            auth_mode: AuthMode::Optional,
+            tokens: HashMap::from([("t".to_string(), token)]),
+            ..config(variant)
+        })
+        .await;
+        let mut c = Client::connect(&server.ws_url()).await;
+        let reply = c
+            .ok(json!({"type": "auth", "token": "t"}), "authenticated")
+            .await;
+        granted.push(reply["scopes"].clone());
+    }
+    assert_eq!(granted[0], json!(scopes));
+    let mut reversed = scopes;
+    reversed.reverse();
+    assert_eq!(granted[1], json!(reversed));
 }
