@@ -195,7 +195,8 @@ struct Alternate {
 
 impl Choices for Alternate {
     fn connection_id(&self, number: u64) -> String {
-        format!("conn/{}/{number:x}", uuid::Uuid::new_v4().simple())
+        // `+` and `/`: an id is any string, not a name, a path segment or a regex.
+        format!("conn+{number:x}/{}", uuid::Uuid::new_v4().simple())
     }
 
     fn subscription_id(&self, connection: u64, key: u64) -> String {
