@@ -176,7 +176,13 @@ const CLIENT_DATA: [&str; 8] = [
 
 /// Arrays whose order the specification leaves open; the alternate server
 /// reverses them.
-const UNORDERED: [&str; 4] = ["profiles", "members", "scopes", "positions"];
+const UNORDERED: [&str; 5] = [
+    "profiles",
+    "members",
+    "scopes",
+    "positions",
+    "removed_fields",
+];
 
 /// Members holding timestamps, which the alternate server writes with
 /// microseconds instead of milliseconds.

@@ -440,3 +440,39 @@ async fn granted_scopes_come_reversed() {
     reversed.reverse();
     assert_eq!(granted[1], json!(reversed));
 }
+
+#[tokio::test]
+async fn removed_fields_come_reversed_for_filters_too() {
+    let mut removed = Vec::new();
+    for variant in [Variant::Usual, Variant::Alternate] {
+        let server = server(variant).await;
+        let mut c = Client::connect(&server.ws_url()).await;
+        // The filter sees the event as sent: its first removed field is the
+        // last one unset on the alternate server.
+        let last_first = json!({"update_description.removed_fields.0": "b"});
+        c.ok(
+            json!({"type": "watch", "database": "app", "collection": "rm", "filter": last_first}),
+            "watching",
+        )
+        .await;
+        c.watch_collection("rm").await;
+        c.ok(
+            create("rm", json!({"_id": "a", "a": 1, "b": 2, "c": 3})),
+            "created",
+        )
+        .await;
+        let update = json!({"type": "update", "database": "app", "collection": "rm",
+            "record_id": "a", "unset": ["a", "b"]});
+        c.ok(update, "updated").await;
+        c.ok(json!({"type": "ping"}), "pong").await;
+        let updates: Vec<Value> = c
+            .take_pending()
+            .into_iter()
+            .filter(|m| m["event"]["operation_type"] == "update")
+            .map(|m| m["event"]["update_description"]["removed_fields"].clone())
+            .collect();
+        removed.push(updates);
+    }
+    assert_eq!(removed[0], [json!(["a", "b"])]);
+    assert_eq!(removed[1], [json!(["b", "a"]), json!(["b", "a"])]);
+}
