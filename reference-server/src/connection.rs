@@ -36,7 +36,7 @@ type Sink = SplitSink<Ws, Message>;
 /// Closes a connection that was upgraded but will not be served (policy,
 /// capacity, shutdown), before any welcome.
 pub(crate) async fn refuse(state: &State, mut ws: Ws, code: CloseCode, reason: &str) {
-    let frame = close_frame(code, reason);
+    let frame = close_frame(code, &state.choices.close_reason(code, reason));
     let grace = state.config.close_grace;
     let _ = timeout(grace, ws.close(Some(frame))).await;
     linger(ws, grace).await;
@@ -294,6 +294,7 @@ async fn write_loop(
             let notice = writer.notice(reason);
             writer.write(&mut sink, Outbound::message(&notice)).await?;
         }
+        let reason = state.choices.close_reason(code, &reason);
         sink.send(Message::Close(Some(close_frame(code, &reason))))
             .await?;
         Ok::<(), WsError>(())

@@ -18,6 +18,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
+use tidewire_protocol::CloseCode;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -94,6 +95,8 @@ pub(crate) trait Choices: Send + Sync {
     /// How long after the last message a heartbeat is sent: at most
     /// `interval` (TW-CORE-28).
     fn heartbeat_after(&self, interval: Duration) -> Duration;
+    /// The reason of a close frame with `code`, given the usual one.
+    fn close_reason(&self, code: CloseCode, usual: &str) -> String;
     /// Reshapes a change event once, before filters see it, since filters
     /// see the event as it is sent (TW-WATCH-6).
     fn shape_event(&self, event: &mut Value);
@@ -139,6 +142,10 @@ impl Choices for Usual {
 
     fn heartbeat_after(&self, interval: Duration) -> Duration {
         interval
+    }
+
+    fn close_reason(&self, _code: CloseCode, usual: &str) -> String {
+        usual.to_string()
     }
 
     fn shape_event(&self, _event: &mut Value) {}
@@ -242,6 +249,16 @@ impl Choices for Alternate {
         interval * 3 / 5
     }
 
+    fn close_reason(&self, code: CloseCode, usual: &str) -> String {
+        match code {
+            // TW-AUTH-3, TW-AUTH-10, TW-LIMIT-3, TW-LIMIT-5 and TW-LIMIT-7
+            // name these reasons.
+            CloseCode::PolicyViolation | CloseCode::TryAgainLater => usual.to_string(),
+            // Section 18: the other reasons are for humans and logs.
+            _ => format!("Closed ({}).", code.code()),
+        }
+    }
+
     fn shape_event(&self, event: &mut Value) {
         shape(event, "change.event");
     }
@@ -276,6 +293,8 @@ fn reword(message: &mut Value, kind: &str) {
         }
         "welcome" => {
             message["server"]["name"] = Value::String("tidewire-server (alternate)".into());
+            let version = message["server"]["version"].as_str().unwrap_or_default();
+            message["server"]["version"] = Value::String(format!("{version}+alternate"));
         }
         _ => {}
     }

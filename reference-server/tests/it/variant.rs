@@ -243,7 +243,8 @@ async fn error_notice_and_server_texts_are_worded_otherwise() {
             let reply = c.request(request).await;
             errors.push(reply["error"]["message"].as_str().unwrap().to_string());
         }
-        let name = c.welcome["server"]["name"].as_str().unwrap().to_string();
+        let server_info = &c.welcome["server"];
+        let name = format!("{} {}", server_info["name"], server_info["version"]);
         server.shutdown().await;
         let (_, _, before) = c.expect_close().await;
         let notice = before.last().expect("a notice before the close")["message"]
@@ -475,4 +476,18 @@ async fn removed_fields_come_reversed_for_filters_too() {
     }
     assert_eq!(removed[0], [json!(["a", "b"])]);
     assert_eq!(removed[1], [json!(["b", "a"]), json!(["b", "a"])]);
+}
+
+#[tokio::test]
+async fn close_reasons_no_requirement_names_are_worded_otherwise() {
+    let mut reasons = Vec::new();
+    for variant in [Variant::Usual, Variant::Alternate] {
+        let server = server(variant).await;
+        let mut c = Client::connect(&server.ws_url()).await;
+        c.send_message(Message::binary(vec![1u8, 2, 3])).await;
+        let (code, reason, _) = c.expect_close().await;
+        assert_eq!(code, 1003);
+        reasons.push(reason);
+    }
+    assert_ne!(reasons[0], reasons[1]);
 }
