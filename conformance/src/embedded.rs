@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 use tidewire_server::{
     encode_hs256, AuthMode, Config, InjectedFault, RateLimit, Server, ServerError, ServerHandle,
-    StaticToken,
+    StaticToken, Variant,
 };
 use ws_conformance::{FreshVars, RunOptions};
 
@@ -29,6 +29,7 @@ pub struct Embedded {
     /// `--var` values for the suites.
     pub vars: BTreeMap<String, String>,
     faults: Vec<InjectedFault>,
+    variant: Variant,
 }
 
 fn tokens() -> HashMap<String, StaticToken> {
@@ -68,13 +69,14 @@ fn tokens() -> HashMap<String, StaticToken> {
     ])
 }
 
-fn base() -> Config {
+/// What every configuration shares; the variant's defaults fill the rest.
+fn base(variant: Variant) -> Config {
     Config {
         auth_mode: AuthMode::Optional,
         heartbeat_interval: Duration::from_millis(1000),
         tokens: tokens(),
         jwt_secret: Some(JWT_SECRET.to_vec()),
-        ..Config::default()
+        ..Config::for_variant(variant)
     }
 }
 
@@ -89,8 +91,12 @@ fn jwt(secret: &[u8], subject: &str, expires_in_secs: i64) -> String {
 }
 
 impl Embedded {
-    /// Starts every configuration, each with `faults` injected.
-    pub async fn start(faults: &[InjectedFault]) -> Result<Embedded, ServerError> {
+    /// Starts every configuration as `variant`, each with `faults` injected.
+    pub async fn start(
+        faults: &[InjectedFault],
+        variant: Variant,
+    ) -> Result<Embedded, ServerError> {
+        let base = || base(variant);
         let configs = [
             ("url", base()),
             (
@@ -110,6 +116,8 @@ impl Embedded {
                     }),
                     max_subscriptions: 2,
                     max_message_bytes: 4096,
+                    // The depth bad.nesting.boundary is written for.
+                    max_nesting_depth: 32,
                     allowed_origins: vec![ALLOWED_ORIGIN.into()],
                     ..base()
                 },
@@ -210,6 +218,7 @@ impl Embedded {
             url,
             vars,
             faults: faults.to_vec(),
+            variant,
         })
     }
 
@@ -237,6 +246,9 @@ impl Embedded {
     /// What the embedded servers are, for the report header.
     pub fn describe(&self) -> String {
         let mut out = format!("embedded reference server at {}", self.url);
+        if self.variant != Variant::Usual {
+            out.push_str(&format!(" (variant {})", self.variant));
+        }
         if !self.faults.is_empty() {
             let names: Vec<&str> = self.faults.iter().map(|f| f.name()).collect();
             out.push_str(&format!(" with injected fault {}", names.join(", ")));

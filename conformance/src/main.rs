@@ -8,7 +8,7 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tidewire_server::{InjectedFault, ServerError};
+use tidewire_server::{InjectedFault, ServerError, Variant};
 use ws_conformance::fixture::LoadedCase;
 use ws_conformance::render::{self, Style};
 use ws_conformance::report::{Requirements, RequirementsError};
@@ -33,6 +33,8 @@ enum CliError {
     // clap's `requires` cannot see a bool flag left at its default.
     #[error("--inject-fault works only with --embedded")]
     FaultsNeedEmbedded,
+    #[error("--variant works only with --embedded")]
+    VariantNeedsEmbedded,
     #[error("no suites given: pass --suite PATH (a suite file or a directory of them)")]
     NoSuites,
     #[error("a URL is required (or --embedded)")]
@@ -161,6 +163,17 @@ struct PropArgs {
             .try_map(|name| name.parse::<InjectedFault>())
     )]
     inject_faults: Vec<InjectedFault>,
+    /// With --embedded: start the embedded servers as this variant of the
+    /// reference server; `alternate` takes the other side of every freedom
+    /// the specification gives a server (see reference-server/README.md).
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "usual",
+        value_parser = PossibleValuesParser::new(["usual", "alternate"])
+            .try_map(|name| name.parse::<Variant>())
+    )]
+    variant: Variant,
     /// Seed of the generator; the same seed generates the same sequences.
     /// Printed with every run (random when not given).
     #[arg(long)]
@@ -216,9 +229,13 @@ fn prop_command(args: PropArgs) -> Result<ExitCode, CliError> {
     if !args.inject_faults.is_empty() && !args.embedded {
         return Err(CliError::FaultsNeedEmbedded);
     }
+    if args.variant != Variant::Usual && !args.embedded {
+        return Err(CliError::VariantNeedsEmbedded);
+    }
     let code = prop::run(prop::PropSettings {
         url: args.url,
         faults: args.inject_faults,
+        variant: args.variant,
         seed: args.seed,
         cases: args.cases,
         max_len: args.max_len,
@@ -265,6 +282,17 @@ struct RunArgs {
             .try_map(|name| name.parse::<InjectedFault>())
     )]
     inject_faults: Vec<InjectedFault>,
+    /// With --embedded: start the embedded servers as this variant of the
+    /// reference server; `alternate` takes the other side of every freedom
+    /// the specification gives a server (see reference-server/README.md).
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "usual",
+        value_parser = PossibleValuesParser::new(["usual", "alternate"])
+            .try_map(|name| name.parse::<Variant>())
+    )]
+    variant: Variant,
     /// A value cases can use as ${NAME}, e.g. a token or the URL of a
     /// differently configured endpoint (repeatable). Cases that need a
     /// variable not given are skipped.
@@ -615,6 +643,9 @@ fn run_command(mut args: RunArgs) -> Result<ExitCode, CliError> {
     if !args.inject_faults.is_empty() && !args.embedded {
         return Err(CliError::FaultsNeedEmbedded);
     }
+    if args.variant != Variant::Usual && !args.embedded {
+        return Err(CliError::VariantNeedsEmbedded);
+    }
     if args.embedded && args.select.suites.is_empty() {
         args.select.suites.push(repository_path("fixtures"));
     }
@@ -652,7 +683,7 @@ fn run_command(mut args: RunArgs) -> Result<ExitCode, CliError> {
         Some(url) => (url.clone(), None),
         None => {
             let servers = runtime
-                .block_on(embedded::Embedded::start(&args.inject_faults))
+                .block_on(embedded::Embedded::start(&args.inject_faults, args.variant))
                 .map_err(CliError::Embedded)?;
             println!("{}", servers.describe());
             servers.provide_vars(&mut options);
@@ -755,7 +786,7 @@ fn list_run(args: &RunArgs, suites: &[Suite]) -> Result<ExitCode, CliError> {
         // start them, take the names, stop them.
         let runtime = runtime()?;
         let servers = runtime
-            .block_on(embedded::Embedded::start(&[]))
+            .block_on(embedded::Embedded::start(&[], args.variant))
             .map_err(CliError::Embedded)?;
         servers.provide_vars(&mut variables);
         runtime.block_on(servers.shutdown());

@@ -17,7 +17,7 @@ use proptest::test_runner::{
 };
 use serde::Deserialize;
 use tidewire_protocol::Profile;
-use tidewire_server::{InjectedFault, ServerError};
+use tidewire_server::{InjectedFault, ServerError, Variant};
 use ws_conformance::render::{self, Style};
 use ws_conformance::target::{Target, TargetError};
 use ws_conformance::{
@@ -32,6 +32,7 @@ use crate::exit_codes;
 pub struct PropSettings {
     pub url: Option<String>,
     pub faults: Vec<InjectedFault>,
+    pub variant: Variant,
     pub seed: Option<u64>,
     pub cases: u32,
     pub max_len: usize,
@@ -145,7 +146,7 @@ pub fn run(settings: PropSettings) -> Result<ExitCode, PropError> {
         Some(url) => (url.clone(), None),
         None => {
             let servers = runtime
-                .block_on(Embedded::start(&settings.faults))
+                .block_on(Embedded::start(&settings.faults, settings.variant))
                 .map_err(PropError::Embedded)?;
             println!("{}", servers.describe());
             // The credentials `run --embedded` gives its cases: with

@@ -13,6 +13,7 @@ use tidewire_protocol::{AuthMode, ErrorBody, RateLimit, ServerMessage};
 
 use crate::auth::StaticToken;
 use crate::hooks::{AfterFn, BeforeFn, Hooks, OperationContext, OutboundFilter};
+use crate::variant::Variant;
 
 /// Switches that make the server deliberately misbehave, for testing clients
 /// and conformance suites against a broken server. The named catalogue in
@@ -96,6 +97,8 @@ pub struct Config {
     /// Collections loaded at start, committed like `create`s.
     pub seed: Vec<Seed>,
     pub faults: Faults,
+    /// Which side of the specification's freedoms the server takes.
+    pub variant: Variant,
     pub hooks: Vec<Arc<dyn Hooks>>,
     pub outbound_filter: Option<Arc<dyn OutboundFilter>>,
 }
@@ -130,6 +133,7 @@ impl Default for Config {
             handshake_timeout: Duration::from_secs(10),
             seed: Vec::new(),
             faults: Faults::default(),
+            variant: Variant::Usual,
             hooks: Vec::new(),
             outbound_filter: None,
         }
@@ -137,6 +141,35 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The defaults of `variant`. The alternate server announces the widest
+    /// limits and keeps the most, where the specification leaves the amount
+    /// to the server (sections 5.1, 11.4, 19): a suite has to read them from
+    /// `welcome` rather than assume the usual ones.
+    pub fn for_variant(variant: Variant) -> Config {
+        let usual = Config::default();
+        match variant {
+            Variant::Usual => usual,
+            Variant::Alternate => Config {
+                variant,
+                heartbeat_interval: Duration::from_secs(30),
+                auth_timeout: Duration::from_secs(30),
+                token_expiry_notice: Duration::from_secs(60),
+                rate_limit: Some(RateLimit {
+                    messages: 1000,
+                    window_ms: 1000,
+                }),
+                max_connections: 4096,
+                max_subscriptions: 1000,
+                max_message_bytes: 8 << 20,
+                max_nesting_depth: 64,
+                outbound_queue: 8192,
+                journal_retention: 100_000,
+                room_history: 5000,
+                ..usual
+            },
+        }
+    }
+
     /// Adds a hook object (see [`Hooks`]).
     pub fn with_hooks(mut self, hooks: impl Hooks) -> Config {
         self.hooks.push(Arc::new(hooks));
@@ -247,6 +280,7 @@ impl fmt::Debug for Config {
             .field("close_grace", &self.close_grace)
             .field("seed", &self.seed.len())
             .field("faults", &self.faults)
+            .field("variant", &self.variant)
             .field("hooks", &self.hooks.len())
             .field("outbound_filter", &self.outbound_filter.is_some())
             .finish()

@@ -19,7 +19,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::error::Error as WsError;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use tracing::info;
 
@@ -28,6 +28,7 @@ use crate::outbound::{CloseRequest, Conn, Outbound};
 use crate::session::Session;
 use crate::state::State;
 use crate::util::now_timestamp;
+use crate::variant::HeldPushes;
 
 pub(crate) type Ws = WebSocketStream<TcpStream>;
 type Sink = SplitSink<Ws, Message>;
@@ -35,7 +36,7 @@ type Sink = SplitSink<Ws, Message>;
 /// Closes a connection that was upgraded but will not be served (policy,
 /// capacity, shutdown), before any welcome.
 pub(crate) async fn refuse(state: &State, mut ws: Ws, code: CloseCode, reason: &str) {
-    let frame = close_frame(code, reason);
+    let frame = close_frame(code, &state.choices.close_reason(code, reason));
     let grace = state.config.close_grace;
     let _ = timeout(grace, ws.close(Some(frame))).await;
     linger(ws, grace).await;
@@ -66,7 +67,12 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
     let number = state.next_connection_number();
     let handshake_principal = identity.authenticated.then(|| identity.principal.clone());
     let authenticated_at_handshake = identity.authenticated;
-    let (conn, rx) = Conn::new(number, identity, state.config.outbound_queue);
+    let (conn, rx) = Conn::new(
+        number,
+        state.choices.connection_id(number),
+        identity,
+        state.config.outbound_queue,
+    );
     state.connections.lock().insert(number, conn.clone());
     info!(connection = %conn.id, %peer, principal = handshake_principal.as_deref().unwrap_or("-"), "connection opened");
 
@@ -195,25 +201,31 @@ async fn write_loop(
     conn: Arc<Conn>,
     state: Arc<State>,
 ) -> Sink {
-    let heartbeat = state.config.heartbeat_interval;
+    let heartbeat = state
+        .choices
+        .heartbeat_after(state.config.heartbeat_interval);
     let heartbeats = !state.config.faults.skip_heartbeats;
     let mut writer = Writer {
         conn: &conn,
         state: &state,
     };
+    let mut held = state.choices.reorders_pushes().then(HeldPushes::default);
     let outcome: Result<(), WsError> = async {
         let mut idle = Instant::now() + heartbeat;
         loop {
+            let release_held = held.as_ref().and_then(HeldPushes::deadline);
             tokio::select! {
                 biased;
                 _ = conn.closed() => return Ok(()),
                 item = rx.recv() => {
                     let Some(item) = item else { return Ok(()) };
                     conn.dequeued(&item);
-                    tokio::select! {
-                        biased;
-                        result = writer.write(&mut sink, item) => result?,
-                        _ = conn.closed() => return Ok(()),
+                    let open = match &mut held {
+                        None => writer.write_while_open(&mut sink, [item]).await?,
+                        Some(held) => writer.write_while_open(&mut sink, held.take(item)).await?,
+                    };
+                    if !open {
+                        return Ok(());
                     }
                     if rx.is_empty() {
                         tokio::select! {
@@ -221,6 +233,18 @@ async fn write_loop(
                             result = sink.flush() => result?,
                             _ = conn.closed() => return Ok(()),
                         }
+                    }
+                    idle = Instant::now() + heartbeat;
+                }
+                _ = sleep_until(release_held.unwrap_or_else(Instant::now)), if release_held.is_some() => {
+                    let ready = held.as_mut().map(HeldPushes::release).unwrap_or_default();
+                    if !writer.write_while_open(&mut sink, ready).await? {
+                        return Ok(());
+                    }
+                    tokio::select! {
+                        biased;
+                        result = sink.flush() => result?,
+                        _ = conn.closed() => return Ok(()),
                     }
                     idle = Instant::now() + heartbeat;
                 }
@@ -254,6 +278,12 @@ async fn write_loop(
         return sink;
     };
     let _ = timeout(state.config.close_grace, async {
+        let held_back = held.map(|mut held| held.release()).unwrap_or_default();
+        if !discard_queue {
+            for item in held_back {
+                writer.write(&mut sink, item).await?;
+            }
+        }
         while let Ok(item) = rx.try_recv() {
             conn.dequeued(&item);
             if !discard_queue {
@@ -264,6 +294,7 @@ async fn write_loop(
             let notice = writer.notice(reason);
             writer.write(&mut sink, Outbound::message(&notice)).await?;
         }
+        let reason = state.choices.close_reason(code, &reason);
         sink.send(Message::Close(Some(close_frame(code, &reason))))
             .await?;
         Ok::<(), WsError>(())
@@ -311,8 +342,7 @@ impl Writer<'_> {
             item.text = crate::faults::omit_required_field(item.text);
         }
         let Some(filter) = &self.state.config.outbound_filter else {
-            sink.feed(Message::Text(item.text)).await?;
-            self.count();
+            self.feed(sink, item.text).await?;
             if let Some((subscription, token)) = &item.position {
                 self.conn.delivered(subscription, token);
             }
@@ -320,25 +350,44 @@ impl Writer<'_> {
         };
         let message: ServerMessage = match serde_json::from_str(&item.text) {
             Ok(message) => message,
-            Err(_) => {
-                sink.feed(Message::Text(item.text)).await?;
-                self.count();
-                return Ok(());
-            }
+            Err(_) => return self.feed(sink, item.text).await,
         };
         for outgoing in filter.filter(&self.conn.id, message) {
             if !outgoing.delay.is_zero() {
                 sink.flush().await?;
                 tokio::time::sleep(outgoing.delay).await;
             }
-            sink.feed(Message::Text(outgoing.message.to_json().into()))
-                .await?;
-            self.count();
+            self.feed(sink, outgoing.message.to_json().into()).await?;
             if let ServerMessage::Change(change) = &outgoing.message {
                 self.conn
                     .delivered(&change.subscription, &change.event.resume_token.0);
             }
         }
+        Ok(())
+    }
+
+    /// Writes `items` in order; false when the connection began to close first.
+    async fn write_while_open(
+        &mut self,
+        sink: &mut Sink,
+        items: impl IntoIterator<Item = Outbound>,
+    ) -> Result<bool, WsError> {
+        let conn = self.conn;
+        for item in items {
+            tokio::select! {
+                biased;
+                result = self.write(sink, item) => result?,
+                _ = conn.closed() => return Ok(false),
+            }
+        }
+        Ok(true)
+    }
+
+    /// Writes one frame in the shape the server's variant gives it.
+    async fn feed(&self, sink: &mut Sink, text: Utf8Bytes) -> Result<(), WsError> {
+        sink.feed(Message::Text(self.state.choices.shape_frame(text)))
+            .await?;
+        self.count();
         Ok(())
     }
 

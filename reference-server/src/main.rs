@@ -11,7 +11,7 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
-use tidewire_server::{AuthMode, Config, Faults, InjectedFault, RateLimit, Server};
+use tidewire_server::{AuthMode, Config, Faults, InjectedFault, RateLimit, Server, Variant};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -38,14 +38,14 @@ struct Args {
     #[arg(long, env = "TIDEWIRE_PATH", default_value = "/v1")]
     path: String,
     /// Milliseconds without any server message after which a heartbeat is sent.
-    #[arg(long, env = "TIDEWIRE_HEARTBEAT_MS", default_value_t = 15_000)]
-    heartbeat_ms: u64,
+    #[arg(long, env = "TIDEWIRE_HEARTBEAT_MS")]
+    heartbeat_ms: Option<u64>,
     /// Authentication mode.
     #[arg(long, env = "TIDEWIRE_AUTH", value_enum, default_value = "off")]
     auth: Auth,
     /// In required mode, milliseconds a connection may stay unauthenticated.
-    #[arg(long, env = "TIDEWIRE_AUTH_TIMEOUT_MS", default_value_t = 10_000)]
-    auth_timeout_ms: u64,
+    #[arg(long, env = "TIDEWIRE_AUTH_TIMEOUT_MS")]
+    auth_timeout_ms: Option<u64>,
     /// JSON file mapping each static token to {"principal": "...", "scopes": ["..."]}.
     #[arg(long, env = "TIDEWIRE_TOKENS_FILE")]
     tokens_file: Option<PathBuf>,
@@ -61,40 +61,36 @@ struct Args {
     )]
     anonymous_scopes: Vec<String>,
     /// Milliseconds before a token expires at which the token_expiring notice is sent.
-    #[arg(
-        long,
-        env = "TIDEWIRE_TOKEN_EXPIRY_NOTICE_MS",
-        default_value_t = 30_000
-    )]
-    token_expiry_notice_ms: u64,
+    #[arg(long, env = "TIDEWIRE_TOKEN_EXPIRY_NOTICE_MS")]
+    token_expiry_notice_ms: Option<u64>,
     /// Client messages allowed per window; 0 disables the rate limit.
-    #[arg(long, env = "TIDEWIRE_RATE_MESSAGES", default_value_t = 100)]
-    rate_messages: u32,
+    #[arg(long, env = "TIDEWIRE_RATE_MESSAGES")]
+    rate_messages: Option<u32>,
     /// Length of the rate-limit window in milliseconds.
-    #[arg(long, env = "TIDEWIRE_RATE_WINDOW_MS", default_value_t = 1000)]
-    rate_window_ms: u64,
+    #[arg(long, env = "TIDEWIRE_RATE_WINDOW_MS")]
+    rate_window_ms: Option<u64>,
     /// Open connections beyond this are closed with 1013.
-    #[arg(long, env = "TIDEWIRE_MAX_CONNECTIONS", default_value_t = 1024)]
-    max_connections: usize,
+    #[arg(long, env = "TIDEWIRE_MAX_CONNECTIONS")]
+    max_connections: Option<usize>,
     /// Live subscriptions (watch and topic) per connection.
-    #[arg(long, env = "TIDEWIRE_MAX_SUBSCRIPTIONS", default_value_t = 100)]
-    max_subscriptions: u32,
+    #[arg(long, env = "TIDEWIRE_MAX_SUBSCRIPTIONS")]
+    max_subscriptions: Option<u32>,
     /// Largest client frame in bytes; larger closes with 1009.
-    #[arg(long, env = "TIDEWIRE_MAX_MESSAGE_BYTES", default_value_t = 1 << 20)]
-    max_message_bytes: usize,
+    #[arg(long, env = "TIDEWIRE_MAX_MESSAGE_BYTES")]
+    max_message_bytes: Option<usize>,
     /// Deepest JSON nesting accepted in a client message.
-    #[arg(long, env = "TIDEWIRE_MAX_NESTING_DEPTH", default_value_t = 32)]
-    max_nesting_depth: u32,
+    #[arg(long, env = "TIDEWIRE_MAX_NESTING_DEPTH")]
+    max_nesting_depth: Option<u32>,
     /// Allowed Origin values (comma-separated); empty allows all. Requests
     /// without an Origin header are always allowed.
     #[arg(long, env = "TIDEWIRE_ALLOWED_ORIGINS", value_delimiter = ',')]
     allowed_origins: Vec<String>,
     /// Server messages that may wait for one connection before it is closed as a slow consumer (4002).
-    #[arg(long, env = "TIDEWIRE_OUTBOUND_QUEUE", default_value_t = 1024)]
-    outbound_queue: usize,
+    #[arg(long, env = "TIDEWIRE_OUTBOUND_QUEUE")]
+    outbound_queue: Option<usize>,
     /// Change events kept in the journal for resuming.
-    #[arg(long, env = "TIDEWIRE_JOURNAL_RETENTION", default_value_t = 10_000)]
-    journal_retention: usize,
+    #[arg(long, env = "TIDEWIRE_JOURNAL_RETENTION")]
+    journal_retention: Option<usize>,
     /// Milliseconds a change event is kept in the journal for resuming; 0 keeps
     /// events until --journal-retention drops them.
     #[arg(long, env = "TIDEWIRE_JOURNAL_MAX_AGE_MS", default_value_t = 0)]
@@ -105,8 +101,8 @@ struct Args {
     data_dir: Option<PathBuf>,
     /// Messages kept per room for history. TW-ROOM-16 requires at least 1000;
     /// a smaller value makes the server non-conforming (useful to test clients).
-    #[arg(long, env = "TIDEWIRE_ROOM_HISTORY", default_value_t = 1000)]
-    room_history: usize,
+    #[arg(long, env = "TIDEWIRE_ROOM_HISTORY")]
+    room_history: Option<usize>,
     /// Never send heartbeats (fault injection).
     #[arg(long, env = "TIDEWIRE_FAULT_SKIP_HEARTBEATS")]
     fault_skip_heartbeats: bool,
@@ -122,6 +118,18 @@ struct Args {
             .try_map(|name| name.parse::<InjectedFault>())
     )]
     faults: Vec<InjectedFault>,
+    /// Which side of the specification's freedoms to take: `usual`, or
+    /// `alternate` (other id, token and timestamp formats, extra unknown
+    /// members, other wording and orders, the widest limits as defaults).
+    /// Flags left unset take the variant's default.
+    #[arg(
+        long,
+        env = "TIDEWIRE_VARIANT",
+        default_value = "usual",
+        value_parser = PossibleValuesParser::new(["usual", "alternate"])
+            .try_map(|name| name.parse::<Variant>())
+    )]
+    variant: Variant,
 }
 
 impl Args {
@@ -130,16 +138,24 @@ impl Args {
             Some(path) => Config::load_tokens_file(path)?,
             None => Default::default(),
         };
+        let defaults = Config::for_variant(self.variant);
+        let millis =
+            |given: Option<u64>, default: Duration| given.map_or(default, Duration::from_millis);
+        let default_rate = defaults.rate_limit.unwrap_or(RateLimit {
+            messages: 0,
+            window_ms: 1000,
+        });
+        let rate_messages = self.rate_messages.unwrap_or(default_rate.messages);
         let config = Config {
             listen: self.listen,
             path: self.path,
-            heartbeat_interval: Duration::from_millis(self.heartbeat_ms),
+            heartbeat_interval: millis(self.heartbeat_ms, defaults.heartbeat_interval),
             auth_mode: match self.auth {
                 Auth::Off => AuthMode::Off,
                 Auth::Optional => AuthMode::Optional,
                 Auth::Required => AuthMode::Required,
             },
-            auth_timeout: Duration::from_millis(self.auth_timeout_ms),
+            auth_timeout: millis(self.auth_timeout_ms, defaults.auth_timeout),
             tokens,
             jwt_secret: self.jwt_secret.map(String::into_bytes),
             anonymous_scopes: self
@@ -147,32 +163,32 @@ impl Args {
                 .into_iter()
                 .filter(|s| !s.trim().is_empty())
                 .collect(),
-            token_expiry_notice: Duration::from_millis(self.token_expiry_notice_ms),
-            rate_limit: (self.rate_messages > 0).then_some(RateLimit {
-                messages: self.rate_messages,
-                window_ms: self.rate_window_ms,
+            token_expiry_notice: millis(self.token_expiry_notice_ms, defaults.token_expiry_notice),
+            rate_limit: (rate_messages > 0).then_some(RateLimit {
+                messages: rate_messages,
+                window_ms: self.rate_window_ms.unwrap_or(default_rate.window_ms),
             }),
-            max_connections: self.max_connections,
-            max_subscriptions: self.max_subscriptions,
-            max_message_bytes: self.max_message_bytes,
-            max_nesting_depth: self.max_nesting_depth,
+            max_connections: self.max_connections.unwrap_or(defaults.max_connections),
+            max_subscriptions: self.max_subscriptions.unwrap_or(defaults.max_subscriptions),
+            max_message_bytes: self.max_message_bytes.unwrap_or(defaults.max_message_bytes),
+            max_nesting_depth: self.max_nesting_depth.unwrap_or(defaults.max_nesting_depth),
             allowed_origins: self
                 .allowed_origins
                 .into_iter()
                 .filter(|s| !s.trim().is_empty())
                 .collect(),
-            outbound_queue: self.outbound_queue,
-            journal_retention: self.journal_retention,
+            outbound_queue: self.outbound_queue.unwrap_or(defaults.outbound_queue),
+            journal_retention: self.journal_retention.unwrap_or(defaults.journal_retention),
             journal_max_age: (self.journal_max_age_ms > 0)
                 .then(|| Duration::from_millis(self.journal_max_age_ms)),
             data_dir: self.data_dir,
-            room_history: self.room_history,
+            room_history: self.room_history.unwrap_or(defaults.room_history),
             faults: Faults {
                 skip_heartbeats: self.fault_skip_heartbeats,
                 ignore_rate_limit: self.fault_ignore_rate_limit,
                 ..Faults::default()
             },
-            ..Config::default()
+            ..defaults
         };
         Ok(self.faults.into_iter().fold(config, Config::with_fault))
     }

@@ -103,13 +103,14 @@ pub(crate) struct Conn {
 impl Conn {
     pub fn new(
         num: u64,
+        id: String,
         identity: Identity,
         bound: usize,
     ) -> (Arc<Conn>, mpsc::UnboundedReceiver<Outbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = Conn {
             num,
-            id: format!("c{num}"),
+            id,
             identity: RwLock::new(identity),
             messages_in: AtomicU64::new(0),
             messages_out: AtomicU64::new(0),

@@ -15,6 +15,7 @@ use crate::fanout::shared_frame;
 use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, StorageError};
 use crate::util::{error, error_with, invalid_at, now_timestamp};
+use crate::variant::Choices;
 
 struct RoomMember {
     conn: Arc<Conn>,
@@ -67,6 +68,7 @@ pub(crate) struct Rooms {
     history_bound: usize,
     /// The data directory for history; `None` keeps it in memory only.
     disk: Option<Arc<Disk>>,
+    choices: Arc<dyn Choices>,
 }
 
 fn not_a_member(room: &str) -> ErrorBody {
@@ -84,11 +86,12 @@ fn observer(room: &str) -> ErrorBody {
 }
 
 impl Rooms {
-    pub fn new(history_bound: usize) -> Rooms {
+    pub fn new(history_bound: usize, choices: Arc<dyn Choices>) -> Rooms {
         Rooms {
             rooms: HashMap::new(),
             history_bound,
             disk: None,
+            choices,
         }
     }
 
@@ -200,7 +203,7 @@ impl Rooms {
             .expect("checked by participant");
         let posted = state.posted + 1;
         let message = ChatMessage {
-            message_id: format!("{posted:016}"),
+            message_id: self.choices.room_message_id(posted),
             author,
             body: body.clone(),
             sent_at: now_timestamp(),

@@ -168,7 +168,7 @@ impl Session {
     pub fn new_subscription_id(&mut self) -> (u64, String) {
         let key = self.next_subscription;
         self.next_subscription += 1;
-        (key, format!("s{key}"))
+        (key, self.state.choices.subscription_id(self.conn.num, key))
     }
 
     /// Removes everything the connection holds; room members see it leave as disconnected.

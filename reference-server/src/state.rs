@@ -15,9 +15,12 @@ use crate::persist::{Disk, StorageError};
 use crate::rooms::Rooms;
 use crate::store::Store;
 use crate::topics::Topics;
+use crate::variant::Choices;
 
 pub(crate) struct State {
     pub config: Config,
+    /// Ids, tokens and the shape of what is written, as `config.variant` has them.
+    pub choices: Arc<dyn Choices>,
     pub epoch: String,
     pub auth: Authenticator,
     pub store: Mutex<Store>,
@@ -38,9 +41,11 @@ impl State {
     /// directory this start created.
     pub fn new(config: Config) -> Result<(State, bool), StorageError> {
         let epoch = uuid::Uuid::new_v4().simple().to_string();
-        let store =
-            Store::new(epoch, config.journal_retention).with_max_age(config.journal_max_age);
-        let rooms = Rooms::new(config.room_history);
+        let choices = config.variant.choices();
+        let store = Store::new(epoch, config.journal_retention)
+            .with_max_age(config.journal_max_age)
+            .with_choices(choices.clone());
+        let rooms = Rooms::new(config.room_history, choices.clone());
         let (store, rooms, fresh) = match &config.data_dir {
             None => (store, rooms, true),
             Some(dir) => {
@@ -57,7 +62,8 @@ impl State {
                 jwt_secret: config.jwt_secret.clone(),
             },
             store: Mutex::new(store),
-            topics: Mutex::new(Topics::default()),
+            topics: Mutex::new(Topics::new(choices.clone())),
+            choices,
             rooms: Mutex::new(rooms),
             connections: Mutex::new(HashMap::new()),
             open: AtomicUsize::new(0),

@@ -23,6 +23,7 @@ use crate::fanout::change_frame;
 use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, JournalEntry, Recovered, StorageError};
 use crate::util::{error, invalid_at, lookup, set_path, timestamp, unset_path};
+use crate::variant::Choices;
 use tidewire_protocol::ErrorBody;
 
 /// A committed change, serialized once per variant.
@@ -49,8 +50,9 @@ pub(crate) struct Variant {
 }
 
 impl Variant {
-    fn of(event: &ChangeEvent) -> Variant {
-        let value = serde_json::to_value(event).expect("change events serialize");
+    fn of(event: &ChangeEvent, choices: &dyn Choices) -> Variant {
+        let mut value = serde_json::to_value(event).expect("change events serialize");
+        choices.shape_event(&mut value);
         Variant {
             json: value.to_string().into(),
             value,
@@ -60,17 +62,22 @@ impl Variant {
 
 impl Event {
     /// `event` in its stored form: updates carry `full_document`.
-    fn build(position: u64, committed_ms: u64, mut event: ChangeEvent) -> Event {
+    fn build(
+        position: u64,
+        committed_ms: u64,
+        mut event: ChangeEvent,
+        choices: &dyn Choices,
+    ) -> Event {
         let database = event.ns.database.to_string();
         let collection = event.ns.collection.to_string();
         let token: Arc<str> = event.resume_token.0.as_str().into();
         let (plain, with_document) = match event.operation_type {
             OperationType::Update => {
-                let with_document = Variant::of(&event);
+                let with_document = Variant::of(&event, choices);
                 event.full_document = None;
-                (Variant::of(&event), Some(with_document))
+                (Variant::of(&event, choices), Some(with_document))
             }
-            OperationType::Insert | OperationType::Delete => (Variant::of(&event), None),
+            OperationType::Insert | OperationType::Delete => (Variant::of(&event, choices), None),
         };
         Event {
             position,
@@ -173,6 +180,8 @@ pub(crate) struct Store {
     /// The data directory; `None` keeps everything in memory only.
     disk: Option<Arc<Disk>>,
     watches: BTreeMap<(u64, u64), WatchSub>,
+    /// How tokens and record ids are written, and how events are shaped.
+    choices: Arc<dyn Choices>,
 }
 
 impl Store {
@@ -187,7 +196,13 @@ impl Store {
             last_committed_ms: 0,
             disk: None,
             watches: BTreeMap::new(),
+            choices: crate::variant::Variant::Usual.choices(),
         }
+    }
+
+    pub fn with_choices(mut self, choices: Arc<dyn Choices>) -> Store {
+        self.choices = choices;
+        self
     }
 
     pub fn with_max_age(mut self, max_age: Option<Duration>) -> Store {
@@ -213,6 +228,7 @@ impl Store {
                 position,
                 entry.committed_ms,
                 entry.event,
+                &*self.choices,
             )));
         }
         let dropped = self.dropped_by_retention(now_ms(), 0);
@@ -227,7 +243,7 @@ impl Store {
     }
 
     pub fn token(&self, position: u64) -> String {
-        format!("{}:{position}", self.epoch)
+        self.choices.resume_token(&self.epoch, position)
     }
 
     pub fn watch_count(&self) -> usize {
@@ -243,7 +259,7 @@ impl Store {
         let id = match record_id(&record)? {
             Some(id) => id.to_string(),
             None => {
-                let id = uuid::Uuid::new_v4().simple().to_string();
+                let id = self.choices.record_id();
                 let mut with_id = Map::new();
                 with_id.insert("_id".into(), Value::String(id.clone()));
                 with_id.extend(record);
@@ -460,7 +476,12 @@ impl Store {
             Some(record) => records.insert(id.to_string(), Value::Object(record.clone())),
             None => records.remove(id),
         };
-        let event = Arc::new(Event::build(position, committed_ms, entry.event));
+        let event = Arc::new(Event::build(
+            position,
+            committed_ms,
+            entry.event,
+            &*self.choices,
+        ));
         for sub in self.watches.values() {
             if let Some(json) = sub.selects(&event) {
                 sub.conn.push(sub.outbound(&event, json));
@@ -474,13 +495,10 @@ impl Store {
     /// The position after which a resume token replays, if it can be honoured.
     pub(crate) fn resume_position(&self, token: &ResumeToken) -> Result<u64, ErrorBody> {
         let lost = |why: &str| error(ErrorCode::HistoryLost, why.to_string());
-        let (epoch, position) = token
-            .0
-            .rsplit_once(':')
+        let (epoch, position) = self
+            .choices
+            .parse_resume_token(&token.0)
             .ok_or_else(|| lost("the resume token is malformed"))?;
-        let position: u64 = position
-            .parse()
-            .map_err(|_| lost("the resume token is malformed"))?;
         if epoch != self.epoch {
             return Err(lost("the resume token is from another journal epoch"));
         }

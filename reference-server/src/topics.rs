@@ -11,6 +11,7 @@ use crate::auth::Action;
 use crate::fanout::publication_frame;
 use crate::outbound::{Conn, Outbound};
 use crate::util::now_timestamp;
+use crate::variant::Choices;
 
 pub(crate) struct TopicSub {
     pub conn: Arc<Conn>,
@@ -18,13 +19,21 @@ pub(crate) struct TopicSub {
     pub filter: Option<Filter>,
 }
 
-#[derive(Default)]
 pub(crate) struct Topics {
     subs: HashMap<String, BTreeMap<(u64, u64), TopicSub>>,
     published: u64,
+    choices: Arc<dyn Choices>,
 }
 
 impl Topics {
+    pub fn new(choices: Arc<dyn Choices>) -> Topics {
+        Topics {
+            subs: HashMap::new(),
+            published: 0,
+            choices,
+        }
+    }
+
     pub fn subscribe(&mut self, topic: &str, key: (u64, u64), sub: TopicSub) {
         self.subs
             .entry(topic.to_string())
@@ -52,7 +61,7 @@ impl Topics {
     /// publish order.
     pub fn publish(&mut self, topic: &str, publisher: &str, data: &Value) -> (String, Timestamp) {
         self.published += 1;
-        let message_id = format!("{:016}", self.published);
+        let message_id = self.choices.publication_id(self.published);
         let published_at = now_timestamp();
         let Some(subs) = self.subs.get(topic) else {
             return (message_id, published_at);

@@ -9,3 +9,4 @@ mod common;
 mod coverage;
 mod faults;
 mod prop;
+mod variant;

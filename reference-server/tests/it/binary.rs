@@ -75,6 +75,24 @@ async fn prints_the_bound_address_and_serves() {
     assert_eq!((status, body(&response)), (200, "ok"));
 }
 
+#[tokio::test]
+async fn the_variant_sets_the_defaults_and_flags_still_win() {
+    let usual = tidewire_server::Config::default();
+    let (_running, url) = spawn(
+        &["--listen", "127.0.0.1:0", "--max-subscriptions", "7"],
+        &[("TIDEWIRE_VARIANT", "alternate")],
+    );
+    let client = Client::connect(&url).await;
+    let welcome = &client.welcome;
+    assert!(
+        welcome.get(tidewire_server::EXTRA_MEMBER).is_some(),
+        "{welcome}"
+    );
+    assert_eq!(welcome["limits"]["max_subscriptions"], 7);
+    let depth = welcome["limits"]["max_nesting_depth"].as_u64().unwrap();
+    assert!(depth > u64::from(usual.max_nesting_depth), "{welcome}");
+}
+
 #[test]
 fn help_documents_every_flag() {
     let output = Command::new(env!("CARGO_BIN_EXE_tidewire-server"))
@@ -101,6 +119,7 @@ fn help_documents_every_flag() {
         "--outbound-queue",
         "--journal-retention",
         "--room-history",
+        "--variant",
         "TIDEWIRE_LISTEN",
     ] {
         assert!(help.contains(flag), "--help lacks {flag}");

@@ -171,6 +171,11 @@ impl Client {
             .await
     }
 
+    /// The messages read while waiting for replies and not yet taken by `recv`.
+    pub fn take_pending(&mut self) -> Vec<Value> {
+        self.pending.drain(..).collect()
+    }
+
     /// The next message other than a heartbeat.
     pub async fn recv(&mut self) -> Value {
         if let Some(message) = self.pending.pop_front() {

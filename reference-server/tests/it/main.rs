@@ -12,4 +12,5 @@ mod limits;
 mod records;
 mod rooms;
 mod topics;
+mod variant;
 mod watch;

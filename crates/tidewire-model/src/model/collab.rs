@@ -43,7 +43,7 @@ impl Model {
                     }),
                 );
                 let push = json!({
-                    "$exact": true, "type": "document_edit", "room": room(r),
+                    "type": "document_edit", "room": room(r),
                     "document": DOCUMENT, "version": next,
                     "author": self.member(conn, role),
                     "ops": {"$literal": ops},

@@ -61,10 +61,7 @@ impl Model {
             }),
             false,
         );
-        self.expect(
-            conn,
-            json!({"$exact": true, "type": "pong", "id": id, "payload": payload}),
-        );
+        self.expect(conn, json!({"type": "pong", "id": id, "payload": payload}));
     }
 
     pub(super) fn apply_unsubscribe(&mut self, conn: usize, id: &str, nth: u8) {

@@ -91,11 +91,9 @@ impl Model {
                     }),
                 );
                 let message = json!({
-                    "$exact": true,
                     "type": "room_message",
                     "room": room(r),
                     "message": {
-                        "$exact": true,
                         "message_id": ANY_STRING(),
                         "author": self.member(conn, role),
                         "body": {"$literal": body},
@@ -123,9 +121,9 @@ impl Model {
         match self.role_of(conn, r) {
             None | Some(Role::Observer) => self.expect(conn, error(id, ErrorCode::Forbidden)),
             Some(role) => {
-                self.expect(conn, json!({"$exact": true, "type": "ack", "id": id}));
+                self.expect(conn, json!({"type": "ack", "id": id}));
                 let push = json!({
-                    "$exact": true, "type": "typing", "room": room(r),
+                    "type": "typing", "room": room(r),
                     "member": self.member(conn, role), "active": active,
                 });
                 for (c, _) in self.members(r).to_vec() {
@@ -148,7 +146,7 @@ impl Model {
         reason: Option<&str>,
     ) {
         let mut push = json!({
-            "$exact": true, "type": "presence", "room": room(room_index),
+            "type": "presence", "room": room(room_index),
             "action": action, "member": self.member(conn, role),
         });
         if let Some(reason) = reason {

@@ -63,7 +63,6 @@ impl Model {
                 (
                     s.conn,
                     json!({
-                        "$exact": true,
                         "type": "publication",
                         "subscription": format!("${{{}}}", s.var),
                         "topic": topic(t),

@@ -87,13 +87,26 @@ impl Model {
             if !filter.matches(&sent) || pipeline.as_ref().is_some_and(|p| !p.matches(&sent)) {
                 continue;
             }
+            let sent = sent.as_object().expect("events are objects");
+            // The server may add members to the event and to its own objects
+            // in it (TW-CORE-6); the record is the client's data, as it was.
             let mut pattern: Map<String, Value> = sent
-                .as_object()
-                .expect("events are objects")
                 .iter()
-                .map(|(k, v)| (k.clone(), json!({"$literal": v})))
+                .map(|(k, v)| match v {
+                    Value::Object(inner) if k != "full_document" => (
+                        k.clone(),
+                        inner
+                            .iter()
+                            .map(|(ik, iv)| (ik.clone(), json!({"$literal": iv})))
+                            .collect(),
+                    ),
+                    _ => (k.clone(), json!({"$literal": v})),
+                })
                 .collect();
-            pattern.insert("$exact".into(), json!(true));
+            if !sent.contains_key("full_document") {
+                // TW-WATCH-4: only inserts and updates of watches that asked carry it.
+                pattern.insert("full_document".into(), json!({"$absent": true}));
+            }
             pattern.insert("committed_at".into(), ANY_STRING());
             pattern.insert("resume_token".into(), ANY_STRING());
             pushes.push((

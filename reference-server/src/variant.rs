@@ -1,0 +1,443 @@
+//! The server's choices where spec/PROTOCOL.md leaves it free, in one place.
+//!
+//! [`Variant::Usual`] is how the reference server has always behaved.
+//! [`Variant::Alternate`] takes the other side of every freedom the
+//! specification gives a server, so that a suite run against both shows
+//! which cases rely on a choice rather than on a requirement. The table
+//! "what --variant alternate changes" in reference-server/README.md lists
+//! each freedom and the text that makes it free.
+//!
+//! Handlers never ask which variant runs: they call [`Choices`], which names
+//! things (ids, tokens) and shapes what is written (extra members, wording,
+//! member and array order, timestamp precision, push order, heartbeat time).
+
+use std::fmt;
+use std::str::FromStr;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde_json::{Map, Value};
+use tidewire_protocol::CloseCode;
+use tokio::time::Instant;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
+
+use crate::outbound::Outbound;
+
+/// Which side of the specification's freedoms the server takes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
+pub enum Variant {
+    /// The reference server's own choices.
+    #[default]
+    Usual,
+    /// The other side of every freedom (see the module docs).
+    Alternate,
+}
+
+/// A name that is no variant.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("unknown variant {name:?} (known: usual, alternate)")]
+pub struct UnknownVariant {
+    pub name: String,
+}
+
+impl Variant {
+    pub const ALL: [Variant; 2] = [Variant::Usual, Variant::Alternate];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Variant::Usual => "usual",
+            Variant::Alternate => "alternate",
+        }
+    }
+
+    pub(crate) fn choices(self) -> Arc<dyn Choices> {
+        match self {
+            Variant::Usual => Arc::new(Usual),
+            Variant::Alternate => Arc::new(Alternate::default()),
+        }
+    }
+}
+
+impl fmt::Display for Variant {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+impl FromStr for Variant {
+    type Err = UnknownVariant;
+
+    fn from_str(s: &str) -> Result<Variant, UnknownVariant> {
+        Variant::ALL
+            .into_iter()
+            .find(|v| v.name() == s)
+            .ok_or_else(|| UnknownVariant { name: s.into() })
+    }
+}
+
+/// Everything the server decides where the specification lets it.
+pub(crate) trait Choices: Send + Sync {
+    /// Unique among the connections of one run (TW-CORE-26).
+    fn connection_id(&self, number: u64) -> String;
+    /// Never used twice on one connection (TW-WATCH-2, TW-TOPIC-3, TW-CORE-32).
+    fn subscription_id(&self, connection: u64, key: u64) -> String;
+    /// Opaque, 1 to 512 characters (section 9).
+    fn resume_token(&self, epoch: &str, position: u64) -> String;
+    /// The epoch and position of a token this server issued; `None` when malformed.
+    fn parse_resume_token<'t>(&self, token: &'t str) -> Option<(&'t str, u64)>;
+    /// Increasing in code point order within a room (TW-ROOM-10).
+    fn room_message_id(&self, posted: u64) -> String;
+    /// Unique within the run (TW-TOPIC-1).
+    fn publication_id(&self, published: u64) -> String;
+    /// An `_id` for a `create` without one (TW-REC-3).
+    fn record_id(&self) -> String;
+    /// How long after the last message a heartbeat is sent: at most
+    /// `interval` (TW-CORE-28).
+    fn heartbeat_after(&self, interval: Duration) -> Duration;
+    /// The reason of a close frame with `code`, given the usual one.
+    fn close_reason(&self, code: CloseCode, usual: &str) -> String;
+    /// Reshapes a change event once, before filters see it, since filters
+    /// see the event as it is sent (TW-WATCH-6).
+    fn shape_event(&self, event: &mut Value);
+    /// Reshapes a frame just before it is written.
+    fn shape_frame(&self, text: Utf8Bytes) -> Utf8Bytes;
+    /// Whether pushes of subscriptions may be held back and let out in
+    /// another order (see [`HeldPushes`]).
+    fn reorders_pushes(&self) -> bool;
+}
+
+/// The reference server's own choices.
+struct Usual;
+
+impl Choices for Usual {
+    fn connection_id(&self, number: u64) -> String {
+        format!("c{number}")
+    }
+
+    fn subscription_id(&self, _connection: u64, key: u64) -> String {
+        format!("s{key}")
+    }
+
+    fn resume_token(&self, epoch: &str, position: u64) -> String {
+        format!("{epoch}:{position}")
+    }
+
+    fn parse_resume_token<'t>(&self, token: &'t str) -> Option<(&'t str, u64)> {
+        let (epoch, position) = token.rsplit_once(':')?;
+        Some((epoch, position.parse().ok()?))
+    }
+
+    fn room_message_id(&self, posted: u64) -> String {
+        format!("{posted:016}")
+    }
+
+    fn publication_id(&self, published: u64) -> String {
+        format!("{published:016}")
+    }
+
+    fn record_id(&self) -> String {
+        uuid::Uuid::new_v4().simple().to_string()
+    }
+
+    fn heartbeat_after(&self, interval: Duration) -> Duration {
+        interval
+    }
+
+    fn close_reason(&self, _code: CloseCode, usual: &str) -> String {
+        usual.to_string()
+    }
+
+    fn shape_event(&self, _event: &mut Value) {}
+
+    fn shape_frame(&self, text: Utf8Bytes) -> Utf8Bytes {
+        text
+    }
+
+    fn reorders_pushes(&self) -> bool {
+        false
+    }
+}
+
+/// The unknown member the alternate server adds to every object it may grow
+/// (TW-CORE-6, section 22).
+pub const EXTRA_MEMBER: &str = "x_variant";
+
+/// Resume tokens hide their position behind this mask, so that they neither
+/// sort nor count in commit order: nothing but the server may read them.
+const TOKEN_MASK: u64 = 0x5a5a_3c3c_0f0f_9696;
+
+/// Members whose value is the client's data, returned as it was given
+/// (records, published data, bodies, payloads, set values, edit operations):
+/// the alternate server adds nothing to them and reorders nothing in them.
+const CLIENT_DATA: [&str; 8] = [
+    "record",
+    "records",
+    "full_document",
+    "data",
+    "body",
+    "payload",
+    "updated_fields",
+    "ops",
+];
+
+/// Arrays whose order the specification leaves open; the alternate server
+/// reverses them.
+const UNORDERED: [&str; 5] = [
+    "profiles",
+    "members",
+    "scopes",
+    "positions",
+    "removed_fields",
+];
+
+/// Members holding timestamps, which the alternate server writes with
+/// microseconds instead of milliseconds.
+const TIMESTAMPS: [&str; 5] = [
+    "at",
+    "committed_at",
+    "sent_at",
+    "published_at",
+    "expires_at",
+];
+
+#[derive(Default)]
+struct Alternate {
+    records: AtomicU64,
+}
+
+impl Choices for Alternate {
+    fn connection_id(&self, number: u64) -> String {
+        // `+` and `/`: an id is any string, not a name, a path segment or a regex.
+        format!("conn+{number:x}/{}", uuid::Uuid::new_v4().simple())
+    }
+
+    fn subscription_id(&self, connection: u64, key: u64) -> String {
+        format!("Ⓢ{connection:x}.{key:x}")
+    }
+
+    fn resume_token(&self, epoch: &str, position: u64) -> String {
+        format!("{:016x}{epoch}", position ^ TOKEN_MASK)
+    }
+
+    fn parse_resume_token<'t>(&self, token: &'t str) -> Option<(&'t str, u64)> {
+        let masked = token.get(..16)?;
+        let position = u64::from_str_radix(masked, 16).ok()? ^ TOKEN_MASK;
+        Some((&token[16..], position))
+    }
+
+    fn room_message_id(&self, posted: u64) -> String {
+        // Fixed-width hex keeps the order; the random tail keeps clients from
+        // computing ids or counting on them being dense.
+        let tail = uuid::Uuid::new_v4().as_u128() as u16;
+        format!("{posted:012x}~{tail:04x}")
+    }
+
+    fn publication_id(&self, _published: u64) -> String {
+        format!("pub-{}", uuid::Uuid::new_v4())
+    }
+
+    fn record_id(&self) -> String {
+        let n = self.records.fetch_add(1, Ordering::Relaxed) + 1;
+        let tail = uuid::Uuid::new_v4().as_u128() as u32;
+        format!("rec:{n}/{tail:08x}")
+    }
+
+    fn heartbeat_after(&self, interval: Duration) -> Duration {
+        // Early in the window rather than at its end: TW-CORE-28 bounds the
+        // silence, not the heartbeat.
+        interval * 3 / 5
+    }
+
+    fn close_reason(&self, code: CloseCode, usual: &str) -> String {
+        match code {
+            // TW-AUTH-3, TW-AUTH-10, TW-LIMIT-3, TW-LIMIT-5 and TW-LIMIT-7
+            // name these reasons.
+            CloseCode::PolicyViolation | CloseCode::TryAgainLater => usual.to_string(),
+            // Section 18: the other reasons are for humans and logs.
+            _ => format!("Closed ({}).", code.code()),
+        }
+    }
+
+    fn shape_event(&self, event: &mut Value) {
+        shape(event, "change.event");
+    }
+
+    fn shape_frame(&self, text: Utf8Bytes) -> Utf8Bytes {
+        let Ok(mut message) = serde_json::from_str::<Value>(&text) else {
+            return text;
+        };
+        let kind = message["type"].as_str().unwrap_or_default().to_string();
+        reword(&mut message, &kind);
+        shape(&mut message, &kind);
+        serde_json::to_string_pretty(&message).map_or(text, Utf8Bytes::from)
+    }
+
+    fn reorders_pushes(&self) -> bool {
+        true
+    }
+}
+
+/// Different human-readable texts: programs act on codes, never on these
+/// (section 3.4, section 5.4).
+fn reword(message: &mut Value, kind: &str) {
+    match kind {
+        "error" => {
+            let code = message["error"]["code"].as_str().unwrap_or("internal");
+            let text = format!("Request declined ({code}); see the error code and details.");
+            message["error"]["message"] = Value::String(text);
+        }
+        "notice" => {
+            let reason = message["reason"].as_str().unwrap_or_default();
+            message["message"] = Value::String(format!("Heads up: {reason}."));
+        }
+        "welcome" => {
+            message["server"]["name"] = Value::String("tidewire-server (alternate)".into());
+            let version = message["server"]["version"].as_str().unwrap_or_default();
+            message["server"]["version"] = Value::String(format!("{version}+alternate"));
+        }
+        _ => {}
+    }
+}
+
+/// Adds [`EXTRA_MEMBER`] to `value` and every server object below it,
+/// writes its members in reverse order, reverses the unordered arrays and
+/// lengthens timestamps; the client's data is left as it is. A `change`'s
+/// event was shaped when it was committed and is left alone here.
+fn shape(value: &mut Value, at: &str) {
+    let Value::Object(object) = value else {
+        if let Value::Array(items) = value {
+            for item in items {
+                shape(item, at);
+            }
+        }
+        return;
+    };
+    let mut shaped = Map::new();
+    shaped.insert(EXTRA_MEMBER.into(), serde_json::json!({ "at": at }));
+    let members = std::mem::take(object);
+    for (key, mut member) in members.into_iter().rev() {
+        let client_data = CLIENT_DATA.contains(&key.as_str());
+        let committed_event = at == "change" && key == "event";
+        if !client_data && !committed_event {
+            if UNORDERED.contains(&key.as_str()) {
+                if let Value::Array(items) = &mut member {
+                    items.reverse();
+                }
+            }
+            if TIMESTAMPS.contains(&key.as_str()) {
+                lengthen_timestamp(&mut member);
+            }
+            shape(&mut member, &format!("{at}.{key}"));
+        }
+        shaped.insert(key, member);
+    }
+    *object = shaped;
+}
+
+/// `2026-01-24T10:30:00.123Z` becomes `2026-01-24T10:30:00.123000Z`: the same
+/// instant (RFC 3339 allows any number of fraction digits).
+fn lengthen_timestamp(value: &mut Value) {
+    if let Value::String(text) = value {
+        if let Some(instant) = text.strip_suffix('Z') {
+            if instant.rsplit_once('.').is_some_and(|(_, f)| f.len() == 3) {
+                *text = format!("{instant}000Z");
+            }
+        }
+    }
+}
+
+/// The alternate server's push order: pushes of subscriptions (`change`,
+/// `publication`) are held back, then let out after the next other message
+/// (so a reply overtakes them) or [`HOLD_FOR`] after the first was held, the
+/// subscription that pushed last first. Each subscription keeps its own order
+/// (TW-WATCH-9, TW-TOPIC-6); only the order between subscriptions, and
+/// between a push and replies, changes, which sections 3.2 and 16.2 leave
+/// open. Held pushes go out before their subscription's `unsubscribed`
+/// (TW-CORE-32) and before a `notice`, which may precede a close.
+#[derive(Default)]
+pub(crate) struct HeldPushes {
+    held: Vec<(String, Outbound)>,
+    since: Option<Instant>,
+}
+
+/// How long a push may be held when nothing else is written.
+const HOLD_FOR: Duration = Duration::from_millis(20);
+/// Pushes held at most, so a busy subscription does not pile up behind the bound.
+const HOLD_AT_MOST: usize = 16;
+
+impl HeldPushes {
+    /// What to write now in place of `item`, in order.
+    pub fn take(&mut self, item: Outbound) -> Vec<Outbound> {
+        let (kind, subscription) = kind_and_subscription(&item.text);
+        match (kind.as_str(), subscription) {
+            ("change" | "publication", Some(subscription)) => {
+                self.held.push((subscription, item));
+                self.since.get_or_insert_with(Instant::now);
+                if self.held.len() >= HOLD_AT_MOST {
+                    return self.release();
+                }
+                Vec::new()
+            }
+            ("unsubscribed", Some(subscription)) => {
+                let (theirs, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
+                    .into_iter()
+                    .partition(|(held, _)| *held == subscription);
+                self.held = others;
+                let mut out: Vec<Outbound> = theirs.into_iter().map(|(_, item)| item).collect();
+                out.push(item);
+                out.extend(self.release());
+                out
+            }
+            ("notice", _) => {
+                let mut out = self.release();
+                out.push(item);
+                out
+            }
+            _ => {
+                let mut out = vec![item];
+                out.extend(self.release());
+                out
+            }
+        }
+    }
+
+    /// When the held pushes are due, if any are held.
+    pub fn deadline(&self) -> Option<Instant> {
+        self.since.map(|since| since + HOLD_FOR)
+    }
+
+    /// Everything held, grouped by subscription, the group of the
+    /// subscription that pushed last first.
+    pub fn release(&mut self) -> Vec<Outbound> {
+        self.since = None;
+        let mut order: Vec<String> = Vec::new();
+        for (subscription, _) in self.held.iter().rev() {
+            if !order.contains(subscription) {
+                order.push(subscription.clone());
+            }
+        }
+        let mut held = std::mem::take(&mut self.held);
+        let mut out = Vec::with_capacity(held.len());
+        for subscription in order {
+            let (theirs, rest): (Vec<_>, Vec<_>) =
+                held.into_iter().partition(|(s, _)| *s == subscription);
+            out.extend(theirs.into_iter().map(|(_, item)| item));
+            held = rest;
+        }
+        out
+    }
+}
+
+fn kind_and_subscription(text: &str) -> (String, Option<String>) {
+    #[derive(serde::Deserialize)]
+    struct Head {
+        #[serde(rename = "type", default)]
+        kind: String,
+        subscription: Option<String>,
+    }
+    match serde_json::from_str::<Head>(text) {
+        Ok(head) => (head.kind, head.subscription),
+        Err(_) => (String::new(), None),
+    }
+}
