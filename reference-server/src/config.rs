@@ -245,6 +245,12 @@ impl Config {
         if self.max_message_bytes == 0 || self.max_nesting_depth == 0 {
             return invalid("message size and nesting limits must be positive");
         }
+        if self.max_nesting_depth as usize > tidewire_protocol::MAX_PARSER_NESTING_DEPTH {
+            return invalid(&format!(
+                "nesting limit must be at most {} (the deepest JSON the decoder parses)",
+                tidewire_protocol::MAX_PARSER_NESTING_DEPTH
+            ));
+        }
         if let Some(rate) = self.rate_limit {
             if rate.messages == 0 || rate.window_ms == 0 {
                 return invalid("rate limit needs a positive message count and window");
@@ -302,4 +308,25 @@ pub enum ConfigError {
     },
     #[error("invalid configuration: {0}")]
     Invalid(String),
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_nesting_limit_beyond_the_decoder_is_refused() {
+        let deepest = tidewire_protocol::MAX_PARSER_NESTING_DEPTH as u32;
+        let at_limit = Config {
+            max_nesting_depth: deepest,
+            ..Config::default()
+        };
+        at_limit.validate().unwrap();
+        let beyond = Config {
+            max_nesting_depth: deepest + 1,
+            ..Config::default()
+        };
+        let err = beyond.validate().unwrap_err();
+        assert!(err.to_string().contains("at most 127"), "{err}");
+    }
 }

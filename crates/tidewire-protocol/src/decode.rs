@@ -86,6 +86,12 @@ pub fn nesting_depth(text: &str) -> usize {
     deepest
 }
 
+/// The deepest nesting the JSON parser accepts (serde_json stops at its recursion
+/// limit of 128 levels, counting the outermost): a server may announce no larger
+/// `max_nesting_depth`, or a frame within its announced limit would be refused as
+/// not JSON.
+pub const MAX_PARSER_NESTING_DEPTH: usize = 127;
+
 /// Decodes one text frame. The checks run in the order the specification
 /// gives: nesting, JSON syntax, object shape, `type`, `id`, then fields.
 pub fn decode_client_message(text: &str, max_depth: usize) -> Result<ClientMessage, DecodeError> {
@@ -178,6 +184,27 @@ mod tests {
 
     fn decode(text: &str) -> Result<ClientMessage, DecodeError> {
         decode_client_message(text, DEPTH)
+    }
+
+    fn ping_nested(depth: usize) -> String {
+        // The message object is the first level.
+        let inner = depth - 1;
+        format!(
+            r#"{{"type":"ping","id":"1","payload":{}{}}}"#,
+            "[".repeat(inner),
+            "]".repeat(inner)
+        )
+    }
+
+    #[test]
+    fn the_parser_takes_every_depth_a_server_may_announce() {
+        let deepest = ping_nested(MAX_PARSER_NESTING_DEPTH);
+        assert_eq!(nesting_depth(&deepest), MAX_PARSER_NESTING_DEPTH);
+        decode_client_message(&deepest, MAX_PARSER_NESTING_DEPTH).unwrap();
+        // One level more is beyond the parser, which is why no server may announce it.
+        let beyond = ping_nested(MAX_PARSER_NESTING_DEPTH + 1);
+        let err = decode_client_message(&beyond, MAX_PARSER_NESTING_DEPTH + 1).unwrap_err();
+        assert!(err.message.contains("not valid JSON"), "{}", err.message);
     }
 
     #[test]

@@ -29,7 +29,7 @@ mod types;
 #[cfg(test)]
 mod tests;
 
-pub use decode::{decode_client_message, nesting_depth, DecodeError};
+pub use decode::{decode_client_message, nesting_depth, DecodeError, MAX_PARSER_NESTING_DEPTH};
 pub use error::{CloseCode, ErrorCode, Recovery};
 pub use messages::*;
 pub use names::{CollectionName, InvalidName, Name, RequestId};
