@@ -7,4 +7,6 @@ mod cli_features;
 mod common;
 mod coverage;
 mod faults;
+mod hardening;
+mod html;
 mod prop;
