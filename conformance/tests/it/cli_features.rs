@@ -91,7 +91,7 @@ fn a_server_whose_first_frame_does_not_claim_profiles_is_a_setup_error() {
         stderr(&out),
         format!(
             "error: cannot tell which profiles {plain} claims: no frame within 300 ms \
-             (pass --profile to choose them)\n"
+             (pass --profile to choose them, or --timeout to wait longer)\n"
         )
     );
 

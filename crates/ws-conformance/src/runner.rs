@@ -295,8 +295,29 @@ pub enum SetupError {
     #[error("no cases selected ({total} loaded)")]
     NothingSelected { total: usize },
     // The reason reads inside the sentence, so it is not a separate cause.
-    #[error("cannot tell which profiles {url} claims: {reason} (pass --profile to choose them)")]
+    #[error("cannot tell which profiles {url} claims: {reason}{}", claims_hint(.reason))]
     Claims { url: String, reason: ClaimsError },
+}
+
+/// The flags that would get past a claims error, and only those: choosing
+/// the profiles does not help when no handshake succeeds.
+fn claims_hint(reason: &ClaimsError) -> &'static str {
+    match reason {
+        ClaimsError::FirstFrame(FirstFrameError::Refused { status: 401 | 403 }) => {
+            " (pass --token if the endpoint needs one)"
+        }
+        ClaimsError::FirstFrame(FirstFrameError::NoFrame(_)) => {
+            " (pass --profile to choose them, or --timeout to wait longer)"
+        }
+        ClaimsError::FirstFrame(
+            FirstFrameError::Request(_)
+            | FirstFrameError::Refused { .. }
+            | FirstFrameError::NoSubprotocol
+            | FirstFrameError::Handshake(_)
+            | FirstFrameError::HandshakeTimeout,
+        ) => "",
+        _ => " (pass --profile to choose them)",
+    }
 }
 
 /// Why a connection gave no first frame to read.
