@@ -56,6 +56,9 @@ fn failure_output_is_pinned() {
             "fail.schema",
             "--transcript-lines",
             "6",
+            // One at a time, so that the output is in suite order.
+            "-j",
+            "1",
         ])
         .output()
         .unwrap();

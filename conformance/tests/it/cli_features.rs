@@ -124,6 +124,9 @@ fn coverage_output_is_pinned() {
             &fixture("requirements/claims.json"),
             "--json",
             json.to_str().unwrap(),
+            // One at a time, so that the output is in suite order.
+            "-j",
+            "1",
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

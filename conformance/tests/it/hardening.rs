@@ -130,9 +130,10 @@ fn run_measured(args: &[&str], dir: &Path) -> (Option<i32>, String, u64) {
         if let Some(status) = child.try_wait().unwrap() {
             break status;
         }
-        if started.elapsed() > Duration::from_secs(60) {
+        // Generous: other tests share the machine's cores.
+        if started.elapsed() > Duration::from_secs(300) {
             let _ = child.kill();
-            panic!("the run did not end within 60 s");
+            panic!("the run did not end within 300 s");
         }
         std::thread::sleep(Duration::from_millis(20));
     };
@@ -156,6 +157,8 @@ fn assert_flood_is_bounded(name: &str, addr: SocketAddr) {
             &tidewire_suite("core.json"),
             "-p",
             "core",
+            "--timeout",
+            "1000",
             "--json",
             json.to_str().unwrap(),
         ],
