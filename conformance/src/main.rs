@@ -13,8 +13,9 @@ use ws_conformance::fixture::LoadedCase;
 use ws_conformance::render::{self, Style};
 use ws_conformance::report::{Requirements, RequirementsError};
 use ws_conformance::{
-    load_suites, Auth, Baseline, CaseReport, Filter, LoadError, Observer, RunOptions, Runner,
-    SchemaSet, SchemaSetError, SetupError, Status, Suite, TlsConfig, TlsError,
+    load_suites, Auth, Baseline, BaselineError, CaseReport, Filter, LoadError, Observer, Partition,
+    Report, RunOptions, Runner, SchemaSet, SchemaSetError, SetupError, Status, Suite, TlsConfig,
+    TlsError,
 };
 
 /// The exit statuses of `tidewire-conform`, in one place.
@@ -25,6 +26,9 @@ mod exit_codes {
     pub const CASES_FAILED: u8 = 1;
     /// A usage or setup error: nothing could be judged.
     pub const SETUP_ERROR: u8 = 2;
+    /// Whoever read stdout stopped reading (`| head`): ended quietly, with
+    /// the status of a process that SIGPIPE ended.
+    pub const BROKEN_PIPE: i32 = 141;
 }
 
 /// Why a command could not judge anything (exit status 2).
@@ -56,6 +60,12 @@ enum CliError {
         path: PathBuf,
         #[source]
         source: std::io::Error,
+    },
+    #[error("invalid baseline {}", path.display())]
+    BaselineContent {
+        path: PathBuf,
+        #[source]
+        source: BaselineError,
     },
     #[error("cannot write {}", path.display())]
     Write {
@@ -106,6 +116,25 @@ enum Command {
 }
 
 #[derive(Debug, Args)]
+struct ListArgs {
+    #[command(flatten)]
+    select: SelectArgs,
+    /// Output format.
+    #[arg(long, value_name = "FORMAT", default_value = "text")]
+    format: ListFormat,
+    /// Print what each case needs to run instead of its title: the
+    /// profiles the server must claim and the --var values to give.
+    #[arg(long, conflicts_with = "format")]
+    needs: bool,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, ValueEnum)]
+enum ListFormat {
+    Text,
+    Json,
+}
+
+#[derive(Debug, Args)]
 struct SelectArgs {
     /// Suite file, or directory whose *.json files are suites (sorted;
     /// subdirectories are not searched). With --embedded, defaults to the
@@ -128,21 +157,15 @@ struct SelectArgs {
     /// are skipped. All profiles run when not given.
     #[arg(short = 'p', long = "profile", value_name = "NAME")]
     profiles: Vec<String>,
+    /// Only shard K of N of the selected cases (every N-th, starting at the
+    /// K-th), to split a run across N CI jobs.
+    #[arg(long, value_name = "K/N")]
+    partition: Option<Partition>,
     /// Requirements file (a JSON array of {id, profile, level, subject?,
     /// applies_with?}): report the ids of the tested profiles that no case
     /// covers. With --embedded, defaults to spec/requirements.json.
     #[arg(long, value_name = "FILE")]
     requirements: Option<PathBuf>,
-}
-
-#[derive(Debug, Args)]
-struct ListArgs {
-    #[command(flatten)]
-    select: SelectArgs,
-    /// Print what each case needs to run instead of its title: the
-    /// profiles the server must claim and the --var values to give.
-    #[arg(long)]
-    needs: bool,
 }
 
 #[derive(Debug, Args)]
@@ -331,6 +354,14 @@ struct RunArgs {
         help_heading = "Limits"
     )]
     max_buffered: usize,
+    /// Bytes of unconsumed frames held per connection before the case fails
+    /// as flooded (32 MiB across all connections of the run).
+    #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size, help_heading = "Limits")]
+    max_buffered_bytes: usize,
+    /// Transcript kept per case: its first and last entries within this
+    /// size, saying what was left out (4 MiB across the report).
+    #[arg(long, value_name = "SIZE", default_value = "256KiB", value_parser = parse_size, help_heading = "Limits")]
+    max_transcript_bytes: usize,
 
     /// Token added to every handshake (see --token-param, --token-bearer).
     #[arg(
@@ -360,18 +391,36 @@ struct RunArgs {
     #[arg(long = "ca-cert", value_name = "FILE", help_heading = "Handshake")]
     ca_certs: Vec<PathBuf>,
 
-    /// Number of cases to run at once.
+    /// Number of cases to run at once. Cases mostly wait on the network, so
+    /// the default is well above the number of cores.
     #[arg(
         short = 'j',
         long,
         value_name = "N",
-        default_value_t = 1,
+        default_value_t = DEFAULT_JOBS,
         help_heading = "Execution"
     )]
     jobs: usize,
-    /// Stop starting cases after the first failure.
+    /// Stop starting cases after the first failure (same as --max-fail 1).
     #[arg(long, help_heading = "Execution")]
     fail_fast: bool,
+    /// Stop starting cases after N failures.
+    #[arg(long, value_name = "N", value_parser = clap::value_parser!(u64).range(1..), help_heading = "Execution")]
+    max_fail: Option<u64>,
+    /// Run a failing case up to N more times; one that then passes is FLAKY.
+    #[arg(
+        long,
+        value_name = "N",
+        default_value_t = 0,
+        help_heading = "Execution"
+    )]
+    retries: u32,
+    /// Let FLAKY cases pass the run (exit 0).
+    #[arg(long, help_heading = "Execution")]
+    allow_flaky: bool,
+    /// Accept baseline ids that match no loaded case.
+    #[arg(long, help_heading = "Execution")]
+    allow_stale: bool,
     /// Treat failures of SHOULD-level cases as failures instead of warnings.
     #[arg(long, help_heading = "Execution")]
     strict: bool,
@@ -386,6 +435,9 @@ struct RunArgs {
     /// Write a JUnit XML report to FILE.
     #[arg(long, value_name = "FILE", help_heading = "Output")]
     junit: Option<PathBuf>,
+    /// Write a self-contained HTML report to FILE.
+    #[arg(long, value_name = "FILE", help_heading = "Output")]
+    html: Option<PathBuf>,
     /// When to use colors.
     #[arg(
         long,
@@ -461,7 +513,41 @@ fn parse_header(s: &str) -> Result<(String, String), ArgError> {
     Ok((name.to_string(), value.trim().to_string()))
 }
 
+/// Cases at once by default: a run waits on the network far more than it
+/// computes (at `-j 4` the main job used 7% of one core).
+const DEFAULT_JOBS: usize = 16;
+
+/// Writes to stdout; when the reader has gone (`| head`), ends the process
+/// quietly instead of failing every later line.
+fn emit(text: &str) {
+    let mut out = std::io::stdout().lock();
+    if let Err(e) = out.write_all(text.as_bytes()).and_then(|()| out.flush()) {
+        if e.kind() == std::io::ErrorKind::BrokenPipe {
+            std::process::exit(exit_codes::BROKEN_PIPE);
+        }
+    }
+}
+
+/// `print!` panics on a closed stdout; a closed pipe is the reader's choice,
+/// so it ends the process quietly wherever it happens.
+fn quiet_on_broken_pipe() {
+    let default = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let message = info
+            .payload()
+            .downcast_ref::<String>()
+            .map(String::as_str)
+            .or_else(|| info.payload().downcast_ref::<&str>().copied())
+            .unwrap_or("");
+        if message.contains("failed printing to stdout") && message.contains("Broken pipe") {
+            std::process::exit(exit_codes::BROKEN_PIPE);
+        }
+        default(info);
+    }));
+}
+
 fn main() -> ExitCode {
+    quiet_on_broken_pipe();
     match run() {
         Ok(code) => code,
         Err(error) => {
@@ -483,7 +569,7 @@ fn run() -> Result<ExitCode, CliError> {
         }
         Command::List(args) => {
             let suites = load(&args.select)?;
-            list(&args.select, &suites, RunOptions::default())
+            list(&args.select, args.format, &suites, RunOptions::default())
         }
         Command::Run(args) => run_command(*args),
         Command::Prop(args) => prop_command(*args),
@@ -519,13 +605,16 @@ fn filter(select: &SelectArgs) -> Filter {
         exclude: select.exclude.clone(),
         tags: select.tags.clone(),
         profiles: select.profiles.clone(),
+        partition: select.partition,
     }
 }
 
 /// `variables` holds what a run would have: a case listed as skipped for a
-/// missing variable is one that the same `run` would skip.
+/// missing variable is one that the same `run` would skip. Selecting
+/// nothing is the same setup error as for `run`.
 fn list(
     select: &SelectArgs,
+    format: ListFormat,
     suites: &[Suite],
     variables: RunOptions,
 ) -> Result<ExitCode, CliError> {
@@ -535,13 +624,51 @@ fn list(
         ..variables
     });
     let plan = runner.plan(suites)?;
+    if plan.cases.is_empty() {
+        return Err(SetupError::NothingSelected {
+            total: plan.filtered_out,
+        }
+        .into());
+    }
+    let coverage = requirements
+        .as_ref()
+        .map(|r| plan.coverage(r, runner.requested_profiles().as_deref()));
+    if format == ListFormat::Json {
+        let cases: Vec<serde_json::Value> = plan
+            .cases
+            .iter()
+            .map(|planned| {
+                let c = &planned.case.case;
+                serde_json::json!({
+                    "id": c.id,
+                    "title": c.title,
+                    "profile": c.profile,
+                    "requirements": c.requirements,
+                    "tags": c.tags,
+                    "location": format!("{}:{}", planned.case.file, planned.case.position),
+                    "skip_reason": planned.skip.as_ref().map(ToString::to_string),
+                })
+            })
+            .collect();
+        let listing = serde_json::json!({
+            "cases": cases,
+            "selected": plan.cases.len(),
+            "filtered_out": plan.filtered_out,
+            "coverage": coverage,
+        });
+        emit(&format!(
+            "{}\n",
+            serde_json::to_string_pretty(&listing).expect("listings serialize")
+        ));
+        return Ok(ExitCode::from(exit_codes::SUCCESS));
+    }
     let width = plan
         .cases
         .iter()
         .map(|p| p.case.case.id.len())
         .max()
         .unwrap_or(0);
-    let mut out = std::io::stdout().lock();
+    let mut out = String::new();
     for planned in &plan.cases {
         let c = &planned.case.case;
         let skip = planned
@@ -549,30 +676,25 @@ fn list(
             .as_ref()
             .map(|s| format!("  (skipped: {s})"))
             .unwrap_or_default();
-        let _ = writeln!(
-            out,
+        out.push_str(&render::printable(&format!(
             "{:<width$}  [{}] {}  {}:{}{skip}",
             c.id,
             c.profile.as_deref().unwrap_or("-"),
             c.title,
             planned.case.file,
             planned.case.position
-        );
+        )));
+        out.push('\n');
     }
-    let _ = writeln!(
-        out,
-        "{} case(s) selected, {} filtered out",
+    out.push_str(&format!(
+        "{} case(s) selected, {} filtered out\n",
         plan.cases.len(),
         plan.filtered_out
-    );
-    if let Some(requirements) = &requirements {
-        let coverage = plan.coverage(requirements, runner.requested_profiles().as_deref());
-        let _ = write!(
-            out,
-            "{}",
-            render::coverage(&coverage, Style { color: false }, 100)
-        );
+    ));
+    if let Some(coverage) = &coverage {
+        out.push_str(&render::coverage(coverage, Style { color: false }, 100));
     }
+    emit(&out);
     Ok(ExitCode::from(exit_codes::SUCCESS))
 }
 
@@ -582,6 +704,8 @@ struct Terminal {
     progress: bool,
     transcript_lines: usize,
     running: Vec<String>,
+    passed: usize,
+    failed: usize,
 }
 
 impl Terminal {
@@ -591,10 +715,19 @@ impl Terminal {
         }
     }
 
+    /// `[12/209] 4 running, 7 passed, 1 failed: case.id`, cut to fit a line.
     fn draw_progress(&self, done: usize, total: usize) {
         if self.progress && done < total {
             let current = self.running.last().map(String::as_str).unwrap_or("");
-            eprint!("\r\x1b[2K[{done}/{total}] running {current}");
+            let line = format!(
+                "[{done}/{total}] {} running, {} passed, {} failed: {}",
+                self.running.len(),
+                self.passed,
+                self.failed,
+                render::printable(current)
+            );
+            let line: String = line.chars().take(99).collect();
+            eprint!("\r\x1b[2K{line}");
             let _ = std::io::stderr().flush();
         }
     }
@@ -608,34 +741,110 @@ impl Observer for Terminal {
 
     fn finished(&mut self, report: &CaseReport, done: usize, total: usize) {
         self.running.retain(|id| *id != report.id);
+        match report.status {
+            Status::Pass => self.passed += 1,
+            Status::Fail => self.failed += 1,
+            _ => {}
+        }
         self.clear_progress();
-        let mut out = std::io::stdout().lock();
-        let _ = writeln!(out, "{}", render::case_line(report, self.style));
+        let mut out = format!("{}\n", render::case_line(report, self.style));
         for w in &report.warnings {
-            let _ = writeln!(out, "    {} {w}", self.style.yellow("warning:"));
+            out.push_str(&render::warning_line(w, self.style));
+            out.push('\n');
         }
-        if matches!(report.status, Status::Fail | Status::Warn) {
-            let _ = write!(
-                out,
-                "{}",
-                render::failure_block(report, self.style, self.transcript_lines)
-            );
-            let _ = writeln!(out);
+        if report.status.found_fault() {
+            out.push_str(&render::failure_block(
+                report,
+                self.style,
+                self.transcript_lines,
+            ));
+            out.push('\n');
         }
-        let _ = out.flush();
-        drop(out);
+        emit(&out);
         self.draw_progress(done, total);
     }
 }
 
+/// Whether to color stdout. `--color`/`--no-color` win; then the
+/// conventions: `NO_COLOR` (non-empty) turns colors off, `CLICOLOR_FORCE`
+/// (non-empty, not `0`) on, `TERM=dumb` off; else colors on a terminal.
 fn use_color(choice: ColorChoice, no_color: bool) -> bool {
+    let set = |name: &str| std::env::var_os(name).is_some_and(|v| !v.is_empty());
     match (no_color, choice) {
         (true, _) | (_, ColorChoice::Never) => false,
         (_, ColorChoice::Always) => true,
-        (_, ColorChoice::Auto) => {
-            std::io::stdout().is_terminal() && std::env::var_os("NO_COLOR").is_none()
+        (_, ColorChoice::Auto) if set("NO_COLOR") => false,
+        (_, ColorChoice::Auto)
+            if set("CLICOLOR_FORCE")
+                && std::env::var_os("CLICOLOR_FORCE").as_deref() != Some("0".as_ref()) =>
+        {
+            true
         }
+        (_, ColorChoice::Auto) => std::io::stdout().is_terminal() && !dumb_terminal(),
     }
+}
+
+/// `TERM=dumb`: a terminal that cannot take escape sequences.
+fn dumb_terminal() -> bool {
+    std::env::var_os("TERM").is_some_and(|t| t == "dumb")
+}
+
+/// A report file, created before the run so that a path that cannot be
+/// written is a setup error, not a lost report after a long run.
+struct Output {
+    path: PathBuf,
+    file: std::fs::File,
+}
+
+impl Output {
+    fn create(path: &Option<PathBuf>) -> Result<Option<Output>, CliError> {
+        path.as_ref()
+            .map(|path| {
+                std::fs::File::create(path)
+                    .map(|file| Output {
+                        path: path.clone(),
+                        file,
+                    })
+                    .map_err(|source| CliError::Write {
+                        path: path.clone(),
+                        source,
+                    })
+            })
+            .transpose()
+    }
+
+    fn write(mut self, text: &str) -> Result<(), CliError> {
+        self.file
+            .write_all(text.as_bytes())
+            .and_then(|()| self.file.flush())
+            .map_err(|source| CliError::Write {
+                path: self.path,
+                source,
+            })
+    }
+}
+
+fn load_baseline(args: &RunArgs, suites: &[Suite]) -> Result<Baseline, CliError> {
+    let Some(path) = &args.baseline else {
+        return Ok(Baseline::default());
+    };
+    let text = std::fs::read_to_string(path).map_err(|source| CliError::Baseline {
+        path: path.clone(),
+        source,
+    })?;
+    let invalid = |source| CliError::BaselineContent {
+        path: path.clone(),
+        source,
+    };
+    let baseline = Baseline::parse(&text).map_err(invalid)?;
+    if !args.allow_stale {
+        let ids = suites
+            .iter()
+            .flat_map(|s| &s.cases)
+            .map(|c| c.case.id.as_str());
+        baseline.check_stale(ids).map_err(invalid)?;
+    }
+    Ok(baseline)
 }
 
 fn run_command(mut args: RunArgs) -> Result<ExitCode, CliError> {
@@ -660,23 +869,32 @@ fn run_command(mut args: RunArgs) -> Result<ExitCode, CliError> {
         return Err(CliError::NoUrl);
     }
     let requirements = load_requirements(&args.select)?;
-    let baseline = match &args.baseline {
-        Some(path) => Baseline::parse(&std::fs::read_to_string(path).map_err(|source| {
-            CliError::Baseline {
-                path: path.clone(),
-                source,
+    let baseline = load_baseline(&args, &suites)?;
+    let mut options = run_options(&args, baseline.clone())?;
+    // Nothing selected is known before any server starts.
+    Runner::new(options.clone())
+        .plan(&suites)
+        .and_then(|plan| {
+            if plan.cases.is_empty() {
+                Err(SetupError::NothingSelected {
+                    total: plan.filtered_out,
+                })
+            } else {
+                Ok(())
             }
-        })?),
-        None => Baseline::default(),
-    };
-    let mut options = run_options(&args)?;
+        })?;
+    let json = Output::create(&args.json)?;
+    let junit = Output::create(&args.junit)?;
+    let html = Output::create(&args.html)?;
     let mut terminal = Terminal {
         style: Style {
             color: use_color(args.color, args.no_color),
         },
-        progress: std::io::stderr().is_terminal(),
+        progress: std::io::stderr().is_terminal() && !dumb_terminal(),
         transcript_lines: args.transcript_lines,
         running: Vec::new(),
+        passed: 0,
+        failed: 0,
     };
     let runtime = runtime()?;
     let (url, embedded) = match &args.url {
@@ -685,7 +903,7 @@ fn run_command(mut args: RunArgs) -> Result<ExitCode, CliError> {
             let servers = runtime
                 .block_on(embedded::Embedded::start(&args.inject_faults, args.variant))
                 .map_err(CliError::Embedded)?;
-            println!("{}", servers.describe());
+            emit(&format!("{}\n", servers.describe()));
             servers.provide_vars(&mut options);
             (servers.url.clone(), Some(servers))
         }
@@ -701,30 +919,14 @@ fn run_command(mut args: RunArgs) -> Result<ExitCode, CliError> {
         report.cover(requirements);
     }
     let verdict = report.judge(&baseline);
-    let write = |path: &Path, text: String| {
-        std::fs::write(path, text).map_err(|source| CliError::Write {
-            path: path.to_path_buf(),
-            source,
-        })
-    };
-    if let Some(path) = &args.json {
-        write(path, report.to_json())?;
-    }
-    if let Some(path) = &args.junit {
-        write(path, report.to_junit(args.transcript_lines))?;
-    }
-    print!(
-        "{}",
-        render::summary(
-            &report.summary,
-            &verdict,
-            report.filtered_out,
-            report.duration_ms / 1000.0,
-            report.coverage.as_ref(),
-            terminal.style
-        )
-    );
-    Ok(ExitCode::from(if verdict.ok() {
+    write_reports(&report, &args, json, junit, html)?;
+    emit(&render::summary(
+        &report,
+        &verdict,
+        args.allow_flaky,
+        terminal.style,
+    ));
+    Ok(ExitCode::from(if verdict.ok(args.allow_flaky) {
         exit_codes::SUCCESS
     } else {
         exit_codes::CASES_FAILED
@@ -739,6 +941,12 @@ fn list_needs(select: &SelectArgs, suites: &[Suite]) -> Result<ExitCode, CliErro
         ..RunOptions::default()
     })
     .plan(suites)?;
+    if plan.cases.is_empty() {
+        return Err(SetupError::NothingSelected {
+            total: plan.filtered_out,
+        }
+        .into());
+    }
     let width = plan
         .cases
         .iter()
@@ -775,6 +983,25 @@ fn list_needs(select: &SelectArgs, suites: &[Suite]) -> Result<ExitCode, CliErro
     Ok(ExitCode::from(exit_codes::SUCCESS))
 }
 
+fn write_reports(
+    report: &Report,
+    args: &RunArgs,
+    json: Option<Output>,
+    junit: Option<Output>,
+    html: Option<Output>,
+) -> Result<(), CliError> {
+    if let Some(out) = json {
+        out.write(&report.to_json())?;
+    }
+    if let Some(out) = junit {
+        out.write(&report.to_junit(args.transcript_lines))?;
+    }
+    if let Some(out) = html {
+        out.write(&ws_conformance::html::render(report))?;
+    }
+    Ok(())
+}
+
 /// `run --list`: the selection a run with these arguments would make.
 fn list_run(args: &RunArgs, suites: &[Suite]) -> Result<ExitCode, CliError> {
     let mut variables = RunOptions {
@@ -791,15 +1018,17 @@ fn list_run(args: &RunArgs, suites: &[Suite]) -> Result<ExitCode, CliError> {
         servers.provide_vars(&mut variables);
         runtime.block_on(servers.shutdown());
     }
-    list(&args.select, suites, variables)
+    list(&args.select, ListFormat::Text, suites, variables)
 }
 
-fn run_options(args: &RunArgs) -> Result<RunOptions, CliError> {
+fn run_options(args: &RunArgs, baseline: Baseline) -> Result<RunOptions, CliError> {
     Ok(RunOptions {
         step_timeout: Duration::from_millis(args.timeout),
         case_timeout: Duration::from_millis(args.case_timeout),
         max_frame: args.max_frame,
         max_buffered: args.max_buffered,
+        max_buffered_bytes: args.max_buffered_bytes,
+        max_transcript_bytes: args.max_transcript_bytes,
         auth: args.token.clone().map(|token| {
             if args.token_bearer {
                 Auth::Bearer(token)
@@ -813,10 +1042,14 @@ fn run_options(args: &RunArgs) -> Result<RunOptions, CliError> {
         headers: args.headers.clone(),
         jobs: args.jobs,
         fail_fast: args.fail_fast,
+        max_fail: args.max_fail.map(|n| n as usize),
+        retries: args.retries,
+        baseline,
         strict: args.strict,
         filter: filter(&args.select),
         vars: args.vars.iter().cloned().collect(),
         fresh_vars: None,
         tls: TlsConfig::with_ca_files(&args.ca_certs)?,
+        ..RunOptions::default()
     })
 }

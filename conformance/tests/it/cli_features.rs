@@ -91,7 +91,7 @@ fn a_server_whose_first_frame_does_not_claim_profiles_is_a_setup_error() {
         stderr(&out),
         format!(
             "error: cannot tell which profiles {plain} claims: no frame within 300 ms \
-             (pass --profile to choose them)\n"
+             (pass --profile to choose them, or --timeout to wait longer)\n"
         )
     );
 
@@ -124,6 +124,9 @@ fn coverage_output_is_pinned() {
             &fixture("requirements/claims.json"),
             "--json",
             json.to_str().unwrap(),
+            // One at a time, so that the output is in suite order.
+            "-j",
+            "1",
         ],
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));

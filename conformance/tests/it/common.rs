@@ -5,7 +5,7 @@
 #[path = "../../../crates/ws-conformance/tests/it/common/servers.rs"]
 mod servers;
 
-pub use servers::{jsonrpc, jsonrpc_with, Identity};
+pub use servers::{jsonrpc, jsonrpc_with, spawn, Identity};
 
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};

@@ -8,5 +8,7 @@ mod cli_features;
 mod common;
 mod coverage;
 mod faults;
+mod hardening;
+mod html;
 mod prop;
 mod variant;

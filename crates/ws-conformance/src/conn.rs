@@ -1,6 +1,7 @@
 //! A client WebSocket connection whose frames are read by a background task
-//! into a bounded inbox, so frames are timestamped on arrival and a flooding
-//! server cannot grow memory without limit.
+//! into an inbox bounded in frames and in bytes (per connection and across
+//! the run), so frames are timestamped on arrival and a flooding server
+//! cannot grow memory without limit.
 
 use futures_util::stream::{SplitSink, StreamExt};
 use futures_util::SinkExt;
@@ -14,6 +15,7 @@ use tokio_tungstenite::tungstenite::protocol::{CloseFrame, WebSocketConfig};
 use tokio_tungstenite::tungstenite::{self, Message};
 use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 
+use crate::runner::BufferBudget;
 use crate::tls::TlsConfig;
 
 type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
@@ -29,6 +31,15 @@ pub struct Received {
 pub enum Payload {
     Text(String),
     Binary(Vec<u8>),
+}
+
+impl Payload {
+    fn len(&self) -> usize {
+        match self {
+            Payload::Text(t) => t.len(),
+            Payload::Binary(b) => b.len(),
+        }
+    }
 }
 
 /// How the read side of a connection ended.
@@ -75,19 +86,87 @@ pub enum Next {
 #[derive(Default)]
 struct InboxState {
     frames: VecDeque<Received>,
+    /// Payload bytes in `frames`, also counted in the run's budget.
+    bytes: usize,
+    /// Frames and bytes received in all, for the flood message.
+    received: (usize, usize),
     end: Option<(End, Instant)>,
 }
 
 struct Inbox {
     state: Mutex<InboxState>,
     notify: Notify,
+    run: BufferBudget,
+}
+
+impl Inbox {
+    fn pop(&self, state: &mut InboxState) -> Option<Received> {
+        let frame = state.frames.pop_front()?;
+        let len = frame.payload.len();
+        state.bytes -= len;
+        self.run.give_back(len);
+        Some(frame)
+    }
+
+    /// Queues a frame, or ends the connection as flooded when the frame
+    /// would pass a limit; returns false then.
+    fn push(&self, limits: &Limits, received: Received) -> bool {
+        let len = received.payload.len();
+        let mut state = self.state.lock().expect("inbox lock");
+        state.received.0 += 1;
+        state.received.1 += len;
+        let over = if state.frames.len() >= limits.max_buffered {
+            Some(format!(
+                "more than {} unread frames (--max-buffered)",
+                limits.max_buffered
+            ))
+        } else if state.bytes + len > limits.max_buffered_bytes {
+            Some(format!(
+                "more than {} bytes of unread frames on this connection (--max-buffered-bytes)",
+                limits.max_buffered_bytes
+            ))
+        } else if !self.run.take(len) {
+            Some(format!(
+                "more than {} bytes of unread frames across the run's connections",
+                self.run.limit()
+            ))
+        } else {
+            None
+        };
+        if let Some(limit) = over {
+            let (frames, bytes) = state.received;
+            state.end = Some((
+                End::Failed {
+                    error: format!(
+                        "flood: the server sent {frames} frames ({bytes} bytes) on this connection, \
+                         {limit} that the case did not consume; the runner stopped reading it"
+                    ),
+                },
+                received.at,
+            ));
+            return false;
+        }
+        state.bytes += len;
+        state.frames.push_back(received);
+        true
+    }
+}
+
+impl Drop for Inbox {
+    fn drop(&mut self) {
+        let state = self.state.get_mut().expect("inbox lock");
+        self.run.give_back(state.bytes);
+    }
 }
 
 /// Limits applied to every connection.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct Limits {
     pub max_message: usize,
     pub max_buffered: usize,
+    pub max_buffered_bytes: usize,
+    /// Shared by every connection of the run.
+    pub run: BufferBudget,
 }
 
 pub struct Conn {
@@ -160,6 +239,7 @@ impl Conn {
         let inbox = Arc::new(Inbox {
             state: Mutex::new(InboxState::default()),
             notify: Notify::new(),
+            run: limits.run.clone(),
         });
         let reader_inbox = inbox.clone();
         let (paused, mut pause) = tokio::sync::watch::channel(false);
@@ -203,25 +283,11 @@ impl Conn {
                         }
                     }
                 };
-                let mut state = reader_inbox.state.lock().expect("inbox lock");
-                if state.frames.len() >= limits.max_buffered {
-                    state.end = Some((
-                        End::Failed {
-                            error: format!(
-                                "the server sent more than {} frames that the case did not consume; \
-                                 stopped reading (raise --max-buffered, or add an ignore rule)",
-                                limits.max_buffered
-                            ),
-                        },
-                        now,
-                    ));
-                    drop(state);
-                    reader_inbox.notify.notify_one();
+                let queued = reader_inbox.push(&limits, Received { at: now, payload });
+                reader_inbox.notify.notify_one();
+                if !queued {
                     return;
                 }
-                state.frames.push_back(Received { at: now, payload });
-                drop(state);
-                reader_inbox.notify.notify_one();
             };
             reader_inbox.state.lock().expect("inbox lock").end = Some((end, Instant::now()));
             reader_inbox.notify.notify_one();
@@ -241,7 +307,7 @@ impl Conn {
         loop {
             {
                 let mut state = self.inbox.state.lock().expect("inbox lock");
-                if let Some(frame) = state.frames.pop_front() {
+                if let Some(frame) = self.inbox.pop(&mut state) {
                     return Next::Frame(frame);
                 }
                 if let Some((end, at)) = &state.end {
@@ -261,13 +327,8 @@ impl Conn {
 
     /// Frames already received, without waiting.
     pub fn drain(&self) -> Vec<Received> {
-        self.inbox
-            .state
-            .lock()
-            .expect("inbox lock")
-            .frames
-            .drain(..)
-            .collect()
+        let mut state = self.inbox.state.lock().expect("inbox lock");
+        std::iter::from_fn(|| self.inbox.pop(&mut state)).collect()
     }
 
     pub fn end(&self) -> Option<End> {

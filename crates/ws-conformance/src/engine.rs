@@ -1,10 +1,10 @@
 //! Runs the steps of one case against an endpoint.
 
-use crate::conn::{Conn, ConnectError, End, Limits, Next, Payload, Received};
+use crate::conn::{Conn, ConnectError, End, Next, Payload, Received};
 use crate::expr::Count;
 use crate::fixture::{self, Handshake, LoadedCase, Step};
 use crate::pattern::{self, Captures, Pattern};
-use crate::report::{millis, CaseReport, Direction, Entry, Failure, Status};
+use crate::report::{millis, CaseReport, Direction, Entry, Failure, Status, Transcript};
 use crate::runner::RunOptions;
 use crate::schema_set::SchemaViolation;
 use crate::target::Target;
@@ -159,7 +159,7 @@ struct CaseRun<'a> {
     case: &'a LoadedCase,
     slots: BTreeMap<String, Slot>,
     vars: Captures,
-    transcript: Vec<Entry>,
+    transcript: Transcript,
     warnings: Vec<String>,
     start: Instant,
 }
@@ -182,7 +182,7 @@ pub(crate) async fn run_case(
         case,
         slots: BTreeMap::new(),
         vars: initial_vars(options),
-        transcript: Vec::new(),
+        transcript: Transcript::new(options.max_transcript_bytes),
         warnings: Vec::new(),
         start,
     };
@@ -213,7 +213,7 @@ pub(crate) async fn run_case(
         (Some(_), fixture::Level::Should) if !options.strict => Status::Warn,
         (Some(_), _) => Status::Fail,
     };
-    let mut transcript = run.transcript;
+    let mut transcript = run.transcript.into_entries();
     transcript.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
     CaseReport {
         status,
@@ -263,7 +263,7 @@ impl CaseRun<'_> {
         });
     }
 
-    fn record(&mut self, conn: &str, dir: Direction, at: Instant, message: &Message) -> usize {
+    fn record(&mut self, conn: &str, dir: Direction, at: Instant, message: &Message) {
         let (kind, text, binary, bytes) = match message {
             Message::Text(t) => {
                 let t = t.as_str();
@@ -310,7 +310,6 @@ impl CaseRun<'_> {
             ignored: false,
             schema_error: None,
         });
-        self.transcript.len() - 1
     }
 
     /// A step's wait: its count, filled in, or `--timeout`.
@@ -503,10 +502,7 @@ impl CaseRun<'_> {
         let request = self.request(&handshake)?;
         let uri = request.uri().to_string();
         let wait = self.timeout(handshake.timeout_ms.as_ref())?;
-        let limits = Limits {
-            max_message: self.options.max_frame,
-            max_buffered: self.options.max_buffered,
-        };
+        let limits = self.options.limits();
         let slot = self.slots.entry(name.to_string()).or_default();
         slot.handshake = Some(handshake.clone());
         slot.ended = None;
@@ -962,7 +958,7 @@ impl CaseRun<'_> {
             Payload::Text(t) => Message::text(t.clone()),
             Payload::Binary(b) => Message::binary(b.clone()),
         };
-        let index = self.record(name, Direction::In, received.at, &message);
+        self.record(name, Direction::In, received.at, &message);
         let frame = Frame::decode(received.payload);
         let violation = match (&self.case.schemas, &frame) {
             (Some(set), Frame::Json(v)) => set.check_inbound(v).err(),
@@ -974,7 +970,7 @@ impl CaseRun<'_> {
             _ => None,
         };
         let ignored = self.ignored(name, &frame);
-        let entry = &mut self.transcript[index];
+        let entry = self.transcript.last_mut().expect("recorded above");
         entry.ignored = ignored;
         if let Some(v) = violation {
             entry.schema_error = Some(v.to_string());

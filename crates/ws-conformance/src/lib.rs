@@ -19,6 +19,8 @@ mod conn;
 mod engine;
 pub mod expr;
 pub mod fixture;
+pub mod html;
+mod junit;
 pub mod locate;
 pub mod pattern;
 pub mod render;
@@ -32,9 +34,10 @@ pub use fixture::{
     fixture_schema, fixture_schema_text, load_suites, parse_suite, LoadError, Suite,
 };
 pub use report::RequirementsError;
-pub use report::{Baseline, CaseReport, Report, Status, Summary, Verdict};
+pub use report::{Baseline, BaselineError, CaseReport, Report, Status, Summary, Verdict};
 pub use runner::{
-    Auth, Filter, FirstFrameError, FreshVars, Observer, Plan, RunOptions, Runner, SetupError,
+    Auth, BufferBudget, Filter, FirstFrameError, FreshVars, Observer, Partition, Plan, RunOptions,
+    Runner, SetupError,
 };
 pub use schema_set::{ClaimsError, SchemaFileError, SchemaSet, SchemaSetError};
 pub use tls::{TlsConfig, TlsError};

@@ -1,7 +1,7 @@
 //! Human-readable output: one line per case, failure details, summary.
 
 use crate::pattern;
-use crate::report::{CaseReport, Coverage, Direction, Entry, Status, Summary, Verdict};
+use crate::report::{CaseReport, Coverage, Direction, Entry, Report, Status, Verdict};
 use serde_json::Value;
 
 /// ANSI styling, or none.
@@ -40,8 +40,35 @@ impl Style {
             Status::Fail => self.red(&label),
             Status::Warn => self.yellow(&label),
             Status::Skip => self.yellow(&label),
+            Status::Known => self.dim(&label),
+            Status::Flaky => self.yellow(&label),
         }
     }
+}
+
+/// Text from the server (or a suite file) made safe for a terminal or an
+/// HTML page: control characters, which could move the cursor, ring the
+/// bell or rewrite the screen, are written as visible `\u{..}` escapes.
+/// Line breaks are escaped too, since every caller prints one line.
+pub fn printable(text: &str) -> String {
+    use std::fmt::Write;
+    if !text.chars().any(char::is_control) {
+        return text.to_string();
+    }
+    let mut out = String::with_capacity(text.len() + 8);
+    for c in text.chars() {
+        if c.is_control() {
+            let _ = write!(out, "\\u{{{:x}}}", c as u32);
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A warning line printed under a case.
+pub fn warning_line(warning: &str, style: Style) -> String {
+    format!("    {} {}", style.yellow("warning:"), printable(warning))
 }
 
 /// `        PASS [   0.012s] case.id`, like cargo-nextest.
@@ -50,10 +77,13 @@ pub fn case_line(case: &CaseReport, style: Style) -> String {
         "{} [{:>8.3}s] {}",
         style.status(case.status),
         case.duration_ms / 1000.0,
-        style.bold(&case.id)
+        style.bold(&printable(&case.id))
     );
     if let Some(reason) = &case.skip_reason {
-        line.push_str(&style.dim(&format!(" ({reason})")));
+        line.push_str(&style.dim(&format!(" ({})", printable(reason))));
+    }
+    if case.attempts > 1 {
+        line.push_str(&style.dim(&format!(" ({} attempts)", case.attempts)));
     }
     line
 }
@@ -72,22 +102,31 @@ pub fn failure_block(case: &CaseReport, style: Style, transcript_lines: usize) -
     let mut out = String::new();
     let head = match case.status {
         Status::Warn => style.yellow("--- WARN"),
+        Status::Known => style.dim("--- KNOWN"),
+        Status::Flaky => style.yellow("--- FLAKY"),
         _ => style.red("--- FAIL"),
     };
     out.push_str(&format!(
         "{head} {}: {}\n",
-        style.bold(&case.id),
-        case.title
+        style.bold(&printable(&case.id)),
+        printable(&case.title)
     ));
-    if case.status == Status::Warn {
-        out.push_str(
+    match case.status {
+        Status::Warn => out.push_str(
             "    (a SHOULD-level case: reported as a warning; --strict makes it a failure)\n",
-        );
+        ),
+        Status::Known => out
+            .push_str("    (a known failure, listed in the baseline: it does not fail the run)\n"),
+        Status::Flaky => out.push_str(&format!(
+            "    (failed, then passed on attempt {} of {}; this is the failing attempt)\n",
+            case.attempts, case.attempts
+        )),
+        _ => {}
     }
     let reqs = if case.requirements.is_empty() {
         "(none listed)".to_string()
     } else {
-        case.requirements.join(", ")
+        printable(&case.requirements.join(", "))
     };
     out.push_str(&format!("    requirements: {reqs}\n"));
     let step = match (f.step, &f.step_kind) {
@@ -102,9 +141,12 @@ pub fn failure_block(case: &CaseReport, style: Style, transcript_lines: usize) -
         _ => format!("after the last step, case at {}", f.location),
     };
     out.push_str(&format!("    failed at:    {step}\n"));
-    out.push_str(&format!("    error:        {}\n", style.red(&f.message)));
+    out.push_str(&format!(
+        "    error:        {}\n",
+        style.red(&printable(&f.message))
+    ));
     for m in &f.mismatches {
-        out.push_str(&format!("      {m}\n"));
+        out.push_str(&format!("      {}\n", printable(&m.to_string())));
     }
     match (&f.expected, &f.received) {
         (Some(expected), Some(received)) => {
@@ -115,23 +157,31 @@ pub fn failure_block(case: &CaseReport, style: Style, transcript_lines: usize) -
             ));
             out.push_str(&diff(expected, received, style));
             out.push_str("    received frame:\n");
-            out.push_str(&format!("      {}\n", pattern::compact(received, 400)));
+            out.push_str(&format!(
+                "      {}\n",
+                printable(&pattern::compact(received, 400))
+            ));
         }
         (Some(expected), None) => {
             out.push_str("    expected:\n");
-            out.push_str(&indent(&pretty(expected), "      "));
+            out.push_str(&indent(&printable_lines(&pretty(expected)), "      "));
         }
         (None, Some(received)) => {
             out.push_str("    received frame:\n");
-            out.push_str(&format!("      {}\n", pattern::compact(received, 400)));
+            out.push_str(&format!(
+                "      {}\n",
+                printable(&pattern::compact(received, 400))
+            ));
         }
         (None, None) => {}
     }
     if !case.transcript.is_empty() && transcript_lines > 0 {
         let total = case.transcript.len();
         let shown = total.min(transcript_lines);
+        let dropped = case.transcript.iter().any(|e| e.kind == "dropped");
         out.push_str(&format!(
-            "    transcript (last {shown} of {total} entries):\n"
+            "    transcript (last {shown} of {total} entries{}):\n",
+            if dropped { " kept" } else { "" }
         ));
         for entry in &case.transcript[total - shown..] {
             out.push_str(&format!("      {}\n", transcript_line(entry, style)));
@@ -146,43 +196,65 @@ fn pretty(v: &Value) -> String {
     s
 }
 
+/// Multi-line text with each line made [`printable`].
+fn printable_lines(text: &str) -> String {
+    text.lines().map(|l| printable(l) + "\n").collect()
+}
+
 fn indent(text: &str, prefix: &str) -> String {
     text.lines().map(|l| format!("{prefix}{l}\n")).collect()
 }
 
-fn diff(expected: &Value, received: &Value, style: Style) -> String {
+/// One line of an expected-versus-received diff.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum DiffTag {
+    Same,
+    Expected,
+    Received,
+}
+
+/// The pattern against the received frame projected onto it (fields the
+/// pattern does not mention hidden), line by line, made [`printable`].
+pub fn diff_lines(expected: &Value, received: &Value) -> Vec<(DiffTag, String)> {
     let left = pretty(expected);
     let right = pretty(&pattern::project(expected, received));
     let diff = similar::TextDiff::from_lines(&left, &right);
-    let mut out = String::new();
+    let mut lines = Vec::new();
     for group in diff.grouped_ops(4) {
         for op in group {
             for change in diff.iter_changes(&op) {
-                let line = change.value().trim_end_matches('\n');
-                out.push_str(&match change.tag() {
-                    similar::ChangeTag::Equal => format!("        {line}\n"),
-                    similar::ChangeTag::Delete => {
-                        format!("      {}\n", style.red(&format!("- {line}")))
-                    }
-                    similar::ChangeTag::Insert => {
-                        format!("      {}\n", style.green(&format!("+ {line}")))
-                    }
-                });
+                let tag = match change.tag() {
+                    similar::ChangeTag::Equal => DiffTag::Same,
+                    similar::ChangeTag::Delete => DiffTag::Expected,
+                    similar::ChangeTag::Insert => DiffTag::Received,
+                };
+                lines.push((tag, printable(change.value().trim_end_matches('\n'))));
             }
         }
+    }
+    lines
+}
+
+fn diff(expected: &Value, received: &Value, style: Style) -> String {
+    let mut out = String::new();
+    for (tag, line) in diff_lines(expected, received) {
+        out.push_str(&match tag {
+            DiffTag::Same => format!("        {line}\n"),
+            DiffTag::Expected => format!("      {}\n", style.red(&format!("- {line}"))),
+            DiffTag::Received => format!("      {}\n", style.green(&format!("+ {line}"))),
+        });
     }
     out
 }
 
-fn transcript_line(e: &Entry, style: Style) -> String {
-    let arrow = match e.dir {
-        Direction::Out => "→",
-        Direction::In => "←",
-        Direction::Event => "•",
-    };
-    let body = match (&e.text, &e.binary_base64) {
-        (Some(text), _) if e.dir == Direction::Event => format!("{} {text}", e.kind),
-        (Some(text), _) => pattern::truncate(text, 160),
+/// A transcript entry's payload as one printable line of at most `width`
+/// characters (binary as hex).
+pub fn transcript_body(e: &Entry, width: usize) -> String {
+    match (&e.text, &e.binary_base64) {
+        (Some(text), _) if e.dir == Direction::Event => {
+            format!("{} {}", e.kind, printable(&pattern::truncate(text, width)))
+        }
+        (Some(text), _) => printable(&pattern::truncate(text, width)),
         (None, Some(b64)) => {
             let bytes = data_encoding::BASE64
                 .decode(b64.as_bytes())
@@ -195,13 +267,30 @@ fn transcript_line(e: &Entry, style: Style) -> String {
             )
         }
         (None, None) => e.kind.clone(),
+    }
+}
+
+fn transcript_line(e: &Entry, style: Style) -> String {
+    let arrow = match e.dir {
+        Direction::Out => "→",
+        Direction::In => "←",
+        Direction::Event => "•",
     };
-    let mut line = format!("{:>9.1}ms {:<8} {arrow} {body}", e.at_ms, e.conn);
+    let body = if e.dir == Direction::Event {
+        transcript_body(e, 400)
+    } else {
+        transcript_body(e, 160)
+    };
+    let mut line = format!(
+        "{:>9.1}ms {:<8} {arrow} {body}",
+        e.at_ms,
+        printable(&e.conn)
+    );
     if e.ignored {
         line.push_str(&style.dim("  (ignored)"));
     }
     if let Some(err) = &e.schema_error {
-        line.push_str(&style.red(&format!("  (schema: {err})")));
+        line.push_str(&style.red(&format!("  (schema: {})", printable(err))));
     }
     line
 }
@@ -271,53 +360,91 @@ fn wrap(lead: &str, ids: &[String], width: usize) -> String {
     out
 }
 
-/// The closing lines: coverage, baseline notes, then `Summary: N passed, ...`.
-pub fn summary(
-    summary: &Summary,
-    verdict: &Verdict,
-    filtered_out: usize,
-    seconds: f64,
-    coverage: Option<&Coverage>,
-    style: Style,
-) -> String {
+/// Cases slower than this are listed in the summary, like nextest's SLOW.
+pub const SLOW_MS: f64 = 1000.0;
+
+/// The closing lines: coverage, baseline notes, the slowest cases, then
+/// `Summary: N passed, ...`.
+pub fn summary(report: &Report, verdict: &Verdict, allow_flaky: bool, style: Style) -> String {
     let mut out = String::new();
     out.push_str(&format!("{}\n", style.dim("------------")));
-    if let Some(c) = coverage {
+    if let Some(c) = &report.coverage {
         out.push_str(&self::coverage(c, style, 100));
     }
+    let list = |ids: &[String]| printable(&ids.join(", "));
     if !verdict.known_failures.is_empty() {
         out.push_str(&format!(
             "{} known failure(s) listed in the baseline: {}\n",
             verdict.known_failures.len(),
-            verdict.known_failures.join(", ")
+            list(&verdict.known_failures)
         ));
     }
     if !verdict.fixed.is_empty() {
         out.push_str(&format!(
             "{} case(s) in the baseline now pass; remove them from it: {}\n",
             verdict.fixed.len(),
-            verdict.fixed.join(", ")
+            list(&verdict.fixed)
+        ));
+    }
+    if !verdict.flaky.is_empty() {
+        let note = if allow_flaky {
+            "allowed by --allow-flaky"
+        } else {
+            "these fail the run unless --allow-flaky"
+        };
+        out.push_str(&format!(
+            "{} flaky case(s) passed only on a retry ({note}): {}\n",
+            verdict.flaky.len(),
+            list(&verdict.flaky)
         ));
     }
     if !verdict.new_failures.is_empty() {
-        out.push_str(&format!("failed: {}\n", verdict.new_failures.join(", ")));
+        out.push_str(&format!("failed: {}\n", list(&verdict.new_failures)));
     }
-    let mut ran = format!("ran in {seconds:.3}s");
-    if filtered_out > 0 {
-        ran.push_str(&format!("; {filtered_out} case(s) filtered out"));
+    out.push_str(&slowest(&report.cases, 5, style));
+    if let Some(why) = &report.aborted {
+        out.push_str(&format!(
+            "{}\n",
+            style.red(&format!("aborted: {}", printable(why)))
+        ));
+    }
+    let mut ran = format!("ran in {:.3}s", report.duration_ms / 1000.0);
+    if report.filtered_out > 0 {
+        ran.push_str(&format!("; {} case(s) filtered out", report.filtered_out));
     }
     out.push_str(&format!("{}\n", style.dim(&ran)));
-    let text = format!("Summary: {summary}");
-    let line = if verdict.ok() && summary.failed == verdict.known_failures.len() {
-        if summary.failed == 0 && summary.warned == 0 {
-            style.green(&text)
-        } else {
-            style.yellow(&text)
-        }
-    } else {
+    let text = format!("Summary: {}", report.summary);
+    let line = if !verdict.ok(allow_flaky) {
         style.red(&text)
+    } else if report.summary.warned + report.summary.known + report.summary.flaky == 0 {
+        style.green(&text)
+    } else {
+        style.yellow(&text)
     };
     out.push_str(&format!("{line}\n"));
+    out
+}
+
+/// The `limit` slowest cases that took at least [`SLOW_MS`], slowest first.
+pub fn slowest(cases: &[CaseReport], limit: usize, style: Style) -> String {
+    let mut slow: Vec<&CaseReport> = cases.iter().filter(|c| c.duration_ms >= SLOW_MS).collect();
+    if slow.is_empty() {
+        return String::new();
+    }
+    slow.sort_by(|a, b| b.duration_ms.total_cmp(&a.duration_ms));
+    let mut out = format!(
+        "slowest ({} case(s) took {:.0}s or more):\n",
+        slow.len(),
+        SLOW_MS / 1000.0
+    );
+    for case in slow.iter().take(limit) {
+        out.push_str(&format!(
+            "{} [{:>8.3}s] {}\n",
+            style.yellow(&format!("{:>12}", "SLOW")),
+            case.duration_ms / 1000.0,
+            printable(&case.id)
+        ));
+    }
     out
 }
 

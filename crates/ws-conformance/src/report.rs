@@ -4,13 +4,18 @@
 use crate::fixture::Level;
 use crate::pattern::Mismatch;
 use crate::schema_set::SchemaViolation;
-use serde::{Deserialize, Serialize};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize, Serializer};
 use serde_json::Value;
-use std::collections::BTreeSet;
+use std::collections::{BTreeSet, VecDeque};
 use std::path::Path;
-use std::time::Duration;
+use std::time::{Duration, SystemTime};
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+/// The version of the JSON report's format (`format_version`); raised when
+/// a field changes meaning or goes away, not when one is added.
+pub const REPORT_FORMAT_VERSION: u32 = 1;
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -20,6 +25,10 @@ pub enum Status {
     /// Selected but not run: its profile was not requested, or `--fail-fast`
     /// stopped the run.
     Skip,
+    /// Failed, and listed in the baseline of known failures.
+    Known,
+    /// Failed, then passed when retried (`--retries`).
+    Flaky,
 }
 
 impl Status {
@@ -29,12 +38,22 @@ impl Status {
             Status::Fail => "FAIL",
             Status::Warn => "WARN",
             Status::Skip => "SKIP",
+            Status::Known => "KNOWN",
+            Status::Flaky => "FLAKY",
         }
+    }
+
+    /// Whether the case found something wrong (and so shows a failure block).
+    pub fn found_fault(self) -> bool {
+        matches!(
+            self,
+            Status::Fail | Status::Warn | Status::Known | Status::Flaky
+        )
     }
 }
 
 /// Which way a transcript entry went.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum Direction {
     /// Client to server.
@@ -46,31 +65,205 @@ pub enum Direction {
 }
 
 /// One line of a case transcript.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Entry {
     /// Milliseconds since the case started.
     pub at_ms: f64,
     pub conn: String,
     pub dir: Direction,
-    /// `text`, `binary`, or for events `open`, `refused`, `close`, `end`.
+    /// `text`, `binary`, or for events `open`, `refused`, `close`, `end`,
+    /// `dropped` (entries left out to bound the transcript).
     pub kind: String,
     /// Text payload (cut at 64 KiB), or a description for events.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub text: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub binary_base64: Option<String>,
     /// Payload size in bytes.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bytes: Option<usize>,
     /// The frame matched an ignore rule.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub ignored: bool,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub schema_error: Option<String>,
 }
 
+impl Entry {
+    /// Bytes the entry holds, as counted against transcript budgets.
+    fn weight(&self) -> usize {
+        64 + self.conn.len()
+            + self.kind.len()
+            + self.text.as_ref().map_or(0, String::len)
+            + self.binary_base64.as_ref().map_or(0, String::len)
+            + self.schema_error.as_ref().map_or(0, String::len)
+    }
+}
+
+/// A case transcript held within a byte budget: the first entries are kept
+/// until half the budget is used, then the most recent ones within the other
+/// half; what falls between is counted and shown as one `dropped` entry.
+#[derive(Debug, Clone)]
+pub struct Transcript {
+    budget: usize,
+    head: Vec<Entry>,
+    head_bytes: usize,
+    head_closed: bool,
+    tail: VecDeque<Entry>,
+    tail_bytes: usize,
+    dropped: usize,
+    dropped_bytes: usize,
+    dropped_from_ms: Option<f64>,
+}
+
+impl Transcript {
+    pub fn new(budget: usize) -> Transcript {
+        Transcript {
+            budget,
+            head: Vec::new(),
+            head_bytes: 0,
+            head_closed: false,
+            tail: VecDeque::new(),
+            tail_bytes: 0,
+            dropped: 0,
+            dropped_bytes: 0,
+            dropped_from_ms: None,
+        }
+    }
+
+    pub fn push(&mut self, entry: Entry) {
+        let weight = entry.weight();
+        if !self.head_closed && self.head_bytes + weight <= self.budget / 2 {
+            self.head_bytes += weight;
+            self.head.push(entry);
+            return;
+        }
+        self.head_closed = true;
+        self.tail_bytes += weight;
+        self.tail.push_back(entry);
+        while self.tail_bytes > self.budget / 2 && self.tail.len() > 1 {
+            let gone = self.tail.pop_front().expect("more than one entry");
+            self.tail_bytes -= gone.weight();
+            self.dropped += 1;
+            self.dropped_bytes += gone.weight();
+            self.dropped_from_ms.get_or_insert(gone.at_ms);
+        }
+    }
+
+    /// The entry pushed last.
+    pub fn last_mut(&mut self) -> Option<&mut Entry> {
+        match self.tail.back_mut() {
+            Some(entry) => Some(entry),
+            None => self.head.last_mut(),
+        }
+    }
+
+    /// The kept entries in order, with one `dropped` event where entries
+    /// were left out.
+    pub fn into_entries(self) -> Vec<Entry> {
+        let mut entries = self.head;
+        if self.dropped > 0 {
+            entries.push(Entry {
+                at_ms: self.dropped_from_ms.unwrap_or_default(),
+                conn: String::new(),
+                dir: Direction::Event,
+                kind: "dropped".into(),
+                text: Some(format!(
+                    "{} entries ({} bytes) left out here to keep the transcript within {} bytes",
+                    self.dropped, self.dropped_bytes, self.budget
+                )),
+                binary_base64: None,
+                bytes: None,
+                ignored: false,
+                schema_error: None,
+            });
+        }
+        entries.extend(self.tail);
+        entries
+    }
+
+    /// `entries` cut down to `budget` bytes the same way.
+    pub fn bounded(entries: Vec<Entry>, budget: usize) -> Vec<Entry> {
+        let mut transcript = Transcript::new(budget);
+        for entry in entries {
+            transcript.push(entry);
+        }
+        transcript.into_entries()
+    }
+
+    /// Bytes that [`Transcript::bounded`] counts for `entries`.
+    pub fn weight(entries: &[Entry]) -> usize {
+        entries.iter().map(Entry::weight).sum()
+    }
+}
+
+/// Strings in failure values are cut to this many bytes: a frame the size
+/// of a flood must not be kept whole in every failed case.
+pub const FAILURE_STRING_LIMIT: usize = 4 * 1024;
+
+/// `value` with every string longer than `limit` bytes cut, saying how
+/// long it was; objects, arrays, numbers and the rest keep their types.
+pub fn bound_value(value: &mut Value, limit: usize) {
+    match value {
+        Value::String(s) if s.len() > limit => {
+            let mut end = limit;
+            while !s.is_char_boundary(end) {
+                end -= 1;
+            }
+            *s = format!("{}… ({} bytes in all)", &s[..end], s.len());
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| bound_value(v, limit)),
+        Value::Object(map) => map.values_mut().for_each(|v| bound_value(v, limit)),
+        _ => {}
+    }
+}
+
+impl Failure {
+    /// Cuts long strings in the values the failure carries.
+    pub fn bound(&mut self, limit: usize) {
+        for value in [&mut self.expected, &mut self.received]
+            .into_iter()
+            .flatten()
+        {
+            bound_value(value, limit);
+        }
+        for m in &mut self.mismatches {
+            if let Some(actual) = &mut m.actual {
+                bound_value(actual, limit);
+            }
+        }
+    }
+}
+
+/// The shape of [`SchemaViolation`] in the report's JSON Schema.
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct SchemaViolationShape {
+    /// Which schema file (as named in the manifest) rejected the frame.
+    schema: String,
+    /// JSON pointer into the frame.
+    instance_path: String,
+    message: String,
+}
+
+/// The shape of one mismatch in the report's JSON Schema; see
+/// [`serialize_mismatches`].
+#[derive(JsonSchema)]
+#[allow(dead_code)]
+struct MismatchShape {
+    /// JSON pointer into the received value.
+    path: String,
+    /// What the pattern asks for there, in words.
+    expectation: String,
+    /// The pattern's value at `path` when it is a plain JSON value (no
+    /// matcher), with its JSON type.
+    expected: Option<Value>,
+    /// The received value at `path`; absent when the field is missing.
+    actual: Option<Value>,
+}
+
 /// Why a case failed (or warned).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Failure {
     /// 1-based number of the failing step; `None` when the failure was found
     /// after the last step (a late frame that violates its schema).
@@ -81,18 +274,53 @@ pub struct Failure {
     pub location: String,
     pub message: String,
     /// The pattern (after interpolation) the step waited for.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expected: Option<Value>,
     /// The frame that did not match.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub received: Option<Value>,
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        skip_serializing_if = "Vec::is_empty",
+        serialize_with = "serialize_mismatches"
+    )]
+    #[schemars(with = "Vec<MismatchShape>")]
     pub mismatches: Vec<Mismatch>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(with = "Option<SchemaViolationShape>")]
     pub schema_violation: Option<SchemaViolation>,
 }
 
-#[derive(Debug, Clone, Serialize)]
+/// Mismatches as data: the expectation in words, and the expected and
+/// actual values with their JSON types (a pattern's `2` stays a number).
+fn serialize_mismatches<S: Serializer>(mismatches: &[Mismatch], s: S) -> Result<S::Ok, S::Error> {
+    use serde::ser::{SerializeMap, SerializeSeq};
+    let mut seq = s.serialize_seq(Some(mismatches.len()))?;
+    for m in mismatches {
+        struct One<'a>(&'a Mismatch);
+        impl Serialize for One<'_> {
+            fn serialize<S: Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+                let m = self.0;
+                let mut map = s.serialize_map(None)?;
+                map.serialize_entry("path", &m.path)?;
+                map.serialize_entry("expectation", &m.expected)?;
+                // A literal pattern value is its own description; matchers
+                // (`{"$gte": 1}`) have none to give.
+                if let Ok(literal) = serde_json::from_str::<Value>(&m.expected) {
+                    map.serialize_entry("expected", &literal)?;
+                }
+                if let Some(actual) = &m.actual {
+                    map.serialize_entry("actual", actual)?;
+                }
+                map.end()
+            }
+        }
+        seq.serialize_element(&One(m))?;
+    }
+    seq.end()
+}
+
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct CaseReport {
     pub id: String,
     pub title: String,
@@ -106,49 +334,72 @@ pub struct CaseReport {
     pub level: Level,
     pub status: Status,
     pub duration_ms: f64,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// Times the case ran: more than 1 when it failed and was retried.
+    pub attempts: u32,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub skip_reason: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
+    /// For FAIL, WARN, KNOWN and FLAKY (the first failing attempt).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub failure: Option<Failure>,
     /// Non-fatal findings, e.g. a sent frame that violates the outbound schema.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub warnings: Vec<String>,
     pub transcript: Vec<Entry>,
 }
 
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Summary {
     pub passed: usize,
     pub failed: usize,
     pub warned: usize,
     pub skipped: usize,
+    /// Failed, and listed in the baseline.
+    pub known: usize,
+    /// Failed, then passed on a retry.
+    pub flaky: usize,
 }
 
 impl std::fmt::Display for Summary {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(
-            f,
-            "{} passed, {} failed, {} warned, {} skipped",
-            self.passed, self.failed, self.warned, self.skipped
-        )
+        write!(f, "{} passed, {} failed", self.passed, self.failed)?;
+        if self.known > 0 {
+            write!(f, ", {} known", self.known)?;
+        }
+        if self.flaky > 0 {
+            write!(f, ", {} flaky", self.flaky)?;
+        }
+        write!(f, ", {} warned, {} skipped", self.warned, self.skipped)
     }
 }
 
 /// The result of a run, in suite order.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
 pub struct Report {
+    /// The version of this format ([`REPORT_FORMAT_VERSION`]); raised when
+    /// a field changes meaning or goes away.
+    pub format_version: u32,
+    /// The version of the runner that wrote the report.
+    pub runner_version: String,
+    /// When the run started, RFC 3339 in UTC.
+    pub started_at: String,
+    /// The machine the runner ran on.
+    pub hostname: String,
+    /// The target URL.
     pub url: String,
     pub duration_ms: f64,
     pub summary: Summary,
-    /// Cases left out by `--case`, `--exclude` or `--tag`.
+    /// Cases left out by `--case`, `--exclude`, `--tag` or `--partition`.
     pub filtered_out: usize,
+    /// Why the run stopped before every case ran, if it did.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub aborted: Option<String>,
     /// The profiles the run tested: those the server claimed, or those
     /// requested; `None` when every profile was. Serialized as part of
     /// `coverage`, which is what it scopes.
     #[serde(skip)]
     pub profiles: Option<Vec<String>>,
     /// Which requirements the cases that ran cite, after [`Report::cover`].
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub coverage: Option<Coverage>,
     pub cases: Vec<CaseReport>,
 }
@@ -157,9 +408,45 @@ pub(crate) fn millis(d: Duration) -> f64 {
     (d.as_secs_f64() * 1_000_000.0).round() / 1000.0
 }
 
+/// `time` as RFC 3339 in UTC, to the second.
+pub fn rfc3339(time: SystemTime) -> String {
+    let secs = time
+        .duration_since(SystemTime::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs());
+    let (days, rest) = (secs / 86_400, secs % 86_400);
+    // Civil date from days since 1970-01-01 (Howard Hinnant's algorithm).
+    let z = days as i64 + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let day = doy - (153 * mp + 2) / 5 + 1;
+    let month = if mp < 10 { mp + 3 } else { mp - 9 };
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    format!(
+        "{year:04}-{month:02}-{day:02}T{:02}:{:02}:{:02}Z",
+        rest / 3600,
+        rest / 60 % 60,
+        rest % 60
+    )
+}
+
+/// The name of this machine, for reports; `localhost` when it cannot be told.
+pub fn hostname() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .ok()
+        .or_else(|| std::env::var("HOSTNAME").ok())
+        .or_else(|| std::env::var("COMPUTERNAME").ok())
+        .map(|h| h.trim().to_string())
+        .filter(|h| !h.is_empty())
+        .unwrap_or_else(|| "localhost".into())
+}
+
 impl Report {
     pub(crate) fn new(
         url: String,
+        started: SystemTime,
         duration: Duration,
         filtered_out: usize,
         cases: Vec<CaseReport>,
@@ -171,13 +458,20 @@ impl Report {
                 Status::Fail => summary.failed += 1,
                 Status::Warn => summary.warned += 1,
                 Status::Skip => summary.skipped += 1,
+                Status::Known => summary.known += 1,
+                Status::Flaky => summary.flaky += 1,
             }
         }
         Report {
+            format_version: REPORT_FORMAT_VERSION,
+            runner_version: env!("CARGO_PKG_VERSION").to_string(),
+            started_at: rfc3339(started),
+            hostname: hostname(),
             url,
             duration_ms: millis(duration),
             summary,
             filtered_out,
+            aborted: None,
             profiles: None,
             coverage: None,
             cases,
@@ -202,80 +496,44 @@ impl Report {
         self.coverage = Some(requirements.coverage(self.profiles.as_deref(), &checked, &cited));
     }
 
-    /// Compares failures with a baseline of known failing case ids.
+    /// What the run means for CI. Known failures were marked as the cases
+    /// finished (see [`RunOptions::baseline`](crate::RunOptions)); cases in
+    /// the baseline that passed are listed so the file can shrink.
     pub fn judge(&self, baseline: &Baseline) -> Verdict {
         let mut verdict = Verdict::default();
         for case in &self.cases {
-            let known = baseline.ids.contains(&case.id);
-            match (case.status, known) {
-                (Status::Fail, true) => verdict.known_failures.push(case.id.clone()),
-                (Status::Fail, false) => verdict.new_failures.push(case.id.clone()),
-                (Status::Pass | Status::Warn, true) => verdict.fixed.push(case.id.clone()),
+            let listed = baseline.ids.contains(&case.id);
+            match case.status {
+                Status::Fail if listed => verdict.known_failures.push(case.id.clone()),
+                Status::Fail => verdict.new_failures.push(case.id.clone()),
+                Status::Known => verdict.known_failures.push(case.id.clone()),
+                Status::Flaky => verdict.flaky.push(case.id.clone()),
+                Status::Pass | Status::Warn if listed => verdict.fixed.push(case.id.clone()),
                 _ => {}
             }
         }
+        verdict.aborted = self.aborted.is_some();
         verdict
     }
 
-    /// The full report as pretty JSON.
+    /// The full report as pretty JSON; see `conformance/report.schema.json`.
     pub fn to_json(&self) -> String {
         let mut text = serde_json::to_string_pretty(self).expect("reports serialize");
         text.push('\n');
         text
     }
 
-    /// The report as JUnit XML: one `testsuite` per suite file, one
-    /// `testcase` per case. WARN cases pass, with the finding in
-    /// `system-out`, because JUnit has no warning state.
+    /// The JSON Schema of [`Report::to_json`], as checked in.
+    pub fn json_schema_text() -> String {
+        let schema = schemars::schema_for!(Report);
+        let mut text = serde_json::to_string_pretty(&schema).expect("schemas serialize");
+        text.push('\n');
+        text
+    }
+
+    /// The report as JUnit XML; see [`crate::junit`].
     pub fn to_junit(&self, transcript_lines: usize) -> String {
-        use quick_junit::{NonSuccessKind, Report as JReport, TestCase, TestCaseStatus, TestSuite};
-        let mut report = JReport::new("tidewire-conform");
-        report.set_time(Duration::from_secs_f64(self.duration_ms / 1000.0));
-        let mut suites: Vec<TestSuite> = Vec::new();
-        for case in &self.cases {
-            if suites.last().is_none_or(|s| s.name.as_str() != case.file) {
-                suites.push(TestSuite::new(case.file.clone()));
-            }
-            let status = match case.status {
-                Status::Pass | Status::Warn => TestCaseStatus::success(),
-                Status::Skip => {
-                    let mut s = TestCaseStatus::skipped();
-                    if let Some(reason) = &case.skip_reason {
-                        s.set_message(reason.clone());
-                    }
-                    s
-                }
-                Status::Fail => {
-                    let mut s = TestCaseStatus::non_success(NonSuccessKind::Failure);
-                    if let Some(f) = &case.failure {
-                        s.set_message(f.message.clone());
-                        s.set_type(f.step_kind.clone().unwrap_or_else(|| "case".into()));
-                        s.set_description(crate::render::failure_text(case, transcript_lines));
-                    }
-                    s
-                }
-            };
-            let mut tc = TestCase::new(case.id.clone(), status);
-            tc.set_classname(case.file.clone());
-            tc.set_time(Duration::from_secs_f64(case.duration_ms / 1000.0));
-            tc.add_property(("title", case.title.as_str()));
-            tc.add_property(("requirements", case.requirements.join(" ").as_str()));
-            tc.add_property(("profile", case.profile.as_str()));
-            tc.add_property(("location", case.location.as_str()));
-            let mut out = String::new();
-            if case.status == Status::Warn {
-                out.push_str(&crate::render::failure_text(case, transcript_lines));
-            }
-            for w in &case.warnings {
-                out.push_str(&format!("warning: {w}\n"));
-            }
-            if !out.is_empty() {
-                tc.set_system_out(out);
-            }
-            suites.last_mut().expect("pushed above").add_test_case(tc);
-        }
-        report.add_test_suites(suites);
-        report.to_string().expect("JUnit reports serialize")
+        crate::junit::render(self, transcript_lines)
     }
 }
 
@@ -285,16 +543,52 @@ pub struct Baseline {
     pub ids: BTreeSet<String>,
 }
 
+/// A baseline file that cannot be used.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum BaselineError {
+    #[error("line {line}: {text:?} is not a case id (ids have no spaces; one id per line, # starts a comment)")]
+    NotAnId { line: usize, text: String },
+    #[error("{} id(s) match no loaded case: {} (fix or remove them, or pass --allow-stale)", .0.len(), .0.join(", "))]
+    Stale(Vec<String>),
+}
+
 impl Baseline {
     /// One case id per line; blank lines and `#` comments are skipped.
-    pub fn parse(text: &str) -> Baseline {
-        Baseline {
-            ids: text
-                .lines()
-                .map(|l| l.split('#').next().unwrap_or("").trim())
-                .filter(|l| !l.is_empty())
-                .map(str::to_string)
-                .collect(),
+    pub fn parse(text: &str) -> Result<Baseline, BaselineError> {
+        let mut ids = BTreeSet::new();
+        for (index, line) in text.lines().enumerate() {
+            let id = line.split('#').next().unwrap_or("").trim();
+            if id.is_empty() {
+                continue;
+            }
+            if id.chars().any(|c| c.is_whitespace() || c.is_control()) {
+                return Err(BaselineError::NotAnId {
+                    line: index + 1,
+                    text: id.to_string(),
+                });
+            }
+            ids.insert(id.to_string());
+        }
+        Ok(Baseline { ids })
+    }
+
+    /// Fails when an id matches none of `known` case ids: a typo, or a case
+    /// that was renamed or removed.
+    pub fn check_stale<'a>(
+        &self,
+        known: impl IntoIterator<Item = &'a str>,
+    ) -> Result<(), BaselineError> {
+        let known: BTreeSet<&str> = known.into_iter().collect();
+        let stale: Vec<String> = self
+            .ids
+            .iter()
+            .filter(|id| !known.contains(id.as_str()))
+            .cloned()
+            .collect();
+        if stale.is_empty() {
+            Ok(())
+        } else {
+            Err(BaselineError::Stale(stale))
         }
     }
 }
@@ -307,11 +601,16 @@ pub struct Verdict {
     pub known_failures: Vec<String>,
     /// In the baseline but passed: the baseline can shrink.
     pub fixed: Vec<String>,
+    /// Failed, then passed on a retry: these fail the run unless allowed.
+    pub flaky: Vec<String>,
+    /// The run stopped before every case ran.
+    pub aborted: bool,
 }
 
 impl Verdict {
-    pub fn ok(&self) -> bool {
-        self.new_failures.is_empty()
+    /// Whether the run passes; flaky cases pass only with `allow_flaky`.
+    pub fn ok(&self, allow_flaky: bool) -> bool {
+        self.new_failures.is_empty() && !self.aborted && (allow_flaky || self.flaky.is_empty())
     }
 }
 
@@ -484,7 +783,7 @@ impl Requirements {
 }
 
 /// Requirement coverage of a run (or of a selection, for `list`).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Coverage {
     /// The profiles whose requirements were counted, in the order of the
     /// requirements file: the tested ones and those they bring in.
@@ -498,7 +797,7 @@ pub struct Coverage {
     pub unlisted: Vec<String>,
 }
 
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, JsonSchema)]
 pub struct Tally {
     pub total: usize,
     pub covered: usize,

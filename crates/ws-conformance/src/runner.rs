@@ -3,15 +3,18 @@
 use crate::conn::{Conn, ConnectError, End, Limits, Next, Payload, Received};
 use crate::engine;
 use crate::fixture::{LoadedCase, Suite};
-use crate::report::{CaseReport, Coverage, Report, Requirements, Status};
+use crate::report::{
+    Baseline, CaseReport, Coverage, Report, Requirements, Status, Transcript, FAILURE_STRING_LIMIT,
+};
 use crate::schema_set::{Claims, ClaimsError};
 use crate::target::{Target, TargetError};
 use crate::tls::TlsConfig;
 use futures_util::stream::{FuturesUnordered, StreamExt};
 use globset::{Glob, GlobSet, GlobSetBuilder};
 use std::collections::{BTreeMap, BTreeSet};
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 /// Query parameters or headers, in order.
 pub(crate) type Pairs = Vec<(String, String)>;
@@ -36,6 +39,78 @@ pub struct Filter {
     pub tags: Vec<String>,
     /// Cases of other profiles are reported as skipped.
     pub profiles: Vec<String>,
+    /// Only this shard of the selection (`--partition K/N`).
+    pub partition: Option<Partition>,
+}
+
+/// Shard K of N (1-based): the K-th, (K+N)-th, ... selected case, so that
+/// N CI jobs given 1/N .. N/N run every selected case exactly once.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Partition {
+    pub shard: usize,
+    pub of: usize,
+}
+
+impl std::str::FromStr for Partition {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Partition, String> {
+        let bad = || format!("{s:?} is not a partition like 1/3 (shard K of N, 1 <= K <= N)");
+        let (k, n) = s.split_once('/').ok_or_else(bad)?;
+        let shard: usize = k.trim().parse().map_err(|_| bad())?;
+        let of: usize = n.trim().parse().map_err(|_| bad())?;
+        if shard == 0 || of == 0 || shard > of {
+            return Err(bad());
+        }
+        Ok(Partition { shard, of })
+    }
+}
+
+impl Partition {
+    /// Whether the `index`-th selected case (0-based) is in this shard.
+    pub fn contains(&self, index: usize) -> bool {
+        index % self.of == self.shard - 1
+    }
+}
+
+/// Bytes of received frames not yet consumed, counted across every
+/// connection of a run (clones share the count), with a limit.
+#[derive(Debug, Clone)]
+pub struct BufferBudget {
+    limit: usize,
+    used: Arc<AtomicUsize>,
+}
+
+impl BufferBudget {
+    pub fn new(limit: usize) -> BufferBudget {
+        BufferBudget {
+            limit,
+            used: Arc::new(AtomicUsize::new(0)),
+        }
+    }
+
+    pub fn limit(&self) -> usize {
+        self.limit
+    }
+
+    /// Bytes held now.
+    pub fn used(&self) -> usize {
+        self.used.load(Ordering::Relaxed)
+    }
+
+    /// Takes `bytes` from the budget, or says no and takes nothing.
+    pub(crate) fn take(&self, bytes: usize) -> bool {
+        let before = self.used.fetch_add(bytes, Ordering::AcqRel);
+        if before + bytes > self.limit {
+            self.used.fetch_sub(bytes, Ordering::AcqRel);
+            return false;
+        }
+        true
+    }
+
+    pub(crate) fn give_back(&self, bytes: usize) {
+        self.used.fetch_sub(bytes, Ordering::AcqRel);
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -48,6 +123,16 @@ pub struct RunOptions {
     pub max_frame: usize,
     /// Most unconsumed frames held per connection before the case fails.
     pub max_buffered: usize,
+    /// Most bytes of unconsumed frames held per connection before the case
+    /// fails as flooded.
+    pub max_buffered_bytes: usize,
+    /// Bytes of unconsumed frames held across all connections of the run.
+    pub run_buffer: BufferBudget,
+    /// Bytes of transcript kept per case (first and last entries).
+    pub max_transcript_bytes: usize,
+    /// Bytes of transcript kept across the whole report; once used up,
+    /// later cases keep only a little of theirs.
+    pub max_report_transcript_bytes: usize,
     pub auth: Option<Auth>,
     /// Headers added to every handshake (unless the step sets `inject: false`).
     pub headers: Vec<(String, String)>,
@@ -55,6 +140,16 @@ pub struct RunOptions {
     pub jobs: usize,
     /// Stop starting cases after the first failure.
     pub fail_fast: bool,
+    /// Stop starting cases after this many failures.
+    pub max_fail: Option<usize>,
+    /// Abort the run when this many cases in a row fail and the target then
+    /// refuses TCP connections: the server is gone.
+    pub max_unreachable: usize,
+    /// Run a failing case up to this many more times; one that then passes
+    /// is FLAKY.
+    pub retries: u32,
+    /// Known failures: these cases FAIL as KNOWN.
+    pub baseline: Baseline,
     /// Treat failures of `should` cases as failures, not warnings.
     pub strict: bool,
     pub filter: Filter,
@@ -75,10 +170,18 @@ impl Default for RunOptions {
             case_timeout: Duration::from_secs(60),
             max_frame: 16 * 1024 * 1024,
             max_buffered: 10_000,
+            max_buffered_bytes: 8 * 1024 * 1024,
+            run_buffer: BufferBudget::new(32 * 1024 * 1024),
+            max_transcript_bytes: 256 * 1024,
+            max_report_transcript_bytes: 4 * 1024 * 1024,
             auth: None,
             headers: Vec::new(),
             jobs: 1,
             fail_fast: false,
+            max_fail: None,
+            max_unreachable: 3,
+            retries: 0,
+            baseline: Baseline::default(),
             strict: false,
             filter: Filter::default(),
             vars: BTreeMap::new(),
@@ -135,6 +238,25 @@ impl RunOptions {
                 .is_some_and(|f| f.names.iter().any(|n| n == name))
     }
 
+    /// The limits of every connection a case opens.
+    pub(crate) fn limits(&self) -> Limits {
+        Limits {
+            max_message: self.max_frame,
+            max_buffered: self.max_buffered,
+            max_buffered_bytes: self.max_buffered_bytes,
+            run: self.run_buffer.clone(),
+        }
+    }
+
+    /// Failures after which no new case starts.
+    fn failure_limit(&self) -> Option<usize> {
+        if self.fail_fast {
+            Some(1)
+        } else {
+            self.max_fail
+        }
+    }
+
     /// Query pairs and headers that `--token` and `--header` add to a handshake.
     pub(crate) fn injected(&self) -> (Pairs, Pairs) {
         let mut query = Vec::new();
@@ -173,8 +295,29 @@ pub enum SetupError {
     #[error("no cases selected ({total} loaded)")]
     NothingSelected { total: usize },
     // The reason reads inside the sentence, so it is not a separate cause.
-    #[error("cannot tell which profiles {url} claims: {reason} (pass --profile to choose them)")]
+    #[error("cannot tell which profiles {url} claims: {reason}{}", claims_hint(.reason))]
     Claims { url: String, reason: ClaimsError },
+}
+
+/// The flags that would get past a claims error, and only those: choosing
+/// the profiles does not help when no handshake succeeds.
+fn claims_hint(reason: &ClaimsError) -> &'static str {
+    match reason {
+        ClaimsError::FirstFrame(FirstFrameError::Refused { status: 401 | 403 }) => {
+            " (pass --token if the endpoint needs one)"
+        }
+        ClaimsError::FirstFrame(FirstFrameError::NoFrame(_)) => {
+            " (pass --profile to choose them, or --timeout to wait longer)"
+        }
+        ClaimsError::FirstFrame(
+            FirstFrameError::Request(_)
+            | FirstFrameError::Refused { .. }
+            | FirstFrameError::NoSubprotocol
+            | FirstFrameError::Handshake(_)
+            | FirstFrameError::HandshakeTimeout,
+        ) => "",
+        _ => " (pass --profile to choose them)",
+    }
 }
 
 /// Why a connection gave no first frame to read.
@@ -320,6 +463,7 @@ impl Runner {
             cases: Vec::new(),
             filtered_out: 0,
         };
+        let mut selected_index = 0;
         for case in suites.iter().flat_map(|s| &s.cases) {
             let id = case.case.id.as_str();
             let selected = include.as_ref().is_none_or(|g| g.is_match(id))
@@ -327,6 +471,12 @@ impl Runner {
                 && (filter.tags.is_empty()
                     || case.case.tags.iter().any(|t| filter.tags.contains(t)));
             if !selected {
+                plan.filtered_out += 1;
+                continue;
+            }
+            let index = selected_index;
+            selected_index += 1;
+            if filter.partition.is_some_and(|p| !p.contains(index)) {
                 plan.filtered_out += 1;
                 continue;
             }
@@ -373,6 +523,7 @@ impl Runner {
         observer: &mut dyn Observer,
     ) -> Result<Report, SetupError> {
         let started = Instant::now();
+        let started_at = SystemTime::now();
         let target = Target::parse(url)?;
         let selection = self.plan(suites)?;
         if selection.cases.is_empty() {
@@ -393,59 +544,84 @@ impl Runner {
         };
         let plan = self.plan_claimed(suites, claimed.as_deref())?;
 
-        let total = plan.cases.len();
-        let mut results: Vec<Option<CaseReport>> = vec![None; total];
+        let mut schedule = Schedule::new(&self.options, plan.cases.len());
         let mut pending = plan.cases.iter().enumerate();
         let mut running = FuturesUnordered::new();
-        let mut done = 0;
-        let mut stop = false;
         let jobs = self.options.jobs.max(1);
         loop {
-            while !stop && running.len() < jobs {
+            while schedule.stopped.is_none() && running.len() < jobs {
                 let Some((index, planned)) = pending.next() else {
                     break;
                 };
                 if let Some(reason) = &planned.skip {
-                    let report = skipped(planned.case, &reason.to_string());
-                    done += 1;
-                    observer.finished(&report, done, total);
-                    results[index] = Some(report);
+                    schedule.finish(index, skipped(planned.case, &reason.to_string()), observer);
                     continue;
                 }
-                observer.started(planned.case, running.len() + 1, done, total);
+                observer.started(
+                    planned.case,
+                    running.len() + 1,
+                    schedule.done,
+                    schedule.total,
+                );
                 let target = &target;
-                let options = &self.options;
+                let runner = self;
                 running.push(async move {
-                    (index, engine::run_case(target, options, planned.case).await)
+                    (index, runner.run_with_retries(target, planned.case).await)
                 });
             }
-            let Some((index, report)) = running.next().await else {
+            let Some((index, (report, unreachable))) = running.next().await else {
                 break;
             };
-            done += 1;
-            if report.status == Status::Fail && self.options.fail_fast {
-                stop = true;
-            }
-            observer.finished(&report, done, total);
-            results[index] = Some(report);
+            schedule.judge(&report, unreachable, target.as_str());
+            schedule.finish(index, report, observer);
         }
+        let reason = match &schedule.stopped {
+            Some(Stop::Aborted(why)) => format!("not run: {why}"),
+            _ => "not run: --fail-fast or --max-fail stopped the run".to_string(),
+        };
         for (index, planned) in pending {
-            let report = skipped(planned.case, "not run: --fail-fast stopped the run");
-            done += 1;
-            observer.finished(&report, done, total);
-            results[index] = Some(report);
+            schedule.finish(index, skipped(planned.case, &reason), observer);
         }
         let mut report = Report::new(
             url.to_string(),
+            started_at,
             started.elapsed(),
             plan.filtered_out,
-            results
+            schedule
+                .results
                 .into_iter()
                 .map(|r| r.expect("every case reported"))
                 .collect(),
         );
+        if let Some(Stop::Aborted(why)) = schedule.stopped {
+            report.aborted = Some(why);
+        }
         report.profiles = claimed.or_else(|| self.requested_profiles());
         Ok(report)
+    }
+
+    /// Runs a case, again up to `retries` times while it fails; says too
+    /// whether the target refused TCP connections after a failure.
+    async fn run_with_retries(&self, target: &Target, case: &LoadedCase) -> (CaseReport, bool) {
+        let options = &self.options;
+        let known = options.baseline.ids.contains(&case.case.id);
+        let mut first = engine::run_case(target, options, case).await;
+        let mut attempts = 1;
+        // A known failure is expected to fail: retrying it only costs time.
+        while first.status == Status::Fail && !known && attempts <= options.retries {
+            attempts += 1;
+            let again = engine::run_case(target, options, case).await;
+            if again.status == Status::Pass {
+                first.status = Status::Flaky;
+                break;
+            }
+        }
+        first.attempts = attempts;
+        if first.status == Status::Fail && known {
+            first.status = Status::Known;
+        }
+        let unreachable = first.status == Status::Fail && self.probe(target).await.is_err();
+        (first, unreachable)
     }
 
     /// The profiles given with `--profile`, or `None` (all).
@@ -479,8 +655,8 @@ impl Runner {
         let request = engine::build_request(&target.url_for(None, &query), &headers, None)
             .map_err(FirstFrameError::Request)?;
         let limits = Limits {
-            max_message: self.options.max_frame,
             max_buffered: 16,
+            ..self.options.limits()
         };
         let deadline = tokio::time::Instant::now() + self.options.step_timeout;
         let mut conn = match tokio::time::timeout_at(
@@ -513,6 +689,11 @@ impl Runner {
     /// A refused TCP connection is a setup problem, not a failure of every
     /// case: it usually means a wrong URL or a server that did not start.
     async fn preflight(&self, target: &Target) -> Result<(), SetupError> {
+        self.probe(target).await
+    }
+
+    /// Whether the target accepts a TCP connection within the step timeout.
+    async fn probe(&self, target: &Target) -> Result<(), SetupError> {
         let addr = target.socket_addr();
         let url = target.as_str().to_string();
         match tokio::time::timeout(
@@ -531,6 +712,92 @@ impl Runner {
     }
 }
 
+/// Why no new case starts.
+enum Stop {
+    /// `--fail-fast` or `--max-fail`.
+    Failures,
+    /// The server is gone; the text says so.
+    Aborted(String),
+}
+
+/// The bookkeeping of a run in progress: results in suite order, counts,
+/// and whether to go on.
+struct Schedule {
+    results: Vec<Option<CaseReport>>,
+    total: usize,
+    done: usize,
+    failures: usize,
+    failure_limit: Option<usize>,
+    unreachable_in_a_row: usize,
+    max_unreachable: usize,
+    transcript_room: usize,
+    stopped: Option<Stop>,
+}
+
+/// What a case keeps of its transcript once the report's budget is spent.
+const SPENT_TRANSCRIPT_BYTES: usize = 4 * 1024;
+
+impl Schedule {
+    fn new(options: &RunOptions, total: usize) -> Schedule {
+        Schedule {
+            results: vec![None; total],
+            total,
+            done: 0,
+            failures: 0,
+            failure_limit: options.failure_limit(),
+            unreachable_in_a_row: 0,
+            max_unreachable: options.max_unreachable.max(1),
+            transcript_room: options.max_report_transcript_bytes,
+            stopped: None,
+        }
+    }
+
+    /// Counts a finished case toward the limits that stop a run.
+    fn judge(&mut self, report: &CaseReport, unreachable: bool, url: &str) {
+        if report.status == Status::Fail {
+            self.failures += 1;
+        }
+        if self
+            .failure_limit
+            .is_some_and(|limit| self.failures >= limit)
+        {
+            self.stopped.get_or_insert(Stop::Failures);
+        }
+        if unreachable {
+            self.unreachable_in_a_row += 1;
+        } else if report.status != Status::Skip {
+            self.unreachable_in_a_row = 0;
+        }
+        if self.unreachable_in_a_row >= self.max_unreachable
+            && !matches!(self.stopped, Some(Stop::Aborted(_)))
+        {
+            self.stopped = Some(Stop::Aborted(format!(
+                "{url} stopped answering: {} cases in a row failed and it then refused TCP connections",
+                self.unreachable_in_a_row
+            )));
+        }
+    }
+
+    /// Bounds the case's transcript by what is left of the report's budget,
+    /// stores the case and tells the observer.
+    fn finish(&mut self, index: usize, mut report: CaseReport, observer: &mut dyn Observer) {
+        if let Some(failure) = &mut report.failure {
+            failure.bound(FAILURE_STRING_LIMIT);
+        }
+        let weight = Transcript::weight(&report.transcript);
+        if weight > self.transcript_room {
+            let keep = self.transcript_room.max(SPENT_TRANSCRIPT_BYTES);
+            report.transcript = Transcript::bounded(std::mem::take(&mut report.transcript), keep);
+        }
+        self.transcript_room = self
+            .transcript_room
+            .saturating_sub(Transcript::weight(&report.transcript));
+        self.done += 1;
+        observer.finished(&report, self.done, self.total);
+        self.results[index] = Some(report);
+    }
+}
+
 /// The report fields that describe the case rather than its outcome.
 pub(crate) fn case_header(case: &LoadedCase) -> CaseReport {
     CaseReport {
@@ -544,6 +811,7 @@ pub(crate) fn case_header(case: &LoadedCase) -> CaseReport {
         level: case.case.level,
         status: Status::Skip,
         duration_ms: 0.0,
+        attempts: 0,
         skip_reason: None,
         failure: None,
         warnings: Vec::new(),

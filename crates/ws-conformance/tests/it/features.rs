@@ -265,7 +265,19 @@ async fn a_first_frame_without_the_claims_is_a_setup_error() {
     assert!(matches!(err, SetupError::Claims { .. }), "{err:?}");
     assert!(
         err.to_string()
-            .ends_with("claims: no frame within 300 ms (pass --profile to choose them)"),
+            .ends_with("claims: no frame within 300 ms (pass --profile to choose them, or --timeout to wait longer)"),
+        "{err}"
+    );
+
+    // A refused handshake: choosing profiles would not help, a token would.
+    let err = Runner::new(opts.clone())
+        .run(&format!("ws://{addr}/private"), &suites)
+        .await
+        .unwrap_err();
+    assert!(
+        err.to_string().ends_with(
+            "the handshake was refused with HTTP 401 (pass --token if the endpoint needs one)"
+        ),
         "{err}"
     );
 

@@ -23,6 +23,7 @@ fn case(id: &str, status: Status, duration_ms: f64) -> CaseReport {
         level: Level::Must,
         status,
         duration_ms,
+        attempts: 1,
         skip_reason: None,
         failure: None,
         warnings: Vec::new(),
@@ -138,20 +139,44 @@ fn report() -> Report {
                 mismatches: Vec::new(),
                 schema_violation: None,
             }),
-            ..case("rpc.known", Status::Fail, 0.5)
+            ..case("rpc.known", Status::Known, 0.5)
         },
         case("rpc.fixed", Status::Pass, 1.0),
+        CaseReport {
+            attempts: 2,
+            ..value_failure_as("rpc.flaky", Status::Flaky)
+        },
+        CaseReport {
+            transcript: vec![entry(
+                0.2,
+                Direction::In,
+                "text",
+                "\u{1b}]0;owned\u{7}\u{1b}[2J\u{0}\u{9b}31m",
+            )],
+            ..value_failure_as("rpc.escapes", Status::Fail)
+        },
+        CaseReport {
+            duration_ms: 2500.0,
+            ..case("rpc.slow", Status::Pass, 0.0)
+        },
     ];
     Report {
+        format_version: ws_conformance::report::REPORT_FORMAT_VERSION,
+        runner_version: "0.0.0-test".into(),
+        started_at: "2026-01-02T03:04:05Z".into(),
+        hostname: "ci-host".into(),
         url: "ws://127.0.0.1:9000/ws".into(),
         duration_ms: 12.0,
         summary: Summary {
-            passed: 2,
+            passed: 3,
             failed: 2,
             warned: 1,
             skipped: 1,
+            known: 1,
+            flaky: 1,
         },
         filtered_out: 3,
+        aborted: None,
         profiles: Some(vec!["core".into()]),
         coverage: Some(Coverage {
             profiles: vec!["core".into(), "params".into()],
@@ -171,8 +196,17 @@ fn report() -> Report {
     }
 }
 
+fn value_failure_as(id: &str, status: Status) -> CaseReport {
+    CaseReport {
+        id: id.into(),
+        title: format!("the {id} case"),
+        status,
+        ..value_failure()
+    }
+}
+
 fn baseline() -> Baseline {
-    Baseline::parse("rpc.known\nrpc.fixed  # passes again\n")
+    Baseline::parse("rpc.known\nrpc.fixed  # passes again\n").unwrap()
 }
 
 /// What the terminal shows for `report`: the case lines, a block after
@@ -182,19 +216,12 @@ fn terminal(report: &Report, style: Style) -> String {
     for case in &report.cases {
         out.push_str(&render::case_line(case, style));
         out.push('\n');
-        if matches!(case.status, Status::Fail | Status::Warn) {
+        if case.status.found_fault() {
             out.push_str(&render::failure_block(case, style, 3));
         }
     }
     let verdict = report.judge(&baseline());
-    out.push_str(&render::summary(
-        &report.summary,
-        &verdict,
-        report.filtered_out,
-        report.duration_ms / 1000.0,
-        report.coverage.as_ref(),
-        style,
-    ));
+    out.push_str(&render::summary(report, &verdict, false, style));
     out
 }
 
@@ -218,10 +245,74 @@ fn terminal_output_in_color() {
 fn the_baseline_keeps_known_failures_from_failing_the_run() {
     let report = report();
     let verdict = report.judge(&baseline());
-    assert_eq!(verdict.new_failures, ["rpc.add"]);
+    assert_eq!(verdict.new_failures, ["rpc.add", "rpc.escapes"]);
     assert_eq!(verdict.known_failures, ["rpc.known"]);
     assert_eq!(verdict.fixed, ["rpc.fixed"]);
-    assert!(!verdict.ok());
+    assert_eq!(verdict.flaky, ["rpc.flaky"]);
+    assert!(!verdict.ok(true));
+    let only_known = Report {
+        cases: report
+            .cases
+            .iter()
+            .filter(|c| c.id == "rpc.known" || c.id == "rpc.echo")
+            .cloned()
+            .collect(),
+        ..report.clone()
+    };
+    assert!(only_known.judge(&baseline()).ok(false));
+}
+
+#[test]
+fn flaky_cases_fail_the_run_unless_allowed() {
+    let report = report();
+    let flaky_only = Report {
+        cases: report
+            .cases
+            .iter()
+            .filter(|c| c.id == "rpc.flaky" || c.id == "rpc.echo")
+            .cloned()
+            .collect(),
+        ..report.clone()
+    };
+    let verdict = flaky_only.judge(&Baseline::default());
+    assert!(!verdict.ok(false));
+    assert!(verdict.ok(true));
+}
+
+/// Bytes a terminal would act on: C0 controls other than the line break,
+/// DEL and the C1 range.
+fn controls(text: &str) -> Vec<char> {
+    text.chars()
+        .filter(|c| c.is_control() && *c != '\n')
+        .collect()
+}
+
+#[test]
+fn control_characters_from_the_server_are_escaped_everywhere() {
+    let report = report();
+    let text = terminal(&report, Style { color: false });
+    assert_eq!(controls(&text), Vec::<char>::new());
+    assert!(
+        text.contains(r"\u{1b}]0;owned\u{7}\u{1b}[2J\u{0}\u{9b}31m"),
+        "{text}"
+    );
+    // In color, the only escapes are the renderer's own SGR sequences.
+    let colored = terminal(&report, Style { color: true });
+    let stripped = regex::Regex::new(r"\x1b\[[0-9;]*m")
+        .unwrap()
+        .replace_all(&colored, "");
+    assert_eq!(controls(&stripped), Vec::<char>::new());
+    let junit = report.to_junit(10);
+    assert_eq!(controls(&junit), Vec::<char>::new());
+    let html = ws_conformance::html::render(&report);
+    assert_eq!(controls(&html), Vec::<char>::new());
+    assert!(!html.contains("\u{1b}]0;owned\u{7}"));
+    // JSON keeps the data, escaped as JSON strings are.
+    let json: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    assert_eq!(
+        json["cases"][7]["transcript"][0]["text"],
+        "\u{1b}]0;owned\u{7}\u{1b}[2J\u{0}\u{9b}31m"
+    );
 }
 
 #[test]

@@ -1,7 +1,10 @@
-//! The JSON and JUnit reports, pinned with timings and ports redacted.
+//! The JSON and JUnit reports, pinned with timings and ports redacted, and
+//! held to their contracts: the JUnit file to the Jenkins JUnit XSD (with
+//! `xmllint`), the JSON report to `conformance/report.schema.json`.
 
 use crate::common;
 
+use std::path::{Path, PathBuf};
 use std::time::Duration;
 use ws_conformance::{load_suites, Filter, Report, RunOptions};
 
@@ -43,6 +46,15 @@ fn stable_filters() -> insta::Settings {
     settings.add_filter(r"127\.0\.0\.1:\d+", "127.0.0.1:[port]");
     settings.add_filter(r#""(at_ms|duration_ms)": [\d.]+"#, r#""$1": "[ms]""#);
     settings.add_filter(r#"time="[\d.]+""#, r#"time="[s]""#);
+    settings.add_filter(
+        r#"("started_at": |timestamp=)"[^"]+""#,
+        r#"$1"[timestamp]""#,
+    );
+    settings.add_filter(r#"("hostname": |hostname=)"[^"]+""#, r#"$1"[host]""#);
+    settings.add_filter(
+        r#"("runner_version": |name="runner_version" value=)"[^"]+""#,
+        r#"$1"[version]""#,
+    );
     settings.add_filter(r"(?m)^(      ) *\d+\.\dms ", "${1}[t]ms ");
     settings
 }
@@ -61,4 +73,90 @@ async fn json_report() {
 async fn junit_report() {
     let report = mixed_report().await;
     stable_filters().bind(|| insta::assert_snapshot!("report_junit", report.to_junit(5)));
+}
+
+fn conformance_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance")
+}
+
+/// Whether `tool` runs; when it does not, the test is skipped, except on CI
+/// (`CI=true`), where `.ci/run` installs it and its absence is a failure.
+fn tool_available(tool: &str) -> bool {
+    let found = std::process::Command::new(tool)
+        .arg("--version")
+        .output()
+        .is_ok();
+    if !found {
+        assert!(
+            std::env::var("CI").as_deref() != Ok("true"),
+            "{tool} is not installed; CI must install it (see .ci/run)"
+        );
+        eprintln!("skipped: {tool} is not installed");
+    }
+    found
+}
+
+#[tokio::test]
+async fn junit_report_is_valid_against_the_jenkins_schema() {
+    if !tool_available("xmllint") {
+        return;
+    }
+    let report = mixed_report().await;
+    let dir = std::env::temp_dir().join(format!("ws-conformance-junit-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("junit.xml");
+    std::fs::write(&file, report.to_junit(5)).unwrap();
+    let out = std::process::Command::new("xmllint")
+        .arg("--noout")
+        .arg("--schema")
+        .arg(conformance_dir().join("junit.xsd"))
+        .arg(&file)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("validates"), "{stderr}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+#[test]
+fn checked_in_report_schema_matches_the_types() {
+    let path = conformance_dir().join("report.schema.json");
+    let generated = Report::json_schema_text();
+    if std::env::var_os("UPDATE_SCHEMAS").is_some_and(|v| v == "1") {
+        std::fs::write(&path, &generated).unwrap();
+        return;
+    }
+    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "{} is out of date with the report types; regenerate it with\n  \
+         UPDATE_SCHEMAS=1 cargo test -p ws-conformance --test it report_schema",
+        path.display()
+    );
+}
+
+#[tokio::test]
+async fn json_report_conforms_to_its_schema() {
+    let report = mixed_report().await;
+    let schema: serde_json::Value =
+        serde_json::from_str(&Report::json_schema_text()).expect("the schema is JSON");
+    let validator = jsonschema::validator_for(&schema).expect("the schema compiles");
+    let instance: serde_json::Value = serde_json::from_str(&report.to_json()).unwrap();
+    let errors: Vec<String> = validator
+        .iter_errors(&instance)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(errors.is_empty(), "{errors:#?}");
+    // Values keep their JSON types: a pattern's number stays a number.
+    let mismatch = &instance["cases"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|c| c["id"] == "fail.value")
+        .expect("fail.value ran")["failure"]["mismatches"][0];
+    assert!(mismatch["expected"].is_number(), "{mismatch}");
+    assert!(mismatch["actual"].is_number(), "{mismatch}");
+    assert_eq!(instance["format_version"], 1);
+    assert!(instance["started_at"].as_str().unwrap().ends_with('Z'));
 }

@@ -177,11 +177,64 @@ async fn server_that_floods_frames() {
     .await;
     let msg = message(&case);
     assert!(
-        msg.contains("more than 500 frames that the case did not consume"),
+        msg.contains("flood: the server sent") && msg.contains("more than 500 unread frames"),
         "{msg}"
     );
     let received = case.transcript.iter().filter(|e| e.kind == "text").count();
     assert!(received <= 500, "{received} frames buffered");
+}
+
+/// A welcome, then 1 MiB frames as fast as the socket takes them.
+async fn big_frame_flood() -> std::net::SocketAddr {
+    ws_server(|ws| async move {
+        let (mut sink, _stream) = ws.split();
+        let _ = sink.send(Message::text(r#"{"type":"welcome"}"#)).await;
+        let frame = format!(r#"{{"pad":"{}"}}"#, "x".repeat(1024 * 1024));
+        while sink.send(Message::text(frame.clone())).await.is_ok() {}
+    })
+    .await
+}
+
+#[tokio::test]
+async fn big_frames_are_bounded_by_bytes_not_by_count() {
+    let addr = big_frame_flood().await;
+    let options = RunOptions {
+        max_buffered_bytes: 4 * 1024 * 1024,
+        max_transcript_bytes: 64 * 1024,
+        ..options()
+    };
+    let budget = options.run_buffer.clone();
+    let case = run_one(
+        addr,
+        r#"[{"step": "open"}, {"step": "wait", "ms": 500}, {"step": "expect", "match": {"type": "welcome"}}, {"step": "expect", "match": {"never": true}}]"#,
+        options,
+    )
+    .await;
+    let msg = message(&case);
+    let ends: Vec<&str> = case
+        .transcript
+        .iter()
+        .filter(|e| e.kind == "end")
+        .filter_map(|e| e.text.as_deref())
+        .collect();
+    let flood = "more than 4194304 bytes of unread frames on this connection";
+    assert!(
+        ends.iter()
+            .any(|t| t.starts_with("flood: the server sent") && t.contains(flood)),
+        "{ends:?} / {msg}"
+    );
+    let kept: usize = case
+        .transcript
+        .iter()
+        .map(|e| e.text.as_ref().map_or(0, String::len))
+        .sum();
+    assert!(kept <= 64 * 1024, "{kept} bytes of transcript kept");
+    assert!(
+        case.transcript.iter().any(|e| e.kind == "dropped"),
+        "{:?}",
+        case.transcript.iter().map(|e| &e.kind).collect::<Vec<_>>()
+    );
+    assert_eq!(budget.used(), 0, "every buffered byte is given back");
 }
 
 #[tokio::test]

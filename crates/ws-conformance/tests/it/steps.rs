@@ -187,7 +187,12 @@ async fn a_paused_reader_makes_the_server_block_on_writing() {
             ]),
         ),
     ]);
-    let report = run(&url, &suites, options()).await;
+    // The reading case holds all 25 MiB unread while it waits.
+    let options = RunOptions {
+        max_buffered_bytes: 32 * 1024 * 1024,
+        ..options()
+    };
+    let report = run(&url, &suites, options).await;
     assert_pass(case(&report, "paused"));
     // A client that reads keeps the server's writes flowing.
     assert_fail(
