@@ -938,14 +938,25 @@ fn interpolate_whole(
     if let Some(name) = s.strip_prefix("${").and_then(|r| r.strip_suffix('}')) {
         if !name.contains(['{', '}', '$']) {
             let value = lookup(name, vars)?.clone();
-            return Ok(if for_pattern && value.is_object() {
-                serde_json::json!({ "$literal": value })
+            return Ok(if for_pattern {
+                captured_as_pattern(value)
             } else {
                 value
             });
         }
     }
     Ok(Value::String(interpolate_str(s, vars)?))
+}
+
+/// A captured value put into a pattern: its objects match literally (a member
+/// name starting with `$` is data there, not a directive), its arrays element by
+/// element.
+fn captured_as_pattern(value: Value) -> Value {
+    match value {
+        Value::Object(_) => serde_json::json!({ "$literal": value }),
+        Value::Array(items) => Value::Array(items.into_iter().map(captured_as_pattern).collect()),
+        other => other,
+    }
 }
 
 /// Interpolates into a string, stringifying non-string values.
