@@ -1,23 +1,34 @@
 #!/usr/bin/env bash
-# Checks that the generators users already have turn spec/ into working client code:
+# Checks what a client developer gets from spec/: the two client packages, and the generators
+# users already have.
 #
 #   1. json-schema-to-typescript generates TypeScript from every file of spec/schema, and
 #      `tsc --strict` compiles it with clients/typescript/usage.ts (compile-time proof that
-#      the unions are discriminated by `type`), the checks clients/typescript/tag-checks.mjs
+#      the unions are discriminated by `type`) and the checks clients/typescript/tag-checks.mjs
 #      writes (each union holds exactly the tags of spec/schema/schema-set.json, and each tag
-#      narrows to its message's interface) and the example client examples/typescript/.
-#   2. datamodel-code-generator generates pydantic v2 models from spec/schema, and
-#      clients/python/check_models.py checks that each union member has a literal `type` tag
-#      and parses every example message of spec/asyncapi.json as the member of its tag.
+#      narrows to its message's interface).
+#   2. datamodel-code-generator generates pydantic v2 models from spec/schema without a
+#      warning, and clients/python/check_models.py checks that each union member has a literal
+#      `type` tag and parses every example message of spec/asyncapi.json as the member of its tag.
 #   3. The AsyncAPI parser behind `asyncapi validate` accepts spec/asyncapi.json, through
 #      clients/typescript/validate-asyncapi.mjs (warnings fail too).
-#   4. The example clients of examples/typescript/ and examples/python/ run against a
-#      reference server (tidewire-server) started here on a free loopback port.
+#   4. clients/build-packages.sh builds the npm package (clients/typescript-package/) and the
+#      Python package (clients/python-package/) from spec/ and packs them (`npm pack`,
+#      `python -m build`).
+#   5. The tarball is installed into a fresh npm project holding examples/typescript/ and
+#      clients/typescript-package/test/, which `tsc --strict` compiles (the test's
+#      `@ts-expect-error` lines prove that a misspelt request member does not compile) and
+#      node runs; the wheel is installed into a fresh virtualenv with
+#      examples/python/requirements.txt, which runs clients/python-package/tests/.
+#   6. The example clients, from those two projects, run against a reference server
+#      (tidewire-server) started here on a free loopback port.
 #
 # The tools are installed from the npm registry and PyPI at the versions pinned in
 # clients/typescript/package-lock.json and clients/python/requirements.txt, into
-# target/clients/ (git-ignored); an install is reused while its pins are unchanged.
-# Generated code goes to target/clients/work/ and is not checked in.
+# target/clients/ (git-ignored); an install is reused while its pins are unchanged. The
+# projects of step 5 install the example's pinned dependencies (npm and pip caches make
+# that quick after the first run). Generated code, packages and projects go to
+# target/clients/work/ and are not checked in.
 #
 # Usage: scripts/check-clients.sh
 #
@@ -135,8 +146,8 @@ generated=$(find "$WORK/ts/generated" -name '*.d.ts' | wc -l)
 ((generated == schema_count)) ||
     die "json-schema-to-typescript wrote $generated declaration files for $schema_count schemas"
 
-step "tsc --strict: generated types, clients/typescript/usage.ts, tag checks, examples/typescript/"
-cp clients/typescript/usage.ts examples/typescript/client.ts examples/typescript/tsconfig.json "$WORK/ts/"
+step "tsc --strict: generated types, clients/typescript/usage.ts, tag checks"
+cp clients/typescript/usage.ts clients/typescript/tsconfig.json "$WORK/ts/"
 node clients/typescript/tag-checks.mjs "$SPEC/schema/schema-set.json" "$WORK/schema" "$WORK/ts/tags.ts" ||
     die "could not write the tag checks from $SPEC/schema/schema-set.json"
 ln -s "$NODE_DIR/node_modules" "$WORK/ts/node_modules"
@@ -144,7 +155,8 @@ ln -s "$NODE_DIR/node_modules" "$WORK/ts/node_modules"
     die "the TypeScript generated from $SPEC/schema does not compile (see above)"
 
 step "datamodel-code-generator: $schema_count schemas -> pydantic v2 models"
-"$PY_DIR/bin/datamodel-codegen" --input "$WORK/schema" --input-file-type jsonschema \
+# Warnings are errors: the generator warns where it falls back to a looser type.
+PYTHONWARNINGS=error "$PY_DIR/bin/datamodel-codegen" --input "$WORK/schema" --input-file-type jsonschema \
     --output "$WORK/py/tidewire_schema" --output-model-type pydantic_v2.BaseModel \
     --target-python-version 3.10 --use-annotated --formatters builtin --disable-timestamp ||
     die "datamodel-code-generator rejected a schema of $SPEC/schema"
@@ -167,6 +179,42 @@ PY
 if node clients/typescript/validate-asyncapi.mjs "$NODE_DIR/node_modules" "$WORK/asyncapi-broken.json" >/dev/null 2>&1; then
     die "validate-asyncapi.mjs accepted a document whose channel address is a number"
 fi
+
+# --- Build, pack and install the client packages ----------------------------------------
+
+step "build the client packages from $SPEC (clients/build-packages.sh)"
+PATH="$BIN:$PY_DIR/bin:$PATH" clients/build-packages.sh "$SPEC" "$WORK/packages" ||
+    die "the client packages did not build"
+TARBALL=$(find "$WORK/packages" -maxdepth 1 -name 'tidewire-protocol-*.tgz')
+WHEEL=$(find "$WORK/packages" -maxdepth 1 -name 'tidewire_protocol-*.whl')
+
+started=$SECONDS
+step "npm package: install ${TARBALL##*/} into a fresh project; tsc --strict its tests and the example"
+TS_PROJECT=$WORK/ts-project
+mkdir -p "$TS_PROJECT"
+cp examples/typescript/package.json examples/typescript/tsconfig.json examples/typescript/client.ts \
+    clients/typescript-package/test/package-test.ts "$TS_PROJECT/"
+# The example's package.json names tidewire-protocol as a user's would; installing the
+# tarball puts the package built here in its place.
+(cd "$TS_PROJECT" && npm install --no-audit --no-fund --ignore-scripts --loglevel=error \
+    --no-package-lock "$TARBALL") || die "npm could not install ${TARBALL##*/} into a fresh project"
+(cd "$TS_PROJECT" && node_modules/.bin/tsc --project .) ||
+    die "the tests or the example do not compile against the npm package (an unused @ts-expect-error means a mistake now compiles)"
+node "$TS_PROJECT/dist/package-test.js" || die "the npm package's tests failed"
+echo "    ($(seconds_since "$started") s)"
+
+started=$SECONDS
+step "Python package: install ${WHEEL##*/} into a fresh virtualenv; run its tests"
+PY_PROJECT=$WORK/py-project
+"$PYTHON" -m venv "$PY_PROJECT"
+# The tools' pins constrain what the two share (pydantic); the rest is the example's.
+"$PY_PROJECT/bin/python" -m pip install --quiet --disable-pip-version-check \
+    --constraint clients/python/requirements.txt \
+    --requirement examples/python/requirements.txt "$WHEEL" ||
+    die "pip could not install ${WHEEL##*/} into a fresh virtualenv"
+"$PY_PROJECT/bin/python" -W error clients/python-package/tests/test_package.py ||
+    die "the Python package's tests failed"
+echo "    ($(seconds_since "$started") s)"
 
 # --- Run the example clients against the reference server --------------------------------
 
@@ -201,12 +249,14 @@ URL=$(grep -oE 'wss?://[^[:space:]]+' <<<"$first_line" | head -n 1) ||
 echo "    $first_line"
 
 step "examples/typescript against $URL"
-timeout 30 node "$WORK/ts/dist/client.js" "$URL" "$TOKEN" ||
+timeout 30 node "$TS_PROJECT/dist/client.js" "$URL" "$TOKEN" ||
     die "the TypeScript example failed against the reference server"
 
 step "examples/python against $URL"
-PYTHONPATH=$WORK/py timeout 30 "$PY" examples/python/client.py "$URL" "$TOKEN" ||
+timeout 30 "$PY_PROJECT/bin/python" examples/python/client.py "$URL" "$TOKEN" ||
     die "the Python example failed against the reference server"
 
 stop_server
+# The projects are rebuilt from scratch on every run; their ~70 MB need not stay on disk.
+rm -rf "$TS_PROJECT" "$PY_PROJECT"
 echo "check-clients: all checks passed ($SECONDS s)"

@@ -9,11 +9,11 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
-use tidewire_conform::{FreshVars, RunOptions};
 use tidewire_server::{
     encode_hs256, AuthMode, Config, InjectedFault, RateLimit, Server, ServerError, ServerHandle,
     StaticToken,
 };
+use ws_conformance::{FreshVars, RunOptions};
 
 /// The origin the `limits_url` server allows.
 const ALLOWED_ORIGIN: &str = "https://app.tidewire.test";

@@ -8,14 +8,75 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
-use tidewire_conform::fixture::LoadedCase;
-use tidewire_conform::render::{self, Style};
-use tidewire_conform::report::Requirements;
-use tidewire_conform::{
-    load_suites, Auth, Baseline, CaseReport, Filter, Observer, RunOptions, Runner, SchemaSet,
-    Status, Suite, TlsConfig,
+use tidewire_server::{InjectedFault, ServerError};
+use ws_conformance::fixture::LoadedCase;
+use ws_conformance::render::{self, Style};
+use ws_conformance::report::{Requirements, RequirementsError};
+use ws_conformance::{
+    load_suites, Auth, Baseline, CaseReport, Filter, LoadError, Observer, RunOptions, Runner,
+    SchemaSet, SchemaSetError, SetupError, Status, Suite, TlsConfig, TlsError,
 };
-use tidewire_server::InjectedFault;
+
+/// The exit statuses of `tidewire-conform`, in one place.
+mod exit_codes {
+    /// Every selected case passed, or failed only as listed in `--baseline`.
+    pub const SUCCESS: u8 = 0;
+    /// A case failed (or, for `prop`, a generated sequence did).
+    pub const CASES_FAILED: u8 = 1;
+    /// A usage or setup error: nothing could be judged.
+    pub const SETUP_ERROR: u8 = 2;
+}
+
+/// Why a command could not judge anything (exit status 2).
+#[derive(Debug, thiserror::Error)]
+enum CliError {
+    // clap's `requires` cannot see a bool flag left at its default.
+    #[error("--inject-fault works only with --embedded")]
+    FaultsNeedEmbedded,
+    #[error("no suites given: pass --suite PATH (a suite file or a directory of them)")]
+    NoSuites,
+    #[error("a URL is required (or --embedded)")]
+    NoUrl,
+    #[error(transparent)]
+    Load(#[from] LoadError),
+    #[error(transparent)]
+    SchemaSet(#[from] SchemaSetError),
+    #[error(transparent)]
+    Requirements(#[from] RequirementsError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error(transparent)]
+    Tls(#[from] TlsError),
+    #[error(transparent)]
+    Prop(#[from] prop::PropError),
+    #[error("cannot read baseline {}", path.display())]
+    Baseline {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot start the reference server")]
+    Embedded(#[source] ServerError),
+}
+
+/// `error: ...`, then one `  caused by: ...` line per source, outermost first.
+fn error_text(error: &dyn std::error::Error) -> String {
+    let mut text = format!("error: {error}");
+    let mut cause = error.source();
+    while let Some(source) = cause {
+        text.push_str(&format!("\n  caused by: {source}"));
+        cause = source.source();
+    }
+    text
+}
 
 /// Runs declarative conformance suites against a WebSocket endpoint.
 ///
@@ -141,12 +202,11 @@ fn repository_path(relative: &str) -> PathBuf {
     }
 }
 
-fn prop_command(args: PropArgs) -> ExitCode {
-    // clap's `requires` cannot see a bool flag left at its default.
+fn prop_command(args: PropArgs) -> Result<ExitCode, CliError> {
     if !args.inject_faults.is_empty() && !args.embedded {
-        return setup_error("--inject-fault works only with --embedded");
+        return Err(CliError::FaultsNeedEmbedded);
     }
-    prop::run(prop::PropSettings {
+    let code = prop::run(prop::PropSettings {
         url: args.url,
         faults: args.inject_faults,
         seed: args.seed,
@@ -166,7 +226,8 @@ fn prop_command(args: PropArgs) -> ExitCode {
             ..RunOptions::default()
         },
         color: use_color(args.color, false),
-    })
+    })?;
+    Ok(code)
 }
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -303,89 +364,111 @@ struct RunArgs {
     transcript_lines: usize,
 }
 
-fn parse_size(s: &str) -> Result<usize, String> {
+/// A command-line value that does not parse; clap prints it after the flag.
+#[derive(Debug, thiserror::Error)]
+enum ArgError {
+    #[error("{0:?} is not a size like 65536 or 16MiB")]
+    NotASize(String),
+    #[error("unknown unit in {0:?} (use KiB, MiB or GiB)")]
+    UnknownUnit(String),
+    #[error("{0:?} is out of range")]
+    SizeOutOfRange(String),
+    #[error("{0:?} is not a variable; write NAME=VALUE")]
+    NotAVariable(String),
+    #[error("{0:?} is not a variable name (letters, digits and _ only)")]
+    NotAVariableName(String),
+    #[error("{0:?} is not a header; write 'Name: value'")]
+    NotAHeader(String),
+    #[error("{0:?} has an empty header name")]
+    EmptyHeaderName(String),
+}
+
+fn parse_size(s: &str) -> Result<usize, ArgError> {
     let s = s.trim();
     let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
     let (digits, unit) = s.split_at(split);
     let n: usize = digits
         .parse()
-        .map_err(|_| format!("{s:?} is not a size like 65536 or 16MiB"))?;
+        .map_err(|_| ArgError::NotASize(s.to_string()))?;
     let factor = match unit.trim().to_ascii_lowercase().as_str() {
         "" | "b" => 1,
         "k" | "kb" | "kib" => 1024,
         "m" | "mb" | "mib" => 1024 * 1024,
         "g" | "gb" | "gib" => 1024 * 1024 * 1024,
-        _ => return Err(format!("unknown unit in {s:?} (use KiB, MiB or GiB)")),
+        _ => return Err(ArgError::UnknownUnit(s.to_string())),
     };
     n.checked_mul(factor)
         .filter(|n| *n > 0)
-        .ok_or_else(|| format!("{s:?} is out of range"))
+        .ok_or_else(|| ArgError::SizeOutOfRange(s.to_string()))
 }
 
-fn parse_var(s: &str) -> Result<(String, String), String> {
+fn parse_var(s: &str) -> Result<(String, String), ArgError> {
     let (name, value) = s
         .split_once('=')
-        .ok_or_else(|| format!("{s:?} is not a variable; write NAME=VALUE"))?;
+        .ok_or_else(|| ArgError::NotAVariable(s.to_string()))?;
     if name.is_empty() || !name.chars().all(|c| c.is_ascii_alphanumeric() || c == '_') {
-        return Err(format!(
-            "{name:?} is not a variable name (letters, digits and _ only)"
-        ));
+        return Err(ArgError::NotAVariableName(name.to_string()));
     }
     Ok((name.to_string(), value.to_string()))
 }
 
-fn parse_header(s: &str) -> Result<(String, String), String> {
+fn parse_header(s: &str) -> Result<(String, String), ArgError> {
     let (name, value) = s
         .split_once(':')
-        .ok_or_else(|| format!("{s:?} is not a header; write 'Name: value'"))?;
+        .ok_or_else(|| ArgError::NotAHeader(s.to_string()))?;
     let name = name.trim();
     if name.is_empty() {
-        return Err(format!("{s:?} has an empty header name"));
+        return Err(ArgError::EmptyHeaderName(s.to_string()));
     }
     Ok((name.to_string(), value.trim().to_string()))
 }
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
-    match cli.command {
-        Command::FixtureSchema => {
-            print!("{}", tidewire_conform::fixture_schema_text());
-            ExitCode::SUCCESS
+    match run() {
+        Ok(code) => code,
+        Err(error) => {
+            eprintln!("{}", error_text(&error));
+            ExitCode::from(exit_codes::SETUP_ERROR)
         }
-        Command::List(select) => match load(&select) {
-            Ok(suites) => list(&select, &suites, RunOptions::default()),
-            Err(e) => setup_error(&e),
-        },
-        Command::Run(args) => run(*args),
+    }
+}
+
+fn run() -> Result<ExitCode, CliError> {
+    match Cli::parse().command {
+        Command::FixtureSchema => {
+            print!("{}", ws_conformance::fixture_schema_text());
+            Ok(ExitCode::from(exit_codes::SUCCESS))
+        }
+        Command::List(select) => {
+            let suites = load(&select)?;
+            list(&select, &suites, RunOptions::default())
+        }
+        Command::Run(args) => run_command(*args),
         Command::Prop(args) => prop_command(*args),
     }
 }
 
-fn setup_error(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(2)
-}
-
-fn load_requirements(select: &SelectArgs) -> Result<Option<Requirements>, String> {
+fn load_requirements(select: &SelectArgs) -> Result<Option<Requirements>, RequirementsError> {
     select
         .requirements
         .as_deref()
         .map(Requirements::load)
         .transpose()
-        .map_err(|e| e.to_string())
 }
 
-fn load(select: &SelectArgs) -> Result<Vec<Suite>, String> {
+fn load(select: &SelectArgs) -> Result<Vec<Suite>, CliError> {
     if select.suites.is_empty() {
-        return Err(
-            "no suites given: pass --suite PATH (a suite file or a directory of them)".into(),
-        );
+        return Err(CliError::NoSuites);
     }
     let schemas = match &select.schemas {
-        Some(path) => Some(Arc::new(SchemaSet::load(path).map_err(|e| e.to_string())?)),
+        Some(path) => Some(Arc::new(SchemaSet::load(path)?)),
         None => None,
     };
-    load_suites(&select.suites, schemas).map_err(|e| e.to_string())
+    Ok(load_suites(&select.suites, schemas)?)
+}
+
+fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Runtime::new().map_err(CliError::Runtime)
 }
 
 fn filter(select: &SelectArgs) -> Filter {
@@ -399,19 +482,17 @@ fn filter(select: &SelectArgs) -> Filter {
 
 /// `variables` holds what a run would have: a case listed as skipped for a
 /// missing variable is one that the same `run` would skip.
-fn list(select: &SelectArgs, suites: &[Suite], variables: RunOptions) -> ExitCode {
-    let requirements = match load_requirements(select) {
-        Ok(r) => r,
-        Err(e) => return setup_error(&e),
-    };
+fn list(
+    select: &SelectArgs,
+    suites: &[Suite],
+    variables: RunOptions,
+) -> Result<ExitCode, CliError> {
+    let requirements = load_requirements(select)?;
     let runner = Runner::new(RunOptions {
         filter: filter(select),
         ..variables
     });
-    let plan = match runner.plan(suites) {
-        Ok(plan) => plan,
-        Err(e) => return setup_error(&e.to_string()),
-    };
+    let plan = runner.plan(suites)?;
     let width = plan
         .cases
         .iter()
@@ -446,7 +527,7 @@ fn list(select: &SelectArgs, suites: &[Suite], variables: RunOptions) -> ExitCod
             render::coverage(&coverage, Style { color: false }, 100)
         );
     }
-    ExitCode::SUCCESS
+    Ok(ExitCode::from(exit_codes::SUCCESS))
 }
 
 /// Prints case lines to stdout and, on a terminal, a progress line on stderr.
@@ -511,10 +592,10 @@ fn use_color(choice: ColorChoice, no_color: bool) -> bool {
     }
 }
 
-fn run(mut args: RunArgs) -> ExitCode {
+fn run_command(mut args: RunArgs) -> Result<ExitCode, CliError> {
     // clap counts the flag's default `false` as present, so `requires` cannot say this.
     if !args.inject_faults.is_empty() && !args.embedded {
-        return setup_error("--inject-fault works only with --embedded");
+        return Err(CliError::FaultsNeedEmbedded);
     }
     if args.embedded && args.select.suites.is_empty() {
         args.select.suites.push(repository_path("fixtures"));
@@ -522,46 +603,106 @@ fn run(mut args: RunArgs) -> ExitCode {
     if args.embedded && args.select.requirements.is_none() {
         args.select.requirements = Some(repository_path("spec/requirements.json"));
     }
-    let suites = match load(&args.select) {
-        Ok(s) => s,
-        Err(e) => return setup_error(&e),
-    };
+    let suites = load(&args.select)?;
     if args.list {
-        let mut variables = RunOptions {
-            vars: args.vars.iter().cloned().collect(),
-            ..RunOptions::default()
-        };
-        if args.embedded {
-            // The embedded servers' variables exist only once they listen:
-            // start them, take the names, stop them.
-            let runtime = match tokio::runtime::Runtime::new() {
-                Ok(rt) => rt,
-                Err(e) => return setup_error(&format!("cannot start the async runtime: {e}")),
-            };
-            let servers = match runtime.block_on(embedded::Embedded::start(&[])) {
-                Ok(servers) => servers,
-                Err(e) => return setup_error(&format!("cannot start the reference server: {e}")),
-            };
-            servers.provide_vars(&mut variables);
-            runtime.block_on(servers.shutdown());
-        }
-        return list(&args.select, &suites, variables);
+        return list_run(&args, &suites);
     }
     if args.url.is_none() && !args.embedded {
-        return setup_error("a URL is required (or --embedded)");
+        return Err(CliError::NoUrl);
     }
-    let requirements = match load_requirements(&args.select) {
-        Ok(r) => r,
-        Err(e) => return setup_error(&e),
-    };
+    let requirements = load_requirements(&args.select)?;
     let baseline = match &args.baseline {
-        Some(path) => match std::fs::read_to_string(path) {
-            Ok(text) => Baseline::parse(&text),
-            Err(e) => return setup_error(&format!("cannot read baseline {}: {e}", path.display())),
-        },
+        Some(path) => Baseline::parse(&std::fs::read_to_string(path).map_err(|source| {
+            CliError::Baseline {
+                path: path.clone(),
+                source,
+            }
+        })?),
         None => Baseline::default(),
     };
-    let options = RunOptions {
+    let mut options = run_options(&args)?;
+    let mut terminal = Terminal {
+        style: Style {
+            color: use_color(args.color, args.no_color),
+        },
+        progress: std::io::stderr().is_terminal(),
+        transcript_lines: args.transcript_lines,
+        running: Vec::new(),
+    };
+    let runtime = runtime()?;
+    let (url, embedded) = match &args.url {
+        Some(url) => (url.clone(), None),
+        None => {
+            let servers = runtime
+                .block_on(embedded::Embedded::start(&args.inject_faults))
+                .map_err(CliError::Embedded)?;
+            println!("{}", servers.describe());
+            servers.provide_vars(&mut options);
+            (servers.url.clone(), Some(servers))
+        }
+    };
+    let runner = Runner::new(options);
+    let outcome = runtime.block_on(runner.run_with(&url, &suites, &mut terminal));
+    if let Some(servers) = embedded {
+        runtime.block_on(servers.shutdown());
+    }
+    terminal.clear_progress();
+    let mut report = outcome?;
+    if let Some(requirements) = &requirements {
+        report.cover(requirements);
+    }
+    let verdict = report.judge(&baseline);
+    let write = |path: &Path, text: String| {
+        std::fs::write(path, text).map_err(|source| CliError::Write {
+            path: path.to_path_buf(),
+            source,
+        })
+    };
+    if let Some(path) = &args.json {
+        write(path, report.to_json())?;
+    }
+    if let Some(path) = &args.junit {
+        write(path, report.to_junit(args.transcript_lines))?;
+    }
+    print!(
+        "{}",
+        render::summary(
+            &report.summary,
+            &verdict,
+            report.filtered_out,
+            report.duration_ms / 1000.0,
+            report.coverage.as_ref(),
+            terminal.style
+        )
+    );
+    Ok(ExitCode::from(if verdict.ok() {
+        exit_codes::SUCCESS
+    } else {
+        exit_codes::CASES_FAILED
+    }))
+}
+
+/// `run --list`: the selection a run with these arguments would make.
+fn list_run(args: &RunArgs, suites: &[Suite]) -> Result<ExitCode, CliError> {
+    let mut variables = RunOptions {
+        vars: args.vars.iter().cloned().collect(),
+        ..RunOptions::default()
+    };
+    if args.embedded {
+        // The embedded servers' variables exist only once they listen:
+        // start them, take the names, stop them.
+        let runtime = runtime()?;
+        let servers = runtime
+            .block_on(embedded::Embedded::start(&[]))
+            .map_err(CliError::Embedded)?;
+        servers.provide_vars(&mut variables);
+        runtime.block_on(servers.shutdown());
+    }
+    list(&args.select, suites, variables)
+}
+
+fn run_options(args: &RunArgs) -> Result<RunOptions, CliError> {
+    Ok(RunOptions {
         step_timeout: Duration::from_millis(args.timeout),
         case_timeout: Duration::from_millis(args.case_timeout),
         max_frame: args.max_frame,
@@ -583,75 +724,6 @@ fn run(mut args: RunArgs) -> ExitCode {
         filter: filter(&args.select),
         vars: args.vars.iter().cloned().collect(),
         fresh_vars: None,
-        tls: match TlsConfig::with_ca_files(&args.ca_certs) {
-            Ok(tls) => tls,
-            Err(e) => return setup_error(&e.to_string()),
-        },
-    };
-    let color = use_color(args.color, args.no_color);
-    let mut terminal = Terminal {
-        style: Style { color },
-        progress: std::io::stderr().is_terminal(),
-        transcript_lines: args.transcript_lines,
-        running: Vec::new(),
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return setup_error(&format!("cannot start the async runtime: {e}")),
-    };
-    let mut options = options;
-    let (url, embedded) = match &args.url {
-        Some(url) => (url.clone(), None),
-        None => match runtime.block_on(embedded::Embedded::start(&args.inject_faults)) {
-            Ok(servers) => {
-                println!("{}", servers.describe());
-                servers.provide_vars(&mut options);
-                (servers.url.clone(), Some(servers))
-            }
-            Err(e) => return setup_error(&format!("cannot start the reference server: {e}")),
-        },
-    };
-    let runner = Runner::new(options);
-    let outcome = runtime.block_on(runner.run_with(&url, &suites, &mut terminal));
-    if let Some(servers) = embedded {
-        runtime.block_on(servers.shutdown());
-    }
-    let mut report = match outcome {
-        Ok(report) => report,
-        Err(e) => {
-            terminal.clear_progress();
-            return setup_error(&e.to_string());
-        }
-    };
-    terminal.clear_progress();
-    if let Some(requirements) = &requirements {
-        report.cover(requirements);
-    }
-    let verdict = report.judge(&baseline);
-    if let Some(path) = &args.json {
-        if let Err(e) = std::fs::write(path, report.to_json()) {
-            return setup_error(&format!("cannot write {}: {e}", path.display()));
-        }
-    }
-    if let Some(path) = &args.junit {
-        if let Err(e) = std::fs::write(path, report.to_junit(args.transcript_lines)) {
-            return setup_error(&format!("cannot write {}: {e}", path.display()));
-        }
-    }
-    print!(
-        "{}",
-        render::summary(
-            &report.summary,
-            &verdict,
-            report.filtered_out,
-            report.duration_ms / 1000.0,
-            report.coverage.as_ref(),
-            terminal.style
-        )
-    );
-    if verdict.ok() {
-        ExitCode::SUCCESS
-    } else {
-        ExitCode::from(1)
-    }
+        tls: TlsConfig::with_ca_files(&args.ca_certs)?,
+    })
 }

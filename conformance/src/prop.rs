@@ -16,15 +16,17 @@ use proptest::test_runner::{
     Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
 use serde::Deserialize;
-use tidewire_conform::render::{self, Style};
-use tidewire_conform::target::Target;
-use tidewire_conform::{
-    parse_suite, Filter, Report, RunOptions, Runner, SchemaSet, SetupError, Status,
-};
 use tidewire_protocol::Profile;
-use tidewire_server::InjectedFault;
+use tidewire_server::{InjectedFault, ServerError};
+use ws_conformance::render::{self, Style};
+use ws_conformance::target::{Target, TargetError};
+use ws_conformance::{
+    parse_suite, ClaimsError, Filter, FirstFrameError, Report, RunOptions, Runner, SchemaSet,
+    SchemaSetError, SetupError, Status,
+};
 
 use crate::embedded::Embedded;
+use crate::exit_codes;
 
 /// What `prop` was asked to do, resolved from the command line.
 pub struct PropSettings {
@@ -40,9 +42,45 @@ pub struct PropSettings {
     pub color: bool,
 }
 
-fn setup_error(message: &str) -> ExitCode {
-    eprintln!("error: {message}");
-    ExitCode::from(2)
+/// Why a property run could not judge the server.
+#[derive(Debug, thiserror::Error)]
+pub enum PropError {
+    #[error(transparent)]
+    SchemaSet(#[from] SchemaSetError),
+    #[error(transparent)]
+    Target(#[from] TargetError),
+    #[error(transparent)]
+    Setup(#[from] SetupError),
+    #[error("cannot start the async runtime")]
+    Runtime(#[source] std::io::Error),
+    #[error("cannot start the reference server")]
+    Embedded(#[source] ServerError),
+    #[error("the schema set does not say where servers claim their profiles: pass --profile")]
+    NoClaims,
+    #[error("none of the profiles {0:?} is a Tidewire profile")]
+    NoTidewireProfile(Vec<String>),
+    #[error("cannot read the welcome of {url}: {reason}")]
+    Welcome { url: String, reason: WelcomeError },
+    /// A generated case could not be run at all; proptest only carries text.
+    #[error("{0}")]
+    Execution(String),
+    #[error("prop run aborted: {0}")]
+    Aborted(String),
+    #[error("cannot write {}", path.display())]
+    Write {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+/// Why the first frame tells nothing of what sequences may rely on.
+#[derive(Debug, thiserror::Error)]
+pub enum WelcomeError {
+    #[error(transparent)]
+    FirstFrame(#[from] FirstFrameError),
+    #[error("the first frame is not a Tidewire welcome: {0}")]
+    NotWelcome(serde_json::Error),
 }
 
 /// A seed from the OS when none is given, printed so the run can be repeated.
@@ -88,9 +126,9 @@ fn relative(from: &Path, to: &Path) -> PathBuf {
 fn announced(
     options: &RunOptions,
     welcome: &serde_json::Value,
-) -> Result<tidewire_model::Announced, String> {
-    let welcome = tidewire_protocol::Welcome::deserialize(welcome)
-        .map_err(|e| format!("the first frame is not a Tidewire welcome: {e}"))?;
+) -> Result<tidewire_model::Announced, WelcomeError> {
+    let welcome =
+        tidewire_protocol::Welcome::deserialize(welcome).map_err(WelcomeError::NotWelcome)?;
     Ok(tidewire_model::Announced {
         heartbeat_ms: Some(welcome.heartbeat_ms),
         rate: welcome.limits.rate,
@@ -98,28 +136,23 @@ fn announced(
     })
 }
 
-pub fn run(settings: PropSettings) -> ExitCode {
-    let schemas = match SchemaSet::load(&settings.schemas) {
-        Ok(set) => Arc::new(set),
-        Err(e) => return setup_error(&e.to_string()),
-    };
-    let runtime = match tokio::runtime::Runtime::new() {
-        Ok(rt) => rt,
-        Err(e) => return setup_error(&format!("cannot start the async runtime: {e}")),
-    };
+/// Exit code 0 when every sequence passed, 1 when one failed.
+pub fn run(settings: PropSettings) -> Result<ExitCode, PropError> {
+    let schemas = Arc::new(SchemaSet::load(&settings.schemas)?);
+    let runtime = tokio::runtime::Runtime::new().map_err(PropError::Runtime)?;
     let mut options = settings.options.clone();
     let (url, embedded) = match &settings.url {
         Some(url) => (url.clone(), None),
-        None => match runtime.block_on(Embedded::start(&settings.faults)) {
-            Ok(servers) => {
-                println!("{}", servers.describe());
-                // The credentials `run --embedded` gives its cases: with
-                // `token_narrow`, sequences can try what its scopes forbid.
-                servers.provide_vars(&mut options);
-                (servers.url.clone(), Some(servers))
-            }
-            Err(e) => return setup_error(&format!("cannot start the reference server: {e}")),
-        },
+        None => {
+            let servers = runtime
+                .block_on(Embedded::start(&settings.faults))
+                .map_err(PropError::Embedded)?;
+            println!("{}", servers.describe());
+            // The credentials `run --embedded` gives its cases: with
+            // `token_narrow`, sequences can try what its scopes forbid.
+            servers.provide_vars(&mut options);
+            (servers.url.clone(), Some(servers))
+        }
     };
     let code = drive(&settings, &options, &runtime, &url, schemas);
     if let Some(servers) = embedded {
@@ -134,67 +167,12 @@ fn drive(
     runtime: &tokio::runtime::Runtime,
     url: &str,
     schemas: Arc<SchemaSet>,
-) -> ExitCode {
-    let target = match Target::parse(url) {
-        Ok(t) => t,
-        Err(e) => return setup_error(&e.to_string()),
-    };
-    // One welcome tells both the claimed profiles and what operations may
-    // rely on.
-    let probe = Runner::new(options.clone());
-    let welcome = runtime.block_on(probe.first_frame(&target));
-    let profile_names = if settings.profiles.is_empty() {
-        let Some(claims) = schemas.claims() else {
-            return setup_error(
-                "the schema set does not say where servers claim their profiles: pass --profile",
-            );
-        };
-        match welcome
-            .as_ref()
-            .map_err(String::clone)
-            .and_then(|w| claims.profiles(w))
-        {
-            Ok(names) => names,
-            Err(message) => {
-                return setup_error(
-                    &SetupError::Claims {
-                        url: target.as_str().to_string(),
-                        message,
-                    }
-                    .to_string(),
-                )
-            }
-        }
-    } else {
-        settings.profiles.clone()
-    };
-    let profiles: Vec<Profile> = profile_names
-        .iter()
-        .filter_map(|n| Profile::parse(n))
-        .collect();
-    if profiles.is_empty() {
-        return setup_error(&format!(
-            "none of the profiles {profile_names:?} is a Tidewire profile"
-        ));
-    }
-
-    let announced = match welcome.and_then(|welcome| announced(options, &welcome)) {
-        Ok(announced) => announced,
-        Err(e) => return setup_error(&format!("cannot read the welcome of {url}: {e}")),
-    };
-
+) -> Result<ExitCode, PropError> {
+    let target = Target::parse(url)?;
+    let (profile_names, profiles, announced) =
+        scope(settings, options, runtime, url, &target, &schemas)?;
     let seed = settings.seed.unwrap_or_else(fresh_seed);
-    let schemas_abs = std::fs::canonicalize(&settings.schemas).unwrap_or(settings.schemas.clone());
-    let out = settings
-        .out
-        .clone()
-        .unwrap_or_else(|| PathBuf::from(format!("prop-failure-{seed}.json")));
-    let out_dir = std::path::absolute(&out)
-        .ok()
-        .and_then(|p| p.parent().map(Path::to_path_buf))
-        .map(|dir| std::fs::canonicalize(&dir).unwrap_or(dir))
-        .unwrap_or_default();
-    let schemas_field = relative(&out_dir, &schemas_abs).display().to_string();
+    let file = CaseFile::new(settings, seed);
     let runner = Runner::new(RunOptions {
         filter: Filter {
             profiles: profile_names.clone(),
@@ -202,18 +180,14 @@ fn drive(
         },
         ..options.clone()
     });
-    let case_id = format!("prop.seed-{seed}");
-    let title = format!("generated sequence, seed {seed}");
     let execute = |scenario: &tidewire_model::Scenario| -> Result<Report, String> {
-        let suite = tidewire_model::to_suite(scenario, &case_id, &title, &schemas_field);
-        let text = serde_json::to_string_pretty(&suite).expect("suites serialize");
-        let suite = parse_suite(&out, &text, Some(schemas.clone()))
+        let text = serde_json::to_string_pretty(&file.suite(scenario)).expect("suites serialize");
+        let suite = parse_suite(&file.out, &text, Some(schemas.clone()))
             .map_err(|e| format!("the model wrote an invalid suite: {e}"))?;
         runtime
             .block_on(runner.run(url, &[suite]))
             .map_err(|e| e.to_string())
     };
-
     println!(
         "prop: seed {seed}, {} cases of up to {} operations, profiles {}",
         settings.cases,
@@ -255,7 +229,7 @@ fn drive(
     });
     let elapsed = started.elapsed();
     if let Some(e) = setup_failure.into_inner() {
-        return setup_error(&e);
+        return Err(PropError::Execution(e));
     }
     match result {
         Ok(()) => {
@@ -265,56 +239,173 @@ fn drive(
                 elapsed.as_secs_f64(),
                 f64::from(settings.cases) / elapsed.as_secs_f64().max(1e-9)
             );
-            ExitCode::SUCCESS
+            Ok(ExitCode::from(exit_codes::SUCCESS))
         }
-        Err(TestError::Abort(reason)) => setup_error(&format!("prop run aborted: {reason}")),
+        Err(TestError::Abort(reason)) => Err(PropError::Aborted(reason.to_string())),
         Err(TestError::Fail(reason, minimal)) => {
-            let suite = tidewire_model::to_suite(&minimal, &case_id, &title, &schemas_field);
-            let mut text = serde_json::to_string_pretty(&suite).expect("suites serialize");
-            text.push('\n');
-            if let Err(e) = std::fs::write(&out, &text) {
-                return setup_error(&format!("cannot write {}: {e}", out.display()));
-            }
-            println!(
-                "prop: FAILED after {} runs ({:.1}s): {reason}",
-                executed.into_inner(),
-                elapsed.as_secs_f64()
-            );
-            println!(
-                "prop: shrunk to {} operation(s) on {} connection(s), written to {}",
-                minimal.actions.len(),
-                minimal.connections,
-                out.display()
-            );
-            match execute(&minimal) {
-                Ok(report) => {
-                    for case in report.cases.iter().filter(|c| c.status != Status::Pass) {
-                        print!(
-                            "{}",
-                            render::failure_block(
-                                case,
-                                Style {
-                                    color: settings.color
-                                },
-                                24
-                            )
-                        );
-                    }
-                    if report.cases.iter().all(|c| c.status == Status::Pass) {
-                        println!(
-                            "prop: the shrunk sequence passed when run again: the failure is intermittent"
-                        );
-                    }
-                }
-                Err(e) => println!("prop: could not run the shrunk sequence again: {e}"),
-            }
-            println!(
-                "prop: replay with `tidewire-conform run {url} --suite {}`; repeat the search with --seed {seed}",
-                out.display()
-            );
-            ExitCode::from(1)
+            let found = Found {
+                reason: reason.to_string(),
+                minimal: &minimal,
+                runs: executed.into_inner(),
+                elapsed,
+            };
+            report_failure(settings, &file, url, found, &execute)
         }
     }
+}
+
+/// The profiles sequences are generated for (as named, and those of them
+/// Tidewire knows) and what the server's welcome announces.
+fn scope(
+    settings: &PropSettings,
+    options: &RunOptions,
+    runtime: &tokio::runtime::Runtime,
+    url: &str,
+    target: &Target,
+    schemas: &SchemaSet,
+) -> Result<(Vec<String>, Vec<Profile>, tidewire_model::Announced), PropError> {
+    // One welcome tells both the claimed profiles and what operations may
+    // rely on.
+    let probe = Runner::new(options.clone());
+    let welcome = runtime.block_on(probe.first_frame(target));
+    let profile_names = if settings.profiles.is_empty() {
+        let claims = schemas.claims().ok_or(PropError::NoClaims)?;
+        welcome
+            .as_ref()
+            .map_err(|e| ClaimsError::from(e.clone()))
+            .and_then(|w| claims.profiles(w))
+            .map_err(|reason| SetupError::Claims {
+                url: target.as_str().to_string(),
+                reason,
+            })?
+    } else {
+        settings.profiles.clone()
+    };
+    let profiles: Vec<Profile> = profile_names
+        .iter()
+        .filter_map(|n| Profile::parse(n))
+        .collect();
+    if profiles.is_empty() {
+        return Err(PropError::NoTidewireProfile(profile_names));
+    }
+
+    let announced = welcome
+        .map_err(WelcomeError::from)
+        .and_then(|welcome| announced(options, &welcome))
+        .map_err(|reason| PropError::Welcome {
+            url: url.to_string(),
+            reason,
+        })?;
+
+    Ok((profile_names, profiles, announced))
+}
+
+/// Where a failing sequence is written, and the case it becomes.
+struct CaseFile {
+    seed: u64,
+    out: PathBuf,
+    case_id: String,
+    title: String,
+    /// The schema set, relative to `out`'s directory.
+    schemas_field: String,
+}
+
+impl CaseFile {
+    fn new(settings: &PropSettings, seed: u64) -> CaseFile {
+        let schemas_abs =
+            std::fs::canonicalize(&settings.schemas).unwrap_or(settings.schemas.clone());
+        let out = settings
+            .out
+            .clone()
+            .unwrap_or_else(|| PathBuf::from(format!("prop-failure-{seed}.json")));
+        let out_dir = std::path::absolute(&out)
+            .ok()
+            .and_then(|p| p.parent().map(Path::to_path_buf))
+            .map(|dir| std::fs::canonicalize(&dir).unwrap_or(dir))
+            .unwrap_or_default();
+        CaseFile {
+            seed,
+            schemas_field: relative(&out_dir, &schemas_abs).display().to_string(),
+            out,
+            case_id: format!("prop.seed-{seed}"),
+            title: format!("generated sequence, seed {seed}"),
+        }
+    }
+
+    fn suite(&self, scenario: &tidewire_model::Scenario) -> serde_json::Value {
+        tidewire_model::to_suite(scenario, &self.case_id, &self.title, &self.schemas_field)
+    }
+}
+
+/// A failing sequence the search found and shrank.
+struct Found<'a> {
+    reason: String,
+    minimal: &'a tidewire_model::Scenario,
+    runs: u64,
+    elapsed: std::time::Duration,
+}
+
+/// Writes the shrunk sequence, says so, and runs it once more to show how
+/// it fails.
+fn report_failure(
+    settings: &PropSettings,
+    file: &CaseFile,
+    url: &str,
+    found: Found<'_>,
+    execute: &dyn Fn(&tidewire_model::Scenario) -> Result<Report, String>,
+) -> Result<ExitCode, PropError> {
+    let Found {
+        reason,
+        minimal,
+        runs,
+        elapsed,
+    } = found;
+    let seed = file.seed;
+    let suite = file.suite(minimal);
+    let mut text = serde_json::to_string_pretty(&suite).expect("suites serialize");
+    text.push('\n');
+    std::fs::write(&file.out, &text).map_err(|source| PropError::Write {
+        path: file.out.clone(),
+        source,
+    })?;
+    println!(
+        "prop: FAILED after {} runs ({:.1}s): {reason}",
+        runs,
+        elapsed.as_secs_f64()
+    );
+    println!(
+        "prop: shrunk to {} operation(s) on {} connection(s), written to {}",
+        minimal.actions.len(),
+        minimal.connections,
+        file.out.display()
+    );
+    match execute(minimal) {
+        Ok(report) => {
+            for case in report.cases.iter().filter(|c| c.status != Status::Pass) {
+                print!(
+                    "{}",
+                    render::failure_block(
+                        case,
+                        Style {
+                            color: settings.color
+                        },
+                        24
+                    )
+                );
+            }
+            if report.cases.iter().all(|c| c.status == Status::Pass) {
+                println!(
+                    "prop: the shrunk sequence passed when run again: the failure is intermittent"
+                );
+            }
+        }
+        Err(e) => println!("prop: could not run the shrunk sequence again: {e}"),
+    }
+    println!(
+        "prop: replay with `tidewire-conform run {url} --suite {}`; repeat the search with --seed {seed}",
+        file.out.display()
+    );
+    Ok(ExitCode::from(exit_codes::CASES_FAILED))
 }
 
 #[cfg(test)]

@@ -3,9 +3,8 @@ prints the change event the watch delivers, and exits 0.
 
     python client.py ws://127.0.0.1:PORT/v1 [TOKEN]
 
-The message models come from datamodel-code-generator run on spec/schema into the
-package `tidewire_schema` (see docs/clients.md), which must be importable; the
-WebSocket client is the `websockets` package.
+The message models, `encode` and `parse_server_message` come from the package
+tidewire-protocol (see docs/clients.md); the WebSocket client is the `websockets` package.
 """
 
 import asyncio
@@ -15,18 +14,17 @@ import time
 
 from websockets.asyncio.client import connect
 
-from tidewire_schema.client_message_schema import Auth, Create, Watch
-from tidewire_schema.server_message_schema import (
+from tidewire_protocol import SUBPROTOCOL, encode, parse_server_message
+from tidewire_protocol.client import Auth, Create, Watch
+from tidewire_protocol.server import (
     Authenticated,
     Change,
     Created,
     ErrorMessage,
-    ServerMessage,
     Watching,
     Welcome,
 )
 
-SUBPROTOCOL = "tidewire.v1"
 TIMEOUT_S = 10.0
 DATABASE = "examples"
 COLLECTION = "notes"
@@ -35,17 +33,18 @@ COLLECTION = "notes"
 async def run(url: str, token: str | None) -> None:
     # A fresh id per run, so that the change printed is the one this run caused.
     record_id = f"py-{os.getpid()}-{time.time_ns()}"
-    watch = Watch(type="watch", id="watch-1", database=DATABASE, collection=COLLECTION)
+    watch = Watch(id="watch-1", database=DATABASE, collection=COLLECTION)
     async with connect(url, subprotocols=[SUBPROTOCOL]) as socket:
         if socket.subprotocol != SUBPROTOCOL:
             raise RuntimeError(f"the server selected subprotocol {socket.subprotocol!r}")
 
         async def send(message) -> None:
-            await socket.send(message.model_dump_json(exclude_none=True))
+            await socket.send(encode(message))
 
         created = changed = False
         async for frame in socket:
-            message = ServerMessage.model_validate_json(frame).root
+            # Validated against the schema of its `type`: a ValidationError names what is wrong.
+            message = parse_server_message(frame)
             match message:
                 case Welcome():
                     print(f"connected to {message.server.name} {message.server.version} "
@@ -53,7 +52,7 @@ async def run(url: str, token: str | None) -> None:
                     if message.auth.mode.value == "required" and message.auth.principal is None:
                         if token is None:
                             raise RuntimeError("the server requires authentication: pass a token")
-                        await send(Auth(type="auth", id="auth-1", token=token))
+                        await send(Auth(id="auth-1", token=token))
                     else:
                         await send(watch)
                 case Authenticated():
@@ -62,14 +61,14 @@ async def run(url: str, token: str | None) -> None:
                 case Watching():
                     print(f"watching {DATABASE}.{COLLECTION} as subscription {message.subscription}")
                     await send(Create(
-                        type="create",
                         id="create-1",
                         database=DATABASE,
                         collection=COLLECTION,
                         record={"_id": record_id, "text": "hello from Python"},
                     ))
                 case Created():
-                    print(f"created {message.record}")
+                    print(f"created {message.record.field_id}: "
+                          f"{message.record.model_dump_json(by_alias=True)}")
                     created = True
                 case Change() if message.event.document_key.field_id == record_id:
                     print(f"change: {message.event.model_dump_json(exclude_none=True, by_alias=True)}")

@@ -3,15 +3,12 @@
 //
 //   node dist/client.js ws://127.0.0.1:PORT/v1 [TOKEN]
 //
-// The message types come from json-schema-to-typescript run on spec/schema (see
+// The message types, `encode` and `decode` come from the package tidewire-protocol (see
 // docs/clients.md); the WebSocket client is the `ws` package.
 
 import WebSocket from "ws";
+import { type ClientMessage, SUBPROTOCOL, decode, encode } from "tidewire-protocol";
 
-import type { ClientMessage } from "./generated/client-message.schema";
-import type { ServerMessage } from "./generated/server-message.schema";
-
-const SUBPROTOCOL = "tidewire.v1";
 const TIMEOUT_MS = 10_000;
 
 const url = process.argv[2] ?? process.env.TIDEWIRE_URL ?? "ws://127.0.0.1:8080/v1";
@@ -31,7 +28,7 @@ const timer = setTimeout(() => fail(`no change event within ${TIMEOUT_MS} ms`), 
 const socket = new WebSocket(url, SUBPROTOCOL);
 
 function send(message: ClientMessage): void {
-  socket.send(JSON.stringify(message));
+  socket.send(encode(message));
 }
 
 function watch(): void {
@@ -55,7 +52,9 @@ socket.on("open", () => {
 });
 
 socket.on("message", (data: WebSocket.RawData) => {
-  const message = JSON.parse(data.toString()) as ServerMessage;
+  // decode validates the frame against the schema of its `type` and throws when it is not
+  // a valid server message, so a broken server fails here rather than deep in a handler.
+  const message = decode(data.toString());
   switch (message.type) {
     case "welcome":
       console.log(`connected to ${message.server.name} ${message.server.version} (${message.protocol})`);
@@ -83,7 +82,7 @@ socket.on("message", (data: WebSocket.RawData) => {
       });
       break;
     case "created":
-      console.log(`created ${JSON.stringify(message.record)}`);
+      console.log(`created ${message.record._id}: ${JSON.stringify(message.record)}`);
       created = true;
       finishWhenDone();
       break;

@@ -6,12 +6,20 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 use tidewire_filter::{compare, Filter, Pipeline};
 use tidewire_protocol::{
-    ClientMessage, CollectionName, Create, Delete, Edit, EditOp, GetDocument, Join, Leave, Name,
-    Ping, Post, Publish, Read, RequestId, Role, SortKey, SortOrder, Subscribe, Typing, Unsubscribe,
-    Update, Watch,
+    ClientMessage, CollectionName, Create, Delete, Edit, EditOp, ErrorCode, GetDocument, Join,
+    Leave, Message, Name, Ping, Post, Profile, Publish, Read, RequestId, Role, SortKey, SortOrder,
+    Subscribe, Typing, Unsubscribe, Update, Watch,
 };
 
-use crate::{Action, Change, Op, Scenario};
+use crate::{Action, Change, EventFilter, Op, RecordFilter, Scenario, Tag};
+
+mod auth;
+mod collab;
+mod core;
+mod records;
+mod rooms;
+mod topics;
+mod watch;
 
 /// Stands for the case's `${nonce}` while messages are built from the typed
 /// definitions, whose name rules do not admit `${`; replaced at the end.
@@ -114,8 +122,14 @@ fn evaluator(filter: &Option<Value>) -> Filter {
     }
 }
 
-fn error(id: &str, code: &str) -> Value {
-    json!({"type": "error", "id": id, "error": {"code": code}})
+/// The `error` reply to request `id`, matching any message and details.
+fn error(id: &str, code: ErrorCode) -> Value {
+    json!({"type": "error", "id": id, "error": {"code": code.as_str()}})
+}
+
+/// The `error` reply to request `id` whose `details` match `details`.
+fn error_with(id: &str, code: ErrorCode, details: Value) -> Value {
+    json!({"type": "error", "id": id, "error": {"code": code.as_str(), "details": details}})
 }
 
 const ANY_STRING: fn() -> Value = || json!({"$type": "string"});
@@ -242,67 +256,8 @@ impl Model {
             .map(|(_, role)| *role)
     }
 
-    fn change(&mut self, coll: u8, event: Map<String, Value>, full_document: Option<&Value>) {
-        let mut pushes = Vec::new();
-        for sub in &self.subscriptions {
-            let SubKind::Watch {
-                coll: target,
-                filter,
-                pipeline,
-                full_document: wants_full,
-            } = &sub.kind
-            else {
-                continue;
-            };
-            if target.is_some_and(|t| t != coll) {
-                continue;
-            }
-            let mut sent = event.clone();
-            let insert = event["operation_type"] == "insert";
-            if let Some(doc) = full_document.filter(|_| insert || *wants_full) {
-                sent.insert("full_document".into(), doc.clone());
-            }
-            let sent = Value::Object(sent);
-            if !filter.matches(&sent) || pipeline.as_ref().is_some_and(|p| !p.matches(&sent)) {
-                continue;
-            }
-            let mut pattern: Map<String, Value> = sent
-                .as_object()
-                .expect("events are objects")
-                .iter()
-                .map(|(k, v)| (k.clone(), json!({"$literal": v})))
-                .collect();
-            pattern.insert("$exact".into(), json!(true));
-            pattern.insert("committed_at".into(), ANY_STRING());
-            pattern.insert("resume_token".into(), ANY_STRING());
-            pushes.push((
-                sub.conn,
-                json!({
-                    "type": "change",
-                    "subscription": format!("${{{}}}", sub.var),
-                    "event": pattern,
-                }),
-            ));
-        }
-        for (conn, pattern) in pushes {
-            self.expect(conn, pattern);
-        }
-    }
-
-    fn event(&self, operation: &str, coll: u8, key: &str) -> Map<String, Value> {
-        json!({
-            "operation_type": operation,
-            "ns": {"database": DATABASE, "collection": collection(coll)},
-            "document_key": {"_id": key},
-        })
-        .as_object()
-        .expect("an object")
-        .clone()
-    }
-
     fn apply(&mut self, id: String, action: &Action) {
         let conn = action.conn;
-        let rid = request_id(id.clone());
         match &action.op {
             Op::Burst(ops) => {
                 for (i, op) in ops.iter().enumerate() {
@@ -313,764 +268,52 @@ impl Model {
                     self.apply(format!("{id}-{i}"), &op);
                 }
             }
-            Op::AwaitHeartbeat { heartbeat_ms } => {
-                // Heartbeats are not ignored here, and nothing else is sent:
-                // the first frame after the welcome must be one, on time.
-                let name = format!("{id}-idle");
-                self.side_connection(
-                    &name,
-                    json!([]),
-                    json!({"type": "welcome", "heartbeat_ms": heartbeat_ms}),
-                );
-                self.steps.push(json!({
-                    "step": "expect",
-                    "conn": name,
-                    "timeout_ms": heartbeat_ms + heartbeat_ms / 2 + 250,
-                    "match": {"type": "heartbeat", "at": ANY_STRING()},
-                }));
-                self.steps.push(json!({"step": "close", "conn": name}));
-            }
-            Op::OutOfScope { coll } => {
-                let name = format!("{id}-narrow");
-                self.steps.push(json!({
-                    "step": "open",
-                    "conn": name,
-                    "subprotocols": ["tidewire.v1"],
-                    "query": {"token": "${token_narrow}"},
-                    "inject": false,
-                    "ignore": [{"type": "heartbeat"}],
-                }));
-                self.steps
-                    .push(json!({"step": "expect", "conn": name, "match": {"type": "welcome"}}));
-                self.send_on(
-                    &name,
-                    typed(Create {
-                        id: rid,
-                        database: coll_name(DATABASE.into()),
-                        collection: coll_name(collection(*coll)),
-                        record: Map::from_iter([("_id".to_string(), json!("narrow"))]),
-                    }),
-                );
-                self.steps.push(
-                    json!({"step": "expect", "conn": name, "match": error(&id, "forbidden")}),
-                );
-                self.steps.push(json!({"step": "close", "conn": name}));
-            }
-            Op::Flood { messages } => {
-                // The replies to the allowed frames are ignored, not counted:
-                // the frame one over the limit is the one that must be refused.
-                let name = format!("{id}-flood");
-                let allowed = format!("{id}-ok");
-                self.side_connection(
-                    &name,
-                    json!([{"type": "heartbeat"}, {"type": "pong", "id": allowed}]),
-                    json!({"type": "welcome", "limits": {"rate": {"messages": messages}}}),
-                );
-                self.steps.push(json!({
-                    "step": "send", "conn": name, "repeat": messages,
-                    "json": {"type": "ping", "id": allowed},
-                }));
-                self.steps.push(json!({
-                    "step": "send", "conn": name, "json": {"type": "ping", "id": id},
-                }));
-                self.steps.push(json!({
-                    "step": "expect",
-                    "conn": name,
-                    "match": {
-                        "type": "error", "id": id,
-                        "error": {
-                            "code": "rate_limited",
-                            "details": {"retry_after_ms": {"$type": "integer", "$gte": 1}},
-                        },
-                    },
-                }));
-                self.steps.push(json!({"step": "close", "conn": name}));
-            }
-            Op::Ping { payload } => {
-                self.send(
-                    conn,
-                    typed(Ping {
-                        id: rid,
-                        payload: Some(json!(payload)),
-                    }),
-                    false,
-                );
-                self.expect(
-                    conn,
-                    json!({"$exact": true, "type": "pong", "id": id, "payload": payload}),
-                );
-            }
+            Op::AwaitHeartbeat { heartbeat_ms } => self.apply_await_heartbeat(&id, *heartbeat_ms),
+            Op::Flood { messages } => self.apply_flood(&id, *messages),
+            Op::Ping { payload } => self.apply_ping(conn, &id, *payload),
+            Op::Unsubscribe { nth } => self.apply_unsubscribe(conn, &id, *nth),
+            Op::Reconnect => self.apply_reconnect(conn),
+            Op::UnknownType => self.apply_unknown_type(conn, &id),
+            Op::OutOfScope { coll } => self.apply_out_of_scope(&id, *coll),
             Op::Create {
                 coll,
                 key: k,
                 n,
                 tag,
-            } => {
-                let key = key(*k);
-                let mut record = Map::new();
-                record.insert("_id".into(), json!(key));
-                record.insert("n".into(), json!(n));
-                if let Some(tag) = tag {
-                    record.insert("tag".into(), json!(tag.as_str()));
-                }
-                self.send(
-                    conn,
-                    typed(Create {
-                        id: rid,
-                        database: coll_name(DATABASE.into()),
-                        collection: coll_name(collection(*coll)),
-                        record: record.clone(),
-                    }),
-                    false,
-                );
-                let records = self.records.entry(*coll).or_default();
-                if records.contains_key(&key) {
-                    self.expect(conn, error(&id, "conflict"));
-                    return;
-                }
-                records.insert(key.clone(), record.clone());
-                let record = Value::Object(record);
-                self.expect(
-                    conn,
-                    json!({"type": "created", "id": id, "record": {"$literal": record}}),
-                );
-                let event = self.event("insert", *coll, &key);
-                self.change(*coll, event, Some(&record));
-            }
+            } => self.apply_create(conn, &id, *coll, *k, *n, *tag),
             Op::Update {
                 coll,
                 key: k,
                 change,
-            } => {
-                let key = key(*k);
-                let one = |path: &str, value: Value| Map::from_iter([(path.to_string(), value)]);
-                let (set, unset): (Map<String, Value>, Vec<String>) = match change {
-                    Change::SetN(v) => (one("n", json!(v)), vec![]),
-                    Change::SetTag(t) => (one("tag", json!(t.as_str())), vec![]),
-                    Change::UnsetTag => (Map::new(), vec!["tag".to_string()]),
-                    Change::SetNested(v) => (one("meta.v", json!(v)), vec![]),
-                };
-                self.send(
-                    conn,
-                    typed(Update {
-                        id: rid,
-                        database: coll_name(DATABASE.into()),
-                        collection: coll_name(collection(*coll)),
-                        record_id: key.clone(),
-                        set: set.clone(),
-                        unset: unset.clone(),
-                    }),
-                    false,
-                );
-                let Some(record) = self.records.entry(*coll).or_default().get_mut(&key) else {
-                    self.expect(conn, error(&id, "not_found"));
-                    return;
-                };
-                let mut removed = Vec::new();
-                match change {
-                    Change::SetN(v) => {
-                        record.insert("n".into(), json!(v));
-                    }
-                    Change::SetTag(t) => {
-                        record.insert("tag".into(), json!(t.as_str()));
-                    }
-                    Change::UnsetTag => {
-                        if record.remove("tag").is_some() {
-                            removed.push("tag");
-                        }
-                    }
-                    Change::SetNested(v) => {
-                        let meta = record
-                            .entry("meta")
-                            .or_insert_with(|| Value::Object(Map::new()));
-                        meta.as_object_mut()
-                            .expect("meta is only ever an object")
-                            .insert("v".into(), json!(v));
-                    }
-                }
-                let record = Value::Object(record.clone());
-                self.expect(
-                    conn,
-                    json!({"type": "updated", "id": id, "record": {"$literal": record}}),
-                );
-                let mut event = self.event("update", *coll, &key);
-                event.insert(
-                    "update_description".into(),
-                    json!({"updated_fields": set, "removed_fields": removed}),
-                );
-                self.change(*coll, event, Some(&record));
-            }
-            Op::Delete { coll, key: k } => {
-                let key = key(*k);
-                self.send(
-                    conn,
-                    typed(Delete {
-                        id: rid,
-                        database: coll_name(DATABASE.into()),
-                        collection: coll_name(collection(*coll)),
-                        record_id: key.clone(),
-                    }),
-                    false,
-                );
-                if self
-                    .records
-                    .entry(*coll)
-                    .or_default()
-                    .remove(&key)
-                    .is_none()
-                {
-                    self.expect(conn, error(&id, "not_found"));
-                    return;
-                }
-                self.expect(conn, json!({"type": "deleted", "id": id, "record_id": key}));
-                let event = self.event("delete", *coll, &key);
-                self.change(*coll, event, None);
-            }
-            Op::Get { coll, key: k } => {
-                let key = key(*k);
-                self.send(
-                    conn,
-                    typed(Read {
-                        id: rid,
-                        database: coll_name(DATABASE.into()),
-                        collection: coll_name(collection(*coll)),
-                        record_id: Some(key.clone()),
-                        filter: None,
-                        sort: Vec::new(),
-                        limit: None,
-                        offset: None,
-                        fields: None,
-                    }),
-                    false,
-                );
-                let found = self.records.get(coll).and_then(|r| r.get(&key)).cloned();
-                match found {
-                    None => self.expect(conn, error(&id, "not_found")),
-                    Some(record) => {
-                        let record = Value::Object(record);
-                        self.expect(
-                            conn,
-                            json!({
-                                "type": "records", "id": id,
-                                "records": [{"$literal": record}], "total": 1, "count": 1,
-                            }),
-                        );
-                    }
-                }
-            }
+            } => self.apply_update(conn, &id, *coll, *k, *change),
+            Op::Delete { coll, key: k } => self.apply_delete(conn, &id, *coll, *k),
+            Op::Get { coll, key: k } => self.apply_get(conn, &id, *coll, *k),
             Op::Query {
                 coll,
                 filter,
                 desc,
                 limit,
-            } => {
-                let filter_json = filter.to_json();
-                let order = if *desc {
-                    SortOrder::Desc
-                } else {
-                    SortOrder::Asc
-                };
-                self.send(
-                    conn,
-                    typed(Read {
-                        id: rid,
-                        database: coll_name(DATABASE.into()),
-                        collection: coll_name(collection(*coll)),
-                        record_id: None,
-                        filter: wire_filter(&filter_json),
-                        sort: vec![SortKey {
-                            field: "n".into(),
-                            order,
-                        }],
-                        limit: *limit,
-                        offset: None,
-                        fields: None,
-                    }),
-                    false,
-                );
-                let evaluator = evaluator(&filter_json);
-                let mut matched: Vec<Value> = self
-                    .records
-                    .entry(*coll)
-                    .or_default()
-                    .values()
-                    .map(|r| Value::Object(r.clone()))
-                    .filter(|r| evaluator.matches(r))
-                    .collect();
-                matched.sort_by(|a, b| {
-                    let by_n = compare(a.get("n"), b.get("n"));
-                    let by_n = if *desc { by_n.reverse() } else { by_n };
-                    by_n.then_with(|| compare(a.get("_id"), b.get("_id")))
-                });
-                let total = matched.len();
-                matched.truncate(limit.map_or(100, |l| l as usize));
-                let count = matched.len();
-                let records: Vec<Value> = matched
-                    .into_iter()
-                    .map(|r| json!({"$literal": r}))
-                    .collect();
-                self.expect(
-                    conn,
-                    json!({
-                        "type": "records", "id": id,
-                        "records": records, "total": total, "count": count,
-                    }),
-                );
-            }
+            } => self.apply_query(conn, &id, *coll, *filter, *desc, *limit),
+            Op::WrongFieldType => self.apply_wrong_field_type(conn, &id),
+            Op::UnknownOperator { coll } => self.apply_unknown_operator(conn, &id, *coll),
             Op::Watch {
                 coll,
                 filter,
                 pipeline,
                 full_document,
-            } => {
-                let filter_json = filter.to_json();
-                let pipeline_json =
-                    pipeline.then(|| json!([{"$match": {"operation_type": {"$ne": "delete"}}}]));
-                self.send(
-                    conn,
-                    typed(Watch {
-                        id: rid,
-                        database: Some(coll_name(DATABASE.into())),
-                        collection: coll.map(|c| coll_name(collection(c))),
-                        filter: wire_filter(&filter_json),
-                        pipeline: pipeline_json.as_ref().map(|p| {
-                            p.as_array()
-                                .expect("an array")
-                                .iter()
-                                .map(|s| s.as_object().expect("an object").clone())
-                                .collect()
-                        }),
-                        full_document: *full_document,
-                        resume_after: None,
-                    }),
-                    false,
-                );
-                let var = self.fresh_var(conn, "w");
-                self.expect(
-                    conn,
-                    json!({
-                        "type": "watching", "id": id,
-                        "subscription": {"$type": "string", "$capture": var},
-                        "resume_token": ANY_STRING(), "resumed": false,
-                    }),
-                );
-                self.subscriptions.push(Subscription {
-                    conn,
-                    var,
-                    kind: SubKind::Watch {
-                        coll: *coll,
-                        filter: evaluator(&filter_json),
-                        pipeline: pipeline_json
-                            .as_ref()
-                            .map(|p| Pipeline::parse(p).expect("model pipelines are valid")),
-                        full_document: *full_document,
-                    },
-                });
-            }
-            Op::Unsubscribe { nth } => {
-                let own: Vec<usize> = self
-                    .subscriptions
-                    .iter()
-                    .enumerate()
-                    .filter(|(_, s)| s.conn == conn)
-                    .map(|(i, _)| i)
-                    .collect();
-                if own.is_empty() {
-                    self.send(
-                        conn,
-                        typed(Unsubscribe {
-                            id: rid,
-                            subscription: "no-such-subscription".into(),
-                        }),
-                        false,
-                    );
-                    self.expect(conn, error(&id, "not_found"));
-                    return;
-                }
-                let sub = self.subscriptions.remove(own[*nth as usize % own.len()]);
-                let reference = format!("${{{}}}", sub.var);
-                self.send(
-                    conn,
-                    typed(Unsubscribe {
-                        id: rid,
-                        subscription: reference.clone(),
-                    }),
-                    false,
-                );
-                self.expect(
-                    conn,
-                    json!({"type": "unsubscribed", "id": id, "subscription": reference}),
-                );
-            }
-            Op::Subscribe { topic: t, min } => {
-                let filter_json = min.map(|m| json!({"n": {"$gte": m}}));
-                self.send(
-                    conn,
-                    typed(Subscribe {
-                        id: rid,
-                        topic: name(topic(*t)),
-                        filter: wire_filter(&filter_json),
-                    }),
-                    false,
-                );
-                let var = self.fresh_var(conn, "s");
-                self.expect(
-                    conn,
-                    json!({
-                        "type": "subscribed", "id": id,
-                        "subscription": {"$type": "string", "$capture": var},
-                    }),
-                );
-                self.subscriptions.push(Subscription {
-                    conn,
-                    var,
-                    kind: SubKind::Topic {
-                        topic: *t,
-                        filter: evaluator(&filter_json),
-                    },
-                });
-            }
-            Op::Publish { topic: t, n } => {
-                let data = json!({"n": n});
-                self.send(
-                    conn,
-                    typed(Publish {
-                        id: rid,
-                        topic: name(topic(*t)),
-                        data: data.clone(),
-                    }),
-                    false,
-                );
-                self.expect(
-                    conn,
-                    json!({
-                        "type": "published", "id": id, "topic": topic(*t),
-                        "message_id": ANY_STRING(), "published_at": ANY_STRING(),
-                    }),
-                );
-                let pushes: Vec<(usize, Value)> = self
-                    .subscriptions
-                    .iter()
-                    .filter(|s| {
-                        matches!(&s.kind, SubKind::Topic { topic, filter }
-                            if topic == t && filter.matches(&data))
-                    })
-                    .map(|s| {
-                        (
-                            s.conn,
-                            json!({
-                                "$exact": true,
-                                "type": "publication",
-                                "subscription": format!("${{{}}}", s.var),
-                                "topic": topic(*t),
-                                "message_id": ANY_STRING(),
-                                "publisher": ANY_STRING(),
-                                "published_at": ANY_STRING(),
-                                "data": {"$literal": data},
-                            }),
-                        )
-                    })
-                    .collect();
-                for (c, p) in pushes {
-                    self.expect(c, p);
-                }
-            }
-            Op::Join { room: r, observer } => {
-                let role = if *observer {
-                    Role::Observer
-                } else {
-                    Role::Participant
-                };
-                self.send(
-                    conn,
-                    typed(Join {
-                        id: rid,
-                        room: name(room(*r)),
-                        role,
-                    }),
-                    false,
-                );
-                let members = self.rooms.entry(*r).or_default();
-                let rejoin = match members.iter_mut().find(|(c, _)| *c == conn) {
-                    Some(entry) => {
-                        entry.1 = role;
-                        true
-                    }
-                    None => {
-                        members.push((conn, role));
-                        false
-                    }
-                };
-                let listed: Vec<Value> = self
-                    .members(*r)
-                    .iter()
-                    .map(|(c, role)| self.member(*c, *role))
-                    .collect();
-                self.expect(
-                    conn,
-                    json!({
-                        "type": "joined", "id": id, "room": room(*r),
-                        "role": role_name(role),
-                        "members": {"$length": listed.len(), "$contains": listed},
-                    }),
-                );
-                if !rejoin {
-                    self.presence(*r, conn, role, "joined", None);
-                }
-            }
-            Op::Leave { room: r } => {
-                self.send(
-                    conn,
-                    typed(Leave {
-                        id: rid,
-                        room: name(room(*r)),
-                    }),
-                    false,
-                );
-                match self.role_of(conn, *r) {
-                    None => self.expect(conn, error(&id, "not_found")),
-                    Some(role) => {
-                        self.rooms
-                            .entry(*r)
-                            .or_default()
-                            .retain(|(c, _)| *c != conn);
-                        self.expect(conn, json!({"type": "left", "id": id, "room": room(*r)}));
-                        self.presence(*r, conn, role, "left", Some("left"));
-                    }
-                }
-            }
-            Op::Post { room: r, n } => {
-                let body = json!({"n": n});
-                self.send(
-                    conn,
-                    typed(Post {
-                        id: rid,
-                        room: name(room(*r)),
-                        body: body.clone(),
-                    }),
-                    false,
-                );
-                match self.role_of(conn, *r) {
-                    None | Some(Role::Observer) => self.expect(conn, error(&id, "forbidden")),
-                    Some(role) => {
-                        self.expect(
-                            conn,
-                            json!({
-                                "type": "posted", "id": id, "room": room(*r),
-                                "message_id": ANY_STRING(), "sent_at": ANY_STRING(),
-                            }),
-                        );
-                        let message = json!({
-                            "$exact": true,
-                            "type": "room_message",
-                            "room": room(*r),
-                            "message": {
-                                "$exact": true,
-                                "message_id": ANY_STRING(),
-                                "author": self.member(conn, role),
-                                "body": {"$literal": body},
-                                "sent_at": ANY_STRING(),
-                            },
-                        });
-                        for (c, _) in self.members(*r).to_vec() {
-                            self.expect(c, message.clone());
-                        }
-                    }
-                }
-            }
-            Op::Typing { room: r, active } => {
-                self.send(
-                    conn,
-                    typed(Typing {
-                        id: rid,
-                        room: name(room(*r)),
-                        active: *active,
-                    }),
-                    false,
-                );
-                match self.role_of(conn, *r) {
-                    None | Some(Role::Observer) => self.expect(conn, error(&id, "forbidden")),
-                    Some(role) => {
-                        self.expect(conn, json!({"$exact": true, "type": "ack", "id": id}));
-                        let push = json!({
-                            "$exact": true, "type": "typing", "room": room(*r),
-                            "member": self.member(conn, role), "active": active,
-                        });
-                        for (c, _) in self.members(*r).to_vec() {
-                            if c != conn {
-                                self.expect(c, push.clone());
-                            }
-                        }
-                    }
-                }
-            }
+            } => self.apply_watch(conn, &id, *coll, *filter, *pipeline, *full_document),
+            Op::Subscribe { topic: t, min } => self.apply_subscribe(conn, &id, *t, *min),
+            Op::Publish { topic: t, n } => self.apply_publish(conn, &id, *t, *n),
+            Op::Join { room: r, observer } => self.apply_join(conn, &id, *r, *observer),
+            Op::Leave { room: r } => self.apply_leave(conn, &id, *r),
+            Op::Post { room: r, n } => self.apply_post(conn, &id, *r, *n),
+            Op::Typing { room: r, active } => self.apply_typing(conn, &id, *r, *active),
             Op::Edit {
                 room: r,
                 stale,
                 text,
-            } => {
-                let (version, content) = self.documents.get(r).cloned().unwrap_or_default();
-                let sent_version = match (*stale, version) {
-                    (false, v) => v,
-                    (true, 0) => 1,
-                    (true, v) => v - 1,
-                };
-                let ops = vec![EditOp::Insert {
-                    position: 0,
-                    text: text.to_string(),
-                }];
-                self.send(
-                    conn,
-                    typed(Edit {
-                        id: rid,
-                        room: name(room(*r)),
-                        document: name(DOCUMENT.into()),
-                        version: sent_version,
-                        ops: ops.clone(),
-                    }),
-                    false,
-                );
-                match self.role_of(conn, *r) {
-                    None | Some(Role::Observer) => self.expect(conn, error(&id, "forbidden")),
-                    Some(_) if *stale => self.expect(
-                        conn,
-                        json!({
-                            "type": "error", "id": id,
-                            "error": {"code": "conflict", "details": {"current_version": version}},
-                        }),
-                    ),
-                    Some(role) => {
-                        let next = version + 1;
-                        self.documents
-                            .insert(*r, (next, format!("{text}{content}")));
-                        self.expect(
-                            conn,
-                            json!({
-                                "type": "edit_applied", "id": id, "room": room(*r),
-                                "document": DOCUMENT, "version": next,
-                            }),
-                        );
-                        let push = json!({
-                            "$exact": true, "type": "document_edit", "room": room(*r),
-                            "document": DOCUMENT, "version": next,
-                            "author": self.member(conn, role),
-                            "ops": {"$literal": ops},
-                        });
-                        for (c, _) in self.members(*r).to_vec() {
-                            if c != conn {
-                                self.expect(c, push.clone());
-                            }
-                        }
-                    }
-                }
-            }
-            Op::GetDocument { room: r } => {
-                self.send(
-                    conn,
-                    typed(GetDocument {
-                        id: rid,
-                        room: name(room(*r)),
-                        document: name(DOCUMENT.into()),
-                    }),
-                    false,
-                );
-                match self.role_of(conn, *r) {
-                    None => self.expect(conn, error(&id, "forbidden")),
-                    Some(_) => {
-                        let (version, content) = self.documents.get(r).cloned().unwrap_or_default();
-                        self.expect(
-                            conn,
-                            json!({
-                                "type": "document", "id": id, "room": room(*r),
-                                "document": DOCUMENT, "version": version, "content": content,
-                            }),
-                        );
-                    }
-                }
-            }
-            Op::Reconnect => {
-                self.subscriptions.retain(|s| s.conn != conn);
-                let rooms: Vec<(u8, Role)> = self
-                    .rooms
-                    .iter()
-                    .filter_map(|(r, m)| {
-                        m.iter()
-                            .find(|(c, _)| *c == conn)
-                            .map(|(_, role)| (*r, *role))
-                    })
-                    .collect();
-                for (r, role) in &rooms {
-                    self.rooms
-                        .entry(*r)
-                        .or_default()
-                        .retain(|(c, _)| *c != conn);
-                    self.presence(*r, conn, *role, "left", Some("disconnected"));
-                }
-                self.generation[conn] += 1;
-                self.open(conn, true);
-            }
-            Op::UnknownType => {
-                self.send(conn, json!({"type": "no_such_type", "id": id}), true);
-                self.expect(conn, error(&id, "unknown_type"));
-            }
-            Op::WrongFieldType => {
-                self.send(
-                    conn,
-                    json!({
-                        "type": "create", "id": id, "database": 7,
-                        "collection": collection(0), "record": {"n": 1},
-                    }),
-                    true,
-                );
-                self.expect(
-                    conn,
-                    json!({
-                        "type": "error", "id": id,
-                        "error": {"code": "invalid_message", "details": {"path": "database"}},
-                    }),
-                );
-            }
-            Op::UnknownOperator { coll } => {
-                self.send(
-                    conn,
-                    json!({
-                        "type": "read", "id": id, "database": DATABASE,
-                        "collection": collection(*coll), "filter": {"n": {"$near": 1}},
-                    }),
-                    true,
-                );
-                self.expect(
-                    conn,
-                    json!({
-                        "type": "error", "id": id,
-                        "error": {"code": "invalid_message", "details": {"path": "filter.n"}},
-                    }),
-                );
-            }
-        }
-    }
-
-    /// `presence` of `conn` to every other member of `room`. On reconnect the
-    /// connection-id variable still names the old connection, as it must.
-    fn presence(
-        &mut self,
-        room_index: u8,
-        conn: usize,
-        role: Role,
-        action: &str,
-        reason: Option<&str>,
-    ) {
-        let mut push = json!({
-            "$exact": true, "type": "presence", "room": room(room_index),
-            "action": action, "member": self.member(conn, role),
-        });
-        if let Some(reason) = reason {
-            push["reason"] = json!(reason);
-        }
-        for (c, _) in self.members(room_index).to_vec() {
-            if c != conn {
-                self.expect(c, push.clone());
-            }
+            } => self.apply_edit(conn, &id, *r, *stale, *text),
+            Op::GetDocument { room: r } => self.apply_get_document(conn, &id, *r),
         }
     }
 }
@@ -1139,7 +382,7 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
             "id": case_id,
             "title": title,
             "requirements": requirements,
-            "profile": profile,
+            "profile": profile.as_str(),
             "tags": ["prop"],
             "needs": needs,
             "steps": model.steps,
@@ -1147,42 +390,55 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
     }))
 }
 
+/// Profiles from the most specific to the least, for a case's `profile`:
+/// a case is labelled with the first one its operations use.
+const SPECIFICITY: [Profile; 5] = [
+    Profile::Collab,
+    Profile::Rooms,
+    Profile::Watch,
+    Profile::Topics,
+    Profile::Records,
+];
+
 /// The most specific profile the scenario uses, for the case's `profile`.
-fn profile_of(scenario: &Scenario) -> &'static str {
-    let uses = |f: fn(&Op) -> bool| {
-        scenario
-            .actions
-            .iter()
-            .any(|a| a.op.flatten().into_iter().any(f))
-    };
-    if uses(|op| matches!(op, Op::Edit { .. } | Op::GetDocument { .. })) {
-        "collab"
-    } else if uses(|op| {
-        matches!(
-            op,
-            Op::Join { .. } | Op::Leave { .. } | Op::Post { .. } | Op::Typing { .. }
-        )
-    }) {
-        "rooms"
-    } else if uses(|op| matches!(op, Op::Watch { .. })) {
-        "watch"
-    } else if uses(|op| matches!(op, Op::Subscribe { .. } | Op::Publish { .. })) {
-        "topics"
-    } else if uses(|op| {
-        matches!(
-            op,
-            Op::Create { .. }
-                | Op::Update { .. }
-                | Op::Delete { .. }
-                | Op::Get { .. }
-                | Op::Query { .. }
-                | Op::WrongFieldType
-                | Op::UnknownOperator { .. }
-        )
-    }) {
-        "records"
-    } else {
-        "core"
+fn profile_of(scenario: &Scenario) -> Profile {
+    let used: Vec<Profile> = scenario
+        .actions
+        .iter()
+        .flat_map(|a| a.op.flatten())
+        .map(op_profile)
+        .collect();
+    SPECIFICITY
+        .into_iter()
+        .find(|p| used.contains(p))
+        .unwrap_or(Profile::Core)
+}
+
+/// The profile of the message an operation sends, as the protocol's message
+/// table states it. Operations without a message of their own, and those on
+/// a side connection of their own, count as core.
+fn op_profile(op: &Op) -> Profile {
+    match op {
+        Op::Create { .. } | Op::WrongFieldType => Create::PROFILE,
+        Op::Update { .. } => Update::PROFILE,
+        Op::Delete { .. } => Delete::PROFILE,
+        Op::Get { .. } | Op::Query { .. } | Op::UnknownOperator { .. } => Read::PROFILE,
+        Op::Watch { .. } => Watch::PROFILE,
+        Op::Unsubscribe { .. } => Unsubscribe::PROFILE,
+        Op::Subscribe { .. } => Subscribe::PROFILE,
+        Op::Publish { .. } => Publish::PROFILE,
+        Op::Join { .. } => Join::PROFILE,
+        Op::Leave { .. } => Leave::PROFILE,
+        Op::Post { .. } => Post::PROFILE,
+        Op::Typing { .. } => Typing::PROFILE,
+        Op::Edit { .. } => Edit::PROFILE,
+        Op::GetDocument { .. } => GetDocument::PROFILE,
+        Op::Ping { .. } | Op::Flood { .. } => Ping::PROFILE,
+        Op::Burst(_)
+        | Op::Reconnect
+        | Op::UnknownType
+        | Op::AwaitHeartbeat { .. }
+        | Op::OutOfScope { .. } => Profile::Core,
     }
 }
 

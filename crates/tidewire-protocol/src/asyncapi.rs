@@ -38,28 +38,6 @@ pub fn write(path: &Path) -> std::io::Result<()> {
     std::fs::write(path, to_json())
 }
 
-/// The success reply of each request type; any request may also be answered with `error`.
-pub const REPLIES: &[(&str, &str)] = &[
-    ("ping", "pong"),
-    ("auth", "authenticated"),
-    ("create", "created"),
-    ("read", "records"),
-    ("update", "updated"),
-    ("delete", "deleted"),
-    ("watch", "watching"),
-    ("subscribe", "subscribed"),
-    ("unsubscribe", "unsubscribed"),
-    ("publish", "published"),
-    ("join", "joined"),
-    ("leave", "left"),
-    ("post", "posted"),
-    ("typing", "ack"),
-    ("history", "history_page"),
-    ("edit", "edit_applied"),
-    ("get_document", "document"),
-    ("get_stats", "stats"),
-];
-
 /// The server message that answers requests that fail.
 const ERROR_TAG: &str = "error";
 
@@ -95,63 +73,8 @@ pub fn generate() -> Value {
     let mut messages = Map::new();
     add_messages(&mut messages, &client, &client_examples, ClientMessage::tag);
     let server_names = add_messages(&mut messages, &server, &server_examples, ServerMessage::tag);
-    let channel_message =
-        |name: &str| json!({ "$ref": format!("#/channels/{CHANNEL}/messages/{name}") });
-    let channel_ref = json!({ "$ref": format!("#/channels/{CHANNEL}") });
-
-    let mut operations = Map::new();
-    for (tag, name) in client.messages() {
-        let reply_tag = REPLIES
-            .iter()
-            .find(|(request, _)| *request == tag)
-            .unwrap_or_else(|| panic!("request `{tag}` has no entry in REPLIES"))
-            .1;
-        let reply_name = server_names[reply_tag].as_str().expect("names are strings");
-        let error_name = server_names[ERROR_TAG].as_str().expect("names are strings");
-        let description = client.defs[name]["description"]
-            .as_str()
-            .unwrap_or_default();
-        operations.insert(
-            format!("receive_{tag}"),
-            json!({
-                "action": "receive",
-                "channel": channel_ref,
-                "title": format!("Request `{tag}`"),
-                "summary": format!("The client sends `{tag}`; the server replies with `{reply_tag}` or `error` carrying the same `id`."),
-                "description": description,
-                "messages": [channel_message(name)],
-                "reply": {
-                    "channel": channel_ref,
-                    "messages": [channel_message(reply_name), channel_message(error_name)],
-                },
-            }),
-        );
-    }
-    // Pushes: server messages sent without a request. Whether a type is one is read
-    // from its examples through `ServerMessage::reply_to`, so that this list follows
-    // the Rust code; `error` is both a reply and (without `id`) a push.
-    for (tag, name) in server.messages() {
-        let pushed = server_examples
-            .iter()
-            .any(|e| e.message.tag() == tag && e.message.reply_to().is_none());
-        if !pushed {
-            continue;
-        }
-        let description = server.defs[name]["description"]
-            .as_str()
-            .unwrap_or_default();
-        operations.insert(
-            format!("send_{tag}"),
-            json!({
-                "action": "send",
-                "channel": channel_ref,
-                "title": format!("Push `{tag}`"),
-                "summary": format!("The server sends `{tag}` without a request."),
-                "description": description,
-                "messages": [channel_message(name)],
-            }),
-        );
-    }
+    let mut operations = request_operations(&client, &server_names);
+    operations.extend(push_operations(&server, &server_examples));
 
     let channel_messages: Map<String, Value> = messages
         .keys()
@@ -195,52 +118,7 @@ pub fn generate() -> Value {
             },
         },
         "channels": {
-            CHANNEL: {
-                "address": "/v1",
-                "title": "Tidewire connection",
-                "description": format!(
-                    "One WebSocket connection, at the conventional path `/v1`. The client offers the subprotocol \
-                     `{SUBPROTOCOL}` and the server selects it; every message of both directions is a JSON text \
-                     frame with a `type`. A token may be presented at the handshake (query parameter `token` or \
-                     header `Authorization: Bearer <token>`) or in-band with `auth`."
-                ),
-                "servers": [{ "$ref": "#/servers/local" }],
-                "messages": channel_messages,
-                "bindings": {
-                    "ws": {
-                        "bindingVersion": "0.1.0",
-                        "method": "GET",
-                        "query": {
-                            "type": "object",
-                            "properties": {
-                                "token": {
-                                    "type": "string",
-                                    "description": "A static token or an HS256 JWT. Ignored when the `Authorization` header carries one.",
-                                },
-                            },
-                        },
-                        "headers": {
-                            "type": "object",
-                            "properties": {
-                                "Sec-WebSocket-Protocol": {
-                                    "type": "string",
-                                    "description": format!(
-                                        "The subprotocols the client offers. A client offering any must offer \
-                                         `{SUBPROTOCOL}`, which the server then selects; without it the handshake \
-                                         is refused with HTTP status 400."
-                                    ),
-                                    "examples": [SUBPROTOCOL],
-                                },
-                                "Authorization": {
-                                    "type": "string",
-                                    "pattern": "^Bearer .+$",
-                                    "description": "`Bearer <token>`: the token, taking precedence over the query parameter.",
-                                },
-                            },
-                        },
-                    },
-                },
-            },
+            CHANNEL: channel(channel_messages),
         },
         "operations": operations,
         "components": {
@@ -248,6 +126,147 @@ pub fn generate() -> Value {
             "messages": messages,
         },
     })
+}
+
+/// The one channel, the WebSocket connection, carrying `messages`.
+fn channel(messages: Map<String, Value>) -> Value {
+    json!({
+        "address": "/v1",
+        "title": "Tidewire connection",
+        "description": format!(
+            "One WebSocket connection, at the conventional path `/v1`. The client offers the subprotocol \
+             `{SUBPROTOCOL}` and the server selects it; every message of both directions is a JSON text \
+             frame with a `type`. A token may be presented at the handshake (query parameter `token` or \
+             header `Authorization: Bearer <token>`) or in-band with `auth`."
+        ),
+        "servers": [{ "$ref": "#/servers/local" }],
+        "messages": messages,
+        "bindings": {
+            "ws": {
+                "bindingVersion": "0.1.0",
+                "method": "GET",
+                "query": {
+                    "type": "object",
+                    "properties": {
+                        "token": {
+                            "type": "string",
+                            "description": "A static token or an HS256 JWT. Ignored when the `Authorization` header carries one.",
+                        },
+                    },
+                },
+                "headers": {
+                    "type": "object",
+                    "properties": {
+                        "Sec-WebSocket-Protocol": {
+                            "type": "string",
+                            "description": format!(
+                                "The subprotocols the client offers. A client offering any must offer \
+                                 `{SUBPROTOCOL}`, which the server then selects; without it the handshake \
+                                 is refused with HTTP status 400."
+                            ),
+                            "examples": [SUBPROTOCOL],
+                        },
+                        "Authorization": {
+                            "type": "string",
+                            "pattern": "^Bearer .+$",
+                            "description": "`Bearer <token>`: the token, taking precedence over the query parameter.",
+                        },
+                    },
+                },
+            },
+        },
+    })
+}
+
+fn channel_ref() -> Value {
+    json!({ "$ref": format!("#/channels/{CHANNEL}") })
+}
+
+fn channel_message(name: &str) -> Value {
+    json!({ "$ref": format!("#/channels/{CHANNEL}/messages/{name}") })
+}
+
+/// A `receive` operation per request, replied to with its success replies (from
+/// the message table) or `error`.
+fn request_operations(
+    client: &Definitions,
+    server_names: &Map<String, Value>,
+) -> Map<String, Value> {
+    let channel_ref = channel_ref();
+    let mut operations = Map::new();
+    for (tag, name) in client.messages() {
+        let reply_tags = ClientMessage::REPLIES
+            .iter()
+            .find(|(request, _)| *request == tag)
+            .expect("every request has a row in the message table")
+            .1;
+        let mut reply_messages: Vec<Value> = reply_tags
+            .iter()
+            .map(|reply| channel_message(server_names[*reply].as_str().expect("names are strings")))
+            .collect();
+        reply_messages.push(channel_message(
+            server_names[ERROR_TAG].as_str().expect("names are strings"),
+        ));
+        let replies_named = reply_tags
+            .iter()
+            .map(|reply| format!("`{reply}`"))
+            .collect::<Vec<_>>()
+            .join(", ");
+        let description = client.defs[name]["description"]
+            .as_str()
+            .unwrap_or_default();
+        operations.insert(
+            format!("receive_{tag}"),
+            json!({
+                "action": "receive",
+                "channel": channel_ref,
+                "title": format!("Request `{tag}`"),
+                "summary": format!("The client sends `{tag}`; the server replies with {replies_named} or `error` carrying the same `id`."),
+                "description": description,
+                "messages": [channel_message(name)],
+                "reply": {
+                    "channel": channel_ref,
+                    "messages": reply_messages,
+                },
+            }),
+        );
+    }
+    operations
+}
+
+/// A `send` operation per server message that is pushed.
+fn push_operations(
+    server: &Definitions,
+    server_examples: &[Example<ServerMessage>],
+) -> Map<String, Value> {
+    let channel_ref = channel_ref();
+    let mut operations = Map::new();
+    // Pushes: server messages sent without a request. Whether a type is one is read
+    // from its examples through `ServerMessage::reply_to`, so that this list follows
+    // the Rust code; `error` is both a reply and (without `id`) a push.
+    for (tag, name) in server.messages() {
+        let pushed = server_examples
+            .iter()
+            .any(|e| e.message.tag() == tag && e.message.reply_to().is_none());
+        if !pushed {
+            continue;
+        }
+        let description = server.defs[name]["description"]
+            .as_str()
+            .unwrap_or_default();
+        operations.insert(
+            format!("send_{tag}"),
+            json!({
+                "action": "send",
+                "channel": channel_ref,
+                "title": format!("Push `{tag}`"),
+                "summary": format!("The server sends `{tag}` without a request."),
+                "description": description,
+                "messages": [channel_message(name)],
+            }),
+        );
+    }
+    operations
 }
 
 /// Adds a direction's definitions to `components/schemas`, with references rewritten.

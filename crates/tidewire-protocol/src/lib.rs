@@ -21,6 +21,7 @@ mod decode;
 mod error;
 mod messages;
 mod names;
+mod profiles;
 pub mod requirements;
 pub mod schema;
 mod types;
@@ -32,6 +33,7 @@ pub use decode::{decode_client_message, nesting_depth, DecodeError};
 pub use error::{CloseCode, ErrorCode, Recovery};
 pub use messages::*;
 pub use names::{CollectionName, InvalidName, Name, RequestId};
+pub use profiles::*;
 pub use types::*;
 
 /// The WebSocket subprotocol a Tidewire v1 server selects.

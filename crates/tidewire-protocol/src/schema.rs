@@ -155,6 +155,7 @@ pub(crate) fn definitions(variants: &[VariantSchema]) -> Definitions {
     let mut generator = SchemaSettings::draft2020_12()
         .with_transform(RecursiveTransform(explicit_any_value))
         .with_transform(RecursiveTransform(absent_not_null))
+        .with_transform(RecursiveTransform(integer_range))
         .into_generator();
     let refs: Vec<(&'static str, Value)> = variants
         .iter()
@@ -196,6 +197,25 @@ fn explicit_any_value(schema: &mut Schema) {
             object.insert("anyOf".into(), json!([true]));
         }
     }
+}
+
+/// States the range of an unsigned integer as `maximum` instead of schemars' `format`.
+///
+/// schemars writes `u32` and `u64` as `{"type": "integer", "format": "uint32", "minimum": 0}`.
+/// `uint32` and `uint64` are not formats of JSON Schema: validators ignore them and code
+/// generators warn about them (datamodel-code-generator: "format of 'uint32' not
+/// understood"). `maximum` says the same thing in a keyword every tool knows.
+fn integer_range(schema: &mut Schema) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    let maximum = match object.get("format").and_then(Value::as_str) {
+        Some("uint32") => u64::from(u32::MAX),
+        Some("uint64") => u64::MAX,
+        _ => return,
+    };
+    object.remove("format");
+    object.insert("maximum".into(), json!(maximum));
 }
 
 /// Forbids `null` in the optional properties of an object schema.

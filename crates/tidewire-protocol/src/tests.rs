@@ -89,3 +89,17 @@ fn schemas_reject_a_message_with_the_wrong_tag_or_a_missing_field() {
         &serde_json::json!({"type": "create", "id": "1", "database": "a.b", "collection": "c", "record": {}})
     ));
 }
+
+#[test]
+fn every_reply_belongs_to_the_profile_of_its_request() {
+    for (request, replies) in ClientMessage::REPLIES {
+        let profile = ClientMessage::profile_of(request).expect("a request of the table");
+        for reply in *replies {
+            assert_eq!(
+                ServerMessage::profile_of(reply),
+                Some(profile),
+                "{request} -> {reply}"
+            );
+        }
+    }
+}

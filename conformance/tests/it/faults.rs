@@ -1,0 +1,211 @@
+//! The Tidewire suites in fixtures/ must bite: they pass against the clean
+//! embedded reference server, and every fault of the server's catalogue,
+//! injected alone, makes at least one case fail.
+//!
+//! Prints a table "fault -> cases that caught it" (see it with
+//! `cargo test -p tidewire-conform --test it faults -- --nocapture`). A fault no
+//! case catches fails the test: it is a gap in the suites.
+//!
+//! The runs drive the built binary, as a user would. The clean run goes
+//! alone; the fault runs go a few at a time, since each spends most of its
+//! time waiting on timers and timeouts rather than on the CPU. A timing-
+//! sensitive case can fail under that load alone, which would hide a gap, so
+//! a fault counts as caught only when some of the cases that failed fail again
+//! when re-run by themselves, one fault run at a time.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use serde_json::Value;
+use tidewire_server::InjectedFault;
+
+/// A whole embedded run takes seconds; this only stops a runner that hangs.
+const RUN_DEADLINE: Duration = Duration::from_secs(300);
+/// Fault runs at once.
+const PARALLEL_RUNS: usize = 3;
+/// Failed cases of a fault run that are re-run alone to confirm the catch.
+const CONFIRM: usize = 4;
+
+struct Outcome {
+    exit: Option<i32>,
+    failed: Vec<String>,
+    warned: Vec<String>,
+    summary: String,
+    seconds: f64,
+}
+
+fn workspace() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("the crate sits in the workspace")
+        .to_path_buf()
+}
+
+fn ids_with_status(report: &Value, status: &str) -> Vec<String> {
+    report["cases"]
+        .as_array()
+        .expect("the report lists its cases")
+        .iter()
+        .filter(|case| case["status"] == status)
+        .map(|case| case["id"].as_str().expect("a case id").to_string())
+        .collect()
+}
+
+/// Runs the suites of fixtures/ against the embedded servers, with `fault`
+/// injected; only the cases named in `cases` when it is not empty.
+fn run(fault: Option<InjectedFault>, cases: &[String]) -> Outcome {
+    let label = match (fault, cases.is_empty()) {
+        (None, _) => "clean".to_string(),
+        (Some(fault), true) => fault.name().to_string(),
+        (Some(fault), false) => format!("{}-confirm", fault.name()),
+    };
+    let json = Path::new(env!("CARGO_TARGET_TMPDIR"))
+        .join(format!("faults-{}-{label}.json", std::process::id()));
+    let _ = std::fs::remove_file(&json);
+    // A file, not a pipe: a pipe nobody reads while the run goes on could fill and stall it.
+    let stderr_path = json.with_extension("stderr");
+    let stderr_file = std::fs::File::create(&stderr_path).expect("a file for the runner's stderr");
+    let mut command = Command::new(env!("CARGO_BIN_EXE_tidewire-conform"));
+    command
+        .current_dir(workspace())
+        .args(["run", "--embedded", "-j", "4", "--no-color", "--json"])
+        .arg(&json)
+        .env_remove("CONFORM_TOKEN")
+        .stdin(Stdio::null())
+        .stdout(Stdio::null())
+        .stderr(stderr_file);
+    if let Some(fault) = fault {
+        command.args(["--inject-fault", fault.name()]);
+    }
+    for case in cases {
+        command.args(["--case", case]);
+    }
+    let started = Instant::now();
+    let mut child = command.spawn().expect("the runner starts");
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("the runner can be waited for") {
+            break status;
+        }
+        if started.elapsed() > RUN_DEADLINE {
+            let _ = child.kill();
+            let _ = child.wait();
+            panic!("the {label} run took longer than {RUN_DEADLINE:?}");
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    };
+    let seconds = started.elapsed().as_secs_f64();
+    let stderr = std::fs::read_to_string(&stderr_path).unwrap_or_default();
+    let _ = std::fs::remove_file(&stderr_path);
+    let text = std::fs::read_to_string(&json).unwrap_or_else(|e| {
+        panic!(
+            "the {label} run wrote no report ({e}); exit {:?}, stderr:\n{stderr}",
+            status.code()
+        )
+    });
+    let report: Value = serde_json::from_str(&text).expect("the report is JSON");
+    let _ = std::fs::remove_file(&json);
+    let s = &report["summary"];
+    Outcome {
+        exit: status.code(),
+        failed: ids_with_status(&report, "fail"),
+        warned: ids_with_status(&report, "warn"),
+        summary: format!(
+            "{} passed, {} failed, {} warned, {} skipped",
+            s["passed"], s["failed"], s["warned"], s["skipped"]
+        ),
+        seconds,
+    }
+}
+
+/// The failed cases, shortened to the first few when many failed.
+fn caught_by(failed: &[String]) -> String {
+    const SHOWN: usize = 8;
+    match failed.len() {
+        0 => "NOT CAUGHT".to_string(),
+        n if n <= SHOWN => format!("{n}: {}", failed.join(", ")),
+        n => format!("{n}: {}, ...", failed[..SHOWN].join(", ")),
+    }
+}
+
+#[test]
+fn every_injected_fault_fails_some_case() {
+    let started = Instant::now();
+    let clean = run(None, &[]);
+    assert!(
+        clean.exit == Some(0) && clean.failed.is_empty(),
+        "the clean reference server must pass every case first (exit {:?}, {}); failed: {:?}",
+        clean.exit,
+        clean.summary,
+        clean.failed
+    );
+    println!("clean run: {} in {:.1}s", clean.summary, clean.seconds);
+
+    // Popped from the end: catalogue order, so the slow event faults start first.
+    let queue = Mutex::new(InjectedFault::ALL.iter().rev().copied().collect::<Vec<_>>());
+    let done = Mutex::new(Vec::new());
+    std::thread::scope(|scope| {
+        for _ in 0..PARALLEL_RUNS {
+            scope.spawn(|| loop {
+                let Some(fault) = queue.lock().unwrap().pop() else {
+                    return;
+                };
+                let outcome = run(Some(fault), &[]);
+                done.lock().unwrap().push((fault, outcome));
+            });
+        }
+    });
+    let mut done = done.into_inner().unwrap();
+    done.sort_by_key(|(fault, _)| *fault);
+
+    let mut gaps = Vec::new();
+    println!("\nfault -> cases that caught it");
+    for (fault, outcome) in &done {
+        let mut confirmed = Vec::new();
+        if outcome.exit == Some(1) && !outcome.failed.is_empty() {
+            let sample = &outcome.failed[..outcome.failed.len().min(CONFIRM)];
+            let again = run(Some(*fault), sample);
+            confirmed = again.failed;
+        }
+        println!(
+            "{:<20} -> {} ({:.1}s; {})",
+            fault.name(),
+            caught_by(&outcome.failed),
+            outcome.seconds,
+            outcome.summary
+        );
+        if !outcome.failed.is_empty() {
+            let tried = outcome.failed.len().min(CONFIRM);
+            println!(
+                "{:<20}    fail again alone: {} of {tried}{}",
+                "",
+                confirmed.len(),
+                if !confirmed.is_empty() && confirmed.len() < tried {
+                    format!(" (only {})", confirmed.join(", "))
+                } else {
+                    String::new()
+                }
+            );
+        }
+        if !outcome.warned.is_empty() {
+            println!("{:<20}    warned only: {}", "", outcome.warned.join(", "));
+        }
+        if confirmed.is_empty() {
+            gaps.push(format!(
+                "{} ({}; exit {:?}, failed {:?})",
+                fault.name(),
+                fault.description(),
+                outcome.exit,
+                outcome.failed
+            ));
+        }
+    }
+    assert_eq!(done.len(), InjectedFault::ALL.len(), "every fault ran");
+    println!("\ntotal {:.1}s", started.elapsed().as_secs_f64());
+    assert!(
+        gaps.is_empty(),
+        "no case of fixtures/ fails when these faults are injected:\n  {}",
+        gaps.join("\n  ")
+    );
+}

@@ -1,0 +1,133 @@
+//! Predictions of the core profile: ping, unsubscribe, heartbeats, the message
+//! rate, reconnects and unknown types.
+
+use super::*;
+
+impl Model {
+    pub(super) fn apply_await_heartbeat(&mut self, id: &str, heartbeat_ms: u64) {
+        // Heartbeats are not ignored here, and nothing else is sent:
+        // the first frame after the welcome must be one, on time.
+        let name = format!("{id}-idle");
+        self.side_connection(
+            &name,
+            json!([]),
+            json!({"type": "welcome", "heartbeat_ms": heartbeat_ms}),
+        );
+        self.steps.push(json!({
+            "step": "expect",
+            "conn": name,
+            "timeout_ms": heartbeat_ms + heartbeat_ms / 2 + 250,
+            "match": {"type": "heartbeat", "at": ANY_STRING()},
+        }));
+        self.steps.push(json!({"step": "close", "conn": name}));
+    }
+
+    pub(super) fn apply_flood(&mut self, id: &str, messages: u32) {
+        // The replies to the allowed frames are ignored, not counted:
+        // the frame one over the limit is the one that must be refused.
+        let name = format!("{id}-flood");
+        let allowed = format!("{id}-ok");
+        self.side_connection(
+            &name,
+            json!([{"type": "heartbeat"}, {"type": "pong", "id": allowed}]),
+            json!({"type": "welcome", "limits": {"rate": {"messages": messages}}}),
+        );
+        self.steps.push(json!({
+            "step": "send", "conn": name, "repeat": messages,
+            "json": {"type": "ping", "id": allowed},
+        }));
+        self.steps.push(json!({
+            "step": "send", "conn": name, "json": {"type": "ping", "id": id},
+        }));
+        self.steps.push(json!({
+            "step": "expect",
+            "conn": name,
+            "match": error_with(
+                id,
+                ErrorCode::RateLimited,
+                json!({"retry_after_ms": {"$type": "integer", "$gte": 1}}),
+            ),
+        }));
+        self.steps.push(json!({"step": "close", "conn": name}));
+    }
+
+    pub(super) fn apply_ping(&mut self, conn: usize, id: &str, payload: i64) {
+        let rid = request_id(id.to_string());
+        self.send(
+            conn,
+            typed(Ping {
+                id: rid,
+                payload: Some(json!(payload)),
+            }),
+            false,
+        );
+        self.expect(
+            conn,
+            json!({"$exact": true, "type": "pong", "id": id, "payload": payload}),
+        );
+    }
+
+    pub(super) fn apply_unsubscribe(&mut self, conn: usize, id: &str, nth: u8) {
+        let rid = request_id(id.to_string());
+        let own: Vec<usize> = self
+            .subscriptions
+            .iter()
+            .enumerate()
+            .filter(|(_, s)| s.conn == conn)
+            .map(|(i, _)| i)
+            .collect();
+        if own.is_empty() {
+            self.send(
+                conn,
+                typed(Unsubscribe {
+                    id: rid,
+                    subscription: "no-such-subscription".into(),
+                }),
+                false,
+            );
+            self.expect(conn, error(id, ErrorCode::NotFound));
+            return;
+        }
+        let sub = self.subscriptions.remove(own[nth as usize % own.len()]);
+        let reference = format!("${{{}}}", sub.var);
+        self.send(
+            conn,
+            typed(Unsubscribe {
+                id: rid,
+                subscription: reference.clone(),
+            }),
+            false,
+        );
+        self.expect(
+            conn,
+            json!({"type": "unsubscribed", "id": id, "subscription": reference}),
+        );
+    }
+
+    pub(super) fn apply_reconnect(&mut self, conn: usize) {
+        self.subscriptions.retain(|s| s.conn != conn);
+        let rooms: Vec<(u8, Role)> = self
+            .rooms
+            .iter()
+            .filter_map(|(r, m)| {
+                m.iter()
+                    .find(|(c, _)| *c == conn)
+                    .map(|(_, role)| (*r, *role))
+            })
+            .collect();
+        for (r, role) in &rooms {
+            self.rooms
+                .entry(*r)
+                .or_default()
+                .retain(|(c, _)| *c != conn);
+            self.presence(*r, conn, *role, "left", Some("disconnected"));
+        }
+        self.generation[conn] += 1;
+        self.open(conn, true);
+    }
+
+    pub(super) fn apply_unknown_type(&mut self, conn: usize, id: &str) {
+        self.send(conn, json!({"type": "no_such_type", "id": id}), true);
+        self.expect(conn, error(id, ErrorCode::UnknownType));
+    }
+}

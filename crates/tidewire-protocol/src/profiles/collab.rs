@@ -1,0 +1,63 @@
+//! Messages of the collab profile: shared documents of a room.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+
+use crate::names::{Name, RequestId};
+use crate::types::*;
+
+/// Applies operations to a room's shared document at a known version (profile collab).
+/// Replied to with `edit_applied`, or `conflict` when `version` is stale.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Edit {
+    pub id: RequestId,
+    pub room: Name,
+    pub document: Name,
+    /// The version the operations were made against.
+    pub version: u64,
+    pub ops: Vec<EditOp>,
+}
+
+/// Reads a room's shared document (profile collab). Replied to with `document`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct GetDocument {
+    pub id: RequestId,
+    pub room: Name,
+    pub document: Name,
+}
+
+/// The reply to an accepted `edit`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct EditApplied {
+    pub id: RequestId,
+    pub room: Name,
+    pub document: Name,
+    /// The document's version after the edit.
+    pub version: u64,
+}
+
+/// An accepted edit; sent to the other members of the room.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct DocumentEdit {
+    pub room: Name,
+    pub document: Name,
+    /// The document's version after the edit.
+    pub version: u64,
+    pub author: Member,
+    pub ops: Vec<EditOp>,
+}
+
+/// The reply to `get_document`. A document never edited has version 0 and empty content.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Document {
+    pub id: RequestId,
+    pub room: Name,
+    pub document: Name,
+    pub version: u64,
+    pub content: String,
+}

@@ -1,0 +1,138 @@
+//! Messages of the rooms profile: membership, presence, posts, typing and history.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::names::{Name, RequestId};
+use crate::types::*;
+
+/// Joins a room (profile rooms). Replied to with `joined`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Join {
+    pub id: RequestId,
+    pub room: Name,
+    #[serde(default)]
+    pub role: Role,
+}
+
+/// Leaves a room (profile rooms). Replied to with `left`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Leave {
+    pub id: RequestId,
+    pub room: Name,
+}
+
+/// Posts a message to a room the connection has joined (profile rooms). Replied to with `posted`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Post {
+    pub id: RequestId,
+    pub room: Name,
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::json()")
+    )]
+    pub body: Value,
+}
+
+/// Shows or clears this member's typing indicator (profile rooms). Replied to with `ack`.
+/// Typing is ephemeral: it is not kept in history.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Typing {
+    pub id: RequestId,
+    pub room: Name,
+    pub active: bool,
+}
+
+/// Pages back through a room's history (profile rooms). Replied to with `history_page`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct History {
+    pub id: RequestId,
+    pub room: Name,
+    /// At most this many messages (default 50; larger values are treated as 500).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limit: Option<u32>,
+    /// Only messages older than this `message_id`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before: Option<String>,
+}
+
+/// The reply to `join`: the membership, with every member including this one.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Joined {
+    pub id: RequestId,
+    pub room: Name,
+    pub role: Role,
+    pub members: Vec<Member>,
+}
+
+/// The reply to `leave`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Left {
+    pub id: RequestId,
+    pub room: Name,
+}
+
+/// A member joined or left a room; sent to the other members.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Presence {
+    pub room: Name,
+    pub action: PresenceAction,
+    pub member: Member,
+    /// On `left`: whether the member left or its connection dropped.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<LeaveReason>,
+}
+
+/// The reply to `post`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Posted {
+    pub id: RequestId,
+    pub room: Name,
+    pub message_id: String,
+    pub sent_at: Timestamp,
+}
+
+/// A message posted to a room; sent to every member, the author included.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct RoomMessage {
+    pub room: Name,
+    pub message: ChatMessage,
+}
+
+/// A member's typing indicator changed; sent to the other members.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct TypingNotice {
+    pub room: Name,
+    pub member: Member,
+    pub active: bool,
+}
+
+/// The reply to a request that has nothing to return (`typing`).
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ack {
+    pub id: RequestId,
+}
+
+/// The reply to `history`: messages oldest first.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct HistoryPage {
+    pub id: RequestId,
+    pub room: Name,
+    pub messages: Vec<ChatMessage>,
+    /// True when older messages exist; page on with `before` set to the first `message_id`.
+    pub has_more: bool,
+}

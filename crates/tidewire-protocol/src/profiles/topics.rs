@@ -1,0 +1,66 @@
+//! Messages of the topics profile: publish and subscribe.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+use crate::names::{Name, RequestId};
+use crate::types::*;
+
+/// Subscribes to a topic (profile topics). Replied to with `subscribed`; `publication` pushes follow.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Subscribe {
+    pub id: RequestId,
+    pub topic: Name,
+    /// Evaluated against each publication's `data`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<Filter>,
+}
+
+/// Publishes data to a topic (profile topics). Replied to with `published`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Publish {
+    pub id: RequestId,
+    pub topic: Name,
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::json()")
+    )]
+    pub data: Value,
+}
+
+/// The reply to `subscribe`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Subscribed {
+    pub id: RequestId,
+    pub subscription: SubscriptionId,
+}
+
+/// The reply to `publish`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Published {
+    pub id: RequestId,
+    pub topic: Name,
+    pub message_id: String,
+    pub published_at: Timestamp,
+}
+
+/// Data published to a topic, sent to each subscription whose filter matches it.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Publication {
+    pub subscription: SubscriptionId,
+    pub topic: Name,
+    pub message_id: String,
+    pub publisher: String,
+    pub published_at: Timestamp,
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::json()")
+    )]
+    pub data: Value,
+}

@@ -1,0 +1,1249 @@
+//! Runs the steps of one case against an endpoint.
+
+use crate::conn::{Conn, ConnectError, End, Limits, Next, Payload, Received};
+use crate::fixture::{self, Handshake, LoadedCase, Step};
+use crate::pattern::{self, Captures};
+use crate::report::{millis, CaseReport, Direction, Entry, Failure, Status};
+use crate::runner::RunOptions;
+use crate::schema_set::SchemaViolation;
+use crate::target::Target;
+use serde_json::Value;
+use std::collections::{BTreeMap, VecDeque};
+use std::time::{Duration, Instant};
+use tokio::time::Instant as TokioInstant;
+use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+use tokio_tungstenite::tungstenite::http::{HeaderName, HeaderValue, Uri};
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{Data, OpCode};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+use tokio_tungstenite::tungstenite::Message;
+
+/// The variables a case starts with: `--var` values, and `nonce`, fresh for
+/// every case run, so that names built from it (`"${nonce}-orders"`) do not
+/// collide with what earlier runs left on a long-lived server.
+fn initial_vars(options: &RunOptions) -> Captures {
+    let mut vars: Captures = options
+        .vars
+        .iter()
+        .map(|(name, value)| (name.clone(), Value::String(value.clone())))
+        .collect();
+    if let Some(fresh) = &options.fresh_vars {
+        for (name, value) in fresh.make() {
+            vars.entry(name).or_insert(Value::String(value));
+        }
+    }
+    vars.entry("nonce".to_string()).or_insert_with(|| {
+        use std::hash::{BuildHasher, Hasher};
+        // RandomState is seeded per instance from the OS, which is all a nonce needs.
+        let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
+        hasher.write_u128(Instant::now().elapsed().as_nanos());
+        Value::String(format!("n{:012x}", hasher.finish() & 0xffff_ffff_ffff))
+    });
+    vars
+}
+
+/// A handshake request for `url` with extra headers and offered subprotocols.
+pub(crate) fn build_request(
+    url: &str,
+    headers: &[(String, String)],
+    subprotocols: Option<&[String]>,
+) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, String> {
+    let mut request = url
+        .into_client_request()
+        .map_err(|e| format!("cannot build a request for {url}: {e}"))?;
+    for (k, v) in headers {
+        let name = HeaderName::from_bytes(k.as_bytes())
+            .map_err(|e| format!("invalid header name {k:?}: {e}"))?;
+        let value =
+            HeaderValue::from_str(v).map_err(|e| format!("invalid value for header {k}: {e}"))?;
+        request.headers_mut().append(name, value);
+    }
+    if let Some(protocols) = subprotocols.filter(|p| !p.is_empty()) {
+        let value = HeaderValue::from_str(&protocols.join(", "))
+            .map_err(|e| format!("invalid subprotocol list: {e}"))?;
+        request
+            .headers_mut()
+            .insert("sec-websocket-protocol", value);
+    }
+    Ok(request)
+}
+
+/// Text payloads in transcripts are cut here so a limits test does not
+/// put megabytes into every report.
+const TRANSCRIPT_TEXT_LIMIT: usize = 64 * 1024;
+
+/// A step that did not hold, with whatever evidence there is.
+#[derive(Debug, Default)]
+struct StepError {
+    message: String,
+    expected: Option<Box<Value>>,
+    received: Option<Box<Value>>,
+    mismatches: Vec<pattern::Mismatch>,
+    schema_violation: Option<Box<SchemaViolation>>,
+}
+
+impl StepError {
+    fn new(message: impl std::fmt::Display) -> StepError {
+        StepError {
+            message: message.to_string(),
+            ..StepError::default()
+        }
+    }
+
+    fn expecting(mut self, pattern: &Value) -> StepError {
+        self.expected = Some(Box::new(pattern.clone()));
+        self
+    }
+}
+
+/// A decoded inbound frame.
+#[derive(Debug, Clone)]
+enum Frame {
+    Json(Value),
+    /// A text frame that is not JSON; patterns see it as a JSON string.
+    Text(String),
+    Binary(Vec<u8>),
+}
+
+impl Frame {
+    fn decode(payload: Payload) -> Frame {
+        match payload {
+            Payload::Text(t) => match serde_json::from_str(&t) {
+                Ok(v) => Frame::Json(v),
+                Err(_) => Frame::Text(t),
+            },
+            Payload::Binary(b) => Frame::Binary(b),
+        }
+    }
+
+    fn match_value(&self) -> Option<Value> {
+        match self {
+            Frame::Json(v) => Some(v.clone()),
+            Frame::Text(t) => Some(Value::String(t.clone())),
+            Frame::Binary(_) => None,
+        }
+    }
+
+    fn describe(&self) -> String {
+        match self {
+            Frame::Json(v) => pattern::compact(v, 200),
+            Frame::Text(t) => format!(
+                "non-JSON text {}",
+                pattern::truncate(&format!("{t:?}"), 200)
+            ),
+            Frame::Binary(b) => format!("a binary frame of {} bytes", b.len()),
+        }
+    }
+}
+
+enum Pulled {
+    Frame(Frame),
+    End(End),
+    Timeout,
+}
+
+#[derive(Default)]
+struct Slot {
+    handshake: Option<Handshake>,
+    conn: Option<Conn>,
+    ended: Option<End>,
+    ignore: Vec<Value>,
+    /// Frames already recorded and schema-checked but left for later steps
+    /// (by `expect_silence` with a pattern).
+    pending: VecDeque<Frame>,
+}
+
+struct CaseRun<'a> {
+    target: &'a Target,
+    options: &'a RunOptions,
+    case: &'a LoadedCase,
+    slots: BTreeMap<String, Slot>,
+    vars: Captures,
+    transcript: Vec<Entry>,
+    warnings: Vec<String>,
+    start: Instant,
+}
+
+pub(crate) async fn run_case(
+    target: &Target,
+    options: &RunOptions,
+    case: &LoadedCase,
+) -> CaseReport {
+    let start = Instant::now();
+    let budget = case
+        .case
+        .timeout_ms
+        .map(Duration::from_millis)
+        .unwrap_or(options.case_timeout);
+    let deadline = TokioInstant::now() + budget;
+    let mut run = CaseRun {
+        target,
+        options,
+        case,
+        slots: BTreeMap::new(),
+        vars: initial_vars(options),
+        transcript: Vec::new(),
+        warnings: Vec::new(),
+        start,
+    };
+    let mut failure = None;
+    for (index, step) in case.case.steps.iter().enumerate() {
+        let outcome = match tokio::time::timeout_at(deadline, run.step(step)).await {
+            Ok(outcome) => outcome,
+            Err(_) => Err(StepError::new(format!(
+                "the case did not finish within its deadline of {} ms (set `timeout_ms` on the case or --case-timeout)",
+                budget.as_millis()
+            ))),
+        };
+        if let Err(error) = outcome {
+            failure = Some(run.failure(Some(index), error));
+            break;
+        }
+    }
+    let late = run.drain_all();
+    if failure.is_none() {
+        if let Some(error) = late {
+            failure = Some(run.failure(None, error));
+        }
+    }
+    run.shutdown().await;
+
+    let status = match (&failure, case.case.level) {
+        (None, _) => Status::Pass,
+        (Some(_), fixture::Level::Should) if !options.strict => Status::Warn,
+        (Some(_), _) => Status::Fail,
+    };
+    let mut transcript = run.transcript;
+    transcript.sort_by(|a, b| a.at_ms.total_cmp(&b.at_ms));
+    CaseReport {
+        status,
+        duration_ms: millis(start.elapsed()),
+        skip_reason: None,
+        failure,
+        warnings: run.warnings,
+        transcript,
+        ..crate::runner::case_header(case)
+    }
+}
+
+impl CaseRun<'_> {
+    fn failure(&self, step: Option<usize>, e: StepError) -> Failure {
+        let s = step.map(|i| &self.case.case.steps[i]);
+        let position = step
+            .and_then(|i| self.case.step_positions.get(i).copied())
+            .unwrap_or(self.case.position);
+        Failure {
+            step: step.map(|i| i + 1),
+            step_kind: s.map(|s| s.kind().to_string()),
+            conn: s.and_then(|s| s.conn().map(str::to_string)),
+            location: format!("{}:{position}", self.case.file),
+            message: e.message,
+            expected: e.expected.map(|v| *v),
+            received: e.received.map(|v| *v),
+            mismatches: e.mismatches,
+            schema_violation: e.schema_violation.map(|v| *v),
+        }
+    }
+
+    fn at(&self, instant: Instant) -> f64 {
+        millis(instant.saturating_duration_since(self.start))
+    }
+
+    fn event(&mut self, conn: &str, kind: &str, text: String) {
+        self.transcript.push(Entry {
+            at_ms: self.at(Instant::now()),
+            conn: conn.to_string(),
+            dir: Direction::Event,
+            kind: kind.to_string(),
+            text: Some(text),
+            binary_base64: None,
+            bytes: None,
+            ignored: false,
+            schema_error: None,
+        });
+    }
+
+    fn record(&mut self, conn: &str, dir: Direction, at: Instant, message: &Message) -> usize {
+        let (kind, text, binary, bytes) = match message {
+            Message::Text(t) => {
+                let t = t.as_str();
+                let cut = if t.len() > TRANSCRIPT_TEXT_LIMIT {
+                    let mut end = TRANSCRIPT_TEXT_LIMIT;
+                    while !t.is_char_boundary(end) {
+                        end -= 1;
+                    }
+                    format!("{}… ({} bytes in all)", &t[..end], t.len())
+                } else {
+                    t.to_string()
+                };
+                ("text", Some(cut), None, t.len())
+            }
+            Message::Binary(b) => (
+                "binary",
+                None,
+                Some(data_encoding::BASE64.encode(&b[..b.len().min(TRANSCRIPT_TEXT_LIMIT)])),
+                b.len(),
+            ),
+            // `text_hex` frames: their bytes need not be UTF-8.
+            Message::Frame(f) if f.header().opcode == OpCode::Data(Data::Text) => {
+                let bytes = f.payload();
+                let text = match std::str::from_utf8(bytes) {
+                    Ok(t) => t.to_string(),
+                    Err(_) => format!(
+                        "{} (not UTF-8; bytes: {})",
+                        String::from_utf8_lossy(&bytes[..bytes.len().min(TRANSCRIPT_TEXT_LIMIT)]),
+                        data_encoding::HEXLOWER.encode(&bytes[..bytes.len().min(256)])
+                    ),
+                };
+                ("text", Some(text), None, bytes.len())
+            }
+            _ => ("control", None, None, 0),
+        };
+        self.transcript.push(Entry {
+            at_ms: self.at(at),
+            conn: conn.to_string(),
+            dir,
+            kind: kind.to_string(),
+            text,
+            binary_base64: binary,
+            bytes: Some(bytes),
+            ignored: false,
+            schema_error: None,
+        });
+        self.transcript.len() - 1
+    }
+
+    fn timeout(&self, ms: Option<u64>) -> Duration {
+        ms.map(Duration::from_millis)
+            .unwrap_or(self.options.step_timeout)
+    }
+
+    async fn step(&mut self, step: &Step) -> Result<(), StepError> {
+        match step {
+            Step::Open(open) => {
+                if self.slots.get(&open.conn).is_some_and(|s| s.conn.is_some()) {
+                    return Err(StepError::new(format!(
+                        "connection {:?} is already open; use `reconnect` to reopen it",
+                        open.conn
+                    )));
+                }
+                let mut rules = Vec::new();
+                for p in &open.ignore {
+                    rules.push(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?);
+                }
+                self.slots
+                    .entry(open.conn.clone())
+                    .or_default()
+                    .ignore
+                    .extend(rules);
+                self.open(&open.conn, open.handshake.clone()).await
+            }
+            Step::Reconnect(re) => {
+                let Some(previous) = self.slots.get(&re.conn).and_then(|s| s.handshake.clone())
+                else {
+                    return Err(StepError::new(format!(
+                        "cannot reconnect {:?}: it was never opened",
+                        re.conn
+                    )));
+                };
+                self.close_quietly(&re.conn, "closed to reconnect").await;
+                self.open(&re.conn, previous.overridden_by(&re.handshake))
+                    .await
+            }
+            Step::Send(send) => self.send(send).await,
+            Step::Expect(e) => {
+                let pattern =
+                    pattern::interpolate(&e.pattern, &self.vars, true).map_err(StepError::new)?;
+                let wait = self.timeout(e.timeout_ms);
+                let deadline = TokioInstant::now() + wait;
+                match self.pull(&e.conn, deadline).await? {
+                    Pulled::Timeout => Err(StepError::new(format!(
+                        "no message arrived on {:?} within {} ms",
+                        e.conn,
+                        wait.as_millis()
+                    ))
+                    .expecting(&pattern)),
+                    Pulled::End(end) => Err(StepError::new(format!(
+                        "connection {:?} ended while waiting for a message: {end}",
+                        e.conn
+                    ))
+                    .expecting(&pattern)),
+                    Pulled::Frame(frame) => self.check_match(&pattern, &frame),
+                }
+            }
+            Step::ExpectAll(e) => self.expect_all(e).await,
+            Step::ExpectSilence(e) => self.expect_silence(e).await,
+            Step::ExpectClose(e) => self.expect_close(e).await,
+            Step::Ignore(ig) => {
+                let mut patterns = Vec::new();
+                for p in &ig.patterns {
+                    patterns
+                        .push(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?);
+                }
+                let slot = self.slots.entry(ig.conn.clone()).or_default();
+                if ig.replace {
+                    slot.ignore.clear();
+                }
+                slot.ignore.extend(patterns);
+                Ok(())
+            }
+            Step::Wait(w) => {
+                tokio::time::sleep(Duration::from_millis(w.ms)).await;
+                Ok(())
+            }
+            Step::Close(c) => self.close(c).await,
+            Step::PauseReading(r) => {
+                self.conn_mut(&r.conn)?.pause_reading();
+                self.event(&r.conn, "pause", "stopped reading the socket".into());
+                Ok(())
+            }
+            Step::ResumeReading(r) => {
+                self.conn_mut(&r.conn)?.resume_reading();
+                self.event(&r.conn, "resume", "reading the socket again".into());
+                Ok(())
+            }
+            Step::Http(h) => self.http(h).await,
+        }
+    }
+
+    fn check_match(&mut self, pattern: &Value, frame: &Frame) -> Result<(), StepError> {
+        let Some(value) = frame.match_value() else {
+            return Err(StepError::new(format!(
+                "expected a message matching the pattern, got {}",
+                frame.describe()
+            ))
+            .expecting(pattern));
+        };
+        let outcome = pattern::matches(pattern, &value);
+        if outcome.is_match() {
+            self.vars.extend(outcome.captures);
+            return Ok(());
+        }
+        Err(StepError {
+            message: "the message did not match the pattern".into(),
+            expected: Some(Box::new(pattern.clone())),
+            received: Some(Box::new(value)),
+            mismatches: outcome.mismatches,
+            schema_violation: None,
+        })
+    }
+
+    fn request(
+        &self,
+        handshake: &Handshake,
+    ) -> Result<tokio_tungstenite::tungstenite::handshake::client::Request, StepError> {
+        let path = match &handshake.path {
+            Some(p) => Some(pattern::interpolate_str(p, &self.vars).map_err(StepError::new)?),
+            None => None,
+        };
+        let mut query = Vec::new();
+        for (k, v) in handshake.query.iter().flatten() {
+            query.push((
+                k.clone(),
+                pattern::interpolate_str(v, &self.vars).map_err(StepError::new)?,
+            ));
+        }
+        let mut headers: Vec<(String, String)> = Vec::new();
+        if handshake.inject != Some(false) {
+            let (extra_query, extra_headers) = self.options.injected();
+            query.extend(extra_query);
+            headers.extend(extra_headers);
+        }
+        for (k, v) in handshake.headers.iter().flatten() {
+            headers.push((
+                k.clone(),
+                pattern::interpolate_str(v, &self.vars).map_err(StepError::new)?,
+            ));
+        }
+        let url = match &handshake.url {
+            Some(url) => {
+                let url = pattern::interpolate_str(url, &self.vars).map_err(StepError::new)?;
+                Target::parse(&url)
+                    .map_err(|e| StepError::new(e.to_string()))?
+                    .url_for(path.as_deref(), &query)
+            }
+            None => self.target.url_for(path.as_deref(), &query),
+        };
+        build_request(&url, &headers, handshake.subprotocols.as_deref()).map_err(StepError::new)
+    }
+
+    async fn open(&mut self, name: &str, handshake: Handshake) -> Result<(), StepError> {
+        let request = self.request(&handshake)?;
+        let uri = request.uri().to_string();
+        let wait = self.timeout(handshake.timeout_ms);
+        let limits = Limits {
+            max_message: self.options.max_frame,
+            max_buffered: self.options.max_buffered,
+        };
+        let slot = self.slots.entry(name.to_string()).or_default();
+        slot.handshake = Some(handshake.clone());
+        slot.ended = None;
+        slot.pending.clear();
+        let result =
+            tokio::time::timeout(wait, Conn::connect(request, limits, &self.options.tls)).await;
+        match result {
+            Err(_) => {
+                self.event(name, "open", format!("{uri}: no handshake response"));
+                Err(StepError::new(format!(
+                    "the WebSocket handshake with {uri} did not complete within {} ms",
+                    wait.as_millis()
+                )))
+            }
+            Ok(Err(ConnectError::NoSubprotocol)) => {
+                self.event(name, "open", format!("{uri}: no subprotocol selected"));
+                let offered = handshake
+                    .subprotocols
+                    .clone()
+                    .unwrap_or_default()
+                    .join(", ");
+                Err(StepError::new(match &handshake.expect_subprotocol {
+                    Some(want) => format!(
+                        "expected the server to select subprotocol {want:?}, it selected none (offered: {offered})"
+                    ),
+                    None => format!(
+                        "the server selected none of the offered subprotocols ({offered}); the client cannot continue such a handshake"
+                    ),
+                }))
+            }
+            Ok(Err(ConnectError::Other(e))) => {
+                self.event(name, "open", format!("{uri}: {e}"));
+                Err(StepError::new(format!(
+                    "the WebSocket handshake with {uri} failed: {e}"
+                )))
+            }
+            Ok(Err(ConnectError::Refused { status, body })) => {
+                self.event(name, "refused", format!("{uri}: HTTP {status}"));
+                self.slots.get_mut(name).expect("inserted").ended = Some(End::Failed {
+                    error: format!("the handshake was refused with HTTP {status}"),
+                });
+                match &handshake.expect_refusal {
+                    Some(r) if r.status.is_none_or(|s| s == status) => Ok(()),
+                    Some(r) => Err(StepError::new(format!(
+                        "expected the handshake to be refused with HTTP {}, got HTTP {status}",
+                        r.status.unwrap_or_default()
+                    ))),
+                    None => {
+                        let body = if body.is_empty() {
+                            String::new()
+                        } else {
+                            format!(": {}", pattern::truncate(&body, 120))
+                        };
+                        Err(StepError::new(format!(
+                            "the server refused the WebSocket handshake with HTTP {status}{body}"
+                        )))
+                    }
+                }
+            }
+            Ok(Ok(conn)) => {
+                let proto = conn.subprotocol.clone();
+                self.event(
+                    name,
+                    "open",
+                    match &proto {
+                        Some(p) => format!("{uri} (subprotocol {p})"),
+                        None => uri.clone(),
+                    },
+                );
+                self.slots.get_mut(name).expect("inserted").conn = Some(conn);
+                if let Some(r) = &handshake.expect_refusal {
+                    return Err(StepError::new(format!(
+                        "expected the handshake to be refused{}, but the server accepted it",
+                        r.status
+                            .map(|s| format!(" with HTTP {s}"))
+                            .unwrap_or_default()
+                    )));
+                }
+                if let Some(want) = &handshake.expect_subprotocol {
+                    if proto.as_deref() != Some(want) {
+                        return Err(StepError::new(format!(
+                            "expected the server to select subprotocol {want:?}, it selected {}",
+                            proto
+                                .map(|p| format!("{p:?}"))
+                                .unwrap_or_else(|| "none".into())
+                        )));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    fn conn_mut(&mut self, name: &str) -> Result<&mut Conn, StepError> {
+        let slot = self.slots.get_mut(name);
+        match slot {
+            Some(Slot {
+                conn: Some(conn), ..
+            }) => Ok(conn),
+            Some(Slot {
+                ended: Some(end), ..
+            }) => Err(StepError::new(format!(
+                "connection {name:?} is not open: {end}"
+            ))),
+            _ => Err(StepError::new(format!(
+                "connection {name:?} is not open (add an `open` step with \"conn\": {name:?})"
+            ))),
+        }
+    }
+
+    async fn send(&mut self, send: &fixture::Send) -> Result<(), StepError> {
+        let message = if let Some(json) = &send.json {
+            let value = pattern::interpolate(json, &self.vars, false).map_err(StepError::new)?;
+            if !send.invalid {
+                if let Some(set) = &self.case.schemas {
+                    if let Err(v) = set.check_outbound(&value) {
+                        self.warnings.push(format!(
+                            "frame sent by step {} violates the outbound schema ({v}); mark the step \"invalid\": true if that is deliberate",
+                            self.current_step_label(send)
+                        ));
+                    }
+                }
+            }
+            Message::text(value.to_string())
+        } else if let Some(text) = &send.text {
+            Message::text(pattern::interpolate_str(text, &self.vars).map_err(StepError::new)?)
+        } else if let Some(b64) = &send.binary_base64 {
+            let bytes = data_encoding::BASE64
+                .decode(b64.as_bytes())
+                .map_err(|e| StepError::new(format!("invalid base64: {e}")))?;
+            Message::binary(bytes)
+        } else if let Some(hex) = &send.binary_hex {
+            Message::binary(fixture::decode_hex(hex).map_err(StepError::new)?)
+        } else if let Some(hex) = &send.text_hex {
+            // A raw frame: `Message::Text` cannot hold bytes that are not UTF-8.
+            let bytes = fixture::decode_hex(hex).map_err(StepError::new)?;
+            Message::Frame(WsFrame::message(bytes, OpCode::Data(Data::Text), true))
+        } else if let Some(sized) = &send.sized {
+            Message::text(sized.render(&self.vars).map_err(StepError::new)?)
+        } else {
+            return Err(StepError::new("a send step needs a payload"));
+        };
+        let wait = self.options.step_timeout;
+        let repeat = send.repeat.unwrap_or(1).max(1);
+        self.conn_mut(&send.conn)?;
+        self.record(&send.conn, Direction::Out, Instant::now(), &message);
+        if repeat > 1 {
+            self.event(
+                &send.conn,
+                "repeat",
+                format!("the frame above is sent {repeat} times"),
+            );
+        }
+        let conn = self.conn_mut(&send.conn)?;
+        for sent in 0..repeat {
+            match tokio::time::timeout(wait, conn.send(message.clone())).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    return Err(StepError::new(format!(
+                        "sending on {:?} failed after {sent} of {repeat} frames: {e}",
+                        send.conn
+                    )))
+                }
+                Err(_) => {
+                    return Err(StepError::new(format!(
+                        "sending on {:?} did not complete within {} ms (the server is not reading)",
+                        send.conn,
+                        wait.as_millis()
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// The `http://` URL and `host:port` of an `http` step.
+    fn http_target(&self, h: &fixture::Http) -> Result<(String, String, String), StepError> {
+        let (url, from_run_url) = match &h.url {
+            Some(url) => (
+                pattern::interpolate_str(url, &self.vars).map_err(StepError::new)?,
+                false,
+            ),
+            None => (self.target.as_str().to_string(), true),
+        };
+        let uri: Uri = url
+            .parse()
+            .map_err(|e| StepError::new(format!("invalid URL {url:?}: {e}")))?;
+        let scheme = uri.scheme_str().unwrap_or_default();
+        let plain = if from_run_url {
+            scheme == "ws"
+        } else {
+            scheme == "http"
+        };
+        if !plain {
+            return Err(StepError::new(format!(
+                "the http step speaks plain HTTP only (an http:// URL, or a path on a ws:// run URL); {url:?} would need {}",
+                if scheme == "https" || scheme == "wss" { "TLS, which it does not support".to_string() } else { format!("scheme {scheme:?}") }
+            )));
+        }
+        let authority = uri
+            .authority()
+            .ok_or_else(|| StepError::new(format!("the URL {url:?} has no host")))?;
+        let host_port = match authority.port_u16() {
+            Some(_) => authority.as_str().to_string(),
+            None => format!("{}:80", authority.host()),
+        };
+        let path = if from_run_url {
+            let path = match &h.path {
+                Some(p) => pattern::interpolate_str(p, &self.vars).map_err(StepError::new)?,
+                None => "/".to_string(),
+            };
+            if path.starts_with('/') {
+                path
+            } else {
+                format!("/{path}")
+            }
+        } else {
+            uri.path_and_query()
+                .map_or_else(|| "/".to_string(), |p| p.as_str().to_string())
+        };
+        Ok((
+            format!("http://{}{path}", authority.as_str()),
+            host_port,
+            path,
+        ))
+    }
+
+    async fn http(&mut self, h: &fixture::Http) -> Result<(), StepError> {
+        const CONN: &str = "http";
+        let (url, host_port, path) = self.http_target(h)?;
+        let mut headers = Vec::new();
+        for (k, v) in h.headers.iter().flatten() {
+            headers.push((
+                k.clone(),
+                pattern::interpolate_str(v, &self.vars).map_err(StepError::new)?,
+            ));
+        }
+        let body_pattern = match &h.body {
+            Some(p) => Some(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?),
+            None => None,
+        };
+        let wait = self.timeout(h.timeout_ms);
+        let max = h.max_bytes.unwrap_or(1 << 20);
+        self.event(CONN, "request", format!("GET {url}"));
+        let response = match tokio::time::timeout(
+            wait,
+            crate::conn::http_get(&host_port, &path, &headers, max),
+        )
+        .await
+        {
+            Err(_) => {
+                self.event(CONN, "end", "no complete response".into());
+                return Err(StepError::new(format!(
+                    "GET {url}: no complete response within {} ms",
+                    wait.as_millis()
+                )));
+            }
+            Ok(Err(e)) => {
+                self.event(CONN, "end", e.clone());
+                return Err(StepError::new(format!("GET {url}: {e}")));
+            }
+            Ok(Ok(response)) => response,
+        };
+        let text = String::from_utf8_lossy(&response.body).into_owned();
+        let content_type = response.header("content-type").map(str::to_string);
+        self.event(
+            CONN,
+            "response",
+            format!(
+                "HTTP {} ({}, {} bytes) {}",
+                response.status,
+                content_type.as_deref().unwrap_or("no content type"),
+                response.body.len(),
+                pattern::truncate(&text, TRANSCRIPT_TEXT_LIMIT)
+            ),
+        );
+        let body = serde_json::from_str::<Value>(&text).unwrap_or(Value::String(text));
+        if response.status != h.status {
+            return Err(StepError {
+                message: format!(
+                    "GET {url}: expected status {}, got {}",
+                    h.status, response.status
+                ),
+                received: Some(Box::new(body)),
+                ..StepError::default()
+            });
+        }
+        if let Some(re) = &h.content_type {
+            let re = regex::Regex::new(re)
+                .map_err(|err| StepError::new(format!("invalid content_type regex: {err}")))?;
+            match &content_type {
+                Some(ct) if re.is_match(ct) => {}
+                Some(ct) => {
+                    return Err(StepError::new(format!(
+                        "GET {url}: the content type {ct:?} does not match /{re}/"
+                    )))
+                }
+                None => {
+                    return Err(StepError::new(format!(
+                        "GET {url}: the response has no Content-Type (expected one matching /{re}/)"
+                    )))
+                }
+            }
+        }
+        if let Some(p) = &body_pattern {
+            let outcome = pattern::matches(p, &body);
+            if !outcome.is_match() {
+                return Err(StepError {
+                    message: format!("GET {url}: the body did not match the pattern"),
+                    expected: Some(Box::new(p.clone())),
+                    received: Some(Box::new(body)),
+                    mismatches: outcome.mismatches,
+                    schema_violation: None,
+                });
+            }
+            self.vars.extend(outcome.captures);
+        }
+        Ok(())
+    }
+
+    fn current_step_label(&self, send: &fixture::Send) -> String {
+        let index = self
+            .case
+            .case
+            .steps
+            .iter()
+            .position(|s| matches!(s, Step::Send(x) if std::ptr::eq(x, send)));
+        match index {
+            Some(i) => format!(
+                "{} ({}:{})",
+                i + 1,
+                self.case.file,
+                self.case.step_positions[i]
+            ),
+            None => "?".into(),
+        }
+    }
+
+    /// The next frame on `name` that no ignore rule matches. Every frame
+    /// pulled is recorded and schema-checked, ignored or not.
+    async fn pull(&mut self, name: &str, deadline: TokioInstant) -> Result<Pulled, StepError> {
+        loop {
+            let slot = self.slots.get_mut(name);
+            let Some(slot) = slot else {
+                return Err(StepError::new(format!(
+                    "connection {name:?} is not open (add an `open` step with \"conn\": {name:?})"
+                )));
+            };
+            if let Some(frame) = slot.pending.pop_front() {
+                if self.ignored(name, &frame) {
+                    continue;
+                }
+                return Ok(Pulled::Frame(frame));
+            }
+            let Some(conn) = &slot.conn else {
+                return match &slot.ended {
+                    Some(end) => Ok(Pulled::End(end.clone())),
+                    None => Err(StepError::new(format!("connection {name:?} is not open"))),
+                };
+            };
+            match conn.next(deadline).await {
+                Next::Timeout => return Ok(Pulled::Timeout),
+                Next::End(end, at) => {
+                    self.finish(name, end.clone(), at);
+                    return Ok(Pulled::End(end));
+                }
+                Next::Frame(received) => {
+                    let (frame, ignored) = self.accept(name, received)?;
+                    if !ignored {
+                        return Ok(Pulled::Frame(frame));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Records the end of a connection and forgets the socket.
+    fn finish(&mut self, name: &str, end: End, at: Instant) {
+        let at_ms = self.at(at);
+        let kind = match end {
+            End::Closed { .. } => "close",
+            _ => "end",
+        };
+        self.transcript.push(Entry {
+            at_ms,
+            conn: name.to_string(),
+            dir: Direction::Event,
+            kind: kind.into(),
+            text: Some(end.to_string()),
+            binary_base64: None,
+            bytes: None,
+            ignored: false,
+            schema_error: None,
+        });
+        if let Some(slot) = self.slots.get_mut(name) {
+            slot.conn = None;
+            slot.ended = Some(end);
+        }
+    }
+
+    /// Records and schema-checks a received frame; says whether it is ignored.
+    fn accept(&mut self, name: &str, received: Received) -> Result<(Frame, bool), StepError> {
+        let message = match &received.payload {
+            Payload::Text(t) => Message::text(t.clone()),
+            Payload::Binary(b) => Message::binary(b.clone()),
+        };
+        let index = self.record(name, Direction::In, received.at, &message);
+        let frame = Frame::decode(received.payload);
+        let violation = match (&self.case.schemas, &frame) {
+            (Some(set), Frame::Json(v)) => set.check_inbound(v).err(),
+            (Some(set), Frame::Text(_)) => Some(SchemaViolation {
+                schema: set.path().display().to_string(),
+                instance_path: String::new(),
+                message: "the text frame is not valid JSON".into(),
+            }),
+            _ => None,
+        };
+        let ignored = self.ignored(name, &frame);
+        let entry = &mut self.transcript[index];
+        entry.ignored = ignored;
+        if let Some(v) = violation {
+            entry.schema_error = Some(v.to_string());
+            return Err(StepError {
+                message: format!(
+                    "a frame received on {name:?} does not conform to the schema set: {v}"
+                ),
+                received: frame.match_value().map(Box::new),
+                schema_violation: Some(Box::new(v)),
+                ..StepError::default()
+            });
+        }
+        Ok((frame, ignored))
+    }
+
+    fn ignored(&self, name: &str, frame: &Frame) -> bool {
+        let Some(value) = frame.match_value() else {
+            return false;
+        };
+        self.slots.get(name).is_some_and(|s| {
+            s.ignore
+                .iter()
+                .any(|p| pattern::matches(p, &value).is_match())
+        })
+    }
+
+    async fn expect_all(&mut self, e: &fixture::ExpectAll) -> Result<(), StepError> {
+        let mut patterns = Vec::new();
+        for p in &e.patterns {
+            patterns.push(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?);
+        }
+        let wait = self.timeout(e.timeout_ms);
+        let deadline = TokioInstant::now() + wait;
+        let mut values: Vec<Value> = Vec::new();
+        // compatible[pattern][frame]
+        let mut compatible: Vec<Vec<bool>> = vec![Vec::new(); patterns.len()];
+        let all = Value::Array(patterns.clone());
+        while values.len() < patterns.len() {
+            let frame = match self.pull(&e.conn, deadline).await? {
+                Pulled::Frame(f) => f,
+                Pulled::Timeout => {
+                    return Err(self.unmet(
+                        &patterns,
+                        &values,
+                        format!(
+                            "only {} of {} expected messages arrived on {:?} within {} ms",
+                            values.len(),
+                            patterns.len(),
+                            e.conn,
+                            wait.as_millis()
+                        ),
+                    ));
+                }
+                Pulled::End(end) => {
+                    return Err(self.unmet(
+                        &patterns,
+                        &values,
+                        format!(
+                            "connection {:?} ended after {} of {} expected messages: {end}",
+                            e.conn,
+                            values.len(),
+                            patterns.len()
+                        ),
+                    ));
+                }
+            };
+            let Some(value) = frame.match_value() else {
+                return Err(StepError::new(format!(
+                    "expected messages matching the patterns, got {}",
+                    frame.describe()
+                ))
+                .expecting(&all));
+            };
+            for (pi, p) in patterns.iter().enumerate() {
+                compatible[pi].push(pattern::matches(p, &value).is_match());
+            }
+            values.push(value.clone());
+            let assignment = transpose_assign(&compatible, values.len());
+            if assignment.iter().any(Option::is_none) {
+                let (closest, outcome) = closest_pattern(&patterns, &value);
+                return Err(StepError {
+                    message: format!(
+                        "message {} of {} on {:?} matches none of the patterns still expected{}",
+                        values.len(),
+                        patterns.len(),
+                        e.conn,
+                        if patterns.len() > 1 {
+                            format!(" (diff against the closest, pattern {})", closest + 1)
+                        } else {
+                            String::new()
+                        }
+                    ),
+                    expected: Some(Box::new(patterns[closest].clone())),
+                    received: Some(Box::new(value)),
+                    mismatches: outcome.mismatches,
+                    schema_violation: None,
+                });
+            }
+        }
+        let assignment = transpose_assign(&compatible, values.len());
+        for (fi, pi) in assignment.into_iter().enumerate() {
+            let pi = pi.expect("complete assignment");
+            self.vars
+                .extend(pattern::matches(&patterns[pi], &values[fi]).captures);
+        }
+        Ok(())
+    }
+
+    fn unmet(&self, patterns: &[Value], values: &[Value], message: String) -> StepError {
+        let compatible: Vec<Vec<bool>> = patterns
+            .iter()
+            .map(|p| {
+                values
+                    .iter()
+                    .map(|v| pattern::matches(p, v).is_match())
+                    .collect()
+            })
+            .collect();
+        let assignment = pattern::assign(&compatible);
+        let missing: Vec<Value> = patterns
+            .iter()
+            .zip(&assignment)
+            .filter(|(_, slot)| slot.is_none())
+            .map(|(p, _)| p.clone())
+            .collect();
+        let expected = if missing.len() == 1 {
+            missing.into_iter().next().expect("one")
+        } else {
+            Value::Array(missing)
+        };
+        StepError::new(message).expecting(&expected)
+    }
+
+    async fn expect_silence(&mut self, e: &fixture::ExpectSilence) -> Result<(), StepError> {
+        let pattern = match &e.pattern {
+            Some(p) => Some(pattern::interpolate(p, &self.vars, true).map_err(StepError::new)?),
+            None => None,
+        };
+        let started = TokioInstant::now();
+        let deadline = started + Duration::from_millis(e.for_ms);
+        let mut kept = VecDeque::new();
+        let result = loop {
+            match self.pull(&e.conn, deadline).await {
+                Err(err) => break Err(err),
+                Ok(Pulled::Timeout | Pulled::End(_)) => break Ok(()),
+                Ok(Pulled::Frame(frame)) => {
+                    let breaks = match (&pattern, frame.match_value()) {
+                        (None, _) => true,
+                        (Some(p), Some(v)) => pattern::matches(p, &v).is_match(),
+                        (Some(_), None) => false,
+                    };
+                    if breaks {
+                        break Err(StepError {
+                            message: format!(
+                                "expected no {}message on {:?} for {} ms, but one arrived after {} ms",
+                                if pattern.is_some() { "matching " } else { "" },
+                                e.conn,
+                                e.for_ms,
+                                started.elapsed().as_millis()
+                            ),
+                            expected: pattern.clone().map(Box::new),
+                            received: frame.match_value().map(Box::new),
+                            ..StepError::default()
+                        });
+                    }
+                    kept.push_back(frame);
+                }
+            }
+        };
+        if let Some(slot) = self.slots.get_mut(&e.conn) {
+            kept.append(&mut slot.pending);
+            slot.pending = kept;
+        }
+        result
+    }
+
+    async fn expect_close(&mut self, e: &fixture::ExpectClose) -> Result<(), StepError> {
+        let wait = self.timeout(e.within_ms);
+        let deadline = TokioInstant::now() + wait;
+        let want = match (e.code, &e.reason) {
+            (Some(c), Some(r)) => format!("close with code {c} and a reason matching /{r}/"),
+            (Some(c), None) => format!("close with code {c}"),
+            (None, Some(r)) => format!("close with a reason matching /{r}/"),
+            (None, None) => "close".to_string(),
+        };
+        match self.pull(&e.conn, deadline).await? {
+            Pulled::Timeout => Err(StepError::new(format!(
+                "expected the server to {want} within {} ms, but {:?} is still open",
+                wait.as_millis(),
+                e.conn
+            ))),
+            Pulled::Frame(frame) => Err(StepError {
+                message: format!(
+                    "expected the server to {want}, but it sent a message on {:?}",
+                    e.conn
+                ),
+                received: frame.match_value().map(Box::new),
+                ..StepError::default()
+            }),
+            Pulled::End(end) => {
+                if let End::Failed { error } = &end {
+                    return Err(StepError::new(format!(
+                        "expected the server to {want}, but the connection failed: {error}"
+                    )));
+                }
+                if let Some(code) = e.code {
+                    if end.code() != Some(code) {
+                        return Err(StepError::new(format!(
+                            "expected the server to {want}; the connection {end}"
+                        )));
+                    }
+                }
+                if let Some(re) = &e.reason {
+                    let reason = match &end {
+                        End::Closed { reason, .. } => reason.as_str(),
+                        _ => "",
+                    };
+                    let re = regex::Regex::new(re)
+                        .map_err(|err| StepError::new(format!("invalid reason regex: {err}")))?;
+                    if !re.is_match(reason) {
+                        return Err(StepError::new(format!(
+                            "expected the server to {want}; the connection {end}"
+                        )));
+                    }
+                }
+                Ok(())
+            }
+        }
+    }
+
+    async fn close(&mut self, c: &fixture::Close) -> Result<(), StepError> {
+        let code = c.code.unwrap_or(1000);
+        let reason = c.reason.clone().unwrap_or_default();
+        let wait = self.timeout(c.within_ms);
+        let conn = self.conn_mut(&c.conn)?;
+        let sent = tokio::time::timeout(wait, conn.close(code, &reason)).await;
+        self.event(
+            &c.conn,
+            "close",
+            if reason.is_empty() {
+                format!("client sent close {code}")
+            } else {
+                format!("client sent close {code} ({reason:?})")
+            },
+        );
+        match sent {
+            Ok(Ok(())) => {}
+            Ok(Err(e)) => {
+                return Err(StepError::new(format!(
+                    "sending the close frame failed: {e}"
+                )))
+            }
+            Err(_) => {
+                return Err(StepError::new(format!(
+                    "sending the close frame did not complete within {} ms",
+                    wait.as_millis()
+                )))
+            }
+        }
+        // Frames the server sent before seeing our close are still checked
+        // against the schema; the server's close reply ends the loop.
+        let deadline = TokioInstant::now() + wait;
+        loop {
+            match self.pull(&c.conn, deadline).await? {
+                Pulled::Frame(_) => {}
+                Pulled::End(_) => break,
+                Pulled::Timeout => {
+                    self.event(
+                        &c.conn,
+                        "end",
+                        format!(
+                            "no closing handshake from the server within {} ms",
+                            wait.as_millis()
+                        ),
+                    );
+                    break;
+                }
+            }
+        }
+        if let Some(slot) = self.slots.get_mut(&c.conn) {
+            slot.conn = None;
+            slot.pending.clear();
+            if slot.ended.is_none() {
+                slot.ended = Some(End::Closed { code, reason });
+            }
+        }
+        Ok(())
+    }
+
+    async fn close_quietly(&mut self, name: &str, why: &str) {
+        let Some(slot) = self.slots.get_mut(name) else {
+            return;
+        };
+        let Some(mut conn) = slot.conn.take() else {
+            return;
+        };
+        slot.pending.clear();
+        let _ = tokio::time::timeout(Duration::from_millis(200), conn.close(1000, "")).await;
+        self.event(name, "close", why.to_string());
+    }
+
+    /// Records (and schema-checks) frames that arrived but were never
+    /// consumed; returns the first schema violation among them.
+    fn drain_all(&mut self) -> Option<StepError> {
+        let mut first = None;
+        let names: Vec<String> = self.slots.keys().cloned().collect();
+        for name in names {
+            let Some(conn) = self.slots.get(&name).and_then(|s| s.conn.as_ref()) else {
+                continue;
+            };
+            let frames = conn.drain();
+            let end = conn.end();
+            for received in frames {
+                if let Err(e) = self.accept(&name, received) {
+                    first.get_or_insert(StepError {
+                        message: format!("after the last step: {}", e.message),
+                        ..e
+                    });
+                }
+            }
+            if let Some(end) = end {
+                self.finish(&name, end, Instant::now());
+            }
+        }
+        first
+    }
+
+    async fn shutdown(&mut self) {
+        let names: Vec<String> = self.slots.keys().cloned().collect();
+        for name in names {
+            if let Some(mut conn) = self.slots.get_mut(&name).and_then(|s| s.conn.take()) {
+                let _ =
+                    tokio::time::timeout(Duration::from_millis(100), conn.close(1000, "")).await;
+            }
+        }
+    }
+}
+
+/// Assignment of frames to patterns: for each frame, its pattern.
+fn transpose_assign(compatible: &[Vec<bool>], frames: usize) -> Vec<Option<usize>> {
+    let by_frame: Vec<Vec<bool>> = (0..frames)
+        .map(|fi| compatible.iter().map(|row| row[fi]).collect())
+        .collect();
+    pattern::assign(&by_frame)
+}
+
+fn closest_pattern(patterns: &[Value], value: &Value) -> (usize, pattern::Outcome) {
+    patterns
+        .iter()
+        .enumerate()
+        .map(|(i, p)| (i, pattern::matches(p, value)))
+        .min_by_key(|(_, o)| o.mismatches.len())
+        .expect("at least one pattern")
+}

@@ -1,0 +1,1033 @@
+//! The fixture (suite file) format and its loader.
+//!
+//! The Rust types below are the single source of truth: `fixture.schema.json`
+//! is generated from them, and loading validates each file against that
+//! schema before deserializing, so authors get a JSON pointer and a
+//! `line:column` for every mistake.
+
+use crate::locate::{locate, Position};
+use crate::pattern;
+use crate::schema_set::{SchemaSet, SchemaSetError};
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use std::collections::{BTreeMap, HashMap};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, OnceLock};
+
+/// One fixture file: an optional schema set and one or more cases.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+#[schemars(title = "Conformance suite file")]
+pub struct SuiteFile {
+    /// Lets editors find this schema; ignored by the runner.
+    #[serde(rename = "$schema", default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<String>,
+    /// Free text about the suite.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Path of a schema set manifest, relative to this file. Every frame
+    /// received while running these cases is validated against it.
+    /// `--schemas` on the command line takes precedence.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schemas: Option<String>,
+    /// The cases, run in this order unless `-j` runs several at once.
+    #[schemars(length(min = 1))]
+    pub cases: Vec<Case>,
+}
+
+/// One test case.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Case {
+    /// Unique across all loaded suites; selected with `--case`/`--exclude` globs.
+    #[schemars(length(min = 1), regex(pattern = r"^\S+$"))]
+    pub id: String,
+    /// One line saying what the case checks.
+    pub title: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// Requirement ids of the specification this case checks (free-form).
+    pub requirements: Vec<String>,
+    /// The protocol profile a server must implement for this case to apply.
+    pub profile: String,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tags: Vec<String>,
+    /// `should` cases report failures as warnings unless `--strict`.
+    #[serde(default)]
+    pub level: Level,
+    /// Deadline for the whole case in milliseconds (default `--case-timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub timeout_ms: Option<u64>,
+    /// Variables the case uses that only the user can supply (`--var
+    /// NAME=VALUE`), such as a token or the URL of a differently configured
+    /// endpoint. Without all of them the case is skipped, not failed.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub needs: Vec<String>,
+    #[schemars(length(min = 1))]
+    pub steps: Vec<Step>,
+}
+
+/// Requirement level, after RFC 2119.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "lowercase")]
+pub enum Level {
+    #[default]
+    Must,
+    Should,
+}
+
+fn main_conn() -> String {
+    "main".to_string()
+}
+
+/// One step of a case; the `step` field says which.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(tag = "step", rename_all = "snake_case")]
+pub enum Step {
+    /// Open a named connection.
+    Open(Open),
+    /// Close (if open) and reopen a named connection, reusing the options of
+    /// its last `open` except those given here.
+    Reconnect(Reconnect),
+    /// Send one frame.
+    Send(Send),
+    /// The next frame (not matched by an ignore rule) must match `match`.
+    Expect(Expect),
+    /// The next `match.len()` frames must match the patterns, in any order.
+    ExpectAll(ExpectAll),
+    /// No frame (or no frame matching `match`) may arrive for `for_ms`.
+    ExpectSilence(ExpectSilence),
+    /// The server must close the connection.
+    ExpectClose(ExpectClose),
+    /// Add ignore rules for background pushes on a connection.
+    Ignore(Ignore),
+    /// Sleep.
+    Wait(Wait),
+    /// Close a connection from the client side.
+    Close(Close),
+    /// Stop reading a connection's socket, as a slow client would.
+    PauseReading(Reading),
+    /// Read a paused connection's socket again.
+    ResumeReading(Reading),
+    /// A plain HTTP/1.1 GET, with expectations on the response.
+    Http(Http),
+}
+
+impl Step {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Step::Open(_) => "open",
+            Step::Reconnect(_) => "reconnect",
+            Step::Send(_) => "send",
+            Step::Expect(_) => "expect",
+            Step::ExpectAll(_) => "expect_all",
+            Step::ExpectSilence(_) => "expect_silence",
+            Step::ExpectClose(_) => "expect_close",
+            Step::Ignore(_) => "ignore",
+            Step::Wait(_) => "wait",
+            Step::Close(_) => "close",
+            Step::PauseReading(_) => "pause_reading",
+            Step::ResumeReading(_) => "resume_reading",
+            Step::Http(_) => "http",
+        }
+    }
+
+    pub fn conn(&self) -> Option<&str> {
+        match self {
+            Step::Open(s) => Some(&s.conn),
+            Step::Reconnect(s) => Some(&s.conn),
+            Step::Send(s) => Some(&s.conn),
+            Step::Expect(s) => Some(&s.conn),
+            Step::ExpectAll(s) => Some(&s.conn),
+            Step::ExpectSilence(s) => Some(&s.conn),
+            Step::ExpectClose(s) => Some(&s.conn),
+            Step::Ignore(s) => Some(&s.conn),
+            Step::Close(s) => Some(&s.conn),
+            Step::PauseReading(s) | Step::ResumeReading(s) => Some(&s.conn),
+            Step::Wait(_) | Step::Http(_) => None,
+        }
+    }
+}
+
+/// Handshake options shared by `open` and `reconnect`.
+// Flattened into `open` and `reconnect`, which reject unknown fields; serde
+// cannot also deny them here.
+#[derive(Debug, Clone, Default, Serialize, Deserialize, JsonSchema)]
+pub struct Handshake {
+    /// A whole `ws://` URL to connect to instead of the run URL (typically
+    /// `"${some_var}"`, for an endpoint configured differently); `path` and
+    /// `query` then apply to it. Interpolated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Path for the request. Starting with `/` it replaces the path of the
+    /// run URL; otherwise it is appended to it. Interpolated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Query parameters added to those of the run URL. Values interpolated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub query: Option<BTreeMap<String, String>>,
+    /// Extra request headers. Values interpolated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// Subprotocols offered in `Sec-WebSocket-Protocol`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subprotocols: Option<Vec<String>>,
+    /// Whether `--token` and `--header` apply to this handshake (default
+    /// true); set false to test how the server treats anonymous clients.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub inject: Option<bool>,
+    /// The subprotocol the server must select.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_subprotocol: Option<String>,
+    /// Expect the server to refuse the upgrade instead of accepting it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expect_refusal: Option<Refusal>,
+    /// Handshake timeout in milliseconds (default `--timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+impl Handshake {
+    /// `self` with fields of `over` replacing those set there.
+    pub fn overridden_by(&self, over: &Handshake) -> Handshake {
+        Handshake {
+            url: over.url.clone().or_else(|| self.url.clone()),
+            path: over.path.clone().or_else(|| self.path.clone()),
+            query: over.query.clone().or_else(|| self.query.clone()),
+            headers: over.headers.clone().or_else(|| self.headers.clone()),
+            subprotocols: over
+                .subprotocols
+                .clone()
+                .or_else(|| self.subprotocols.clone()),
+            inject: over.inject.or(self.inject),
+            expect_subprotocol: over
+                .expect_subprotocol
+                .clone()
+                .or_else(|| self.expect_subprotocol.clone()),
+            // A refusal is a property of one attempt: reconnecting after a
+            // refused open should not expect another refusal unless asked.
+            expect_refusal: over.expect_refusal.clone(),
+            timeout_ms: over.timeout_ms.or(self.timeout_ms),
+        }
+    }
+}
+
+/// An expected handshake refusal.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Refusal {
+    /// The HTTP status the server must answer with (any non-101 if absent).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 100, max = 599))]
+    pub status: Option<u16>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Open {
+    /// Connection name used by later steps (default `main`).
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    #[serde(flatten)]
+    pub handshake: Handshake,
+    /// Ignore rules installed before the first frame is read.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ignore: Vec<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reconnect {
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    #[serde(flatten)]
+    pub handshake: Handshake,
+}
+
+/// Exactly one of `json`, `text`, `text_hex`, `binary_base64`, `binary_hex`, `sized`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Send {
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    /// A JSON value sent as a text frame; strings inside are interpolated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub json: Option<Value>,
+    /// Raw text sent as is (interpolated), e.g. malformed JSON.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text: Option<String>,
+    /// A text frame whose payload is exactly these bytes (hex, spaces
+    /// allowed), valid UTF-8 or not: for testing how a server treats text
+    /// frames that are not UTF-8.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub text_hex: Option<String>,
+    /// A binary frame, base64 (standard alphabet, padded).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary_base64: Option<String>,
+    /// A binary frame, hex.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub binary_hex: Option<String>,
+    /// A text frame of an exact size, for testing limits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sized: Option<Sized>,
+    /// The frame is deliberately invalid: skip the outbound-schema warning.
+    #[serde(default)]
+    pub invalid: bool,
+    /// Send the same frame this many times back to back (default 1), e.g.
+    /// to exceed a rate limit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 100_000))]
+    pub repeat: Option<u32>,
+}
+
+/// A byte count: a number, or a string such as `"${max_bytes}"` that is an
+/// integer once interpolated (so a case can use a limit the server announced).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(untagged)]
+pub enum ByteCount {
+    Fixed(usize),
+    Interpolated(String),
+}
+
+/// `prefix` + `fill` repeated + `suffix`, exactly `bytes` + `plus` long.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Sized {
+    pub bytes: ByteCount,
+    /// Added to `bytes` (may be negative): `"bytes": "${limit}", "plus": 1`
+    /// is one byte over an announced limit.
+    #[serde(default)]
+    pub plus: i64,
+    /// ASCII text repeated (and cut) to pad the frame (default `x`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fill: Option<String>,
+    #[serde(default)]
+    pub prefix: String,
+    #[serde(default)]
+    pub suffix: String,
+}
+
+impl Sized {
+    /// The frame's size once `bytes` is resolved (`vars` for an interpolated count).
+    pub fn size(&self, vars: &pattern::Captures) -> Result<usize, SizedError> {
+        let base = match &self.bytes {
+            ByteCount::Fixed(n) => *n,
+            ByteCount::Interpolated(text) => {
+                let resolved = pattern::interpolate_str(text, vars)?;
+                resolved
+                    .trim()
+                    .parse::<usize>()
+                    .map_err(|_| SizedError::NotWhole { resolved })?
+            }
+        };
+        i64::try_from(base)
+            .ok()
+            .and_then(|b| b.checked_add(self.plus))
+            .and_then(|n| usize::try_from(n).ok())
+            .ok_or(SizedError::OutOfRange {
+                base,
+                plus: self.plus,
+            })
+    }
+
+    pub fn render(&self, vars: &pattern::Captures) -> Result<String, SizedError> {
+        let bytes = self.size(vars)?;
+        let fill = self.fill.as_deref().unwrap_or("x");
+        if fill.is_empty() || !fill.is_ascii() {
+            return Err(SizedError::Fill);
+        }
+        let fixed = self.prefix.len() + self.suffix.len();
+        if fixed > bytes {
+            return Err(SizedError::TooSmall { fixed, bytes });
+        }
+        let pad = bytes - fixed;
+        let mut out = String::with_capacity(bytes);
+        out.push_str(&self.prefix);
+        out.push_str(&fill.repeat(pad / fill.len() + 1)[..pad]);
+        out.push_str(&self.suffix);
+        Ok(out)
+    }
+}
+
+/// Why a `sized` frame cannot be built.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+pub enum SizedError {
+    #[error(transparent)]
+    Interpolation(#[from] pattern::InterpolationError),
+    #[error("`bytes` is {resolved:?} after interpolation, not a whole number")]
+    NotWhole { resolved: String },
+    #[error("`bytes` ({base}) plus `plus` ({plus}) is out of range")]
+    OutOfRange { base: usize, plus: i64 },
+    #[error("`fill` must be non-empty ASCII so that sizes are exact")]
+    Fill,
+    #[error("prefix and suffix are {fixed} bytes, more than the frame's size ({bytes})")]
+    TooSmall { fixed: usize, bytes: usize },
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Expect {
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    /// The pattern (see the pattern language in the README).
+    #[serde(rename = "match")]
+    pub pattern: Value,
+    /// Milliseconds to wait (default `--timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectAll {
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    /// One pattern per expected frame; each frame must match a distinct one.
+    #[serde(rename = "match")]
+    #[schemars(length(min = 1))]
+    pub patterns: Vec<Value>,
+    /// Milliseconds to wait for all of them (default `--timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectSilence {
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    /// How long to listen.
+    pub for_ms: u64,
+    /// Only frames matching this pattern break the silence; others stay
+    /// queued for later steps.
+    #[serde(rename = "match", default, skip_serializing_if = "Option::is_none")]
+    pub pattern: Option<Value>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct ExpectClose {
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    /// Expected close code; 1006 means the connection dropped without a
+    /// close frame. Any code if absent.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    /// Regex the close reason must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Milliseconds to wait (default `--timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_ms: Option<u64>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Ignore {
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    /// Frames matching any of these patterns are skipped by expectations
+    /// (still schema-checked and recorded).
+    #[serde(rename = "match")]
+    pub patterns: Vec<Value>,
+    /// Drop the rules installed so far first.
+    #[serde(default)]
+    pub replace: bool,
+}
+
+/// `pause_reading` / `resume_reading`.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Reading {
+    #[serde(default = "main_conn")]
+    pub conn: String,
+}
+
+/// A plain HTTP/1.1 GET over TCP (no TLS).
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Http {
+    /// A whole `http://` URL (interpolated), instead of `path`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub url: Option<String>,
+    /// Path and optional query on the host and port of the run URL
+    /// (interpolated; default `/`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub path: Option<String>,
+    /// Extra request headers. Values interpolated.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub headers: Option<BTreeMap<String, String>>,
+    /// The status the response must have.
+    #[schemars(range(min = 100, max = 599))]
+    pub status: u16,
+    /// Regex the `Content-Type` header must match (it must be present).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub content_type: Option<String>,
+    /// Pattern the body, parsed as JSON, must match.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub body: Option<Value>,
+    /// Milliseconds for the whole exchange (default `--timeout`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Largest response (head and body) read (default 1 MiB); a bigger
+    /// one fails the step.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1, max = 67_108_864))]
+    pub max_bytes: Option<usize>,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Wait {
+    pub ms: u64,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Close {
+    #[serde(default = "main_conn")]
+    pub conn: String,
+    /// Close code sent (default 1000).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub code: Option<u16>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+    /// Milliseconds to wait for the server's closing handshake (default
+    /// `--timeout`). Not waiting long enough is not a failure.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub within_ms: Option<u64>,
+}
+
+/// The JSON Schema of suite files, as checked in at `fixture.schema.json`.
+pub fn fixture_schema() -> Value {
+    let generator = schemars::generate::SchemaSettings::draft2020_12()
+        .for_deserialize()
+        .into_generator();
+    let schema = generator.into_root_schema_for::<SuiteFile>();
+    serde_json::to_value(schema).expect("schemas serialize")
+}
+
+/// `fixture_schema()` as pretty JSON with a trailing newline.
+pub fn fixture_schema_text() -> String {
+    let mut text = serde_json::to_string_pretty(&fixture_schema()).expect("schemas serialize");
+    text.push('\n');
+    text
+}
+
+fn fixture_validator() -> &'static jsonschema::Validator {
+    static VALIDATOR: OnceLock<jsonschema::Validator> = OnceLock::new();
+    VALIDATOR.get_or_init(|| {
+        jsonschema::options()
+            .with_draft(jsonschema::Draft::Draft202012)
+            .build(&fixture_schema())
+            .expect("the generated fixture schema compiles")
+    })
+}
+
+/// A case ready to run, with where it came from.
+#[derive(Debug, Clone)]
+pub struct LoadedCase {
+    pub case: Case,
+    /// The suite file, as given (for messages and reports).
+    pub file: String,
+    pub position: Position,
+    /// Position of each step in the file.
+    pub step_positions: Vec<Position>,
+    pub schemas: Option<Arc<SchemaSet>>,
+}
+
+/// A loaded suite file.
+#[derive(Debug, Clone)]
+pub struct Suite {
+    pub file: String,
+    pub description: Option<String>,
+    pub cases: Vec<LoadedCase>,
+}
+
+/// A problem in a suite file, with its position.
+#[derive(Debug, Clone, PartialEq)]
+pub struct FixtureProblem {
+    pub pointer: String,
+    pub position: Position,
+    pub message: String,
+}
+
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read {path}")]
+    Read {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error("{path}:{line}:{column}: invalid JSON: {message}")]
+    Syntax {
+        path: String,
+        line: usize,
+        column: usize,
+        message: String,
+    },
+    #[error("{}", render_problems(path, problems))]
+    Invalid {
+        path: String,
+        problems: Vec<FixtureProblem>,
+    },
+    #[error("{path}: cannot load its schema set")]
+    Schemas {
+        path: String,
+        #[source]
+        source: SchemaSetError,
+    },
+    #[error("case id {id:?} is defined twice: {first} and {second}")]
+    DuplicateId {
+        id: String,
+        first: String,
+        second: String,
+    },
+    #[error("{path}: no suite files found (expected *.json files)")]
+    Empty { path: String },
+}
+
+fn render_problems(path: &str, problems: &[FixtureProblem]) -> String {
+    let mut out = format!("{path}: invalid suite file");
+    for p in problems {
+        let pointer = if p.pointer.is_empty() {
+            "(root)"
+        } else {
+            &p.pointer
+        };
+        out.push_str(&format!(
+            "\n  {path}:{}: at {pointer}: {}",
+            p.position, p.message
+        ));
+    }
+    out
+}
+
+/// Loads suites from files and directories (each directory's `*.json`
+/// files, not its subdirectories, in sorted order). `schemas_override` replaces the schema sets
+/// declared by the files. Case ids must be unique across everything loaded.
+pub fn load_suites(
+    paths: &[PathBuf],
+    schemas_override: Option<Arc<SchemaSet>>,
+) -> Result<Vec<Suite>, LoadError> {
+    let mut files = Vec::new();
+    for path in paths {
+        if path.is_dir() {
+            let before = files.len();
+            collect_json(path, &mut files).map_err(|source| LoadError::Read {
+                path: path.display().to_string(),
+                source,
+            })?;
+            if files.len() == before {
+                return Err(LoadError::Empty {
+                    path: path.display().to_string(),
+                });
+            }
+        } else {
+            files.push(path.clone());
+        }
+    }
+    let mut cache: HashMap<PathBuf, Arc<SchemaSet>> = HashMap::new();
+    let mut seen: HashMap<String, String> = HashMap::new();
+    let mut suites = Vec::new();
+    for file in files {
+        let suite = load_suite(&file, schemas_override.clone(), &mut cache)?;
+        for case in &suite.cases {
+            let here = format!("{}:{}", case.file, case.position);
+            if let Some(first) = seen.insert(case.case.id.clone(), here.clone()) {
+                return Err(LoadError::DuplicateId {
+                    id: case.case.id.clone(),
+                    first,
+                    second: here,
+                });
+            }
+        }
+        suites.push(suite);
+    }
+    Ok(suites)
+}
+
+/// Only the directory itself is searched: suites often keep their schema
+/// set in a subdirectory, and those files are not suites.
+fn collect_json(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)?
+        .map(|e| e.map(|e| e.path()))
+        .collect::<Result<_, _>>()?;
+    entries.sort();
+    out.extend(
+        entries
+            .into_iter()
+            .filter(|e| e.is_file() && e.extension().is_some_and(|x| x == "json")),
+    );
+    Ok(())
+}
+
+/// Parses and checks one suite file given as text; `path` is used for
+/// messages and to resolve the file's `schemas`.
+pub fn parse_suite(
+    path: &Path,
+    text: &str,
+    schemas_override: Option<Arc<SchemaSet>>,
+) -> Result<Suite, LoadError> {
+    load_text(path, text, schemas_override, &mut HashMap::new())
+}
+
+fn load_suite(
+    path: &Path,
+    schemas_override: Option<Arc<SchemaSet>>,
+    cache: &mut HashMap<PathBuf, Arc<SchemaSet>>,
+) -> Result<Suite, LoadError> {
+    let text = std::fs::read_to_string(path).map_err(|source| LoadError::Read {
+        path: path.display().to_string(),
+        source,
+    })?;
+    load_text(path, &text, schemas_override, cache)
+}
+
+fn load_text(
+    path: &Path,
+    text: &str,
+    schemas_override: Option<Arc<SchemaSet>>,
+    cache: &mut HashMap<PathBuf, Arc<SchemaSet>>,
+) -> Result<Suite, LoadError> {
+    let display = path.display().to_string();
+    let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Syntax {
+        path: display.clone(),
+        line: e.line(),
+        column: e.column(),
+        message: strip_position(&e.to_string()),
+    })?;
+    let problem = |pointer: String, message: String| FixtureProblem {
+        position: locate(text, &pointer),
+        pointer,
+        message,
+    };
+
+    let mut problems: Vec<FixtureProblem> = fixture_validator()
+        .iter_errors(&value)
+        .map(|e| {
+            let pointer = e.instance_path().to_string();
+            let message = step_message(&value, &pointer).unwrap_or_else(|| e.to_string());
+            problem(pointer, message)
+        })
+        .collect();
+    if !problems.is_empty() {
+        problems.sort_by_key(|p| (p.position.line, p.position.column));
+        problems.dedup();
+        return Err(LoadError::Invalid {
+            path: display,
+            problems,
+        });
+    }
+    let file: SuiteFile = serde_json::from_value(value).map_err(|e| LoadError::Invalid {
+        path: display.clone(),
+        problems: vec![problem(String::new(), e.to_string())],
+    })?;
+
+    for (ci, case) in file.cases.iter().enumerate() {
+        for (si, step) in case.steps.iter().enumerate() {
+            let at = format!("/cases/{ci}/steps/{si}");
+            for (pointer, message) in check_step(step) {
+                problems.push(problem(format!("{at}{pointer}"), message));
+            }
+        }
+    }
+    if !problems.is_empty() {
+        return Err(LoadError::Invalid {
+            path: display,
+            problems,
+        });
+    }
+
+    let schemas = match (schemas_override, &file.schemas) {
+        (Some(set), _) => Some(set),
+        (None, Some(rel)) => {
+            let manifest = path.parent().unwrap_or(Path::new(".")).join(rel);
+            let key = std::path::absolute(&manifest).unwrap_or(manifest.clone());
+            match cache.get(&key) {
+                Some(set) => Some(set.clone()),
+                None => {
+                    let set = Arc::new(SchemaSet::load(&manifest).map_err(|source| {
+                        LoadError::Schemas {
+                            path: format!("{display}:{}", locate(text, "/schemas")),
+                            source,
+                        }
+                    })?);
+                    cache.insert(key, set.clone());
+                    Some(set)
+                }
+            }
+        }
+        (None, None) => None,
+    };
+
+    let cases = file
+        .cases
+        .into_iter()
+        .enumerate()
+        .map(|(ci, case)| {
+            let position = locate(text, &format!("/cases/{ci}"));
+            LoadedCase {
+                file: display.clone(),
+                step_positions: step_positions(text, position, case.steps.len()),
+                position,
+                schemas: schemas.clone(),
+                case,
+            }
+        })
+        .collect();
+    Ok(Suite {
+        file: display,
+        description: file.description,
+        cases,
+    })
+}
+
+/// Positions of a case's steps, found within the case's own text: locating
+/// each from the start of the file makes loading quadratic in its size.
+fn step_positions(text: &str, case: Position, steps: usize) -> Vec<Position> {
+    let start = text
+        .split_inclusive('\n')
+        .take(case.line - 1)
+        .map(str::len)
+        .sum::<usize>();
+    let start = start
+        + text[start..]
+            .chars()
+            .take(case.column - 1)
+            .map(char::len_utf8)
+            .sum::<usize>();
+    let within = &text[start..];
+    (0..steps)
+        .map(|si| {
+            let at = locate(within, &format!("/steps/{si}"));
+            Position {
+                line: case.line + at.line - 1,
+                column: if at.line == 1 {
+                    case.column + at.column - 1
+                } else {
+                    at.column
+                },
+            }
+        })
+        .collect()
+}
+
+/// A schema error on a step is a `oneOf` failure that names no field;
+/// deserializing the step alone gives a precise message instead (unknown
+/// field, missing field, unknown step kind).
+fn step_message(root: &Value, pointer: &str) -> Option<String> {
+    let parts: Vec<&str> = pointer.split('/').collect();
+    let is_step = parts.len() == 5 && parts[1] == "cases" && parts[3] == "steps";
+    if !is_step {
+        return None;
+    }
+    let step = root.pointer(pointer)?;
+    if !step.is_object() {
+        return None;
+    }
+    serde_json::from_value::<Step>(step.clone())
+        .err()
+        .map(|e| format!("invalid step: {e}"))
+}
+
+/// serde_json appends " at line L column C"; the loader prints the position
+/// in `file:line:column` form instead.
+fn strip_position(message: &str) -> String {
+    match message.rfind(" at line ") {
+        Some(i) => message[..i].to_string(),
+        None => message.to_string(),
+    }
+}
+
+/// Semantic checks the schema cannot express. Pointers are relative to the step.
+fn check_step(step: &Step) -> Vec<(String, String)> {
+    let mut errors = Vec::new();
+    let mut patterns = |field: &str, p: &Value| {
+        for (pointer, message) in pattern::validate(p) {
+            errors.push((format!("/{field}{pointer}"), message));
+        }
+    };
+    match step {
+        Step::Open(open) => {
+            for (i, p) in open.ignore.iter().enumerate() {
+                patterns(&format!("ignore/{i}"), p);
+            }
+        }
+        Step::Expect(e) => patterns("match", &e.pattern),
+        Step::ExpectAll(e) => {
+            for (i, p) in e.patterns.iter().enumerate() {
+                patterns(&format!("match/{i}"), p);
+            }
+        }
+        Step::ExpectSilence(e) => {
+            if let Some(p) = &e.pattern {
+                patterns("match", p);
+            }
+        }
+        Step::Ignore(e) => {
+            for (i, p) in e.patterns.iter().enumerate() {
+                patterns(&format!("match/{i}"), p);
+            }
+        }
+        Step::Http(h) => {
+            // The pattern check comes first: `patterns` holds `errors` until its last use.
+            if let Some(p) = &h.body {
+                patterns("body", p);
+            }
+            if h.url.is_some() && h.path.is_some() {
+                errors.push((
+                    String::new(),
+                    "an http step takes `url` or `path`, not both".into(),
+                ));
+            }
+            if let Some(re) = &h.content_type {
+                if let Err(err) = regex::Regex::new(re) {
+                    errors.push(("/content_type".into(), format!("invalid regex: {err}")));
+                }
+            }
+        }
+        Step::ExpectClose(e) => {
+            if let Some(re) = &e.reason {
+                if let Err(err) = regex::Regex::new(re) {
+                    errors.push(("/reason".into(), format!("invalid regex: {err}")));
+                }
+            }
+        }
+        Step::Send(s) => {
+            let given: Vec<&str> = [
+                ("json", s.json.is_some()),
+                ("text", s.text.is_some()),
+                ("text_hex", s.text_hex.is_some()),
+                ("binary_base64", s.binary_base64.is_some()),
+                ("binary_hex", s.binary_hex.is_some()),
+                ("sized", s.sized.is_some()),
+            ]
+            .into_iter()
+            .filter_map(|(name, set)| set.then_some(name))
+            .collect();
+            if given.len() != 1 {
+                errors.push((
+                    String::new(),
+                    format!(
+                        "a send step needs exactly one of json, text, text_hex, binary_base64, binary_hex, sized (got {})",
+                        if given.is_empty() { "none".to_string() } else { given.join(", ") }
+                    ),
+                ));
+            }
+            if let Some(b64) = &s.binary_base64 {
+                if let Err(e) = data_encoding::BASE64.decode(b64.as_bytes()) {
+                    errors.push(("/binary_base64".into(), format!("invalid base64: {e}")));
+                }
+            }
+            if let Some(hex) = &s.binary_hex {
+                if let Err(e) = decode_hex(hex) {
+                    errors.push(("/binary_hex".into(), e.to_string()));
+                }
+            }
+            if let Some(hex) = &s.text_hex {
+                if let Err(e) = decode_hex(hex) {
+                    errors.push(("/text_hex".into(), e.to_string()));
+                }
+            }
+            // An interpolated size is only known when the case runs.
+            if let Some(sized) = s
+                .sized
+                .as_ref()
+                .filter(|s| matches!(s.bytes, ByteCount::Fixed(_)))
+            {
+                if let Err(e) = sized.render(&pattern::Captures::new()) {
+                    errors.push(("/sized".into(), e.to_string()));
+                }
+            }
+        }
+        Step::Close(c) => {
+            if let Some(code) = c.code {
+                if !(1000..=4999).contains(&code) || matches!(code, 1004..=1006 | 1015) {
+                    errors.push((
+                        "/code".into(),
+                        format!("{code} cannot be sent in a close frame (RFC 6455 section 7.4)"),
+                    ));
+                }
+            }
+        }
+        Step::Reconnect(_) | Step::Wait(_) | Step::PauseReading(_) | Step::ResumeReading(_) => {}
+    }
+    errors
+}
+
+/// Hex with optional whitespace between bytes, either case.
+pub fn decode_hex(hex: &str) -> Result<Vec<u8>, InvalidHex> {
+    let compact: String = hex.chars().filter(|c| !c.is_whitespace()).collect();
+    data_encoding::HEXLOWER_PERMISSIVE
+        .decode(compact.as_bytes())
+        .map_err(InvalidHex)
+}
+
+/// Hex that does not decode. The decoder's reason is part of the one-line
+/// message, as these end up in a fixture problem or a step's failure.
+#[derive(Debug, Clone, PartialEq, thiserror::Error)]
+#[error("invalid hex: {0}")]
+pub struct InvalidHex(pub data_encoding::DecodeError);
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Every step of `text`, located from the start of the file.
+    fn slow(text: &str) -> Vec<Vec<Position>> {
+        let value: Value = serde_json::from_str(text).unwrap();
+        let cases = value["cases"].as_array().unwrap();
+        (0..cases.len())
+            .map(|ci| {
+                let steps = cases[ci]["steps"].as_array().map_or(0, Vec::len);
+                (0..steps)
+                    .map(|si| locate(text, &format!("/cases/{ci}/steps/{si}")))
+                    .collect()
+            })
+            .collect()
+    }
+
+    fn fast(text: &str) -> Vec<Vec<Position>> {
+        let value: Value = serde_json::from_str(text).unwrap();
+        let cases = value["cases"].as_array().unwrap();
+        (0..cases.len())
+            .map(|ci| {
+                let steps = cases[ci]["steps"].as_array().map_or(0, Vec::len);
+                step_positions(text, locate(text, &format!("/cases/{ci}")), steps)
+            })
+            .collect()
+    }
+
+    #[test]
+    fn step_positions_match_locating_from_the_start() {
+        let text = "{\"description\": \"é ü\", \"cases\": [{\"steps\": [{\"step\": \"open\"}, {\"step\": \"wait\", \"ms\": 1}]}, {\"id\": \"ä\",\n  \"steps\": [\n    {\"step\": \"open\"},\n\t{\"step\": \"wait\", \"ms\": 1}]}]}";
+        assert_eq!(fast(text), slow(text));
+        assert_eq!(
+            fast(text)[0][1],
+            Position {
+                line: 1,
+                column: 63
+            }
+        );
+        let dirs = [
+            "tests/fixtures/jsonrpc",
+            "tests/fixtures/jsonrpc-failing",
+            "tests/fixtures/features",
+            "tests/fixtures/claims",
+        ];
+        for dir in dirs {
+            let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join(dir);
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.extension().is_some_and(|e| e == "json") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    assert_eq!(fast(&text), slow(&text), "{}", path.display());
+                }
+            }
+        }
+    }
+}
