@@ -17,14 +17,17 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::error::Error as WsError;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{
+    CloseCode as WsCloseCode, Data, OpCode,
+};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tracing::info;
 
 use crate::auth::Identity;
-use crate::outbound::{CloseRequest, Conn, Outbound};
+use crate::outbound::{CloseRequest, Conn, Frame, Outbound, QueueBound};
 use crate::session::Session;
 use crate::state::State;
 use crate::util::now_timestamp;
@@ -66,7 +69,11 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
     let number = state.next_connection_number();
     let handshake_principal = identity.authenticated.then(|| identity.principal.clone());
     let authenticated_at_handshake = identity.authenticated;
-    let (conn, rx) = Conn::new(number, identity, state.config.outbound_queue);
+    let bound = QueueBound {
+        messages: state.config.outbound_queue,
+        bytes: state.config.outbound_queue_bytes,
+    };
+    let (conn, rx) = Conn::new(number, identity, bound);
     state.connections.lock().insert(number, conn.clone());
     info!(connection = %conn.id, %peer, principal = handshake_principal.as_deref().unwrap_or("-"), "connection opened");
 
@@ -85,6 +92,8 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
         .then(|| Instant::now() + state.config.auth_timeout);
     let mut expiry_noticed: Option<SystemTime> = None;
     let mut client_closed = false;
+    let closed = conn.closed();
+    tokio::pin!(closed);
 
     loop {
         let identity_expiry = conn.identity.read().expires_at;
@@ -99,7 +108,7 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
         let full = conn.queue_full();
         tokio::select! {
             biased;
-            _ = conn.closed() => break,
+            _ = &mut closed => break,
             _ = sleep_until(auth_deadline.unwrap_or_else(Instant::now)), if auth_deadline.is_some() && !authenticated => {
                 conn.request_close(CloseRequest::server(CloseCode::PolicyViolation, "auth timeout"));
             }
@@ -201,40 +210,53 @@ async fn write_loop(
         conn: &conn,
         state: &state,
     };
+    // One close future and one timer for the life of the loop: creating them
+    // per message registered a waker and re-armed a timer for every message.
+    let closed = conn.closed();
+    tokio::pin!(closed);
+    let beat = tokio::time::sleep(heartbeat);
+    tokio::pin!(beat);
     let outcome: Result<(), WsError> = async {
-        let mut idle = Instant::now() + heartbeat;
+        let mut last_write = Instant::now();
         loop {
             tokio::select! {
                 biased;
-                _ = conn.closed() => return Ok(()),
+                _ = &mut closed => return Ok(()),
                 item = rx.recv() => {
                     let Some(item) = item else { return Ok(()) };
-                    conn.dequeued(&item);
-                    tokio::select! {
-                        biased;
-                        result = writer.write(&mut sink, item) => result?,
-                        _ = conn.closed() => return Ok(()),
-                    }
-                    if rx.is_empty() {
+                    // Everything already queued goes out before one flush.
+                    let mut next = Some(item);
+                    while let Some(item) = next.take() {
+                        conn.dequeued(&item);
                         tokio::select! {
                             biased;
-                            result = sink.flush() => result?,
-                            _ = conn.closed() => return Ok(()),
+                            _ = &mut closed => return Ok(()),
+                            result = writer.write(&mut sink, item) => result?,
                         }
+                        next = rx.try_recv().ok();
                     }
-                    idle = Instant::now() + heartbeat;
-                }
-                _ = sleep_until(idle), if heartbeats => {
-                    let beat = ServerMessage::Heartbeat(Heartbeat { at: now_timestamp() });
                     tokio::select! {
                         biased;
-                        result = async {
-                            writer.write(&mut sink, Outbound::message(&beat)).await?;
-                            sink.flush().await
-                        } => result?,
-                        _ = conn.closed() => return Ok(()),
+                        _ = &mut closed => return Ok(()),
+                        result = sink.flush() => result?,
                     }
-                    idle = Instant::now() + heartbeat;
+                    last_write = Instant::now();
+                }
+                _ = &mut beat, if heartbeats => {
+                    // The timer is re-armed here only, for the interval after the last write.
+                    if last_write.elapsed() >= heartbeat {
+                        let message = ServerMessage::Heartbeat(Heartbeat { at: now_timestamp() });
+                        tokio::select! {
+                            biased;
+                            _ = &mut closed => return Ok(()),
+                            result = async {
+                                writer.write(&mut sink, Outbound::message(&message)).await?;
+                                sink.flush().await
+                            } => result?,
+                        }
+                        last_write = Instant::now();
+                    }
+                    beat.as_mut().reset(last_write + heartbeat);
                 }
             }
         }
@@ -272,6 +294,20 @@ async fn write_loop(
     sink
 }
 
+/// Writes a spliced frame as a text fragment and its final continuation, so
+/// that the shared body goes to the socket buffer without a per-receiver copy.
+async fn feed_frame(sink: &mut Sink, frame: Frame) -> Result<(), WsError> {
+    match frame {
+        Frame::Whole(text) => sink.feed(Message::Text(text)).await,
+        Frame::Spliced { head, shared } => {
+            let first = WsFrame::message(head, OpCode::Data(Data::Text), false);
+            sink.feed(Message::Frame(first)).await?;
+            let last = WsFrame::message(shared, OpCode::Data(Data::Continue), true);
+            sink.feed(Message::Frame(last)).await
+        }
+    }
+}
+
 struct Writer<'a> {
     conn: &'a Conn,
     state: &'a State,
@@ -287,8 +323,8 @@ impl Writer<'_> {
                     .lock()
                     .iter()
                     .map(|(subscription, token)| SubscriptionPosition {
-                        subscription: subscription.clone(),
-                        resume_token: ResumeToken(token.clone()),
+                        subscription: subscription.to_string(),
+                        resume_token: ResumeToken(token.to_string()),
                     })
                     .collect(),
             ),
@@ -308,20 +344,21 @@ impl Writer<'_> {
         if self.state.config.faults.omit_required_field {
             // The typed messages cannot lack a required field, so this fault
             // edits the text; the filter below then passes it through as is.
-            item.text = crate::faults::omit_required_field(item.text);
+            item.frame = Frame::Whole(crate::faults::omit_required_field(item.frame.into_text()));
         }
         let Some(filter) = &self.state.config.outbound_filter else {
-            sink.feed(Message::Text(item.text)).await?;
+            feed_frame(sink, item.frame).await?;
             self.count();
             if let Some((subscription, token)) = &item.position {
                 self.conn.delivered(subscription, token);
             }
             return Ok(());
         };
-        let message: ServerMessage = match serde_json::from_str(&item.text) {
+        let text = item.frame.into_text();
+        let message: ServerMessage = match serde_json::from_str(&text) {
             Ok(message) => message,
             Err(_) => {
-                sink.feed(Message::Text(item.text)).await?;
+                sink.feed(Message::Text(text)).await?;
                 self.count();
                 return Ok(());
             }
@@ -335,8 +372,10 @@ impl Writer<'_> {
                 .await?;
             self.count();
             if let ServerMessage::Change(change) = &outgoing.message {
-                self.conn
-                    .delivered(&change.subscription, &change.event.resume_token.0);
+                self.conn.delivered(
+                    &Arc::from(change.subscription.as_str()),
+                    &Arc::from(change.event.resume_token.0.as_str()),
+                );
             }
         }
         Ok(())

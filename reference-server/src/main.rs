@@ -92,6 +92,9 @@ struct Args {
     /// Server messages that may wait for one connection before it is closed as a slow consumer (4002).
     #[arg(long, env = "TIDEWIRE_OUTBOUND_QUEUE", default_value_t = 1024)]
     outbound_queue: usize,
+    /// Bytes of server messages that may wait for one connection before it is closed as a slow consumer (4002).
+    #[arg(long, env = "TIDEWIRE_OUTBOUND_QUEUE_BYTES", default_value_t = 8 << 20)]
+    outbound_queue_bytes: usize,
     /// Change events kept in the journal for resuming.
     #[arg(long, env = "TIDEWIRE_JOURNAL_RETENTION", default_value_t = 10_000)]
     journal_retention: usize,
@@ -162,6 +165,7 @@ impl Args {
                 .filter(|s| !s.trim().is_empty())
                 .collect(),
             outbound_queue: self.outbound_queue,
+            outbound_queue_bytes: self.outbound_queue_bytes,
             journal_retention: self.journal_retention,
             journal_max_age: (self.journal_max_age_ms > 0)
                 .then(|| Duration::from_millis(self.journal_max_age_ms)),

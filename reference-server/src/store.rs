@@ -19,11 +19,12 @@ use tidewire_protocol::{
 };
 
 use crate::auth::Action;
-use crate::fanout::change_frame;
+use crate::fanout::{change_frame, change_frame_body};
 use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, JournalEntry, Recovered, StorageError};
 use crate::util::{error, invalid_at, lookup, set_path, timestamp, unset_path};
 use tidewire_protocol::ErrorBody;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// A committed change, serialized once per variant.
 #[derive(Debug)]
@@ -44,7 +45,9 @@ pub(crate) struct Event {
 
 #[derive(Debug)]
 pub(crate) struct Variant {
-    pub json: Arc<str>,
+    /// The event JSON and the closing brace of the `change` frame around it,
+    /// shared by every subscriber's frame.
+    pub frame_body: Utf8Bytes,
     pub value: Value,
 }
 
@@ -52,7 +55,7 @@ impl Variant {
     fn of(event: &ChangeEvent) -> Variant {
         let value = serde_json::to_value(event).expect("change events serialize");
         Variant {
-            json: value.to_string().into(),
+            frame_body: change_frame_body(&value.to_string()),
             value,
         }
     }
@@ -104,7 +107,7 @@ pub(crate) struct WatchSub {
 }
 
 impl WatchSub {
-    fn selects<'e>(&self, event: &'e Event) -> Option<&'e str> {
+    fn selects<'e>(&self, event: &'e Event) -> Option<&'e Variant> {
         if self
             .database
             .as_ref()
@@ -139,12 +142,12 @@ impl WatchSub {
         {
             return None;
         }
-        Some(&variant.json)
+        Some(variant)
     }
 
-    fn outbound(&self, event: &Event, json: &str) -> Outbound {
+    fn outbound(&self, event: &Event, variant: &Variant) -> Outbound {
         Outbound {
-            text: change_frame(&self.id, json),
+            frame: change_frame(&self.id, &variant.frame_body),
             position: Some((self.id.clone(), event.token.clone())),
             replay: false,
         }
@@ -462,8 +465,8 @@ impl Store {
         };
         let event = Arc::new(Event::build(position, committed_ms, entry.event));
         for sub in self.watches.values() {
-            if let Some(json) = sub.selects(&event) {
-                sub.conn.push(sub.outbound(&event, json));
+            if let Some(variant) = sub.selects(&event) {
+                sub.conn.push(sub.outbound(&event, variant));
             }
         }
         self.journal.push_back(event);
@@ -530,8 +533,8 @@ impl Store {
         sub.conn.reply(Outbound::message(&reply));
         if let Some(after) = resume {
             for event in self.journal.iter().filter(|e| e.position > after) {
-                if let Some(json) = sub.selects(event) {
-                    sub.conn.replay(sub.outbound(event, json));
+                if let Some(variant) = sub.selects(event) {
+                    sub.conn.replay(sub.outbound(event, variant));
                 }
             }
         }
