@@ -339,3 +339,72 @@ impl std::fmt::Debug for Conn {
         f.debug_struct("Conn").field("id", &self.id).finish()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(bytes: usize) -> Outbound {
+        Outbound {
+            frame: Frame::Whole("x".repeat(bytes).into()),
+            position: None,
+            replay: false,
+        }
+    }
+
+    fn conn(bytes: usize) -> (Arc<Conn>, mpsc::UnboundedReceiver<Outbound>) {
+        let bound = QueueBound {
+            messages: 100,
+            bytes,
+        };
+        Conn::new(1, Identity::anonymous(&["*".to_string()]), bound)
+    }
+
+    fn closed_as_slow_consumer(conn: &Conn) -> bool {
+        matches!(
+            conn.close_request(),
+            Some(CloseRequest::Server {
+                code: CloseCode::SlowConsumer,
+                notice: Some(NoticeReason::SlowConsumer),
+                discard_queue: true,
+                ..
+            })
+        )
+    }
+
+    #[test]
+    fn a_push_past_the_byte_bound_makes_a_slow_consumer() {
+        let (conn, _rx) = conn(100);
+        assert!(conn.push(item(60)));
+        assert!(!closed_as_slow_consumer(&conn));
+        assert!(!conn.push(item(60)));
+        assert!(closed_as_slow_consumer(&conn));
+    }
+
+    #[test]
+    fn a_reply_past_the_byte_bound_makes_a_slow_consumer() {
+        let (conn, _rx) = conn(100);
+        conn.reply(item(60));
+        conn.reply(item(60));
+        assert!(closed_as_slow_consumer(&conn));
+    }
+
+    #[test]
+    fn one_message_larger_than_the_bound_passes_an_empty_queue() {
+        let (conn, mut rx) = conn(100);
+        conn.reply(item(1000));
+        assert!(!closed_as_slow_consumer(&conn));
+        let written = rx.try_recv().expect("queued");
+        conn.dequeued(&written);
+        assert!(conn.push(item(60)));
+        assert!(!closed_as_slow_consumer(&conn));
+    }
+
+    #[test]
+    fn replayed_history_does_not_count_against_the_byte_bound() {
+        let (conn, _rx) = conn(100);
+        conn.replay(item(500));
+        assert!(conn.push(item(60)));
+        assert!(!closed_as_slow_consumer(&conn));
+    }
+}

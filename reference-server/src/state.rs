@@ -6,7 +6,9 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use parking_lot::Mutex;
-use tidewire_protocol::{AuthInfo, AuthMode, Limits, Profile, ServerInfo, ServerStats, Welcome};
+use tidewire_protocol::{
+    AuthInfo, AuthMode, FilterLimits, Limits, Profile, ServerInfo, ServerStats, Welcome,
+};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -123,6 +125,8 @@ impl State {
             max_subscriptions: config.max_subscriptions,
             rate: config.rate_limit,
             outbound_queue: u32::try_from(config.outbound_queue).unwrap_or(u32::MAX),
+            outbound_queue_bytes: config.outbound_queue_bytes as u64,
+            filter: filter_limits(),
         }
     }
 
@@ -161,5 +165,17 @@ impl State {
                     .then_some(config.auth_timeout.as_millis() as u64),
             },
         }
+    }
+}
+
+/// The filter crate's bounds, as `welcome` announces them.
+fn filter_limits() -> FilterLimits {
+    let bounds = tidewire_filter::BOUNDS;
+    let announced = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    FilterLimits {
+        max_conditions: announced(bounds.conditions),
+        max_branches: announced(bounds.branches),
+        max_in_values: announced(bounds.in_values),
+        max_pattern_chars: announced(bounds.pattern_chars),
     }
 }
