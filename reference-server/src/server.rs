@@ -166,7 +166,7 @@ fn seed_records(
         CollectionName::new(name)
             .map_err(|err| error(ErrorCode::InvalidMessage, err.to_string()))?;
     }
-    let mut store = state.store.lock();
+    let mut store = state.store.write();
     records
         .into_iter()
         .map(|record| store.create(database, collection, record))

@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 use tidewire_protocol::{
     AuthInfo, AuthMode, FilterLimits, Limits, Profile, ServerInfo, ServerStats, Welcome,
 };
@@ -22,7 +22,7 @@ pub(crate) struct State {
     pub config: Config,
     pub epoch: String,
     pub auth: Authenticator,
-    pub store: Mutex<Store>,
+    pub store: RwLock<Store>,
     pub topics: Mutex<Topics>,
     pub rooms: Mutex<Rooms>,
     pub connections: Mutex<HashMap<u64, Arc<Conn>>>,
@@ -58,7 +58,7 @@ impl State {
                 tokens: config.tokens.clone(),
                 jwt_secret: config.jwt_secret.clone(),
             },
-            store: Mutex::new(store),
+            store: RwLock::new(store),
             topics: Mutex::new(Topics::default()),
             rooms: Mutex::new(rooms),
             connections: Mutex::new(HashMap::new()),
@@ -106,7 +106,7 @@ impl State {
     }
 
     pub fn stats(&self) -> ServerStats {
-        let subscriptions = self.store.lock().watch_count() + self.topics.lock().count();
+        let subscriptions = self.store.read().watch_count() + self.topics.lock().count();
         ServerStats {
             connections: self.connections.lock().len() as u64,
             subscriptions: subscriptions as u64,

@@ -1,6 +1,9 @@
-//! Records, the change journal and watch subscriptions, behind one lock.
+//! Records, the change journal and watch subscriptions, behind one
+//! readers-writer lock. Reads (and their filters) share it, so they do not
+//! wait for each other; filters are bounded and linear in the document (see
+//! `tidewire_filter::BOUNDS`), so no holder keeps it long.
 //!
-//! Every write commits under the store lock: it changes the records, appends
+//! Every write commits under the exclusive lock: it changes the records, appends
 //! the event to the journal and pushes it to every matching watch before the
 //! lock is released. A watch registers itself, reads the journal head and
 //! queues its `watching` reply under the same lock, so no commit can fall
