@@ -58,7 +58,7 @@ async fn request(ws: &mut client::Ws, frame: serde_json::Value) -> Result<String
 fn describe(reply: &str) -> String {
     let value: serde_json::Value = serde_json::from_str(reply).unwrap_or_default();
     match value["type"].as_str() {
-        Some("error") => format!("error {}", value["code"].as_str().unwrap_or("?")),
+        Some("error") => format!("error {}", value["error"]["code"].as_str().unwrap_or("?")),
         Some(kind) => kind.to_string(),
         None => "unreadable".into(),
     }
