@@ -79,6 +79,8 @@ pub struct Config {
     pub allowed_origins: Vec<String>,
     /// Server messages that may wait for one connection before it is a slow consumer.
     pub outbound_queue: usize,
+    /// Bytes of message text that may wait for one connection before it is a slow consumer.
+    pub outbound_queue_bytes: usize,
     /// Change events kept for resuming.
     pub journal_retention: usize,
     /// Change events older than this are dropped from the journal; `None`
@@ -125,6 +127,7 @@ impl Default for Config {
             max_nesting_depth: 32,
             allowed_origins: Vec::new(),
             outbound_queue: 1024,
+            outbound_queue_bytes: 8 << 20,
             journal_retention: 10_000,
             journal_max_age: None,
             data_dir: None,
@@ -239,7 +242,7 @@ impl Config {
         if self.heartbeat_interval.is_zero() {
             return invalid("heartbeat interval must be positive");
         }
-        if self.outbound_queue == 0 {
+        if self.outbound_queue == 0 || self.outbound_queue_bytes == 0 {
             return invalid("outbound queue must hold at least one message");
         }
         if self.max_message_bytes == 0 || self.max_nesting_depth == 0 {
@@ -279,6 +282,7 @@ impl fmt::Debug for Config {
             .field("max_nesting_depth", &self.max_nesting_depth)
             .field("allowed_origins", &self.allowed_origins)
             .field("outbound_queue", &self.outbound_queue)
+            .field("outbound_queue_bytes", &self.outbound_queue_bytes)
             .field("journal_retention", &self.journal_retention)
             .field("journal_max_age", &self.journal_max_age)
             .field("data_dir", &self.data_dir)

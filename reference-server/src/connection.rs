@@ -2,6 +2,8 @@
 //! timers) on the connection's task, the writer on its own task, and the
 //! close procedure.
 
+use std::future::Future;
+use std::pin::Pin;
 use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
@@ -17,14 +19,17 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::error::Error as WsError;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::{
+    CloseCode as WsCloseCode, Data, OpCode,
+};
+use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
 use tracing::info;
 
 use crate::auth::Identity;
-use crate::outbound::{CloseRequest, Conn, Outbound};
+use crate::outbound::{CloseRequest, Conn, Frame, Outbound, QueueBound};
 use crate::session::Session;
 use crate::state::State;
 use crate::util::now_timestamp;
@@ -67,12 +72,11 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
     let number = state.next_connection_number();
     let handshake_principal = identity.authenticated.then(|| identity.principal.clone());
     let authenticated_at_handshake = identity.authenticated;
-    let (conn, rx) = Conn::new(
-        number,
-        state.choices.connection_id(number),
-        identity,
-        state.config.outbound_queue,
-    );
+    let bound = QueueBound {
+        messages: state.config.outbound_queue,
+        bytes: state.config.outbound_queue_bytes,
+    };
+    let (conn, rx) = Conn::new(number, state.choices.connection_id(number), identity, bound);
     state.connections.lock().insert(number, conn.clone());
     info!(connection = %conn.id, %peer, principal = handshake_principal.as_deref().unwrap_or("-"), "connection opened");
 
@@ -91,6 +95,8 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
         .then(|| Instant::now() + state.config.auth_timeout);
     let mut expiry_noticed: Option<SystemTime> = None;
     let mut client_closed = false;
+    let closed = conn.closed();
+    tokio::pin!(closed);
 
     loop {
         let identity_expiry = conn.identity.read().expires_at;
@@ -105,7 +111,7 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
         let full = conn.queue_full();
         tokio::select! {
             biased;
-            _ = conn.closed() => break,
+            _ = &mut closed => break,
             _ = sleep_until(auth_deadline.unwrap_or_else(Instant::now)), if auth_deadline.is_some() && !authenticated => {
                 conn.request_close(CloseRequest::server(CloseCode::PolicyViolation, "auth timeout"));
             }
@@ -210,55 +216,70 @@ async fn write_loop(
         state: &state,
     };
     let mut held = state.choices.reorders_pushes().then(HeldPushes::default);
+    // One close future and one timer for the life of the loop: creating them
+    // per message registered a waker and re-armed a timer for every message.
+    let closed = conn.closed();
+    tokio::pin!(closed);
+    let beat = tokio::time::sleep(heartbeat);
+    tokio::pin!(beat);
     let outcome: Result<(), WsError> = async {
-        let mut idle = Instant::now() + heartbeat;
+        let mut last_write = Instant::now();
         loop {
             let release_held = held.as_ref().and_then(HeldPushes::deadline);
             tokio::select! {
                 biased;
-                _ = conn.closed() => return Ok(()),
+                _ = &mut closed => return Ok(()),
                 item = rx.recv() => {
                     let Some(item) = item else { return Ok(()) };
-                    conn.dequeued(&item);
-                    let open = match &mut held {
-                        None => writer.write_while_open(&mut sink, [item]).await?,
-                        Some(held) => writer.write_while_open(&mut sink, held.take(item)).await?,
-                    };
-                    if !open {
-                        return Ok(());
-                    }
-                    if rx.is_empty() {
-                        tokio::select! {
-                            biased;
-                            result = sink.flush() => result?,
-                            _ = conn.closed() => return Ok(()),
+                    // Everything already queued goes out before one flush.
+                    let mut next = Some(item);
+                    while let Some(item) = next.take() {
+                        conn.dequeued(&item);
+                        let open = match &mut held {
+                            None => writer.write_while_open(&mut sink, [item], closed.as_mut()).await?,
+                            Some(held) => {
+                                writer.write_while_open(&mut sink, held.take(item), closed.as_mut()).await?
+                            }
+                        };
+                        if !open {
+                            return Ok(());
                         }
+                        next = rx.try_recv().ok();
                     }
-                    idle = Instant::now() + heartbeat;
+                    tokio::select! {
+                        biased;
+                        _ = &mut closed => return Ok(()),
+                        result = sink.flush() => result?,
+                    }
+                    last_write = Instant::now();
                 }
                 _ = sleep_until(release_held.unwrap_or_else(Instant::now)), if release_held.is_some() => {
                     let ready = held.as_mut().map(HeldPushes::release).unwrap_or_default();
-                    if !writer.write_while_open(&mut sink, ready).await? {
+                    if !writer.write_while_open(&mut sink, ready, closed.as_mut()).await? {
                         return Ok(());
                     }
                     tokio::select! {
                         biased;
+                        _ = &mut closed => return Ok(()),
                         result = sink.flush() => result?,
-                        _ = conn.closed() => return Ok(()),
                     }
-                    idle = Instant::now() + heartbeat;
+                    last_write = Instant::now();
                 }
-                _ = sleep_until(idle), if heartbeats => {
-                    let beat = ServerMessage::Heartbeat(Heartbeat { at: now_timestamp() });
-                    tokio::select! {
-                        biased;
-                        result = async {
-                            writer.write(&mut sink, Outbound::message(&beat)).await?;
-                            sink.flush().await
-                        } => result?,
-                        _ = conn.closed() => return Ok(()),
+                _ = &mut beat, if heartbeats => {
+                    // The timer is re-armed here only, for the interval after the last write.
+                    if last_write.elapsed() >= heartbeat {
+                        let message = ServerMessage::Heartbeat(Heartbeat { at: now_timestamp() });
+                        tokio::select! {
+                            biased;
+                            _ = &mut closed => return Ok(()),
+                            result = async {
+                                writer.write(&mut sink, Outbound::message(&message)).await?;
+                                sink.flush().await
+                            } => result?,
+                        }
+                        last_write = Instant::now();
                     }
-                    idle = Instant::now() + heartbeat;
+                    beat.as_mut().reset(last_write + heartbeat);
                 }
             }
         }
@@ -303,6 +324,20 @@ async fn write_loop(
     sink
 }
 
+/// Writes a spliced frame as a text fragment and its final continuation, so
+/// that the shared body goes to the socket buffer without a per-receiver copy.
+async fn feed_frame(sink: &mut Sink, frame: Frame) -> Result<(), WsError> {
+    match frame {
+        Frame::Whole(text) => sink.feed(Message::Text(text)).await,
+        Frame::Spliced { head, shared } => {
+            let first = WsFrame::message(head, OpCode::Data(Data::Text), false);
+            sink.feed(Message::Frame(first)).await?;
+            let last = WsFrame::message(shared, OpCode::Data(Data::Continue), true);
+            sink.feed(Message::Frame(last)).await
+        }
+    }
+}
+
 struct Writer<'a> {
     conn: &'a Conn,
     state: &'a State,
@@ -318,8 +353,8 @@ impl Writer<'_> {
                     .lock()
                     .iter()
                     .map(|(subscription, token)| SubscriptionPosition {
-                        subscription: subscription.clone(),
-                        resume_token: ResumeToken(token.clone()),
+                        subscription: subscription.to_string(),
+                        resume_token: ResumeToken(token.to_string()),
                     })
                     .collect(),
             ),
@@ -339,54 +374,58 @@ impl Writer<'_> {
         if self.state.config.faults.omit_required_field {
             // The typed messages cannot lack a required field, so this fault
             // edits the text; the filter below then passes it through as is.
-            item.text = crate::faults::omit_required_field(item.text);
+            item.frame = Frame::Whole(crate::faults::omit_required_field(item.frame.into_text()));
         }
         let Some(filter) = &self.state.config.outbound_filter else {
-            self.feed(sink, item.text).await?;
+            self.feed(sink, item.frame).await?;
             if let Some((subscription, token)) = &item.position {
                 self.conn.delivered(subscription, token);
             }
             return Ok(());
         };
-        let message: ServerMessage = match serde_json::from_str(&item.text) {
+        let text = item.frame.into_text();
+        let message: ServerMessage = match serde_json::from_str(&text) {
             Ok(message) => message,
-            Err(_) => return self.feed(sink, item.text).await,
+            Err(_) => return self.feed(sink, Frame::Whole(text)).await,
         };
         for outgoing in filter.filter(&self.conn.id, message) {
             if !outgoing.delay.is_zero() {
                 sink.flush().await?;
                 tokio::time::sleep(outgoing.delay).await;
             }
-            self.feed(sink, outgoing.message.to_json().into()).await?;
+            self.feed(sink, Frame::Whole(outgoing.message.to_json().into()))
+                .await?;
             if let ServerMessage::Change(change) = &outgoing.message {
-                self.conn
-                    .delivered(&change.subscription, &change.event.resume_token.0);
+                self.conn.delivered(
+                    &Arc::from(change.subscription.as_str()),
+                    &Arc::from(change.event.resume_token.0.as_str()),
+                );
             }
         }
         Ok(())
     }
 
-    /// Writes `items` in order; false when the connection began to close first.
+    /// Writes `items` in order; false when the connection began to close
+    /// first (`closed` is the write loop's one close future).
     async fn write_while_open(
         &mut self,
         sink: &mut Sink,
         items: impl IntoIterator<Item = Outbound>,
+        mut closed: Pin<&mut impl Future<Output = ()>>,
     ) -> Result<bool, WsError> {
-        let conn = self.conn;
         for item in items {
             tokio::select! {
                 biased;
+                _ = &mut closed => return Ok(false),
                 result = self.write(sink, item) => result?,
-                _ = conn.closed() => return Ok(false),
             }
         }
         Ok(true)
     }
 
-    /// Writes one frame in the shape the server's variant gives it.
-    async fn feed(&self, sink: &mut Sink, text: Utf8Bytes) -> Result<(), WsError> {
-        sink.feed(Message::Text(self.state.choices.shape_frame(text)))
-            .await?;
+    /// Writes one message in the shape the server's variant gives it.
+    async fn feed(&self, sink: &mut Sink, frame: Frame) -> Result<(), WsError> {
+        feed_frame(sink, self.state.choices.shape_frame(frame)).await?;
         self.count();
         Ok(())
     }

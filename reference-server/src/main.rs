@@ -88,6 +88,9 @@ struct Args {
     /// Server messages that may wait for one connection before it is closed as a slow consumer (4002).
     #[arg(long, env = "TIDEWIRE_OUTBOUND_QUEUE")]
     outbound_queue: Option<usize>,
+    /// Bytes of server messages that may wait for one connection before it is closed as a slow consumer (4002).
+    #[arg(long, env = "TIDEWIRE_OUTBOUND_QUEUE_BYTES")]
+    outbound_queue_bytes: Option<usize>,
     /// Change events kept in the journal for resuming.
     #[arg(long, env = "TIDEWIRE_JOURNAL_RETENTION")]
     journal_retention: Option<usize>,
@@ -178,6 +181,9 @@ impl Args {
                 .filter(|s| !s.trim().is_empty())
                 .collect(),
             outbound_queue: self.outbound_queue.unwrap_or(defaults.outbound_queue),
+            outbound_queue_bytes: self
+                .outbound_queue_bytes
+                .unwrap_or(defaults.outbound_queue_bytes),
             journal_retention: self.journal_retention.unwrap_or(defaults.journal_retention),
             journal_max_age: (self.journal_max_age_ms > 0)
                 .then(|| Duration::from_millis(self.journal_max_age_ms)),

@@ -1,14 +1,18 @@
 //! The per-connection handle shared between the connection's tasks and every
 //! place that pushes to it (fan-out, rooms, shutdown).
 //!
-//! The outbound queue is one ordered channel for replies and pushes. Pushes
-//! (fan-out from other connections) use a non-blocking bounded enqueue: when
-//! the queue already holds `outbound_queue` messages the connection is a slow
-//! consumer and is closed, and the pusher never waits. Replies to the
-//! connection's own requests are always enqueued (they may be enqueued under
-//! the state lock, which is what makes `watching` a barrier); instead the
-//! connection stops reading requests while its queue is full, so a client that
-//! does not read cannot grow the queue without bound.
+//! The outbound queue is one ordered channel for replies and pushes, bounded
+//! in messages (`outbound_queue`) and in bytes (`outbound_queue_bytes`).
+//! Pushes (fan-out from other connections) use a non-blocking bounded
+//! enqueue: a push that finds either bound reached makes the connection a slow
+//! consumer, which is closed, and the pusher never waits. Replies to the
+//! connection's own requests are enqueued without waiting too (they may be
+//! enqueued under the state lock, which is what makes `watching` a barrier):
+//! a reply that takes the queued bytes past the bound also makes the
+//! connection a slow consumer, and the connection stops reading requests while
+//! its queue is at the message bound, so a client that does not read cannot
+//! grow the queue without bound. A single message larger than the byte bound
+//! is still queued when the queue is empty, so one large reply never fails.
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,10 +24,44 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::auth::Identity;
 
-/// One frame waiting to be written.
+/// The text of one WebSocket message.
+#[derive(Debug, Clone)]
+pub(crate) enum Frame {
+    Whole(Utf8Bytes),
+    /// A per-receiver head and a body shared (refcounted) by every receiver,
+    /// written as two fragments so the body is never copied per receiver.
+    Spliced {
+        head: Utf8Bytes,
+        shared: Utf8Bytes,
+    },
+}
+
+impl Frame {
+    pub fn len(&self) -> usize {
+        match self {
+            Frame::Whole(text) => text.len(),
+            Frame::Spliced { head, shared } => head.len() + shared.len(),
+        }
+    }
+
+    /// The message as one string, for the paths that rewrite it.
+    pub fn into_text(self) -> Utf8Bytes {
+        match self {
+            Frame::Whole(text) => text,
+            Frame::Spliced { head, shared } => {
+                let mut text = String::with_capacity(head.len() + shared.len());
+                text.push_str(&head);
+                text.push_str(&shared);
+                text.into()
+            }
+        }
+    }
+}
+
+/// One message waiting to be written.
 #[derive(Debug, Clone)]
 pub(crate) struct Outbound {
-    pub text: Utf8Bytes,
+    pub frame: Frame,
     /// For `change` pushes: (subscription id, resume token), so the writer can
     /// record the last position it actually wrote.
     pub position: Option<(Arc<str>, Arc<str>)>,
@@ -34,7 +72,7 @@ pub(crate) struct Outbound {
 impl Outbound {
     pub fn message(message: &ServerMessage) -> Outbound {
         Outbound {
-            text: message.to_json().into(),
+            frame: Frame::Whole(message.to_json().into()),
             position: None,
             replay: false,
         }
@@ -42,7 +80,7 @@ impl Outbound {
 
     pub fn shared(text: &Utf8Bytes) -> Outbound {
         Outbound {
-            text: text.clone(),
+            frame: Frame::Whole(text.clone()),
             position: None,
             replay: false,
         }
@@ -89,15 +127,24 @@ pub(crate) struct Conn {
     pub messages_out: AtomicU64,
     /// Watch subscriptions in creation order with the last position written
     /// to the client (initially the barrier token), for the slow-consumer notice.
-    pub positions: Mutex<Vec<(String, String)>>,
+    pub positions: Mutex<Vec<(Arc<str>, Arc<str>)>>,
     tx: mpsc::UnboundedSender<Outbound>,
     queued: AtomicUsize,
+    queued_bytes: AtomicUsize,
     replaying: AtomicUsize,
-    bound: usize,
+    replaying_bytes: AtomicUsize,
+    bound: QueueBound,
     drained: Notify,
     closing: AtomicBool,
     close_request: Mutex<Option<CloseRequest>>,
     close_notify: Notify,
+}
+
+/// The outbound queue's bounds, in messages and in bytes of message text.
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct QueueBound {
+    pub messages: usize,
+    pub bytes: usize,
 }
 
 impl Conn {
@@ -105,7 +152,7 @@ impl Conn {
         num: u64,
         id: String,
         identity: Identity,
-        bound: usize,
+        bound: QueueBound,
     ) -> (Arc<Conn>, mpsc::UnboundedReceiver<Outbound>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let conn = Conn {
@@ -117,7 +164,9 @@ impl Conn {
             positions: Mutex::new(Vec::new()),
             tx,
             queued: AtomicUsize::new(0),
+            queued_bytes: AtomicUsize::new(0),
             replaying: AtomicUsize::new(0),
+            replaying_bytes: AtomicUsize::new(0),
             bound,
             drained: Notify::new(),
             closing: AtomicBool::new(false),
@@ -127,20 +176,22 @@ impl Conn {
         (Arc::new(conn), rx)
     }
 
-    /// Enqueues a reply (or anything the connection itself caused). Never fails
-    /// while the connection is open; see the module docs for why it is unbounded.
+    /// Enqueues a reply (or anything the connection itself caused) without
+    /// waiting. A reply that takes the queued bytes past the bound closes the
+    /// connection as a slow consumer instead; see the module docs.
     pub fn reply(&self, item: Outbound) {
         if self.is_closing() {
             return;
         }
-        self.queued.fetch_add(1, Ordering::AcqRel);
-        if self.tx.send(item).is_err() {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
+        if !item.replay && self.over_byte_bound(item.frame.len()) {
+            self.close_slow_consumer();
+            return;
         }
+        self.enqueue(item);
     }
 
     /// Enqueues replayed history (resume). Its size is bounded by the journal
-    /// retention, and it does not count against the slow-consumer bound, so a
+    /// retention, and it does not count against the slow-consumer bounds, so a
     /// long replay does not make the next live push fail.
     pub fn replay(&self, mut item: Outbound) {
         if self.is_closing() {
@@ -148,7 +199,9 @@ impl Conn {
         }
         item.replay = true;
         self.replaying.fetch_add(1, Ordering::AcqRel);
-        self.reply(item);
+        self.replaying_bytes
+            .fetch_add(item.frame.len(), Ordering::AcqRel);
+        self.enqueue(item);
     }
 
     /// Enqueues a push without waiting. Returns false when it was not enqueued:
@@ -158,37 +211,60 @@ impl Conn {
         if self.is_closing() {
             return false;
         }
-        let before = self.queued.fetch_add(1, Ordering::AcqRel);
-        let replaying = self.replaying.load(Ordering::Acquire);
-        if before.saturating_sub(replaying) >= self.bound {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            self.request_close(CloseRequest::Server {
-                code: CloseCode::SlowConsumer,
-                reason: "slow consumer".into(),
-                notice: Some(NoticeReason::SlowConsumer),
-                discard_queue: true,
-            });
+        if self.queue_full() || self.over_byte_bound(item.frame.len()) {
+            self.close_slow_consumer();
             return false;
         }
+        self.enqueue(item)
+    }
+
+    fn enqueue(&self, item: Outbound) -> bool {
+        let bytes = item.frame.len();
+        self.queued.fetch_add(1, Ordering::AcqRel);
+        self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
         if self.tx.send(item).is_err() {
             self.queued.fetch_sub(1, Ordering::AcqRel);
+            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
             return false;
         }
         true
     }
 
+    /// Whether `additional` bytes would take the live (not replayed) queue
+    /// past the byte bound. An empty queue takes any one message.
+    fn over_byte_bound(&self, additional: usize) -> bool {
+        let live = self
+            .queued_bytes
+            .load(Ordering::Acquire)
+            .saturating_sub(self.replaying_bytes.load(Ordering::Acquire));
+        live > 0 && live + additional > self.bound.bytes
+    }
+
+    fn close_slow_consumer(&self) {
+        self.request_close(CloseRequest::Server {
+            code: CloseCode::SlowConsumer,
+            reason: "slow consumer".into(),
+            notice: Some(NoticeReason::SlowConsumer),
+            discard_queue: true,
+        });
+    }
+
     /// Called by the writer for every item it takes off the queue.
     pub fn dequeued(&self, item: &Outbound) {
+        let bytes = item.frame.len();
         if item.replay {
             self.replaying.fetch_sub(1, Ordering::AcqRel);
+            self.replaying_bytes.fetch_sub(bytes, Ordering::AcqRel);
         }
         self.queued.fetch_sub(1, Ordering::AcqRel);
+        self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
         self.drained.notify_one();
     }
 
+    /// At the message bound: pushes fail and the reader pauses.
     pub fn queue_full(&self) -> bool {
         let queued = self.queued.load(Ordering::Acquire);
-        queued.saturating_sub(self.replaying.load(Ordering::Acquire)) >= self.bound
+        queued.saturating_sub(self.replaying.load(Ordering::Acquire)) >= self.bound.messages
     }
 
     /// Resolves once the queue has room again.
@@ -234,21 +310,27 @@ impl Conn {
         }
     }
 
-    pub fn add_position(&self, subscription: &str, token: &str) {
+    pub fn add_position(&self, subscription: &Arc<str>, token: &str) {
         self.positions
             .lock()
-            .push((subscription.to_string(), token.to_string()));
+            .push((subscription.clone(), token.into()));
     }
 
     pub fn remove_position(&self, subscription: &str) {
-        self.positions.lock().retain(|(id, _)| id != subscription);
+        self.positions
+            .lock()
+            .retain(|(id, _)| **id != *subscription);
     }
 
-    /// Records that a change for `subscription` at `token` was written.
-    pub fn delivered(&self, subscription: &str, token: &str) {
+    /// Records that a change for `subscription` at `token` was written: a
+    /// refcount, no allocation, under a lock only this connection's tasks take.
+    pub fn delivered(&self, subscription: &Arc<str>, token: &Arc<str>) {
         let mut positions = self.positions.lock();
-        if let Some(entry) = positions.iter_mut().find(|(id, _)| id == subscription) {
-            entry.1 = token.to_string();
+        if let Some(entry) = positions
+            .iter_mut()
+            .find(|(id, _)| Arc::ptr_eq(id, subscription) || **id == **subscription)
+        {
+            entry.1 = token.clone();
         }
     }
 }
@@ -256,5 +338,79 @@ impl Conn {
 impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Conn").field("id", &self.id).finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn item(bytes: usize) -> Outbound {
+        Outbound {
+            frame: Frame::Whole("x".repeat(bytes).into()),
+            position: None,
+            replay: false,
+        }
+    }
+
+    fn conn(bytes: usize) -> (Arc<Conn>, mpsc::UnboundedReceiver<Outbound>) {
+        let bound = QueueBound {
+            messages: 100,
+            bytes,
+        };
+        Conn::new(
+            1,
+            "c1".into(),
+            Identity::anonymous(&["*".to_string()]),
+            bound,
+        )
+    }
+
+    fn closed_as_slow_consumer(conn: &Conn) -> bool {
+        matches!(
+            conn.close_request(),
+            Some(CloseRequest::Server {
+                code: CloseCode::SlowConsumer,
+                notice: Some(NoticeReason::SlowConsumer),
+                discard_queue: true,
+                ..
+            })
+        )
+    }
+
+    #[test]
+    fn a_push_past_the_byte_bound_makes_a_slow_consumer() {
+        let (conn, _rx) = conn(100);
+        assert!(conn.push(item(60)));
+        assert!(!closed_as_slow_consumer(&conn));
+        assert!(!conn.push(item(60)));
+        assert!(closed_as_slow_consumer(&conn));
+    }
+
+    #[test]
+    fn a_reply_past_the_byte_bound_makes_a_slow_consumer() {
+        let (conn, _rx) = conn(100);
+        conn.reply(item(60));
+        conn.reply(item(60));
+        assert!(closed_as_slow_consumer(&conn));
+    }
+
+    #[test]
+    fn one_message_larger_than_the_bound_passes_an_empty_queue() {
+        let (conn, mut rx) = conn(100);
+        conn.reply(item(1000));
+        assert!(!closed_as_slow_consumer(&conn));
+        let written = rx.try_recv().expect("queued");
+        conn.dequeued(&written);
+        assert!(conn.push(item(60)));
+        assert!(!closed_as_slow_consumer(&conn));
+    }
+
+    #[test]
+    fn replayed_history_does_not_count_against_the_byte_bound() {
+        let (conn, _rx) = conn(100);
+        conn.replay(item(500));
+        assert!(conn.push(item(60)));
+        assert!(!closed_as_slow_consumer(&conn));
     }
 }

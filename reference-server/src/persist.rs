@@ -305,7 +305,7 @@ mod tests {
         assert!(fresh);
         let epoch = state.epoch.clone();
         {
-            let mut store = state.store.lock();
+            let mut store = state.store.write();
             store.create("d", "c", record("a")).unwrap();
             store.create("d", "c", record("b")).unwrap();
             store.update("d", "c", "a", &record("a"), &[]).unwrap();
@@ -316,7 +316,7 @@ mod tests {
         let (state, fresh) = open(dir.path(), 0);
         assert!(!fresh, "the directory was created by the first start");
         assert_eq!(state.epoch, epoch);
-        let mut store = state.store.lock();
+        let mut store = state.store.write();
         assert!(store.get("d", "c", "a").is_some());
         assert!(store.get("d", "c", "b").is_none());
         // Retention 0 kept no events, but the head survived: positions are
@@ -342,7 +342,7 @@ mod tests {
         let (state, _) = open(dir.path(), 10);
         let epoch = state.epoch.clone();
         for id in ["a", "b", "c", "d"] {
-            state.store.lock().create("d", "c", record(id)).unwrap();
+            state.store.write().create("d", "c", record(id)).unwrap();
         }
         drop(state);
 
@@ -350,7 +350,7 @@ mod tests {
         drop(state);
         // Reopening with the larger bound again cannot bring the trimmed events back.
         let (state, _) = open(dir.path(), 10);
-        let store = state.store.lock();
+        let store = state.store.write();
         let token = |p: u64| ResumeToken(format!("{epoch}:{p}"));
         assert_eq!(store.resume_position(&token(2)).unwrap(), 2);
         assert_eq!(

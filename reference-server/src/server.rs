@@ -166,7 +166,7 @@ fn seed_records(
         CollectionName::new(name)
             .map_err(|err| error(ErrorCode::InvalidMessage, err.to_string()))?;
     }
-    let mut store = state.store.lock();
+    let mut store = state.store.write();
     records
         .into_iter()
         .map(|record| store.create(database, collection, record))
@@ -307,6 +307,22 @@ async fn handle_tcp(state: Arc<State>, mut stream: TcpStream, peer: SocketAddr) 
     http::respond(&mut stream, status, content_type, extra, &body).await;
 }
 
+/// Bytes read from the socket per read call. tungstenite's default (128 KiB)
+/// is allocated for every connection and zero-filled on every read poll; 8 KiB
+/// holds any ordinary request, and a larger frame is read in several calls.
+const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Frames written are gathered up to this size before a write call; the
+/// writer flushes whenever its queue is empty anyway.
+const WRITE_BUFFER_BYTES: usize = 16 * 1024;
+
+fn websocket_config(config: &Config) -> WebSocketConfig {
+    WebSocketConfig::default()
+        .read_buffer_size(READ_BUFFER_BYTES)
+        .write_buffer_size(WRITE_BUFFER_BYTES)
+        .max_message_size(Some(config.max_message_bytes))
+        .max_frame_size(Some(config.max_message_bytes))
+}
+
 async fn upgrade(
     state: Arc<State>,
     mut stream: TcpStream,
@@ -333,9 +349,7 @@ async fn upgrade(
     if http::accept_upgrade(&mut stream, &upgrade).await.is_err() {
         return;
     }
-    let ws_config = WebSocketConfig::default()
-        .max_message_size(Some(state.config.max_message_bytes))
-        .max_frame_size(Some(state.config.max_message_bytes));
+    let ws_config = websocket_config(&state.config);
     let ws =
         WebSocketStream::from_partially_read(stream, rest, Role::Server, Some(ws_config)).await;
 

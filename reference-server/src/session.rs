@@ -174,7 +174,7 @@ impl Session {
     /// Removes everything the connection holds; room members see it leave as disconnected.
     pub fn finish(&mut self) {
         let conn = self.conn.num;
-        self.state.store.lock().drop_connection(conn);
+        self.state.store.write().drop_connection(conn);
         {
             let mut topics = self.state.topics.lock();
             for sub in self.subscriptions.values() {

@@ -5,8 +5,10 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Instant;
 
-use parking_lot::Mutex;
-use tidewire_protocol::{AuthInfo, AuthMode, Limits, Profile, ServerInfo, ServerStats, Welcome};
+use parking_lot::{Mutex, RwLock};
+use tidewire_protocol::{
+    AuthInfo, AuthMode, FilterLimits, Limits, Profile, ServerInfo, ServerStats, Welcome,
+};
 
 use crate::auth::Authenticator;
 use crate::config::Config;
@@ -23,7 +25,7 @@ pub(crate) struct State {
     pub choices: Arc<dyn Choices>,
     pub epoch: String,
     pub auth: Authenticator,
-    pub store: Mutex<Store>,
+    pub store: RwLock<Store>,
     pub topics: Mutex<Topics>,
     pub rooms: Mutex<Rooms>,
     pub connections: Mutex<HashMap<u64, Arc<Conn>>>,
@@ -61,7 +63,7 @@ impl State {
                 tokens: config.tokens.clone(),
                 jwt_secret: config.jwt_secret.clone(),
             },
-            store: Mutex::new(store),
+            store: RwLock::new(store),
             topics: Mutex::new(Topics::new(choices.clone())),
             choices,
             rooms: Mutex::new(rooms),
@@ -110,7 +112,7 @@ impl State {
     }
 
     pub fn stats(&self) -> ServerStats {
-        let subscriptions = self.store.lock().watch_count() + self.topics.lock().count();
+        let subscriptions = self.store.read().watch_count() + self.topics.lock().count();
         ServerStats {
             connections: self.connections.lock().len() as u64,
             subscriptions: subscriptions as u64,
@@ -129,6 +131,8 @@ impl State {
             max_subscriptions: config.max_subscriptions,
             rate: config.rate_limit,
             outbound_queue: u32::try_from(config.outbound_queue).unwrap_or(u32::MAX),
+            outbound_queue_bytes: config.outbound_queue_bytes as u64,
+            filter: filter_limits(),
         }
     }
 
@@ -167,5 +171,17 @@ impl State {
                     .then_some(config.auth_timeout.as_millis() as u64),
             },
         }
+    }
+}
+
+/// The filter crate's bounds, as `welcome` announces them.
+fn filter_limits() -> FilterLimits {
+    let bounds = tidewire_filter::BOUNDS;
+    let announced = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+    FilterLimits {
+        max_conditions: announced(bounds.conditions),
+        max_branches: announced(bounds.branches),
+        max_in_values: announced(bounds.in_values),
+        max_pattern_chars: announced(bounds.pattern_chars),
     }
 }

@@ -1,6 +1,9 @@
-//! Records, the change journal and watch subscriptions, behind one lock.
+//! Records, the change journal and watch subscriptions, behind one
+//! readers-writer lock. Reads (and their filters) share it, so they do not
+//! wait for each other; filters are bounded and linear in the document (see
+//! `tidewire_filter::BOUNDS`), so no holder keeps it long.
 //!
-//! Every write commits under the store lock: it changes the records, appends
+//! Every write commits under the exclusive lock: it changes the records, appends
 //! the event to the journal and pushes it to every matching watch before the
 //! lock is released. A watch registers itself, reads the journal head and
 //! queues its `watching` reply under the same lock, so no commit can fall
@@ -19,12 +22,13 @@ use tidewire_protocol::{
 };
 
 use crate::auth::Action;
-use crate::fanout::change_frame;
+use crate::fanout::{change_frame, change_frame_body};
 use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, JournalEntry, Recovered, StorageError};
 use crate::util::{error, invalid_at, lookup, set_path, timestamp, unset_path};
 use crate::variant::Choices;
 use tidewire_protocol::ErrorBody;
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 /// A committed change, serialized once per variant.
 #[derive(Debug)]
@@ -45,7 +49,9 @@ pub(crate) struct Event {
 
 #[derive(Debug)]
 pub(crate) struct Variant {
-    pub json: Arc<str>,
+    /// The event JSON and the closing brace of the `change` frame around it,
+    /// shared by every subscriber's frame.
+    pub frame_body: Utf8Bytes,
     pub value: Value,
 }
 
@@ -54,7 +60,7 @@ impl Variant {
         let mut value = serde_json::to_value(event).expect("change events serialize");
         choices.shape_event(&mut value);
         Variant {
-            json: value.to_string().into(),
+            frame_body: change_frame_body(&value.to_string()),
             value,
         }
     }
@@ -111,7 +117,7 @@ pub(crate) struct WatchSub {
 }
 
 impl WatchSub {
-    fn selects<'e>(&self, event: &'e Event) -> Option<&'e str> {
+    fn selects<'e>(&self, event: &'e Event) -> Option<&'e Variant> {
         if self
             .database
             .as_ref()
@@ -146,12 +152,12 @@ impl WatchSub {
         {
             return None;
         }
-        Some(&variant.json)
+        Some(variant)
     }
 
-    fn outbound(&self, event: &Event, json: &str) -> Outbound {
+    fn outbound(&self, event: &Event, variant: &Variant) -> Outbound {
         Outbound {
-            text: change_frame(&self.id, json),
+            frame: change_frame(&self.id, &variant.frame_body),
             position: Some((self.id.clone(), event.token.clone())),
             replay: false,
         }
@@ -483,8 +489,8 @@ impl Store {
             &*self.choices,
         ));
         for sub in self.watches.values() {
-            if let Some(json) = sub.selects(&event) {
-                sub.conn.push(sub.outbound(&event, json));
+            if let Some(variant) = sub.selects(&event) {
+                sub.conn.push(sub.outbound(&event, variant));
             }
         }
         self.journal.push_back(event);
@@ -548,8 +554,8 @@ impl Store {
         sub.conn.reply(Outbound::message(&reply));
         if let Some(after) = resume {
             for event in self.journal.iter().filter(|e| e.position > after) {
-                if let Some(json) = sub.selects(event) {
-                    sub.conn.replay(sub.outbound(event, json));
+                if let Some(variant) = sub.selects(event) {
+                    sub.conn.replay(sub.outbound(event, variant));
                 }
             }
         }

@@ -8,7 +8,7 @@ use tidewire_filter::Filter;
 use tidewire_protocol::Timestamp;
 
 use crate::auth::Action;
-use crate::fanout::publication_frame;
+use crate::fanout::{publication_frame, publication_frame_body};
 use crate::outbound::{Conn, Outbound};
 use crate::util::now_timestamp;
 use crate::variant::Choices;
@@ -66,14 +66,13 @@ impl Topics {
         let Some(subs) = self.subs.get(topic) else {
             return (message_id, published_at);
         };
-        let tail = json!({
+        let body = publication_frame_body(&json!({
             "topic": topic,
             "message_id": message_id,
             "publisher": publisher,
             "published_at": published_at,
             "data": data,
-        })
-        .to_string();
+        }));
         for sub in subs.values() {
             if sub.filter.as_ref().is_some_and(|f| !f.matches(data)) {
                 continue;
@@ -88,7 +87,7 @@ impl Topics {
                 continue;
             }
             sub.conn.push(Outbound {
-                text: publication_frame(&sub.id, &tail),
+                frame: publication_frame(&sub.id, &body),
                 position: None,
                 replay: false,
             });

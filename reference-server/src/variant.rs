@@ -22,7 +22,7 @@ use tidewire_protocol::CloseCode;
 use tokio::time::Instant;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::outbound::Outbound;
+use crate::outbound::{Frame, Outbound};
 
 /// Which side of the specification's freedoms the server takes.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash)]
@@ -100,8 +100,8 @@ pub(crate) trait Choices: Send + Sync {
     /// Reshapes a change event once, before filters see it, since filters
     /// see the event as it is sent (TW-WATCH-6).
     fn shape_event(&self, event: &mut Value);
-    /// Reshapes a frame just before it is written.
-    fn shape_frame(&self, text: Utf8Bytes) -> Utf8Bytes;
+    /// Reshapes a message just before it is written.
+    fn shape_frame(&self, frame: Frame) -> Frame;
     /// Whether pushes of subscriptions may be held back and let out in
     /// another order (see [`HeldPushes`]).
     fn reorders_pushes(&self) -> bool;
@@ -150,8 +150,8 @@ impl Choices for Usual {
 
     fn shape_event(&self, _event: &mut Value) {}
 
-    fn shape_frame(&self, text: Utf8Bytes) -> Utf8Bytes {
-        text
+    fn shape_frame(&self, frame: Frame) -> Frame {
+        frame
     }
 
     fn reorders_pushes(&self) -> bool {
@@ -263,14 +263,15 @@ impl Choices for Alternate {
         shape(event, "change.event");
     }
 
-    fn shape_frame(&self, text: Utf8Bytes) -> Utf8Bytes {
+    fn shape_frame(&self, frame: Frame) -> Frame {
+        let text = frame.into_text();
         let Ok(mut message) = serde_json::from_str::<Value>(&text) else {
-            return text;
+            return Frame::Whole(text);
         };
         let kind = message["type"].as_str().unwrap_or_default().to_string();
         reword(&mut message, &kind);
         shape(&mut message, &kind);
-        serde_json::to_string_pretty(&message).map_or(text, Utf8Bytes::from)
+        Frame::Whole(serde_json::to_string_pretty(&message).map_or(text, Utf8Bytes::from))
     }
 
     fn reorders_pushes(&self) -> bool {
@@ -368,8 +369,11 @@ const HOLD_AT_MOST: usize = 16;
 
 impl HeldPushes {
     /// What to write now in place of `item`, in order.
-    pub fn take(&mut self, item: Outbound) -> Vec<Outbound> {
-        let (kind, subscription) = kind_and_subscription(&item.text);
+    pub fn take(&mut self, mut item: Outbound) -> Vec<Outbound> {
+        // The alternate server reshapes every frame whole anyway.
+        let text = item.frame.into_text();
+        let (kind, subscription) = kind_and_subscription(&text);
+        item.frame = Frame::Whole(text);
         match (kind.as_str(), subscription) {
             ("change" | "publication", Some(subscription)) => {
                 self.held.push((subscription, item));

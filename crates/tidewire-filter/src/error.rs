@@ -66,4 +66,12 @@ pub enum FilterErrorKind {
     /// More than [`MAX_DEPTH`](crate::MAX_DEPTH) nested `$and`/`$or`/`$not`.
     #[error("nesting exceeds the maximum depth of {0}")]
     TooDeep(usize),
+    /// A part of the filter is larger than its bound (see [`Bounds`](crate::Bounds)).
+    #[error("{what} exceeds the limit of {limit}")]
+    TooLarge {
+        /// What is too large, as a noun phrase, e.g. "`$or` branches".
+        what: &'static str,
+        /// The bound.
+        limit: usize,
+    },
 }

@@ -15,6 +15,34 @@ use crate::value::{compare_values, values_equal};
 /// use for filters received from untrusted clients.
 pub const MAX_DEPTH: usize = 32;
 
+/// Bounds on the size of a filter, which bound the work of evaluating it
+/// against one document: at most `conditions` conditions, each linear in the
+/// size of the document (a pattern of at most `pattern_chars` characters is
+/// matched in time linear in the string, by an automaton).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Bounds {
+    /// Field conditions and operators in the whole filter (or pipeline stage).
+    pub conditions: usize,
+    /// Elements of one `$and` or `$or`.
+    pub branches: usize,
+    /// Elements of one `$in` or `$nin`.
+    pub in_values: usize,
+    /// Characters of one `$like` or `$ilike` pattern.
+    pub pattern_chars: usize,
+}
+
+/// The bounds every filter is parsed with.
+pub const BOUNDS: Bounds = Bounds {
+    conditions: 1000,
+    branches: 100,
+    in_values: 1000,
+    pattern_chars: 256,
+};
+
+fn too_large(loc: Option<&Loc<'_>>, what: &'static str, limit: usize) -> FilterError {
+    error(loc, FilterErrorKind::TooLarge { what, limit })
+}
+
 /// A location inside the filter JSON, kept as a borrowed chain so that the
 /// happy path never allocates; it is rendered only when an error is built.
 #[derive(Clone, Copy)]
@@ -103,6 +131,14 @@ fn same_class(a: &Value, b: &Value) -> bool {
 }
 
 impl Cond {
+    fn size(&self) -> usize {
+        match self {
+            Cond::All(conds) => conds.iter().map(Cond::size).sum(),
+            Cond::Not(c) => 1 + c.size(),
+            _ => 1,
+        }
+    }
+
     fn eval(&self, field: Option<&Value>) -> bool {
         match self {
             Cond::All(conds) => conds.iter().all(|c| c.eval(field)),
@@ -138,6 +174,15 @@ enum Node {
 }
 
 impl Node {
+    fn size(&self) -> usize {
+        match self {
+            Node::All(nodes) | Node::Any(nodes) => 1 + nodes.iter().map(Node::size).sum::<usize>(),
+            Node::Not(n) => 1 + n.size(),
+            Node::Text(_) => 1,
+            Node::Field(_, cond) => cond.size(),
+        }
+    }
+
     fn eval(&self, doc: &Value) -> bool {
         match self {
             Node::All(nodes) => nodes.iter().all(|n| n.eval(doc)),
@@ -172,6 +217,14 @@ fn parse_node(value: &Value, loc: Option<&Loc<'_>>, depth: usize) -> Result<Node
                 };
                 if items.is_empty() {
                     return Err(error(Some(&here), FilterErrorKind::EmptyArray));
+                }
+                if items.len() > BOUNDS.branches {
+                    let what = if key == "$and" {
+                        "`$and` branches"
+                    } else {
+                        "`$or` branches"
+                    };
+                    return Err(too_large(Some(&here), what, BOUNDS.branches));
                 }
                 let children = items
                     .iter()
@@ -268,6 +321,9 @@ fn parse_operators(
                 let Value::Array(items) = arg else {
                     return Err(error(here, FilterErrorKind::ExpectedArray));
                 };
+                if items.len() > BOUNDS.in_values {
+                    return Err(too_large(here, "`$in`/`$nin` values", BOUNDS.in_values));
+                }
                 let mut values = items.clone();
                 values.sort_by(compare_values);
                 values.dedup_by(|a, b| compare_values(a, b) == Ordering::Equal);
@@ -287,13 +343,11 @@ fn parse_operators(
                 let Value::String(s) = arg else {
                     return Err(invalid_operand(here, op, "a string"));
                 };
-                let pattern = LikePattern::parse(s, op == "$ilike").map_err(|_| {
-                    invalid_operand(
-                        here,
-                        op,
-                        "a pattern that does not end with an escaping `\\`",
-                    )
-                })?;
+                if s.chars().count() > BOUNDS.pattern_chars {
+                    return Err(too_large(here, "pattern characters", BOUNDS.pattern_chars));
+                }
+                let pattern = LikePattern::parse(s, op == "$ilike")
+                    .map_err(|invalid| invalid_operand(here, op, invalid.0))?;
                 Cond::Like(pattern)
             }
             "$text" => Cond::Text(parse_text(arg, here, op)?),
@@ -308,6 +362,14 @@ fn parse_operators(
     })
 }
 
+fn parse_bounded(value: &Value, loc: Option<&Loc<'_>>) -> Result<Node, FilterError> {
+    let root = parse_node(value, loc, 0)?;
+    if root.size() > BOUNDS.conditions {
+        return Err(too_large(loc, "conditions", BOUNDS.conditions));
+    }
+    Ok(root)
+}
+
 /// A parsed filter, ready to be evaluated against many documents.
 ///
 /// See the [crate documentation](crate) for the language.
@@ -320,7 +382,7 @@ impl Filter {
     /// Parses and compiles a filter object.
     pub fn parse(filter: &Value) -> Result<Filter, FilterError> {
         Ok(Filter {
-            root: parse_node(filter, None, 0)?,
+            root: parse_bounded(filter, None)?,
         })
     }
 
@@ -382,7 +444,7 @@ impl Pipeline {
                 }
                 let body_loc = child(Some(&here), Segment::Key(name));
                 Ok(Filter {
-                    root: parse_node(body, Some(&body_loc), 0)?,
+                    root: parse_bounded(body, Some(&body_loc))?,
                 })
             })
             .collect::<Result<Box<[Filter]>, _>>()?;
@@ -392,5 +454,53 @@ impl Pipeline {
     /// Whether `doc` passes every stage.
     pub fn matches(&self, doc: &Value) -> bool {
         self.stages.iter().all(|f| f.matches(doc))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+
+    fn refused(filter: Value) -> FilterError {
+        Filter::parse(&filter).expect_err("over a bound")
+    }
+
+    #[test]
+    fn filters_beyond_the_bounds_are_refused_with_their_path() {
+        let branches: Vec<_> = (0..=BOUNDS.branches).map(|i| json!({"n": i})).collect();
+        let err = refused(json!({"$or": branches}));
+        assert_eq!(err.path, "$or");
+        assert!(
+            matches!(err.kind, FilterErrorKind::TooLarge { limit, .. } if limit == BOUNDS.branches)
+        );
+
+        let values: Vec<_> = (0..=BOUNDS.in_values).collect();
+        assert_eq!(refused(json!({"a": {"$in": values}})).path, "a.$in");
+
+        let pattern = "%".repeat(BOUNDS.pattern_chars + 1);
+        assert_eq!(refused(json!({"a": {"$like": pattern}})).path, "a.$like");
+
+        let fields: Map<String, Value> = (0..=BOUNDS.conditions)
+            .map(|i| (format!("f{i}"), json!(i)))
+            .collect();
+        let err = refused(Value::Object(fields));
+        assert!(matches!(
+            err.kind,
+            FilterErrorKind::TooLarge {
+                what: "conditions",
+                ..
+            }
+        ));
+    }
+
+    #[test]
+    fn filters_at_the_bounds_are_accepted() {
+        let branches: Vec<_> = (0..BOUNDS.branches).map(|i| json!({"n": i})).collect();
+        let values: Vec<_> = (0..BOUNDS.in_values).collect();
+        let pattern = "%".repeat(BOUNDS.pattern_chars);
+        let filter = json!({"$or": branches, "a": {"$in": values}, "b": {"$like": pattern}});
+        assert!(Filter::parse(&filter).is_ok());
     }
 }

@@ -99,7 +99,8 @@
 //! Parsing reports the first problem (in document order) as a [`FilterError`]
 //! whose `path` locates it, e.g. ``invalid filter at `$and.1.age`: unknown
 //! operator `$foo` ``. Nesting of `$and`/`$or`/`$not` is limited to
-//! [`MAX_DEPTH`] levels.
+//! [`MAX_DEPTH`] levels, and the size of a filter to [`BOUNDS`]; within them,
+//! evaluating a filter against a document takes time linear in the document.
 //!
 //! # Sorting
 //!
@@ -114,7 +115,7 @@ mod pattern;
 mod value;
 
 pub use error::{FilterError, FilterErrorKind};
-pub use filter::{Filter, Pipeline, MAX_DEPTH};
+pub use filter::{Bounds, Filter, Pipeline, BOUNDS, MAX_DEPTH};
 pub use path::{check_path, lookup};
 pub use value::compare;
 

@@ -35,7 +35,10 @@ enum Compiled {
     /// No wildcards: plain string equality, the common case for prefix-free
     /// patterns.
     Exact(Box<str>),
-    Tokens(Box<[Token]>),
+    /// An anchored automaton: the `regex` crate matches in time linear in the
+    /// subject (times the pattern's size, which the filter bounds), where
+    /// backtracking over `%` took time proportional to pattern × subject.
+    Automaton(regex::Regex),
 }
 
 /// A compiled SQL `LIKE` pattern.
@@ -45,25 +48,23 @@ pub(crate) struct LikePattern {
     case_insensitive: bool,
 }
 
-/// Why a pattern was rejected; the only failure is a dangling escape.
+/// Why a pattern was rejected, as what the operator expects instead.
 #[derive(Debug)]
-pub(crate) struct TrailingEscape;
+pub(crate) struct InvalidPattern(pub &'static str);
 
 impl LikePattern {
-    pub(crate) fn parse(pattern: &str, case_insensitive: bool) -> Result<Self, TrailingEscape> {
+    pub(crate) fn parse(pattern: &str, case_insensitive: bool) -> Result<Self, InvalidPattern> {
         let mut tokens = Vec::new();
         let mut chars = pattern.chars();
         while let Some(c) = chars.next() {
             match c {
-                '%' => {
-                    // Adjacent `%` are equivalent to one; collapsing them keeps
-                    // the backtracking matcher from doing redundant work.
-                    if tokens.last() != Some(&Token::AnyRun) {
-                        tokens.push(Token::AnyRun);
-                    }
-                }
+                // Adjacent `%` are equivalent to one.
+                '%' if tokens.last() == Some(&Token::AnyRun) => {}
+                '%' => tokens.push(Token::AnyRun),
                 '_' => tokens.push(Token::AnyChar),
-                '\\' => tokens.push(Token::Literal(chars.next().ok_or(TrailingEscape)?)),
+                '\\' => tokens.push(Token::Literal(chars.next().ok_or(InvalidPattern(
+                    "a pattern that does not end with an escaping `\\`",
+                ))?)),
                 other => tokens.push(Token::Literal(other)),
             }
         }
@@ -90,7 +91,7 @@ impl LikePattern {
                     .into(),
             )
         } else {
-            Compiled::Tokens(tokens.into())
+            Compiled::Automaton(automaton(&tokens)?)
         };
         Ok(LikePattern {
             compiled,
@@ -106,54 +107,26 @@ impl LikePattern {
         };
         match &self.compiled {
             Compiled::Exact(s) => **s == *subject,
-            Compiled::Tokens(tokens) => match_tokens(tokens, &subject),
+            Compiled::Automaton(regex) => regex.is_match(&subject),
         }
     }
 }
 
-/// Greedy wildcard matching with single-point backtracking: on a mismatch,
-/// retry from the most recent `%` with it absorbing one more character. This
-/// is correct for `%`/`_` patterns and bounded by O(pattern × subject), so a
-/// hostile pattern cannot trigger exponential backtracking.
-fn match_tokens(tokens: &[Token], s: &str) -> bool {
-    let mut p = 0;
-    let mut i = 0;
-    let mut resume: Option<(usize, usize)> = None;
-    loop {
-        if let Some(token) = tokens.get(p) {
-            let next = s[i..].chars().next();
-            match (*token, next) {
-                (Token::AnyRun, _) => {
-                    p += 1;
-                    resume = Some((p, i));
-                    continue;
-                }
-                (Token::AnyChar, Some(c)) => {
-                    p += 1;
-                    i += c.len_utf8();
-                    continue;
-                }
-                (Token::Literal(l), Some(c)) if l == c => {
-                    p += 1;
-                    i += c.len_utf8();
-                    continue;
-                }
-                _ => {}
-            }
-        } else if i == s.len() {
-            return true;
+/// The pattern as an anchored regular expression over characters; case
+/// folding is done on both sides beforehand, so the expression is
+/// case-sensitive.
+fn automaton(tokens: &[Token]) -> Result<regex::Regex, InvalidPattern> {
+    let mut expression = String::from("(?s)\\A");
+    let mut buf = [0u8; 4];
+    for token in tokens {
+        match token {
+            Token::Literal(c) => expression.push_str(&regex::escape(c.encode_utf8(&mut buf))),
+            Token::AnyChar => expression.push('.'),
+            Token::AnyRun => expression.push_str(".*"),
         }
-        let Some((rp, ri)) = resume else {
-            return false;
-        };
-        let Some(c) = s[ri..].chars().next() else {
-            return false;
-        };
-        let ri = ri + c.len_utf8();
-        resume = Some((rp, ri));
-        p = rp;
-        i = ri;
     }
+    expression.push_str("\\z");
+    regex::Regex::new(&expression).map_err(|_| InvalidPattern("a shorter pattern"))
 }
 
 fn words(s: &str) -> impl Iterator<Item = &str> {
@@ -257,6 +230,9 @@ mod tests {
         assert!(like(r"a\\b", r"a\b"));
         assert!(like(r"\a", "a"));
         assert!(LikePattern::parse(r"abc\", false).is_err());
+        assert!(like(r"a.c", "a.c"));
+        assert!(!like(r"a.c", "abc"));
+        assert!(like(r"(%)", "(x)"));
     }
 
     #[test]
@@ -266,6 +242,14 @@ mod tests {
         assert!(ilike("ÉCOLE", "école"));
         assert!(ilike("σ%", "Σίσυφος"));
         assert!(!like("HELLO%", "hello world"));
+    }
+
+    #[test]
+    fn the_worst_case_pattern_matches_a_long_subject() {
+        // Backtracking over `%` took pattern × subject steps here.
+        let pattern = format!("{}b", "%a".repeat(127));
+        assert!(!like(&pattern, &"a".repeat(100_000)));
+        assert!(like(&pattern, &format!("{}b", "a".repeat(100_000))));
     }
 
     #[test]

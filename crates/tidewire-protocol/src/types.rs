@@ -172,6 +172,24 @@ pub struct Limits {
     pub rate: Option<RateLimit>,
     /// Server messages that may wait for this connection before it is a slow consumer.
     pub outbound_queue: u32,
+    /// Bytes of server messages that may wait for this connection before it is a slow consumer.
+    pub outbound_queue_bytes: u64,
+    /// The largest filter accepted; a larger one is refused with `invalid_message`.
+    pub filter: FilterLimits,
+}
+
+/// Bounds on the size of one filter (or one pipeline stage).
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct FilterLimits {
+    /// Field conditions and operators in the whole filter.
+    pub max_conditions: u32,
+    /// Elements of one `$and` or `$or`.
+    pub max_branches: u32,
+    /// Elements of one `$in` or `$nin`.
+    pub max_in_values: u32,
+    /// Characters of one `$like` or `$ilike` pattern.
+    pub max_pattern_chars: u32,
 }
 
 /// A sort key for `read`.

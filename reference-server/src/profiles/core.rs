@@ -30,7 +30,7 @@ pub(super) fn unsubscribe(
     let conn = session.conn.num;
     match sub {
         Subscription::Watch(key) => {
-            session.state.store.lock().unwatch((conn, key));
+            session.state.store.write().unwatch((conn, key));
             session.conn.remove_position(&unsubscribe.subscription);
         }
         Subscription::Topic(topic, key) => {

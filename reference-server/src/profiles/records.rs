@@ -25,7 +25,7 @@ pub(super) fn create(
     // A non-string `_id` is reported before a missing scope (TW-CORE-23).
     record_id(&create.record)?;
     caller.require(Action::Write, &ns, "writing")?;
-    let record = session.state.store.lock().create(
+    let record = session.state.store.write().create(
         &create.database,
         &create.collection,
         create.record.clone(),
@@ -55,7 +55,8 @@ pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Re
         limit: read.limit.unwrap_or(DEFAULT_READ_LIMIT).min(MAX_READ_LIMIT) as usize,
         fields: read.fields.clone(),
     };
-    let store = session.state.store.lock();
+    // A shared lock: reads and their filters run side by side.
+    let store = session.state.store.read();
     let (records, total) = match &read.record_id {
         Some(record_id) => {
             let record = store
@@ -75,6 +76,7 @@ pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Re
         }
         None => store.query(&read.database, &read.collection, &query),
     };
+    drop(store);
     Ok(ServerMessage::Records(Records {
         id: read.id.clone(),
         count: records.len() as u64,
@@ -109,7 +111,7 @@ pub(super) fn update(
         }
     }
     caller.require(Action::Write, &ns, "writing")?;
-    let record = session.state.store.lock().update(
+    let record = session.state.store.write().update(
         &update.database,
         &update.collection,
         &update.record_id,
@@ -133,7 +135,7 @@ pub(super) fn delete(
     session
         .state
         .store
-        .lock()
+        .write()
         .delete(&delete.database, &delete.collection, &delete.record_id)?;
     Ok(ServerMessage::Deleted(Deleted {
         id: delete.id.clone(),

@@ -52,7 +52,7 @@ pub(super) fn watch(
     };
     // The store queues the `watching` reply itself, ahead of the replayed
     // and live changes it pushes under the same lock.
-    let message = session.state.store.lock().watch(
+    let message = session.state.store.write().watch(
         (session.conn.num, key),
         sub,
         watch.id.clone(),

@@ -136,3 +136,70 @@ async fn get_stats_counts_connections_subscriptions_rooms_and_messages() {
     );
     assert_eq!(server.stats().subscriptions, 2);
 }
+
+/// The byte bound alone (the message bound is far away) cuts off a subscriber
+/// that stops reading large publications, with the usual notice and 4002.
+#[tokio::test]
+async fn the_outbound_byte_bound_makes_a_slow_consumer() {
+    let server = start(Config {
+        outbound_queue_bytes: 256 * 1024,
+        ..config()
+    })
+    .await;
+    let mut publisher = Client::connect(&server.ws_url()).await;
+    let mut slow = Client::connect(&server.ws_url()).await;
+    assert_eq!(slow.welcome["limits"]["outbound_queue_bytes"], 256 * 1024);
+    slow.subscribe("bulk").await;
+    let data = "x".repeat(64 * 1024);
+    for _ in 0..2000 {
+        publisher
+            .ok(
+                json!({"type": "publish", "topic": "bulk", "data": data}),
+                "published",
+            )
+            .await;
+        if server.stats().subscriptions == 0 {
+            break;
+        }
+    }
+    assert_eq!(
+        server.stats().subscriptions,
+        0,
+        "the slow consumer was never cut off"
+    );
+    let (code, _, before) = slow.expect_close().await;
+    assert_eq!(code, 4002);
+    let notice = before.last().expect("a notice before the close");
+    assert_eq!(notice["reason"], "slow_consumer");
+}
+
+#[tokio::test]
+async fn welcome_announces_the_filter_bounds_it_enforces() {
+    let server = start(config()).await;
+    let mut c = Client::connect(&server.ws_url()).await;
+    let bounds = c.welcome["limits"]["filter"].clone();
+    let branches = bounds["max_branches"].as_u64().unwrap();
+    let at_bound: Vec<_> = (0..branches).map(|n| json!({"n": n})).collect();
+    c.ok(
+        json!({"type": "read", "database": "app", "collection": "c", "filter": {"$or": at_bound}}),
+        "records",
+    )
+    .await;
+    let over: Vec<_> = (0..=branches).map(|n| json!({"n": n})).collect();
+    let reply = c
+        .invalid_at(
+            json!({"type": "read", "database": "app", "collection": "c", "filter": {"$or": over}}),
+            "filter.$or",
+        )
+        .await;
+    assert!(reply["error"]["message"]
+        .as_str()
+        .unwrap()
+        .contains("limit"));
+    let pattern = "%".repeat(bounds["max_pattern_chars"].as_u64().unwrap() as usize + 1);
+    c.invalid_at(
+        json!({"type": "read", "database": "app", "collection": "c", "filter": {"s": {"$like": pattern}}}),
+        "filter.s.$like",
+    )
+    .await;
+}

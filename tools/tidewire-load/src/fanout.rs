@@ -1,0 +1,293 @@
+//! Fan-out: one publisher, N subscribers, open-loop publishing at a fixed rate.
+//! Latency is measured from each publication's scheduled send time, so a
+//! server (or publisher) that falls behind is charged for the whole delay
+//! (no coordinated omission).
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use futures_util::StreamExt;
+use hdrhistogram::Histogram;
+use tokio::time::{sleep_until, timeout_at, Instant};
+use tokio_tungstenite::tungstenite::Message;
+
+use crate::client::{self, Error};
+use crate::target::{Kind, Target};
+
+/// What subscribers follow and what the publisher writes.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Channel {
+    Topics,
+    Watch,
+}
+
+impl Channel {
+    fn label(self) -> &'static str {
+        match self {
+            Channel::Topics => "topics",
+            Channel::Watch => "watch",
+        }
+    }
+}
+
+/// How long after the last send deliveries may still arrive.
+const DRAIN: Duration = Duration::from_secs(3);
+const START_DELAY: Duration = Duration::from_millis(200);
+
+#[derive(Clone, Debug)]
+pub struct Settings {
+    pub channel: Channel,
+    pub subscribers: usize,
+    pub duration: Duration,
+    pub payload_bytes: usize,
+    /// The p99 a rate must stay under to count as sustained.
+    pub p99_limit_ms: f64,
+}
+
+#[derive(Clone, Debug)]
+pub struct Run {
+    pub expected: u64,
+    pub delivered: u64,
+    pub p50_ms: f64,
+    pub p99_ms: f64,
+    pub cpu: Duration,
+    p99_limit_ms: f64,
+}
+
+impl Run {
+    pub fn passed(&self) -> bool {
+        self.delivered == self.expected && self.p99_ms < self.p99_limit_ms
+    }
+
+    pub fn cpu_per_delivery_us(&self) -> f64 {
+        self.cpu.as_secs_f64() * 1e6 / self.delivered.max(1) as f64
+    }
+}
+
+fn subscribe_frame(channel: Channel, run: u64) -> String {
+    match channel {
+        Channel::Topics => format!(r#"{{"type":"subscribe","id":"s","topic":"load.r{run}"}}"#),
+        Channel::Watch => {
+            format!(r#"{{"type":"watch","id":"w","database":"load","collection":"r{run}"}}"#)
+        }
+    }
+}
+
+fn publish_frame(channel: Channel, run: u64, seq: u64, pad: &str) -> String {
+    match channel {
+        Channel::Topics => format!(
+            r#"{{"type":"publish","id":"p{seq}","topic":"load.r{run}","data":{{"seq":{seq},"pad":"{pad}"}}}}"#
+        ),
+        Channel::Watch => format!(
+            r#"{{"type":"create","id":"c{seq}","database":"load","collection":"r{run}","record":{{"seq":{seq},"pad":"{pad}"}}}}"#
+        ),
+    }
+}
+
+fn subscribed_type(channel: Channel, kind: Kind) -> &'static str {
+    match (channel, kind) {
+        (Channel::Watch, Kind::Tidewire) => "watching",
+        _ => "subscribed",
+    }
+}
+
+/// One run at `rate` publications per second.
+pub async fn run_once(
+    target: &Target,
+    settings: &Settings,
+    rate: f64,
+    run: u64,
+) -> Result<Run, Error> {
+    let welcome = target.kind == Kind::Tidewire;
+    let count = ((rate * settings.duration.as_secs_f64()).ceil() as u64).max(3);
+    let period = Duration::from_secs_f64(1.0 / rate);
+    let conns = client::connect_many(&target.url, settings.subscribers + 1, welcome).await?;
+    let mut conns = conns.into_iter();
+    let (mut publisher_sink, mut publisher_source) = conns.next().expect("publisher").split();
+
+    let subscribe = subscribe_frame(settings.channel, run);
+    let reply = subscribed_type(settings.channel, target.kind);
+    let mut ready = Vec::with_capacity(settings.subscribers);
+    for ws in conns {
+        let subscribe = subscribe.clone();
+        ready.push(tokio::spawn(async move {
+            let (mut sink, mut source) = ws.split();
+            client::send(&mut sink, subscribe).await?;
+            client::expect_frame(&mut source, reply).await?;
+            Ok::<_, Error>((sink, source))
+        }));
+    }
+    let mut subscribers = Vec::with_capacity(ready.len());
+    for task in ready {
+        subscribers.push(task.await??);
+    }
+
+    let start = Instant::now() + START_DELAY;
+    let deadline = start + period * count as u32 + DRAIN;
+    let latencies = Arc::new(Mutex::new(client::histogram()));
+    let readers: Vec<_> = subscribers
+        .into_iter()
+        .map(|(sink, source)| {
+            tokio::spawn(receive(
+                source,
+                sink,
+                start,
+                period,
+                count,
+                deadline,
+                latencies.clone(),
+            ))
+        })
+        .collect();
+    let drain_replies = tokio::spawn(async move {
+        let _ = timeout_at(deadline, async {
+            while publisher_source.next().await.is_some() {}
+        })
+        .await;
+    });
+
+    let cpu_before = target.cpu_time();
+    let pad = "x".repeat(settings.payload_bytes);
+    for seq in 0..count {
+        sleep_until(start + period * seq as u32).await;
+        client::send(
+            &mut publisher_sink,
+            publish_frame(settings.channel, run, seq, &pad),
+        )
+        .await?;
+    }
+    let mut delivered = 0;
+    for reader in readers {
+        delivered += reader.await?;
+    }
+    let cpu = target.cpu_time().saturating_sub(cpu_before);
+    drain_replies.abort();
+    let latencies = latencies.lock().expect("not poisoned");
+    Ok(Run {
+        expected: count * settings.subscribers as u64,
+        delivered,
+        p50_ms: client::ms(&latencies, 0.5),
+        p99_ms: client::ms(&latencies, 0.99),
+        cpu,
+        p99_limit_ms: settings.p99_limit_ms,
+    })
+}
+
+/// Counts a subscriber's deliveries until it has them all or the deadline passes.
+async fn receive(
+    mut source: client::Source,
+    _sink: client::Sink,
+    start: Instant,
+    period: Duration,
+    count: u64,
+    deadline: Instant,
+    latencies: Arc<Mutex<Histogram<u64>>>,
+) -> u64 {
+    let mut received = 0;
+    let mut local = client::histogram();
+    while received < count {
+        let Ok(Some(Ok(Message::Text(text)))) = timeout_at(deadline, source.next()).await else {
+            break;
+        };
+        let Some(seq) = client::seq_of(&text) else {
+            continue;
+        };
+        let scheduled = start + period * seq as u32;
+        let latency = Instant::now().saturating_duration_since(scheduled);
+        local.saturating_record(latency.as_micros() as u64);
+        received += 1;
+    }
+    let _ = latencies.lock().expect("not poisoned").add(&local);
+    received
+}
+
+/// The highest rate each server sustained, found by doubling from `start_rate`
+/// up to `cap` and then bisecting (geometrically) `refine` times. Runs on the
+/// two servers alternate so that both see the same machine conditions.
+pub struct Search {
+    pub start_rate: f64,
+    pub cap: f64,
+    pub refine: u32,
+}
+
+pub struct Outcome {
+    /// Highest sustained rate per server (Tidewire, baseline); 0 when even the start rate failed.
+    pub max_rate: [f64; 2],
+    /// CPU microseconds per delivery at the highest ladder rate both sustained.
+    pub cpu_per_delivery_us: Option<[f64; 2]>,
+}
+
+pub async fn search(
+    targets: &[Target; 2],
+    settings: &Settings,
+    search: &Search,
+    next_run: &mut u64,
+) -> Result<Outcome, Error> {
+    let mut passed: [Option<f64>; 2] = [None, None];
+    let mut failed: [Option<f64>; 2] = [None, None];
+    let mut common_cpu: Option<[f64; 2]> = None;
+    let mut rate = search.start_rate;
+    while rate <= search.cap && failed.iter().any(Option::is_none) {
+        let mut both = [None, None];
+        for (i, target) in targets.iter().enumerate() {
+            if failed[i].is_some() {
+                continue;
+            }
+            let run = measure(target, settings, rate, next_run).await?;
+            if run.passed() {
+                passed[i] = Some(rate);
+                both[i] = Some(run.cpu_per_delivery_us());
+            } else {
+                failed[i] = Some(rate);
+            }
+        }
+        if let [Some(a), Some(b)] = both {
+            common_cpu = Some([a, b]);
+        }
+        rate *= 2.0;
+    }
+    for _ in 0..search.refine {
+        for (i, target) in targets.iter().enumerate() {
+            let (Some(low), Some(high)) = (passed[i], failed[i]) else {
+                continue;
+            };
+            let mid = (low * high).sqrt();
+            let run = measure(target, settings, mid, next_run).await?;
+            if run.passed() {
+                passed[i] = Some(mid);
+            } else {
+                failed[i] = Some(mid);
+            }
+        }
+    }
+    Ok(Outcome {
+        max_rate: passed.map(|p| p.unwrap_or(0.0)),
+        cpu_per_delivery_us: common_cpu,
+    })
+}
+
+async fn measure(
+    target: &Target,
+    settings: &Settings,
+    rate: f64,
+    next_run: &mut u64,
+) -> Result<Run, Error> {
+    *next_run += 1;
+    let run = run_once(target, settings, rate, *next_run).await?;
+    println!(
+        "  {:8} {:6} N={:<5} rate={:>8.1}/s delivered={}/{} p50={:.2}ms p99={:.2}ms cpu/delivery={:.2}us {}",
+        target.kind.label(),
+        settings.channel.label(),
+        settings.subscribers,
+        rate,
+        run.delivered,
+        run.expected,
+        run.p50_ms,
+        run.p99_ms,
+        run.cpu_per_delivery_us(),
+        if run.passed() { "ok" } else { "FAIL" },
+    );
+    // Let closed connections finish on the server before the next run.
+    tokio::time::sleep(Duration::from_millis(300)).await;
+    Ok(run)
+}

@@ -1,0 +1,305 @@
+//! `tidewire-load`: load scenarios for the reference server. Every scenario
+//! that has a counterpart on the bare stack runs against both servers,
+//! alternating, in the same invocation, and prints Tidewire/baseline ratios.
+//! See the "Performance" section of the README for the commands.
+
+mod baseline;
+mod client;
+mod fanout;
+mod hostile;
+mod idle;
+mod memory;
+mod reqrep;
+mod target;
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::client::Error;
+use crate::target::{Kind, Launch, Target};
+
+#[derive(Parser)]
+#[command(about = "Load scenarios: Tidewire against a bare tokio-tungstenite baseline")]
+struct Cli {
+    /// The tidewire-server binary (build it with --release).
+    #[arg(long, global = true, default_value = "target/release/tidewire-server")]
+    server_bin: PathBuf,
+    /// Pin both servers to this CPU (with taskset); run the tool itself on another.
+    #[arg(long, global = true)]
+    server_cpu: Option<u32>,
+    /// Extra arguments for tidewire-server (repeatable).
+    #[arg(long = "server-arg", global = true, allow_hyphen_values = true)]
+    server_args: Vec<String>,
+    /// Repetitions; ratios are reported as median [min, max].
+    #[arg(long, global = true, default_value_t = 3)]
+    reps: usize,
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Serve the bare baseline (started by the other commands).
+    Baseline {
+        #[arg(long, default_value = "127.0.0.1:0")]
+        listen: String,
+    },
+    /// Highest publish rate with p99 under the limit and no loss, per subscriber count.
+    Fanout {
+        #[arg(long, value_enum, default_value = "topics")]
+        channel: fanout::Channel,
+        #[arg(long, value_delimiter = ',', default_value = "100,1000,5000")]
+        subscribers: Vec<usize>,
+        /// Seconds of publishing per run.
+        #[arg(long, default_value_t = 3.0)]
+        duration_s: f64,
+        #[arg(long, default_value_t = 10.0)]
+        start_rate: f64,
+        /// The highest rate tried (the search cap).
+        #[arg(long, default_value_t = 640.0)]
+        cap: f64,
+        /// Bisection steps after the doubling phase.
+        #[arg(long, default_value_t = 2)]
+        refine: u32,
+        #[arg(long, default_value_t = 64)]
+        payload_bytes: usize,
+        /// A rate is sustained when its p99 stays under this (and nothing is lost).
+        #[arg(long, default_value_t = 50.0)]
+        p99_limit_ms: f64,
+    },
+    /// Round trips per second with C connections, one request in flight each.
+    Reqrep {
+        #[arg(long, value_delimiter = ',', default_value = "1,50")]
+        connections: Vec<usize>,
+        #[arg(long, default_value_t = 5.0)]
+        duration_s: f64,
+    },
+    /// Server memory per idle connection (raise `ulimit -n` first).
+    Idle {
+        #[arg(long, default_value_t = 19_000)]
+        connections: usize,
+    },
+    /// Ping p99 of one client while others send hostile requests (Tidewire only).
+    Hostile {
+        #[arg(long, default_value_t = 5.0)]
+        duration_s: f64,
+    },
+    /// Server memory growth with clients that never read (Tidewire only).
+    Memory,
+}
+
+fn median_and_range(mut values: Vec<f64>) -> String {
+    values.sort_by(f64::total_cmp);
+    match values.as_slice() {
+        [] => "n/a".into(),
+        [only] => format!("{only:.2}"),
+        all => format!(
+            "{:.2} [{:.2}, {:.2}]",
+            all[all.len() / 2],
+            all[0],
+            all[all.len() - 1]
+        ),
+    }
+}
+
+fn ratio(tidewire: f64, baseline: f64) -> f64 {
+    if baseline > 0.0 {
+        tidewire / baseline
+    } else {
+        f64::NAN
+    }
+}
+
+fn start_both(launch: &Launch) -> Result<[Target; 2], Error> {
+    Ok([
+        Target::start(launch, Kind::Tidewire)?,
+        Target::start(launch, Kind::Baseline)?,
+    ])
+}
+
+fn main() -> Result<(), Error> {
+    let cli = Cli::parse();
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let launch = Launch {
+        tidewire_bin: cli.server_bin.clone(),
+        server_cpu: cli.server_cpu,
+        tidewire_args: cli.server_args.clone(),
+    };
+    let reps = cli.reps.max(1);
+    runtime.block_on(async move {
+        match cli.command {
+            Command::Baseline { listen } => Ok(baseline::run(&listen).await?),
+            Command::Fanout {
+                channel,
+                subscribers,
+                duration_s,
+                start_rate,
+                cap,
+                refine,
+                payload_bytes,
+                p99_limit_ms,
+            } => {
+                let search = fanout::Search {
+                    start_rate,
+                    cap,
+                    refine,
+                };
+                for n in subscribers {
+                    let settings = fanout::Settings {
+                        channel,
+                        subscribers: n,
+                        duration: Duration::from_secs_f64(duration_s),
+                        payload_bytes,
+                        p99_limit_ms,
+                    };
+                    run_fanout(&launch, &settings, &search, reps).await?;
+                }
+                Ok(())
+            }
+            Command::Reqrep {
+                connections,
+                duration_s,
+            } => {
+                run_reqrep(
+                    &launch,
+                    &connections,
+                    Duration::from_secs_f64(duration_s),
+                    reps,
+                )
+                .await
+            }
+            Command::Idle { connections } => run_idle(&launch, connections, reps).await,
+            Command::Hostile { duration_s } => {
+                run_hostile(&launch, Duration::from_secs_f64(duration_s), reps).await
+            }
+            Command::Memory => run_memory(&launch).await,
+        }
+    })
+}
+
+async fn run_fanout(
+    launch: &Launch,
+    settings: &fanout::Settings,
+    search: &fanout::Search,
+    reps: usize,
+) -> Result<(), Error> {
+    let label = format!("fanout {:?} N={}", settings.channel, settings.subscribers).to_lowercase();
+    let mut rate_ratios = Vec::new();
+    let mut cpu_ratios = Vec::new();
+    let mut next_run = 0;
+    for rep in 1..=reps {
+        println!("{label} rep {rep}/{reps}");
+        let targets = start_both(launch)?;
+        let outcome = fanout::search(&targets, settings, search, &mut next_run).await?;
+        let [tidewire, bare] = outcome.max_rate;
+        println!(
+            "  max rate: tidewire {tidewire:.1}/s, baseline {bare:.1}/s (cap {})",
+            search.cap
+        );
+        rate_ratios.push(ratio(tidewire, bare));
+        if let Some([tidewire, bare]) = outcome.cpu_per_delivery_us {
+            println!("  cpu per delivery: tidewire {tidewire:.2}us, baseline {bare:.2}us");
+            cpu_ratios.push(ratio(tidewire, bare));
+        }
+    }
+    println!("RATIO {label} max-rate {}", median_and_range(rate_ratios));
+    println!(
+        "RATIO {label} cpu-per-delivery {}",
+        median_and_range(cpu_ratios)
+    );
+    Ok(())
+}
+
+async fn run_reqrep(
+    launch: &Launch,
+    connections: &[usize],
+    duration: Duration,
+    reps: usize,
+) -> Result<(), Error> {
+    for &c in connections {
+        let mut ratios = Vec::new();
+        for rep in 1..=reps {
+            let targets = start_both(launch)?;
+            let mut rates = [0.0; 2];
+            for (i, target) in targets.iter().enumerate() {
+                let run = reqrep::run_once(target, c, duration).await?;
+                println!(
+                    "  rep {rep} {:8} C={c:<3} {:>9.0} round trips/s p99={:.2}ms",
+                    target.kind.label(),
+                    run.round_trips_per_s,
+                    run.p99_ms
+                );
+                rates[i] = run.round_trips_per_s;
+            }
+            ratios.push(ratio(rates[0], rates[1]));
+        }
+        println!(
+            "RATIO reqrep C={c} round-trips {}",
+            median_and_range(ratios)
+        );
+    }
+    Ok(())
+}
+
+async fn run_idle(launch: &Launch, connections: usize, reps: usize) -> Result<(), Error> {
+    let mut ratios = Vec::new();
+    for rep in 1..=reps {
+        let mut per = [0.0; 2];
+        for (i, kind) in [Kind::Tidewire, Kind::Baseline].into_iter().enumerate() {
+            let target = Target::start(launch, kind)?;
+            per[i] = idle::per_connection(&target, connections).await?;
+            println!(
+                "  rep {rep} {:8} K={connections} {:.1} KiB per idle connection",
+                kind.label(),
+                per[i] / 1024.0
+            );
+        }
+        ratios.push(ratio(per[0], per[1]));
+    }
+    println!(
+        "RATIO idle K={connections} memory-per-connection {}",
+        median_and_range(ratios)
+    );
+    Ok(())
+}
+
+async fn run_hostile(launch: &Launch, duration: Duration, reps: usize) -> Result<(), Error> {
+    let mut ratios = Vec::new();
+    for rep in 1..=reps {
+        let target = Target::start(launch, Kind::Tidewire)?;
+        let outcome = hostile::run(&target, duration).await?;
+        println!(
+            "  rep {rep} ping p99 idle {:.2}ms, under hostile requests {:.2}ms; replies {:?}",
+            outcome.idle_p99_ms, outcome.hostile_p99_ms, outcome.replies
+        );
+        ratios.push(ratio(outcome.hostile_p99_ms, outcome.idle_p99_ms));
+    }
+    println!(
+        "RATIO hostile ping-p99/idle-p99 {}",
+        median_and_range(ratios)
+    );
+    Ok(())
+}
+
+async fn run_memory(launch: &Launch) -> Result<(), Error> {
+    const MIB: f64 = 1024.0 * 1024.0;
+    let target = Target::start(launch, Kind::Tidewire)?;
+    let reads = memory::pipelined_reads(&target).await?;
+    println!(
+        "MEMORY pipelined reads: peak growth {:.1} MiB, after close {:.1} MiB",
+        reads.peak_growth as f64 / MIB,
+        reads.growth_after_close as f64 / MIB
+    );
+    let target = Target::start(launch, Kind::Tidewire)?;
+    let slow = memory::slow_subscribers(&target).await?;
+    println!(
+        "MEMORY slow subscribers: peak growth {:.1} MiB, after close {:.1} MiB",
+        slow.peak_growth as f64 / MIB,
+        slow.growth_after_close as f64 / MIB
+    );
+    Ok(())
+}
