@@ -355,7 +355,8 @@ struct RunArgs {
     )]
     max_buffered: usize,
     /// Bytes of unconsumed frames held per connection before the case fails
-    /// as flooded (32 MiB across all connections of the run).
+    /// as flooded (32 MiB across all connections of the run); one unread
+    /// frame is always held, up to --max-frame.
     #[arg(long, value_name = "SIZE", default_value = "8MiB", value_parser = parse_size, help_heading = "Limits")]
     max_buffered_bytes: usize,
     /// Transcript kept per case: its first and last entries within this

@@ -131,8 +131,8 @@ impl State {
             max_subscriptions: config.max_subscriptions,
             rate: config.rate_limit,
             outbound_queue: u32::try_from(config.outbound_queue).unwrap_or(u32::MAX),
-            outbound_queue_bytes: config.outbound_queue_bytes as u64,
-            filter: filter_limits(),
+            outbound_queue_bytes: Some(config.outbound_queue_bytes as u64),
+            filter: Some(filter_limits()),
         }
     }
 

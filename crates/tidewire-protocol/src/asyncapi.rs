@@ -656,13 +656,13 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                         window_ms: 60_000,
                     }),
                     outbound_queue: 1024,
-                    outbound_queue_bytes: 8 << 20,
-                    filter: FilterLimits {
+                    outbound_queue_bytes: Some(8 << 20),
+                    filter: Some(FilterLimits {
                         max_conditions: 1000,
                         max_branches: 100,
                         max_in_values: 1000,
                         max_pattern_chars: 256,
-                    },
+                    }),
                 },
                 auth: AuthInfo {
                     mode: AuthMode::Required,

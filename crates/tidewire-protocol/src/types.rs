@@ -172,10 +172,14 @@ pub struct Limits {
     pub rate: Option<RateLimit>,
     /// Server messages that may wait for this connection before it is a slow consumer.
     pub outbound_queue: u32,
-    /// Bytes of server messages that may wait for this connection before it is a slow consumer.
-    pub outbound_queue_bytes: u64,
+    /// Bytes of server messages that may wait for this connection before it is a slow
+    /// consumer. Optional because it was added within version 1 (section 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub outbound_queue_bytes: Option<u64>,
     /// The largest filter accepted; a larger one is refused with `invalid_message`.
-    pub filter: FilterLimits,
+    /// Optional because it was added within version 1 (section 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub filter: Option<FilterLimits>,
 }
 
 /// Bounds on the size of one filter (or one pipeline stage).

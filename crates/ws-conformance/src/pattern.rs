@@ -1259,15 +1259,21 @@ mod tests {
             ("start".to_string(), json!(10)),
         ]
         .into();
-        // An array filled in is a pattern; an object is data.
+        // A captured value is data: an array filled in matches element by
+        // element, and the objects in it and an object filled in match literally.
         let p = filled(json!({"a": "${list}", "b": "${obj}"}), &vars);
         assert!(p
+            .matches(&json!({"a": [{"$type": "integer"}, 2], "b": {"$type": "string"}}))
+            .is_match());
+        assert!(!p
             .matches(&json!({"a": [7, 2], "b": {"$type": "string"}}))
             .is_match());
-        assert!(!p.matches(&json!({"a": [7, 2], "b": "text"})).is_match());
+        assert!(!p
+            .matches(&json!({"a": [{"$type": "integer"}, 2], "b": "text"}))
+            .is_match());
         assert_eq!(
             p.json(),
-            json!({"a": [{"$type": "integer"}, 2], "b": {"$literal": {"$type": "string"}}})
+            json!({"a": [{"$literal": {"$type": "integer"}}, 2], "b": {"$literal": {"$type": "string"}}})
         );
         // Keys, regexes and bounds are filled in too.
         let p = filled(
