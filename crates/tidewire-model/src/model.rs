@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 use tidewire_filter::{compare, Filter, Pipeline};
 use tidewire_protocol::{
-    ClientMessage, CollectionName, Create, Delete, Edit, EditOp, ErrorCode, GetDocument, Join,
-    Leave, Message, Name, Ping, Post, Profile, Publish, Read, RequestId, Role, SortKey, SortOrder,
-    Subscribe, Typing, Unsubscribe, Update, Watch,
+    ClientMessage, CollectionName, Create, Delete, Edit, EditOp, ErrorCode, GetDocument, History,
+    Join, Leave, Message, Name, Ping, Post, Profile, Publish, Read, RequestId, Role, SortKey,
+    SortOrder, Subscribe, Typing, Unsubscribe, Update, Watch,
 };
 
 use crate::{Action, Change, EventFilter, Op, RecordFilter, Scenario, Tag};
@@ -74,6 +74,13 @@ struct Subscription {
     kind: SubKind,
 }
 
+/// A posted message as the model knows it: its id and time are the ones the
+/// `posted` reply carried, captured into variables.
+struct RoomMessage {
+    id_var: String,
+    pattern: Value,
+}
+
 #[derive(Default)]
 struct Model {
     connections: usize,
@@ -83,6 +90,8 @@ struct Model {
     /// Members of each room in the order they joined.
     rooms: BTreeMap<u8, Vec<(usize, Role)>>,
     documents: BTreeMap<u8, (u64, String)>,
+    /// Each room's messages, oldest first, as a history page must list them.
+    history: BTreeMap<u8, Vec<RoomMessage>>,
     /// How often each connection has been opened, for its connection-id variable.
     generation: Vec<u32>,
     next_var: usize,
@@ -133,6 +142,26 @@ fn error_with(id: &str, code: ErrorCode, details: Value) -> Value {
 }
 
 const ANY_STRING: fn() -> Value = || json!({"$type": "string"});
+
+/// The timestamp form of the spec's field types: RFC 3339, UTC, `Z`.
+pub(crate) const TIMESTAMP_REGEX: &str = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$";
+
+/// A timestamp field, well-formed (how close it is to the runner's clock is
+/// checked on the received frames, see `invariants`).
+fn timestamp() -> Value {
+    json!({"$type": "string", "$regex": TIMESTAMP_REGEX})
+}
+
+/// A timestamp field captured into `var`, for a later frame that must repeat it.
+fn captured_timestamp(var: &str) -> Value {
+    json!({"$type": "string", "$regex": TIMESTAMP_REGEX, "$capture": var})
+}
+
+/// How much later than the announced `heartbeat_ms` a heartbeat may come.
+/// TW-CORE-28 states no tolerance; this only covers scheduling on the server
+/// and the runner, and is well under an interval so that a server beating at
+/// twice its announced interval fails.
+pub const HEARTBEAT_SLACK_MS: u64 = 400;
 
 /// The ordered stream a predicted frame belongs to, if any: the replies of a
 /// connection come in request order (TW-CORE-9), and the events of one
@@ -204,11 +233,15 @@ impl Model {
         self.expected[conn].push(pattern);
     }
 
-    /// Expects each connection's predicted frames. Frames of one ordered
-    /// stream (see [`stream`]) are expected one after the other; any mix of
-    /// streams in any order, since their interleaving is not specified.
-    fn flush(&mut self) {
-        for conn in 0..self.connections {
+    /// Expects each connection's predicted frames, the acting connection's
+    /// first: its reply captures what the other connections' pushes must
+    /// repeat (a publication's `message_id`, a room message's `sent_at`).
+    /// Frames of one ordered stream (see [`stream`]) are expected one after
+    /// the other; any mix of streams in any order, since their interleaving
+    /// is not specified.
+    fn flush(&mut self, acting: usize) {
+        let others = (0..self.connections).filter(|c| *c != acting);
+        for conn in std::iter::once(acting).chain(others) {
             let patterns = std::mem::take(&mut self.expected[conn]);
             let first = patterns.first().and_then(stream);
             let one_stream = first.is_some()
@@ -314,6 +347,11 @@ impl Model {
                 text,
             } => self.apply_edit(conn, &id, *r, *stale, *text),
             Op::GetDocument { room: r } => self.apply_get_document(conn, &id, *r),
+            Op::History {
+                room: r,
+                before,
+                limit,
+            } => self.apply_history(conn, &id, *r, *before, *limit),
         }
     }
 }
@@ -352,7 +390,7 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
             op: action.op.clone(),
         };
         model.apply(format!("q{index}"), &action);
-        model.flush();
+        model.flush(action.conn);
         for op in action.op.flatten() {
             for id in op.requirements() {
                 if !requirements.contains(id) {
@@ -367,7 +405,7 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
         let id = format!("fence{conn}");
         model.send(conn, json!({"type": "ping", "id": id}), false);
         model.expect(conn, json!({"$exact": true, "type": "pong", "id": id}));
-        model.flush();
+        model.flush(conn);
     }
     let profile = profile_of(scenario);
     let narrow = scenario
@@ -433,6 +471,7 @@ fn op_profile(op: &Op) -> Profile {
         Op::Typing { .. } => Typing::PROFILE,
         Op::Edit { .. } => Edit::PROFILE,
         Op::GetDocument { .. } => GetDocument::PROFILE,
+        Op::History { .. } => History::PROFILE,
         Op::Ping { .. } | Op::Flood { .. } => Ping::PROFILE,
         Op::Burst(_)
         | Op::Reconnect
@@ -520,7 +559,8 @@ mod tests {
         );
         let after = expected_after(&suite, "q2");
         assert_eq!(after.len(), 2, "{after:#?}");
-        let (conn, change) = &after[0];
+        // The acting connection's reply comes first: it captures what pushes repeat.
+        let (conn, change) = &after[1];
         assert_eq!(conn, "c0");
         let event = &change[0]["event"];
         assert_eq!(event["operation_type"]["$literal"], "update");
@@ -531,7 +571,7 @@ mod tests {
         assert!(event.get("full_document").is_none());
         assert_eq!(event["$exact"], true);
         assert_eq!(
-            after[1].1[0]["record"]["$literal"],
+            after[0].1[0]["record"]["$literal"],
             json!({"_id": "k1", "n": 2})
         );
         // Names carry the case's nonce, so reruns against one server do not collide.

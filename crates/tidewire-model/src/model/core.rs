@@ -16,8 +16,8 @@ impl Model {
         self.steps.push(json!({
             "step": "expect",
             "conn": name,
-            "timeout_ms": heartbeat_ms + heartbeat_ms / 2 + 250,
-            "match": {"type": "heartbeat", "at": ANY_STRING()},
+            "timeout_ms": heartbeat_ms + HEARTBEAT_SLACK_MS,
+            "match": {"type": "heartbeat", "at": timestamp()},
         }));
         self.steps.push(json!({"step": "close", "conn": name}));
     }

@@ -94,7 +94,7 @@ impl Model {
                 .map(|(k, v)| (k.clone(), json!({"$literal": v})))
                 .collect();
             pattern.insert("$exact".into(), json!(true));
-            pattern.insert("committed_at".into(), ANY_STRING());
+            pattern.insert("committed_at".into(), timestamp());
             pattern.insert("resume_token".into(), ANY_STRING());
             pushes.push((
                 sub.conn,
