@@ -207,6 +207,8 @@ fn drive(
     let started = Instant::now();
     let setup_failure: RefCell<Option<String>> = RefCell::new(None);
     let executed = RefCell::new(0u64);
+    // The generated case that failed first, before shrinking began.
+    let first_failure: RefCell<Option<u64>> = RefCell::new(None);
     let flaky: RefCell<Vec<Flaky>> = RefCell::new(Vec::new());
     let mut proptest = TestRunner::new_with_rng(
         ProptestConfig {
@@ -242,7 +244,10 @@ fn drive(
         });
         match outcome {
             Ok(Ok(())) => Ok(()),
-            Ok(Err(reason)) => Err(TestCaseError::fail(reason)),
+            Ok(Err(reason)) => {
+                first_failure.borrow_mut().get_or_insert(*executed.borrow());
+                Err(TestCaseError::fail(reason))
+            }
             Err(e) => {
                 *setup_failure.borrow_mut() = Some(e.clone());
                 Err(TestCaseError::reject(e))
@@ -271,6 +276,7 @@ fn drive(
                 reason: reason.to_string(),
                 minimal: &minimal,
                 runs: executed.into_inner(),
+                first_case: first_failure.into_inner().unwrap_or_default(),
                 elapsed,
             };
             report_failure(settings, &file, url, found, &execute)
@@ -366,6 +372,8 @@ struct Found<'a> {
     reason: String,
     minimal: &'a tidewire_model::Scenario,
     runs: u64,
+    /// The index (from 1) of the generated case that failed first.
+    first_case: u64,
     elapsed: std::time::Duration,
 }
 
@@ -382,6 +390,7 @@ fn report_failure(
         reason,
         minimal,
         runs,
+        first_case,
         elapsed,
     } = found;
     let seed = file.seed;
@@ -393,7 +402,7 @@ fn report_failure(
         source,
     })?;
     println!(
-        "prop: FAILED after {} runs ({:.1}s): {reason}",
+        "prop: FAILED at case {first_case} ({} runs with shrinking, {:.1}s): {reason}",
         runs,
         elapsed.as_secs_f64()
     );
