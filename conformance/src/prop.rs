@@ -209,6 +209,8 @@ fn drive(
     let executed = RefCell::new(0u64);
     // The generated case that failed first, before shrinking began.
     let first_failure: RefCell<Option<u64>> = RefCell::new(None);
+    // The run of the last failing sequence: once shrinking ends, the shrunk one.
+    let last_failed: RefCell<Option<Run>> = RefCell::new(None);
     let flaky: RefCell<Vec<Flaky>> = RefCell::new(Vec::new());
     let mut proptest = TestRunner::new_with_rng(
         ProptestConfig {
@@ -225,12 +227,23 @@ fn drive(
         if setup_failure.borrow().is_some() {
             return Err(TestCaseError::reject("the run could not be set up"));
         }
+        let shrinking = first_failure.borrow().is_some();
         let outcome = execute(&scenario).and_then(|first| match first.verdict() {
             Ok(()) => Ok(Ok(())),
+            // While shrinking, each failing candidate counts at once (the
+            // shrunk one is replayed in the end); twice the cost there
+            // would double the slowest part of a run.
+            Err(reason) if shrinking => {
+                *last_failed.borrow_mut() = Some(first);
+                Ok(Err(reason))
+            }
             // A conformance tool must not call a server wrong on one run:
             // a failure counts only when the same sequence fails again.
             Err(reason) => execute(&scenario).map(|again| match again.verdict() {
-                Err(_) => Err(reason),
+                Err(_) => {
+                    *last_failed.borrow_mut() = Some(again);
+                    Err(reason)
+                }
                 Ok(()) => {
                     flaky.borrow_mut().push(Flaky {
                         scenario: scenario.clone(),
@@ -277,6 +290,7 @@ fn drive(
                 minimal: &minimal,
                 runs: executed.into_inner(),
                 first_case: first_failure.into_inner().unwrap_or_default(),
+                last_failed: last_failed.into_inner(),
                 elapsed,
             };
             report_failure(settings, &file, url, found, &execute)
@@ -374,6 +388,8 @@ struct Found<'a> {
     runs: u64,
     /// The index (from 1) of the generated case that failed first.
     first_case: u64,
+    /// How the shrunk sequence failed.
+    last_failed: Option<Run>,
     elapsed: std::time::Duration,
 }
 
@@ -391,6 +407,7 @@ fn report_failure(
         minimal,
         runs,
         first_case,
+        last_failed,
         elapsed,
     } = found;
     let seed = file.seed;
@@ -427,9 +444,20 @@ fn report_failure(
                 );
             }
             match run.verdict() {
-                Ok(()) => println!(
-                    "prop: the shrunk sequence passed when run again: the failure is intermittent"
-                ),
+                Ok(()) => {
+                    println!(
+                        "prop: the unshrunk sequence failed twice, but the shrunk one passed when run again"
+                    );
+                    if let Some(failed) = last_failed {
+                        let flaky = Flaky {
+                            scenario: minimal.clone(),
+                            reason: reason.clone(),
+                            failed,
+                            passed: run,
+                        };
+                        report_flaky(file, std::slice::from_ref(&flaky))?;
+                    }
+                }
                 Err(reason) if run.report.cases.iter().all(|c| c.status == Status::Pass) => {
                     println!(
                         "prop: every frame matched its pattern, but the frames together break a rule: {reason}"

@@ -71,6 +71,14 @@ pub enum InjectedFault {
     ConstantMessageIds,
     /// `typing` pushes carry the opposite of the typist's `active`.
     InvertedTyping,
+    /// `history_page.has_more` is always true.
+    HistoryAlwaysHasMore,
+    /// `history_page` lists its messages newest first.
+    HistoryNewestFirst,
+    /// A `presence` of a member that left carries no `reason`.
+    PresenceWithoutReason,
+    /// Observers are listed and announced with the role `participant`.
+    ObserverAsParticipant,
 }
 
 /// A name that is no fault of the catalogue.
@@ -82,7 +90,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 23] = [
+    pub const ALL: [InjectedFault; 27] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -106,6 +114,10 @@ impl InjectedFault {
         InjectedFault::HistoryDropsOldest,
         InjectedFault::ConstantMessageIds,
         InjectedFault::InvertedTyping,
+        InjectedFault::HistoryAlwaysHasMore,
+        InjectedFault::HistoryNewestFirst,
+        InjectedFault::PresenceWithoutReason,
+        InjectedFault::ObserverAsParticipant,
     ];
 
     /// The stable kebab-case name.
@@ -134,6 +146,10 @@ impl InjectedFault {
             InjectedFault::HistoryDropsOldest => "history-drops-oldest",
             InjectedFault::ConstantMessageIds => "constant-message-ids",
             InjectedFault::InvertedTyping => "inverted-typing",
+            InjectedFault::HistoryAlwaysHasMore => "history-always-has-more",
+            InjectedFault::HistoryNewestFirst => "history-newest-first",
+            InjectedFault::PresenceWithoutReason => "presence-without-reason",
+            InjectedFault::ObserverAsParticipant => "observer-as-participant",
         }
     }
 
@@ -191,6 +207,12 @@ impl InjectedFault {
             InjectedFault::HistoryDropsOldest => "history pages lack their oldest message",
             InjectedFault::ConstantMessageIds => "every room message has the same message_id",
             InjectedFault::InvertedTyping => "typing pushes carry the opposite active",
+            InjectedFault::HistoryAlwaysHasMore => "history pages always say has_more true",
+            InjectedFault::HistoryNewestFirst => "history pages list their messages newest first",
+            InjectedFault::PresenceWithoutReason => {
+                "presence of a departed member lacks its reason"
+            }
+            InjectedFault::ObserverAsParticipant => "observers are listed as participants",
         }
     }
 
@@ -227,7 +249,11 @@ impl InjectedFault {
             | InjectedFault::HistoryNeverHasMore
             | InjectedFault::HistoryDropsOldest
             | InjectedFault::ConstantMessageIds
-            | InjectedFault::InvertedTyping => {
+            | InjectedFault::InvertedTyping
+            | InjectedFault::HistoryAlwaysHasMore
+            | InjectedFault::HistoryNewestFirst
+            | InjectedFault::PresenceWithoutReason
+            | InjectedFault::ObserverAsParticipant => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -451,6 +477,38 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
                 message["message_id"] = Value::from(CONSTANT_MESSAGE_ID);
             }
         }
+        (InjectedFault::HistoryAlwaysHasMore, "history_page") => {
+            frame["has_more"] = Value::Bool(true);
+        }
+        (InjectedFault::HistoryNewestFirst, "history_page") => {
+            if let Some(messages) = frame["messages"].as_array_mut() {
+                messages.reverse();
+            }
+        }
+        (InjectedFault::PresenceWithoutReason, "presence") => {
+            if let Some(presence) = frame.as_object_mut() {
+                presence.remove("reason");
+            }
+        }
+        (InjectedFault::ObserverAsParticipant, _) => {
+            let participant = |member: &mut Value| {
+                if member["role"] == "observer" {
+                    member["role"] = Value::from("participant");
+                }
+            };
+            for pointer in ["/member", "/message/author"] {
+                if let Some(member) = frame.pointer_mut(pointer) {
+                    participant(member);
+                }
+            }
+            if frame["role"] == "observer" {
+                frame["role"] = Value::from("participant");
+            }
+            let members = frame.get_mut("members").and_then(Value::as_array_mut);
+            for member in members.into_iter().flatten() {
+                participant(member);
+            }
+        }
         (InjectedFault::InvertedTyping, "typing") => {
             if let Some(active) = frame["active"].as_bool() {
                 frame["active"] = Value::Bool(!active);
@@ -564,6 +622,46 @@ mod tests {
         for code in ErrorCode::ALL {
             assert_ne!(next_code(code), code);
         }
+    }
+
+    fn through(fault: InjectedFault, frames: &[Value]) -> Vec<Value> {
+        let config = Config::default().with_fault(fault);
+        let filter = config.outbound_filter.expect("a filter fault");
+        frames
+            .iter()
+            .flat_map(|frame| {
+                let message: ServerMessage = serde_json::from_value(frame.clone()).unwrap();
+                filter.filter("c-1", message)
+            })
+            .map(|out| serde_json::to_value(out.message).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_late_heartbeat_is_every_third_one() {
+        let beat = serde_json::json!({"type": "heartbeat", "at": "2026-01-24T10:30:00.000Z"});
+        let sent = through(InjectedFault::LateHeartbeat, &vec![beat; 6]);
+        assert_eq!(sent.len(), 2);
+    }
+
+    #[test]
+    fn a_moved_timestamp_is_another_well_formed_one() {
+        assert_eq!(
+            other_timestamp("2026-01-24T10:30:00.129Z"),
+            "2026-01-24T10:30:00.120Z"
+        );
+        let posted = serde_json::json!({"type": "room_message", "room": "r", "message": {
+            "message_id": "m-000002", "body": 1, "sent_at": "2026-01-24T10:30:00.000Z",
+            "author": {"connection_id": "c-1", "principal": "p", "role": "observer"}}});
+        let moved = &through(InjectedFault::SentAtMismatch, std::slice::from_ref(&posted))[0];
+        assert_eq!(moved["message"]["sent_at"], "2026-01-24T10:30:00.001Z");
+        let constant = &through(
+            InjectedFault::ConstantMessageIds,
+            std::slice::from_ref(&posted),
+        )[0];
+        assert_eq!(constant["message"]["message_id"], CONSTANT_MESSAGE_ID);
+        let promoted = &through(InjectedFault::ObserverAsParticipant, &[posted])[0];
+        assert_eq!(promoted["message"]["author"]["role"], "participant");
     }
 
     #[test]
