@@ -173,7 +173,7 @@ fn prop_finds_an_event_leaked_across_a_filter() {
 
 #[test]
 fn prop_finds_events_of_one_subscription_out_of_order() {
-    finds_and_shrinks_with("reorder-events", 15, 100, 4);
+    finds_and_shrinks_with("reorder-events", 2, 200, 30);
 }
 
 #[test]

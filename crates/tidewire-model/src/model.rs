@@ -305,7 +305,7 @@ impl Model {
             Op::Flood { messages } => self.apply_flood(&id, *messages),
             Op::Ping { payload } => self.apply_ping(conn, &id, *payload),
             Op::Unsubscribe { nth } => self.apply_unsubscribe(conn, &id, *nth),
-            Op::Reconnect => self.apply_reconnect(conn),
+            Op::Reconnect => self.apply_reconnect(conn, &id),
             Op::UnknownType => self.apply_unknown_type(conn, &id),
             Op::OutOfScope { coll } => self.apply_out_of_scope(&id, *coll),
             Op::Create {
@@ -652,6 +652,81 @@ mod tests {
         // After reconnecting, c1 is no member: its post is forbidden.
         let after = expected_after(&suite, "q3");
         assert_eq!(after[0].1[0]["error"]["code"], "forbidden");
+    }
+
+    #[test]
+    fn a_history_page_lists_the_newest_messages_before_the_cursor() {
+        let join = Op::Join {
+            room: 0,
+            observer: false,
+        };
+        let post = |n| Op::Post { room: 0, n };
+        let suite = suite(
+            2,
+            &[
+                (0, join.clone()),
+                (1, join),
+                (0, post(1)),
+                (1, post(2)),
+                (0, post(3)),
+                (
+                    1,
+                    Op::History {
+                        room: 0,
+                        before: Some(2),
+                        limit: Some(1),
+                    },
+                ),
+            ],
+        );
+        let steps = steps(&suite);
+        let request = steps.iter().find(|s| s["json"]["id"] == "q5").unwrap();
+        let posted = |id: &str| {
+            steps
+                .iter()
+                .find_map(|s| {
+                    s["match"]
+                        .as_array()?
+                        .iter()
+                        .find(|p| p["id"] == id)
+                        .map(|p| p["message_id"]["$capture"].as_str().unwrap().to_string())
+                })
+                .unwrap()
+        };
+        // The cursor is the third message: the page is the second alone,
+        // and the first is older still.
+        assert_eq!(request["json"]["before"], format!("${{{}}}", posted("q4")));
+        let page = &expected_after(&suite, "q5")[0].1[0];
+        assert_eq!(page["has_more"], true);
+        let messages = page["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0]["message_id"], format!("${{{}}}", posted("q3")));
+        assert_eq!(messages[0]["body"]["$literal"]["n"], 2);
+    }
+
+    #[test]
+    fn a_member_alone_in_its_room_leaves_before_reconnecting() {
+        let suite = suite(
+            1,
+            &[
+                (
+                    0,
+                    Op::Join {
+                        room: 0,
+                        observer: false,
+                    },
+                ),
+                (0, Op::Reconnect),
+            ],
+        );
+        let steps = steps(&suite);
+        let leave = steps
+            .iter()
+            .position(|s| s["json"]["type"] == "leave")
+            .expect("a leave");
+        let reconnect = steps.iter().position(|s| s["step"] == "reconnect").unwrap();
+        assert!(leave < reconnect);
+        assert_eq!(steps[leave + 1]["match"][0]["type"], "left");
     }
 
     #[test]

@@ -104,7 +104,7 @@ impl Model {
         );
     }
 
-    pub(super) fn apply_reconnect(&mut self, conn: usize) {
+    pub(super) fn apply_reconnect(&mut self, conn: usize, id: &str) {
         self.subscriptions.retain(|s| s.conn != conn);
         let rooms: Vec<(u8, Role)> = self
             .rooms
@@ -116,11 +116,22 @@ impl Model {
             })
             .collect();
         for (r, role) in &rooms {
+            if self.members(*r).len() == 1 {
+                // No other member sees the departure, so no frame would show
+                // when the server has processed it, and a join right after
+                // the reconnect could rightly still list the old connection.
+                // Leaving first makes the membership known.
+                self.apply_leave(conn, &format!("{id}-leave{r}"), *r);
+                continue;
+            }
             self.rooms
                 .entry(*r)
                 .or_default()
                 .retain(|(c, _)| *c != conn);
             self.presence(*r, conn, *role, "left", Some("disconnected"));
+        }
+        if !self.expected[conn].is_empty() {
+            self.flush(conn);
         }
         self.generation[conn] += 1;
         self.open(conn, true);
