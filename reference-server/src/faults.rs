@@ -449,10 +449,8 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
                 });
             }
         }
-        (InjectedFault::WrongLeaveReason, "presence") => {
-            if frame["reason"] == "disconnected" {
-                frame["reason"] = Value::from("left");
-            }
+        (InjectedFault::WrongLeaveReason, "presence") if frame["reason"] == "disconnected" => {
+            frame["reason"] = Value::from("left");
         }
         (InjectedFault::HistoryNeverHasMore, "history_page") => {
             frame["has_more"] = Value::Bool(false);
