@@ -466,8 +466,10 @@ fn room_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
         ),
         (1, (0..ROOMS).prop_map(|room| Op::Leave { room }).boxed()),
         (3, post()),
+        // As often as posts: typing is relayed to every member but the
+        // typist, a rule only a room of two members acting shows.
         (
-            1,
+            3,
             (0..ROOMS, any::<bool>())
                 .prop_map(|(room, active)| Op::Typing { room, active })
                 .boxed(),
