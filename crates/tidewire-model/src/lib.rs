@@ -791,3 +791,52 @@ pub fn scenario(
         })
         .boxed()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::strategy::ValueTree;
+    use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
+
+    /// The suites of the first `n` scenarios a runner seeded with `seed` generates.
+    fn generated(seed: u8, n: usize) -> Vec<Value> {
+        let announced = Announced {
+            heartbeat_ms: Some(1000),
+            rate: Some(RateLimit {
+                messages: 20,
+                window_ms: 1000,
+            }),
+            narrow_token: true,
+        };
+        let strategy = scenario(&Profile::ALL, 30, announced);
+        let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
+        let mut runner = TestRunner::new_with_rng(Default::default(), rng);
+        (0..n)
+            .map(|i| {
+                let tree = strategy.new_tree(&mut runner).expect("scenarios generate");
+                to_suite(&tree.current(), &format!("t{i}"), "t", "s.json")
+            })
+            .collect()
+    }
+
+    #[test]
+    fn one_seed_generates_one_sequence_of_cases() {
+        assert_eq!(generated(7, 20), generated(7, 20));
+        assert_ne!(generated(7, 20), generated(8, 20));
+    }
+
+    #[test]
+    fn a_server_announcing_long_heartbeats_has_the_check_reported_skipped() {
+        let announced = Announced {
+            heartbeat_ms: Some(30_000),
+            ..Announced::default()
+        };
+        let skipped = skipped_checks(&[Profile::Core], announced);
+        let heartbeat = skipped
+            .iter()
+            .find(|s| s.check == "heartbeat timing")
+            .expect("the heartbeat check is skipped");
+        assert!(heartbeat.reason.contains("30000"), "{}", heartbeat.reason);
+        assert!(skipped.iter().any(|s| s.requirements == ["TW-LIMIT-2"]));
+    }
+}

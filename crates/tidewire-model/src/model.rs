@@ -730,6 +730,32 @@ mod tests {
     }
 
     #[test]
+    fn a_member_of_a_shared_and_a_lone_room_leaves_one_and_drops_from_the_other() {
+        let join = |room| Op::Join {
+            room,
+            observer: false,
+        };
+        let suite = suite(
+            2,
+            &[(1, join(0)), (0, join(0)), (1, join(1)), (1, Op::Reconnect)],
+        );
+        let steps = steps(&suite);
+        let reconnect = steps.iter().position(|s| s["step"] == "reconnect").unwrap();
+        let leave = steps
+            .iter()
+            .position(|s| s["json"]["type"] == "leave")
+            .unwrap();
+        let presence = steps
+            .iter()
+            .position(|s| s["conn"] == "c0" && s["match"][0]["type"] == "presence")
+            .unwrap();
+        // The lone room is left before the close; the other member hears of
+        // the departure from the shared room only after it.
+        assert!(leave < reconnect && reconnect < presence, "{steps:#?}");
+        assert_eq!(steps[presence]["match"][0]["reason"], "disconnected");
+    }
+
+    #[test]
     fn a_stale_edit_is_a_conflict_naming_the_current_version() {
         let edit = |stale| Op::Edit {
             room: 1,

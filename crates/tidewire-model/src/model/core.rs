@@ -115,23 +115,22 @@ impl Model {
                     .map(|(_, role)| (*r, *role))
             })
             .collect();
-        for (r, role) in &rooms {
-            if self.members(*r).len() == 1 {
-                // No other member sees the departure, so no frame would show
-                // when the server has processed it, and a join right after
-                // the reconnect could rightly still list the old connection.
-                // Leaving first makes the membership known.
-                self.apply_leave(conn, &format!("{id}-leave{r}"), *r);
-                continue;
-            }
-            self.rooms
-                .entry(*r)
-                .or_default()
-                .retain(|(c, _)| *c != conn);
-            self.presence(*r, conn, *role, "left", Some("disconnected"));
+        // No other member sees a lone member's departure, so no frame would
+        // show when the server has processed it, and a join right after the
+        // reconnect could rightly still list the old connection. Leaving
+        // first, before the connection closes, makes the membership known.
+        let (alone, shared): (Vec<(u8, Role)>, Vec<(u8, Role)>) = rooms
+            .into_iter()
+            .partition(|(r, _)| self.members(*r).len() == 1);
+        for (r, _) in alone {
+            self.apply_leave(conn, &format!("{id}-leave{r}"), r);
         }
         if !self.expected[conn].is_empty() {
             self.flush(conn);
+        }
+        for (r, role) in shared {
+            self.rooms.entry(r).or_default().retain(|(c, _)| *c != conn);
+            self.presence(r, conn, role, "left", Some("disconnected"));
         }
         self.generation[conn] += 1;
         self.open(conn, true);
