@@ -119,7 +119,7 @@ impl Model {
         // show when the server has processed it, and a join right after the
         // reconnect could rightly still list the old connection. Leaving
         // first, before the connection closes, makes the membership known.
-        let (alone, shared): (Vec<(u8, Role)>, Vec<(u8, Role)>) = rooms
+        let (alone, shared): (Vec<_>, Vec<_>) = rooms
             .into_iter()
             .partition(|(r, _)| self.members(*r).len() == 1);
         for (r, _) in alone {
