@@ -474,12 +474,19 @@ fn room_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
                 .prop_map(|(room, active)| Op::Typing { room, active })
                 .boxed(),
         ),
+        // Small limits mostly: a page shorter than the room's messages is
+        // where `has_more`, the cursor and the page's order show.
         (
-            2,
+            4,
             (
                 0..ROOMS,
                 proptest::option::of(any::<u8>()),
-                proptest::option::of(0u32..4),
+                prop_oneof![
+                    2 => Just(None),
+                    1 => Just(Some(0u32)),
+                    3 => Just(Some(1u32)),
+                    4 => Just(Some(2u32)),
+                ],
             )
                 .prop_map(|(room, before, limit)| Op::History {
                     room,
