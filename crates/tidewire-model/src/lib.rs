@@ -747,6 +747,46 @@ fn floodable(rate: RateLimit) -> bool {
     rate.messages <= FLOOD_MAX_MESSAGES && rate.window_ms >= FLOOD_MIN_WINDOW_MS
 }
 
+/// Groups of profiles whose operations meet each other; `core` and `auth`
+/// ride along with each.
+const FOCUS: [&[Profile]; 3] = [
+    &[Profile::Records, Profile::Watch],
+    &[Profile::Topics],
+    &[Profile::Rooms, Profile::Collab],
+];
+
+/// Sequences of `(connection, operation)`. Half mix every claimed profile;
+/// the other half keep to one group of profiles, so that two members act in
+/// one room, or a subscriber meets several writes, within 30 operations
+/// instead of spreading them over every profile.
+fn focused_sequences(
+    profiles: &[Profile],
+    max_len: usize,
+    announced: Announced,
+) -> BoxedStrategy<Vec<(usize, Op)>> {
+    let sequence = |profiles: &[Profile]| {
+        proptest::collection::vec((0usize..3, operations(profiles, announced)), 0..=max_len).boxed()
+    };
+    let focused: Vec<BoxedStrategy<Vec<(usize, Op)>>> = FOCUS
+        .iter()
+        .filter(|group| profiles.contains(&group[0]))
+        .map(|group| {
+            let subset: Vec<Profile> = profiles
+                .iter()
+                .copied()
+                .filter(|p| matches!(p, Profile::Core | Profile::Auth) || group.contains(p))
+                .collect();
+            sequence(&subset)
+        })
+        .collect();
+    let mut mixes: Vec<(u32, BoxedStrategy<Vec<(usize, Op)>>)> = vec![(
+        u32::try_from(focused.len().max(1)).unwrap_or(1),
+        sequence(profiles),
+    )];
+    mixes.extend(focused.into_iter().map(|s| (1, s)));
+    Union::new_weighted(mixes).boxed()
+}
+
 /// Scenarios of one to three connections and one to `max_len` operations
 /// (plus, rarely, a wait for a heartbeat).
 pub fn scenario(
@@ -762,7 +802,7 @@ pub fn scenario(
     (
         proptest::bool::weighted(heartbeat),
         1usize..=3,
-        proptest::collection::vec((0usize..3, operations(profiles, announced)), 0..=max_len),
+        focused_sequences(profiles, max_len, announced),
     )
         .prop_map(move |(wait, connections, actions)| {
             let mut actions: Vec<Action> = actions
