@@ -755,19 +755,17 @@ const FOCUS: [&[Profile]; 3] = [
     &[Profile::Rooms, Profile::Collab],
 ];
 
+type Sequences = BoxedStrategy<Vec<(usize, Op)>>;
+
 /// Sequences of `(connection, operation)`. Half mix every claimed profile;
 /// the other half keep to one group of profiles, so that two members act in
 /// one room, or a subscriber meets several writes, within 30 operations
 /// instead of spreading them over every profile.
-fn focused_sequences(
-    profiles: &[Profile],
-    max_len: usize,
-    announced: Announced,
-) -> BoxedStrategy<Vec<(usize, Op)>> {
+fn focused_sequences(profiles: &[Profile], max_len: usize, announced: Announced) -> Sequences {
     let sequence = |profiles: &[Profile]| {
         proptest::collection::vec((0usize..3, operations(profiles, announced)), 0..=max_len).boxed()
     };
-    let focused: Vec<BoxedStrategy<Vec<(usize, Op)>>> = FOCUS
+    let focused: Vec<Sequences> = FOCUS
         .iter()
         .filter(|group| profiles.contains(&group[0]))
         .map(|group| {
@@ -779,7 +777,7 @@ fn focused_sequences(
             sequence(&subset)
         })
         .collect();
-    let mut mixes: Vec<(u32, BoxedStrategy<Vec<(usize, Op)>>)> = vec![(
+    let mut mixes: Vec<(u32, Sequences)> = vec![(
         u32::try_from(focused.len().max(1)).unwrap_or(1),
         sequence(profiles),
     )];
