@@ -202,7 +202,7 @@ struct PropArgs {
     #[arg(long)]
     seed: Option<u64>,
     /// Number of sequences to generate.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 200)]
     cases: u32,
     /// Most operations in one sequence.
     #[arg(long, value_name = "N", default_value_t = 30)]

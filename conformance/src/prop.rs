@@ -10,7 +10,7 @@ use std::cell::RefCell;
 use std::path::{Component, Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
 use proptest::test_runner::{
     Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
@@ -19,6 +19,7 @@ use serde::Deserialize;
 use tidewire_protocol::Profile;
 use tidewire_server::{InjectedFault, ServerError, Variant};
 use ws_conformance::render::{self, Style};
+use ws_conformance::report::Direction;
 use ws_conformance::target::{Target, TargetError};
 use ws_conformance::{
     parse_suite, ClaimsError, Filter, FirstFrameError, Report, RunOptions, Runner, SchemaSet,
@@ -181,13 +182,20 @@ fn drive(
         },
         ..options.clone()
     });
-    let execute = |scenario: &tidewire_model::Scenario| -> Result<Report, String> {
+    let execute = |scenario: &tidewire_model::Scenario| -> Result<Run, String> {
         let text = serde_json::to_string_pretty(&file.suite(scenario)).expect("suites serialize");
         let suite = parse_suite(&file.out, &text, Some(schemas.clone()))
             .map_err(|e| format!("the model wrote an invalid suite: {e}"))?;
-        runtime
+        let before = unix_ms_now();
+        let report = runtime
             .block_on(runner.run(url, &[suite]))
-            .map_err(|e| e.to_string())
+            .map_err(|e| e.to_string())?;
+        let after = unix_ms_now();
+        Ok(Run {
+            report,
+            before,
+            after,
+        })
     };
     println!(
         "prop: seed {seed}, {} cases of up to {} operations, profiles {}",
@@ -195,9 +203,16 @@ fn drive(
         settings.max_len,
         profile_names.join(", ")
     );
+    let skipped = tidewire_model::skipped_checks(&profiles, announced);
+    print_skipped(&skipped);
     let started = Instant::now();
     let setup_failure: RefCell<Option<String>> = RefCell::new(None);
     let executed = RefCell::new(0u64);
+    // The generated case that failed first, before shrinking began.
+    let first_failure: RefCell<Option<u64>> = RefCell::new(None);
+    // The run of the last failing sequence: once shrinking ends, the shrunk one.
+    let last_failed: RefCell<Option<Run>> = RefCell::new(None);
+    let flaky: RefCell<Vec<Flaky>> = RefCell::new(Vec::new());
     let mut proptest = TestRunner::new_with_rng(
         ProptestConfig {
             cases: settings.cases,
@@ -213,15 +228,40 @@ fn drive(
         if setup_failure.borrow().is_some() {
             return Err(TestCaseError::reject("the run could not be set up"));
         }
-        match execute(&scenario) {
-            Ok(report) if report.cases.iter().all(|c| c.status == Status::Pass) => Ok(()),
-            Ok(report) => Err(TestCaseError::fail(
-                report
-                    .cases
-                    .iter()
-                    .find_map(|c| c.failure.as_ref().map(|f| f.message.clone()))
-                    .unwrap_or_else(|| "the case did not pass".into()),
-            )),
+        let shrinking = first_failure.borrow().is_some();
+        let outcome = execute(&scenario).and_then(|first| match first.verdict() {
+            Ok(()) => Ok(Ok(())),
+            // While shrinking, each failing candidate counts at once (the
+            // shrunk one is replayed in the end); twice the cost there
+            // would double the slowest part of a run.
+            Err(reason) if shrinking => {
+                *last_failed.borrow_mut() = Some(first);
+                Ok(Err(reason))
+            }
+            // A conformance tool must not call a server wrong on one run:
+            // a failure counts only when the same sequence fails again.
+            Err(reason) => execute(&scenario).map(|again| match again.verdict() {
+                Err(_) => {
+                    *last_failed.borrow_mut() = Some(again);
+                    Err(reason)
+                }
+                Ok(()) => {
+                    flaky.borrow_mut().push(Flaky {
+                        scenario: scenario.clone(),
+                        reason,
+                        failed: first,
+                        passed: again,
+                    });
+                    Ok(())
+                }
+            }),
+        });
+        match outcome {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(reason)) => {
+                first_failure.borrow_mut().get_or_insert(*executed.borrow());
+                Err(TestCaseError::fail(reason))
+            }
             Err(e) => {
                 *setup_failure.borrow_mut() = Some(e.clone());
                 Err(TestCaseError::reject(e))
@@ -232,13 +272,15 @@ fn drive(
     if let Some(e) = setup_failure.into_inner() {
         return Err(PropError::Execution(e));
     }
+    report_flaky(&file, &flaky.into_inner())?;
     match result {
         Ok(()) => {
             println!(
-                "prop: {} cases passed in {:.1}s ({:.1} cases/s); repeat with --seed {seed}",
+                "prop: {} cases passed in {:.1}s ({:.1} cases/s); {} check(s) skipped; repeat with --seed {seed}",
                 settings.cases,
                 elapsed.as_secs_f64(),
-                f64::from(settings.cases) / elapsed.as_secs_f64().max(1e-9)
+                f64::from(settings.cases) / elapsed.as_secs_f64().max(1e-9),
+                skipped.len(),
             );
             Ok(ExitCode::from(exit_codes::SUCCESS))
         }
@@ -248,6 +290,8 @@ fn drive(
                 reason: reason.to_string(),
                 minimal: &minimal,
                 runs: executed.into_inner(),
+                first_case: first_failure.into_inner().unwrap_or_default(),
+                last_failed: last_failed.into_inner(),
                 elapsed,
             };
             report_failure(settings, &file, url, found, &execute)
@@ -343,6 +387,10 @@ struct Found<'a> {
     reason: String,
     minimal: &'a tidewire_model::Scenario,
     runs: u64,
+    /// The index (from 1) of the generated case that failed first.
+    first_case: u64,
+    /// How the shrunk sequence failed.
+    last_failed: Option<Run>,
     elapsed: std::time::Duration,
 }
 
@@ -353,12 +401,14 @@ fn report_failure(
     file: &CaseFile,
     url: &str,
     found: Found<'_>,
-    execute: &dyn Fn(&tidewire_model::Scenario) -> Result<Report, String>,
+    execute: &dyn Fn(&tidewire_model::Scenario) -> Result<Run, String>,
 ) -> Result<ExitCode, PropError> {
     let Found {
         reason,
         minimal,
         runs,
+        first_case,
+        last_failed,
         elapsed,
     } = found;
     let seed = file.seed;
@@ -370,7 +420,7 @@ fn report_failure(
         source,
     })?;
     println!(
-        "prop: FAILED after {} runs ({:.1}s): {reason}",
+        "prop: FAILED at case {first_case} ({} runs with shrinking, {:.1}s): {reason}",
         runs,
         elapsed.as_secs_f64()
     );
@@ -381,8 +431,8 @@ fn report_failure(
         file.out.display()
     );
     match execute(minimal) {
-        Ok(report) => {
-            for case in report.cases.iter().filter(|c| c.status != Status::Pass) {
+        Ok(run) => {
+            for case in run.report.cases.iter().filter(|c| c.status != Status::Pass) {
                 print!(
                     "{}",
                     render::failure_block(
@@ -394,10 +444,30 @@ fn report_failure(
                     )
                 );
             }
-            if report.cases.iter().all(|c| c.status == Status::Pass) {
-                println!(
-                    "prop: the shrunk sequence passed when run again: the failure is intermittent"
-                );
+            match run.verdict() {
+                Ok(()) => {
+                    println!(
+                        "prop: the unshrunk sequence failed twice, but the shrunk one passed when run again"
+                    );
+                    if let Some(failed) = last_failed {
+                        let flaky = Flaky {
+                            scenario: minimal.clone(),
+                            reason: reason.clone(),
+                            failed,
+                            passed: run,
+                        };
+                        report_flaky(file, std::slice::from_ref(&flaky))?;
+                    }
+                }
+                Err(reason) if run.report.cases.iter().all(|c| c.status == Status::Pass) => {
+                    println!(
+                        "prop: every frame matched its pattern, but the frames together break a rule: {reason}"
+                    );
+                    println!(
+                        "prop: (a suite file cannot state that rule; `run` of the written file shows the frames)"
+                    );
+                }
+                Err(_) => {}
             }
         }
         Err(e) => println!("prop: could not run the shrunk sequence again: {e}"),
@@ -407,6 +477,118 @@ fn report_failure(
         file.out.display()
     );
     Ok(ExitCode::from(exit_codes::CASES_FAILED))
+}
+
+fn unix_ms_now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0.0, |d| d.as_secs_f64() * 1000.0)
+}
+
+/// One run of a generated case, with the runner's clock around it.
+struct Run {
+    report: Report,
+    /// Unix milliseconds just before and just after the run.
+    before: f64,
+    after: f64,
+}
+
+impl Run {
+    /// Whether the case passed: every step, and the rules that relate its
+    /// received frames to each other and to the runner's clock.
+    fn verdict(&self) -> Result<(), String> {
+        let Some(case) = self.report.cases.first() else {
+            return Err("the case did not run".into());
+        };
+        if case.status != Status::Pass {
+            return Err(case
+                .failure
+                .as_ref()
+                .map(|f| f.message.clone())
+                .unwrap_or_else(|| "the case did not pass".into()));
+        }
+        let frames: Vec<(f64, serde_json::Value)> = case
+            .transcript
+            .iter()
+            .filter(|e| e.dir == Direction::In && e.kind == "text")
+            .filter_map(|e| Some((e.at_ms, serde_json::from_str(e.text.as_deref()?).ok()?)))
+            .collect();
+        let received: Vec<tidewire_model::Received<'_>> = frames
+            .iter()
+            .map(|(at_ms, frame)| tidewire_model::Received {
+                at_ms: *at_ms,
+                frame,
+            })
+            .collect();
+        // The case began after `before`, and `duration_ms` before `after` at the latest.
+        let latest_start = (self.after - case.duration_ms).max(self.before);
+        tidewire_model::check_received(&received, (self.before, latest_start))
+    }
+}
+
+/// A sequence that failed once and passed when run again at once.
+struct Flaky {
+    scenario: tidewire_model::Scenario,
+    reason: String,
+    failed: Run,
+    passed: Run,
+}
+
+fn print_skipped(skipped: &[tidewire_model::SkippedCheck]) {
+    println!(
+        "prop: {} check(s) skipped; timestamps must lie within {} ms of the runner's clock, heartbeats within {} ms of heartbeat_ms",
+        skipped.len(),
+        tidewire_model::CLOCK_TOLERANCE_MS,
+        tidewire_model::HEARTBEAT_SLACK_MS
+    );
+    for check in skipped {
+        println!(
+            "prop:   skipped {} ({}): {}",
+            check.check,
+            check.requirements.join(", "),
+            check.reason
+        );
+    }
+}
+
+/// Reports sequences that failed once and then passed: not a verdict on the
+/// server, but not to be hidden either. Both transcripts go to a file next to
+/// the failure file.
+fn report_flaky(file: &CaseFile, flaky: &[Flaky]) -> Result<(), PropError> {
+    if flaky.is_empty() {
+        return Ok(());
+    }
+    let path = file.out.with_extension("flaky.json");
+    let entries: Vec<serde_json::Value> = flaky
+        .iter()
+        .map(|f| {
+            serde_json::json!({
+                "reason": f.reason,
+                "suite": file.suite(&f.scenario),
+                "failed": f.failed.report,
+                "passed": f.passed.report,
+            })
+        })
+        .collect();
+    let mut text = serde_json::to_string_pretty(&entries).expect("reports serialize");
+    text.push('\n');
+    std::fs::write(&path, text).map_err(|source| PropError::Write {
+        path: path.clone(),
+        source,
+    })?;
+    for f in flaky {
+        println!(
+            "prop: FLAKY: a sequence of {} operation(s) failed ({}) and passed when run again; not counted as a failure",
+            f.scenario.actions.len(),
+            f.reason
+        );
+    }
+    println!(
+        "prop: FLAKY: {} sequence(s); both transcripts of each are in {}",
+        flaky.len(),
+        path.display()
+    );
+    Ok(())
 }
 
 #[cfg(test)]

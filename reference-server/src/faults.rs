@@ -48,6 +48,37 @@ pub enum InjectedFault {
     AcceptStaleEdit,
     /// A member whose connection drops stays in its rooms, with no `presence` left.
     KeepDroppedMember,
+    /// Only every third `heartbeat` is sent: an idle connection hears one
+    /// every three announced intervals.
+    LateHeartbeat,
+    /// `publication.message_id` differs from the publisher's `published`.
+    PublicationIdMismatch,
+    /// `publication.published_at` differs from the publisher's `published`.
+    PublicationTimeMismatch,
+    /// `room_message.message.message_id` differs from the author's `posted`.
+    RoomMessageIdMismatch,
+    /// `room_message.message.sent_at` differs from the author's `posted`.
+    SentAtMismatch,
+    /// Timestamps are written without their `Z`, so they name no instant.
+    ZonelessTimestamps,
+    /// A member whose connection dropped is reported with reason `left`.
+    WrongLeaveReason,
+    /// `history_page.has_more` is always false.
+    HistoryNeverHasMore,
+    /// Every `history_page` lacks its oldest message.
+    HistoryDropsOldest,
+    /// Every message of every room is written with one and the same `message_id`.
+    ConstantMessageIds,
+    /// `typing` pushes carry the opposite of the typist's `active`.
+    InvertedTyping,
+    /// `history_page.has_more` is always true.
+    HistoryAlwaysHasMore,
+    /// `history_page` lists its messages newest first.
+    HistoryNewestFirst,
+    /// A `presence` of a member that left carries no `reason`.
+    PresenceWithoutReason,
+    /// Observers are listed and announced with the role `participant`.
+    ObserverAsParticipant,
 }
 
 /// A name that is no fault of the catalogue.
@@ -59,7 +90,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 12] = [
+    pub const ALL: [InjectedFault; 27] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -72,6 +103,21 @@ impl InjectedFault {
         InjectedFault::LeakAcrossScope,
         InjectedFault::AcceptStaleEdit,
         InjectedFault::KeepDroppedMember,
+        InjectedFault::LateHeartbeat,
+        InjectedFault::PublicationIdMismatch,
+        InjectedFault::PublicationTimeMismatch,
+        InjectedFault::RoomMessageIdMismatch,
+        InjectedFault::SentAtMismatch,
+        InjectedFault::ZonelessTimestamps,
+        InjectedFault::WrongLeaveReason,
+        InjectedFault::HistoryNeverHasMore,
+        InjectedFault::HistoryDropsOldest,
+        InjectedFault::ConstantMessageIds,
+        InjectedFault::InvertedTyping,
+        InjectedFault::HistoryAlwaysHasMore,
+        InjectedFault::HistoryNewestFirst,
+        InjectedFault::PresenceWithoutReason,
+        InjectedFault::ObserverAsParticipant,
     ];
 
     /// The stable kebab-case name.
@@ -89,6 +135,21 @@ impl InjectedFault {
             InjectedFault::LeakAcrossScope => "leak-across-scope",
             InjectedFault::AcceptStaleEdit => "accept-stale-edit",
             InjectedFault::KeepDroppedMember => "keep-dropped-member",
+            InjectedFault::LateHeartbeat => "late-heartbeat",
+            InjectedFault::PublicationIdMismatch => "publication-id-mismatch",
+            InjectedFault::PublicationTimeMismatch => "publication-time-mismatch",
+            InjectedFault::RoomMessageIdMismatch => "room-message-id-mismatch",
+            InjectedFault::SentAtMismatch => "sent-at-mismatch",
+            InjectedFault::ZonelessTimestamps => "zoneless-timestamps",
+            InjectedFault::WrongLeaveReason => "wrong-leave-reason",
+            InjectedFault::HistoryNeverHasMore => "history-never-has-more",
+            InjectedFault::HistoryDropsOldest => "history-drops-oldest",
+            InjectedFault::ConstantMessageIds => "constant-message-ids",
+            InjectedFault::InvertedTyping => "inverted-typing",
+            InjectedFault::HistoryAlwaysHasMore => "history-always-has-more",
+            InjectedFault::HistoryNewestFirst => "history-newest-first",
+            InjectedFault::PresenceWithoutReason => "presence-without-reason",
+            InjectedFault::ObserverAsParticipant => "observer-as-participant",
         }
     }
 
@@ -123,6 +184,35 @@ impl InjectedFault {
             InjectedFault::KeepDroppedMember => {
                 "a member whose connection drops stays listed, with no presence left"
             }
+            InjectedFault::LateHeartbeat => {
+                "an idle connection hears a heartbeat every third interval"
+            }
+            InjectedFault::PublicationIdMismatch => {
+                "publications carry another message_id than the publisher's published"
+            }
+            InjectedFault::PublicationTimeMismatch => {
+                "publications carry another published_at than the publisher's published"
+            }
+            InjectedFault::RoomMessageIdMismatch => {
+                "room messages carry another message_id than the author's posted"
+            }
+            InjectedFault::SentAtMismatch => {
+                "room messages carry another sent_at than the author's posted"
+            }
+            InjectedFault::ZonelessTimestamps => "timestamps lack their Z (UTC) designator",
+            InjectedFault::WrongLeaveReason => {
+                "a member whose connection dropped is reported as having left"
+            }
+            InjectedFault::HistoryNeverHasMore => "history pages always say has_more false",
+            InjectedFault::HistoryDropsOldest => "history pages lack their oldest message",
+            InjectedFault::ConstantMessageIds => "every room message has the same message_id",
+            InjectedFault::InvertedTyping => "typing pushes carry the opposite active",
+            InjectedFault::HistoryAlwaysHasMore => "history pages always say has_more true",
+            InjectedFault::HistoryNewestFirst => "history pages list their messages newest first",
+            InjectedFault::PresenceWithoutReason => {
+                "presence of a departed member lacks its reason"
+            }
+            InjectedFault::ObserverAsParticipant => "observers are listed as participants",
         }
     }
 
@@ -148,7 +238,22 @@ impl InjectedFault {
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
             | InjectedFault::WrongReplyId
-            | InjectedFault::WrongErrorCode => {
+            | InjectedFault::WrongErrorCode
+            | InjectedFault::LateHeartbeat
+            | InjectedFault::PublicationIdMismatch
+            | InjectedFault::PublicationTimeMismatch
+            | InjectedFault::RoomMessageIdMismatch
+            | InjectedFault::SentAtMismatch
+            | InjectedFault::ZonelessTimestamps
+            | InjectedFault::WrongLeaveReason
+            | InjectedFault::HistoryNeverHasMore
+            | InjectedFault::HistoryDropsOldest
+            | InjectedFault::ConstantMessageIds
+            | InjectedFault::InvertedTyping
+            | InjectedFault::HistoryAlwaysHasMore
+            | InjectedFault::HistoryNewestFirst
+            | InjectedFault::PresenceWithoutReason
+            | InjectedFault::ObserverAsParticipant => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -203,6 +308,8 @@ struct ConnFaultState {
     held: BTreeMap<String, ServerMessage>,
     /// The id of the last reply, for `wrong-reply-id`.
     last_reply_id: Option<RequestId>,
+    /// Heartbeats the server meant to send, for `late-heartbeat`.
+    heartbeats: u64,
 }
 
 /// The outbound filter of the faults that only change what is written.
@@ -268,10 +375,149 @@ impl FaultFilter {
                 }
                 other => vec![other],
             },
-            _ => vec![message],
+            InjectedFault::LateHeartbeat => match message {
+                ServerMessage::Heartbeat(_) => {
+                    state.heartbeats += 1;
+                    if state.heartbeats % 3 == 0 {
+                        vec![message]
+                    } else {
+                        vec![]
+                    }
+                }
+                other => vec![other],
+            },
+            fault => {
+                vec![rewrite(&message, |value| rewrite_frame(fault, value)).unwrap_or(message)]
+            }
         }
     }
 }
+
+/// `message` as `change` leaves its JSON form; `None` when the result is no
+/// server message (the fault then lets the message through unchanged).
+fn rewrite(message: &ServerMessage, change: impl FnOnce(&mut Value)) -> Option<ServerMessage> {
+    let mut value = serde_json::to_value(message).ok()?;
+    change(&mut value);
+    serde_json::from_value(value).ok()
+}
+
+/// Another well-formed timestamp than `stamp`: its last digit moved on.
+fn other_timestamp(stamp: &str) -> String {
+    let mut chars: Vec<char> = stamp.chars().collect();
+    if let Some(digit) = chars.iter_mut().rev().find(|c| c.is_ascii_digit()) {
+        let next = (digit.to_digit(10).unwrap_or(0) + 1) % 10;
+        *digit = char::from_digit(next, 10).unwrap_or('0');
+    }
+    chars.into_iter().collect()
+}
+
+/// What the faults that alter one member of a frame do to its JSON form.
+fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
+    let kind = frame["type"].as_str().unwrap_or_default().to_string();
+    let set = |slot: Option<&mut Value>, change: &dyn Fn(&str) -> String| {
+        if let Some(slot) = slot {
+            if let Some(text) = slot.as_str() {
+                *slot = Value::String(change(text));
+            }
+        }
+    };
+    match (fault, kind.as_str()) {
+        (InjectedFault::PublicationIdMismatch, "publication") => {
+            set(frame.get_mut("message_id"), &|id| format!("{id}-copy"));
+        }
+        (InjectedFault::PublicationTimeMismatch, "publication") => {
+            set(frame.get_mut("published_at"), &other_timestamp);
+        }
+        (InjectedFault::RoomMessageIdMismatch, "room_message") => {
+            set(frame.pointer_mut("/message/message_id"), &|id| {
+                format!("{id}-copy")
+            });
+        }
+        (InjectedFault::SentAtMismatch, "room_message") => {
+            set(frame.pointer_mut("/message/sent_at"), &other_timestamp);
+        }
+        (InjectedFault::ZonelessTimestamps, _) => {
+            for pointer in [
+                "/at",
+                "/published_at",
+                "/sent_at",
+                "/message/sent_at",
+                "/event/committed_at",
+            ] {
+                set(frame.pointer_mut(pointer), &|t| {
+                    t.trim_end_matches('Z').to_string()
+                });
+            }
+        }
+        (InjectedFault::WrongLeaveReason, "presence") if frame["reason"] == "disconnected" => {
+            frame["reason"] = Value::from("left");
+        }
+        (InjectedFault::HistoryNeverHasMore, "history_page") => {
+            frame["has_more"] = Value::Bool(false);
+        }
+        (InjectedFault::HistoryDropsOldest, "history_page") => {
+            if let Some(messages) = frame["messages"].as_array_mut() {
+                if !messages.is_empty() {
+                    messages.remove(0);
+                }
+            }
+        }
+        (InjectedFault::ConstantMessageIds, "posted") => {
+            set(frame.get_mut("message_id"), &|_| CONSTANT_MESSAGE_ID.into());
+        }
+        (InjectedFault::ConstantMessageIds, "room_message") => {
+            set(frame.pointer_mut("/message/message_id"), &|_| {
+                CONSTANT_MESSAGE_ID.into()
+            });
+        }
+        (InjectedFault::ConstantMessageIds, "history_page") => {
+            for message in frame["messages"].as_array_mut().into_iter().flatten() {
+                message["message_id"] = Value::from(CONSTANT_MESSAGE_ID);
+            }
+        }
+        (InjectedFault::HistoryAlwaysHasMore, "history_page") => {
+            frame["has_more"] = Value::Bool(true);
+        }
+        (InjectedFault::HistoryNewestFirst, "history_page") => {
+            if let Some(messages) = frame["messages"].as_array_mut() {
+                messages.reverse();
+            }
+        }
+        (InjectedFault::PresenceWithoutReason, "presence") => {
+            if let Some(presence) = frame.as_object_mut() {
+                presence.remove("reason");
+            }
+        }
+        (InjectedFault::ObserverAsParticipant, _) => {
+            let participant = |member: &mut Value| {
+                if member["role"] == "observer" {
+                    member["role"] = Value::from("participant");
+                }
+            };
+            for pointer in ["/member", "/message/author"] {
+                if let Some(member) = frame.pointer_mut(pointer) {
+                    participant(member);
+                }
+            }
+            if frame["role"] == "observer" {
+                frame["role"] = Value::from("participant");
+            }
+            let members = frame.get_mut("members").and_then(Value::as_array_mut);
+            for member in members.into_iter().flatten() {
+                participant(member);
+            }
+        }
+        (InjectedFault::InvertedTyping, "typing") => {
+            if let Some(active) = frame["active"].as_bool() {
+                frame["active"] = Value::Bool(!active);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// The one id `constant-message-ids` gives every room message.
+const CONSTANT_MESSAGE_ID: &str = "m-000001";
 
 /// Holds the first event of each subscription until its second, then sends
 /// the second before the first. A held event is let go, in its place, before
@@ -374,6 +620,46 @@ mod tests {
         for code in ErrorCode::ALL {
             assert_ne!(next_code(code), code);
         }
+    }
+
+    fn through(fault: InjectedFault, frames: &[Value]) -> Vec<Value> {
+        let config = Config::default().with_fault(fault);
+        let filter = config.outbound_filter.expect("a filter fault");
+        frames
+            .iter()
+            .flat_map(|frame| {
+                let message: ServerMessage = serde_json::from_value(frame.clone()).unwrap();
+                filter.filter("c-1", message)
+            })
+            .map(|out| serde_json::to_value(out.message).unwrap())
+            .collect()
+    }
+
+    #[test]
+    fn a_late_heartbeat_is_every_third_one() {
+        let beat = serde_json::json!({"type": "heartbeat", "at": "2026-01-24T10:30:00.000Z"});
+        let sent = through(InjectedFault::LateHeartbeat, &vec![beat; 6]);
+        assert_eq!(sent.len(), 2);
+    }
+
+    #[test]
+    fn a_moved_timestamp_is_another_well_formed_one() {
+        assert_eq!(
+            other_timestamp("2026-01-24T10:30:00.129Z"),
+            "2026-01-24T10:30:00.120Z"
+        );
+        let posted = serde_json::json!({"type": "room_message", "room": "r", "message": {
+            "message_id": "m-000002", "body": 1, "sent_at": "2026-01-24T10:30:00.000Z",
+            "author": {"connection_id": "c-1", "principal": "p", "role": "observer"}}});
+        let moved = &through(InjectedFault::SentAtMismatch, std::slice::from_ref(&posted))[0];
+        assert_eq!(moved["message"]["sent_at"], "2026-01-24T10:30:00.001Z");
+        let constant = &through(
+            InjectedFault::ConstantMessageIds,
+            std::slice::from_ref(&posted),
+        )[0];
+        assert_eq!(constant["message"]["message_id"], CONSTANT_MESSAGE_ID);
+        let promoted = &through(InjectedFault::ObserverAsParticipant, &[posted])[0];
+        assert_eq!(promoted["message"]["author"]["role"], "participant");
     }
 
     #[test]

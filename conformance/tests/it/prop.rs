@@ -173,7 +173,7 @@ fn prop_finds_an_event_leaked_across_a_filter() {
 
 #[test]
 fn prop_finds_events_of_one_subscription_out_of_order() {
-    finds_and_shrinks_with("reorder-events", 15, 100, 4);
+    finds_and_shrinks_with("reorder-events", 2, 200, 30);
 }
 
 #[test]
@@ -189,4 +189,88 @@ fn prop_finds_an_unenforced_rate_limit() {
 #[test]
 fn prop_finds_requests_allowed_beyond_the_scopes() {
     finds_and_shrinks("leak-across-scope");
+}
+
+#[test]
+fn prop_finds_a_heartbeat_later_than_announced() {
+    finds_and_shrinks_with("late-heartbeat", 5, 100, 2);
+}
+
+#[test]
+fn prop_finds_a_publication_whose_id_is_not_the_published_one() {
+    finds_and_shrinks("publication-id-mismatch");
+}
+
+#[test]
+fn prop_finds_a_room_message_whose_time_is_not_the_posted_one() {
+    finds_and_shrinks("sent-at-mismatch");
+}
+
+#[test]
+fn prop_finds_timestamps_without_their_zone() {
+    finds_and_shrinks("zoneless-timestamps");
+}
+
+#[test]
+fn prop_finds_a_history_page_missing_its_oldest_message() {
+    finds_and_shrinks("history-drops-oldest");
+}
+
+#[test]
+fn prop_finds_a_dropped_member_reported_as_having_left() {
+    finds_and_shrinks("wrong-leave-reason");
+}
+
+/// A rule that relates frames to each other (ids increasing) is checked on
+/// the received frames, not by a pattern: prop names the rule, and says that
+/// the written suite cannot state it.
+#[test]
+fn prop_finds_room_message_ids_that_do_not_increase() {
+    let dir = scratch("constant-message-ids");
+    let out = dir.join("failure.json");
+    let output = conform()
+        .args(["prop", "--embedded", "--seed", "3", "--cases", "300"])
+        .args(["--max-len", "30", "--inject-fault", "constant-message-ids"])
+        .arg("--schemas")
+        .arg(schemas())
+        .arg("--out")
+        .arg(&out)
+        .output()
+        .expect("tidewire-conform runs");
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(printed.contains("prop: FAILED at case"), "{printed}");
+    assert!(printed.contains("TW-ROOM-10"), "{printed}");
+    let suite: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("written"))
+        .expect("the written suite is JSON");
+    assert!((1..=4).contains(&operations(&suite)), "{suite:#}");
+    let _ = std::fs::remove_dir_all(dir);
+}
+
+#[test]
+fn prop_reports_the_checks_it_skips() {
+    let output = conform()
+        .args(["prop", "--embedded", "--seed", "2", "--cases", "5"])
+        .args([
+            "--max-len",
+            "5",
+            "--profile",
+            "core",
+            "--profile",
+            "records",
+        ])
+        .arg("--schemas")
+        .arg(schemas())
+        .output()
+        .expect("tidewire-conform runs");
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(0), "{printed}");
+    // The embedded server announces a rate and short heartbeats, and gives
+    // prop `token_narrow`: what is skipped is what no operation generates.
+    assert!(printed.contains("check(s) skipped"), "{printed}");
+    assert!(
+        printed.contains("skipped graceful shutdown (TW-CORE-33)"),
+        "{printed}"
+    );
+    assert!(!printed.contains("skipped heartbeat timing"), "{printed}");
 }

@@ -6,9 +6,9 @@ use std::collections::BTreeMap;
 use serde_json::{json, Map, Value};
 use tidewire_filter::{compare, Filter, Pipeline};
 use tidewire_protocol::{
-    ClientMessage, CollectionName, Create, Delete, Edit, EditOp, ErrorCode, GetDocument, Join,
-    Leave, Message, Name, Ping, Post, Profile, Publish, Read, RequestId, Role, SortKey, SortOrder,
-    Subscribe, Typing, Unsubscribe, Update, Watch,
+    ClientMessage, CollectionName, Create, Delete, Edit, EditOp, ErrorCode, GetDocument, History,
+    Join, Leave, Message, Name, Ping, Post, Profile, Publish, Read, RequestId, Role, SortKey,
+    SortOrder, Subscribe, Typing, Unsubscribe, Update, Watch,
 };
 
 use crate::{Action, Change, EventFilter, Op, RecordFilter, Scenario, Tag};
@@ -74,6 +74,13 @@ struct Subscription {
     kind: SubKind,
 }
 
+/// A posted message as the model knows it: its id and time are the ones the
+/// `posted` reply carried, captured into variables.
+struct RoomMessage {
+    id_var: String,
+    pattern: Value,
+}
+
 #[derive(Default)]
 struct Model {
     connections: usize,
@@ -83,6 +90,8 @@ struct Model {
     /// Members of each room in the order they joined.
     rooms: BTreeMap<u8, Vec<(usize, Role)>>,
     documents: BTreeMap<u8, (u64, String)>,
+    /// Each room's messages, oldest first, as a history page must list them.
+    history: BTreeMap<u8, Vec<RoomMessage>>,
     /// How often each connection has been opened, for its connection-id variable.
     generation: Vec<u32>,
     next_var: usize,
@@ -133,6 +142,26 @@ fn error_with(id: &str, code: ErrorCode, details: Value) -> Value {
 }
 
 const ANY_STRING: fn() -> Value = || json!({"$type": "string"});
+
+/// The timestamp form of the spec's field types: RFC 3339, UTC, `Z`.
+pub(crate) const TIMESTAMP_REGEX: &str = r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d+)?Z$";
+
+/// A timestamp field, well-formed (how close it is to the runner's clock is
+/// checked on the received frames, see `invariants`).
+fn timestamp() -> Value {
+    json!({"$type": "string", "$regex": TIMESTAMP_REGEX})
+}
+
+/// A timestamp field captured into `var`, for a later frame that must repeat it.
+fn captured_timestamp(var: &str) -> Value {
+    json!({"$type": "string", "$regex": TIMESTAMP_REGEX, "$capture": var})
+}
+
+/// How much later than the announced `heartbeat_ms` a heartbeat may come.
+/// TW-CORE-28 states no tolerance; this only covers scheduling on the server
+/// and the runner, and is well under an interval so that a server beating at
+/// twice its announced interval fails.
+pub const HEARTBEAT_SLACK_MS: u64 = 400;
 
 /// The ordered stream a predicted frame belongs to, if any: the replies of a
 /// connection come in request order (TW-CORE-9), and the events of one
@@ -203,11 +232,15 @@ impl Model {
         self.expected[conn].push(pattern);
     }
 
-    /// Expects each connection's predicted frames. Frames of one ordered
-    /// stream (see [`stream`]) are expected one after the other; any mix of
-    /// streams in any order, since their interleaving is not specified.
-    fn flush(&mut self) {
-        for conn in 0..self.connections {
+    /// Expects each connection's predicted frames, the acting connection's
+    /// first: its reply captures what the other connections' pushes must
+    /// repeat (a publication's `message_id`, a room message's `sent_at`).
+    /// Frames of one ordered stream (see [`stream`]) are expected one after
+    /// the other; any mix of streams in any order, since their interleaving
+    /// is not specified.
+    fn flush(&mut self, acting: usize) {
+        let others = (0..self.connections).filter(|c| *c != acting);
+        for conn in std::iter::once(acting).chain(others) {
             let patterns = std::mem::take(&mut self.expected[conn]);
             let first = patterns.first().and_then(stream);
             let one_stream = first.is_some()
@@ -271,7 +304,7 @@ impl Model {
             Op::Flood { messages } => self.apply_flood(&id, *messages),
             Op::Ping { payload } => self.apply_ping(conn, &id, *payload),
             Op::Unsubscribe { nth } => self.apply_unsubscribe(conn, &id, *nth),
-            Op::Reconnect => self.apply_reconnect(conn),
+            Op::Reconnect => self.apply_reconnect(conn, &id),
             Op::UnknownType => self.apply_unknown_type(conn, &id),
             Op::OutOfScope { coll } => self.apply_out_of_scope(&id, *coll),
             Op::Create {
@@ -313,6 +346,11 @@ impl Model {
                 text,
             } => self.apply_edit(conn, &id, *r, *stale, *text),
             Op::GetDocument { room: r } => self.apply_get_document(conn, &id, *r),
+            Op::History {
+                room: r,
+                before,
+                limit,
+            } => self.apply_history(conn, &id, *r, *before, *limit),
         }
     }
 }
@@ -351,7 +389,7 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
             op: action.op.clone(),
         };
         model.apply(format!("q{index}"), &action);
-        model.flush();
+        model.flush(action.conn);
         for op in action.op.flatten() {
             for id in op.requirements() {
                 if !requirements.contains(id) {
@@ -368,7 +406,7 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
         // TW-CORE-27: a ping without payload gets a pong without one.
         let pong = json!({"type": "pong", "id": id, "payload": {"$absent": true}});
         model.expect(conn, pong);
-        model.flush();
+        model.flush(conn);
     }
     let profile = profile_of(scenario);
     let narrow = scenario
@@ -434,6 +472,7 @@ fn op_profile(op: &Op) -> Profile {
         Op::Typing { .. } => Typing::PROFILE,
         Op::Edit { .. } => Edit::PROFILE,
         Op::GetDocument { .. } => GetDocument::PROFILE,
+        Op::History { .. } => History::PROFILE,
         Op::Ping { .. } | Op::Flood { .. } => Ping::PROFILE,
         Op::Burst(_)
         | Op::Reconnect
@@ -521,7 +560,8 @@ mod tests {
         );
         let after = expected_after(&suite, "q2");
         assert_eq!(after.len(), 2, "{after:#?}");
-        let (conn, change) = &after[0];
+        // The acting connection's reply comes first: it captures what pushes repeat.
+        let (conn, change) = &after[1];
         assert_eq!(conn, "c0");
         let event = &change[0]["event"];
         assert_eq!(event["operation_type"]["$literal"], "update");
@@ -534,7 +574,7 @@ mod tests {
         );
         assert_eq!(event["full_document"], json!({"$absent": true}));
         assert_eq!(
-            after[1].1[0]["record"]["$literal"],
+            after[0].1[0]["record"]["$literal"],
             json!({"_id": "k1", "n": 2})
         );
         // Names carry the case's nonce, so reruns against one server do not collide.
@@ -615,6 +655,107 @@ mod tests {
         // After reconnecting, c1 is no member: its post is forbidden.
         let after = expected_after(&suite, "q3");
         assert_eq!(after[0].1[0]["error"]["code"], "forbidden");
+    }
+
+    #[test]
+    fn a_history_page_lists_the_newest_messages_before_the_cursor() {
+        let join = Op::Join {
+            room: 0,
+            observer: false,
+        };
+        let post = |n| Op::Post { room: 0, n };
+        let suite = suite(
+            2,
+            &[
+                (0, join.clone()),
+                (1, join),
+                (0, post(1)),
+                (1, post(2)),
+                (0, post(3)),
+                (
+                    1,
+                    Op::History {
+                        room: 0,
+                        before: Some(2),
+                        limit: Some(1),
+                    },
+                ),
+            ],
+        );
+        let steps = steps(&suite);
+        let request = steps.iter().find(|s| s["json"]["id"] == "q5").unwrap();
+        let posted = |id: &str| {
+            steps
+                .iter()
+                .find_map(|s| {
+                    s["match"]
+                        .as_array()?
+                        .iter()
+                        .find(|p| p["id"] == id)
+                        .map(|p| p["message_id"]["$capture"].as_str().unwrap().to_string())
+                })
+                .unwrap()
+        };
+        // The cursor is the third message: the page is the second alone,
+        // and the first is older still.
+        assert_eq!(request["json"]["before"], format!("${{{}}}", posted("q4")));
+        let page = &expected_after(&suite, "q5")[0].1[0];
+        assert_eq!(page["has_more"], true);
+        let messages = page["messages"].as_array().unwrap();
+        assert_eq!(messages.len(), 1);
+        assert_eq!(messages[0]["message_id"], format!("${{{}}}", posted("q3")));
+        assert_eq!(messages[0]["body"]["$literal"]["n"], 2);
+    }
+
+    #[test]
+    fn a_member_alone_in_its_room_leaves_before_reconnecting() {
+        let suite = suite(
+            1,
+            &[
+                (
+                    0,
+                    Op::Join {
+                        room: 0,
+                        observer: false,
+                    },
+                ),
+                (0, Op::Reconnect),
+            ],
+        );
+        let steps = steps(&suite);
+        let leave = steps
+            .iter()
+            .position(|s| s["json"]["type"] == "leave")
+            .expect("a leave");
+        let reconnect = steps.iter().position(|s| s["step"] == "reconnect").unwrap();
+        assert!(leave < reconnect);
+        assert_eq!(steps[leave + 1]["match"][0]["type"], "left");
+    }
+
+    #[test]
+    fn a_member_of_a_shared_and_a_lone_room_leaves_one_and_drops_from_the_other() {
+        let join = |room| Op::Join {
+            room,
+            observer: false,
+        };
+        let suite = suite(
+            2,
+            &[(1, join(0)), (0, join(0)), (1, join(1)), (1, Op::Reconnect)],
+        );
+        let steps = steps(&suite);
+        let reconnect = steps.iter().position(|s| s["step"] == "reconnect").unwrap();
+        let leave = steps
+            .iter()
+            .position(|s| s["json"]["type"] == "leave")
+            .unwrap();
+        let presence = steps
+            .iter()
+            .position(|s| s["conn"] == "c0" && s["match"][0]["type"] == "presence")
+            .unwrap();
+        // The lone room is left before the close; the other member hears of
+        // the departure from the shared room only after it.
+        assert!(leave < reconnect && reconnect < presence, "{steps:#?}");
+        assert_eq!(steps[presence]["match"][0]["reason"], "disconnected");
     }
 
     #[test]

@@ -16,8 +16,8 @@ impl Model {
         self.steps.push(json!({
             "step": "expect",
             "conn": name,
-            "timeout_ms": heartbeat_ms + heartbeat_ms / 2 + 250,
-            "match": {"type": "heartbeat", "at": ANY_STRING()},
+            "timeout_ms": heartbeat_ms + HEARTBEAT_SLACK_MS,
+            "match": {"type": "heartbeat", "at": timestamp()},
         }));
         self.steps.push(json!({"step": "close", "conn": name}));
     }
@@ -101,7 +101,7 @@ impl Model {
         );
     }
 
-    pub(super) fn apply_reconnect(&mut self, conn: usize) {
+    pub(super) fn apply_reconnect(&mut self, conn: usize, id: &str) {
         self.subscriptions.retain(|s| s.conn != conn);
         let rooms: Vec<(u8, Role)> = self
             .rooms
@@ -112,12 +112,22 @@ impl Model {
                     .map(|(_, role)| (*r, *role))
             })
             .collect();
-        for (r, role) in &rooms {
-            self.rooms
-                .entry(*r)
-                .or_default()
-                .retain(|(c, _)| *c != conn);
-            self.presence(*r, conn, *role, "left", Some("disconnected"));
+        // No other member sees a lone member's departure, so no frame would
+        // show when the server has processed it, and a join right after the
+        // reconnect could rightly still list the old connection. Leaving
+        // first, before the connection closes, makes the membership known.
+        let (alone, shared): (Vec<_>, Vec<_>) = rooms
+            .into_iter()
+            .partition(|(r, _)| self.members(*r).len() == 1);
+        for (r, _) in alone {
+            self.apply_leave(conn, &format!("{id}-leave{r}"), r);
+        }
+        if !self.expected[conn].is_empty() {
+            self.flush(conn);
+        }
+        for (r, role) in shared {
+            self.rooms.entry(r).or_default().retain(|(c, _)| *c != conn);
+            self.presence(r, conn, role, "left", Some("disconnected"));
         }
         self.generation[conn] += 1;
         self.open(conn, true);

@@ -2,6 +2,10 @@
 
 use super::*;
 
+/// The page size of a `history` without `limit`, and the largest one (TW-ROOM-13).
+const HISTORY_DEFAULT_LIMIT: u32 = 50;
+const HISTORY_MAX_LIMIT: u32 = 500;
+
 impl Model {
     pub(super) fn apply_join(&mut self, conn: usize, id: &str, r: u8, observer: bool) {
         let rid = request_id(id.to_string());
@@ -83,28 +87,89 @@ impl Model {
         match self.role_of(conn, r) {
             None | Some(Role::Observer) => self.expect(conn, error(id, ErrorCode::Forbidden)),
             Some(role) => {
+                let id_var = self.fresh_var(conn, "msg");
+                let at_var = self.fresh_var(conn, "sent");
                 self.expect(
                     conn,
                     json!({
                         "type": "posted", "id": id, "room": room(r),
-                        "message_id": ANY_STRING(), "sent_at": ANY_STRING(),
+                        "message_id": {"$type": "string", "$capture": id_var},
+                        "sent_at": captured_timestamp(&at_var),
                     }),
                 );
-                let message = json!({
-                    "type": "room_message",
-                    "room": room(r),
-                    "message": {
-                        "message_id": ANY_STRING(),
-                        "author": self.member(conn, role),
-                        "body": {"$literal": body},
-                        "sent_at": ANY_STRING(),
-                    },
+                let kept = json!({
+                    "message_id": format!("${{{id_var}}}"),
+                    "author": self.member(conn, role),
+                    "body": {"$literal": body},
+                    "sent_at": format!("${{{at_var}}}"),
                 });
+                // The author's copy may arrive before the reply that captures
+                // what it must repeat; its form is still checked.
+                let mut own = kept.clone();
+                own["message_id"] = ANY_STRING();
+                own["sent_at"] = timestamp();
                 for (c, _) in self.members(r).to_vec() {
-                    self.expect(c, message.clone());
+                    let message = if c == conn { &own } else { &kept };
+                    self.expect(
+                        c,
+                        json!({
+                            "type": "room_message",
+                            "room": room(r),
+                            "message": message,
+                        }),
+                    );
                 }
+                self.history.entry(r).or_default().push(RoomMessage {
+                    id_var,
+                    pattern: kept,
+                });
             }
         }
+    }
+
+    /// A page of the room's history: the newest `limit` (default 50) of the
+    /// messages before the cursor, oldest first (TW-ROOM-12 to 14). The
+    /// cursor is the id of a message of this case, as captured.
+    pub(super) fn apply_history(
+        &mut self,
+        conn: usize,
+        id: &str,
+        r: u8,
+        before: Option<u8>,
+        limit: Option<u32>,
+    ) {
+        let kept = self.history.get(&r).map(Vec::as_slice).unwrap_or(&[]);
+        let cursor = before
+            .filter(|_| !kept.is_empty())
+            .map(|nth| nth as usize % kept.len());
+        let older = &kept[..cursor.unwrap_or(kept.len())];
+        let limit_used = limit.map_or(HISTORY_DEFAULT_LIMIT, |l| l.min(HISTORY_MAX_LIMIT)) as usize;
+        let page = &older[older.len().saturating_sub(limit_used)..];
+        let has_more = older.len() > page.len();
+        let messages: Vec<Value> = page.iter().map(|m| m.pattern.clone()).collect();
+        let before_ref = cursor.map(|i| format!("${{{}}}", kept[i].id_var));
+        self.send(
+            conn,
+            typed(History {
+                id: request_id(id.to_string()),
+                room: name(room(r)),
+                limit,
+                before: before_ref,
+            }),
+            false,
+        );
+        if self.role_of(conn, r).is_none() {
+            self.expect(conn, error(id, ErrorCode::Forbidden));
+            return;
+        }
+        self.expect(
+            conn,
+            json!({
+                "type": "history_page", "id": id, "room": room(r),
+                "messages": messages,
+                "has_more": has_more,
+            }),
+        );
     }
 
     pub(super) fn apply_typing(&mut self, conn: usize, id: &str, r: u8, active: bool) {

@@ -45,11 +45,14 @@ impl Model {
             }),
             false,
         );
+        let id_var = self.fresh_var(conn, "pub");
+        let at_var = self.fresh_var(conn, "pubat");
         self.expect(
             conn,
             json!({
                 "type": "published", "id": id, "topic": topic(t),
-                "message_id": ANY_STRING(), "published_at": ANY_STRING(),
+                "message_id": {"$type": "string", "$capture": id_var},
+                "published_at": captured_timestamp(&at_var),
             }),
         );
         let pushes: Vec<(usize, Value)> = self
@@ -60,15 +63,25 @@ impl Model {
                     if *topic == t && filter.matches(&data))
             })
             .map(|s| {
+                // The publisher's own publication may arrive before the reply
+                // that captures what it must repeat; its form is still checked.
+                let (message_id, published_at) = if s.conn == conn {
+                    (ANY_STRING(), timestamp())
+                } else {
+                    (
+                        json!(format!("${{{id_var}}}")),
+                        json!(format!("${{{at_var}}}")),
+                    )
+                };
                 (
                     s.conn,
                     json!({
                         "type": "publication",
                         "subscription": format!("${{{}}}", s.var),
                         "topic": topic(t),
-                        "message_id": ANY_STRING(),
+                        "message_id": message_id,
                         "publisher": ANY_STRING(),
-                        "published_at": ANY_STRING(),
+                        "published_at": published_at,
                         "data": {"$literal": data},
                     }),
                 )

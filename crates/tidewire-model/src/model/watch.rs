@@ -107,7 +107,7 @@ impl Model {
                 // TW-WATCH-4: only inserts and updates of watches that asked carry it.
                 pattern.insert("full_document".into(), json!({"$absent": true}));
             }
-            pattern.insert("committed_at".into(), ANY_STRING());
+            pattern.insert("committed_at".into(), timestamp());
             pattern.insert("resume_token".into(), ANY_STRING());
             pushes.push((
                 sub.conn,
