@@ -12,7 +12,7 @@ use arbitrary::Unstructured;
 use serde_json::{Map, Value};
 use ws_conformance::locate::{locate, Position};
 use ws_conformance::pattern::{self, Captures};
-use ws_conformance::{parse_suite, LoadError, SchemaSet};
+use ws_conformance::{parse_suite, unique_keys, LoadError, SchemaSet};
 
 use crate::gen;
 
@@ -88,8 +88,9 @@ fn check_locate(text: &str) {
         return;
     };
     // With a key twice in one object the parsed value holds the last one and
-    // `locate` finds the first: known, see `DuplicateKeys`.
-    if serde_json::from_str::<DuplicateKeys>(text).is_ok_and(|found| found.0) {
+    // `locate` finds the first; the loader refuses such a text before it
+    // locates anything (`unique_keys`).
+    if unique_keys::check(text).is_err() {
         return;
     }
     let mut pointers = Vec::new();
@@ -115,71 +116,6 @@ fn check_locate(text: &str) {
                 );
             }
         }
-    }
-}
-
-/// Whether some object in a JSON text has a key twice. The suite loader
-/// accepts such files (the last value wins, as in serde_json) while `locate`
-/// points at the first occurrence, so problems can be reported at the wrong
-/// line; the runner should refuse duplicate keys instead.
-struct DuplicateKeys(bool);
-
-impl<'de> serde::Deserialize<'de> for DuplicateKeys {
-    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(DuplicateKeysVisitor)
-    }
-}
-
-struct DuplicateKeysVisitor;
-
-impl<'de> serde::de::Visitor<'de> for DuplicateKeysVisitor {
-    type Value = DuplicateKeys;
-
-    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
-        f.write_str("any JSON value")
-    }
-
-    fn visit_bool<E>(self, _: bool) -> Result<DuplicateKeys, E> {
-        Ok(DuplicateKeys(false))
-    }
-    fn visit_i64<E>(self, _: i64) -> Result<DuplicateKeys, E> {
-        Ok(DuplicateKeys(false))
-    }
-    fn visit_u64<E>(self, _: u64) -> Result<DuplicateKeys, E> {
-        Ok(DuplicateKeys(false))
-    }
-    fn visit_f64<E>(self, _: f64) -> Result<DuplicateKeys, E> {
-        Ok(DuplicateKeys(false))
-    }
-    fn visit_str<E>(self, _: &str) -> Result<DuplicateKeys, E> {
-        Ok(DuplicateKeys(false))
-    }
-    fn visit_unit<E>(self) -> Result<DuplicateKeys, E> {
-        Ok(DuplicateKeys(false))
-    }
-
-    fn visit_seq<A: serde::de::SeqAccess<'de>>(
-        self,
-        mut seq: A,
-    ) -> Result<DuplicateKeys, A::Error> {
-        let mut found = false;
-        while let Some(DuplicateKeys(inner)) = seq.next_element()? {
-            found |= inner;
-        }
-        Ok(DuplicateKeys(found))
-    }
-
-    fn visit_map<A: serde::de::MapAccess<'de>>(
-        self,
-        mut map: A,
-    ) -> Result<DuplicateKeys, A::Error> {
-        let mut keys = std::collections::HashSet::new();
-        let mut found = false;
-        while let Some(key) = map.next_key::<String>()? {
-            found |= !keys.insert(key);
-            found |= map.next_value::<DuplicateKeys>()?.0;
-        }
-        Ok(DuplicateKeys(found))
     }
 }
 

@@ -900,12 +900,14 @@ fn load_text(
     cache: &mut HashMap<PathBuf, Arc<SchemaSet>>,
 ) -> Result<Suite, LoadError> {
     let display = path.display().to_string();
-    let value: Value = serde_json::from_str(text).map_err(|e| LoadError::Syntax {
+    let syntax = |e: serde_json::Error| LoadError::Syntax {
         path: display.clone(),
         line: e.line(),
         column: e.column(),
         message: strip_position(&e.to_string()),
-    })?;
+    };
+    let value: Value = serde_json::from_str(text).map_err(syntax)?;
+    crate::unique_keys::check(text).map_err(syntax)?;
     let problem = |pointer: String, message: String| FixtureProblem {
         position: locate(text, &pointer),
         pointer,

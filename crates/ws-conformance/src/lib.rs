@@ -29,6 +29,7 @@ pub mod runner;
 pub mod schema_set;
 pub mod target;
 pub mod tls;
+pub mod unique_keys;
 
 pub use fixture::{
     fixture_schema, fixture_schema_text, load_suites, parse_suite, LoadError, Suite,
