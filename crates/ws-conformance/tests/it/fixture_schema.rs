@@ -8,20 +8,30 @@
 
 use std::path::Path;
 
+/// Fails unless the checked-in `file` equals `generated`; with
+/// `UPDATE_SCHEMAS=1`, writes it instead. `test` names the test that
+/// regenerates it, for the message.
+pub fn assert_generated_file(file: &Path, generated: &str, test: &str) {
+    if std::env::var_os("UPDATE_SCHEMAS").is_some_and(|v| v == "1") {
+        std::fs::write(file, generated).unwrap();
+        return;
+    }
+    let checked_in = std::fs::read_to_string(file).unwrap_or_default();
+    assert!(
+        checked_in == generated,
+        "{} is out of date with its types; regenerate it with\n  \
+         UPDATE_SCHEMAS=1 cargo test -p ws-conformance --test it {test}",
+        file.display()
+    );
+}
+
 #[test]
 fn checked_in_schema_matches_the_types() {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/fixture.schema.json");
-    let generated = ws_conformance::fixture_schema_text();
-    if std::env::var_os("UPDATE_SCHEMAS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &generated).unwrap();
-        return;
-    }
-    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        checked_in == generated,
-        "{} is out of date with the fixture types; regenerate it with\n  \
-         UPDATE_SCHEMAS=1 cargo test -p ws-conformance --test it fixture_schema",
-        path.display()
+    assert_generated_file(
+        &path,
+        &ws_conformance::fixture_schema_text(),
+        "fixture_schema",
     );
 }
 

@@ -122,17 +122,10 @@ async fn junit_report_is_valid_against_the_jenkins_schema() {
 #[test]
 fn checked_in_report_schema_matches_the_types() {
     let path = conformance_dir().join("report.schema.json");
-    let generated = Report::json_schema_text();
-    if std::env::var_os("UPDATE_SCHEMAS").is_some_and(|v| v == "1") {
-        std::fs::write(&path, &generated).unwrap();
-        return;
-    }
-    let checked_in = std::fs::read_to_string(&path).unwrap_or_default();
-    assert!(
-        checked_in == generated,
-        "{} is out of date with the report types; regenerate it with\n  \
-         UPDATE_SCHEMAS=1 cargo test -p ws-conformance --test it report_schema",
-        path.display()
+    crate::fixture_schema::assert_generated_file(
+        &path,
+        &Report::json_schema_text(),
+        "report_schema",
     );
 }
 
