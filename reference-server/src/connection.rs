@@ -19,10 +19,7 @@ use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::error::Error as WsError;
-use tokio_tungstenite::tungstenite::protocol::frame::coding::{
-    CloseCode as WsCloseCode, Data, OpCode,
-};
-use tokio_tungstenite::tungstenite::protocol::frame::Frame as WsFrame;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
 use tokio_tungstenite::WebSocketStream;
@@ -326,16 +323,12 @@ async fn write_loop(
 
 /// Writes a spliced frame as a text fragment and its final continuation, so
 /// that the shared body goes to the socket buffer without a per-receiver copy.
+/// Writes one message as one frame. A message sent as a head fragment and a
+/// shared continuation could be cut between the two when the write loop stops
+/// for a close, and the close path's notice would then land inside the
+/// unfinished message, which the client must treat as a protocol error.
 async fn feed_frame(sink: &mut Sink, frame: Frame) -> Result<(), WsError> {
-    match frame {
-        Frame::Whole(text) => sink.feed(Message::Text(text)).await,
-        Frame::Spliced { head, shared } => {
-            let first = WsFrame::message(head, OpCode::Data(Data::Text), false);
-            sink.feed(Message::Frame(first)).await?;
-            let last = WsFrame::message(shared, OpCode::Data(Data::Continue), true);
-            sink.feed(Message::Frame(last)).await
-        }
-    }
+    sink.feed(Message::Text(frame.into_text())).await
 }
 
 struct Writer<'a> {
