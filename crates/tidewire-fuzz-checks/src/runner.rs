@@ -140,22 +140,8 @@ fn collect_pointers(value: &Value, at: String, out: &mut Vec<(String, Value)>, b
     }
 }
 
-const DIRECTIVES: &[&str] = &[
-    "$type",
-    "$any",
-    "$regex",
-    "$gte",
-    "$gt",
-    "$lte",
-    "$lt",
-    "$contains",
-    "$length",
-    "$absent",
-    "$capture",
-    "$exact",
-    "$literal",
-    "$nope",
-];
+/// An unknown matcher, so that refusals are exercised beside the engine's own.
+const UNKNOWN_DIRECTIVE: &str = "$nope";
 
 /// Fuzz target `pattern`: patterns and frames shaped from the bytes.
 pub fn check_pattern(bytes: &[u8]) {
@@ -239,7 +225,11 @@ fn shaped_pattern(u: &mut Unstructured, depth: u32) -> arbitrary::Result<Value> 
             );
             continue;
         }
-        let directive = *u.choose(DIRECTIVES)?;
+        let directive = if u.ratio(1, pattern::DIRECTIVES.len() + 1)? {
+            UNKNOWN_DIRECTIVE
+        } else {
+            *u.choose(pattern::DIRECTIVES)?
+        };
         let argument = match directive {
             "$type" => Value::String(
                 u.choose(&[

@@ -11,7 +11,8 @@ use std::collections::BTreeMap;
 /// Values captured by `$capture`, keyed by variable name.
 pub type Captures = BTreeMap<String, Value>;
 
-const DIRECTIVES: &[&str] = &[
+/// Every matcher a pattern object may hold.
+pub const DIRECTIVES: &[&str] = &[
     "$type",
     "$any",
     "$regex",
