@@ -55,6 +55,21 @@ impl JsonSchema for ResumeToken {
     }
 }
 
+/// A position in one stream (a watch's journal, a topic, a room): the stream's
+/// epoch and a sequence number within it. Two positions of the same epoch compare
+/// by `seq`; positions of different epochs do not compare, and a server that
+/// starts a new epoch answers a resume from an older one with `history_lost`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+pub struct Position {
+    /// Names one life of the stream; it changes whenever the server cannot continue the
+    /// earlier sequence (an in-memory server restarted, a journal lost).
+    #[schemars(length(min = 1, max = 128))]
+    pub epoch: String,
+    /// Increases by at least one with every entry of the stream within an epoch.
+    pub seq: u64,
+}
+
 /// A filter of the Tidewire filter language: a JSON object of field paths and
 /// `$` operators, evaluated with the shared filter crate.
 #[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize, JsonSchema)]
