@@ -6,7 +6,7 @@
 //! `line:column` for every mistake.
 
 use crate::expr::{Count, ExprError};
-use crate::locate::{locate, Position};
+use crate::locate::{element_offsets, locate, LineIndex, Position};
 use crate::pattern::{self, Pattern};
 use crate::schema_set::{SchemaSet, SchemaSetError};
 use schemars::JsonSchema;
@@ -996,15 +996,18 @@ fn load_text(
     };
 
     let setups = Arc::new(file.setups);
+    let lines = LineIndex::new(text);
+    let case_offsets = element_offsets(text, "/cases");
     let cases = file
         .cases
         .into_iter()
         .enumerate()
         .map(|(ci, case)| {
-            let position = locate(text, &format!("/cases/{ci}"));
+            let offset = case_offsets.get(ci).copied().unwrap_or(0);
+            let position = lines.position(offset);
             LoadedCase {
                 file: display.clone(),
-                step_positions: step_positions(text, position, case.steps.len()),
+                step_positions: step_positions(text, &lines, offset, case.steps.len()),
                 position,
                 schemas: schemas.clone(),
                 setups: setups.clone(),
@@ -1019,33 +1022,13 @@ fn load_text(
     })
 }
 
-/// Positions of a case's steps, found within the case's own text: locating
-/// each from the start of the file makes loading quadratic in its size.
-fn step_positions(text: &str, case: Position, steps: usize) -> Vec<Position> {
-    let start = text
-        .split_inclusive('\n')
-        .take(case.line - 1)
-        .map(str::len)
-        .sum::<usize>();
-    let start = start
-        + text[start..]
-            .chars()
-            .take(case.column - 1)
-            .map(char::len_utf8)
-            .sum::<usize>();
-    let within = &text[start..];
+/// Positions of a case's steps, found in one pass over the case's own text
+/// (the case starts at byte `case`): locating each step from the start of the
+/// file would make loading quadratic in its size.
+fn step_positions(text: &str, lines: &LineIndex, case: usize, steps: usize) -> Vec<Position> {
+    let offsets = element_offsets(&text[case..], "/steps");
     (0..steps)
-        .map(|si| {
-            let at = locate(within, &format!("/steps/{si}"));
-            Position {
-                line: case.line + at.line - 1,
-                column: if at.line == 1 {
-                    case.column + at.column - 1
-                } else {
-                    at.column
-                },
-            }
-        })
+        .map(|si| lines.position(case + offsets.get(si).copied().unwrap_or(0)))
         .collect()
 }
 
@@ -1303,7 +1286,9 @@ mod tests {
         (0..cases.len())
             .map(|ci| {
                 let steps = cases[ci]["steps"].as_array().map_or(0, Vec::len);
-                step_positions(text, locate(text, &format!("/cases/{ci}")), steps)
+                let lines = LineIndex::new(text);
+                let case = element_offsets(text, "/cases")[ci];
+                step_positions(text, &lines, case, steps)
             })
             .collect()
     }

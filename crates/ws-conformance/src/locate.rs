@@ -38,6 +38,67 @@ pub fn locate(text: &str, pointer: &str) -> Position {
     position_of(text, offset)
 }
 
+/// Byte offsets of the elements of the array a JSON pointer names, relative to
+/// `text`, found in one pass over it. Empty when the pointer names no array.
+pub fn element_offsets(text: &str, pointer: &str) -> Vec<usize> {
+    let tokens: Vec<String> = pointer
+        .split('/')
+        .skip(1)
+        .map(|t| t.replace("~1", "/").replace("~0", "~"))
+        .collect();
+    let mut scanner = Scanner {
+        bytes: text.as_bytes(),
+        at: 0,
+    };
+    scanner.skip_ws();
+    let mut offsets = Vec::new();
+    // `descend` stops at the deepest value reached: only an array at the end of the
+    // whole pointer is the one asked for.
+    if scanner.reaches(&tokens) && scanner.peek() == Some(b'[') {
+        scanner.at += 1;
+        loop {
+            scanner.skip_ws();
+            match scanner.peek() {
+                None | Some(b']') => break,
+                Some(_) => {}
+            }
+            offsets.push(scanner.at);
+            if scanner.skip_value().is_none() {
+                break;
+            }
+            scanner.skip_ws();
+            if scanner.peek() == Some(b',') {
+                scanner.at += 1;
+            }
+        }
+    }
+    offsets
+}
+
+/// Where each line of a text starts, so that many offsets become positions
+/// without rescanning the text before each one.
+pub struct LineIndex<'a> {
+    text: &'a str,
+    starts: Vec<usize>,
+}
+
+impl<'a> LineIndex<'a> {
+    pub fn new(text: &'a str) -> Self {
+        let starts = std::iter::once(0)
+            .chain(text.match_indices('\n').map(|(i, _)| i + 1))
+            .collect();
+        LineIndex { text, starts }
+    }
+
+    pub fn position(&self, offset: usize) -> Position {
+        let offset = offset.min(self.text.len());
+        let line = self.starts.partition_point(|&start| start <= offset);
+        let line_start = self.starts[line - 1];
+        let column = self.text[line_start..offset].chars().count() + 1;
+        Position { line, column }
+    }
+}
+
 fn position_of(text: &str, offset: usize) -> Position {
     let before = &text[..offset.min(text.len())];
     let line = before.matches('\n').count() + 1;
@@ -59,6 +120,22 @@ impl Scanner<'_> {
     fn skip_ws(&mut self) {
         while matches!(self.peek(), Some(b' ' | b'\t' | b'\n' | b'\r')) {
             self.at += 1;
+        }
+    }
+
+    /// Walks down `tokens` from the value at the cursor and tells whether every
+    /// token was found; the cursor is then at the named value.
+    fn reaches(&mut self, tokens: &[String]) -> bool {
+        let Some((token, rest)) = tokens.split_first() else {
+            return true;
+        };
+        let before = self.at;
+        match self.descend(std::slice::from_ref(token)) {
+            Some(at) if at != before => {
+                self.at = at;
+                self.reaches(rest)
+            }
+            _ => false,
         }
     }
 
@@ -119,30 +196,34 @@ impl Scanner<'_> {
     }
 
     fn string(&mut self) -> Option<String> {
+        let start = self.at;
+        self.skip_string()?;
+        let raw = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
+        serde_json::from_str(raw).ok()
+    }
+
+    /// Moves past a string without decoding it: skipped values are most of a
+    /// suite file, and only keys on the way down need their text.
+    fn skip_string(&mut self) -> Option<()> {
         if self.peek()? != b'"' {
             return None;
         }
-        let start = self.at;
         self.at += 1;
         loop {
             match self.peek()? {
                 b'\\' => self.at += 2,
                 b'"' => {
                     self.at += 1;
-                    break;
+                    return Some(());
                 }
                 _ => self.at += 1,
             }
         }
-        let raw = std::str::from_utf8(&self.bytes[start..self.at]).ok()?;
-        serde_json::from_str(raw).ok()
     }
 
     fn skip_value(&mut self) -> Option<()> {
         match self.peek()? {
-            b'"' => {
-                self.string()?;
-            }
+            b'"' => self.skip_string()?,
             open @ (b'{' | b'[') => {
                 let close = if open == b'{' { b'}' } else { b']' };
                 self.at += 1;
@@ -194,6 +275,21 @@ mod tests {
                 column: 10
             }
         );
+    }
+
+    #[test]
+    fn element_offsets_name_each_element_of_the_array_only() {
+        let text = "{\"cases\": [ {\"a\": \"],[\"}, [1, 2],\n 3 ], \"other\": [9]}";
+        let offsets = element_offsets(text, "/cases");
+        let starts: Vec<&str> = offsets.iter().map(|&o| &text[o..o + 2]).collect();
+        assert_eq!(starts, ["{\"", "[1", "3 "]);
+        assert_eq!(
+            LineIndex::new(text).position(offsets[2]),
+            Position { line: 2, column: 2 }
+        );
+        assert!(element_offsets(text, "/missing").is_empty());
+        assert!(element_offsets(text, "/cases/0").is_empty());
+        assert!(element_offsets(text, "/cases/0/a").is_empty());
     }
 
     #[test]

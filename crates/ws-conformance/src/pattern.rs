@@ -370,7 +370,7 @@ fn parse_object(
                 None => err(key, format!("`{key}` takes true or false")),
             },
             "$regex" => match value.as_str() {
-                Some(re) if filled || !re.contains("${") => match regex::Regex::new(re) {
+                Some(re) if filled || !re.contains("${") => match compiled_regex(re) {
                     Ok(compiled) => node.regex = Some(compiled),
                     Err(e) => err(key, format!("invalid regex: {e}")),
                 },
@@ -1070,6 +1070,25 @@ impl ObjectNode {
         }
         out
     }
+}
+
+/// Compiles each distinct `$regex` once per process: suites repeat the same few
+/// (a timestamp form appears hundreds of times), compiling dominated loading,
+/// and a compiled `Regex` is shared by cloning.
+fn compiled_regex(source: &str) -> Result<regex::Regex, regex::Error> {
+    static COMPILED: std::sync::OnceLock<
+        std::sync::Mutex<std::collections::HashMap<String, regex::Regex>>,
+    > = std::sync::OnceLock::new();
+    let cache = COMPILED.get_or_init(Default::default);
+    if let Some(found) = cache.lock().unwrap_or_else(|e| e.into_inner()).get(source) {
+        return Ok(found.clone());
+    }
+    let compiled = regex::Regex::new(source)?;
+    cache
+        .lock()
+        .unwrap_or_else(|e| e.into_inner())
+        .insert(source.to_string(), compiled.clone());
+    Ok(compiled)
 }
 
 #[cfg(test)]
