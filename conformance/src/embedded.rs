@@ -18,6 +18,8 @@ use ws_conformance::{FreshVars, RunOptions};
 /// The origin the `limits_url` server allows.
 const ALLOWED_ORIGIN: &str = "https://app.tidewire.test";
 const JWT_SECRET: &[u8] = b"tidewire-conformance-secret";
+/// The display name the `token_named` token gives its connections.
+const NAMED_DISPLAY_NAME: &str = "Ada Lovelace";
 
 /// The reference servers of one embedded run.
 pub struct Embedded {
@@ -36,9 +38,18 @@ fn tokens() -> HashMap<String, StaticToken> {
     let token = |principal: &str, scopes: &[&str]| StaticToken {
         principal: principal.into(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        display_name: None,
     };
     HashMap::from([
         ("tw-admin".to_string(), token("admin", &["*"])),
+        // A token that names a display name, for the cases of section 11.7.
+        (
+            "tw-named".to_string(),
+            StaticToken {
+                display_name: Some(NAMED_DISPLAY_NAME.into()),
+                ..token("named", &["*"])
+            },
+        ),
         // The scopes the `token_narrow` cases of fixtures/auth.json describe:
         // one glob or exact target per scope kind, so each is tested on both
         // sides of its boundary.
@@ -164,6 +175,9 @@ impl Embedded {
             // A server no other case uses, so that a case can check the
             // server-wide gauges of stats exactly (stats.get.gauges-fall).
             ("stats_url", base()),
+            // Another server no other case uses, so that a case can tell the
+            // total of connections from the gauge (stats.metrics.connections-total).
+            ("metrics_url", base()),
         ];
         let mut servers = Vec::new();
         let mut vars = BTreeMap::new();
@@ -202,6 +216,11 @@ impl Embedded {
             ("token_admin".to_string(), "tw-admin".to_string()),
             ("token_reader".to_string(), "tw-reader".to_string()),
             ("token_narrow".to_string(), "tw-narrow".to_string()),
+            ("token_named".to_string(), "tw-named".to_string()),
+            (
+                "token_named_display_name".to_string(),
+                NAMED_DISPLAY_NAME.to_string(),
+            ),
             ("jwt_admin".to_string(), jwt(JWT_SECRET, "jwt-admin", 3600)),
             (
                 "jwt_expired".to_string(),

@@ -22,6 +22,7 @@
 //! [`InjectedFault`] names a catalogue of faults built on these seams.
 
 mod auth;
+mod clock;
 mod config;
 mod connection;
 mod fanout;

@@ -6,8 +6,9 @@ use std::sync::Arc;
 
 use serde_json::Value;
 use tidewire_protocol::{
-    ChatMessage, DocumentEdit, EditOp, ErrorBody, ErrorCode, LeaveReason, Member, Name, Presence,
-    PresenceAction, Role, RoomMessage, ServerMessage, Timestamp, TypingNotice,
+    ChatMessage, DisplayName, DocumentEdit, EditOp, ErrorBody, ErrorCode, LeaveReason, Member,
+    MemberMetadata, Name, Presence, PresenceAction, Role, RoomMessage, ServerMessage, Timestamp,
+    TypingNotice,
 };
 
 use crate::auth::Action;
@@ -61,6 +62,12 @@ impl Room {
             member.conn.push(Outbound::shared(&frame));
         }
     }
+}
+
+/// How a member is shown besides its principal (section 11.7).
+pub(crate) struct ShownAs {
+    pub display_name: Option<DisplayName>,
+    pub metadata: Option<MemberMetadata>,
 }
 
 pub(crate) struct Rooms {
@@ -137,22 +144,28 @@ impl Rooms {
         Ok((state, member.member.clone()))
     }
 
-    /// Returns the member list including the joiner. Joining again only updates the role.
+    /// Returns the member list including the joiner. Joining again updates the
+    /// role, display name and metadata, without a presence (TW-ROOM-5).
     pub fn join(
         &mut self,
         room: &Name,
         conn: &Arc<Conn>,
         principal: &str,
         role: Role,
+        shown_as: ShownAs,
     ) -> Vec<Member> {
         let state = self.rooms.entry(room.to_string()).or_default();
         if let Some(existing) = state.members.iter_mut().find(|m| m.conn.num == conn.num) {
             existing.member.role = role;
+            existing.member.display_name = shown_as.display_name;
+            existing.member.metadata = shown_as.metadata;
         } else {
             let member = Member {
                 connection_id: conn.id.clone(),
                 principal: principal.to_string(),
                 role,
+                display_name: shown_as.display_name,
+                metadata: shown_as.metadata,
             };
             state.members.push(RoomMember {
                 conn: conn.clone(),
@@ -163,6 +176,7 @@ impl Rooms {
                 action: PresenceAction::Joined,
                 member,
                 reason: None,
+                server_time: None,
             });
             state.broadcast(room, &presence, Some(conn.num));
         }
@@ -182,6 +196,7 @@ impl Rooms {
             action: PresenceAction::Left,
             member: gone.member,
             reason: Some(reason),
+            server_time: None,
         });
         state.broadcast(room, &presence, None);
         true
@@ -234,6 +249,7 @@ impl Rooms {
         let push = ServerMessage::RoomMessage(RoomMessage {
             room: room.clone(),
             message,
+            server_time: None,
         });
         state.broadcast(room, &push, None);
         Ok(())
@@ -245,6 +261,7 @@ impl Rooms {
             room: room.clone(),
             member,
             active,
+            server_time: None,
         });
         state.broadcast(room, &push, Some(conn));
         Ok(())
@@ -334,6 +351,7 @@ impl Rooms {
             version,
             author,
             ops: ops.to_vec(),
+            server_time: None,
         });
         state.broadcast(room, &push, Some(conn));
         Ok(version)

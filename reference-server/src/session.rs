@@ -85,14 +85,27 @@ impl Session {
                         "retry_after_ms",
                         retry_after_ms,
                     );
-                    self.send(&ServerMessage::Error(ErrorMessage { id, error: body }));
+                    self.send(&ServerMessage::Error(ErrorMessage {
+                        id,
+                        error: body,
+                        server_time: None,
+                    }));
                     return;
                 }
             }
         }
         match decode_client_message(text, depth) {
             Ok(message) => self.handle(message),
-            Err(err) => self.send(&ServerMessage::Error(err.to_error_message())),
+            Err(err) => {
+                let lenient = self.state.config.faults.accept_oversized_member_info;
+                match lenient
+                    .then(|| crate::faults::join_without_member_info(text, depth, &err))
+                    .flatten()
+                {
+                    Some(join) => self.handle(join),
+                    None => self.send(&ServerMessage::Error(err.to_error_message())),
+                }
+            }
         }
     }
 
@@ -123,6 +136,7 @@ impl Session {
             Reply::from(ServerMessage::Error(ErrorMessage {
                 id: Some(request.id().clone()),
                 error: body,
+                server_time: None,
             }))
         });
         for hook in &self.state.config.hooks {

@@ -33,6 +33,8 @@ pub(crate) struct State {
     pub open: AtomicUsize,
     pub messages_in: AtomicU64,
     pub messages_out: AtomicU64,
+    /// Connections that were sent a `welcome` since the start (stats `connections_total`).
+    pub connections_total: AtomicU64,
     shutting_down: AtomicBool,
     next_connection: AtomicU64,
     started: Instant,
@@ -71,6 +73,7 @@ impl State {
             open: AtomicUsize::new(0),
             messages_in: AtomicU64::new(0),
             messages_out: AtomicU64::new(0),
+            connections_total: AtomicU64::new(0),
             shutting_down: AtomicBool::new(false),
             next_connection: AtomicU64::new(1),
             started: Instant::now(),
@@ -120,6 +123,9 @@ impl State {
             messages_in: self.messages_in.load(Ordering::Relaxed),
             messages_out: self.messages_out.load(Ordering::Relaxed),
             uptime_ms: self.started.elapsed().as_millis() as u64,
+            connections_total: Some(self.connections_total.load(Ordering::Relaxed)),
+            limits: Some(self.limits()),
+            max_connections: Some(self.config.max_connections as u64),
         }
     }
 
@@ -133,6 +139,8 @@ impl State {
             outbound_queue: u32::try_from(config.outbound_queue).unwrap_or(u32::MAX),
             outbound_queue_bytes: Some(config.outbound_queue_bytes as u64),
             filter: Some(filter_limits()),
+            connect_rate: config.connect_rate,
+            room_post_rate: config.room_post_rate,
         }
     }
 
@@ -170,6 +178,7 @@ impl State {
                 timeout_ms: (config.auth_mode == AuthMode::Required)
                     .then_some(config.auth_timeout.as_millis() as u64),
             },
+            server_time: None,
         }
     }
 }

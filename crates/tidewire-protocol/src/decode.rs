@@ -44,6 +44,7 @@ impl DecodeError {
                 message: self.message.clone(),
                 details,
             },
+            server_time: None,
         }
     }
 }

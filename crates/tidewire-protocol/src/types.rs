@@ -195,6 +195,23 @@ pub struct Limits {
     /// Optional because it was added within version 1 (section 22).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<FilterLimits>,
+    /// Connection attempts accepted from one client address per window; absent when the
+    /// server applies none (section 13.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_rate: Option<ConnectRate>,
+    /// Posts accepted in one room per window, from all its members together; absent when
+    /// the server applies none (section 13.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_post_rate: Option<RateLimit>,
+}
+
+/// A limit on connection attempts: at most `attempts` handshakes from one client address
+/// in any `window_ms`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectRate {
+    pub attempts: u32,
+    pub window_ms: u64,
 }
 
 /// Bounds on the size of one filter (or one pipeline stage).
@@ -318,6 +335,13 @@ pub struct Member {
     pub connection_id: String,
     pub principal: String,
     pub role: Role,
+    /// The name to show for the member: from its `join`, else from its token; absent when
+    /// neither gave one (section 11.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<crate::DisplayName>,
+    /// The application metadata of the member's `join`; absent when it gave none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<crate::MemberMetadata>,
 }
 
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
@@ -375,6 +399,15 @@ pub struct ServerStats {
     pub messages_in: u64,
     pub messages_out: u64,
     pub uptime_ms: u64,
+    /// Connections that received a `welcome` since the server started, open or closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections_total: Option<u64>,
+    /// The limits a connection opened now would be given (its `welcome.limits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    /// The most connections the server serves at once; absent when it sets no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u64>,
 }
 
 /// Counters for the requesting connection.
