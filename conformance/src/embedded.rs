@@ -10,8 +10,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
 use tidewire_server::{
-    encode_hs256, AuthMode, Config, InjectedFault, RateLimit, Server, ServerError, ServerHandle,
-    StaticToken, Variant,
+    encode_hs256, AuthMode, Config, ConnectRate, InjectedFault, RateLimit, Server, ServerError,
+    ServerHandle, StaticToken, Variant,
 };
 use ws_conformance::{FreshVars, RunOptions};
 
@@ -178,6 +178,31 @@ impl Embedded {
             // Another server no other case uses, so that a case can tell the
             // total of connections from the gauge (stats.metrics.connections-total).
             ("metrics_url", base()),
+            // A connection rate a case reaches with four handshakes, on a
+            // server no other case uses: the rate counts every handshake
+            // from the runner's address.
+            (
+                "connect_rate_url",
+                Config {
+                    connect_rate: Some(ConnectRate {
+                        attempts: 3,
+                        window_ms: 60_000,
+                    }),
+                    ..base()
+                },
+            ),
+            // A room post rate a case reaches with four posts; per room, so
+            // cases in rooms of their own may share the server.
+            (
+                "room_rate_url",
+                Config {
+                    room_post_rate: Some(RateLimit {
+                        messages: 3,
+                        window_ms: 60_000,
+                    }),
+                    ..base()
+                },
+            ),
         ];
         let mut servers = Vec::new();
         let mut vars = BTreeMap::new();

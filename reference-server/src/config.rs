@@ -37,6 +37,8 @@ pub struct Faults {
     pub push_without_time: bool,
     pub ignore_token_name: bool,
     pub accept_oversized_member_info: bool,
+    pub ignore_connect_rate: bool,
+    pub ignore_room_post_rate: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -266,6 +268,16 @@ impl Config {
         if let Some(rate) = self.rate_limit {
             if rate.messages == 0 || rate.window_ms == 0 {
                 return invalid("rate limit needs a positive message count and window");
+            }
+        }
+        if let Some(rate) = self.connect_rate {
+            if rate.attempts == 0 || rate.window_ms == 0 {
+                return invalid("connection rate needs a positive attempt count and window");
+            }
+        }
+        if let Some(rate) = self.room_post_rate {
+            if rate.messages == 0 || rate.window_ms == 0 {
+                return invalid("room post rate needs a positive post count and window");
             }
         }
         Ok(())

@@ -91,6 +91,10 @@ pub enum InjectedFault {
     TotalIsCurrent,
     /// `stats.server.limits` announces one more subscription than the welcome.
     StatsLimitsDiffer,
+    /// The connection rate per client address is announced but not enforced.
+    IgnoreConnectRate,
+    /// The post rate per room is announced but not enforced.
+    IgnoreRoomPostRate,
 }
 
 /// A name that is no fault of the catalogue.
@@ -102,7 +106,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 33] = [
+    pub const ALL: [InjectedFault; 35] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -136,6 +140,8 @@ impl InjectedFault {
         InjectedFault::PushWithoutTime,
         InjectedFault::TotalIsCurrent,
         InjectedFault::StatsLimitsDiffer,
+        InjectedFault::IgnoreConnectRate,
+        InjectedFault::IgnoreRoomPostRate,
     ];
 
     /// The stable kebab-case name.
@@ -174,6 +180,8 @@ impl InjectedFault {
             InjectedFault::PushWithoutTime => "push-without-time",
             InjectedFault::TotalIsCurrent => "total-is-current",
             InjectedFault::StatsLimitsDiffer => "stats-limits-differ",
+            InjectedFault::IgnoreConnectRate => "ignore-connect-rate",
+            InjectedFault::IgnoreRoomPostRate => "ignore-room-post-rate",
         }
     }
 
@@ -249,6 +257,12 @@ impl InjectedFault {
             InjectedFault::StatsLimitsDiffer => {
                 "stats report another max_subscriptions than the welcome"
             }
+            InjectedFault::IgnoreConnectRate => {
+                "the connection rate per address is announced but not enforced"
+            }
+            InjectedFault::IgnoreRoomPostRate => {
+                "the post rate per room is announced but not enforced"
+            }
         }
     }
 
@@ -273,6 +287,8 @@ impl InjectedFault {
             InjectedFault::PushWithoutTime => faults.push_without_time = true,
             InjectedFault::IgnoreTokenName => faults.ignore_token_name = true,
             InjectedFault::AcceptOversizedMemberInfo => faults.accept_oversized_member_info = true,
+            InjectedFault::IgnoreConnectRate => faults.ignore_connect_rate = true,
+            InjectedFault::IgnoreRoomPostRate => faults.ignore_room_post_rate = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

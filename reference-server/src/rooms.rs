@@ -3,18 +3,20 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tidewire_protocol::{
     ChatMessage, DisplayName, DocumentEdit, EditOp, ErrorBody, ErrorCode, LeaveReason, Member,
-    MemberMetadata, Name, Presence, PresenceAction, Role, RoomMessage, ServerMessage, Timestamp,
-    TypingNotice,
+    MemberMetadata, Name, Presence, PresenceAction, RateLimit, Role, RoomMessage, ServerMessage,
+    Timestamp, TypingNotice,
 };
 
 use crate::auth::Action;
 use crate::fanout::shared_frame;
 use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, StorageError};
+use crate::quota::{retry_after_ms, SlidingWindow};
 use crate::util::{error, error_with, invalid_at, now_timestamp};
 use crate::variant::Choices;
 
@@ -35,6 +37,8 @@ struct Room {
     history: VecDeque<ChatMessage>,
     posted: u64,
     documents: HashMap<String, Document>,
+    /// Recent accepted posts, for the room post rate (section 13.7).
+    recent_posts: SlidingWindow,
 }
 
 impl Room {
@@ -76,6 +80,8 @@ pub(crate) struct Rooms {
     /// The data directory for history; `None` keeps it in memory only.
     disk: Option<Arc<Disk>>,
     choices: Arc<dyn Choices>,
+    /// Posts accepted per room per window; `None`: no limit.
+    post_rate: Option<RateLimit>,
 }
 
 fn not_a_member(room: &str) -> ErrorBody {
@@ -83,6 +89,21 @@ fn not_a_member(room: &str) -> ErrorBody {
         ErrorCode::Forbidden,
         format!("not a member of room {room:?}"),
     )
+}
+
+/// TW-QUOTA-4: `rate_limited` naming the room post rate and when to post again.
+fn room_post_rate_limited(rate: RateLimit, wait: Duration) -> ErrorBody {
+    let mut details = tidewire_protocol::Object::new();
+    details.insert("limit".into(), "room_post_rate".into());
+    details.insert("retry_after_ms".into(), retry_after_ms(wait).into());
+    ErrorBody {
+        code: ErrorCode::RateLimited,
+        message: format!(
+            "the room accepts at most {} posts in {} ms",
+            rate.messages, rate.window_ms
+        ),
+        details: Some(details),
+    }
 }
 
 fn observer(room: &str) -> ErrorBody {
@@ -99,7 +120,14 @@ impl Rooms {
             history_bound,
             disk: None,
             choices,
+            post_rate: None,
         }
+    }
+
+    /// Limits the posts every room accepts per window (section 13.7).
+    pub fn with_post_rate(mut self, rate: Option<RateLimit>) -> Rooms {
+        self.post_rate = rate;
+        self
     }
 
     /// Restores each room's history and message count from a data directory
@@ -216,6 +244,15 @@ impl Rooms {
             .rooms
             .get_mut(room.as_str())
             .expect("checked by participant");
+        if let Some(rate) = self.post_rate {
+            let window = Duration::from_millis(rate.window_ms);
+            let admitted = state
+                .recent_posts
+                .admit(rate.messages as usize, window, Instant::now());
+            if let Err(wait) = admitted {
+                return Err(room_post_rate_limited(rate, wait));
+            }
+        }
         let posted = state.posted + 1;
         let message = ChatMessage {
             message_id: self.choices.room_message_id(posted),
@@ -304,6 +341,15 @@ impl Rooms {
             .rooms
             .get_mut(room.as_str())
             .expect("checked by participant");
+        if let Some(rate) = self.post_rate {
+            let window = Duration::from_millis(rate.window_ms);
+            let admitted = state
+                .recent_posts
+                .admit(rate.messages as usize, window, Instant::now());
+            if let Err(wait) = admitted {
+                return Err(room_post_rate_limited(rate, wait));
+            }
+        }
         let doc = state.documents.entry(document.to_string()).or_default();
         if version != doc.version {
             return Err(error_with(

@@ -14,6 +14,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::outbound::Conn;
 use crate::persist::{Disk, StorageError};
+use crate::quota::ConnectAttempts;
 use crate::rooms::Rooms;
 use crate::store::Store;
 use crate::topics::Topics;
@@ -35,6 +36,8 @@ pub(crate) struct State {
     pub messages_out: AtomicU64,
     /// Connections that were sent a `welcome` since the start (stats `connections_total`).
     pub connections_total: AtomicU64,
+    /// Handshakes per client address, when the configuration limits them.
+    pub connect_attempts: Option<ConnectAttempts>,
     shutting_down: AtomicBool,
     next_connection: AtomicU64,
     started: Instant,
@@ -49,7 +52,10 @@ impl State {
         let store = Store::new(epoch, config.journal_retention)
             .with_max_age(config.journal_max_age)
             .with_choices(choices.clone());
-        let rooms = Rooms::new(config.room_history, choices.clone());
+        let room_post_rate = config
+            .room_post_rate
+            .filter(|_| !config.faults.ignore_room_post_rate);
+        let rooms = Rooms::new(config.room_history, choices.clone()).with_post_rate(room_post_rate);
         let (store, rooms, fresh) = match &config.data_dir {
             None => (store, rooms, true),
             Some(dir) => {
@@ -74,6 +80,10 @@ impl State {
             messages_in: AtomicU64::new(0),
             messages_out: AtomicU64::new(0),
             connections_total: AtomicU64::new(0),
+            connect_attempts: config
+                .connect_rate
+                .filter(|_| !config.faults.ignore_connect_rate)
+                .map(ConnectAttempts::new),
             shutting_down: AtomicBool::new(false),
             next_connection: AtomicU64::new(1),
             started: Instant::now(),

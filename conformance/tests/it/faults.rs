@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 21] = [
+const CATCHERS: [(InjectedFault, &str); 23] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -74,6 +74,14 @@ const CATCHERS: [(InjectedFault, &str); 21] = [
     (
         InjectedFault::StatsLimitsDiffer,
         "stats.metrics.effective-limits",
+    ),
+    (
+        InjectedFault::IgnoreConnectRate,
+        "limits.quota.connect-rate",
+    ),
+    (
+        InjectedFault::IgnoreRoomPostRate,
+        "limits.quota.room-post-rate",
     ),
 ];
 
