@@ -9,6 +9,7 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
+use tidewire_protocol::{ClientMessage, ErrorBody, ExtensionCode, Object, Recovery};
 use tidewire_server::{
     encode_hs256, AuthMode, Config, ConnectRate, InjectedFault, RateLimit, Server, ServerError,
     ServerHandle, StaticToken, Variant,
@@ -89,6 +90,35 @@ fn base(variant: Variant) -> Config {
         jwt_secret: Some(JWT_SECRET.to_vec()),
         ..Config::for_variant(variant)
     }
+}
+
+/// The collection whose records the `xerr_url` application validates.
+const VALIDATED_COLLECTION: &str = "xerr-validated";
+
+/// `config` with a hook that refuses a `create` in [`VALIDATED_COLLECTION`]
+/// of a record without a string `name`, with an application's error code.
+fn with_application_codes(config: Config, variant: Variant) -> Config {
+    let (code, retry) = match variant {
+        Variant::Usual => ("x-validation_error", Recovery::Terminal),
+        Variant::Alternate => ("x-app.schema-check", Recovery::Retryable),
+    };
+    let code = ExtensionCode::new(code).expect("a valid application code");
+    config.before_operation(move |ctx| match ctx.request {
+        ClientMessage::Create(create)
+            if create.collection.as_str() == VALIDATED_COLLECTION
+                && !create.record.get("name").is_some_and(|n| n.is_string()) =>
+        {
+            let mut details = Object::new();
+            details.insert("path".into(), "record.name".into());
+            Err(ErrorBody {
+                code: code.clone().into(),
+                message: "the record does not validate: name is required".into(),
+                details: Some(details),
+                retry: Some(retry),
+            })
+        }
+        _ => Ok(()),
+    })
 }
 
 fn jwt(secret: &[u8], subject: &str, expires_in_secs: i64) -> String {
@@ -203,6 +233,10 @@ impl Embedded {
                     ..base()
                 },
             ),
+            // An application that validates the records of one collection
+            // with a hook and refuses others with a code of its own (section
+            // 17.1); each variant names the code and its class differently.
+            ("xerr_url", with_application_codes(base(), variant)),
         ];
         let mut servers = Vec::new();
         let mut vars = BTreeMap::new();

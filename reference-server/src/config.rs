@@ -39,6 +39,7 @@ pub struct Faults {
     pub accept_oversized_member_info: bool,
     pub ignore_connect_rate: bool,
     pub ignore_room_post_rate: bool,
+    pub unprefixed_extension_codes: bool,
 }
 
 /// Records to load into a collection when the server starts.

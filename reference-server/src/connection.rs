@@ -372,6 +372,12 @@ impl Writer<'_> {
             // edits the text; the filter below then passes it through as is.
             item.frame = Frame::Whole(crate::faults::omit_required_field(item.frame.into_text()));
         }
+        if self.state.config.faults.unprefixed_extension_codes {
+            // No typed message holds a code outside the namespace, so this edits the text.
+            item.frame = Frame::Whole(crate::faults::unprefix_extension_code(
+                item.frame.into_text(),
+            ));
+        }
         let Some(filter) = &self.state.config.outbound_filter else {
             self.feed(sink, item.frame).await?;
             if let Some((subscription, token)) = &item.position {

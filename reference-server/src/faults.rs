@@ -95,6 +95,10 @@ pub enum InjectedFault {
     IgnoreConnectRate,
     /// The post rate per room is announced but not enforced.
     IgnoreRoomPostRate,
+    /// Errors carry no `retry`.
+    ErrorWithoutRetry,
+    /// Application error codes lose their `x-` prefix.
+    UnprefixedExtensionCode,
 }
 
 /// A name that is no fault of the catalogue.
@@ -106,7 +110,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 35] = [
+    pub const ALL: [InjectedFault; 37] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -142,6 +146,8 @@ impl InjectedFault {
         InjectedFault::StatsLimitsDiffer,
         InjectedFault::IgnoreConnectRate,
         InjectedFault::IgnoreRoomPostRate,
+        InjectedFault::ErrorWithoutRetry,
+        InjectedFault::UnprefixedExtensionCode,
     ];
 
     /// The stable kebab-case name.
@@ -182,6 +188,8 @@ impl InjectedFault {
             InjectedFault::StatsLimitsDiffer => "stats-limits-differ",
             InjectedFault::IgnoreConnectRate => "ignore-connect-rate",
             InjectedFault::IgnoreRoomPostRate => "ignore-room-post-rate",
+            InjectedFault::ErrorWithoutRetry => "error-without-retry",
+            InjectedFault::UnprefixedExtensionCode => "unprefixed-extension-code",
         }
     }
 
@@ -263,6 +271,10 @@ impl InjectedFault {
             InjectedFault::IgnoreRoomPostRate => {
                 "the post rate per room is announced but not enforced"
             }
+            InjectedFault::ErrorWithoutRetry => "errors carry no retry class",
+            InjectedFault::UnprefixedExtensionCode => {
+                "application error codes are sent without their x- prefix"
+            }
         }
     }
 
@@ -289,6 +301,7 @@ impl InjectedFault {
             InjectedFault::AcceptOversizedMemberInfo => faults.accept_oversized_member_info = true,
             InjectedFault::IgnoreConnectRate => faults.ignore_connect_rate = true,
             InjectedFault::IgnoreRoomPostRate => faults.ignore_room_post_rate = true,
+            InjectedFault::UnprefixedExtensionCode => faults.unprefixed_extension_codes = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -311,7 +324,8 @@ impl InjectedFault {
             | InjectedFault::ObserverAsParticipant
             | InjectedFault::DropMemberInfo
             | InjectedFault::TotalIsCurrent
-            | InjectedFault::StatsLimitsDiffer => {
+            | InjectedFault::StatsLimitsDiffer
+            | InjectedFault::ErrorWithoutRetry => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -428,7 +442,9 @@ impl FaultFilter {
             }
             InjectedFault::WrongErrorCode => match message {
                 ServerMessage::Error(mut error) if error.id.is_some() => {
-                    error.error.code = next_code(error.error.code);
+                    if let Some(code) = error.error.code.registry() {
+                        error.error.code = next_code(code).into();
+                    }
                     vec![ServerMessage::Error(error)]
                 }
                 other => vec![other],
@@ -588,6 +604,11 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
                 }
             }
         }
+        (InjectedFault::ErrorWithoutRetry, "error") => {
+            if let Some(error) = frame.get_mut("error").and_then(Value::as_object_mut) {
+                error.remove("retry");
+            }
+        }
         (InjectedFault::TotalIsCurrent, "stats") => {
             if let Some(open) = frame.pointer("/server/connections").cloned() {
                 if let Some(total) = frame.pointer_mut("/server/connections_total") {
@@ -609,6 +630,21 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// The `unprefixed-extension-code` fault, applied to a frame about to be written.
+pub(crate) fn unprefix_extension_code(text: Utf8Bytes) -> Utf8Bytes {
+    let Ok(Value::Object(mut message)) = serde_json::from_str::<Value>(&text) else {
+        return text;
+    };
+    let Some(code) = message.get_mut("error").and_then(|e| e.get_mut("code")) else {
+        return text;
+    };
+    match code.as_str().and_then(|c| c.strip_prefix("x-")) {
+        Some(bare) => *code = Value::from(bare),
+        None => return text,
+    }
+    Value::Object(message).to_string().into()
 }
 
 /// The `accept-oversized-member-info` fault: a `join` refused only for its

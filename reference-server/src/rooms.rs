@@ -97,12 +97,13 @@ fn room_post_rate_limited(rate: RateLimit, wait: Duration) -> ErrorBody {
     details.insert("limit".into(), "room_post_rate".into());
     details.insert("retry_after_ms".into(), retry_after_ms(wait).into());
     ErrorBody {
-        code: ErrorCode::RateLimited,
+        code: ErrorCode::RateLimited.into(),
         message: format!(
             "the room accepts at most {} posts in {} ms",
             rate.messages, rate.window_ms
         ),
         details: Some(details),
+        retry: Some(ErrorCode::RateLimited.recovery()),
     }
 }
 

@@ -20,7 +20,7 @@ use crate::outbound::{CloseRequest, Conn, Outbound};
 use crate::profiles::Reply;
 use crate::ratelimit::{RateWindow, Verdict};
 use crate::state::State;
-use crate::util::{error, error_with};
+use crate::util::{error, error_with, with_retry};
 
 /// What a subscription id of the connection names, to end it on `unsubscribe`
 /// or when the connection goes.
@@ -135,7 +135,7 @@ impl Session {
         let reply = outcome.unwrap_or_else(|body| {
             Reply::from(ServerMessage::Error(ErrorMessage {
                 id: Some(request.id().clone()),
-                error: body,
+                error: with_retry(body),
                 server_time: None,
             }))
         });

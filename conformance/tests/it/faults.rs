@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 23] = [
+const CATCHERS: [(InjectedFault, &str); 25] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -82,6 +82,11 @@ const CATCHERS: [(InjectedFault, &str); 23] = [
     (
         InjectedFault::IgnoreRoomPostRate,
         "limits.quota.room-post-rate",
+    ),
+    (InjectedFault::ErrorWithoutRetry, "core.xerr.retry-class"),
+    (
+        InjectedFault::UnprefixedExtensionCode,
+        "core.xerr.application-code",
     ),
 ];
 

@@ -706,9 +706,10 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             ErrorMessage {
                 id: Some(id("c1")),
                 error: ErrorBody {
-                    code: ErrorCode::RateLimited,
+                    code: ErrorCode::RateLimited.into(),
                     message: "more than 60 messages in 60000 ms".into(),
                     details: Some(object(json!({ "retry_after_ms": 750 }))),
+                    retry: Some(Recovery::Retryable),
                 },
                 server_time: None,
             },
@@ -719,9 +720,10 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             ErrorMessage {
                 id: None,
                 error: ErrorBody {
-                    code: ErrorCode::InvalidMessage,
+                    code: ErrorCode::InvalidMessage.into(),
                     message: "the frame is not a JSON object".into(),
                     details: None,
+                    retry: Some(Recovery::Terminal),
                 },
                 server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },

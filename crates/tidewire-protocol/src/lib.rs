@@ -19,6 +19,7 @@ pub mod arbitrary;
 pub mod asyncapi;
 mod decode;
 mod error;
+mod extension_code;
 mod member_info;
 mod messages;
 mod names;
@@ -32,6 +33,7 @@ mod tests;
 
 pub use decode::{decode_client_message, nesting_depth, DecodeError, MAX_PARSER_NESTING_DEPTH};
 pub use error::{CloseCode, ErrorCode, Recovery};
+pub use extension_code::{AnyErrorCode, ExtensionCode};
 pub use member_info::{DisplayName, InvalidMemberInfo, MemberMetadata};
 pub use messages::*;
 pub use names::{CollectionName, InvalidName, Name, RequestId};

@@ -6,7 +6,6 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::ErrorCode;
 use crate::names::CollectionName;
 
 /// A JSON object: a record, a projection of one, or a set of updated fields.
@@ -438,7 +437,8 @@ pub enum NoticeReason {
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
-    pub code: ErrorCode,
+    /// A code of the registry, or an application's own in the namespace `x-` (section 17.1).
+    pub code: crate::AnyErrorCode,
     /// A human-readable explanation. Not for programs to parse.
     pub message: String,
     /// Code-specific fields: `retry_after_ms` (rate_limited), `current_version` (conflict on
@@ -449,4 +449,14 @@ pub struct ErrorBody {
         proptest(strategy = "proptest::option::of(crate::arbitrary::object())")
     )]
     pub details: Option<Object>,
+    /// What a client does after this error: `retryable` (the same request may succeed
+    /// after a back-off) or `terminal` (not unchanged). The registry's class for its codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(
+            strategy = "proptest::option::of(proptest::prop_oneof![proptest::strategy::Just(crate::Recovery::Retryable), proptest::strategy::Just(crate::Recovery::Terminal)])"
+        )
+    )]
+    pub retry: Option<crate::Recovery>,
 }

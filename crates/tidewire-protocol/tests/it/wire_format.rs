@@ -79,9 +79,10 @@ fn rate_limited_error() {
     let error = ServerMessage::from(ErrorMessage {
         id: Some(RequestId::new("p9").unwrap()),
         error: ErrorBody {
-            code: ErrorCode::RateLimited,
+            code: ErrorCode::RateLimited.into(),
             message: "more than 60 messages in 60000 ms".into(),
             details: Some(details),
+            retry: Some(Recovery::Retryable),
         },
         server_time: None,
     });
