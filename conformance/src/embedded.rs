@@ -9,15 +9,18 @@ use std::collections::{BTreeMap, HashMap};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::json;
+use tidewire_protocol::{ClientMessage, ErrorBody, ExtensionCode, Object, Recovery};
 use tidewire_server::{
-    encode_hs256, AuthMode, Config, InjectedFault, RateLimit, Server, ServerError, ServerHandle,
-    StaticToken, Variant,
+    encode_hs256, AuthMode, Config, ConnectRate, InjectedFault, RateLimit, Server, ServerError,
+    ServerHandle, StaticToken, Variant,
 };
 use ws_conformance::{FreshVars, RunOptions};
 
 /// The origin the `limits_url` server allows.
 const ALLOWED_ORIGIN: &str = "https://app.tidewire.test";
 const JWT_SECRET: &[u8] = b"tidewire-conformance-secret";
+/// The display name the `token_named` token gives its connections.
+const NAMED_DISPLAY_NAME: &str = "Ada Lovelace";
 
 /// The reference servers of one embedded run.
 pub struct Embedded {
@@ -36,9 +39,18 @@ fn tokens() -> HashMap<String, StaticToken> {
     let token = |principal: &str, scopes: &[&str]| StaticToken {
         principal: principal.into(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        display_name: None,
     };
     HashMap::from([
         ("tw-admin".to_string(), token("admin", &["*"])),
+        // A token that names a display name, for the cases of section 11.7.
+        (
+            "tw-named".to_string(),
+            StaticToken {
+                display_name: Some(NAMED_DISPLAY_NAME.into()),
+                ..token("named", &["*"])
+            },
+        ),
         // The scopes the `token_narrow` cases of fixtures/auth.json describe:
         // one glob or exact target per scope kind, so each is tested on both
         // sides of its boundary.
@@ -78,6 +90,35 @@ fn base(variant: Variant) -> Config {
         jwt_secret: Some(JWT_SECRET.to_vec()),
         ..Config::for_variant(variant)
     }
+}
+
+/// The collection whose records the `xerr_url` application validates.
+const VALIDATED_COLLECTION: &str = "xerr-validated";
+
+/// `config` with a hook that refuses a `create` in [`VALIDATED_COLLECTION`]
+/// of a record without a string `name`, with an application's error code.
+fn with_application_codes(config: Config, variant: Variant) -> Config {
+    let (code, retry) = match variant {
+        Variant::Usual => ("x-validation_error", Recovery::Terminal),
+        Variant::Alternate => ("x-app.schema-check", Recovery::Retryable),
+    };
+    let code = ExtensionCode::new(code).expect("a valid application code");
+    config.before_operation(move |ctx| match ctx.request {
+        ClientMessage::Create(create)
+            if create.collection.as_str() == VALIDATED_COLLECTION
+                && !create.record.get("name").is_some_and(|n| n.is_string()) =>
+        {
+            let mut details = Object::new();
+            details.insert("path".into(), "record.name".into());
+            Err(ErrorBody {
+                code: code.clone().into(),
+                message: "the record does not validate: name is required".into(),
+                details: Some(details),
+                retry: Some(retry),
+            })
+        }
+        _ => Ok(()),
+    })
 }
 
 fn jwt(secret: &[u8], subject: &str, expires_in_secs: i64) -> String {
@@ -164,6 +205,38 @@ impl Embedded {
             // A server no other case uses, so that a case can check the
             // server-wide gauges of stats exactly (stats.get.gauges-fall).
             ("stats_url", base()),
+            // Another server no other case uses, so that a case can tell the
+            // total of connections from the gauge (stats.metrics.connections-total).
+            ("metrics_url", base()),
+            // A connection rate a case reaches with four handshakes, on a
+            // server no other case uses: the rate counts every handshake
+            // from the runner's address.
+            (
+                "connect_rate_url",
+                Config {
+                    connect_rate: Some(ConnectRate {
+                        attempts: 3,
+                        window_ms: 60_000,
+                    }),
+                    ..base()
+                },
+            ),
+            // A room post rate a case reaches with four posts; per room, so
+            // cases in rooms of their own may share the server.
+            (
+                "room_rate_url",
+                Config {
+                    room_post_rate: Some(RateLimit {
+                        messages: 3,
+                        window_ms: 60_000,
+                    }),
+                    ..base()
+                },
+            ),
+            // An application that validates the records of one collection
+            // with a hook and refuses others with a code of its own (section
+            // 17.1); each variant names the code and its class differently.
+            ("xerr_url", with_application_codes(base(), variant)),
         ];
         let mut servers = Vec::new();
         let mut vars = BTreeMap::new();
@@ -202,6 +275,11 @@ impl Embedded {
             ("token_admin".to_string(), "tw-admin".to_string()),
             ("token_reader".to_string(), "tw-reader".to_string()),
             ("token_narrow".to_string(), "tw-narrow".to_string()),
+            ("token_named".to_string(), "tw-named".to_string()),
+            (
+                "token_named_display_name".to_string(),
+                NAMED_DISPLAY_NAME.to_string(),
+            ),
             ("jwt_admin".to_string(), jwt(JWT_SECRET, "jwt-admin", 3600)),
             (
                 "jwt_expired".to_string(),

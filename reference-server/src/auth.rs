@@ -13,6 +13,7 @@ use hmac::{Hmac, KeyInit, Mac};
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
+use tidewire_protocol::DisplayName;
 
 /// The principal of every connection that has not authenticated.
 pub const ANONYMOUS: &str = "anonymous";
@@ -23,6 +24,9 @@ pub struct StaticToken {
     pub principal: String,
     #[serde(default)]
     pub scopes: Vec<String>,
+    /// The name room members of this token are shown with when their `join` gives none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<String>,
 }
 
 /// A connection's identity: who it is and what it may do.
@@ -33,6 +37,9 @@ pub(crate) struct Identity {
     pub expires_at: Option<SystemTime>,
     /// False for the anonymous identity.
     pub authenticated: bool,
+    /// The token's display name (static token `display_name`, JWT claim `name`), when it
+    /// names a valid one.
+    pub display_name: Option<DisplayName>,
 }
 
 impl Identity {
@@ -42,6 +49,7 @@ impl Identity {
             scopes: Scopes::parse(scopes),
             expires_at: None,
             authenticated: false,
+            display_name: None,
         }
     }
 }
@@ -163,6 +171,7 @@ impl Authenticator {
                 scopes: Scopes::parse(&grant.scopes),
                 expires_at: None,
                 authenticated: true,
+                display_name: token_display_name(grant.display_name.as_deref()),
             });
         }
         match &self.jwt_secret {
@@ -173,11 +182,18 @@ impl Authenticator {
                     scopes: Scopes::parse(&claims.scopes),
                     expires_at: claims.expires_at,
                     authenticated: true,
+                    display_name: token_display_name(claims.name.as_deref()),
                 })
             }
             _ => Err(InvalidToken("unknown token".into())),
         }
     }
+}
+
+/// A token's name is a default only: one that is no valid display name is
+/// ignored rather than making the whole token invalid (section 11.7).
+fn token_display_name(name: Option<&str>) -> Option<DisplayName> {
+    name.and_then(|name| DisplayName::new(name).ok())
 }
 
 /// The claims of a verified JWT that Tidewire uses.
@@ -186,6 +202,8 @@ pub(crate) struct JwtClaims {
     pub subject: String,
     pub scopes: Vec<String>,
     pub expires_at: Option<SystemTime>,
+    /// The `name` claim, when it is a string.
+    pub name: Option<String>,
 }
 
 fn hs256(secret: &[u8]) -> Hmac<Sha256> {
@@ -266,10 +284,15 @@ fn verify_hs256(secret: &[u8], token: &str, now: SystemTime) -> Result<JwtClaims
     if instant("nbf")?.is_some_and(|nbf| nbf > now) {
         return Err(bad("not yet valid"));
     }
+    let name = claims
+        .get("name")
+        .and_then(Value::as_str)
+        .map(str::to_string);
     Ok(JwtClaims {
         subject,
         scopes,
         expires_at,
+        name,
     })
 }
 

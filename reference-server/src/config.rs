@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use serde_json::{Map, Value};
-use tidewire_protocol::{AuthMode, ErrorBody, RateLimit, ServerMessage};
+use tidewire_protocol::{AuthMode, ConnectRate, ErrorBody, RateLimit, ServerMessage};
 
 use crate::auth::StaticToken;
 use crate::hooks::{AfterFn, BeforeFn, Hooks, OperationContext, OutboundFilter};
@@ -34,6 +34,12 @@ pub struct Faults {
     pub accept_stale_edit: bool,
     /// Leave the rooms of a dropped connection untouched: no presence, still a member.
     pub keep_dropped_member: bool,
+    pub push_without_time: bool,
+    pub ignore_token_name: bool,
+    pub accept_oversized_member_info: bool,
+    pub ignore_connect_rate: bool,
+    pub ignore_room_post_rate: bool,
+    pub unprefixed_extension_codes: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -103,6 +109,10 @@ pub struct Config {
     pub variant: Variant,
     pub hooks: Vec<Arc<dyn Hooks>>,
     pub outbound_filter: Option<Arc<dyn OutboundFilter>>,
+    /// Handshakes accepted from one client address per window (section 13.6); `None`: no limit.
+    pub connect_rate: Option<ConnectRate>,
+    /// Posts accepted in one room per window (section 13.7); `None`: no limit.
+    pub room_post_rate: Option<RateLimit>,
 }
 
 impl Default for Config {
@@ -139,6 +149,8 @@ impl Default for Config {
             variant: Variant::Usual,
             hooks: Vec::new(),
             outbound_filter: None,
+            connect_rate: None,
+            room_post_rate: None,
         }
     }
 }
@@ -259,6 +271,16 @@ impl Config {
                 return invalid("rate limit needs a positive message count and window");
             }
         }
+        if let Some(rate) = self.connect_rate {
+            if rate.attempts == 0 || rate.window_ms == 0 {
+                return invalid("connection rate needs a positive attempt count and window");
+            }
+        }
+        if let Some(rate) = self.room_post_rate {
+            if rate.messages == 0 || rate.window_ms == 0 {
+                return invalid("room post rate needs a positive post count and window");
+            }
+        }
         Ok(())
     }
 }
@@ -276,6 +298,8 @@ impl fmt::Debug for Config {
             .field("anonymous_scopes", &self.anonymous_scopes)
             .field("token_expiry_notice", &self.token_expiry_notice)
             .field("rate_limit", &self.rate_limit)
+            .field("connect_rate", &self.connect_rate)
+            .field("room_post_rate", &self.room_post_rate)
             .field("max_connections", &self.max_connections)
             .field("max_subscriptions", &self.max_subscriptions)
             .field("max_message_bytes", &self.max_message_bytes)

@@ -81,6 +81,7 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
     conn.reply(Outbound::message(&ServerMessage::Welcome(
         state.welcome(&conn.id, handshake_principal),
     )));
+    state.connections_total.fetch_add(1, Ordering::Relaxed);
     let writer = tokio::spawn(write_loop(sink, rx, conn.clone(), state.clone()));
     if state.is_shutting_down() {
         conn.request_close(shutdown_request());
@@ -121,6 +122,7 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
                     reason: NoticeReason::TokenExpiring,
                     message: "the token expires soon; send `auth` with a fresh token".into(),
                     positions: Vec::new(),
+                    server_time: None,
                 })));
             }
             _ = conn.wait_for_room(), if full => {}
@@ -265,7 +267,7 @@ async fn write_loop(
                 _ = &mut beat, if heartbeats => {
                     // The timer is re-armed here only, for the interval after the last write.
                     if last_write.elapsed() >= heartbeat {
-                        let message = ServerMessage::Heartbeat(Heartbeat { at: now_timestamp() });
+                        let message = ServerMessage::Heartbeat(Heartbeat { at: now_timestamp(), server_time: None });
                         tokio::select! {
                             biased;
                             _ = &mut closed => return Ok(()),
@@ -358,6 +360,7 @@ impl Writer<'_> {
             reason,
             message: message.into(),
             positions,
+            server_time: None,
         })
     }
 
@@ -368,6 +371,12 @@ impl Writer<'_> {
             // The typed messages cannot lack a required field, so this fault
             // edits the text; the filter below then passes it through as is.
             item.frame = Frame::Whole(crate::faults::omit_required_field(item.frame.into_text()));
+        }
+        if self.state.config.faults.unprefixed_extension_codes {
+            // No typed message holds a code outside the namespace, so this edits the text.
+            item.frame = Frame::Whole(crate::faults::unprefix_extension_code(
+                item.frame.into_text(),
+            ));
         }
         let Some(filter) = &self.state.config.outbound_filter else {
             self.feed(sink, item.frame).await?;
@@ -418,6 +427,11 @@ impl Writer<'_> {
 
     /// Writes one message in the shape the server's variant gives it.
     async fn feed(&self, sink: &mut Sink, frame: Frame) -> Result<(), WsError> {
+        let frame = if self.state.config.faults.push_without_time {
+            frame
+        } else {
+            crate::clock::stamp_push(frame)
+        };
         feed_frame(sink, self.state.choices.shape_frame(frame)).await?;
         self.count();
         Ok(())

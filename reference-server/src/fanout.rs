@@ -101,6 +101,7 @@ mod tests {
         let typed = ServerMessage::Change(Change {
             subscription: "s\"1".into(),
             event,
+            server_time: None,
         })
         .to_json();
         let frame = change_frame("s\"1", &change_frame_body(&event_json));
@@ -117,6 +118,7 @@ mod tests {
             publisher: "alice".into(),
             published_at: Timestamp("2026-01-01T00:00:00.000Z".into()),
             data: json!({"v": [1, 2]}),
+            server_time: None,
         };
         let fields = json!({
             "topic": publication.topic,

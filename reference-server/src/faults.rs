@@ -79,6 +79,26 @@ pub enum InjectedFault {
     PresenceWithoutReason,
     /// Observers are listed and announced with the role `participant`.
     ObserverAsParticipant,
+    /// Member objects lack the `display_name` and `metadata` of the member's `join`.
+    DropMemberInfo,
+    /// A `join` without `display_name` does not take the token's display name.
+    IgnoreTokenName,
+    /// A `join` whose display name or metadata exceeds its bound joins without them.
+    AcceptOversizedMemberInfo,
+    /// Pushes carry no `server_time`.
+    PushWithoutTime,
+    /// `stats.server.connections_total` reports the open connections.
+    TotalIsCurrent,
+    /// `stats.server.limits` announces one more subscription than the welcome.
+    StatsLimitsDiffer,
+    /// The connection rate per client address is announced but not enforced.
+    IgnoreConnectRate,
+    /// The post rate per room is announced but not enforced.
+    IgnoreRoomPostRate,
+    /// Errors carry no `retry`.
+    ErrorWithoutRetry,
+    /// Application error codes lose their `x-` prefix.
+    UnprefixedExtensionCode,
 }
 
 /// A name that is no fault of the catalogue.
@@ -90,7 +110,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 27] = [
+    pub const ALL: [InjectedFault; 37] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -118,6 +138,16 @@ impl InjectedFault {
         InjectedFault::HistoryNewestFirst,
         InjectedFault::PresenceWithoutReason,
         InjectedFault::ObserverAsParticipant,
+        InjectedFault::DropMemberInfo,
+        InjectedFault::IgnoreTokenName,
+        InjectedFault::AcceptOversizedMemberInfo,
+        InjectedFault::PushWithoutTime,
+        InjectedFault::TotalIsCurrent,
+        InjectedFault::StatsLimitsDiffer,
+        InjectedFault::IgnoreConnectRate,
+        InjectedFault::IgnoreRoomPostRate,
+        InjectedFault::ErrorWithoutRetry,
+        InjectedFault::UnprefixedExtensionCode,
     ];
 
     /// The stable kebab-case name.
@@ -150,6 +180,16 @@ impl InjectedFault {
             InjectedFault::HistoryNewestFirst => "history-newest-first",
             InjectedFault::PresenceWithoutReason => "presence-without-reason",
             InjectedFault::ObserverAsParticipant => "observer-as-participant",
+            InjectedFault::DropMemberInfo => "drop-member-info",
+            InjectedFault::IgnoreTokenName => "ignore-token-name",
+            InjectedFault::AcceptOversizedMemberInfo => "accept-oversized-member-info",
+            InjectedFault::PushWithoutTime => "push-without-time",
+            InjectedFault::TotalIsCurrent => "total-is-current",
+            InjectedFault::StatsLimitsDiffer => "stats-limits-differ",
+            InjectedFault::IgnoreConnectRate => "ignore-connect-rate",
+            InjectedFault::IgnoreRoomPostRate => "ignore-room-post-rate",
+            InjectedFault::ErrorWithoutRetry => "error-without-retry",
+            InjectedFault::UnprefixedExtensionCode => "unprefixed-extension-code",
         }
     }
 
@@ -213,6 +253,28 @@ impl InjectedFault {
                 "presence of a departed member lacks its reason"
             }
             InjectedFault::ObserverAsParticipant => "observers are listed as participants",
+            InjectedFault::DropMemberInfo => {
+                "members are shown without their display name and metadata"
+            }
+            InjectedFault::IgnoreTokenName => "a join without display_name ignores the token's",
+            InjectedFault::AcceptOversizedMemberInfo => {
+                "a join over the display name or metadata bound joins without them"
+            }
+            InjectedFault::PushWithoutTime => "pushes carry no server_time",
+            InjectedFault::TotalIsCurrent => "stats report the open connections as the total",
+            InjectedFault::StatsLimitsDiffer => {
+                "stats report another max_subscriptions than the welcome"
+            }
+            InjectedFault::IgnoreConnectRate => {
+                "the connection rate per address is announced but not enforced"
+            }
+            InjectedFault::IgnoreRoomPostRate => {
+                "the post rate per room is announced but not enforced"
+            }
+            InjectedFault::ErrorWithoutRetry => "errors carry no retry class",
+            InjectedFault::UnprefixedExtensionCode => {
+                "application error codes are sent without their x- prefix"
+            }
         }
     }
 
@@ -234,6 +296,12 @@ impl InjectedFault {
             InjectedFault::LeakAcrossScope => faults.leak_across_scope = true,
             InjectedFault::AcceptStaleEdit => faults.accept_stale_edit = true,
             InjectedFault::KeepDroppedMember => faults.keep_dropped_member = true,
+            InjectedFault::PushWithoutTime => faults.push_without_time = true,
+            InjectedFault::IgnoreTokenName => faults.ignore_token_name = true,
+            InjectedFault::AcceptOversizedMemberInfo => faults.accept_oversized_member_info = true,
+            InjectedFault::IgnoreConnectRate => faults.ignore_connect_rate = true,
+            InjectedFault::IgnoreRoomPostRate => faults.ignore_room_post_rate = true,
+            InjectedFault::UnprefixedExtensionCode => faults.unprefixed_extension_codes = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -253,7 +321,11 @@ impl InjectedFault {
             | InjectedFault::HistoryAlwaysHasMore
             | InjectedFault::HistoryNewestFirst
             | InjectedFault::PresenceWithoutReason
-            | InjectedFault::ObserverAsParticipant => {
+            | InjectedFault::ObserverAsParticipant
+            | InjectedFault::DropMemberInfo
+            | InjectedFault::TotalIsCurrent
+            | InjectedFault::StatsLimitsDiffer
+            | InjectedFault::ErrorWithoutRetry => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -370,7 +442,9 @@ impl FaultFilter {
             }
             InjectedFault::WrongErrorCode => match message {
                 ServerMessage::Error(mut error) if error.id.is_some() => {
-                    error.error.code = next_code(error.error.code);
+                    if let Some(code) = error.error.code.registry() {
+                        error.error.code = next_code(code).into();
+                    }
                     vec![ServerMessage::Error(error)]
                 }
                 other => vec![other],
@@ -507,6 +581,48 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
                 participant(member);
             }
         }
+        (InjectedFault::DropMemberInfo, _) => {
+            let strip = |member: &mut Value| {
+                if let Some(member) = member.as_object_mut() {
+                    member.remove("display_name");
+                    member.remove("metadata");
+                }
+            };
+            for pointer in ["/member", "/author", "/message/author"] {
+                if let Some(member) = frame.pointer_mut(pointer) {
+                    strip(member);
+                }
+            }
+            let members = frame.get_mut("members").and_then(Value::as_array_mut);
+            for member in members.into_iter().flatten() {
+                strip(member);
+            }
+            let messages = frame.get_mut("messages").and_then(Value::as_array_mut);
+            for message in messages.into_iter().flatten() {
+                if let Some(author) = message.get_mut("author") {
+                    strip(author);
+                }
+            }
+        }
+        (InjectedFault::ErrorWithoutRetry, "error") => {
+            if let Some(error) = frame.get_mut("error").and_then(Value::as_object_mut) {
+                error.remove("retry");
+            }
+        }
+        (InjectedFault::TotalIsCurrent, "stats") => {
+            if let Some(open) = frame.pointer("/server/connections").cloned() {
+                if let Some(total) = frame.pointer_mut("/server/connections_total") {
+                    *total = open;
+                }
+            }
+        }
+        (InjectedFault::StatsLimitsDiffer, "stats") => {
+            if let Some(slot) = frame.pointer_mut("/server/limits/max_subscriptions") {
+                if let Some(n) = slot.as_u64() {
+                    *slot = Value::from(n + 1);
+                }
+            }
+        }
         (InjectedFault::InvertedTyping, "typing") => {
             if let Some(active) = frame["active"].as_bool() {
                 frame["active"] = Value::Bool(!active);
@@ -514,6 +630,42 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
         }
         _ => {}
     }
+}
+
+/// The `unprefixed-extension-code` fault, applied to a frame about to be written.
+pub(crate) fn unprefix_extension_code(text: Utf8Bytes) -> Utf8Bytes {
+    let Ok(Value::Object(mut message)) = serde_json::from_str::<Value>(&text) else {
+        return text;
+    };
+    let Some(code) = message.get_mut("error").and_then(|e| e.get_mut("code")) else {
+        return text;
+    };
+    match code.as_str().and_then(|c| c.strip_prefix("x-")) {
+        Some(bare) => *code = Value::from(bare),
+        None => return text,
+    }
+    Value::Object(message).to_string().into()
+}
+
+/// The `accept-oversized-member-info` fault: a `join` refused only for its
+/// display name or metadata, decoded again without them.
+pub(crate) fn join_without_member_info(
+    text: &str,
+    depth: usize,
+    err: &tidewire_protocol::DecodeError,
+) -> Option<tidewire_protocol::ClientMessage> {
+    let path = err.path.as_deref()?;
+    if path != "display_name" && path != "metadata" && !path.starts_with("metadata.") {
+        return None;
+    }
+    let mut value: Value = serde_json::from_str(text).ok()?;
+    if value.get("type")? != "join" {
+        return None;
+    }
+    let object = value.as_object_mut()?;
+    object.remove("display_name");
+    object.remove("metadata");
+    tidewire_protocol::decode_client_message(&value.to_string(), depth).ok()
 }
 
 /// The one id `constant-message-ids` gives every room message.

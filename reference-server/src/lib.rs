@@ -22,6 +22,7 @@
 //! [`InjectedFault`] names a catalogue of faults built on these seams.
 
 mod auth;
+mod clock;
 mod config;
 mod connection;
 mod fanout;
@@ -31,6 +32,7 @@ mod http;
 mod outbound;
 mod persist;
 mod profiles;
+mod quota;
 mod ratelimit;
 mod rooms;
 mod server;
@@ -47,7 +49,7 @@ pub use faults::{InjectedFault, UnknownFault};
 pub use hooks::{Hooks, OperationContext, OutboundFilter, Outgoing};
 pub use persist::StorageError;
 pub use server::{Server, ServerError, ServerHandle};
-pub use tidewire_protocol::{AuthMode, RateLimit};
+pub use tidewire_protocol::{AuthMode, ConnectRate, RateLimit};
 pub use variant::{UnknownVariant, Variant, EXTRA_MEMBER};
 
 /// Entry points for the fuzz targets in `fuzz/` and their regression replay

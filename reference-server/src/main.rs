@@ -11,7 +11,9 @@ use std::time::Duration;
 
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
-use tidewire_server::{AuthMode, Config, Faults, InjectedFault, RateLimit, Server, Variant};
+use tidewire_server::{
+    AuthMode, Config, ConnectRate, Faults, InjectedFault, RateLimit, Server, Variant,
+};
 use tracing_subscriber::EnvFilter;
 
 #[derive(Debug, Clone, Copy, ValueEnum)]
@@ -133,6 +135,19 @@ struct Args {
             .try_map(|name| name.parse::<Variant>())
     )]
     variant: Variant,
+    /// Handshakes accepted from one client address per window; 0 (the default) sets no limit.
+    /// Further ones are refused with HTTP 429.
+    #[arg(long, env = "TIDEWIRE_CONNECT_ATTEMPTS", default_value_t = 0)]
+    connect_attempts: u32,
+    /// Length of the connection-rate window in milliseconds.
+    #[arg(long, env = "TIDEWIRE_CONNECT_WINDOW_MS", default_value_t = 60_000)]
+    connect_window_ms: u64,
+    /// Posts one room accepts per window; 0 (the default) sets no limit.
+    #[arg(long, env = "TIDEWIRE_ROOM_POSTS", default_value_t = 0)]
+    room_posts: u32,
+    /// Length of the room post-rate window in milliseconds.
+    #[arg(long, env = "TIDEWIRE_ROOM_POST_WINDOW_MS", default_value_t = 60_000)]
+    room_post_window_ms: u64,
 }
 
 impl Args {
@@ -194,6 +209,14 @@ impl Args {
                 ignore_rate_limit: self.fault_ignore_rate_limit,
                 ..Faults::default()
             },
+            connect_rate: (self.connect_attempts > 0).then_some(ConnectRate {
+                attempts: self.connect_attempts,
+                window_ms: self.connect_window_ms,
+            }),
+            room_post_rate: (self.room_posts > 0).then_some(RateLimit {
+                messages: self.room_posts,
+                window_ms: self.room_post_window_ms,
+            }),
             ..defaults
         };
         Ok(self.faults.into_iter().fold(config, Config::with_fault))

@@ -3,17 +3,20 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use serde_json::Value;
 use tidewire_protocol::{
-    ChatMessage, DocumentEdit, EditOp, ErrorBody, ErrorCode, LeaveReason, Member, Name, Presence,
-    PresenceAction, Role, RoomMessage, ServerMessage, Timestamp, TypingNotice,
+    ChatMessage, DisplayName, DocumentEdit, EditOp, ErrorBody, ErrorCode, LeaveReason, Member,
+    MemberMetadata, Name, Presence, PresenceAction, RateLimit, Role, RoomMessage, ServerMessage,
+    Timestamp, TypingNotice,
 };
 
 use crate::auth::Action;
 use crate::fanout::shared_frame;
 use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, StorageError};
+use crate::quota::{retry_after_ms, SlidingWindow};
 use crate::util::{error, error_with, invalid_at, now_timestamp};
 use crate::variant::Choices;
 
@@ -34,6 +37,8 @@ struct Room {
     history: VecDeque<ChatMessage>,
     posted: u64,
     documents: HashMap<String, Document>,
+    /// Recent accepted posts, for the room post rate (section 13.7).
+    recent_posts: SlidingWindow,
 }
 
 impl Room {
@@ -63,12 +68,20 @@ impl Room {
     }
 }
 
+/// How a member is shown besides its principal (section 11.7).
+pub(crate) struct ShownAs {
+    pub display_name: Option<DisplayName>,
+    pub metadata: Option<MemberMetadata>,
+}
+
 pub(crate) struct Rooms {
     rooms: HashMap<String, Room>,
     history_bound: usize,
     /// The data directory for history; `None` keeps it in memory only.
     disk: Option<Arc<Disk>>,
     choices: Arc<dyn Choices>,
+    /// Posts accepted per room per window; `None`: no limit.
+    post_rate: Option<RateLimit>,
 }
 
 fn not_a_member(room: &str) -> ErrorBody {
@@ -76,6 +89,22 @@ fn not_a_member(room: &str) -> ErrorBody {
         ErrorCode::Forbidden,
         format!("not a member of room {room:?}"),
     )
+}
+
+/// TW-QUOTA-4: `rate_limited` naming the room post rate and when to post again.
+fn room_post_rate_limited(rate: RateLimit, wait: Duration) -> ErrorBody {
+    let mut details = tidewire_protocol::Object::new();
+    details.insert("limit".into(), "room_post_rate".into());
+    details.insert("retry_after_ms".into(), retry_after_ms(wait).into());
+    ErrorBody {
+        code: ErrorCode::RateLimited.into(),
+        message: format!(
+            "the room accepts at most {} posts in {} ms",
+            rate.messages, rate.window_ms
+        ),
+        details: Some(details),
+        retry: Some(ErrorCode::RateLimited.recovery()),
+    }
 }
 
 fn observer(room: &str) -> ErrorBody {
@@ -92,7 +121,14 @@ impl Rooms {
             history_bound,
             disk: None,
             choices,
+            post_rate: None,
         }
+    }
+
+    /// Limits the posts every room accepts per window (section 13.7).
+    pub fn with_post_rate(mut self, rate: Option<RateLimit>) -> Rooms {
+        self.post_rate = rate;
+        self
     }
 
     /// Restores each room's history and message count from a data directory
@@ -137,22 +173,28 @@ impl Rooms {
         Ok((state, member.member.clone()))
     }
 
-    /// Returns the member list including the joiner. Joining again only updates the role.
+    /// Returns the member list including the joiner. Joining again updates the
+    /// role, display name and metadata, without a presence (TW-ROOM-5).
     pub fn join(
         &mut self,
         room: &Name,
         conn: &Arc<Conn>,
         principal: &str,
         role: Role,
+        shown_as: ShownAs,
     ) -> Vec<Member> {
         let state = self.rooms.entry(room.to_string()).or_default();
         if let Some(existing) = state.members.iter_mut().find(|m| m.conn.num == conn.num) {
             existing.member.role = role;
+            existing.member.display_name = shown_as.display_name;
+            existing.member.metadata = shown_as.metadata;
         } else {
             let member = Member {
                 connection_id: conn.id.clone(),
                 principal: principal.to_string(),
                 role,
+                display_name: shown_as.display_name,
+                metadata: shown_as.metadata,
             };
             state.members.push(RoomMember {
                 conn: conn.clone(),
@@ -163,6 +205,7 @@ impl Rooms {
                 action: PresenceAction::Joined,
                 member,
                 reason: None,
+                server_time: None,
             });
             state.broadcast(room, &presence, Some(conn.num));
         }
@@ -182,6 +225,7 @@ impl Rooms {
             action: PresenceAction::Left,
             member: gone.member,
             reason: Some(reason),
+            server_time: None,
         });
         state.broadcast(room, &presence, None);
         true
@@ -201,6 +245,15 @@ impl Rooms {
             .rooms
             .get_mut(room.as_str())
             .expect("checked by participant");
+        if let Some(rate) = self.post_rate {
+            let window = Duration::from_millis(rate.window_ms);
+            let admitted = state
+                .recent_posts
+                .admit(rate.messages as usize, window, Instant::now());
+            if let Err(wait) = admitted {
+                return Err(room_post_rate_limited(rate, wait));
+            }
+        }
         let posted = state.posted + 1;
         let message = ChatMessage {
             message_id: self.choices.room_message_id(posted),
@@ -234,6 +287,7 @@ impl Rooms {
         let push = ServerMessage::RoomMessage(RoomMessage {
             room: room.clone(),
             message,
+            server_time: None,
         });
         state.broadcast(room, &push, None);
         Ok(())
@@ -245,6 +299,7 @@ impl Rooms {
             room: room.clone(),
             member,
             active,
+            server_time: None,
         });
         state.broadcast(room, &push, Some(conn));
         Ok(())
@@ -287,6 +342,15 @@ impl Rooms {
             .rooms
             .get_mut(room.as_str())
             .expect("checked by participant");
+        if let Some(rate) = self.post_rate {
+            let window = Duration::from_millis(rate.window_ms);
+            let admitted = state
+                .recent_posts
+                .admit(rate.messages as usize, window, Instant::now());
+            if let Err(wait) = admitted {
+                return Err(room_post_rate_limited(rate, wait));
+            }
+        }
         let doc = state.documents.entry(document.to_string()).or_default();
         if version != doc.version {
             return Err(error_with(
@@ -334,6 +398,7 @@ impl Rooms {
             version,
             author,
             ops: ops.to_vec(),
+            server_time: None,
         });
         state.broadcast(room, &push, Some(conn));
         Ok(version)

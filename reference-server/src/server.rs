@@ -330,6 +330,21 @@ async fn upgrade(
     head: RequestHead,
     rest: Vec<u8>,
 ) {
+    if let Some(attempts) = &state.connect_attempts {
+        if let Err(wait) = attempts.attempt(peer.ip(), std::time::Instant::now()) {
+            info!(%peer, "refused: connection rate");
+            let seconds = crate::quota::retry_after_secs(wait).to_string();
+            http::respond(
+                &mut stream,
+                "429 Too Many Requests",
+                "text/plain",
+                &[("retry-after", &seconds)],
+                "too many connection attempts from this address\n",
+            )
+            .await;
+            return;
+        }
+    }
     let upgrade = match http::check_upgrade(&head) {
         Ok(upgrade) => upgrade,
         Err(refusal) => {

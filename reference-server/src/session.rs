@@ -20,7 +20,7 @@ use crate::outbound::{CloseRequest, Conn, Outbound};
 use crate::profiles::Reply;
 use crate::ratelimit::{RateWindow, Verdict};
 use crate::state::State;
-use crate::util::{error, error_with};
+use crate::util::{error, error_with, with_retry};
 
 /// What a subscription id of the connection names, to end it on `unsubscribe`
 /// or when the connection goes.
@@ -85,14 +85,27 @@ impl Session {
                         "retry_after_ms",
                         retry_after_ms,
                     );
-                    self.send(&ServerMessage::Error(ErrorMessage { id, error: body }));
+                    self.send(&ServerMessage::Error(ErrorMessage {
+                        id,
+                        error: body,
+                        server_time: None,
+                    }));
                     return;
                 }
             }
         }
         match decode_client_message(text, depth) {
             Ok(message) => self.handle(message),
-            Err(err) => self.send(&ServerMessage::Error(err.to_error_message())),
+            Err(err) => {
+                let lenient = self.state.config.faults.accept_oversized_member_info;
+                match lenient
+                    .then(|| crate::faults::join_without_member_info(text, depth, &err))
+                    .flatten()
+                {
+                    Some(join) => self.handle(join),
+                    None => self.send(&ServerMessage::Error(err.to_error_message())),
+                }
+            }
         }
     }
 
@@ -122,7 +135,8 @@ impl Session {
         let reply = outcome.unwrap_or_else(|body| {
             Reply::from(ServerMessage::Error(ErrorMessage {
                 id: Some(request.id().clone()),
-                error: body,
+                error: with_retry(body),
+                server_time: None,
             }))
         });
         for hook in &self.state.config.hooks {

@@ -14,6 +14,7 @@ use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::outbound::Conn;
 use crate::persist::{Disk, StorageError};
+use crate::quota::ConnectAttempts;
 use crate::rooms::Rooms;
 use crate::store::Store;
 use crate::topics::Topics;
@@ -33,6 +34,10 @@ pub(crate) struct State {
     pub open: AtomicUsize,
     pub messages_in: AtomicU64,
     pub messages_out: AtomicU64,
+    /// Connections that were sent a `welcome` since the start (stats `connections_total`).
+    pub connections_total: AtomicU64,
+    /// Handshakes per client address, when the configuration limits them.
+    pub connect_attempts: Option<ConnectAttempts>,
     shutting_down: AtomicBool,
     next_connection: AtomicU64,
     started: Instant,
@@ -47,7 +52,10 @@ impl State {
         let store = Store::new(epoch, config.journal_retention)
             .with_max_age(config.journal_max_age)
             .with_choices(choices.clone());
-        let rooms = Rooms::new(config.room_history, choices.clone());
+        let room_post_rate = config
+            .room_post_rate
+            .filter(|_| !config.faults.ignore_room_post_rate);
+        let rooms = Rooms::new(config.room_history, choices.clone()).with_post_rate(room_post_rate);
         let (store, rooms, fresh) = match &config.data_dir {
             None => (store, rooms, true),
             Some(dir) => {
@@ -71,6 +79,11 @@ impl State {
             open: AtomicUsize::new(0),
             messages_in: AtomicU64::new(0),
             messages_out: AtomicU64::new(0),
+            connections_total: AtomicU64::new(0),
+            connect_attempts: config
+                .connect_rate
+                .filter(|_| !config.faults.ignore_connect_rate)
+                .map(ConnectAttempts::new),
             shutting_down: AtomicBool::new(false),
             next_connection: AtomicU64::new(1),
             started: Instant::now(),
@@ -120,6 +133,9 @@ impl State {
             messages_in: self.messages_in.load(Ordering::Relaxed),
             messages_out: self.messages_out.load(Ordering::Relaxed),
             uptime_ms: self.started.elapsed().as_millis() as u64,
+            connections_total: Some(self.connections_total.load(Ordering::Relaxed)),
+            limits: Some(self.limits()),
+            max_connections: Some(self.config.max_connections as u64),
         }
     }
 
@@ -133,6 +149,8 @@ impl State {
             outbound_queue: u32::try_from(config.outbound_queue).unwrap_or(u32::MAX),
             outbound_queue_bytes: Some(config.outbound_queue_bytes as u64),
             filter: Some(filter_limits()),
+            connect_rate: config.connect_rate,
+            room_post_rate: config.room_post_rate,
         }
     }
 
@@ -170,6 +188,7 @@ impl State {
                 timeout_ms: (config.auth_mode == AuthMode::Required)
                     .then_some(config.auth_timeout.as_millis() as u64),
             },
+            server_time: None,
         }
     }
 }

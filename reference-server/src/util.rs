@@ -3,7 +3,7 @@
 use std::time::SystemTime;
 
 use serde_json::{Map, Value};
-use tidewire_protocol::{ErrorBody, ErrorCode, Object, Timestamp};
+use tidewire_protocol::{ErrorBody, ErrorCode, Object, Recovery, Timestamp};
 
 /// The current instant as the protocol's RFC 3339 UTC timestamp, millisecond precision.
 pub(crate) fn now_timestamp() -> Timestamp {
@@ -17,9 +17,10 @@ pub(crate) fn timestamp(at: SystemTime) -> Timestamp {
 /// Builds an error body with optional details.
 pub(crate) fn error(code: ErrorCode, message: impl Into<String>) -> ErrorBody {
     ErrorBody {
-        code,
+        code: code.into(),
         message: message.into(),
         details: None,
+        retry: Some(code.recovery()),
     }
 }
 
@@ -32,10 +33,25 @@ pub(crate) fn error_with(
     let mut details = Object::new();
     details.insert(key.to_string(), value.into());
     ErrorBody {
-        code,
+        code: code.into(),
         message: message.into(),
         details: Some(details),
+        retry: Some(code.recovery()),
     }
+}
+
+/// `body` with its `retry` class (TW-XERR-1): the registry's for a registry code;
+/// for an application's code without one, `terminal`, since nothing says that
+/// repeating the request could succeed.
+pub(crate) fn with_retry(mut body: ErrorBody) -> ErrorBody {
+    if body.retry.is_none() {
+        body.retry = Some(
+            body.code
+                .registry()
+                .map_or(Recovery::Terminal, ErrorCode::recovery),
+        );
+    }
+    body
 }
 
 pub(crate) fn invalid_at(path: impl Into<String>, message: impl Into<String>) -> ErrorBody {

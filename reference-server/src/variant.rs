@@ -170,7 +170,7 @@ const TOKEN_MASK: u64 = 0x5a5a_3c3c_0f0f_9696;
 /// Members whose value is the client's data, returned as it was given
 /// (records, published data, bodies, payloads, set values, edit operations):
 /// the alternate server adds nothing to them and reorders nothing in them.
-const CLIENT_DATA: [&str; 8] = [
+const CLIENT_DATA: [&str; 9] = [
     "record",
     "records",
     "full_document",
@@ -179,6 +179,7 @@ const CLIENT_DATA: [&str; 8] = [
     "payload",
     "updated_fields",
     "ops",
+    "metadata",
 ];
 
 /// Arrays whose order the specification leaves open; the alternate server
@@ -193,12 +194,13 @@ const UNORDERED: [&str; 5] = [
 
 /// Members holding timestamps, which the alternate server writes with
 /// microseconds instead of milliseconds.
-const TIMESTAMPS: [&str; 5] = [
+const TIMESTAMPS: [&str; 6] = [
     "at",
     "committed_at",
     "sent_at",
     "published_at",
     "expires_at",
+    "server_time",
 ];
 
 #[derive(Default)]

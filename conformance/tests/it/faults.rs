@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 15] = [
+const CATCHERS: [(InjectedFault, &str); 25] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -53,6 +53,40 @@ const CATCHERS: [(InjectedFault, &str); 15] = [
     (
         InjectedFault::ObserverAsParticipant,
         "rooms.join.members-and-role",
+    ),
+    (
+        InjectedFault::DropMemberInfo,
+        "rooms.presence.display-name-and-metadata",
+    ),
+    (
+        InjectedFault::IgnoreTokenName,
+        "rooms.presence.token-display-name",
+    ),
+    (
+        InjectedFault::AcceptOversizedMemberInfo,
+        "rooms.presence.bounds",
+    ),
+    (InjectedFault::PushWithoutTime, "core.time.push-server-time"),
+    (
+        InjectedFault::TotalIsCurrent,
+        "stats.metrics.connections-total",
+    ),
+    (
+        InjectedFault::StatsLimitsDiffer,
+        "stats.metrics.effective-limits",
+    ),
+    (
+        InjectedFault::IgnoreConnectRate,
+        "limits.quota.connect-rate",
+    ),
+    (
+        InjectedFault::IgnoreRoomPostRate,
+        "limits.quota.room-post-rate",
+    ),
+    (InjectedFault::ErrorWithoutRetry, "core.xerr.retry-class"),
+    (
+        InjectedFault::UnprefixedExtensionCode,
+        "core.xerr.application-code",
     ),
 ];
 

@@ -206,6 +206,7 @@ fn check_verification(token: &str) {
         StaticToken {
             principal: "static".into(),
             scopes: vec!["*".into()],
+            display_name: None,
         },
     )]);
     let before = SystemTime::now();

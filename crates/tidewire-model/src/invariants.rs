@@ -64,6 +64,16 @@ pub fn check_received(frames: &[Received<'_>], started: (f64, f64)) -> Result<()
 /// The timestamp fields a server frame carries that state when something
 /// happened (not `expires_at`, which lies ahead).
 fn timestamps(frame: &Value) -> Vec<(&'static str, &str)> {
+    let mut stamps = event_timestamps(frame);
+    // Every push carries the time it was sent (TW-TIME-1).
+    if let Some(sent) = frame.get("server_time").and_then(Value::as_str) {
+        stamps.push(("TW-TIME-1: a push's server_time", sent));
+    }
+    stamps
+}
+
+/// The timestamps a frame of each type carries for what it reports.
+fn event_timestamps(frame: &Value) -> Vec<(&'static str, &str)> {
     let field = |name: &'static str, value: &'static [&'static str]| {
         value
             .iter()
@@ -197,6 +207,15 @@ mod tests {
         let ahead = [json!({"type": "room_message", "room": "r",
             "message": {"sent_at": "2026-01-24T10:30:05.000Z"}})];
         assert!(check_received(&received(&ahead), STARTED).is_err());
+    }
+
+    #[test]
+    fn every_push_time_is_near_the_runners_clock() {
+        let near = [json!({"type": "presence", "server_time": "2026-01-24T10:30:00.040Z"})];
+        assert_eq!(check_received(&received(&near), STARTED), Ok(()));
+        let skewed = [json!({"type": "typing", "server_time": "2026-01-24T11:30:00.000Z"})];
+        let err = check_received(&received(&skewed), STARTED).unwrap_err();
+        assert!(err.starts_with("TW-TIME-1"), "{err}");
     }
 
     #[test]

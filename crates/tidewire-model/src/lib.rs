@@ -107,6 +107,8 @@ pub enum Op {
     Join {
         room: u8,
         observer: bool,
+        /// The display name the join gives, as an index into the model's names.
+        display_name: Option<u8>,
     },
     Leave {
         room: u8,
@@ -184,7 +186,13 @@ impl Op {
             Op::Unsubscribe { .. } => &["TW-CORE-30", "TW-CORE-31", "TW-CORE-32"],
             Op::Subscribe { .. } => &["TW-TOPIC-3", "TW-TOPIC-4"],
             Op::Publish { .. } => &["TW-TOPIC-1", "TW-TOPIC-2", "TW-TOPIC-5"],
-            Op::Join { .. } => &["TW-ROOM-3", "TW-ROOM-4", "TW-ROOM-5"],
+            Op::Join { .. } => &[
+                "TW-ROOM-3",
+                "TW-ROOM-4",
+                "TW-ROOM-5",
+                "TW-PRESENCE-1",
+                "TW-PRESENCE-2",
+            ],
             Op::Leave { .. } => &["TW-ROOM-6", "TW-ROOM-7"],
             Op::Post { .. } => &["TW-ROOM-1", "TW-ROOM-2", "TW-ROOM-9", "TW-ROOM-10"],
             Op::Typing { .. } => &["TW-ROOM-1", "TW-ROOM-2", "TW-ROOM-11"],
@@ -308,6 +316,8 @@ const COLLECTIONS: u8 = 2;
 const KEYS: u8 = 4;
 const TOPICS: u8 = 2;
 const ROOMS: u8 = 2;
+/// Distinct display names joins draw from, so that a rejoin often changes its name.
+const DISPLAY_NAMES: u8 = 3;
 
 fn small() -> impl Strategy<Value = i64> {
     -3i64..=3
@@ -460,8 +470,16 @@ fn room_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
     vec![
         (
             4,
-            (0..ROOMS, proptest::bool::weighted(0.25))
-                .prop_map(|(room, observer)| Op::Join { room, observer })
+            (
+                0..ROOMS,
+                proptest::bool::weighted(0.25),
+                proptest::option::weighted(0.5, 0..DISPLAY_NAMES),
+            )
+                .prop_map(|(room, observer, display_name)| Op::Join {
+                    room,
+                    observer,
+                    display_name,
+                })
                 .boxed(),
         ),
         (1, (0..ROOMS).prop_map(|room| Op::Leave { room }).boxed()),

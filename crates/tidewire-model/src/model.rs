@@ -98,6 +98,8 @@ struct Model {
     steps: Vec<Value>,
     /// Frames each connection must receive for the current action.
     expected: Vec<Vec<Value>>,
+    /// The display name of each (room, connection)'s latest `join`, when it gave one.
+    shown: BTreeMap<(u8, usize), String>,
 }
 
 fn typed(message: impl Into<ClientMessage>) -> Value {
@@ -182,11 +184,18 @@ impl Model {
         format!("{}_id{}", conn_name(conn), self.generation[conn])
     }
 
-    fn member(&self, conn: usize, role: Role) -> Value {
+    /// A member object of `conn` in room `r`; the model's connections hold no token that
+    /// names a display name, so only a `join` gives one (TW-PRESENCE-1, TW-PRESENCE-2).
+    fn member(&self, r: u8, conn: usize, role: Role) -> Value {
+        let display_name = match self.shown.get(&(r, conn)) {
+            Some(shown) => json!(shown),
+            None => json!({"$absent": true}),
+        };
         json!({
             "connection_id": format!("${{{}}}", self.cid_var(conn)),
             "principal": ANY_STRING(),
             "role": role_name(role),
+            "display_name": display_name,
         })
     }
 
@@ -336,7 +345,11 @@ impl Model {
             } => self.apply_watch(conn, &id, *coll, *filter, *pipeline, *full_document),
             Op::Subscribe { topic: t, min } => self.apply_subscribe(conn, &id, *t, *min),
             Op::Publish { topic: t, n } => self.apply_publish(conn, &id, *t, *n),
-            Op::Join { room: r, observer } => self.apply_join(conn, &id, *r, *observer),
+            Op::Join {
+                room: r,
+                observer,
+                display_name,
+            } => self.apply_join(conn, &id, *r, *observer, *display_name),
             Op::Leave { room: r } => self.apply_leave(conn, &id, *r),
             Op::Post { room: r, n } => self.apply_post(conn, &id, *r, *n),
             Op::Typing { room: r, active } => self.apply_typing(conn, &id, *r, *active),
@@ -630,6 +643,7 @@ mod tests {
                     Op::Join {
                         room: 0,
                         observer: false,
+                        display_name: None,
                     },
                 ),
                 (
@@ -637,6 +651,7 @@ mod tests {
                     Op::Join {
                         room: 0,
                         observer: true,
+                        display_name: None,
                     },
                 ),
                 (1, Op::Reconnect),
@@ -662,6 +677,7 @@ mod tests {
         let join = Op::Join {
             room: 0,
             observer: false,
+            display_name: None,
         };
         let post = |n| Op::Post { room: 0, n };
         let suite = suite(
@@ -717,6 +733,7 @@ mod tests {
                     Op::Join {
                         room: 0,
                         observer: false,
+                        display_name: None,
                     },
                 ),
                 (0, Op::Reconnect),
@@ -737,6 +754,7 @@ mod tests {
         let join = |room| Op::Join {
             room,
             observer: false,
+            display_name: None,
         };
         let suite = suite(
             2,
@@ -773,6 +791,7 @@ mod tests {
                     Op::Join {
                         room: 1,
                         observer: false,
+                        display_name: None,
                     },
                 ),
                 (0, edit(false)),

@@ -390,6 +390,8 @@ fn member(connection_id: &str, principal: &str, role: Role) -> Member {
         connection_id: connection_id.into(),
         principal: principal.into(),
         role,
+        display_name: None,
+        metadata: None,
     }
 }
 
@@ -564,6 +566,8 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 id: id("j1"),
                 room: name("lobby"),
                 role: Role::Participant,
+                display_name: Some(DisplayName::new("Ada L.").expect("a valid display name")),
+                metadata: None,
             },
         ),
         example(
@@ -663,12 +667,21 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                         max_in_values: 1000,
                         max_pattern_chars: 256,
                     }),
+                    connect_rate: Some(ConnectRate {
+                        attempts: 30,
+                        window_ms: 60_000,
+                    }),
+                    room_post_rate: Some(RateLimit {
+                        messages: 1000,
+                        window_ms: 60_000,
+                    }),
                 },
                 auth: AuthInfo {
                     mode: AuthMode::Required,
                     principal: None,
                     timeout_ms: Some(10_000),
                 },
+                server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
         ),
         example(
@@ -684,6 +697,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             "A heartbeat on an idle connection.",
             Heartbeat {
                 at: at("2026-01-24T10:30:00.000Z"),
+                server_time: Some(at("2026-01-24T10:30:00.000Z")),
             },
         ),
         example(
@@ -692,10 +706,12 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             ErrorMessage {
                 id: Some(id("c1")),
                 error: ErrorBody {
-                    code: ErrorCode::RateLimited,
+                    code: ErrorCode::RateLimited.into(),
                     message: "more than 60 messages in 60000 ms".into(),
                     details: Some(object(json!({ "retry_after_ms": 750 }))),
+                    retry: Some(Recovery::Retryable),
                 },
+                server_time: None,
             },
         ),
         example(
@@ -704,10 +720,12 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             ErrorMessage {
                 id: None,
                 error: ErrorBody {
-                    code: ErrorCode::InvalidMessage,
+                    code: ErrorCode::InvalidMessage.into(),
                     message: "the frame is not a JSON object".into(),
                     details: None,
+                    retry: Some(Recovery::Terminal),
                 },
+                server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
         ),
         example(
@@ -717,6 +735,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 reason: NoticeReason::ShuttingDown,
                 message: "the server is restarting".into(),
                 positions: Vec::new(),
+                server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
         ),
         example(
@@ -792,6 +811,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     committed_at: at("2026-01-24T10:30:00.123Z"),
                     resume_token: token("e1-43"),
                 },
+                server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
         ),
         example(
@@ -814,6 +834,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     committed_at: at("2026-01-24T10:31:00.000Z"),
                     resume_token: token("e1-44"),
                 },
+                server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
         ),
         example(
@@ -852,6 +873,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 publisher: "ada".into(),
                 published_at: at("2026-01-24T10:30:02.000Z"),
                 data: json!({ "host": "web-1", "load": 0.42 }),
+                server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
         ),
         example(
@@ -880,6 +902,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 action: PresenceAction::Left,
                 member: grace(),
                 reason: Some(LeaveReason::Disconnected),
+                server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
         ),
         example(
@@ -903,6 +926,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     json!({ "text": "Hello, everyone" }),
                     "2026-01-24T10:30:03.000Z",
                 ),
+                server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
         ),
         example(
@@ -912,6 +936,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 room: name("lobby"),
                 member: grace(),
                 active: true,
+                server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
         ),
         example("ack", "The reply to `typing`.", Ack { id: id("t1") }),
@@ -957,6 +982,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 version: 8,
                 author: ada(),
                 ops: ops(),
+                server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
         ),
         example(
@@ -982,6 +1008,9 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     messages_in: 4200,
                     messages_out: 9100,
                     uptime_ms: 3_600_000,
+                    connections_total: Some(150),
+                    limits: None,
+                    max_connections: Some(1000),
                 },
                 connection: ConnectionStats {
                     subscriptions: 2,

@@ -40,10 +40,12 @@ impl DecodeError {
         ErrorMessage {
             id: self.id.clone(),
             error: ErrorBody {
-                code: self.code,
+                code: self.code.into(),
                 message: self.message.clone(),
                 details,
+                retry: Some(self.code.recovery()),
             },
+            server_time: None,
         }
     }
 }

@@ -19,6 +19,8 @@ pub mod arbitrary;
 pub mod asyncapi;
 mod decode;
 mod error;
+mod extension_code;
+mod member_info;
 mod messages;
 mod names;
 mod profiles;
@@ -31,6 +33,8 @@ mod tests;
 
 pub use decode::{decode_client_message, nesting_depth, DecodeError, MAX_PARSER_NESTING_DEPTH};
 pub use error::{CloseCode, ErrorCode, Recovery};
+pub use extension_code::{AnyErrorCode, ExtensionCode};
+pub use member_info::{DisplayName, InvalidMemberInfo, MemberMetadata};
 pub use messages::*;
 pub use names::{CollectionName, InvalidName, Name, RequestId};
 pub use profiles::*;

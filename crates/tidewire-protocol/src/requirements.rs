@@ -24,7 +24,7 @@ use crate::Profile;
 
 /// The id prefixes and the profile each belongs to. `FILTER` names the filter
 /// language, which applies wherever a profile accepts a filter.
-pub const PREFIXES: [(&str, &str); 11] = [
+pub const PREFIXES: [(&str, &str); 17] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
     ("REC", "records"),
@@ -36,6 +36,12 @@ pub const PREFIXES: [(&str, &str); 11] = [
     ("LIMIT", "limits"),
     ("STATS", "stats"),
     ("FILTER", "filter"),
+    ("PRESENCE", "rooms"),
+    ("QUOTA", "limits"),
+    ("METRICS", "stats"),
+    ("TIME", "core"),
+    ("XERR", "core"),
+    ("AUTHZ", "records"),
 ];
 
 /// Profiles whose presence brings another profile's requirements into scope.
@@ -595,11 +601,20 @@ They SHOULD be fine.
     }
 
     #[test]
-    fn every_prefix_maps_to_a_distinct_profile() {
+    fn every_prefix_is_distinct_and_every_profile_has_one() {
+        // A profile may have several prefixes (a later feature of it gets its own), but a
+        // prefix names one profile, and every profile has at least one.
+        let prefixes: HashSet<&str> = PREFIXES.iter().map(|(p, _)| *p).collect();
+        assert_eq!(prefixes.len(), PREFIXES.len());
         let profiles: HashSet<&str> = PREFIXES.iter().map(|(_, p)| *p).collect();
-        assert_eq!(profiles.len(), PREFIXES.len());
         for profile in Profile::ALL {
             assert!(profiles.contains(profile.as_str()), "{}", profile.as_str());
+        }
+        for profile in profiles {
+            assert!(
+                profile == "filter" || Profile::parse(profile).is_some(),
+                "{profile} is no profile"
+            );
         }
     }
 }

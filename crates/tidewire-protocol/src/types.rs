@@ -6,7 +6,6 @@ use schemars::{json_schema, JsonSchema, Schema, SchemaGenerator};
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
 
-use crate::error::ErrorCode;
 use crate::names::CollectionName;
 
 /// A JSON object: a record, a projection of one, or a set of updated fields.
@@ -195,6 +194,23 @@ pub struct Limits {
     /// Optional because it was added within version 1 (section 22).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<FilterLimits>,
+    /// Connection attempts accepted from one client address per window; absent when the
+    /// server applies none (section 13.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connect_rate: Option<ConnectRate>,
+    /// Posts accepted in one room per window, from all its members together; absent when
+    /// the server applies none (section 13.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room_post_rate: Option<RateLimit>,
+}
+
+/// A limit on connection attempts: at most `attempts` handshakes from one client address
+/// in any `window_ms`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct ConnectRate {
+    pub attempts: u32,
+    pub window_ms: u64,
 }
 
 /// Bounds on the size of one filter (or one pipeline stage).
@@ -318,6 +334,13 @@ pub struct Member {
     pub connection_id: String,
     pub principal: String,
     pub role: Role,
+    /// The name to show for the member: from its `join`, else from its token; absent when
+    /// neither gave one (section 11.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<crate::DisplayName>,
+    /// The application metadata of the member's `join`; absent when it gave none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<crate::MemberMetadata>,
 }
 
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
@@ -375,6 +398,15 @@ pub struct ServerStats {
     pub messages_in: u64,
     pub messages_out: u64,
     pub uptime_ms: u64,
+    /// Connections that received a `welcome` since the server started, open or closed.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub connections_total: Option<u64>,
+    /// The limits a connection opened now would be given (its `welcome.limits`).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub limits: Option<Limits>,
+    /// The most connections the server serves at once; absent when it sets no cap.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_connections: Option<u64>,
 }
 
 /// Counters for the requesting connection.
@@ -405,7 +437,8 @@ pub enum NoticeReason {
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorBody {
-    pub code: ErrorCode,
+    /// A code of the registry, or an application's own in the namespace `x-` (section 17.1).
+    pub code: crate::AnyErrorCode,
     /// A human-readable explanation. Not for programs to parse.
     pub message: String,
     /// Code-specific fields: `retry_after_ms` (rate_limited), `current_version` (conflict on
@@ -416,4 +449,14 @@ pub struct ErrorBody {
         proptest(strategy = "proptest::option::of(crate::arbitrary::object())")
     )]
     pub details: Option<Object>,
+    /// What a client does after this error: `retryable` (the same request may succeed
+    /// after a back-off) or `terminal` (not unchanged). The registry's class for its codes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(
+            strategy = "proptest::option::of(proptest::prop_oneof![proptest::strategy::Just(crate::Recovery::Retryable), proptest::strategy::Just(crate::Recovery::Terminal)])"
+        )
+    )]
+    pub retry: Option<crate::Recovery>,
 }

@@ -9,6 +9,7 @@ use tidewire_protocol::{
 use super::{Caller, Reply};
 use crate::auth::Action;
 use crate::outbound::Outbound;
+use crate::rooms::ShownAs;
 use crate::session::Session;
 use crate::util::error;
 
@@ -21,12 +22,22 @@ pub(super) fn join(
     join: &Join,
 ) -> Result<Reply, ErrorBody> {
     caller.require(Action::Join, &join.room, "joining")?;
-    let members =
-        session
-            .state
-            .rooms
-            .lock()
-            .join(&join.room, &session.conn, caller.principal, join.role);
+    let token_name = if session.state.config.faults.ignore_token_name {
+        None
+    } else {
+        session.conn.identity.read().display_name.clone()
+    };
+    let shown_as = ShownAs {
+        display_name: join.display_name.clone().or(token_name),
+        metadata: join.metadata.clone(),
+    };
+    let members = session.state.rooms.lock().join(
+        &join.room,
+        &session.conn,
+        caller.principal,
+        join.role,
+        shown_as,
+    );
     session.rooms.insert(join.room.to_string());
     Ok(ServerMessage::Joined(Joined {
         id: join.id.clone(),

@@ -14,6 +14,7 @@ fn token(principal: &str, scopes: &[&str]) -> StaticToken {
     StaticToken {
         principal: principal.into(),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
+        display_name: None,
     }
 }
 

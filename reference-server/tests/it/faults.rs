@@ -236,6 +236,7 @@ async fn leak_across_scope_allows_what_the_scopes_exclude() {
     let reader = StaticToken {
         principal: "reader".into(),
         scopes: vec!["read:collection:*".into()],
+        display_name: None,
     };
     let server = start_with(
         InjectedFault::LeakAcrossScope,

@@ -5,7 +5,9 @@ use std::time::Duration;
 
 use crate::common::{config, start, Client};
 use serde_json::json;
-use tidewire_protocol::{ClientMessage, ErrorBody, ErrorCode, ServerMessage};
+use tidewire_protocol::{
+    ClientMessage, ErrorBody, ErrorCode, ExtensionCode, Recovery, ServerMessage,
+};
 use tidewire_server::{Config, Faults, Outgoing, RateLimit};
 
 #[tokio::test]
@@ -16,9 +18,10 @@ async fn before_hooks_can_reject_and_after_hooks_see_outcomes() {
         .before_operation(|ctx| match ctx.request {
             ClientMessage::Create(create) if create.collection.as_str() == "locked" => {
                 Err(ErrorBody {
-                    code: ErrorCode::Forbidden,
+                    code: ErrorCode::Forbidden.into(),
                     message: "locked by policy".into(),
                     details: None,
+                    retry: None,
                 })
             }
             _ => Ok(()),
@@ -40,6 +43,8 @@ async fn before_hooks_can_reject_and_after_hooks_see_outcomes() {
         )
         .await;
     assert_eq!(refused["error"]["message"], "locked by policy");
+    // The server states the registry's class when the hook gives none (TW-XERR-1).
+    assert_eq!(refused["error"]["retry"], "terminal");
     c.ok(
         json!({"type": "create", "database": "app", "collection": "open", "record": {}}),
         "created",
@@ -133,4 +138,41 @@ async fn fault_switches_skip_heartbeats_and_ignore_the_rate_limit() {
     )
     .await;
     assert!(quiet.is_err(), "expected silence, got {quiet:?}");
+}
+
+#[tokio::test]
+async fn hooks_answer_with_application_codes_and_their_retry_class() {
+    let config = config().before_operation(|ctx| match ctx.request {
+        ClientMessage::Create(create) if create.collection.as_str() == "busy" => Err(ErrorBody {
+            code: ExtensionCode::new("x-backend_busy").unwrap().into(),
+            message: "the backend is busy".into(),
+            details: None,
+            retry: Some(Recovery::Retryable),
+        }),
+        ClientMessage::Create(create) if create.collection.as_str() == "checked" => {
+            Err(ErrorBody {
+                code: ExtensionCode::new("x-validation_error").unwrap().into(),
+                message: "the record does not validate".into(),
+                details: None,
+                retry: None,
+            })
+        }
+        _ => Ok(()),
+    });
+    let server = start(config).await;
+    let mut c = Client::connect(&server.ws_url()).await;
+    let busy = c
+        .err(
+            json!({"type": "create", "database": "app", "collection": "busy", "record": {}}),
+            "x-backend_busy",
+        )
+        .await;
+    assert_eq!(busy["error"]["retry"], "retryable");
+    let checked = c
+        .err(
+            json!({"type": "create", "database": "app", "collection": "checked", "record": {}}),
+            "x-validation_error",
+        )
+        .await;
+    assert_eq!(checked["error"]["retry"], "terminal");
 }

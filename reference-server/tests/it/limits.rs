@@ -203,3 +203,76 @@ async fn welcome_announces_the_filter_bounds_it_enforces() {
     )
     .await;
 }
+
+#[tokio::test]
+async fn a_handshake_over_the_connection_rate_gets_429_with_retry_after() {
+    let server = start(Config {
+        connect_rate: Some(tidewire_server::ConnectRate {
+            attempts: 2,
+            window_ms: 30_000,
+        }),
+        ..config()
+    })
+    .await;
+    let first = Client::connect(&server.ws_url()).await;
+    assert_eq!(
+        first.welcome["limits"]["connect_rate"],
+        json!({"attempts": 2, "window_ms": 30_000})
+    );
+    let _second = Client::connect(&server.ws_url()).await;
+    let upgrade = [
+        ("connection", "Upgrade"),
+        ("upgrade", "websocket"),
+        ("sec-websocket-version", "13"),
+        ("sec-websocket-key", "dGhlIHNhbXBsZSBub25jZQ=="),
+    ];
+    let (status, response) = crate::common::http_get(server.local_addr(), "/v1", &upgrade).await;
+    assert_eq!(status, 429, "{response}");
+    let retry_after: u64 = response
+        .lines()
+        .find_map(|line| line.strip_prefix("retry-after: "))
+        .and_then(|value| value.trim().parse().ok())
+        .expect("a Retry-After header in whole seconds");
+    assert!((1..=30).contains(&retry_after), "{retry_after}");
+    // Plain HTTP requests are no handshakes and are never refused for the rate.
+    let (status, _) = crate::common::http_get(server.local_addr(), "/healthz", &[]).await;
+    assert_eq!(status, 200);
+}
+
+#[tokio::test]
+async fn posts_over_the_room_post_rate_are_refused_and_not_kept() {
+    let server = start(Config {
+        room_post_rate: Some(RateLimit {
+            messages: 2,
+            window_ms: 30_000,
+        }),
+        ..config()
+    })
+    .await;
+    let mut c = Client::connect(&server.ws_url()).await;
+    c.request(json!({"type": "join", "id": "j", "room": "r"}))
+        .await;
+    for n in 0..2 {
+        c.send(json!({"type": "post", "id": format!("p{n}"), "room": "r", "body": n}))
+            .await;
+    }
+    let mut posted = 0;
+    let mut pushed = 0;
+    while posted < 2 || pushed < 2 {
+        match c.recv().await["type"].as_str() {
+            Some("posted") => posted += 1,
+            Some("room_message") => pushed += 1,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    let refused = c
+        .request(json!({"type": "post", "id": "p2", "room": "r", "body": 2}))
+        .await;
+    assert_eq!(refused["error"]["code"], "rate_limited");
+    assert_eq!(refused["error"]["details"]["limit"], "room_post_rate");
+    assert!(refused["error"]["details"]["retry_after_ms"].as_u64() >= Some(1));
+    let page = c
+        .request(json!({"type": "history", "id": "h", "room": "r"}))
+        .await;
+    assert_eq!(page["messages"].as_array().map(Vec::len), Some(2));
+}

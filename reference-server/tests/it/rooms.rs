@@ -103,8 +103,13 @@ async fn posts_typing_and_history() {
                 "posted",
             )
             .await;
-        let own = a.recv_type("room_message").await;
-        let seen = b.recv_type("room_message").await;
+        let mut own = a.recv_type("room_message").await;
+        let mut seen = b.recv_type("room_message").await;
+        // Each copy carries the time it was written to its receiver (TW-TIME-1).
+        for copy in [&mut own, &mut seen] {
+            let sent = copy.as_object_mut().and_then(|m| m.remove("server_time"));
+            assert!(sent.is_some_and(|t| t.is_string()), "{copy}");
+        }
         assert_eq!(own, seen);
         assert_eq!(seen["message"]["message_id"], posted["message_id"]);
         assert_eq!(seen["message"]["body"], json!({"n": n}));

@@ -423,6 +423,7 @@ async fn granted_scopes_come_reversed() {
         let token = StaticToken {
             principal: "p".into(),
             scopes: scopes.iter().map(|s| s.to_string()).collect(),
+            display_name: None,
         };
         let server = start(Config {
             auth_mode: AuthMode::Optional,

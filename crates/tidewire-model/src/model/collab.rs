@@ -45,7 +45,7 @@ impl Model {
                 let push = json!({
                     "type": "document_edit", "room": room(r),
                     "document": DOCUMENT, "version": next,
-                    "author": self.member(conn, role),
+                    "author": self.member(r, conn, role),
                     "ops": {"$literal": ops},
                 });
                 for (c, _) in self.members(r).to_vec() {

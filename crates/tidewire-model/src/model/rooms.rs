@@ -5,9 +5,20 @@ use super::*;
 /// The page size of a `history` without `limit`, and the largest one (TW-ROOM-13).
 const HISTORY_DEFAULT_LIMIT: u32 = 50;
 const HISTORY_MAX_LIMIT: u32 = 500;
+/// Display names the model's joins give: this stem and a number, with a space, so
+/// that a server that trims or splits names is caught.
+const DISPLAY_NAME_STEM: &str = "Member Ü";
 
 impl Model {
-    pub(super) fn apply_join(&mut self, conn: usize, id: &str, r: u8, observer: bool) {
+    pub(super) fn apply_join(
+        &mut self,
+        conn: usize,
+        id: &str,
+        r: u8,
+        observer: bool,
+        display_name: Option<u8>,
+    ) {
+        let shown = display_name.map(|n| format!("{} {n}", DISPLAY_NAME_STEM));
         let rid = request_id(id.to_string());
         let role = if observer {
             Role::Observer
@@ -20,9 +31,18 @@ impl Model {
                 id: rid,
                 room: name(room(r)),
                 role,
+                display_name: shown.clone().map(|shown| {
+                    tidewire_protocol::DisplayName::new(shown)
+                        .expect("model display names are valid")
+                }),
+                metadata: None,
             }),
             false,
         );
+        match shown {
+            Some(shown) => self.shown.insert((r, conn), shown),
+            None => self.shown.remove(&(r, conn)),
+        };
         let members = self.rooms.entry(r).or_default();
         let rejoin = match members.iter_mut().find(|(c, _)| *c == conn) {
             Some(entry) => {
@@ -37,7 +57,7 @@ impl Model {
         let listed: Vec<Value> = self
             .members(r)
             .iter()
-            .map(|(c, role)| self.member(*c, *role))
+            .map(|(c, role)| self.member(r, *c, *role))
             .collect();
         self.expect(
             conn,
@@ -99,7 +119,7 @@ impl Model {
                 );
                 let kept = json!({
                     "message_id": format!("${{{id_var}}}"),
-                    "author": self.member(conn, role),
+                    "author": self.member(r, conn, role),
                     "body": {"$literal": body},
                     "sent_at": format!("${{{at_var}}}"),
                 });
@@ -189,7 +209,7 @@ impl Model {
                 self.expect(conn, json!({"type": "ack", "id": id}));
                 let push = json!({
                     "type": "typing", "room": room(r),
-                    "member": self.member(conn, role), "active": active,
+                    "member": self.member(r, conn, role), "active": active,
                 });
                 for (c, _) in self.members(r).to_vec() {
                     if c != conn {
@@ -212,7 +232,7 @@ impl Model {
     ) {
         let mut push = json!({
             "type": "presence", "room": room(room_index),
-            "action": action, "member": self.member(conn, role),
+            "action": action, "member": self.member(room_index, conn, role),
         });
         if let Some(reason) = reason {
             push["reason"] = json!(reason);

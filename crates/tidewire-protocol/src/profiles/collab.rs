@@ -49,6 +49,9 @@ pub struct DocumentEdit {
     pub version: u64,
     pub author: Member,
     pub ops: Vec<EditOp>,
+    /// When the server sent this push, by its clock (section 14.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<Timestamp>,
 }
 
 /// The reply to `get_document`. A document never edited has version 0 and empty content.

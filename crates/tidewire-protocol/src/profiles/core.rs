@@ -43,6 +43,9 @@ pub struct Welcome {
     pub heartbeat_ms: u64,
     pub limits: Limits,
     pub auth: AuthInfo,
+    /// When the server sent this push, by its clock (section 14.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<Timestamp>,
 }
 
 /// The reply to `ping`.
@@ -63,6 +66,9 @@ pub struct Pong {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Heartbeat {
     pub at: Timestamp,
+    /// When the server sent this push, by its clock (section 14.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<Timestamp>,
 }
 
 /// The failure reply to a request, or a report of a frame that could not be tied to one.
@@ -73,6 +79,9 @@ pub struct ErrorMessage {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub id: Option<RequestId>,
     pub error: ErrorBody,
+    /// When the server sent this push, by its clock (section 14.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<Timestamp>,
 }
 
 /// Something the client should know before the server acts on it.
@@ -84,6 +93,9 @@ pub struct Notice {
     /// For `slow_consumer`: where each watch subscription can resume.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub positions: Vec<SubscriptionPosition>,
+    /// When the server sent this push, by its clock (section 14.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<Timestamp>,
 }
 
 /// The reply to `unsubscribe`. No push for the subscription follows it.

@@ -4,6 +4,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
+use crate::member_info::{DisplayName, MemberMetadata};
 use crate::names::{Name, RequestId};
 use crate::types::*;
 
@@ -15,6 +16,12 @@ pub struct Join {
     pub room: Name,
     #[serde(default)]
     pub role: Role,
+    /// The name to show for this member; absent: the token's, if it names one.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub display_name: Option<DisplayName>,
+    /// Application metadata to show with this member.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub metadata: Option<MemberMetadata>,
 }
 
 /// Leaves a room (profile rooms). Replied to with `left`.
@@ -90,6 +97,9 @@ pub struct Presence {
     /// On `left`: whether the member left or its connection dropped.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<LeaveReason>,
+    /// When the server sent this push, by its clock (section 14.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<Timestamp>,
 }
 
 /// The reply to `post`.
@@ -108,6 +118,9 @@ pub struct Posted {
 pub struct RoomMessage {
     pub room: Name,
     pub message: ChatMessage,
+    /// When the server sent this push, by its clock (section 14.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<Timestamp>,
 }
 
 /// A member's typing indicator changed; sent to the other members.
@@ -117,6 +130,9 @@ pub struct TypingNotice {
     pub room: Name,
     pub member: Member,
     pub active: bool,
+    /// When the server sent this push, by its clock (section 14.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<Timestamp>,
 }
 
 /// The reply to a request that has nothing to return (`typing`).

@@ -63,4 +63,7 @@ pub struct Publication {
         proptest(strategy = "crate::arbitrary::json()")
     )]
     pub data: Value,
+    /// When the server sent this push, by its clock (section 14.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<Timestamp>,
 }

@@ -57,4 +57,7 @@ pub struct Watching {
 pub struct Change {
     pub subscription: SubscriptionId,
     pub event: ChangeEvent,
+    /// When the server sent this push, by its clock (section 14.3).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub server_time: Option<Timestamp>,
 }

@@ -8,6 +8,8 @@ fn member(connection_id: &str, principal: &str) -> Member {
         connection_id: connection_id.into(),
         principal: principal.into(),
         role: Role::Participant,
+        display_name: None,
+        metadata: None,
     }
 }
 
@@ -65,6 +67,7 @@ fn update_change_event() {
             committed_at: Timestamp("2026-01-24T10:30:01.000Z".into()),
             resume_token: ResumeToken("e1-43".into()),
         },
+        server_time: None,
     });
     insta::assert_json_snapshot!(change);
 }
@@ -76,10 +79,12 @@ fn rate_limited_error() {
     let error = ServerMessage::from(ErrorMessage {
         id: Some(RequestId::new("p9").unwrap()),
         error: ErrorBody {
-            code: ErrorCode::RateLimited,
+            code: ErrorCode::RateLimited.into(),
             message: "more than 60 messages in 60000 ms".into(),
             details: Some(details),
+            retry: Some(Recovery::Retryable),
         },
+        server_time: None,
     });
     insta::assert_json_snapshot!(error);
 }
@@ -94,6 +99,7 @@ fn room_message_and_document_edit() {
             body: json!({"text": "Hello, everyone!"}),
             sent_at: Timestamp("2026-01-24T10:30:02.000Z".into()),
         },
+        server_time: None,
     });
     let edit = ServerMessage::from(DocumentEdit {
         room: name("lobby"),
@@ -110,6 +116,7 @@ fn room_message_and_document_edit() {
                 length: 3,
             },
         ],
+        server_time: None,
     });
     insta::assert_json_snapshot!("room_message", room_message);
     insta::assert_json_snapshot!("document_edit", edit);
