@@ -34,6 +34,14 @@ pub struct Faults {
     pub accept_stale_edit: bool,
     /// Leave the rooms of a dropped connection untouched: no presence, still a member.
     pub keep_dropped_member: bool,
+    /// Refuse integer members written with a fraction or an exponent (`10.0`, `1E1`, `-0`).
+    pub strict_integers: bool,
+    /// Refuse `null` for the optional members that are not plain options (`sort`, `set`, ...).
+    pub null_not_absent: bool,
+    /// Read `read.limit` and `read.offset` past the integer bound as the bound.
+    pub unbounded_integers: bool,
+    /// Apply an `edit` with no operations as one that inserts nothing.
+    pub empty_edit_applied: bool,
 }
 
 /// Records to load into a collection when the server starts.

@@ -15,7 +15,10 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde_json::Value;
-use tidewire_protocol::{ErrorCode, RequestId, ServerMessage};
+use tidewire_protocol::{
+    decode_client_message, ClientMessage, DecodeError, ErrorCode, RequestId, ServerMessage,
+    MAX_INTEGER,
+};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::config::{Config, Faults};
@@ -79,6 +82,15 @@ pub enum InjectedFault {
     PresenceWithoutReason,
     /// Observers are listed and announced with the role `participant`.
     ObserverAsParticipant,
+    /// Integer members written `10.0`, `1E1` or `-0` are refused with `invalid_message`.
+    StrictIntegers,
+    /// `null` for an optional member that is not a plain option (`read.sort`,
+    /// `update.set`, `watch.full_document`, `join.role`, ...) is refused.
+    NullNotAbsent,
+    /// `read.limit` and `read.offset` above 2^53 - 1 are read as 2^53 - 1 instead of refused.
+    UnboundedIntegers,
+    /// An `edit` with no operations is applied, as an edit that changes nothing.
+    EmptyEditApplied,
 }
 
 /// A name that is no fault of the catalogue.
@@ -90,7 +102,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 27] = [
+    pub const ALL: [InjectedFault; 31] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -118,6 +130,10 @@ impl InjectedFault {
         InjectedFault::HistoryNewestFirst,
         InjectedFault::PresenceWithoutReason,
         InjectedFault::ObserverAsParticipant,
+        InjectedFault::StrictIntegers,
+        InjectedFault::NullNotAbsent,
+        InjectedFault::UnboundedIntegers,
+        InjectedFault::EmptyEditApplied,
     ];
 
     /// The stable kebab-case name.
@@ -150,6 +166,10 @@ impl InjectedFault {
             InjectedFault::HistoryNewestFirst => "history-newest-first",
             InjectedFault::PresenceWithoutReason => "presence-without-reason",
             InjectedFault::ObserverAsParticipant => "observer-as-participant",
+            InjectedFault::StrictIntegers => "strict-integers",
+            InjectedFault::NullNotAbsent => "null-not-absent",
+            InjectedFault::UnboundedIntegers => "unbounded-integers",
+            InjectedFault::EmptyEditApplied => "empty-edit-applied",
         }
     }
 
@@ -213,6 +233,14 @@ impl InjectedFault {
                 "presence of a departed member lacks its reason"
             }
             InjectedFault::ObserverAsParticipant => "observers are listed as participants",
+            InjectedFault::StrictIntegers => "integers written 10.0, 1E1 or -0 are refused",
+            InjectedFault::NullNotAbsent => {
+                "null for sort, set, unset, full_document or role is refused"
+            }
+            InjectedFault::UnboundedIntegers => {
+                "read limits and offsets past 2^53-1 are clamped instead of refused"
+            }
+            InjectedFault::EmptyEditApplied => "an edit with no operations is applied",
         }
     }
 
@@ -234,6 +262,10 @@ impl InjectedFault {
             InjectedFault::LeakAcrossScope => faults.leak_across_scope = true,
             InjectedFault::AcceptStaleEdit => faults.accept_stale_edit = true,
             InjectedFault::KeepDroppedMember => faults.keep_dropped_member = true,
+            InjectedFault::StrictIntegers => faults.strict_integers = true,
+            InjectedFault::NullNotAbsent => faults.null_not_absent = true,
+            InjectedFault::UnboundedIntegers => faults.unbounded_integers = true,
+            InjectedFault::EmptyEditApplied => faults.empty_edit_applied = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -568,6 +600,87 @@ impl OutboundFilter for FaultFilter {
                 .collect(),
         }
     }
+}
+
+/// Members that are `Option`s in no version of the decoder: `null` there was
+/// refused before TW-CORE-7 was applied to them.
+const NON_OPTION_MEMBERS: [&str; 5] = ["sort", "set", "unset", "full_document", "role"];
+
+/// The top-level integer members of client messages; `ops` holds the others.
+const INTEGER_MEMBERS: [&str; 3] = ["limit", "offset", "version"];
+
+/// The decoder as the decoding faults break it; the clean decoder when none is on.
+pub(crate) fn decode_with_faults(
+    faults: &Faults,
+    text: &str,
+    depth: usize,
+) -> Result<ClientMessage, DecodeError> {
+    let decoding = faults.strict_integers
+        || faults.null_not_absent
+        || faults.unbounded_integers
+        || faults.empty_edit_applied;
+    if !decoding {
+        return decode_client_message(text, depth);
+    }
+    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(text) else {
+        return decode_client_message(text, depth);
+    };
+    if faults.unbounded_integers {
+        for member in ["limit", "offset"] {
+            let past = object
+                .get(member)
+                .and_then(Value::as_f64)
+                .is_some_and(|n| n > MAX_INTEGER as f64);
+            if past {
+                object.insert(member.into(), Value::from(MAX_INTEGER));
+            }
+        }
+    }
+    if faults.empty_edit_applied
+        && object.get("type").and_then(Value::as_str) == Some("edit")
+        && object.get("ops") == Some(&Value::Array(Vec::new()))
+    {
+        object.insert(
+            "ops".into(),
+            serde_json::json!([{"op": "insert", "position": 0, "text": ""}]),
+        );
+    }
+    let message = decode_client_message(&Value::Object(object.clone()).to_string(), depth)?;
+    let refuse = |path: String, what: &str| DecodeError {
+        id: Some(message.id().clone()),
+        code: ErrorCode::InvalidMessage,
+        message: format!("`{path}` {what}"),
+        path: Some(path),
+    };
+    if faults.null_not_absent {
+        if let Some(member) = NON_OPTION_MEMBERS
+            .iter()
+            .find(|m| object.get(**m) == Some(&Value::Null))
+        {
+            return Err(refuse(member.to_string(), "must not be null"));
+        }
+    }
+    if faults.strict_integers {
+        let mut integers: Vec<(String, &Value)> = INTEGER_MEMBERS
+            .iter()
+            .filter_map(|m| object.get(*m).map(|v| (m.to_string(), v)))
+            .collect();
+        let ops = object.get("ops").and_then(Value::as_array);
+        for (index, op) in ops.into_iter().flatten().enumerate() {
+            for member in ["position", "length"] {
+                if let Some(value) = op.get(member) {
+                    integers.push((format!("ops[{index}].{member}"), value));
+                }
+            }
+        }
+        if let Some((path, _)) = integers
+            .into_iter()
+            .find(|(_, v)| v.is_number() && !v.is_u64())
+        {
+            return Err(refuse(path, "must be written as a plain integer"));
+        }
+    }
+    Ok(message)
 }
 
 /// The `omit-required-field` fault, applied to a frame about to be written.

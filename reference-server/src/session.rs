@@ -90,7 +90,7 @@ impl Session {
                 }
             }
         }
-        match decode_client_message(text, depth) {
+        match crate::faults::decode_with_faults(&self.state.config.faults, text, depth) {
             Ok(message) => self.handle(message),
             Err(err) => self.send(&ServerMessage::Error(err.to_error_message())),
         }

@@ -217,7 +217,7 @@ pub struct FilterLimits {
 pub struct SortKey {
     /// A dotted field path.
     pub field: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub order: SortOrder,
 }
 
@@ -360,9 +360,33 @@ pub struct ChatMessage {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum EditOp {
     /// Insert `text` before the character at `position` (`position` = length appends).
-    Insert { position: u64, text: String },
+    Insert {
+        #[schemars(range(max = crate::lenient::MAX_INTEGER))]
+        #[serde(deserialize_with = "crate::lenient::integer")]
+        #[cfg_attr(
+            any(test, feature = "arbitrary"),
+            proptest(strategy = "0..=crate::lenient::MAX_INTEGER")
+        )]
+        position: u64,
+        text: String,
+    },
     /// Remove `length` characters starting at `position`.
-    Delete { position: u64, length: u64 },
+    Delete {
+        #[schemars(range(max = crate::lenient::MAX_INTEGER))]
+        #[serde(deserialize_with = "crate::lenient::integer")]
+        #[cfg_attr(
+            any(test, feature = "arbitrary"),
+            proptest(strategy = "0..=crate::lenient::MAX_INTEGER")
+        )]
+        position: u64,
+        #[schemars(range(max = crate::lenient::MAX_INTEGER))]
+        #[serde(deserialize_with = "crate::lenient::integer")]
+        #[cfg_attr(
+            any(test, feature = "arbitrary"),
+            proptest(strategy = "0..=crate::lenient::MAX_INTEGER")
+        )]
+        length: u64,
+    },
 }
 
 /// Counters for the whole server.

@@ -190,7 +190,7 @@ impl Model {
                     field: "n".into(),
                     order,
                 }],
-                limit,
+                limit: limit.map(u64::from),
                 offset: None,
                 fields: None,
             }),

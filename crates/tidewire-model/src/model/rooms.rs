@@ -153,7 +153,7 @@ impl Model {
             typed(History {
                 id: request_id(id.to_string()),
                 room: name(room(r)),
-                limit,
+                limit: limit.map(u64::from),
                 before: before_ref,
             }),
             false,
