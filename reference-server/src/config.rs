@@ -247,8 +247,15 @@ impl Config {
         if !self.path.starts_with('/') {
             return invalid("path must start with `/`");
         }
-        if self.heartbeat_interval.is_zero() {
-            return invalid("heartbeat interval must be positive");
+        // The welcome announces whole milliseconds, and its schema refuses 0.
+        if self.heartbeat_interval < Duration::from_millis(1) {
+            return invalid("heartbeat interval must be at least 1 ms");
+        }
+        if self.auth_timeout < Duration::from_millis(1) {
+            return invalid("auth timeout must be at least 1 ms");
+        }
+        if self.max_subscriptions == 0 {
+            return invalid("a connection must be allowed at least one subscription");
         }
         if self.outbound_queue == 0 || self.outbound_queue_bytes == 0 {
             return invalid("outbound queue must hold at least one message");
@@ -325,6 +332,25 @@ pub enum ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_announced_bound_is_zero() {
+        let zero_subscriptions = Config {
+            max_subscriptions: 0,
+            ..Config::default()
+        };
+        assert!(zero_subscriptions.validate().is_err());
+        let sub_millisecond = Config {
+            heartbeat_interval: Duration::from_micros(500),
+            ..Config::default()
+        };
+        assert!(sub_millisecond.validate().is_err());
+        let instant_auth = Config {
+            auth_timeout: Duration::ZERO,
+            ..Config::default()
+        };
+        assert!(instant_auth.validate().is_err());
+    }
 
     #[test]
     fn a_nesting_limit_beyond_the_decoder_is_refused() {

@@ -91,6 +91,10 @@ pub enum InjectedFault {
     UnboundedIntegers,
     /// An `edit` with no operations is applied, as an edit that changes nothing.
     EmptyEditApplied,
+    /// `welcome` announces `heartbeat_ms` 0 and `limits.max_subscriptions` 0.
+    ZeroAnnounced,
+    /// `error.details.path` is written as an array of segments instead of a string.
+    UntypedErrorDetails,
 }
 
 /// A name that is no fault of the catalogue.
@@ -102,7 +106,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 31] = [
+    pub const ALL: [InjectedFault; 33] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -134,6 +138,8 @@ impl InjectedFault {
         InjectedFault::NullNotAbsent,
         InjectedFault::UnboundedIntegers,
         InjectedFault::EmptyEditApplied,
+        InjectedFault::ZeroAnnounced,
+        InjectedFault::UntypedErrorDetails,
     ];
 
     /// The stable kebab-case name.
@@ -170,6 +176,8 @@ impl InjectedFault {
             InjectedFault::NullNotAbsent => "null-not-absent",
             InjectedFault::UnboundedIntegers => "unbounded-integers",
             InjectedFault::EmptyEditApplied => "empty-edit-applied",
+            InjectedFault::ZeroAnnounced => "zero-announced",
+            InjectedFault::UntypedErrorDetails => "untyped-error-details",
         }
     }
 
@@ -241,6 +249,10 @@ impl InjectedFault {
                 "read limits and offsets past 2^53-1 are clamped instead of refused"
             }
             InjectedFault::EmptyEditApplied => "an edit with no operations is applied",
+            InjectedFault::ZeroAnnounced => {
+                "welcome announces heartbeat_ms 0 and max_subscriptions 0"
+            }
+            InjectedFault::UntypedErrorDetails => "error details.path is an array, not a string",
         }
     }
 
@@ -285,7 +297,9 @@ impl InjectedFault {
             | InjectedFault::HistoryAlwaysHasMore
             | InjectedFault::HistoryNewestFirst
             | InjectedFault::PresenceWithoutReason
-            | InjectedFault::ObserverAsParticipant => {
+            | InjectedFault::ObserverAsParticipant
+            | InjectedFault::ZeroAnnounced
+            | InjectedFault::UntypedErrorDetails => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -537,6 +551,23 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
             let members = frame.get_mut("members").and_then(Value::as_array_mut);
             for member in members.into_iter().flatten() {
                 participant(member);
+            }
+        }
+        (InjectedFault::ZeroAnnounced, "welcome") => {
+            frame["heartbeat_ms"] = Value::from(0);
+            if let Some(limits) = frame.get_mut("limits").and_then(Value::as_object_mut) {
+                limits.insert("max_subscriptions".into(), Value::from(0));
+            }
+        }
+        (InjectedFault::UntypedErrorDetails, "error") => {
+            if let Some(path) = frame.pointer_mut("/error/details/path") {
+                let segments: Vec<Value> = path
+                    .as_str()
+                    .unwrap_or_default()
+                    .split('.')
+                    .map(Value::from)
+                    .collect();
+                *path = Value::Array(segments);
             }
         }
         (InjectedFault::InvertedTyping, "typing") => {

@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 19] = [
+const CATCHERS: [(InjectedFault, &str); 21] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -61,6 +61,8 @@ const CATCHERS: [(InjectedFault, &str); 19] = [
         InjectedFault::EmptyEditApplied,
         "decode.collab.spellings-and-empty-ops",
     ),
+    (InjectedFault::ZeroAnnounced, "core.welcome.first"),
+    (InjectedFault::UntypedErrorDetails, "decode.integer.bound"),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.
