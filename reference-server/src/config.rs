@@ -42,6 +42,8 @@ pub struct Faults {
     pub unbounded_integers: bool,
     /// Apply an `edit` with no operations as one that inserts nothing.
     pub empty_edit_applied: bool,
+    /// Refuse requests carrying extension (`x-`) members.
+    pub refuse_extension_members: bool,
 }
 
 /// Records to load into a collection when the server starts.

@@ -95,6 +95,9 @@ pub enum InjectedFault {
     ZeroAnnounced,
     /// `error.details.path` is written as an array of segments instead of a string.
     UntypedErrorDetails,
+    /// A request carrying an extension (`x-`) member, at the top or in a sort key,
+    /// is refused with `invalid_message`.
+    RefuseExtensionMembers,
 }
 
 /// A name that is no fault of the catalogue.
@@ -106,7 +109,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 33] = [
+    pub const ALL: [InjectedFault; 34] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -140,6 +143,7 @@ impl InjectedFault {
         InjectedFault::EmptyEditApplied,
         InjectedFault::ZeroAnnounced,
         InjectedFault::UntypedErrorDetails,
+        InjectedFault::RefuseExtensionMembers,
     ];
 
     /// The stable kebab-case name.
@@ -178,6 +182,7 @@ impl InjectedFault {
             InjectedFault::EmptyEditApplied => "empty-edit-applied",
             InjectedFault::ZeroAnnounced => "zero-announced",
             InjectedFault::UntypedErrorDetails => "untyped-error-details",
+            InjectedFault::RefuseExtensionMembers => "refuse-extension-members",
         }
     }
 
@@ -253,6 +258,7 @@ impl InjectedFault {
                 "welcome announces heartbeat_ms 0 and max_subscriptions 0"
             }
             InjectedFault::UntypedErrorDetails => "error details.path is an array, not a string",
+            InjectedFault::RefuseExtensionMembers => "requests with x- members are refused",
         }
     }
 
@@ -278,6 +284,7 @@ impl InjectedFault {
             InjectedFault::NullNotAbsent => faults.null_not_absent = true,
             InjectedFault::UnboundedIntegers => faults.unbounded_integers = true,
             InjectedFault::EmptyEditApplied => faults.empty_edit_applied = true,
+            InjectedFault::RefuseExtensionMembers => faults.refuse_extension_members = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -649,7 +656,8 @@ pub(crate) fn decode_with_faults(
     let decoding = faults.strict_integers
         || faults.null_not_absent
         || faults.unbounded_integers
-        || faults.empty_edit_applied;
+        || faults.empty_edit_applied
+        || faults.refuse_extension_members;
     if !decoding {
         return decode_client_message(text, depth);
     }
@@ -683,6 +691,22 @@ pub(crate) fn decode_with_faults(
         message: format!("`{path}` {what}"),
         path: Some(path),
     };
+    if faults.refuse_extension_members {
+        let sort_keys = object.get("sort").and_then(Value::as_array);
+        let mut names = object.keys().map(String::as_str).chain(
+            sort_keys
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .flat_map(|key| key.keys().map(String::as_str)),
+        );
+        if let Some(name) = names.find(|name| name.starts_with("x-")) {
+            return Err(refuse(
+                name.to_string(),
+                "is an extension this server refuses",
+            ));
+        }
+    }
     if faults.null_not_absent {
         if let Some(member) = NON_OPTION_MEMBERS
             .iter()

@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 21] = [
+const CATCHERS: [(InjectedFault, &str); 22] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -63,6 +63,10 @@ const CATCHERS: [(InjectedFault, &str); 21] = [
     ),
     (InjectedFault::ZeroAnnounced, "core.welcome.first"),
     (InjectedFault::UntypedErrorDetails, "decode.integer.bound"),
+    (
+        InjectedFault::RefuseExtensionMembers,
+        "decode.extension.members-ignored",
+    ),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

@@ -24,7 +24,7 @@ use crate::Profile;
 
 /// The id prefixes and the profile each belongs to. `FILTER` names the filter
 /// language, which applies wherever a profile accepts a filter.
-pub const PREFIXES: [(&str, &str); 12] = [
+pub const PREFIXES: [(&str, &str); 13] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
     ("REC", "records"),
@@ -37,6 +37,7 @@ pub const PREFIXES: [(&str, &str); 12] = [
     ("STATS", "stats"),
     ("FILTER", "filter"),
     ("DECODE", "core"),
+    ("EXT", "core"),
 ];
 
 /// Profiles whose presence brings another profile's requirements into scope.
