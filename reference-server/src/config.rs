@@ -44,6 +44,8 @@ pub struct Faults {
     pub empty_edit_applied: bool,
     /// Refuse requests carrying extension (`x-`) members.
     pub refuse_extension_members: bool,
+    /// Answer a `permessage-deflate` offer with a parameter it did not offer.
+    pub unoffered_deflate_parameter: bool,
 }
 
 /// Records to load into a collection when the server starts.

@@ -23,6 +23,7 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::config::{Config, Faults};
 use crate::hooks::{OutboundFilter, Outgoing};
+use crate::http::Upgrade;
 
 /// One deliberate misbehaviour of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -98,6 +99,9 @@ pub enum InjectedFault {
     /// A request carrying an extension (`x-`) member, at the top or in a sort key,
     /// is refused with `invalid_message`.
     RefuseExtensionMembers,
+    /// An offer of `permessage-deflate` without `client_max_window_bits` is answered
+    /// with `client_max_window_bits=10`, which RFC 7692 forbids.
+    UnofferedDeflateParameter,
 }
 
 /// A name that is no fault of the catalogue.
@@ -109,7 +113,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 34] = [
+    pub const ALL: [InjectedFault; 35] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -144,6 +148,7 @@ impl InjectedFault {
         InjectedFault::ZeroAnnounced,
         InjectedFault::UntypedErrorDetails,
         InjectedFault::RefuseExtensionMembers,
+        InjectedFault::UnofferedDeflateParameter,
     ];
 
     /// The stable kebab-case name.
@@ -183,6 +188,7 @@ impl InjectedFault {
             InjectedFault::ZeroAnnounced => "zero-announced",
             InjectedFault::UntypedErrorDetails => "untyped-error-details",
             InjectedFault::RefuseExtensionMembers => "refuse-extension-members",
+            InjectedFault::UnofferedDeflateParameter => "unoffered-deflate-parameter",
         }
     }
 
@@ -259,6 +265,9 @@ impl InjectedFault {
             }
             InjectedFault::UntypedErrorDetails => "error details.path is an array, not a string",
             InjectedFault::RefuseExtensionMembers => "requests with x- members are refused",
+            InjectedFault::UnofferedDeflateParameter => {
+                "a permessage-deflate offer is answered with a parameter it did not offer"
+            }
         }
     }
 
@@ -285,6 +294,7 @@ impl InjectedFault {
             InjectedFault::UnboundedIntegers => faults.unbounded_integers = true,
             InjectedFault::EmptyEditApplied => faults.empty_edit_applied = true,
             InjectedFault::RefuseExtensionMembers => faults.refuse_extension_members = true,
+            InjectedFault::UnofferedDeflateParameter => faults.unoffered_deflate_parameter = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -736,6 +746,18 @@ pub(crate) fn decode_with_faults(
         }
     }
     Ok(message)
+}
+
+/// The `Sec-WebSocket-Extensions` answer of the 101 response: none, since the
+/// server implements no extension, unless `unoffered-deflate-parameter` is on.
+pub(crate) fn extensions_answer(faults: &Faults, upgrade: &Upgrade) -> Option<&'static str> {
+    let deflate_without_window_bits = upgrade.extensions_offered.iter().any(|element| {
+        let mut parts = element.split(';').map(str::trim);
+        parts.next() == Some("permessage-deflate")
+            && !parts.any(|p| p.starts_with("client_max_window_bits"))
+    });
+    (faults.unoffered_deflate_parameter && deflate_without_window_bits)
+        .then_some("permessage-deflate; client_max_window_bits=10")
 }
 
 /// The `omit-required-field` fault, applied to a frame about to be written.

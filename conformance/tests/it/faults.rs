@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 22] = [
+const CATCHERS: [(InjectedFault, &str); 23] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -66,6 +66,10 @@ const CATCHERS: [(InjectedFault, &str); 22] = [
     (
         InjectedFault::RefuseExtensionMembers,
         "decode.extension.members-ignored",
+    ),
+    (
+        InjectedFault::UnofferedDeflateParameter,
+        "compress.offer.answer-valid",
     ),
 ];
 

@@ -24,7 +24,7 @@ use crate::Profile;
 
 /// The id prefixes and the profile each belongs to. `FILTER` names the filter
 /// language, which applies wherever a profile accepts a filter.
-pub const PREFIXES: [(&str, &str); 13] = [
+pub const PREFIXES: [(&str, &str); 14] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
     ("REC", "records"),
@@ -38,6 +38,7 @@ pub const PREFIXES: [(&str, &str); 13] = [
     ("FILTER", "filter"),
     ("DECODE", "core"),
     ("EXT", "core"),
+    ("COMPRESS", "core"),
 ];
 
 /// Profiles whose presence brings another profile's requirements into scope.
