@@ -46,8 +46,6 @@ pub struct Faults {
     pub refuse_extension_members: bool,
     /// Answer a `permessage-deflate` offer with a parameter it did not offer.
     pub unoffered_deflate_parameter: bool,
-    /// Write every error's `recovery` as the opposite of its code's class.
-    pub wrong_recovery: bool,
 }
 
 /// Records to load into a collection when the server starts.

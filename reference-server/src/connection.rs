@@ -369,9 +369,6 @@ impl Writer<'_> {
             // edits the text; the filter below then passes it through as is.
             item.frame = Frame::Whole(crate::faults::omit_required_field(item.frame.into_text()));
         }
-        if self.state.config.faults.wrong_recovery {
-            item.frame = Frame::Whole(crate::faults::wrong_recovery(item.frame.into_text()));
-        }
         let Some(filter) = &self.state.config.outbound_filter else {
             self.feed(sink, item.frame).await?;
             if let Some((subscription, token)) = &item.position {

@@ -102,8 +102,6 @@ pub enum InjectedFault {
     /// An offer of `permessage-deflate` without `client_max_window_bits` is answered
     /// with `client_max_window_bits=10`, which RFC 7692 forbids.
     UnofferedDeflateParameter,
-    /// Every `error` carries the opposite `recovery` of its code's class.
-    WrongRecovery,
 }
 
 /// A name that is no fault of the catalogue.
@@ -115,7 +113,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 36] = [
+    pub const ALL: [InjectedFault; 35] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -151,7 +149,6 @@ impl InjectedFault {
         InjectedFault::UntypedErrorDetails,
         InjectedFault::RefuseExtensionMembers,
         InjectedFault::UnofferedDeflateParameter,
-        InjectedFault::WrongRecovery,
     ];
 
     /// The stable kebab-case name.
@@ -192,7 +189,6 @@ impl InjectedFault {
             InjectedFault::UntypedErrorDetails => "untyped-error-details",
             InjectedFault::RefuseExtensionMembers => "refuse-extension-members",
             InjectedFault::UnofferedDeflateParameter => "unoffered-deflate-parameter",
-            InjectedFault::WrongRecovery => "wrong-recovery",
         }
     }
 
@@ -272,7 +268,6 @@ impl InjectedFault {
             InjectedFault::UnofferedDeflateParameter => {
                 "a permessage-deflate offer is answered with a parameter it did not offer"
             }
-            InjectedFault::WrongRecovery => "errors carry the opposite recovery class",
         }
     }
 
@@ -300,7 +295,6 @@ impl InjectedFault {
             InjectedFault::EmptyEditApplied => faults.empty_edit_applied = true,
             InjectedFault::RefuseExtensionMembers => faults.refuse_extension_members = true,
             InjectedFault::UnofferedDeflateParameter => faults.unoffered_deflate_parameter = true,
-            InjectedFault::WrongRecovery => faults.wrong_recovery = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -764,25 +758,6 @@ pub(crate) fn extensions_answer(faults: &Faults, upgrade: &Upgrade) -> Option<&'
     });
     (faults.unoffered_deflate_parameter && deflate_without_window_bits)
         .then_some("permessage-deflate; client_max_window_bits=10")
-}
-
-/// The `wrong-recovery` fault, applied to a frame about to be written: `recovery`
-/// is derived from the code when an error is serialized, so only the text can lie.
-pub(crate) fn wrong_recovery(text: Utf8Bytes) -> Utf8Bytes {
-    let Ok(Value::Object(mut message)) = serde_json::from_str::<Value>(&text) else {
-        return text;
-    };
-    let Some(recovery) = message
-        .get_mut("error")
-        .and_then(|error| error.get_mut("recovery"))
-    else {
-        return text;
-    };
-    *recovery = Value::from(match recovery.as_str() {
-        Some("terminal") => "retryable",
-        _ => "terminal",
-    });
-    Value::Object(message).to_string().into()
 }
 
 /// The `omit-required-field` fault, applied to a frame about to be written.

@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 24] = [
+const CATCHERS: [(InjectedFault, &str); 23] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -71,7 +71,6 @@ const CATCHERS: [(InjectedFault, &str); 24] = [
         InjectedFault::UnofferedDeflateParameter,
         "compress.offer.answer-valid",
     ),
-    (InjectedFault::WrongRecovery, "decode.integer.bound"),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

@@ -148,43 +148,26 @@ impl ErrorCode {
     }
 }
 
-/// Types `recovery` and `details` by `code` in the schema of the error object: one
-/// `if`/`then` per code, so that a validator checks `details.path` of an
+/// Types `details` by `code` in the schema of the error object: one `if`/`then`
+/// per code that defines members, so that a validator checks `details.path` of an
 /// `invalid_message` as a string and `details.retry_after_ms` of a `rate_limited`
 /// as an integer, and leaves every other member open.
 pub(crate) fn details_by_code(schema: &mut schemars::Schema) {
     let Some(object) = schema.as_object_mut() else {
         return;
     };
-    if let Some(serde_json::Value::Object(properties)) = object.get_mut("properties") {
-        properties.insert(
-            "recovery".into(),
-            serde_json::json!({
-                "type": "string",
-                "enum": ["retryable", "terminal"],
-                "description": "The recovery class of `code` (section 17): whether the same request can succeed after a back-off. Optional because it was added within version 1 (section 22); a client that does not know `code` acts on it."
-            }),
-        );
-    }
     let rules: Vec<serde_json::Value> = ErrorCode::ALL
         .into_iter()
+        .filter(|code| !code.details().is_empty())
         .map(|code| {
-            let recovery = match code.recovery() {
-                Recovery::Retryable => "retryable",
-                Recovery::Terminal => "terminal",
-            };
             let members: serde_json::Map<String, serde_json::Value> = code
                 .details()
                 .iter()
                 .map(|member| (member.name.to_string(), (member.schema)()))
                 .collect();
-            let mut then = serde_json::json!({"properties": {"recovery": {"const": recovery}}});
-            if !members.is_empty() {
-                then["properties"]["details"] = serde_json::json!({"properties": members});
-            }
             serde_json::json!({
                 "if": {"properties": {"code": {"const": code.as_str()}}, "required": ["code"]},
-                "then": then
+                "then": {"properties": {"details": {"properties": members}}}
             })
         })
         .collect();

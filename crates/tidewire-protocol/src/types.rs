@@ -458,7 +458,6 @@ pub enum NoticeReason {
 /// The error object of an `error` message.
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
-#[serde(into = "ErrorBodyOnTheWire")]
 #[schemars(transform = crate::error::details_by_code)]
 pub struct ErrorBody {
     pub code: ErrorCode,
@@ -472,28 +471,4 @@ pub struct ErrorBody {
         proptest(strategy = "proptest::option::of(crate::arbitrary::extension_members())")
     )]
     pub details: Option<Object>,
-}
-
-/// An error object as it is written: with `recovery`, the class of its code, so
-/// that a client that does not know the code still knows whether to retry
-/// (TW-EXT-6). It is derived from the code, never chosen, so it is not a field
-/// of [`ErrorBody`]; a reader takes it as an unknown member.
-#[derive(Serialize, JsonSchema)]
-struct ErrorBodyOnTheWire {
-    code: ErrorCode,
-    message: String,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    details: Option<Object>,
-    recovery: crate::error::Recovery,
-}
-
-impl From<ErrorBody> for ErrorBodyOnTheWire {
-    fn from(body: ErrorBody) -> ErrorBodyOnTheWire {
-        ErrorBodyOnTheWire {
-            recovery: body.code.recovery(),
-            code: body.code,
-            message: body.message,
-            details: body.details,
-        }
-    }
 }
