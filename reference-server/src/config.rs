@@ -40,6 +40,18 @@ pub struct Faults {
     pub ignore_connect_rate: bool,
     pub ignore_room_post_rate: bool,
     pub unprefixed_extension_codes: bool,
+    /// Refuse integer members written with a fraction or an exponent (`10.0`, `1E1`, `-0`).
+    pub strict_integers: bool,
+    /// Refuse `null` for the optional members that are not plain options (`sort`, `set`, ...).
+    pub null_not_absent: bool,
+    /// Read `read.limit` and `read.offset` past the integer bound as the bound.
+    pub unbounded_integers: bool,
+    /// Apply an `edit` with no operations as one that inserts nothing.
+    pub empty_edit_applied: bool,
+    /// Refuse requests carrying extension (`x-`) members.
+    pub refuse_extension_members: bool,
+    /// Answer a `permessage-deflate` offer with a parameter it did not offer.
+    pub unoffered_deflate_parameter: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -251,8 +263,15 @@ impl Config {
         if !self.path.starts_with('/') {
             return invalid("path must start with `/`");
         }
-        if self.heartbeat_interval.is_zero() {
-            return invalid("heartbeat interval must be positive");
+        // The welcome announces whole milliseconds, and its schema refuses 0.
+        if self.heartbeat_interval < Duration::from_millis(1) {
+            return invalid("heartbeat interval must be at least 1 ms");
+        }
+        if self.auth_timeout < Duration::from_millis(1) {
+            return invalid("auth timeout must be at least 1 ms");
+        }
+        if self.max_subscriptions == 0 {
+            return invalid("a connection must be allowed at least one subscription");
         }
         if self.outbound_queue == 0 || self.outbound_queue_bytes == 0 {
             return invalid("outbound queue must hold at least one message");
@@ -341,6 +360,25 @@ pub enum ConfigError {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn no_announced_bound_is_zero() {
+        let zero_subscriptions = Config {
+            max_subscriptions: 0,
+            ..Config::default()
+        };
+        assert!(zero_subscriptions.validate().is_err());
+        let sub_millisecond = Config {
+            heartbeat_interval: Duration::from_micros(500),
+            ..Config::default()
+        };
+        assert!(sub_millisecond.validate().is_err());
+        let instant_auth = Config {
+            auth_timeout: Duration::ZERO,
+            ..Config::default()
+        };
+        assert!(instant_auth.validate().is_err());
+    }
 
     #[test]
     fn a_nesting_limit_beyond_the_decoder_is_refused() {

@@ -15,11 +15,15 @@ use std::sync::Arc;
 
 use parking_lot::Mutex;
 use serde_json::Value;
-use tidewire_protocol::{ErrorCode, RequestId, ServerMessage};
+use tidewire_protocol::{
+    decode_client_message, ClientMessage, DecodeError, ErrorCode, RequestId, ServerMessage,
+    MAX_INTEGER,
+};
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::config::{Config, Faults};
 use crate::hooks::{OutboundFilter, Outgoing};
+use crate::http::Upgrade;
 
 /// One deliberate misbehaviour of the server.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -99,6 +103,25 @@ pub enum InjectedFault {
     ErrorWithoutRetry,
     /// Application error codes lose their `x-` prefix.
     UnprefixedExtensionCode,
+    /// Integer members written `10.0`, `1E1` or `-0` are refused with `invalid_message`.
+    StrictIntegers,
+    /// `null` for an optional member that is not a plain option (`read.sort`,
+    /// `update.set`, `watch.full_document`, `join.role`, ...) is refused.
+    NullNotAbsent,
+    /// `read.limit` and `read.offset` above 2^53 - 1 are read as 2^53 - 1 instead of refused.
+    UnboundedIntegers,
+    /// An `edit` with no operations is applied, as an edit that changes nothing.
+    EmptyEditApplied,
+    /// `welcome` announces `heartbeat_ms` 0 and `limits.max_subscriptions` 0.
+    ZeroAnnounced,
+    /// `error.details.path` is written as an array of segments instead of a string.
+    UntypedErrorDetails,
+    /// A request carrying an extension (`x-`) member, at the top or in a sort key,
+    /// is refused with `invalid_message`.
+    RefuseExtensionMembers,
+    /// An offer of `permessage-deflate` without `client_max_window_bits` is answered
+    /// with `client_max_window_bits=10`, which RFC 7692 forbids.
+    UnofferedDeflateParameter,
 }
 
 /// A name that is no fault of the catalogue.
@@ -110,7 +133,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 37] = [
+    pub const ALL: &'static [InjectedFault] = &[
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -148,6 +171,14 @@ impl InjectedFault {
         InjectedFault::IgnoreRoomPostRate,
         InjectedFault::ErrorWithoutRetry,
         InjectedFault::UnprefixedExtensionCode,
+        InjectedFault::StrictIntegers,
+        InjectedFault::NullNotAbsent,
+        InjectedFault::UnboundedIntegers,
+        InjectedFault::EmptyEditApplied,
+        InjectedFault::ZeroAnnounced,
+        InjectedFault::UntypedErrorDetails,
+        InjectedFault::RefuseExtensionMembers,
+        InjectedFault::UnofferedDeflateParameter,
     ];
 
     /// The stable kebab-case name.
@@ -190,6 +221,14 @@ impl InjectedFault {
             InjectedFault::IgnoreRoomPostRate => "ignore-room-post-rate",
             InjectedFault::ErrorWithoutRetry => "error-without-retry",
             InjectedFault::UnprefixedExtensionCode => "unprefixed-extension-code",
+            InjectedFault::StrictIntegers => "strict-integers",
+            InjectedFault::NullNotAbsent => "null-not-absent",
+            InjectedFault::UnboundedIntegers => "unbounded-integers",
+            InjectedFault::EmptyEditApplied => "empty-edit-applied",
+            InjectedFault::ZeroAnnounced => "zero-announced",
+            InjectedFault::UntypedErrorDetails => "untyped-error-details",
+            InjectedFault::RefuseExtensionMembers => "refuse-extension-members",
+            InjectedFault::UnofferedDeflateParameter => "unoffered-deflate-parameter",
         }
     }
 
@@ -275,6 +314,22 @@ impl InjectedFault {
             InjectedFault::UnprefixedExtensionCode => {
                 "application error codes are sent without their x- prefix"
             }
+            InjectedFault::StrictIntegers => "integers written 10.0, 1E1 or -0 are refused",
+            InjectedFault::NullNotAbsent => {
+                "null for sort, set, unset, full_document or role is refused"
+            }
+            InjectedFault::UnboundedIntegers => {
+                "read limits and offsets past 2^53-1 are clamped instead of refused"
+            }
+            InjectedFault::EmptyEditApplied => "an edit with no operations is applied",
+            InjectedFault::ZeroAnnounced => {
+                "welcome announces heartbeat_ms 0 and max_subscriptions 0"
+            }
+            InjectedFault::UntypedErrorDetails => "error details.path is an array, not a string",
+            InjectedFault::RefuseExtensionMembers => "requests with x- members are refused",
+            InjectedFault::UnofferedDeflateParameter => {
+                "a permessage-deflate offer is answered with a parameter it did not offer"
+            }
         }
     }
 
@@ -302,6 +357,12 @@ impl InjectedFault {
             InjectedFault::IgnoreConnectRate => faults.ignore_connect_rate = true,
             InjectedFault::IgnoreRoomPostRate => faults.ignore_room_post_rate = true,
             InjectedFault::UnprefixedExtensionCode => faults.unprefixed_extension_codes = true,
+            InjectedFault::StrictIntegers => faults.strict_integers = true,
+            InjectedFault::NullNotAbsent => faults.null_not_absent = true,
+            InjectedFault::UnboundedIntegers => faults.unbounded_integers = true,
+            InjectedFault::EmptyEditApplied => faults.empty_edit_applied = true,
+            InjectedFault::RefuseExtensionMembers => faults.refuse_extension_members = true,
+            InjectedFault::UnofferedDeflateParameter => faults.unoffered_deflate_parameter = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -325,7 +386,9 @@ impl InjectedFault {
             | InjectedFault::DropMemberInfo
             | InjectedFault::TotalIsCurrent
             | InjectedFault::StatsLimitsDiffer
-            | InjectedFault::ErrorWithoutRetry => {
+            | InjectedFault::ErrorWithoutRetry
+            | InjectedFault::ZeroAnnounced
+            | InjectedFault::UntypedErrorDetails => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -349,7 +412,8 @@ impl FromStr for InjectedFault {
 
     fn from_str(s: &str) -> Result<InjectedFault, UnknownFault> {
         InjectedFault::ALL
-            .into_iter()
+            .iter()
+            .copied()
             .find(|f| f.name() == s)
             .ok_or_else(|| UnknownFault {
                 name: s.to_string(),
@@ -623,6 +687,23 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
                 }
             }
         }
+        (InjectedFault::ZeroAnnounced, "welcome") => {
+            frame["heartbeat_ms"] = Value::from(0);
+            if let Some(limits) = frame.get_mut("limits").and_then(Value::as_object_mut) {
+                limits.insert("max_subscriptions".into(), Value::from(0));
+            }
+        }
+        (InjectedFault::UntypedErrorDetails, "error") => {
+            if let Some(path) = frame.pointer_mut("/error/details/path") {
+                let segments: Vec<Value> = path
+                    .as_str()
+                    .unwrap_or_default()
+                    .split('.')
+                    .map(Value::from)
+                    .collect();
+                *path = Value::Array(segments);
+            }
+        }
         (InjectedFault::InvertedTyping, "typing") => {
             if let Some(active) = frame["active"].as_bool() {
                 frame["active"] = Value::Bool(!active);
@@ -722,6 +803,116 @@ impl OutboundFilter for FaultFilter {
     }
 }
 
+/// Members that are `Option`s in no version of the decoder: `null` there was
+/// refused before TW-CORE-7 was applied to them.
+const NON_OPTION_MEMBERS: [&str; 5] = ["sort", "set", "unset", "full_document", "role"];
+
+/// The top-level integer members of client messages; `ops` holds the others.
+const INTEGER_MEMBERS: [&str; 3] = ["limit", "offset", "version"];
+
+/// The decoder as the decoding faults break it; the clean decoder when none is on.
+pub(crate) fn decode_with_faults(
+    faults: &Faults,
+    text: &str,
+    depth: usize,
+) -> Result<ClientMessage, DecodeError> {
+    let decoding = faults.strict_integers
+        || faults.null_not_absent
+        || faults.unbounded_integers
+        || faults.empty_edit_applied
+        || faults.refuse_extension_members;
+    if !decoding {
+        return decode_client_message(text, depth);
+    }
+    let Ok(Value::Object(mut object)) = serde_json::from_str::<Value>(text) else {
+        return decode_client_message(text, depth);
+    };
+    if faults.unbounded_integers {
+        for member in ["limit", "offset"] {
+            let past = object
+                .get(member)
+                .and_then(Value::as_f64)
+                .is_some_and(|n| n > MAX_INTEGER as f64);
+            if past {
+                object.insert(member.into(), Value::from(MAX_INTEGER));
+            }
+        }
+    }
+    if faults.empty_edit_applied
+        && object.get("type").and_then(Value::as_str) == Some("edit")
+        && object.get("ops") == Some(&Value::Array(Vec::new()))
+    {
+        object.insert(
+            "ops".into(),
+            serde_json::json!([{"op": "insert", "position": 0, "text": ""}]),
+        );
+    }
+    let message = decode_client_message(&Value::Object(object.clone()).to_string(), depth)?;
+    let refuse = |path: String, what: &str| DecodeError {
+        id: Some(message.id().clone()),
+        code: ErrorCode::InvalidMessage,
+        message: format!("`{path}` {what}"),
+        path: Some(path),
+    };
+    if faults.refuse_extension_members {
+        let sort_keys = object.get("sort").and_then(Value::as_array);
+        let mut names = object.keys().map(String::as_str).chain(
+            sort_keys
+                .into_iter()
+                .flatten()
+                .filter_map(Value::as_object)
+                .flat_map(|key| key.keys().map(String::as_str)),
+        );
+        if let Some(name) = names.find(|name| name.starts_with("x-")) {
+            return Err(refuse(
+                name.to_string(),
+                "is an extension this server refuses",
+            ));
+        }
+    }
+    if faults.null_not_absent {
+        if let Some(member) = NON_OPTION_MEMBERS
+            .iter()
+            .find(|m| object.get(**m) == Some(&Value::Null))
+        {
+            return Err(refuse(member.to_string(), "must not be null"));
+        }
+    }
+    if faults.strict_integers {
+        let mut integers: Vec<(String, &Value)> = INTEGER_MEMBERS
+            .iter()
+            .filter_map(|m| object.get(*m).map(|v| (m.to_string(), v)))
+            .collect();
+        let ops = object.get("ops").and_then(Value::as_array);
+        for (index, op) in ops.into_iter().flatten().enumerate() {
+            for member in ["position", "length"] {
+                if let Some(value) = op.get(member) {
+                    integers.push((format!("ops[{index}].{member}"), value));
+                }
+            }
+        }
+        if let Some((path, _)) = integers
+            .into_iter()
+            .find(|(_, v)| v.is_number() && !v.is_u64())
+        {
+            return Err(refuse(path, "must be written as a plain integer"));
+        }
+    }
+    Ok(message)
+}
+
+/// The `Sec-WebSocket-Extensions` answer of the 101 response: none, since the
+/// server implements no extension, unless `unoffered-deflate-parameter` is on.
+pub(crate) fn extensions_answer(faults: &Faults, upgrade: &Upgrade) -> Option<&'static str> {
+    let deflate_without_window_bits = upgrade.extensions_offered.iter().any(|element| {
+        let mut parts = element.split(';').map(str::trim);
+        parts.next() == Some("permessage-deflate")
+            && !parts.any(|p| p.starts_with("client_max_window_bits"))
+    });
+    (faults.unoffered_deflate_parameter && deflate_without_window_bits)
+        .then_some("permessage-deflate; client_max_window_bits=10")
+}
+
 /// The `omit-required-field` fault, applied to a frame about to be written.
 pub(crate) fn omit_required_field(text: Utf8Bytes) -> Utf8Bytes {
     let Ok(Value::Object(mut message)) = serde_json::from_str::<Value>(&text) else {
@@ -741,7 +932,7 @@ mod tests {
     #[test]
     fn names_round_trip_and_are_unique() {
         let mut names = InjectedFault::names();
-        for fault in InjectedFault::ALL {
+        for &fault in InjectedFault::ALL {
             assert_eq!(fault.name().parse::<InjectedFault>(), Ok(fault));
             assert_eq!(fault.to_string(), fault.name());
             assert!(fault
@@ -758,7 +949,7 @@ mod tests {
 
     #[test]
     fn every_fault_changes_the_configuration() {
-        for fault in InjectedFault::ALL {
+        for &fault in InjectedFault::ALL {
             let config = Config::default().with_fault(fault);
             assert!(
                 config.faults.any() || config.outbound_filter.is_some(),

@@ -204,6 +204,9 @@ pub(crate) struct Refusal {
 pub(crate) struct Upgrade {
     pub accept_key: String,
     pub subprotocol: Option<&'static str>,
+    /// The client's `Sec-WebSocket-Extensions` offer. The server accepts no
+    /// extension (spec section 2.6), so it answers without the header.
+    pub extensions_offered: Vec<String>,
 }
 
 /// Validates an upgrade on the endpoint path and negotiates the subprotocol.
@@ -249,6 +252,11 @@ pub(crate) fn check_upgrade(head: &RequestHead) -> Result<Upgrade, Refusal> {
     Ok(Upgrade {
         accept_key: derive_accept_key(key.as_bytes()),
         subprotocol,
+        extensions_offered: head
+            .header_tokens("sec-websocket-extensions")
+            .into_iter()
+            .map(str::to_string)
+            .collect(),
     })
 }
 
@@ -256,6 +264,7 @@ pub(crate) fn check_upgrade(head: &RequestHead) -> Result<Upgrade, Refusal> {
 pub(crate) async fn accept_upgrade(
     stream: &mut TcpStream,
     upgrade: &Upgrade,
+    extensions: Option<&str>,
 ) -> std::io::Result<()> {
     let mut response = format!(
         "HTTP/1.1 101 Switching Protocols\r\nupgrade: websocket\r\nconnection: Upgrade\r\nsec-websocket-accept: {}\r\n",
@@ -263,6 +272,9 @@ pub(crate) async fn accept_upgrade(
     );
     if let Some(protocol) = upgrade.subprotocol {
         response.push_str(&format!("sec-websocket-protocol: {protocol}\r\n"));
+    }
+    if let Some(extensions) = extensions {
+        response.push_str(&format!("sec-websocket-extensions: {extensions}\r\n"));
     }
     response.push_str("\r\n");
     stream.write_all(response.as_bytes()).await?;

@@ -50,7 +50,7 @@ pub use hooks::{Hooks, OperationContext, OutboundFilter, Outgoing};
 pub use persist::StorageError;
 pub use server::{Server, ServerError, ServerHandle};
 pub use tidewire_protocol::{AuthMode, ConnectRate, RateLimit};
-pub use variant::{UnknownVariant, Variant, EXTRA_MEMBER};
+pub use variant::{UnknownVariant, Variant, EXTENSION_MEMBER, EXTRA_MEMBER};
 
 /// Entry points for the fuzz targets in `fuzz/` and their regression replay
 /// (`crates/tidewire-fuzz-checks`): the parsers that read a peer's bytes

@@ -361,7 +361,11 @@ async fn upgrade(
             return;
         }
     };
-    if http::accept_upgrade(&mut stream, &upgrade).await.is_err() {
+    let extensions = crate::faults::extensions_answer(&state.config.faults, &upgrade);
+    if http::accept_upgrade(&mut stream, &upgrade, extensions)
+        .await
+        .is_err()
+    {
         return;
     }
     let ws_config = websocket_config(&state.config);

@@ -94,7 +94,7 @@ impl Session {
                 }
             }
         }
-        match decode_client_message(text, depth) {
+        match crate::faults::decode_with_faults(&self.state.config.faults, text, depth) {
             Ok(message) => self.handle(message),
             Err(err) => {
                 let lenient = self.state.config.faults.accept_oversized_member_info;

@@ -163,6 +163,10 @@ impl Choices for Usual {
 /// (TW-CORE-6, section 22).
 pub const EXTRA_MEMBER: &str = "x_variant";
 
+/// The extension member (an `x-` name, section 22.1) the alternate server adds
+/// beside [`EXTRA_MEMBER`]: peers ignore extensions they do not implement (TW-EXT-2).
+pub const EXTENSION_MEMBER: &str = "x-alternate";
+
 /// Resume tokens hide their position behind this mask, so that they neither
 /// sort nor count in commit order: nothing but the server may read them.
 const TOKEN_MASK: u64 = 0x5a5a_3c3c_0f0f_9696;
@@ -303,7 +307,7 @@ fn reword(message: &mut Value, kind: &str) {
     }
 }
 
-/// Adds [`EXTRA_MEMBER`] to `value` and every server object below it,
+/// Adds [`EXTRA_MEMBER`] and [`EXTENSION_MEMBER`] to `value` and every server object below it,
 /// writes its members in reverse order, reverses the unordered arrays and
 /// lengthens timestamps; the client's data is left as it is. A `change`'s
 /// event was shaped when it was committed and is left alone here.
@@ -318,6 +322,7 @@ fn shape(value: &mut Value, at: &str) {
     };
     let mut shaped = Map::new();
     shaped.insert(EXTRA_MEMBER.into(), serde_json::json!({ "at": at }));
+    shaped.insert(EXTENSION_MEMBER.into(), Value::Bool(true));
     let members = std::mem::take(object);
     for (key, mut member) in members.into_iter().rev() {
         let client_data = CLIENT_DATA.contains(&key.as_str());

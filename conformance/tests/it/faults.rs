@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 25] = [
+const CATCHERS: &[(InjectedFault, &str)] = &[
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -87,6 +87,23 @@ const CATCHERS: [(InjectedFault, &str); 25] = [
     (
         InjectedFault::UnprefixedExtensionCode,
         "core.xerr.application-code",
+    ),
+    (InjectedFault::StrictIntegers, "decode.integer.spellings"),
+    (InjectedFault::NullNotAbsent, "decode.null.records"),
+    (InjectedFault::UnboundedIntegers, "decode.integer.bound"),
+    (
+        InjectedFault::EmptyEditApplied,
+        "decode.collab.spellings-and-empty-ops",
+    ),
+    (InjectedFault::ZeroAnnounced, "core.welcome.first"),
+    (InjectedFault::UntypedErrorDetails, "decode.integer.bound"),
+    (
+        InjectedFault::RefuseExtensionMembers,
+        "decode.extension.members-ignored",
+    ),
+    (
+        InjectedFault::UnofferedDeflateParameter,
+        "compress.offer.answer-valid",
     ),
 ];
 

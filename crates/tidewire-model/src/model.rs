@@ -106,6 +106,18 @@ fn typed(message: impl Into<ClientMessage>) -> Value {
     serde_json::to_value(message.into()).expect("client messages serialize")
 }
 
+/// `message` with its integer member `member` written with a fraction (`10.0`)
+/// when the value is even: JSON Schema's integer includes that spelling, and a
+/// server reads it as the integer (TW-DECODE-2), so the prediction is the same.
+fn spelled_as_float(mut message: Value, member: &str) -> Value {
+    if let Some(value) = message.get(member).and_then(Value::as_u64) {
+        if value % 2 == 0 {
+            message[member] = json!(value as f64);
+        }
+    }
+    message
+}
+
 fn name(value: String) -> Name {
     Name::new(value).expect("model names follow the name rules")
 }

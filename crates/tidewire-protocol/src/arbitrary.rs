@@ -39,6 +39,13 @@ pub fn object() -> impl Strategy<Value = Object> {
     prop::collection::btree_map(key(), json(), 0..5).prop_map(|map| map.into_iter().collect())
 }
 
+/// An object of extension members only (`x-` names), which every code's
+/// `error.details` may carry whatever members the registry types for it.
+pub fn extension_members() -> impl Strategy<Value = Object> {
+    prop::collection::btree_map("x-[a-z][a-z0-9_]{0,6}", json(), 0..4)
+        .prop_map(|map| map.into_iter().collect())
+}
+
 fn key() -> impl Strategy<Value = String> {
     prop_oneof![
         3 => prop::sample::select(&FIELDS[..]).prop_map(str::to_string),

@@ -104,6 +104,76 @@ impl ErrorCode {
     }
 }
 
+/// A member of `error.details` that the registry defines for a code.
+#[derive(Debug, Clone, Copy)]
+pub struct DetailMember {
+    pub name: &'static str,
+    /// The member's JSON Schema.
+    pub schema: fn() -> serde_json::Value,
+}
+
+const PATH: DetailMember = DetailMember {
+    name: "path",
+    schema: || serde_json::json!({"type": "string", "description": "The location of the bad member (section 4.3) or filter part (section 15.9)."}),
+};
+const CURRENT_VERSION: DetailMember = DetailMember {
+    name: "current_version",
+    schema: || serde_json::json!({"type": "integer", "minimum": 0, "description": "On a stale `edit`: the document's current version."}),
+};
+const RETRY_AFTER_MS: DetailMember = DetailMember {
+    name: "retry_after_ms",
+    schema: || serde_json::json!({"type": "integer", "minimum": 0, "description": "Milliseconds after which the request may be sent again."}),
+};
+const LIMIT: DetailMember = DetailMember {
+    name: "limit",
+    schema: || serde_json::json!({"type": "string", "description": "The `welcome.limits` member that would be exceeded."}),
+};
+
+impl ErrorCode {
+    /// The members of `error.details` the registry defines for this code. Each is
+    /// optional; other members may follow (section 22).
+    pub fn details(self) -> &'static [DetailMember] {
+        match self {
+            ErrorCode::InvalidMessage | ErrorCode::UnknownType => &[PATH],
+            ErrorCode::Conflict => &[CURRENT_VERSION],
+            ErrorCode::RateLimited => &[RETRY_AFTER_MS],
+            ErrorCode::LimitExceeded => &[LIMIT],
+            ErrorCode::Unauthorized
+            | ErrorCode::Forbidden
+            | ErrorCode::NotFound
+            | ErrorCode::HistoryLost
+            | ErrorCode::NotSupported
+            | ErrorCode::Internal => &[],
+        }
+    }
+}
+
+/// Types `details` by `code` in the schema of the error object: one `if`/`then`
+/// per code that defines members, so that a validator checks `details.path` of an
+/// `invalid_message` as a string and `details.retry_after_ms` of a `rate_limited`
+/// as an integer, and leaves every other member open.
+pub(crate) fn details_by_code(schema: &mut schemars::Schema) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    let rules: Vec<serde_json::Value> = ErrorCode::ALL
+        .into_iter()
+        .filter(|code| !code.details().is_empty())
+        .map(|code| {
+            let members: serde_json::Map<String, serde_json::Value> = code
+                .details()
+                .iter()
+                .map(|member| (member.name.to_string(), (member.schema)()))
+                .collect();
+            serde_json::json!({
+                "if": {"properties": {"code": {"const": code.as_str()}}, "required": ["code"]},
+                "then": {"properties": {"details": {"properties": members}}}
+            })
+        })
+        .collect();
+    object.insert("allOf".into(), serde_json::Value::Array(rules));
+}
+
 impl std::fmt::Display for ErrorCode {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())

@@ -24,7 +24,7 @@ use crate::Profile;
 
 /// The id prefixes and the profile each belongs to. `FILTER` names the filter
 /// language, which applies wherever a profile accepts a filter.
-pub const PREFIXES: [(&str, &str); 17] = [
+pub const PREFIXES: [(&str, &str); 20] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
     ("REC", "records"),
@@ -42,6 +42,9 @@ pub const PREFIXES: [(&str, &str); 17] = [
     ("TIME", "core"),
     ("XERR", "core"),
     ("AUTHZ", "records"),
+    ("DECODE", "core"),
+    ("EXT", "core"),
+    ("COMPRESS", "core"),
 ];
 
 /// Profiles whose presence brings another profile's requirements into scope.

@@ -205,6 +205,11 @@ fn explicit_any_value(schema: &mut Schema) {
 /// `uint32` and `uint64` are not formats of JSON Schema: validators ignore them and code
 /// generators warn about them (datamodel-code-generator: "format of 'uint32' not
 /// understood"). `maximum` says the same thing in a keyword every tool knows.
+///
+/// A `maximum` the type states itself stays: the integer members of client messages are
+/// bounded by `MAX_INTEGER` (2^53 - 1), not `u64::MAX`, because a validator that reads
+/// numbers as doubles cannot tell 2^64 from `u64::MAX`, and the schema and the server must
+/// give the same answer for every number (TW-DECODE-2).
 fn integer_range(schema: &mut Schema) {
     let Some(object) = schema.as_object_mut() else {
         return;
@@ -215,7 +220,7 @@ fn integer_range(schema: &mut Schema) {
         _ => return,
     };
     object.remove("format");
-    object.insert("maximum".into(), json!(maximum));
+    object.entry("maximum").or_insert(json!(maximum));
 }
 
 /// Forbids `null` in the optional properties of an object schema.

@@ -160,6 +160,11 @@ pub struct AuthInfo {
     pub principal: Option<String>,
     /// How long an unauthenticated connection may stay open in `required` mode.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "proptest::option::of(1..=u64::MAX)")
+    )]
     pub timeout_ms: Option<u64>,
 }
 
@@ -167,7 +172,11 @@ pub struct AuthInfo {
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct RateLimit {
+    #[schemars(range(min = 1))]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "1..=u32::MAX"))]
     pub messages: u32,
+    #[schemars(range(min = 1))]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "1..=u64::MAX"))]
     pub window_ms: u64,
 }
 
@@ -176,19 +185,32 @@ pub struct RateLimit {
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct Limits {
     /// Largest client frame accepted; a larger one closes the connection with 1009.
+    #[schemars(range(min = 1))]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "1..=u64::MAX"))]
     pub max_message_bytes: u64,
     /// Deepest nesting of arrays and objects accepted in a client message.
+    #[schemars(range(min = 1))]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "1..=u32::MAX"))]
     pub max_nesting_depth: u32,
     /// Most live subscriptions (watch and topic) on one connection.
+    #[schemars(range(min = 1))]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "1..=u32::MAX"))]
     pub max_subscriptions: u32,
     /// Client message rate; absent when the server applies none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub rate: Option<RateLimit>,
     /// Server messages that may wait for this connection before it is a slow consumer.
+    #[schemars(range(min = 1))]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "1..=u32::MAX"))]
     pub outbound_queue: u32,
     /// Bytes of server messages that may wait for this connection before it is a slow
     /// consumer. Optional because it was added within version 1 (section 22).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "proptest::option::of(1..=u64::MAX)")
+    )]
     pub outbound_queue_bytes: Option<u64>,
     /// The largest filter accepted; a larger one is refused with `invalid_message`.
     /// Optional because it was added within version 1 (section 22).
@@ -218,12 +240,20 @@ pub struct ConnectRate {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct FilterLimits {
     /// Field conditions and operators in the whole filter.
+    #[schemars(range(min = 1))]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "1..=u32::MAX"))]
     pub max_conditions: u32,
     /// Elements of one `$and` or `$or`.
+    #[schemars(range(min = 1))]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "1..=u32::MAX"))]
     pub max_branches: u32,
     /// Elements of one `$in` or `$nin`.
+    #[schemars(range(min = 1))]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "1..=u32::MAX"))]
     pub max_in_values: u32,
     /// Characters of one `$like` or `$ilike` pattern.
+    #[schemars(range(min = 1))]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "1..=u32::MAX"))]
     pub max_pattern_chars: u32,
 }
 
@@ -233,7 +263,7 @@ pub struct FilterLimits {
 pub struct SortKey {
     /// A dotted field path.
     pub field: String,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub order: SortOrder,
 }
 
@@ -383,9 +413,33 @@ pub struct ChatMessage {
 #[serde(tag = "op", rename_all = "snake_case")]
 pub enum EditOp {
     /// Insert `text` before the character at `position` (`position` = length appends).
-    Insert { position: u64, text: String },
+    Insert {
+        #[schemars(range(max = crate::lenient::MAX_INTEGER))]
+        #[serde(deserialize_with = "crate::lenient::integer")]
+        #[cfg_attr(
+            any(test, feature = "arbitrary"),
+            proptest(strategy = "0..=crate::lenient::MAX_INTEGER")
+        )]
+        position: u64,
+        text: String,
+    },
     /// Remove `length` characters starting at `position`.
-    Delete { position: u64, length: u64 },
+    Delete {
+        #[schemars(range(max = crate::lenient::MAX_INTEGER))]
+        #[serde(deserialize_with = "crate::lenient::integer")]
+        #[cfg_attr(
+            any(test, feature = "arbitrary"),
+            proptest(strategy = "0..=crate::lenient::MAX_INTEGER")
+        )]
+        position: u64,
+        #[schemars(range(max = crate::lenient::MAX_INTEGER))]
+        #[serde(deserialize_with = "crate::lenient::integer")]
+        #[cfg_attr(
+            any(test, feature = "arbitrary"),
+            proptest(strategy = "0..=crate::lenient::MAX_INTEGER")
+        )]
+        length: u64,
+    },
 }
 
 /// Counters for the whole server.
@@ -436,6 +490,7 @@ pub enum NoticeReason {
 /// The error object of an `error` message.
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[schemars(transform = crate::error::details_by_code)]
 pub struct ErrorBody {
     /// A code of the registry, or an application's own in the namespace `x-` (section 17.1).
     pub code: crate::AnyErrorCode,
@@ -446,7 +501,7 @@ pub struct ErrorBody {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[cfg_attr(
         any(test, feature = "arbitrary"),
-        proptest(strategy = "proptest::option::of(crate::arbitrary::object())")
+        proptest(strategy = "proptest::option::of(crate::arbitrary::extension_members())")
     )]
     pub details: Option<Object>,
     /// What a client does after this error: `retryable` (the same request may succeed

@@ -179,6 +179,8 @@ pub struct Conn {
     /// server's writes back up as they would for a slow client.
     paused: tokio::sync::watch::Sender<bool>,
     pub subprotocol: Option<String>,
+    /// The server's `Sec-WebSocket-Extensions` answer, when it sent one.
+    pub extensions: Option<String>,
 }
 
 /// Why a handshake did not produce a connection.
@@ -237,6 +239,14 @@ impl Conn {
             .get("sec-websocket-protocol")
             .and_then(|v| v.to_str().ok())
             .map(str::to_string);
+        let extensions = response
+            .headers()
+            .get_all("sec-websocket-extensions")
+            .iter()
+            .filter_map(|v| v.to_str().ok())
+            .collect::<Vec<_>>()
+            .join(", ");
+        let extensions = (!extensions.is_empty()).then_some(extensions);
         let (sink, mut stream) = ws.split();
         let inbox = Arc::new(Inbox {
             state: Mutex::new(InboxState::default()),
@@ -300,6 +310,7 @@ impl Conn {
             reader,
             paused,
             subprotocol,
+            extensions,
         })
     }
 

@@ -581,6 +581,15 @@ impl CaseRun<'_> {
             }
             Ok(Ok(conn)) => {
                 let proto = conn.subprotocol.clone();
+                let offered_extensions = handshake.headers.iter().flatten().find_map(|(k, v)| {
+                    k.eq_ignore_ascii_case("sec-websocket-extensions").then(|| {
+                        pattern::interpolate_str(v, &self.vars).unwrap_or_else(|_| v.clone())
+                    })
+                });
+                let extensions_answer = crate::extensions::check_answer(
+                    offered_extensions.as_deref(),
+                    conn.extensions.as_deref(),
+                );
                 self.event(
                     name,
                     "open",
@@ -590,6 +599,7 @@ impl CaseRun<'_> {
                     },
                 );
                 self.slots.get_mut(name).expect("inserted").conn = Some(conn);
+                extensions_answer.map_err(StepError::new)?;
                 if let Some(r) = &handshake.expect_refusal {
                     if r.closed || r.close_code.is_some() {
                         return self.closed_at_once(name, r, wait).await;

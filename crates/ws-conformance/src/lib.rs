@@ -18,6 +18,7 @@
 mod conn;
 mod engine;
 pub mod expr;
+pub mod extensions;
 pub mod fixture;
 pub mod html;
 mod junit;

@@ -13,8 +13,8 @@ use crate::session::Session;
 use crate::store::{record_id, Query};
 use crate::util::{error, invalid_at};
 
-const DEFAULT_READ_LIMIT: u32 = 100;
-const MAX_READ_LIMIT: u32 = 1000;
+const DEFAULT_READ_LIMIT: u64 = 100;
+const MAX_READ_LIMIT: u64 = 1000;
 
 pub(super) fn create(
     session: &Session,
@@ -51,7 +51,7 @@ pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Re
     let query = Query {
         filter,
         sort: read.sort.clone(),
-        offset: read.offset.unwrap_or(0) as usize,
+        offset: usize::try_from(read.offset.unwrap_or(0)).unwrap_or(usize::MAX),
         limit: read.limit.unwrap_or(DEFAULT_READ_LIMIT).min(MAX_READ_LIMIT) as usize,
         fields: read.fields.clone(),
     };

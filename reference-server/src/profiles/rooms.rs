@@ -13,8 +13,8 @@ use crate::rooms::ShownAs;
 use crate::session::Session;
 use crate::util::error;
 
-const DEFAULT_HISTORY_LIMIT: u32 = 50;
-const MAX_HISTORY_LIMIT: u32 = 500;
+const DEFAULT_HISTORY_LIMIT: u64 = 50;
+const MAX_HISTORY_LIMIT: u64 = 500;
 
 pub(super) fn join(
     session: &mut Session,

@@ -9,7 +9,9 @@ use std::time::{Duration, Instant};
 
 use futures_util::StreamExt;
 use serde_json::{json, Value};
-use tidewire_server::{AuthMode, Config, ServerHandle, StaticToken, Variant, EXTRA_MEMBER};
+use tidewire_server::{
+    AuthMode, Config, ServerHandle, StaticToken, Variant, EXTENSION_MEMBER, EXTRA_MEMBER,
+};
 use tokio_tungstenite::tungstenite::Message;
 
 use crate::common::{start, Client, WAIT};
@@ -28,7 +30,7 @@ async fn server(variant: Variant) -> ServerHandle {
 }
 
 fn has_extra(value: &Value) -> bool {
-    value.get(EXTRA_MEMBER).is_some()
+    value.get(EXTRA_MEMBER).is_some() && value.get(EXTENSION_MEMBER).is_some()
 }
 
 /// The next text frame as written, heartbeats included.

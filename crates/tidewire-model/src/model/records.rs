@@ -180,20 +180,23 @@ impl Model {
         };
         self.send(
             conn,
-            typed(Read {
-                id: rid,
-                database: coll_name(DATABASE.into()),
-                collection: coll_name(collection(coll)),
-                record_id: None,
-                filter: wire_filter(&filter_json),
-                sort: vec![SortKey {
-                    field: "n".into(),
-                    order,
-                }],
-                limit,
-                offset: None,
-                fields: None,
-            }),
+            spelled_as_float(
+                typed(Read {
+                    id: rid,
+                    database: coll_name(DATABASE.into()),
+                    collection: coll_name(collection(coll)),
+                    record_id: None,
+                    filter: wire_filter(&filter_json),
+                    sort: vec![SortKey {
+                        field: "n".into(),
+                        order,
+                    }],
+                    limit: limit.map(u64::from),
+                    offset: None,
+                    fields: None,
+                }),
+                "limit",
+            ),
             false,
         );
         let evaluator = evaluator(&filter_json);

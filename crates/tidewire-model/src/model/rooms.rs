@@ -170,12 +170,15 @@ impl Model {
         let before_ref = cursor.map(|i| format!("${{{}}}", kept[i].id_var));
         self.send(
             conn,
-            typed(History {
-                id: request_id(id.to_string()),
-                room: name(room(r)),
-                limit,
-                before: before_ref,
-            }),
+            spelled_as_float(
+                typed(History {
+                    id: request_id(id.to_string()),
+                    room: name(room(r)),
+                    limit: limit.map(u64::from),
+                    before: before_ref,
+                }),
+                "limit",
+            ),
             false,
         );
         if self.role_of(conn, r).is_none() {

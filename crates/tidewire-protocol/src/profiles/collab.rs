@@ -15,7 +15,22 @@ pub struct Edit {
     pub room: Name,
     pub document: Name,
     /// The version the operations were made against.
+    #[schemars(range(max = crate::lenient::MAX_INTEGER))]
+    #[serde(deserialize_with = "crate::lenient::integer")]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "0..=crate::lenient::MAX_INTEGER")
+    )]
     pub version: u64,
+    /// The operations, applied in order; at least one.
+    #[serde(deserialize_with = "crate::lenient::non_empty")]
+    #[schemars(length(min = 1))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(
+            strategy = "proptest::collection::vec(proptest::arbitrary::any::<EditOp>(), 1..4)"
+        )
+    )]
     pub ops: Vec<EditOp>,
 }
 

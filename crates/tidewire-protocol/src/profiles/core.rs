@@ -40,6 +40,8 @@ pub struct Welcome {
     pub server: ServerInfo,
     pub profiles: Vec<Profile>,
     /// A `heartbeat` is sent after this many milliseconds without other server messages.
+    #[schemars(range(min = 1))]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "1..=u64::MAX"))]
     pub heartbeat_ms: u64,
     pub limits: Limits,
     pub auth: AuthInfo,

@@ -34,14 +34,36 @@ pub struct Read {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
     /// Sort keys, most significant first; ties keep `_id` order.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub sort: Vec<SortKey>,
     /// At most this many records (default 100; larger values are treated as 1000).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<u32>,
+    #[schemars(range(max = crate::lenient::MAX_INTEGER))]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::optional_integer",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "proptest::option::of(0..=crate::lenient::MAX_INTEGER)")
+    )]
+    pub limit: Option<u64>,
     /// Skip this many matching records first.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub offset: Option<u32>,
+    #[schemars(range(max = crate::lenient::MAX_INTEGER))]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::optional_integer",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "proptest::option::of(0..=crate::lenient::MAX_INTEGER)")
+    )]
+    pub offset: Option<u64>,
     /// Project each record to these dotted field paths; `_id` is always kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub fields: Option<Vec<String>>,
@@ -56,14 +78,22 @@ pub struct Update {
     pub collection: CollectionName,
     pub record_id: String,
     /// Fields to set, by dotted path.
-    #[serde(default, skip_serializing_if = "Object::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::null_as_default",
+        skip_serializing_if = "Object::is_empty"
+    )]
     #[cfg_attr(
         any(test, feature = "arbitrary"),
         proptest(strategy = "crate::arbitrary::object()")
     )]
     pub set: Object,
     /// Fields to remove, by dotted path.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::null_as_default",
+        skip_serializing_if = "Vec::is_empty"
+    )]
     pub unset: Vec<String>,
 }
 

@@ -14,7 +14,7 @@ use crate::types::*;
 pub struct Join {
     pub id: RequestId,
     pub room: Name,
-    #[serde(default)]
+    #[serde(default, deserialize_with = "crate::lenient::null_as_default")]
     pub role: Role,
     /// The name to show for this member; absent: the token's, if it names one.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -62,8 +62,17 @@ pub struct History {
     pub id: RequestId,
     pub room: Name,
     /// At most this many messages (default 50; larger values are treated as 500).
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub limit: Option<u32>,
+    #[schemars(range(max = crate::lenient::MAX_INTEGER))]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::optional_integer",
+        skip_serializing_if = "Option::is_none"
+    )]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "proptest::option::of(0..=crate::lenient::MAX_INTEGER)")
+    )]
+    pub limit: Option<u64>,
     /// Only messages older than this `message_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,

@@ -31,7 +31,11 @@ pub struct Watch {
     )]
     pub pipeline: Option<Vec<Object>>,
     /// Include the record after the change in update events.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::null_as_default",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub full_document: bool,
     /// Replay every matching change after this position, then continue live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
