@@ -34,6 +34,18 @@ pub struct Faults {
     pub accept_stale_edit: bool,
     /// Leave the rooms of a dropped connection untouched: no presence, still a member.
     pub keep_dropped_member: bool,
+    /// Score `cosine` searches by the dot product.
+    pub cosine_as_dot: bool,
+    /// Rank every record with a vector, whatever the search's filter.
+    pub search_ignores_filter: bool,
+    /// Answer a search whose `k` is out of range instead of refusing it.
+    pub search_accepts_any_k: bool,
+    /// Pass over vectors of another dimension instead of refusing the search.
+    pub search_skips_other_dimensions: bool,
+    /// Leave the nearest record out of every search's results.
+    pub search_misses_nearest: bool,
+    /// Accept watch filters on paths no change event has.
+    pub accept_unmatchable_paths: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -103,6 +115,8 @@ pub struct Config {
     pub variant: Variant,
     pub hooks: Vec<Arc<dyn Hooks>>,
     pub outbound_filter: Option<Arc<dyn OutboundFilter>>,
+    /// Serve the `vector` profile (similarity search).
+    pub vector: bool,
 }
 
 impl Default for Config {
@@ -139,6 +153,7 @@ impl Default for Config {
             variant: Variant::Usual,
             hooks: Vec::new(),
             outbound_filter: None,
+            vector: true,
         }
     }
 }
@@ -293,6 +308,7 @@ impl fmt::Debug for Config {
             .field("variant", &self.variant)
             .field("hooks", &self.hooks.len())
             .field("outbound_filter", &self.outbound_filter.is_some())
+            .field("vector", &self.vector)
             .finish()
     }
 }

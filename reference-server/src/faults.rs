@@ -79,6 +79,20 @@ pub enum InjectedFault {
     PresenceWithoutReason,
     /// Observers are listed and announced with the role `participant`.
     ObserverAsParticipant,
+    /// `search` results come worst first.
+    SearchUnranked,
+    /// A `cosine` search is scored by the dot product.
+    SearchCosineAsDot,
+    /// A `search` ranks every record with a vector, whatever its filter.
+    SearchIgnoresFilter,
+    /// A `search` whose `k` is out of range is answered instead of refused.
+    SearchAcceptsAnyK,
+    /// A `search` passes over stored vectors of another dimension instead of refusing.
+    SearchSkipsOtherDimensions,
+    /// Every `search` leaves out the nearest record.
+    SearchMissesNearest,
+    /// Watch filters on paths no change event has are accepted and match nothing.
+    AcceptUnmatchablePaths,
 }
 
 /// A name that is no fault of the catalogue.
@@ -90,7 +104,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 27] = [
+    pub const ALL: [InjectedFault; 34] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -118,6 +132,13 @@ impl InjectedFault {
         InjectedFault::HistoryNewestFirst,
         InjectedFault::PresenceWithoutReason,
         InjectedFault::ObserverAsParticipant,
+        InjectedFault::SearchUnranked,
+        InjectedFault::SearchCosineAsDot,
+        InjectedFault::SearchIgnoresFilter,
+        InjectedFault::SearchAcceptsAnyK,
+        InjectedFault::SearchSkipsOtherDimensions,
+        InjectedFault::SearchMissesNearest,
+        InjectedFault::AcceptUnmatchablePaths,
     ];
 
     /// The stable kebab-case name.
@@ -150,6 +171,13 @@ impl InjectedFault {
             InjectedFault::HistoryNewestFirst => "history-newest-first",
             InjectedFault::PresenceWithoutReason => "presence-without-reason",
             InjectedFault::ObserverAsParticipant => "observer-as-participant",
+            InjectedFault::SearchUnranked => "search-unranked",
+            InjectedFault::SearchCosineAsDot => "search-cosine-as-dot",
+            InjectedFault::SearchIgnoresFilter => "search-ignores-filter",
+            InjectedFault::SearchAcceptsAnyK => "search-accepts-any-k",
+            InjectedFault::SearchSkipsOtherDimensions => "search-skips-other-dimensions",
+            InjectedFault::SearchMissesNearest => "search-misses-nearest",
+            InjectedFault::AcceptUnmatchablePaths => "accept-unmatchable-paths",
         }
     }
 
@@ -213,6 +241,17 @@ impl InjectedFault {
                 "presence of a departed member lacks its reason"
             }
             InjectedFault::ObserverAsParticipant => "observers are listed as participants",
+            InjectedFault::SearchUnranked => "search results come worst first",
+            InjectedFault::SearchCosineAsDot => "cosine searches are scored by the dot product",
+            InjectedFault::SearchIgnoresFilter => "searches rank records their filter excludes",
+            InjectedFault::SearchAcceptsAnyK => "a search with k out of range is answered",
+            InjectedFault::SearchSkipsOtherDimensions => {
+                "vectors of another dimension are passed over instead of refused"
+            }
+            InjectedFault::SearchMissesNearest => "searches leave out the nearest record",
+            InjectedFault::AcceptUnmatchablePaths => {
+                "watch filters on paths no change event has are accepted"
+            }
         }
     }
 
@@ -234,6 +273,14 @@ impl InjectedFault {
             InjectedFault::LeakAcrossScope => faults.leak_across_scope = true,
             InjectedFault::AcceptStaleEdit => faults.accept_stale_edit = true,
             InjectedFault::KeepDroppedMember => faults.keep_dropped_member = true,
+            InjectedFault::SearchCosineAsDot => faults.cosine_as_dot = true,
+            InjectedFault::SearchIgnoresFilter => faults.search_ignores_filter = true,
+            InjectedFault::SearchAcceptsAnyK => faults.search_accepts_any_k = true,
+            InjectedFault::SearchSkipsOtherDimensions => {
+                faults.search_skips_other_dimensions = true
+            }
+            InjectedFault::SearchMissesNearest => faults.search_misses_nearest = true,
+            InjectedFault::AcceptUnmatchablePaths => faults.accept_unmatchable_paths = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -253,7 +300,8 @@ impl InjectedFault {
             | InjectedFault::HistoryAlwaysHasMore
             | InjectedFault::HistoryNewestFirst
             | InjectedFault::PresenceWithoutReason
-            | InjectedFault::ObserverAsParticipant => {
+            | InjectedFault::ObserverAsParticipant
+            | InjectedFault::SearchUnranked => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -505,6 +553,11 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
             let members = frame.get_mut("members").and_then(Value::as_array_mut);
             for member in members.into_iter().flatten() {
                 participant(member);
+            }
+        }
+        (InjectedFault::SearchUnranked, "search_results") => {
+            if let Some(results) = frame["results"].as_array_mut() {
+                results.reverse();
             }
         }
         (InjectedFault::InvertedTyping, "typing") => {

@@ -35,6 +35,7 @@ mod ratelimit;
 mod rooms;
 mod server;
 mod session;
+pub mod similarity;
 mod state;
 mod store;
 mod topics;

@@ -106,6 +106,9 @@ struct Args {
     /// a smaller value makes the server non-conforming (useful to test clients).
     #[arg(long, env = "TIDEWIRE_ROOM_HISTORY")]
     room_history: Option<usize>,
+    /// Do not serve the `vector` profile (similarity search).
+    #[arg(long, env = "TIDEWIRE_NO_VECTOR")]
+    no_vector: bool,
     /// Never send heartbeats (fault injection).
     #[arg(long, env = "TIDEWIRE_FAULT_SKIP_HEARTBEATS")]
     fault_skip_heartbeats: bool,
@@ -188,6 +191,7 @@ impl Args {
             journal_max_age: (self.journal_max_age_ms > 0)
                 .then(|| Duration::from_millis(self.journal_max_age_ms)),
             data_dir: self.data_dir,
+            vector: !self.no_vector,
             room_history: self.room_history.unwrap_or(defaults.room_history),
             faults: Faults {
                 skip_heartbeats: self.fault_skip_heartbeats,

@@ -145,6 +145,9 @@ impl State {
             Profile::Auth if self.config.auth_mode == AuthMode::Off => {
                 Some("authentication is off on this server")
             }
+            Profile::Vector if !self.config.vector => {
+                Some("similarity search is off on this server")
+            }
             _ => None,
         }
     }

@@ -21,9 +21,10 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tidewire_server::InjectedFault;
 
-/// For the faults added for the property model's rules, the case of
-/// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 15] = [
+/// For the faults added for the property model's rules and for later rules,
+/// the case of fixtures/ meant to catch each: the run must fail it, besides
+/// whatever else.
+const CATCHERS: [(InjectedFault, &str); 22] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -53,6 +54,25 @@ const CATCHERS: [(InjectedFault, &str); 15] = [
     (
         InjectedFault::ObserverAsParticipant,
         "rooms.join.members-and-role",
+    ),
+    (InjectedFault::SearchUnranked, "vector.search.ranked"),
+    (InjectedFault::SearchCosineAsDot, "vector.search.ranked"),
+    (
+        InjectedFault::SearchIgnoresFilter,
+        "vector.search.filter-and-projection",
+    ),
+    (
+        InjectedFault::SearchAcceptsAnyK,
+        "vector.search.invalid-request",
+    ),
+    (
+        InjectedFault::SearchSkipsOtherDimensions,
+        "vector.search.wrong-dimension",
+    ),
+    (InjectedFault::SearchMissesNearest, "vector.search.ranked"),
+    (
+        InjectedFault::AcceptUnmatchablePaths,
+        "watch.filter.unmatchable-path",
     ),
 ];
 

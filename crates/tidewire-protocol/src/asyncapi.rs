@@ -627,6 +627,21 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "Asking for counters.",
             GetStats { id: id("st1") },
         ),
+        example(
+            "search",
+            "The two passages nearest to a query embedding, among English ones.",
+            Search {
+                id: id("q1"),
+                database: collection("lib"),
+                collection: collection("passages"),
+                field: "embedding".into(),
+                vector: vec![0.12, -0.4, 0.33],
+                k: 2,
+                metric: Metric::Cosine,
+                filter: Some(Filter(object(json!({"lang": "en"})))),
+                fields: Some(vec!["title".into()]),
+            },
+        ),
     ]
 }
 
@@ -989,6 +1004,23 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     messages_in: 40,
                     messages_out: 85,
                 },
+            },
+        ),
+        example(
+            "search_results",
+            "The nearest records, best first, with their cosine similarity.",
+            SearchResults {
+                id: id("q1"),
+                results: vec![
+                    ScoredRecord {
+                        record: object(json!({"_id": "p-17", "title": "Tides"})),
+                        score: 0.93,
+                    },
+                    ScoredRecord {
+                        record: object(json!({"_id": "p-4", "title": "Currents"})),
+                        score: 0.81,
+                    },
+                ],
             },
         ),
     ]

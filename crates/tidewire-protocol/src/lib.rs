@@ -19,6 +19,7 @@ pub mod arbitrary;
 pub mod asyncapi;
 mod decode;
 mod error;
+mod event_paths;
 mod messages;
 mod names;
 mod profiles;
@@ -31,6 +32,7 @@ mod tests;
 
 pub use decode::{decode_client_message, nesting_depth, DecodeError, MAX_PARSER_NESTING_DEPTH};
 pub use error::{CloseCode, ErrorCode, Recovery};
+pub use event_paths::{check_event_path, UnresolvablePath};
 pub use messages::*;
 pub use names::{CollectionName, InvalidName, Name, RequestId};
 pub use profiles::*;

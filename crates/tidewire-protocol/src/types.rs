@@ -93,10 +93,11 @@ pub enum Profile {
     Collab,
     Limits,
     Stats,
+    Vector,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 10] = [
+    pub const ALL: [Profile; 11] = [
         Profile::Core,
         Profile::Auth,
         Profile::Records,
@@ -107,6 +108,7 @@ impl Profile {
         Profile::Collab,
         Profile::Limits,
         Profile::Stats,
+        Profile::Vector,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -121,6 +123,7 @@ impl Profile {
             Profile::Collab => "collab",
             Profile::Limits => "limits",
             Profile::Stats => "stats",
+            Profile::Vector => "vector",
         }
     }
 
@@ -416,4 +419,35 @@ pub struct ErrorBody {
         proptest(strategy = "proptest::option::of(crate::arbitrary::object())")
     )]
     pub details: Option<Object>,
+}
+
+/// How `search` scores a stored vector against the query (section 24).
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Cosine similarity, from -1 to 1; higher is nearer.
+    Cosine,
+    /// The dot product; higher is nearer.
+    Dot,
+    /// The Euclidean distance, at least 0; lower is nearer.
+    Euclidean,
+}
+
+/// One result of a `search`: a record and its score by the request's metric.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScoredRecord {
+    /// The record, projected to the request's `fields` when it has them.
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::object()")
+    )]
+    pub record: Object,
+    /// Within the tolerance of section 24 of the exact score; never bit-exact across servers.
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::score()")
+    )]
+    pub score: f64,
 }
