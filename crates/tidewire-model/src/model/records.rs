@@ -54,6 +54,7 @@ impl Model {
             Change::SetTag(t) => (one("tag", json!(t.as_str())), vec![]),
             Change::UnsetTag => (Map::new(), vec!["tag".to_string()]),
             Change::SetNested(v) => (one("meta.v", json!(v)), vec![]),
+            Change::SetVec(v) => (one("vec", json!(v)), vec![]),
         };
         self.send(
             conn,
@@ -91,6 +92,9 @@ impl Model {
                 meta.as_object_mut()
                     .expect("meta is only ever an object")
                     .insert("v".into(), json!(v));
+            }
+            Change::SetVec(v) => {
+                record.insert("vec".into(), json!(v));
             }
         }
         let record = Value::Object(record.clone());
