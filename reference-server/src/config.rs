@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use tidewire_protocol::{AuthMode, ErrorBody, RateLimit, ServerMessage};
 
 use crate::auth::StaticToken;
+use crate::endpoints::BoundEndpoint;
 use crate::hooks::{AfterFn, BeforeFn, Hooks, OperationContext, OutboundFilter};
 use crate::variant::Variant;
 
@@ -46,6 +47,12 @@ pub struct Faults {
     pub search_misses_nearest: bool,
     /// Accept watch filters on paths no change event has.
     pub accept_unmatchable_paths: bool,
+    /// On a bound endpoint, accept names other than the bound ones.
+    pub bound_names_unchecked: bool,
+    /// On a bound endpoint, refuse requests that omit the bound names.
+    pub bound_names_required: bool,
+    /// On the main endpoint, read an omitted database or collection as `default`.
+    pub unbound_names_defaulted: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -117,6 +124,8 @@ pub struct Config {
     pub outbound_filter: Option<Arc<dyn OutboundFilter>>,
     /// Serve the `vector` profile (similarity search).
     pub vector: bool,
+    /// Further WebSocket endpoints, each binding a database or a collection.
+    pub bound_endpoints: Vec<BoundEndpoint>,
 }
 
 impl Default for Config {
@@ -154,6 +163,7 @@ impl Default for Config {
             hooks: Vec::new(),
             outbound_filter: None,
             vector: true,
+            bound_endpoints: Vec::new(),
         }
     }
 }
@@ -269,6 +279,11 @@ impl Config {
                 tidewire_protocol::MAX_PARSER_NESTING_DEPTH
             ));
         }
+        for endpoint in &self.bound_endpoints {
+            if let Err(why) = endpoint.validate() {
+                return invalid(&why);
+            }
+        }
         if let Some(rate) = self.rate_limit {
             if rate.messages == 0 || rate.window_ms == 0 {
                 return invalid("rate limit needs a positive message count and window");
@@ -309,6 +324,7 @@ impl fmt::Debug for Config {
             .field("hooks", &self.hooks.len())
             .field("outbound_filter", &self.outbound_filter.is_some())
             .field("vector", &self.vector)
+            .field("bound_endpoints", &self.bound_endpoints)
             .finish()
     }
 }

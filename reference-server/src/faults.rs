@@ -93,6 +93,14 @@ pub enum InjectedFault {
     SearchMissesNearest,
     /// Watch filters on paths no change event has are accepted and match nothing.
     AcceptUnmatchablePaths,
+    /// A `welcome` on a bound endpoint does not say what it binds.
+    WelcomeWithoutBound,
+    /// Requests on a bound endpoint may name another database or collection.
+    BoundNamesUnchecked,
+    /// Requests on a bound endpoint must name the bound database and collection anyway.
+    BoundNamesRequired,
+    /// On the main endpoint, an omitted database or collection reads as `default`.
+    UnboundNamesDefaulted,
 }
 
 /// A name that is no fault of the catalogue.
@@ -104,7 +112,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 34] = [
+    pub const ALL: [InjectedFault; 38] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -139,6 +147,10 @@ impl InjectedFault {
         InjectedFault::SearchSkipsOtherDimensions,
         InjectedFault::SearchMissesNearest,
         InjectedFault::AcceptUnmatchablePaths,
+        InjectedFault::WelcomeWithoutBound,
+        InjectedFault::BoundNamesUnchecked,
+        InjectedFault::BoundNamesRequired,
+        InjectedFault::UnboundNamesDefaulted,
     ];
 
     /// The stable kebab-case name.
@@ -178,6 +190,10 @@ impl InjectedFault {
             InjectedFault::SearchSkipsOtherDimensions => "search-skips-other-dimensions",
             InjectedFault::SearchMissesNearest => "search-misses-nearest",
             InjectedFault::AcceptUnmatchablePaths => "accept-unmatchable-paths",
+            InjectedFault::WelcomeWithoutBound => "welcome-without-bound",
+            InjectedFault::BoundNamesUnchecked => "bound-names-unchecked",
+            InjectedFault::BoundNamesRequired => "bound-names-required",
+            InjectedFault::UnboundNamesDefaulted => "unbound-names-defaulted",
         }
     }
 
@@ -252,6 +268,16 @@ impl InjectedFault {
             InjectedFault::AcceptUnmatchablePaths => {
                 "watch filters on paths no change event has are accepted"
             }
+            InjectedFault::WelcomeWithoutBound => "welcome on a bound endpoint lacks `bound`",
+            InjectedFault::BoundNamesUnchecked => {
+                "requests on a bound endpoint may name other databases and collections"
+            }
+            InjectedFault::BoundNamesRequired => {
+                "requests on a bound endpoint must name the bound database and collection"
+            }
+            InjectedFault::UnboundNamesDefaulted => {
+                "an omitted database or collection on the main endpoint reads as `default`"
+            }
         }
     }
 
@@ -281,6 +307,9 @@ impl InjectedFault {
             }
             InjectedFault::SearchMissesNearest => faults.search_misses_nearest = true,
             InjectedFault::AcceptUnmatchablePaths => faults.accept_unmatchable_paths = true,
+            InjectedFault::BoundNamesUnchecked => faults.bound_names_unchecked = true,
+            InjectedFault::BoundNamesRequired => faults.bound_names_required = true,
+            InjectedFault::UnboundNamesDefaulted => faults.unbound_names_defaulted = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -301,7 +330,8 @@ impl InjectedFault {
             | InjectedFault::HistoryNewestFirst
             | InjectedFault::PresenceWithoutReason
             | InjectedFault::ObserverAsParticipant
-            | InjectedFault::SearchUnranked => {
+            | InjectedFault::SearchUnranked
+            | InjectedFault::WelcomeWithoutBound => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -553,6 +583,11 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
             let members = frame.get_mut("members").and_then(Value::as_array_mut);
             for member in members.into_iter().flatten() {
                 participant(member);
+            }
+        }
+        (InjectedFault::WelcomeWithoutBound, "welcome") => {
+            if let Some(welcome) = frame.as_object_mut() {
+                welcome.remove("bound");
             }
         }
         (InjectedFault::SearchUnranked, "search_results") => {

@@ -24,6 +24,7 @@
 mod auth;
 mod config;
 mod connection;
+mod endpoints;
 mod fanout;
 mod faults;
 mod hooks;
@@ -44,6 +45,7 @@ mod variant;
 
 pub use auth::{encode_hs256, StaticToken, ANONYMOUS};
 pub use config::{Config, ConfigError, Faults, Seed};
+pub use endpoints::BoundEndpoint;
 pub use faults::{InjectedFault, UnknownFault};
 pub use hooks::{Hooks, OperationContext, OutboundFilter, Outgoing};
 pub use persist::StorageError;

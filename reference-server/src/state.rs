@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 use tidewire_protocol::{
-    AuthInfo, AuthMode, FilterLimits, Limits, Profile, ServerInfo, ServerStats, Welcome,
+    AuthInfo, AuthMode, BoundScope, FilterLimits, Limits, Profile, ServerInfo, ServerStats, Welcome,
 };
 
 use crate::auth::Authenticator;
@@ -152,7 +152,12 @@ impl State {
         }
     }
 
-    pub fn welcome(&self, connection_id: &str, principal: Option<String>) -> Welcome {
+    pub fn welcome(
+        &self,
+        connection_id: &str,
+        principal: Option<String>,
+        bound: Option<BoundScope>,
+    ) -> Welcome {
         let config = &self.config;
         Welcome {
             connection_id: connection_id.to_string(),
@@ -173,6 +178,7 @@ impl State {
                 timeout_ms: (config.auth_mode == AuthMode::Required)
                     .then_some(config.auth_timeout.as_millis() as u64),
             },
+            bound,
         }
     }
 }

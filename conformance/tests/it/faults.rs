@@ -24,7 +24,7 @@ use tidewire_server::InjectedFault;
 /// For the faults added for the property model's rules and for later rules,
 /// the case of fixtures/ meant to catch each: the run must fail it, besides
 /// whatever else.
-const CATCHERS: [(InjectedFault, &str); 22] = [
+const CATCHERS: [(InjectedFault, &str); 26] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -73,6 +73,19 @@ const CATCHERS: [(InjectedFault, &str); 22] = [
     (
         InjectedFault::AcceptUnmatchablePaths,
         "watch.filter.unmatchable-path",
+    ),
+    (InjectedFault::WelcomeWithoutBound, "endpoint.bound.welcome"),
+    (
+        InjectedFault::BoundNamesUnchecked,
+        "endpoint.bound.other-names-refused",
+    ),
+    (
+        InjectedFault::BoundNamesRequired,
+        "endpoint.bound.omitted-names",
+    ),
+    (
+        InjectedFault::UnboundNamesDefaulted,
+        "endpoint.unbound.names-required",
     ),
 ];
 

@@ -439,8 +439,8 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "Inserting a record with a chosen id.",
             Create {
                 id: id("c1"),
-                database: collection("app"),
-                collection: collection("users"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
                 record: object(json!({ "_id": "user1", "name": "Ada", "age": 36 })),
             },
         ),
@@ -449,8 +449,8 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "Reading the oldest active users, projected.",
             Read {
                 id: id("r1"),
-                database: collection("app"),
-                collection: collection("users"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
                 record_id: None,
                 filter: Some(Filter(object(
                     json!({ "status": "active", "age": { "$gte": 18 } }),
@@ -469,8 +469,8 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "Reading one record by id.",
             Read {
                 id: id("r2"),
-                database: collection("app"),
-                collection: collection("users"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
                 record_id: Some("user1".into()),
                 filter: None,
                 sort: Vec::new(),
@@ -484,8 +484,8 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "Setting one field and removing another.",
             Update {
                 id: id("u1"),
-                database: collection("app"),
-                collection: collection("users"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
                 record_id: "user1".into(),
                 set: object(json!({ "age": 37 })),
                 unset: vec!["email".into()],
@@ -496,8 +496,8 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "Removing a record.",
             Delete {
                 id: id("d1"),
-                database: collection("app"),
-                collection: collection("users"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
                 record_id: "user1".into(),
             },
         ),
@@ -632,8 +632,8 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "The two passages nearest to a query embedding, among English ones.",
             Search {
                 id: id("q1"),
-                database: collection("lib"),
-                collection: collection("passages"),
+                database: Some(collection("lib")),
+                collection: Some(collection("passages")),
                 field: "embedding".into(),
                 vector: vec![0.12, -0.4, 0.33],
                 k: 2,
@@ -684,6 +684,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     principal: None,
                     timeout_ms: Some(10_000),
                 },
+                bound: None,
             },
         ),
         example(

@@ -451,3 +451,14 @@ pub struct ScoredRecord {
     )]
     pub score: f64,
 }
+
+/// The database, and possibly the collection, that a connection's endpoint binds
+/// (section 2.6): requests on the connection may omit them and may name no others.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BoundScope {
+    pub database: CollectionName,
+    /// Absent when the endpoint binds only the database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<CollectionName>,
+}

@@ -19,7 +19,8 @@ pub(super) fn search(
     search: &Search,
 ) -> Result<Reply, ErrorBody> {
     let faults = &session.state.config.faults;
-    let ns = format!("{}.{}", search.database, search.collection);
+    let (database, collection) = session.namespace(&search.database, &search.collection)?;
+    let ns = format!("{database}.{collection}");
     // Everything judged from the request alone comes before the scope check (TW-CORE-23).
     tidewire_filter::check_path(&search.field)
         .map_err(|kind| invalid_at("field", kind.to_string()))?;
@@ -53,12 +54,11 @@ pub(super) fn search(
         skip_other_dimensions: faults.search_skips_other_dimensions,
         miss_nearest: faults.search_misses_nearest,
     };
-    let mut results =
-        session
-            .state
-            .store
-            .read()
-            .search(&search.database, &search.collection, &query)?;
+    let mut results = session
+        .state
+        .store
+        .read()
+        .search(&database, &collection, &query)?;
     for result in &mut results {
         result.score = choices.search_score(result.score);
     }

@@ -16,7 +16,13 @@ pub(super) fn watch(
     caller: &Caller,
     watch: &Watch,
 ) -> Result<Reply, ErrorBody> {
-    if watch.collection.is_some() && watch.database.is_none() {
+    let (database, collection) = crate::endpoints::resolve_watch(
+        session.bound.as_ref(),
+        &session.state.config.faults,
+        watch.database.as_ref(),
+        watch.collection.as_ref(),
+    )?;
+    if collection.is_some() && database.is_none() {
         return Err(invalid_at("collection", "`collection` requires `database`"));
     }
     let filter = parse_filter(watch.filter.as_ref())?;
@@ -43,7 +49,7 @@ pub(super) fn watch(
     } else {
         (filter, pipeline)
     };
-    let target = match (&watch.database, &watch.collection) {
+    let target = match (&database, &collection) {
         (None, _) => "*".to_string(),
         (Some(db), None) => format!("{db}.*"),
         (Some(db), Some(coll)) => format!("{db}.{coll}"),
@@ -54,8 +60,8 @@ pub(super) fn watch(
     let sub = WatchSub {
         conn: session.conn.clone(),
         id: sub_id.as_str().into(),
-        database: watch.database.as_ref().map(ToString::to_string),
-        collection: watch.collection.as_ref().map(ToString::to_string),
+        database: database.as_ref().map(ToString::to_string),
+        collection: collection.as_ref().map(ToString::to_string),
         filter,
         pipeline,
         full_document: watch.full_document,

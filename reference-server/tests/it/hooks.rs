@@ -14,7 +14,12 @@ async fn before_hooks_can_reject_and_after_hooks_see_outcomes() {
     let log = seen.clone();
     let config = config()
         .before_operation(|ctx| match ctx.request {
-            ClientMessage::Create(create) if create.collection.as_str() == "locked" => {
+            ClientMessage::Create(create)
+                if create
+                    .collection
+                    .as_ref()
+                    .is_some_and(|c| c.as_str() == "locked") =>
+            {
                 Err(ErrorBody {
                     code: ErrorCode::Forbidden,
                     message: "locked by policy".into(),

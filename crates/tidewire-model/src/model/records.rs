@@ -24,8 +24,8 @@ impl Model {
             conn,
             typed(Create {
                 id: rid,
-                database: coll_name(DATABASE.into()),
-                collection: coll_name(collection(coll)),
+                database: Some(coll_name(DATABASE.into())),
+                collection: Some(coll_name(collection(coll))),
                 record: record.clone(),
             }),
             false,
@@ -60,8 +60,8 @@ impl Model {
             conn,
             typed(Update {
                 id: rid,
-                database: coll_name(DATABASE.into()),
-                collection: coll_name(collection(coll)),
+                database: Some(coll_name(DATABASE.into())),
+                collection: Some(coll_name(collection(coll))),
                 record_id: key.clone(),
                 set: set.clone(),
                 unset: unset.clone(),
@@ -117,8 +117,8 @@ impl Model {
             conn,
             typed(Delete {
                 id: rid,
-                database: coll_name(DATABASE.into()),
-                collection: coll_name(collection(coll)),
+                database: Some(coll_name(DATABASE.into())),
+                collection: Some(coll_name(collection(coll))),
                 record_id: key.clone(),
             }),
             false,
@@ -139,8 +139,8 @@ impl Model {
             conn,
             typed(Read {
                 id: rid,
-                database: coll_name(DATABASE.into()),
-                collection: coll_name(collection(coll)),
+                database: Some(coll_name(DATABASE.into())),
+                collection: Some(coll_name(collection(coll))),
                 record_id: Some(key.clone()),
                 filter: None,
                 sort: Vec::new(),
@@ -186,8 +186,8 @@ impl Model {
             conn,
             typed(Read {
                 id: rid,
-                database: coll_name(DATABASE.into()),
-                collection: coll_name(collection(coll)),
+                database: Some(coll_name(DATABASE.into())),
+                collection: Some(coll_name(collection(coll))),
                 record_id: None,
                 filter: wire_filter(&filter_json),
                 sort: vec![SortKey {

@@ -61,8 +61,8 @@ impl Model {
             conn,
             typed(Search {
                 id: request_id(id.to_string()),
-                database: coll_name(DATABASE.into()),
-                collection: coll_name(collection(coll)),
+                database: Some(coll_name(DATABASE.into())),
+                collection: Some(coll_name(collection(coll))),
                 field: "vec".into(),
                 vector: query.clone(),
                 k: u32::from(k),

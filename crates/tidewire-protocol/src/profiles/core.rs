@@ -43,6 +43,10 @@ pub struct Welcome {
     pub heartbeat_ms: u64,
     pub limits: Limits,
     pub auth: AuthInfo,
+    /// The names this connection's endpoint binds (section 2.6); absent on an
+    /// endpoint that binds none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<BoundScope>,
 }
 
 /// The reply to `ping`.

@@ -19,8 +19,12 @@ pub const MAX_VECTOR_COMPONENT: f64 = 1e15;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Search {
     pub id: RequestId,
-    pub database: CollectionName,
-    pub collection: CollectionName,
+    /// Required, except on an endpoint that binds the database (section 2.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<CollectionName>,
+    /// Required, except on an endpoint that binds the collection (section 2.6).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<CollectionName>,
     /// The dotted path of the vector in each record.
     pub field: String,
     /// The query vector: 1 to 4096 numbers, each at most 1e15 in magnitude.
