@@ -11,8 +11,8 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 use tidewire_protocol::{ClientMessage, ErrorBody, ExtensionCode, Object, Recovery};
 use tidewire_server::{
-    encode_hs256, AuthMode, Config, ConnectRate, InjectedFault, RateLimit, Server, ServerError,
-    ServerHandle, StaticToken, Variant,
+    encode_hs256, AuthMode, BoundEndpoint, Config, ConnectRate, InjectedFault, RateLimit, Server,
+    ServerError, ServerHandle, StaticToken, Variant,
 };
 use ws_conformance::{FreshVars, RunOptions};
 
@@ -105,7 +105,10 @@ fn with_application_codes(config: Config, variant: Variant) -> Config {
     let code = ExtensionCode::new(code).expect("a valid application code");
     config.before_operation(move |ctx| match ctx.request {
         ClientMessage::Create(create)
-            if create.collection.as_str() == VALIDATED_COLLECTION
+            if create
+                .collection
+                .as_ref()
+                .is_some_and(|c| c.as_str() == VALIDATED_COLLECTION)
                 && !create.record.get("name").is_some_and(|n| n.is_string()) =>
         {
             let mut details = Object::new();
@@ -138,8 +141,22 @@ impl Embedded {
         variant: Variant,
     ) -> Result<Embedded, ServerError> {
         let base = || base(variant);
+        // The main server also serves one library per collection
+        // (`${libraries_url}/<collection>`, section 2.7), in a database whose
+        // name the suites learn from `welcome.bound`: the variants differ in it.
+        let libraries_database = match variant {
+            Variant::Usual => "libraries",
+            Variant::Alternate => "libraries-of-the-alternate",
+        };
+        let main = Config {
+            bound_endpoints: vec![BoundEndpoint {
+                path: format!("{}/libraries/{{collection}}", base().path),
+                database: Some(libraries_database.into()),
+            }],
+            ..base()
+        };
         let configs = [
-            ("url", base()),
+            ("url", main),
             (
                 "auth_required_url",
                 Config {
@@ -255,6 +272,7 @@ impl Embedded {
             servers.push(server);
         }
         let url = vars.remove("url").expect("the main server is configured");
+        vars.insert("libraries_url".to_string(), format!("{url}/libraries"));
         // Graceful shutdown (TW-CORE-33) can only be observed by ending a
         // server, so this one serves a single case: it shuts down once that
         // case's connections are open.

@@ -12,6 +12,7 @@ use serde_json::{Map, Value};
 use tidewire_protocol::{AuthMode, ConnectRate, ErrorBody, RateLimit, ServerMessage};
 
 use crate::auth::StaticToken;
+use crate::endpoints::BoundEndpoint;
 use crate::hooks::{AfterFn, BeforeFn, Hooks, OperationContext, OutboundFilter};
 use crate::variant::Variant;
 
@@ -52,6 +53,24 @@ pub struct Faults {
     pub refuse_extension_members: bool,
     /// Answer a `permessage-deflate` offer with a parameter it did not offer.
     pub unoffered_deflate_parameter: bool,
+    /// Score `cosine` searches by the dot product.
+    pub cosine_as_dot: bool,
+    /// Rank every record with a vector, whatever the search's filter.
+    pub search_ignores_filter: bool,
+    /// Answer a search whose `k` is out of range instead of refusing it.
+    pub search_accepts_any_k: bool,
+    /// Pass over vectors of another dimension instead of refusing the search.
+    pub search_skips_other_dimensions: bool,
+    /// Leave the nearest record out of every search's results.
+    pub search_misses_nearest: bool,
+    /// Accept watch filters on paths no change event has.
+    pub accept_unmatchable_paths: bool,
+    /// On a bound endpoint, accept names other than the bound ones.
+    pub bound_names_unchecked: bool,
+    /// On a bound endpoint, refuse requests that omit the bound names.
+    pub bound_names_required: bool,
+    /// On the main endpoint, read an omitted database or collection as `default`.
+    pub unbound_names_defaulted: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -125,6 +144,10 @@ pub struct Config {
     pub connect_rate: Option<ConnectRate>,
     /// Posts accepted in one room per window (section 13.7); `None`: no limit.
     pub room_post_rate: Option<RateLimit>,
+    /// Serve the `vector` profile (similarity search).
+    pub vector: bool,
+    /// Further WebSocket endpoints, each binding a database or a collection.
+    pub bound_endpoints: Vec<BoundEndpoint>,
 }
 
 impl Default for Config {
@@ -163,6 +186,8 @@ impl Default for Config {
             outbound_filter: None,
             connect_rate: None,
             room_post_rate: None,
+            vector: true,
+            bound_endpoints: Vec::new(),
         }
     }
 }
@@ -285,6 +310,11 @@ impl Config {
                 tidewire_protocol::MAX_PARSER_NESTING_DEPTH
             ));
         }
+        for endpoint in &self.bound_endpoints {
+            if let Err(why) = endpoint.validate() {
+                return invalid(&why);
+            }
+        }
         if let Some(rate) = self.rate_limit {
             if rate.messages == 0 || rate.window_ms == 0 {
                 return invalid("rate limit needs a positive message count and window");
@@ -336,6 +366,8 @@ impl fmt::Debug for Config {
             .field("variant", &self.variant)
             .field("hooks", &self.hooks.len())
             .field("outbound_filter", &self.outbound_filter.is_some())
+            .field("vector", &self.vector)
+            .field("bound_endpoints", &self.bound_endpoints)
             .finish()
     }
 }

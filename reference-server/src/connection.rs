@@ -11,7 +11,7 @@ use std::time::{Duration, SystemTime};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tidewire_protocol::{
-    AuthMode, CloseCode, Heartbeat, Notice, NoticeReason, ResumeToken, ServerMessage,
+    AuthMode, BoundScope, CloseCode, Heartbeat, Notice, NoticeReason, ResumeToken, ServerMessage,
     SubscriptionPosition,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -65,7 +65,13 @@ async fn linger(mut ws: Ws, grace: Duration) {
 }
 
 /// Serves an accepted connection until it closes. The slot was reserved by the caller.
-pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Identity) {
+pub(crate) async fn serve(
+    state: Arc<State>,
+    ws: Ws,
+    peer: String,
+    identity: Identity,
+    endpoint_scope: Option<BoundScope>,
+) {
     let number = state.next_connection_number();
     let handshake_principal = identity.authenticated.then(|| identity.principal.clone());
     let authenticated_at_handshake = identity.authenticated;
@@ -78,9 +84,11 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
     info!(connection = %conn.id, %peer, principal = handshake_principal.as_deref().unwrap_or("-"), "connection opened");
 
     let (sink, mut stream) = ws.split();
-    conn.reply(Outbound::message(&ServerMessage::Welcome(
-        state.welcome(&conn.id, handshake_principal),
-    )));
+    conn.reply(Outbound::message(&ServerMessage::Welcome(state.welcome(
+        &conn.id,
+        handshake_principal,
+        endpoint_scope.clone(),
+    ))));
     state.connections_total.fetch_add(1, Ordering::Relaxed);
     let writer = tokio::spawn(write_loop(sink, rx, conn.clone(), state.clone()));
     if state.is_shutting_down() {
@@ -88,6 +96,7 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
     }
 
     let mut session = Session::new(state.clone(), conn.clone());
+    session.bound = endpoint_scope;
     let auth_deadline = (state.config.auth_mode == AuthMode::Required
         && !authenticated_at_handshake)
         .then(|| Instant::now() + state.config.auth_timeout);

@@ -122,6 +122,28 @@ pub enum InjectedFault {
     /// An offer of `permessage-deflate` without `client_max_window_bits` is answered
     /// with `client_max_window_bits=10`, which RFC 7692 forbids.
     UnofferedDeflateParameter,
+    /// `search` results come worst first.
+    SearchUnranked,
+    /// A `cosine` search is scored by the dot product.
+    SearchCosineAsDot,
+    /// A `search` ranks every record with a vector, whatever its filter.
+    SearchIgnoresFilter,
+    /// A `search` whose `k` is out of range is answered instead of refused.
+    SearchAcceptsAnyK,
+    /// A `search` passes over stored vectors of another dimension instead of refusing.
+    SearchSkipsOtherDimensions,
+    /// Every `search` leaves out the nearest record.
+    SearchMissesNearest,
+    /// Watch filters on paths no change event has are accepted and match nothing.
+    AcceptUnmatchablePaths,
+    /// A `welcome` on a bound endpoint does not say what it binds.
+    WelcomeWithoutBound,
+    /// Requests on a bound endpoint may name another database or collection.
+    BoundNamesUnchecked,
+    /// Requests on a bound endpoint must name the bound database and collection anyway.
+    BoundNamesRequired,
+    /// On the main endpoint, an omitted database or collection reads as `default`.
+    UnboundNamesDefaulted,
 }
 
 /// A name that is no fault of the catalogue.
@@ -179,6 +201,17 @@ impl InjectedFault {
         InjectedFault::UntypedErrorDetails,
         InjectedFault::RefuseExtensionMembers,
         InjectedFault::UnofferedDeflateParameter,
+        InjectedFault::SearchUnranked,
+        InjectedFault::SearchCosineAsDot,
+        InjectedFault::SearchIgnoresFilter,
+        InjectedFault::SearchAcceptsAnyK,
+        InjectedFault::SearchSkipsOtherDimensions,
+        InjectedFault::SearchMissesNearest,
+        InjectedFault::AcceptUnmatchablePaths,
+        InjectedFault::WelcomeWithoutBound,
+        InjectedFault::BoundNamesUnchecked,
+        InjectedFault::BoundNamesRequired,
+        InjectedFault::UnboundNamesDefaulted,
     ];
 
     /// The stable kebab-case name.
@@ -229,6 +262,17 @@ impl InjectedFault {
             InjectedFault::UntypedErrorDetails => "untyped-error-details",
             InjectedFault::RefuseExtensionMembers => "refuse-extension-members",
             InjectedFault::UnofferedDeflateParameter => "unoffered-deflate-parameter",
+            InjectedFault::SearchUnranked => "search-unranked",
+            InjectedFault::SearchCosineAsDot => "search-cosine-as-dot",
+            InjectedFault::SearchIgnoresFilter => "search-ignores-filter",
+            InjectedFault::SearchAcceptsAnyK => "search-accepts-any-k",
+            InjectedFault::SearchSkipsOtherDimensions => "search-skips-other-dimensions",
+            InjectedFault::SearchMissesNearest => "search-misses-nearest",
+            InjectedFault::AcceptUnmatchablePaths => "accept-unmatchable-paths",
+            InjectedFault::WelcomeWithoutBound => "welcome-without-bound",
+            InjectedFault::BoundNamesUnchecked => "bound-names-unchecked",
+            InjectedFault::BoundNamesRequired => "bound-names-required",
+            InjectedFault::UnboundNamesDefaulted => "unbound-names-defaulted",
         }
     }
 
@@ -330,6 +374,27 @@ impl InjectedFault {
             InjectedFault::UnofferedDeflateParameter => {
                 "a permessage-deflate offer is answered with a parameter it did not offer"
             }
+            InjectedFault::SearchUnranked => "search results come worst first",
+            InjectedFault::SearchCosineAsDot => "cosine searches are scored by the dot product",
+            InjectedFault::SearchIgnoresFilter => "searches rank records their filter excludes",
+            InjectedFault::SearchAcceptsAnyK => "a search with k out of range is answered",
+            InjectedFault::SearchSkipsOtherDimensions => {
+                "vectors of another dimension are passed over instead of refused"
+            }
+            InjectedFault::SearchMissesNearest => "searches leave out the nearest record",
+            InjectedFault::AcceptUnmatchablePaths => {
+                "watch filters on paths no change event has are accepted"
+            }
+            InjectedFault::WelcomeWithoutBound => "welcome on a bound endpoint lacks `bound`",
+            InjectedFault::BoundNamesUnchecked => {
+                "requests on a bound endpoint may name other databases and collections"
+            }
+            InjectedFault::BoundNamesRequired => {
+                "requests on a bound endpoint must name the bound database and collection"
+            }
+            InjectedFault::UnboundNamesDefaulted => {
+                "an omitted database or collection on the main endpoint reads as `default`"
+            }
         }
     }
 
@@ -363,6 +428,17 @@ impl InjectedFault {
             InjectedFault::EmptyEditApplied => faults.empty_edit_applied = true,
             InjectedFault::RefuseExtensionMembers => faults.refuse_extension_members = true,
             InjectedFault::UnofferedDeflateParameter => faults.unoffered_deflate_parameter = true,
+            InjectedFault::SearchCosineAsDot => faults.cosine_as_dot = true,
+            InjectedFault::SearchIgnoresFilter => faults.search_ignores_filter = true,
+            InjectedFault::SearchAcceptsAnyK => faults.search_accepts_any_k = true,
+            InjectedFault::SearchSkipsOtherDimensions => {
+                faults.search_skips_other_dimensions = true
+            }
+            InjectedFault::SearchMissesNearest => faults.search_misses_nearest = true,
+            InjectedFault::AcceptUnmatchablePaths => faults.accept_unmatchable_paths = true,
+            InjectedFault::BoundNamesUnchecked => faults.bound_names_unchecked = true,
+            InjectedFault::BoundNamesRequired => faults.bound_names_required = true,
+            InjectedFault::UnboundNamesDefaulted => faults.unbound_names_defaulted = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -389,6 +465,14 @@ impl InjectedFault {
             | InjectedFault::ErrorWithoutRetry
             | InjectedFault::ZeroAnnounced
             | InjectedFault::UntypedErrorDetails => {
+                let inner = config.outbound_filter.take();
+                config.outbound_filter = Some(Arc::new(FaultFilter {
+                    fault: self,
+                    connections: Mutex::new(HashMap::new()),
+                    inner,
+                }));
+            }
+            InjectedFault::SearchUnranked | InjectedFault::WelcomeWithoutBound => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -702,6 +786,16 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
                     .map(Value::from)
                     .collect();
                 *path = Value::Array(segments);
+            }
+        }
+        (InjectedFault::WelcomeWithoutBound, "welcome") => {
+            if let Some(welcome) = frame.as_object_mut() {
+                welcome.remove("bound");
+            }
+        }
+        (InjectedFault::SearchUnranked, "search_results") => {
+            if let Some(results) = frame["results"].as_array_mut() {
+                results.reverse();
             }
         }
         (InjectedFault::InvertedTyping, "typing") => {

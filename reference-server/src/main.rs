@@ -12,7 +12,7 @@ use std::time::Duration;
 use clap::builder::{PossibleValuesParser, TypedValueParser};
 use clap::{Parser, ValueEnum};
 use tidewire_server::{
-    AuthMode, Config, ConnectRate, Faults, InjectedFault, RateLimit, Server, Variant,
+    AuthMode, BoundEndpoint, Config, ConnectRate, Faults, InjectedFault, RateLimit, Server, Variant,
 };
 use tracing_subscriber::EnvFilter;
 
@@ -108,6 +108,14 @@ struct Args {
     /// a smaller value makes the server non-conforming (useful to test clients).
     #[arg(long, env = "TIDEWIRE_ROOM_HISTORY")]
     room_history: Option<usize>,
+    /// A further endpoint binding a database or collection, as a path template
+    /// with `{database}` and/or `{collection}`, and `=DATABASE` when the template
+    /// has no `{database}`, e.g. `/v1/libraries/{collection}=libraries` (repeatable).
+    #[arg(long = "bound-endpoint", value_name = "TEMPLATE[=DATABASE]", value_parser = BoundEndpoint::parse)]
+    bound_endpoints: Vec<BoundEndpoint>,
+    /// Do not serve the `vector` profile (similarity search).
+    #[arg(long, env = "TIDEWIRE_NO_VECTOR")]
+    no_vector: bool,
     /// Never send heartbeats (fault injection).
     #[arg(long, env = "TIDEWIRE_FAULT_SKIP_HEARTBEATS")]
     fault_skip_heartbeats: bool,
@@ -203,6 +211,8 @@ impl Args {
             journal_max_age: (self.journal_max_age_ms > 0)
                 .then(|| Duration::from_millis(self.journal_max_age_ms)),
             data_dir: self.data_dir,
+            vector: !self.no_vector,
+            bound_endpoints: self.bound_endpoints,
             room_history: self.room_history.unwrap_or(defaults.room_history),
             faults: Faults {
                 skip_heartbeats: self.fault_skip_heartbeats,

@@ -7,7 +7,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use tidewire_protocol::{
-    AuthMode, CloseCode, CollectionName, ErrorBody, ErrorCode, Object, ServerStats,
+    AuthMode, BoundScope, CloseCode, CollectionName, ErrorBody, ErrorCode, Object, ServerStats,
 };
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{watch, Notify};
@@ -276,8 +276,14 @@ async fn handle_tcp(state: Arc<State>, mut stream: TcpStream, peer: SocketAddr) 
         }
         Err(HeadError::Closed) => return,
     };
-    if head.is_upgrade() && head.path == state.config.path {
-        upgrade(state, stream, peer, head, rest).await;
+    let bound = state
+        .config
+        .bound_endpoints
+        .iter()
+        .find_map(|endpoint| endpoint.matches(&head.path));
+    let endpoint = head.path == state.config.path || bound.is_some();
+    if head.is_upgrade() && endpoint {
+        upgrade(state, stream, peer, head, rest, bound).await;
         return;
     }
     let (status, content_type, body) = match (head.method.as_str(), head.path.as_str()) {
@@ -287,7 +293,7 @@ async fn handle_tcp(state: Arc<State>, mut stream: TcpStream, peer: SocketAddr) 
             "application/json",
             serde_json::to_string(&state.stats()).unwrap_or_default(),
         ),
-        ("GET", path) if path == state.config.path => (
+        ("GET", _) if endpoint => (
             "426 Upgrade Required",
             "text/plain",
             "this endpoint speaks WebSocket (subprotocol tidewire.v1)\n".to_string(),
@@ -329,6 +335,7 @@ async fn upgrade(
     peer: SocketAddr,
     head: RequestHead,
     rest: Vec<u8>,
+    bound: Option<BoundScope>,
 ) {
     if let Some(attempts) = &state.connect_attempts {
         if let Err(wait) = attempts.attempt(peer.ip(), std::time::Instant::now()) {
@@ -414,5 +421,5 @@ async fn upgrade(
         connection::refuse(&state, ws, CloseCode::TryAgainLater, "at capacity").await;
         return;
     }
-    connection::serve(state, ws, peer.to_string(), identity).await;
+    connection::serve(state, ws, peer.to_string(), identity, bound).await;
 }

@@ -9,8 +9,8 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use tidewire_protocol::{
-    decode_client_message, AuthMode, ClientMessage, CloseCode, ErrorBody, ErrorCode, ErrorMessage,
-    LeaveReason, ServerMessage,
+    decode_client_message, AuthMode, BoundScope, ClientMessage, CloseCode, CollectionName,
+    ErrorBody, ErrorCode, ErrorMessage, LeaveReason, ServerMessage,
 };
 use tokio::time::Instant;
 
@@ -38,6 +38,8 @@ pub(crate) struct Session {
     /// The rooms the connection has joined.
     pub rooms: BTreeSet<String>,
     rate: Option<RateWindow>,
+    /// What the connection's endpoint binds (section 2.7).
+    pub bound: Option<BoundScope>,
 }
 
 impl Session {
@@ -56,6 +58,7 @@ impl Session {
             next_subscription: 1,
             rooms: BTreeSet::new(),
             rate,
+            bound: None,
         }
     }
 
@@ -176,6 +179,21 @@ impl Session {
             ));
         }
         Ok(())
+    }
+
+    /// The database and collection a records or vector request names, the
+    /// connection's endpoint binding filling in what it omits (section 2.7).
+    pub fn namespace(
+        &self,
+        database: &Option<CollectionName>,
+        collection: &Option<CollectionName>,
+    ) -> Result<(CollectionName, CollectionName), ErrorBody> {
+        crate::endpoints::resolve(
+            self.bound.as_ref(),
+            &self.state.config.faults,
+            database.as_ref(),
+            collection.as_ref(),
+        )
     }
 
     /// A fresh subscription: its key in the registries and its id on the wire.

@@ -7,7 +7,7 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 use tidewire_protocol::{
-    AuthInfo, AuthMode, FilterLimits, Limits, Profile, ServerInfo, ServerStats, Welcome,
+    AuthInfo, AuthMode, BoundScope, FilterLimits, Limits, Profile, ServerInfo, ServerStats, Welcome,
 };
 
 use crate::auth::Authenticator;
@@ -163,11 +163,19 @@ impl State {
             Profile::Auth if self.config.auth_mode == AuthMode::Off => {
                 Some("authentication is off on this server")
             }
+            Profile::Vector if !self.config.vector => {
+                Some("similarity search is off on this server")
+            }
             _ => None,
         }
     }
 
-    pub fn welcome(&self, connection_id: &str, principal: Option<String>) -> Welcome {
+    pub fn welcome(
+        &self,
+        connection_id: &str,
+        principal: Option<String>,
+        bound: Option<BoundScope>,
+    ) -> Welcome {
         let config = &self.config;
         Welcome {
             connection_id: connection_id.to_string(),
@@ -189,6 +197,7 @@ impl State {
                     .then_some(config.auth_timeout.as_millis() as u64),
             },
             server_time: None,
+            bound,
         }
     }
 }

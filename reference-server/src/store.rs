@@ -17,14 +17,16 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 use tidewire_filter::{Filter, Pipeline};
 use tidewire_protocol::{
-    ChangeEvent, CollectionName, DocumentKey, ErrorCode, Namespace, Object, OperationType,
-    RequestId, ResumeToken, ServerMessage, SortKey, SortOrder, UpdateDescription, Watching,
+    ChangeEvent, CollectionName, DocumentKey, ErrorCode, Metric, Namespace, Object, OperationType,
+    RequestId, ResumeToken, ScoredRecord, ServerMessage, SortKey, SortOrder, UpdateDescription,
+    Watching, MAX_VECTOR_COMPONENT, MAX_VECTOR_DIMENSIONS,
 };
 
 use crate::auth::Action;
 use crate::fanout::{change_frame, change_frame_body};
 use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, JournalEntry, Recovered, StorageError};
+use crate::similarity;
 use crate::util::{error, invalid_at, lookup, set_path, timestamp, unset_path};
 use crate::variant::Choices;
 use tidewire_protocol::ErrorBody;
@@ -171,6 +173,60 @@ pub(crate) struct Query {
     pub offset: usize,
     pub limit: usize,
     pub fields: Option<Vec<String>>,
+}
+
+/// A parsed `search` (section 24), with the server's choices and faults.
+pub(crate) struct VectorSearch<'q> {
+    pub field: &'q str,
+    pub vector: &'q [f64],
+    pub metric: Metric,
+    pub k: usize,
+    pub filter: Option<Filter>,
+    pub fields: Option<Vec<String>>,
+    /// Equal scores in descending `_id` order, a freedom of section 24.
+    pub ties_descending: bool,
+    /// The `search-skips-other-dimensions` fault.
+    pub skip_other_dimensions: bool,
+    /// The `search-misses-nearest` fault.
+    pub miss_nearest: bool,
+}
+
+/// Orders records of equal score by `_id`, either way.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct TieKey<'a> {
+    id: &'a str,
+    descending: bool,
+}
+
+impl Ord for TieKey<'_> {
+    fn cmp(&self, other: &Self) -> std::cmp::Ordering {
+        let ascending = self.id.cmp(other.id);
+        if self.descending {
+            ascending.reverse()
+        } else {
+            ascending
+        }
+    }
+}
+
+impl PartialOrd for TieKey<'_> {
+    fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
+        Some(self.cmp(other))
+    }
+}
+
+/// A stored value that is a vector in the sense of section 24: 1 to 4096
+/// numbers, none larger in magnitude than the bound. Other values are not
+/// vectors, and their records are no candidates.
+fn stored_vector(value: &Value) -> Option<Vec<f64>> {
+    let items = value.as_array()?;
+    if items.is_empty() || items.len() > MAX_VECTOR_DIMENSIONS {
+        return None;
+    }
+    items
+        .iter()
+        .map(|item| item.as_f64().filter(|x| x.abs() <= MAX_VECTOR_COMPONENT))
+        .collect()
 }
 
 pub(crate) struct Store {
@@ -344,6 +400,70 @@ impl Store {
             .map(|record| project(record, query.fields.as_deref()))
             .collect();
         (page, total)
+    }
+
+    /// The `k` records nearest to the query among those with a vector at
+    /// its `field` that match its filter (section 24), best first.
+    pub fn search(
+        &self,
+        database: &str,
+        collection: &str,
+        search: &VectorSearch,
+    ) -> Result<Vec<ScoredRecord>, ErrorBody> {
+        let Some(records) = self
+            .collections
+            .get(&(database.to_string(), collection.to_string()))
+        else {
+            return Ok(Vec::new());
+        };
+        let mut candidates: Vec<(TieKey, &Value, Vec<f64>)> = Vec::new();
+        for (id, record) in records {
+            let Some(stored) = lookup(record, search.field).and_then(stored_vector) else {
+                continue;
+            };
+            if stored.len() != search.vector.len() {
+                if search.skip_other_dimensions {
+                    continue;
+                }
+                // Every record counts, matching the filter or not: the
+                // dimension belongs to the collection's field (TW-VECTOR-6).
+                return Err(invalid_at(
+                    "vector",
+                    format!(
+                        "the query vector has {} dimensions, but record {id:?} holds {} at `{}`",
+                        search.vector.len(),
+                        stored.len(),
+                        search.field
+                    ),
+                ));
+            }
+            if search.filter.as_ref().is_some_and(|f| !f.matches(record)) {
+                continue;
+            }
+            let key = TieKey {
+                id,
+                descending: search.ties_descending,
+            };
+            candidates.push((key, record, stored));
+        }
+        let query = similarity::Query::new(search.metric, search.vector);
+        let wanted = search.k + usize::from(search.miss_nearest);
+        let ranked = similarity::nearest(
+            &query,
+            wanted,
+            candidates
+                .iter()
+                .enumerate()
+                .map(|(at, (key, _, stored))| ((*key, at), stored.as_slice())),
+        );
+        Ok(ranked
+            .into_iter()
+            .skip(usize::from(search.miss_nearest))
+            .map(|((_, at), score)| ScoredRecord {
+                record: project(candidates[at].1, search.fields.as_deref()),
+                score,
+            })
+            .collect())
     }
 
     pub fn update(

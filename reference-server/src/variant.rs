@@ -105,6 +105,15 @@ pub(crate) trait Choices: Send + Sync {
     /// Whether pushes of subscriptions may be held back and let out in
     /// another order (see [`HeldPushes`]).
     fn reorders_pushes(&self) -> bool;
+    /// Whether search results of equal score come in descending `_id`
+    /// order rather than ascending: section 24 leaves their order open.
+    fn search_ties_descending(&self) -> bool;
+    /// The score written for a search result whose score computes as
+    /// `exact`: within the tolerance of section 24.
+    fn search_score(&self, exact: f64) -> f64;
+    /// Members added to every object of a change event beyond its schema,
+    /// which watch filters may therefore name (section 8.3).
+    fn event_members_beyond_schema(&self) -> &'static [&'static str];
 }
 
 /// The reference server's own choices.
@@ -156,6 +165,18 @@ impl Choices for Usual {
 
     fn reorders_pushes(&self) -> bool {
         false
+    }
+
+    fn search_ties_descending(&self) -> bool {
+        false
+    }
+
+    fn search_score(&self, exact: f64) -> f64 {
+        exact
+    }
+
+    fn event_members_beyond_schema(&self) -> &'static [&'static str] {
+        &[]
     }
 }
 
@@ -282,6 +303,20 @@ impl Choices for Alternate {
 
     fn reorders_pushes(&self) -> bool {
         true
+    }
+
+    fn search_ties_descending(&self) -> bool {
+        true
+    }
+
+    fn search_score(&self, exact: f64) -> f64 {
+        // Single precision, as many vector stores keep their vectors: within
+        // the tolerance, and rarely the bits a double computation gives.
+        exact as f32 as f64
+    }
+
+    fn event_members_beyond_schema(&self) -> &'static [&'static str] {
+        &[EXTRA_MEMBER]
     }
 }
 

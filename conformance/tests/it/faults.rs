@@ -21,8 +21,9 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tidewire_server::InjectedFault;
 
-/// For the faults added for the property model's rules, the case of
-/// fixtures/ meant to catch each: the run must fail it, besides whatever else.
+/// For the faults added for the property model's rules and for later rules,
+/// the case of fixtures/ meant to catch each: the run must fail it, besides
+/// whatever else.
 const CATCHERS: &[(InjectedFault, &str)] = &[
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
@@ -104,6 +105,38 @@ const CATCHERS: &[(InjectedFault, &str)] = &[
     (
         InjectedFault::UnofferedDeflateParameter,
         "compress.offer.answer-valid",
+    ),
+    (InjectedFault::SearchUnranked, "vector.search.ranked"),
+    (InjectedFault::SearchCosineAsDot, "vector.search.ranked"),
+    (
+        InjectedFault::SearchIgnoresFilter,
+        "vector.search.filter-and-projection",
+    ),
+    (
+        InjectedFault::SearchAcceptsAnyK,
+        "vector.search.invalid-request",
+    ),
+    (
+        InjectedFault::SearchSkipsOtherDimensions,
+        "vector.search.wrong-dimension",
+    ),
+    (InjectedFault::SearchMissesNearest, "vector.search.ranked"),
+    (
+        InjectedFault::AcceptUnmatchablePaths,
+        "watch.filter.unmatchable-path",
+    ),
+    (InjectedFault::WelcomeWithoutBound, "endpoint.bound.welcome"),
+    (
+        InjectedFault::BoundNamesUnchecked,
+        "endpoint.bound.other-names-refused",
+    ),
+    (
+        InjectedFault::BoundNamesRequired,
+        "endpoint.bound.omitted-names",
+    ),
+    (
+        InjectedFault::UnboundNamesDefaulted,
+        "endpoint.unbound.names-required",
     ),
 ];
 

@@ -163,6 +163,15 @@ pub enum Op {
     OutOfScope {
         coll: u8,
     },
+    /// A `search` of the records' `vec` fields (set by [`Change::SetVec`]),
+    /// optionally only those with `tag`.
+    Search {
+        coll: u8,
+        vector: [i8; 2],
+        k: u8,
+        metric: tidewire_protocol::Metric,
+        tag: Option<Tag>,
+    },
 }
 
 impl Op {
@@ -207,6 +216,7 @@ impl Op {
             Op::AwaitHeartbeat { .. } => &["TW-CORE-28"],
             Op::Flood { .. } => &["TW-LIMIT-2"],
             Op::OutOfScope { .. } => &["TW-AUTH-11"],
+            Op::Search { .. } => &["TW-VECTOR-1", "TW-VECTOR-2", "TW-VECTOR-3", "TW-VECTOR-4"],
         }
     }
 
@@ -244,6 +254,8 @@ pub enum Change {
     UnsetTag,
     /// Sets `meta.v`, creating `meta` when the record has none.
     SetNested(i64),
+    /// Sets `vec`, the vector that searches rank.
+    SetVec([i8; 2]),
 }
 
 /// Filters of `read` queries over records `{_id, n, tag?, meta?}`.
@@ -454,6 +466,57 @@ fn watch_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
     )]
 }
 
+/// Components small enough that distinct scores never tie within the
+/// tolerance of section 24.2, so that rankings are predictable; exact ties
+/// (equal integer scores) still occur, and the model allows their freedom.
+fn vector_component() -> impl Strategy<Value = i8> {
+    -3i8..=3
+}
+
+fn vector_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
+    let metric = prop_oneof![
+        Just(tidewire_protocol::Metric::Cosine),
+        Just(tidewire_protocol::Metric::Dot),
+        Just(tidewire_protocol::Metric::Euclidean),
+    ];
+    // Weighted up: a search shows a ranking only after vectors were set on
+    // records that exist, which a sparse mix rarely brings together.
+    vec![
+        (
+            6,
+            (
+                0..COLLECTIONS,
+                0..KEYS,
+                [vector_component(), vector_component()],
+            )
+                .prop_map(|(coll, key, v)| Op::Update {
+                    coll,
+                    key,
+                    change: Change::SetVec(v),
+                })
+                .boxed(),
+        ),
+        (
+            4,
+            (
+                0..COLLECTIONS,
+                [vector_component(), vector_component()],
+                1u8..5,
+                metric,
+                proptest::option::of(tag()),
+            )
+                .prop_map(|(coll, vector, k, metric, tag)| Op::Search {
+                    coll,
+                    vector,
+                    k,
+                    metric,
+                    tag,
+                })
+                .boxed(),
+        ),
+    ]
+}
+
 fn topic_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
     vec![
         (
@@ -606,6 +669,9 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     }
     if has(Profile::Topics) {
         ops.extend(topic_ops());
+    }
+    if has(Profile::Vector) && has(Profile::Records) {
+        ops.extend(vector_ops());
     }
     if has(Profile::Watch) || has(Profile::Topics) {
         ops.push((

@@ -19,6 +19,7 @@ mod core;
 mod records;
 mod rooms;
 mod topics;
+mod vector;
 mod watch;
 
 /// Stands for the case's `${nonce}` while messages are built from the typed
@@ -328,6 +329,13 @@ impl Model {
             Op::Reconnect => self.apply_reconnect(conn, &id),
             Op::UnknownType => self.apply_unknown_type(conn, &id),
             Op::OutOfScope { coll } => self.apply_out_of_scope(&id, *coll),
+            Op::Search {
+                coll,
+                vector,
+                k,
+                metric,
+                tag,
+            } => self.apply_search(conn, &id, *coll, *vector, *k, *metric, *tag),
             Op::Create {
                 coll,
                 key: k,
@@ -498,6 +506,7 @@ fn op_profile(op: &Op) -> Profile {
         Op::Edit { .. } => Edit::PROFILE,
         Op::GetDocument { .. } => GetDocument::PROFILE,
         Op::History { .. } => History::PROFILE,
+        Op::Search { .. } => tidewire_protocol::Search::PROFILE,
         Op::Ping { .. } | Op::Flood { .. } => Ping::PROFILE,
         Op::Burst(_)
         | Op::Reconnect
@@ -548,6 +557,54 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_search_ranks_singletons_exactly_and_leaves_ties_open() {
+        let create = |key| Op::Create {
+            coll: 0,
+            key,
+            n: 0,
+            tag: None,
+        };
+        let set = |key, v| Op::Update {
+            coll: 0,
+            key,
+            change: Change::SetVec(v),
+        };
+        // Dot products with [1, 0]: k0 = 3, k1 = 1, k2 = 1 (a tie), k3 has no vector.
+        let suite = suite(
+            1,
+            &[
+                (0, create(0)),
+                (0, create(1)),
+                (0, create(2)),
+                (0, create(3)),
+                (0, set(0, [3, 1])),
+                (0, set(1, [1, 2])),
+                (0, set(2, [1, -3])),
+                (
+                    0,
+                    Op::Search {
+                        coll: 0,
+                        vector: [1, 0],
+                        k: 2,
+                        metric: tidewire_protocol::Metric::Dot,
+                        tag: None,
+                    },
+                ),
+            ],
+        );
+        let after = expected_after(&suite, "q7");
+        let results = &after[0].1[0]["results"];
+        assert_eq!(results.as_array().unwrap().len(), 2, "{results:#}");
+        assert_eq!(results[0]["record"]["$literal"]["_id"], "k0", "{results:#}");
+        let score = &results[0]["score"];
+        assert!(score["$gte"].as_f64().unwrap() < 3.0 && score["$lte"].as_f64().unwrap() > 3.0);
+        assert_eq!(
+            results[1]["record"]["_id"]["$regex"], "^(k1|k2)$",
+            "{results:#}"
+        );
     }
 
     #[test]

@@ -149,3 +149,18 @@ macro_rules! arbitrary_name {
 arbitrary_name!(RequestId, "[!-~]{1,16}");
 arbitrary_name!(CollectionName, "[a-z][a-z0-9_-]{0,7}");
 arbitrary_name!(Name, "[a-z][a-z0-9_.:-]{0,11}");
+
+/// A score or vector component: an integer, so that serialization round-trips exactly.
+pub fn score() -> impl Strategy<Value = f64> {
+    (-1000i32..1000).prop_map(f64::from)
+}
+
+/// A short query vector of integer components.
+pub fn vector() -> impl Strategy<Value = Vec<f64>> {
+    prop::collection::vec(score(), 1..6)
+}
+
+/// A search result with an integer score.
+pub fn scored_record() -> impl Strategy<Value = crate::types::ScoredRecord> {
+    (object(), score()).prop_map(|(record, score)| crate::types::ScoredRecord { record, score })
+}

@@ -441,8 +441,8 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "Inserting a record with a chosen id.",
             Create {
                 id: id("c1"),
-                database: collection("app"),
-                collection: collection("users"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
                 record: object(json!({ "_id": "user1", "name": "Ada", "age": 36 })),
             },
         ),
@@ -451,8 +451,8 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "Reading the oldest active users, projected.",
             Read {
                 id: id("r1"),
-                database: collection("app"),
-                collection: collection("users"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
                 record_id: None,
                 filter: Some(Filter(object(
                     json!({ "status": "active", "age": { "$gte": 18 } }),
@@ -471,8 +471,8 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "Reading one record by id.",
             Read {
                 id: id("r2"),
-                database: collection("app"),
-                collection: collection("users"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
                 record_id: Some("user1".into()),
                 filter: None,
                 sort: Vec::new(),
@@ -486,8 +486,8 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "Setting one field and removing another.",
             Update {
                 id: id("u1"),
-                database: collection("app"),
-                collection: collection("users"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
                 record_id: "user1".into(),
                 set: object(json!({ "age": 37 })),
                 unset: vec!["email".into()],
@@ -498,8 +498,8 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "Removing a record.",
             Delete {
                 id: id("d1"),
-                database: collection("app"),
-                collection: collection("users"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
                 record_id: "user1".into(),
             },
         ),
@@ -631,6 +631,21 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
             "Asking for counters.",
             GetStats { id: id("st1") },
         ),
+        example(
+            "search",
+            "The two passages nearest to a query embedding, among English ones.",
+            Search {
+                id: id("q1"),
+                database: Some(collection("lib")),
+                collection: Some(collection("passages")),
+                field: "embedding".into(),
+                vector: vec![0.12, -0.4, 0.33],
+                k: 2,
+                metric: Metric::Cosine,
+                filter: Some(Filter(object(json!({"lang": "en"})))),
+                fields: Some(vec!["title".into()]),
+            },
+        ),
     ]
 }
 
@@ -682,6 +697,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     timeout_ms: Some(10_000),
                 },
                 server_time: Some(at("2026-01-24T10:30:01.000Z")),
+                bound: None,
             },
         ),
         example(
@@ -1018,6 +1034,23 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     messages_in: 40,
                     messages_out: 85,
                 },
+            },
+        ),
+        example(
+            "search_results",
+            "The nearest records, best first, with their cosine similarity.",
+            SearchResults {
+                id: id("q1"),
+                results: vec![
+                    ScoredRecord {
+                        record: object(json!({"_id": "p-17", "title": "Tides"})),
+                        score: 0.93,
+                    },
+                    ScoredRecord {
+                        record: object(json!({"_id": "p-4", "title": "Currents"})),
+                        score: 0.81,
+                    },
+                ],
             },
         ),
     ]

@@ -19,6 +19,7 @@ pub mod arbitrary;
 pub mod asyncapi;
 mod decode;
 mod error;
+mod event_paths;
 mod extension_code;
 mod lenient;
 mod member_info;
@@ -34,6 +35,7 @@ mod tests;
 
 pub use decode::{decode_client_message, nesting_depth, DecodeError, MAX_PARSER_NESTING_DEPTH};
 pub use error::{CloseCode, ErrorCode, Recovery};
+pub use event_paths::{check_event_path, UnresolvablePath};
 pub use extension_code::{AnyErrorCode, ExtensionCode};
 pub use lenient::MAX_INTEGER;
 pub use member_info::{DisplayName, InvalidMemberInfo, MemberMetadata};

@@ -160,6 +160,7 @@ request_enum! {
         Edit(Edit) = "edit" => profile Collab, reply EditApplied,
         GetDocument(GetDocument) = "get_document" => profile Collab, reply Document,
         GetStats(GetStats) = "get_stats" => profile Stats, reply Stats,
+        Search(Search) = "search" => profile Vector, reply SearchResults,
     }
 }
 
@@ -194,6 +195,7 @@ message_enum! {
         DocumentEdit(DocumentEdit) = "document_edit" => profile Collab,
         Document(Document) = "document" => profile Collab,
         Stats(Stats) = "stats" => profile Stats,
+        SearchResults(SearchResults) = "search_results" => profile Vector,
     }
 }
 
@@ -229,6 +231,7 @@ impl ServerMessage {
             ServerMessage::EditApplied(m) => Some(&m.id),
             ServerMessage::Document(m) => Some(&m.id),
             ServerMessage::Stats(m) => Some(&m.id),
+            ServerMessage::SearchResults(m) => Some(&m.id),
         }
     }
 

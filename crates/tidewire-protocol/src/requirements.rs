@@ -23,8 +23,11 @@ use serde::{Deserialize, Serialize};
 use crate::Profile;
 
 /// The id prefixes and the profile each belongs to. `FILTER` names the filter
-/// language, which applies wherever a profile accepts a filter.
-pub const PREFIXES: [(&str, &str); 20] = [
+/// language, which applies wherever a profile accepts a filter; `PATH` the paths
+/// that can never match a change event, which apply with `watch`; `ENDPOINT` the
+/// endpoints that bind a database or collection, which apply with the profiles
+/// whose requests name one.
+pub const PREFIXES: [(&str, &str); 23] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
     ("REC", "records"),
@@ -45,16 +48,26 @@ pub const PREFIXES: [(&str, &str); 20] = [
     ("DECODE", "core"),
     ("EXT", "core"),
     ("COMPRESS", "core"),
+    ("VECTOR", "vector"),
+    ("ENDPOINT", "endpoint"),
+    ("PATH", "path"),
 ];
 
 /// Profiles whose presence brings another profile's requirements into scope.
 /// No server lists `filter` among its profiles: it implements the filter
 /// language by implementing a profile that accepts filters, so a coverage
 /// report counts the filter requirements whenever one of these is tested.
-pub const APPLIES_WITH: [(&str, &[Profile]); 1] = [(
-    "filter",
-    &[Profile::Records, Profile::Watch, Profile::Topics],
-)];
+pub const APPLIES_WITH: [(&str, &[Profile]); 3] = [
+    (
+        "filter",
+        &[Profile::Records, Profile::Watch, Profile::Topics],
+    ),
+    ("path", &[Profile::Watch]),
+    (
+        "endpoint",
+        &[Profile::Records, Profile::Watch, Profile::Vector],
+    ),
+];
 
 /// The requirement level, from the RFC 2119 key word of the sentence.
 /// `SHALL`, `SHALL NOT`, `REQUIRED`, `RECOMMENDED`, `NOT RECOMMENDED` and

@@ -92,10 +92,11 @@ pub enum Profile {
     Collab,
     Limits,
     Stats,
+    Vector,
 }
 
 impl Profile {
-    pub const ALL: [Profile; 10] = [
+    pub const ALL: [Profile; 11] = [
         Profile::Core,
         Profile::Auth,
         Profile::Records,
@@ -106,6 +107,7 @@ impl Profile {
         Profile::Collab,
         Profile::Limits,
         Profile::Stats,
+        Profile::Vector,
     ];
 
     pub fn as_str(self) -> &'static str {
@@ -120,6 +122,7 @@ impl Profile {
             Profile::Collab => "collab",
             Profile::Limits => "limits",
             Profile::Stats => "stats",
+            Profile::Vector => "vector",
         }
     }
 
@@ -514,4 +517,46 @@ pub struct ErrorBody {
         )
     )]
     pub retry: Option<crate::Recovery>,
+}
+
+/// How `search` scores a stored vector against the query (section 24).
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum Metric {
+    /// Cosine similarity, from -1 to 1; higher is nearer.
+    Cosine,
+    /// The dot product; higher is nearer.
+    Dot,
+    /// The Euclidean distance, at least 0; lower is nearer.
+    Euclidean,
+}
+
+/// One result of a `search`: a record and its score by the request's metric.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct ScoredRecord {
+    /// The record, projected to the request's `fields` when it has them.
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::object()")
+    )]
+    pub record: Object,
+    /// Within the tolerance of section 24 of the exact score; never bit-exact across servers.
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "crate::arbitrary::score()")
+    )]
+    pub score: f64,
+}
+
+/// The database, and possibly the collection, that a connection's endpoint binds
+/// (section 2.7): requests on the connection may omit them and may name no others.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct BoundScope {
+    pub database: CollectionName,
+    /// Absent when the endpoint binds only the database.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<CollectionName>,
 }

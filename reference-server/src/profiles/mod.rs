@@ -10,6 +10,7 @@ mod records;
 mod rooms;
 mod stats;
 mod topics;
+mod vector;
 mod watch;
 
 use serde_json::Value;
@@ -90,6 +91,7 @@ impl Session {
             ClientMessage::Edit(m) => collab::edit(self, caller, m),
             ClientMessage::GetDocument(m) => collab::get_document(self, caller, m),
             ClientMessage::GetStats(m) => Ok(stats::get_stats(self, m)),
+            ClientMessage::Search(m) => vector::search(self, caller, m),
         }
     }
 }

@@ -21,15 +21,17 @@ pub(super) fn create(
     caller: &Caller,
     create: &Create,
 ) -> Result<Reply, ErrorBody> {
-    let ns = format!("{}.{}", create.database, create.collection);
+    let (database, collection) = session.namespace(&create.database, &create.collection)?;
+    let ns = format!("{database}.{collection}");
     // A non-string `_id` is reported before a missing scope (TW-CORE-23).
     record_id(&create.record)?;
     caller.require(Action::Write, &ns, "writing")?;
-    let record = session.state.store.write().create(
-        &create.database,
-        &create.collection,
-        create.record.clone(),
-    )?;
+    let record =
+        session
+            .state
+            .store
+            .write()
+            .create(&database, &collection, create.record.clone())?;
     Ok(ServerMessage::Created(Created {
         id: create.id.clone(),
         record,
@@ -38,7 +40,8 @@ pub(super) fn create(
 }
 
 pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Reply, ErrorBody> {
-    let ns = format!("{}.{}", read.database, read.collection);
+    let (database, collection) = session.namespace(&read.database, &read.collection)?;
+    let ns = format!("{database}.{collection}");
     // An invalid filter or path is reported before a missing scope (TW-CORE-23).
     let filter = parse_filter(read.filter.as_ref())?;
     for (index, path) in read.fields.iter().flatten().enumerate() {
@@ -60,12 +63,7 @@ pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Re
     let (records, total) = match &read.record_id {
         Some(record_id) => {
             let record = store
-                .read_one(
-                    &read.database,
-                    &read.collection,
-                    record_id,
-                    query.fields.as_deref(),
-                )
+                .read_one(&database, &collection, record_id, query.fields.as_deref())
                 .ok_or_else(|| {
                     error(
                         ErrorCode::NotFound,
@@ -74,7 +72,7 @@ pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Re
                 })?;
             (vec![record], 1)
         }
-        None => store.query(&read.database, &read.collection, &query),
+        None => store.query(&database, &collection, &query),
     };
     drop(store);
     Ok(ServerMessage::Records(Records {
@@ -91,7 +89,8 @@ pub(super) fn update(
     caller: &Caller,
     update: &Update,
 ) -> Result<Reply, ErrorBody> {
-    let ns = format!("{}.{}", update.database, update.collection);
+    let (database, collection) = session.namespace(&update.database, &update.collection)?;
+    let ns = format!("{database}.{collection}");
     if update.set.is_empty() && update.unset.is_empty() {
         return Err(error(
             ErrorCode::InvalidMessage,
@@ -112,8 +111,8 @@ pub(super) fn update(
     }
     caller.require(Action::Write, &ns, "writing")?;
     let record = session.state.store.write().update(
-        &update.database,
-        &update.collection,
+        &database,
+        &collection,
         &update.record_id,
         &update.set,
         &update.unset,
@@ -130,13 +129,14 @@ pub(super) fn delete(
     caller: &Caller,
     delete: &Delete,
 ) -> Result<Reply, ErrorBody> {
-    let ns = format!("{}.{}", delete.database, delete.collection);
+    let (database, collection) = session.namespace(&delete.database, &delete.collection)?;
+    let ns = format!("{database}.{collection}");
     caller.require(Action::Write, &ns, "writing")?;
     session
         .state
         .store
         .write()
-        .delete(&delete.database, &delete.collection, &delete.record_id)?;
+        .delete(&database, &collection, &delete.record_id)?;
     Ok(ServerMessage::Deleted(Deleted {
         id: delete.id.clone(),
         record_id: delete.record_id.clone(),

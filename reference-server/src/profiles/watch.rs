@@ -1,9 +1,9 @@
 //! The watch profile's request: `watch`, a change stream over the records,
 //! which also serves the resume profile through `resume_after`.
 
-use serde_json::Value;
+use serde_json::{Map, Value};
 use tidewire_filter::Pipeline;
-use tidewire_protocol::{ErrorBody, Watch};
+use tidewire_protocol::{check_event_path, ErrorBody, Watch};
 
 use super::{filter_error, parse_filter, Caller, Reply};
 use crate::auth::Action;
@@ -16,7 +16,13 @@ pub(super) fn watch(
     caller: &Caller,
     watch: &Watch,
 ) -> Result<Reply, ErrorBody> {
-    if watch.collection.is_some() && watch.database.is_none() {
+    let (database, collection) = crate::endpoints::resolve_watch(
+        session.bound.as_ref(),
+        &session.state.config.faults,
+        watch.database.as_ref(),
+        watch.collection.as_ref(),
+    )?;
+    if collection.is_some() && database.is_none() {
         return Err(invalid_at("collection", "`collection` requires `database`"));
     }
     let filter = parse_filter(watch.filter.as_ref())?;
@@ -28,12 +34,22 @@ pub(super) fn watch(
             Pipeline::parse(&Value::Array(stages)).map_err(|e| filter_error("pipeline", &e))
         })
         .transpose()?;
+    if !session.state.config.faults.accept_unmatchable_paths {
+        if let Some(filter) = &watch.filter {
+            check_event_paths(session, "filter", &filter.0)?;
+        }
+        for (index, stage) in watch.pipeline.iter().flatten().enumerate() {
+            if let Some(Value::Object(filter)) = stage.get("$match") {
+                check_event_paths(session, &format!("pipeline.{index}.$match"), filter)?;
+            }
+        }
+    }
     let (filter, pipeline) = if session.state.config.faults.leak_across_filter {
         (None, None)
     } else {
         (filter, pipeline)
     };
-    let target = match (&watch.database, &watch.collection) {
+    let target = match (&database, &collection) {
         (None, _) => "*".to_string(),
         (Some(db), None) => format!("{db}.*"),
         (Some(db), Some(coll)) => format!("{db}.{coll}"),
@@ -44,8 +60,8 @@ pub(super) fn watch(
     let sub = WatchSub {
         conn: session.conn.clone(),
         id: sub_id.as_str().into(),
-        database: watch.database.as_ref().map(ToString::to_string),
-        collection: watch.collection.as_ref().map(ToString::to_string),
+        database: database.as_ref().map(ToString::to_string),
+        collection: collection.as_ref().map(ToString::to_string),
         filter,
         pipeline,
         full_document: watch.full_document,
@@ -65,4 +81,49 @@ pub(super) fn watch(
         message,
         queued: true,
     })
+}
+
+/// Refuses a field path of a valid filter that no change event can have
+/// (TW-PATH-1), located as section 15.9 locates filter problems.
+fn check_event_paths(
+    session: &Session,
+    location: &str,
+    filter: &Map<String, Value>,
+) -> Result<(), ErrorBody> {
+    for (key, value) in filter {
+        let here = format!("{location}.{key}");
+        match key.as_str() {
+            "$and" | "$or" => {
+                for (index, branch) in value.as_array().into_iter().flatten().enumerate() {
+                    if let Value::Object(branch) = branch {
+                        check_event_paths(session, &format!("{here}.{index}"), branch)?;
+                    }
+                }
+            }
+            "$not" => {
+                if let Value::Object(inner) = value {
+                    check_event_paths(session, &here, inner)?;
+                }
+            }
+            // `$text` searches every string, wherever it is.
+            key if key.starts_with('$') => {}
+            path => {
+                let added = session.state.choices.event_members_beyond_schema();
+                if let Err(stop) = check_event_path(path, added) {
+                    let segment = path.split('.').nth(stop.segment).unwrap_or(path);
+                    let hint = stop
+                        .suggestion
+                        .map(|meant| format!("; did you mean `{meant}`?"))
+                        .unwrap_or_default();
+                    return Err(invalid_at(
+                        here,
+                        format!(
+                            "no change event has the path `{path}`: `{segment}` is not a member there{hint}"
+                        ),
+                    ));
+                }
+            }
+        }
+    }
+    Ok(())
 }

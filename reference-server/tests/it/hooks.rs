@@ -16,7 +16,12 @@ async fn before_hooks_can_reject_and_after_hooks_see_outcomes() {
     let log = seen.clone();
     let config = config()
         .before_operation(|ctx| match ctx.request {
-            ClientMessage::Create(create) if create.collection.as_str() == "locked" => {
+            ClientMessage::Create(create)
+                if create
+                    .collection
+                    .as_ref()
+                    .is_some_and(|c| c.as_str() == "locked") =>
+            {
                 Err(ErrorBody {
                     code: ErrorCode::Forbidden.into(),
                     message: "locked by policy".into(),
@@ -143,13 +148,25 @@ async fn fault_switches_skip_heartbeats_and_ignore_the_rate_limit() {
 #[tokio::test]
 async fn hooks_answer_with_application_codes_and_their_retry_class() {
     let config = config().before_operation(|ctx| match ctx.request {
-        ClientMessage::Create(create) if create.collection.as_str() == "busy" => Err(ErrorBody {
-            code: ExtensionCode::new("x-backend_busy").unwrap().into(),
-            message: "the backend is busy".into(),
-            details: None,
-            retry: Some(Recovery::Retryable),
-        }),
-        ClientMessage::Create(create) if create.collection.as_str() == "checked" => {
+        ClientMessage::Create(create)
+            if create
+                .collection
+                .as_ref()
+                .is_some_and(|c| c.as_str() == "busy") =>
+        {
+            Err(ErrorBody {
+                code: ExtensionCode::new("x-backend_busy").unwrap().into(),
+                message: "the backend is busy".into(),
+                details: None,
+                retry: Some(Recovery::Retryable),
+            })
+        }
+        ClientMessage::Create(create)
+            if create
+                .collection
+                .as_ref()
+                .is_some_and(|c| c.as_str() == "checked") =>
+        {
             Err(ErrorBody {
                 code: ExtensionCode::new("x-validation_error").unwrap().into(),
                 message: "the record does not validate".into(),

@@ -96,16 +96,23 @@ async fn every_server_object_grows_an_unknown_member_but_client_data_does_not() 
 async fn a_filter_sees_the_event_with_its_extra_members() {
     // Filters see the event as it is sent (TW-WATCH-6), members added by the
     // variant included: shaping happens before any watch looks at the event.
+    // A server that adds no such member refuses the path (TW-PATH-1).
     for (variant, delivered) in [(Variant::Usual, false), (Variant::Alternate, true)] {
         let server = server(variant).await;
         let mut c = Client::connect(&server.ws_url()).await;
         let mut filter = serde_json::Map::new();
         filter.insert(EXTRA_MEMBER.into(), json!({"$exists": true}));
-        c.ok(
-            json!({"type": "watch", "database": "app", "collection": "f", "filter": filter}),
-            "watching",
-        )
-        .await;
+        let watch =
+            json!({"type": "watch", "database": "app", "collection": "f", "filter": filter});
+        if !delivered {
+            let refused = c.err(watch, "invalid_message").await;
+            assert_eq!(
+                refused["error"]["details"]["path"],
+                format!("filter.{EXTRA_MEMBER}")
+            );
+            continue;
+        }
+        c.ok(watch, "watching").await;
         c.ok(create("f", json!({"_id": "a"})), "created").await;
         // Pushes held back by the alternate server go out before the next reply.
         c.ok(json!({"type": "ping"}), "pong").await;

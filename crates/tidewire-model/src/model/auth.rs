@@ -20,8 +20,8 @@ impl Model {
             &name,
             typed(Create {
                 id: rid,
-                database: coll_name(DATABASE.into()),
-                collection: coll_name(collection(coll)),
+                database: Some(coll_name(DATABASE.into())),
+                collection: Some(coll_name(collection(coll))),
                 record: Map::from_iter([("_id".to_string(), json!("narrow"))]),
             }),
         );

@@ -24,8 +24,8 @@ impl Model {
             conn,
             typed(Create {
                 id: rid,
-                database: coll_name(DATABASE.into()),
-                collection: coll_name(collection(coll)),
+                database: Some(coll_name(DATABASE.into())),
+                collection: Some(coll_name(collection(coll))),
                 record: record.clone(),
             }),
             false,
@@ -54,13 +54,14 @@ impl Model {
             Change::SetTag(t) => (one("tag", json!(t.as_str())), vec![]),
             Change::UnsetTag => (Map::new(), vec!["tag".to_string()]),
             Change::SetNested(v) => (one("meta.v", json!(v)), vec![]),
+            Change::SetVec(v) => (one("vec", json!(v)), vec![]),
         };
         self.send(
             conn,
             typed(Update {
                 id: rid,
-                database: coll_name(DATABASE.into()),
-                collection: coll_name(collection(coll)),
+                database: Some(coll_name(DATABASE.into())),
+                collection: Some(coll_name(collection(coll))),
                 record_id: key.clone(),
                 set: set.clone(),
                 unset: unset.clone(),
@@ -92,6 +93,9 @@ impl Model {
                     .expect("meta is only ever an object")
                     .insert("v".into(), json!(v));
             }
+            Change::SetVec(v) => {
+                record.insert("vec".into(), json!(v));
+            }
         }
         let record = Value::Object(record.clone());
         self.expect(
@@ -113,8 +117,8 @@ impl Model {
             conn,
             typed(Delete {
                 id: rid,
-                database: coll_name(DATABASE.into()),
-                collection: coll_name(collection(coll)),
+                database: Some(coll_name(DATABASE.into())),
+                collection: Some(coll_name(collection(coll))),
                 record_id: key.clone(),
             }),
             false,
@@ -135,8 +139,8 @@ impl Model {
             conn,
             typed(Read {
                 id: rid,
-                database: coll_name(DATABASE.into()),
-                collection: coll_name(collection(coll)),
+                database: Some(coll_name(DATABASE.into())),
+                collection: Some(coll_name(collection(coll))),
                 record_id: Some(key.clone()),
                 filter: None,
                 sort: Vec::new(),
@@ -183,8 +187,8 @@ impl Model {
             spelled_as_float(
                 typed(Read {
                     id: rid,
-                    database: coll_name(DATABASE.into()),
-                    collection: coll_name(collection(coll)),
+                    database: Some(coll_name(DATABASE.into())),
+                    collection: Some(coll_name(collection(coll))),
                     record_id: None,
                     filter: wire_filter(&filter_json),
                     sort: vec![SortKey {

@@ -48,6 +48,10 @@ pub struct Welcome {
     /// When the server sent this push, by its clock (section 14.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_time: Option<Timestamp>,
+    /// The names this connection's endpoint binds (section 2.7); absent on an
+    /// endpoint that binds none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub bound: Option<BoundScope>,
 }
 
 /// The reply to `ping`.

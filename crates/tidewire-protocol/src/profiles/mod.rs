@@ -8,6 +8,7 @@ mod records;
 mod rooms;
 mod stats;
 mod topics;
+mod vector;
 mod watch;
 
 pub use self::auth::*;
@@ -17,4 +18,5 @@ pub use self::records::*;
 pub use self::rooms::*;
 pub use self::stats::*;
 pub use self::topics::*;
+pub use self::vector::*;
 pub use self::watch::*;

@@ -11,8 +11,12 @@ use crate::types::*;
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Create {
     pub id: RequestId,
-    pub database: CollectionName,
-    pub collection: CollectionName,
+    /// Required, except on an endpoint that binds the database (section 2.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<CollectionName>,
+    /// Required, except on an endpoint that binds the collection (section 2.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<CollectionName>,
     /// The record. A string `_id` names it; without one the server assigns an id.
     #[cfg_attr(
         any(test, feature = "arbitrary"),
@@ -26,8 +30,12 @@ pub struct Create {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Read {
     pub id: RequestId,
-    pub database: CollectionName,
-    pub collection: CollectionName,
+    /// Required, except on an endpoint that binds the database (section 2.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<CollectionName>,
+    /// Required, except on an endpoint that binds the collection (section 2.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<CollectionName>,
     /// Read exactly this record; `not_found` when it does not exist.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub record_id: Option<String>,
@@ -74,8 +82,12 @@ pub struct Read {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Update {
     pub id: RequestId,
-    pub database: CollectionName,
-    pub collection: CollectionName,
+    /// Required, except on an endpoint that binds the database (section 2.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<CollectionName>,
+    /// Required, except on an endpoint that binds the collection (section 2.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<CollectionName>,
     pub record_id: String,
     /// Fields to set, by dotted path.
     #[serde(
@@ -102,8 +114,12 @@ pub struct Update {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Delete {
     pub id: RequestId,
-    pub database: CollectionName,
-    pub collection: CollectionName,
+    /// Required, except on an endpoint that binds the database (section 2.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub database: Option<CollectionName>,
+    /// Required, except on an endpoint that binds the collection (section 2.7).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub collection: Option<CollectionName>,
     pub record_id: String,
 }
 
