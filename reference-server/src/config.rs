@@ -34,6 +34,8 @@ pub struct Faults {
     pub accept_stale_edit: bool,
     /// Leave the rooms of a dropped connection untouched: no presence, still a member.
     pub keep_dropped_member: bool,
+    /// Report no change that moves a record out of a `view` watch's selection.
+    pub view_drops_leaves: bool,
 }
 
 /// Records to load into a collection when the server starts.

@@ -79,6 +79,14 @@ pub enum InjectedFault {
     PresenceWithoutReason,
     /// Observers are listed and announced with the role `participant`.
     ObserverAsParticipant,
+    /// A `view` watch hears nothing of records that leave its selection.
+    ViewDropsLeaves,
+    /// An update that brings a record into a `view` is labelled `stay`.
+    ViewMislabelsEntry,
+    /// `leave` events of a `view` lack the record before the change.
+    ViewWithoutPreImage,
+    /// Changes of watches without `view` are labelled as if they had it.
+    ViewLabelsPlainWatch,
 }
 
 /// A name that is no fault of the catalogue.
@@ -90,7 +98,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 27] = [
+    pub const ALL: [InjectedFault; 31] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -118,6 +126,10 @@ impl InjectedFault {
         InjectedFault::HistoryNewestFirst,
         InjectedFault::PresenceWithoutReason,
         InjectedFault::ObserverAsParticipant,
+        InjectedFault::ViewDropsLeaves,
+        InjectedFault::ViewMislabelsEntry,
+        InjectedFault::ViewWithoutPreImage,
+        InjectedFault::ViewLabelsPlainWatch,
     ];
 
     /// The stable kebab-case name.
@@ -150,6 +162,10 @@ impl InjectedFault {
             InjectedFault::HistoryNewestFirst => "history-newest-first",
             InjectedFault::PresenceWithoutReason => "presence-without-reason",
             InjectedFault::ObserverAsParticipant => "observer-as-participant",
+            InjectedFault::ViewDropsLeaves => "view-drops-leaves",
+            InjectedFault::ViewMislabelsEntry => "view-mislabels-entry",
+            InjectedFault::ViewWithoutPreImage => "view-without-pre-image",
+            InjectedFault::ViewLabelsPlainWatch => "view-labels-plain-watch",
         }
     }
 
@@ -213,6 +229,16 @@ impl InjectedFault {
                 "presence of a departed member lacks its reason"
             }
             InjectedFault::ObserverAsParticipant => "observers are listed as participants",
+            InjectedFault::ViewDropsLeaves => "records leaving a live view are not reported",
+            InjectedFault::ViewMislabelsEntry => {
+                "an update bringing a record into a live view is labelled stay"
+            }
+            InjectedFault::ViewWithoutPreImage => {
+                "leave events of a live view lack the record before the change"
+            }
+            InjectedFault::ViewLabelsPlainWatch => {
+                "changes of watches without view carry a view label"
+            }
         }
     }
 
@@ -234,6 +260,7 @@ impl InjectedFault {
             InjectedFault::LeakAcrossScope => faults.leak_across_scope = true,
             InjectedFault::AcceptStaleEdit => faults.accept_stale_edit = true,
             InjectedFault::KeepDroppedMember => faults.keep_dropped_member = true,
+            InjectedFault::ViewDropsLeaves => faults.view_drops_leaves = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -253,7 +280,10 @@ impl InjectedFault {
             | InjectedFault::HistoryAlwaysHasMore
             | InjectedFault::HistoryNewestFirst
             | InjectedFault::PresenceWithoutReason
-            | InjectedFault::ObserverAsParticipant => {
+            | InjectedFault::ObserverAsParticipant
+            | InjectedFault::ViewMislabelsEntry
+            | InjectedFault::ViewWithoutPreImage
+            | InjectedFault::ViewLabelsPlainWatch => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -505,6 +535,22 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
             let members = frame.get_mut("members").and_then(Value::as_array_mut);
             for member in members.into_iter().flatten() {
                 participant(member);
+            }
+        }
+        (InjectedFault::ViewMislabelsEntry, "change")
+            if frame["event"]["view"] == "enter"
+                && frame["event"]["operation_type"] == "update" =>
+        {
+            frame["event"]["view"] = Value::from("stay");
+        }
+        (InjectedFault::ViewWithoutPreImage, "change") if frame["event"]["view"] == "leave" => {
+            if let Some(event) = frame["event"].as_object_mut() {
+                event.remove("full_document_before_change");
+            }
+        }
+        (InjectedFault::ViewLabelsPlainWatch, "change") => {
+            if let Some(event) = frame["event"].as_object_mut() {
+                event.entry("view").or_insert_with(|| Value::from("stay"));
             }
         }
         (InjectedFault::InvertedTyping, "typing") => {

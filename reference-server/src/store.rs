@@ -11,14 +11,15 @@
 //! queued in commit order.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 use tidewire_filter::{Filter, Pipeline};
 use tidewire_protocol::{
     ChangeEvent, CollectionName, DocumentKey, ErrorCode, Namespace, Object, OperationType,
-    RequestId, ResumeToken, ServerMessage, SortKey, SortOrder, UpdateDescription, Watching,
+    RequestId, ResumeToken, ServerMessage, SortKey, SortOrder, UpdateDescription, ViewTransition,
+    Watching,
 };
 
 use crate::auth::Action;
@@ -45,6 +46,16 @@ pub(crate) struct Event {
     pub plain: Variant,
     /// Update events as sent to watches that asked for `full_document`.
     pub with_document: Option<Variant>,
+    pub operation: OperationType,
+    /// The record before the change; `None` for inserts.
+    pub before: Option<Object>,
+    /// Whether `view` events other than `leave` carry the record before the change.
+    pre_image_beyond_leave: bool,
+    /// The event as a view's filter sees it before the change: `full_document`
+    /// is the record before it. Built when a view first asks.
+    before_probe: OnceLock<Value>,
+    /// The events sent to view watches, by [`ViewTransition`], built when first sent.
+    views: [OnceLock<Variant>; 3],
 }
 
 #[derive(Debug)]
@@ -77,6 +88,9 @@ impl Event {
         let database = event.ns.database.to_string();
         let collection = event.ns.collection.to_string();
         let token: Arc<str> = event.resume_token.0.as_str().into();
+        let operation = event.operation_type;
+        // The stored form keeps the pre-image for views; plain watches never see it.
+        let before = event.full_document_before_change.take();
         let (plain, with_document) = match event.operation_type {
             OperationType::Update => {
                 let with_document = Variant::of(&event, choices);
@@ -94,6 +108,11 @@ impl Event {
             token,
             plain,
             with_document,
+            operation,
+            before,
+            pre_image_beyond_leave: choices.pre_image_beyond_leave(),
+            before_probe: OnceLock::new(),
+            views: Default::default(),
         }
     }
 
@@ -102,6 +121,58 @@ impl Event {
             (Some(with_document), true) => with_document,
             _ => &self.plain,
         }
+    }
+
+    /// The event a view's filter sees for the record after the change;
+    /// `None` for a delete, whose record is in no view after it.
+    fn after_probe(&self) -> Option<&Value> {
+        match self.operation {
+            OperationType::Delete => None,
+            _ => Some(&self.variant(true).value),
+        }
+    }
+
+    /// The event a view's filter sees for the record before the change;
+    /// `None` for an insert, whose record was in no view before it.
+    fn before_probe(&self) -> Option<&Value> {
+        let before = self.before.as_ref()?;
+        Some(self.before_probe.get_or_init(|| {
+            let mut probe = self.variant(true).value.clone();
+            if let Some(event) = probe.as_object_mut() {
+                event.insert("full_document".into(), Value::Object(before.clone()));
+            }
+            probe
+        }))
+    }
+
+    /// The event as a view watch receives it for `transition`.
+    fn view_variant(&self, transition: ViewTransition) -> &Variant {
+        let slot = match transition {
+            ViewTransition::Enter => 0,
+            ViewTransition::Stay => 1,
+            ViewTransition::Leave => 2,
+        };
+        self.views[slot].get_or_init(|| {
+            let mut value = self.variant(true).value.clone();
+            if let Some(event) = value.as_object_mut() {
+                let pre_image = transition == ViewTransition::Leave
+                    || (self.pre_image_beyond_leave && self.operation == OperationType::Update);
+                if let Some(before) = self.before.as_ref().filter(|_| pre_image) {
+                    event.insert(
+                        "full_document_before_change".into(),
+                        Value::Object(before.clone()),
+                    );
+                }
+                event.insert(
+                    "view".into(),
+                    serde_json::to_value(transition).expect("transitions serialize"),
+                );
+            }
+            Variant {
+                frame_body: change_frame_body(&value.to_string()),
+                value,
+            }
+        })
     }
 }
 
@@ -114,9 +185,33 @@ pub(crate) struct WatchSub {
     pub filter: Option<Filter>,
     pub pipeline: Option<Pipeline>,
     pub full_document: bool,
+    /// A live view (`watch.view`): records entering, staying in and leaving
+    /// what the filter and pipeline select.
+    pub view: bool,
+    /// The `view-drops-leaves` fault: records leaving the view are not reported.
+    pub drops_leaves: bool,
 }
 
 impl WatchSub {
+    fn passes(&self, event: &Value) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(event))
+            && self.pipeline.as_ref().is_none_or(|p| p.matches(event))
+    }
+
+    /// Whether the change enters, stays in or leaves this view; `None` when
+    /// the record is in the view neither before nor after it.
+    fn transition(&self, event: &Event) -> Option<ViewTransition> {
+        let before = event.before_probe().is_some_and(|e| self.passes(e));
+        let after = event.after_probe().is_some_and(|e| self.passes(e));
+        match (before, after) {
+            (false, false) => None,
+            (false, true) => Some(ViewTransition::Enter),
+            (true, true) => Some(ViewTransition::Stay),
+            (true, false) if self.drops_leaves => None,
+            (true, false) => Some(ViewTransition::Leave),
+        }
+    }
+
     fn selects<'e>(&self, event: &'e Event) -> Option<&'e Variant> {
         if self
             .database
@@ -129,18 +224,15 @@ impl WatchSub {
         {
             return None;
         }
-        let variant = event.variant(self.full_document);
-        if self
-            .filter
-            .as_ref()
-            .is_some_and(|f| !f.matches(&variant.value))
-            || self
-                .pipeline
-                .as_ref()
-                .is_some_and(|p| !p.matches(&variant.value))
-        {
-            return None;
-        }
+        let variant = if self.view {
+            event.view_variant(self.transition(event)?)
+        } else {
+            let variant = event.variant(self.full_document);
+            if !self.passes(&variant.value) {
+                return None;
+            }
+            variant
+        };
         // Scopes are read at delivery, so a re-authentication that narrows
         // them takes effect at once.
         if !self
@@ -284,7 +376,7 @@ impl Store {
             database,
             collection,
             &id,
-            Some(&record),
+            (None, Some(&record)),
             None,
         )?;
         Ok(record)
@@ -360,6 +452,7 @@ impl Store {
         let Value::Object(mut record) = current.clone() else {
             unreachable!("records are objects")
         };
+        let pre_image = record.clone();
         // `removed_fields` lists the unset paths the record had before this
         // update (TW-WATCH-5), not those a set path of the same update created.
         let mut before = record.clone();
@@ -384,17 +477,24 @@ impl Store {
             database,
             collection,
             id,
-            Some(&record),
+            (Some(pre_image), Some(&record)),
             Some(description),
         )?;
         Ok(record)
     }
 
     pub fn delete(&mut self, database: &str, collection: &str, id: &str) -> Result<(), ErrorBody> {
-        if self.get(database, collection, id).is_none() {
+        let Some(Value::Object(pre_image)) = self.get(database, collection, id).cloned() else {
             return Err(not_found(id));
-        }
-        self.commit(OperationType::Delete, database, collection, id, None, None)
+        };
+        self.commit(
+            OperationType::Delete,
+            database,
+            collection,
+            id,
+            (Some(pre_image), None),
+            None,
+        )
     }
 
     /// The journal positions that retention drops once `incoming` more events
@@ -423,8 +523,8 @@ impl Store {
         })
     }
 
-    /// Applies a record change (`record` is the record after it, `None` for a
-    /// delete) and appends its event. With a data directory the change is
+    /// Applies a record change (`images` are the record before it, `None`
+    /// for an insert, and after it, `None` for a delete) and appends its event. With a data directory the change is
     /// durable before memory changes or any watch sees it; if it cannot be
     /// made durable, memory and watches are left as they were and the write
     /// fails with `internal`.
@@ -434,9 +534,10 @@ impl Store {
         database: &str,
         collection: &str,
         id: &str,
-        record: Option<&Object>,
+        images: (Option<Object>, Option<&Object>),
         update: Option<UpdateDescription>,
     ) -> Result<(), ErrorBody> {
+        let (pre_image, record) = images;
         let position = self.head + 1;
         let now = SystemTime::now();
         let committed_ms = now_ms_of(now).max(self.last_committed_ms);
@@ -453,6 +554,9 @@ impl Store {
             update_description: update,
             committed_at: timestamp(now),
             resume_token: ResumeToken(self.token(position)),
+            // Kept in the journal for view watches, which `Event::build` serves.
+            full_document_before_change: pre_image,
+            view: None,
         };
         let dropped = self.dropped_by_retention(committed_ms, 1);
         let entry = JournalEntry {

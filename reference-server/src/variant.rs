@@ -105,6 +105,10 @@ pub(crate) trait Choices: Send + Sync {
     /// Whether pushes of subscriptions may be held back and let out in
     /// another order (see [`HeldPushes`]).
     fn reorders_pushes(&self) -> bool;
+    /// Whether the update events of a `view` watch that do not leave the
+    /// view carry `full_document_before_change` too (TW-VIEW-3 requires it
+    /// on `leave` events only).
+    fn pre_image_beyond_leave(&self) -> bool;
 }
 
 /// The reference server's own choices.
@@ -157,6 +161,10 @@ impl Choices for Usual {
     fn reorders_pushes(&self) -> bool {
         false
     }
+
+    fn pre_image_beyond_leave(&self) -> bool {
+        false
+    }
 }
 
 /// The unknown member the alternate server adds to every object it may grow
@@ -170,7 +178,7 @@ const TOKEN_MASK: u64 = 0x5a5a_3c3c_0f0f_9696;
 /// Members whose value is the client's data, returned as it was given
 /// (records, published data, bodies, payloads, set values, edit operations):
 /// the alternate server adds nothing to them and reorders nothing in them.
-const CLIENT_DATA: [&str; 8] = [
+const CLIENT_DATA: [&str; 9] = [
     "record",
     "records",
     "full_document",
@@ -179,6 +187,7 @@ const CLIENT_DATA: [&str; 8] = [
     "payload",
     "updated_fields",
     "ops",
+    "full_document_before_change",
 ];
 
 /// Arrays whose order the specification leaves open; the alternate server
@@ -275,6 +284,10 @@ impl Choices for Alternate {
     }
 
     fn reorders_pushes(&self) -> bool {
+        true
+    }
+
+    fn pre_image_beyond_leave(&self) -> bool {
         true
     }
 }

@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 15] = [
+const CATCHERS: [(InjectedFault, &str); 19] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -53,6 +53,13 @@ const CATCHERS: [(InjectedFault, &str); 15] = [
     (
         InjectedFault::ObserverAsParticipant,
         "rooms.join.members-and-role",
+    ),
+    (InjectedFault::ViewDropsLeaves, "watch.view.transitions"),
+    (InjectedFault::ViewMislabelsEntry, "watch.view.transitions"),
+    (InjectedFault::ViewWithoutPreImage, "watch.view.transitions"),
+    (
+        InjectedFault::ViewLabelsPlainWatch,
+        "watch.view.transitions",
     ),
 ];
 

@@ -161,6 +161,11 @@ pub enum Op {
     OutOfScope {
         coll: u8,
     },
+    /// A `watch` with `view`: a live view of the records `filter` selects.
+    View {
+        coll: Option<u8>,
+        filter: EventFilter,
+    },
 }
 
 impl Op {
@@ -199,6 +204,13 @@ impl Op {
             Op::AwaitHeartbeat { .. } => &["TW-CORE-28"],
             Op::Flood { .. } => &["TW-LIMIT-2"],
             Op::OutOfScope { .. } => &["TW-AUTH-11"],
+            Op::View { .. } => &[
+                "TW-WATCH-2",
+                "TW-VIEW-1",
+                "TW-VIEW-2",
+                "TW-VIEW-3",
+                "TW-VIEW-4",
+            ],
         }
     }
 
@@ -426,22 +438,30 @@ fn watch_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
         1 => small().prop_map(EventFilter::FullDocumentNGte),
         1 => Just(EventFilter::UpdatesN),
     ];
-    vec![(
-        3,
+    vec![
         (
-            proptest::option::of(0..COLLECTIONS),
-            filter,
-            any::<bool>(),
-            any::<bool>(),
-        )
-            .prop_map(|(coll, filter, pipeline, full_document)| Op::Watch {
-                coll,
-                filter,
-                pipeline,
-                full_document,
-            })
-            .boxed(),
-    )]
+            3,
+            (
+                proptest::option::of(0..COLLECTIONS),
+                filter.clone(),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(coll, filter, pipeline, full_document)| Op::Watch {
+                    coll,
+                    filter,
+                    pipeline,
+                    full_document,
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (proptest::option::of(0..COLLECTIONS), filter)
+                .prop_map(|(coll, filter)| Op::View { coll, filter })
+                .boxed(),
+        ),
+    ]
 }
 
 fn topic_ops() -> Vec<(u32, BoxedStrategy<Op>)> {

@@ -60,6 +60,8 @@ enum SubKind {
         filter: Filter,
         pipeline: Option<Pipeline>,
         full_document: bool,
+        /// A live view (section 8.3): events labelled by transition.
+        view: bool,
     },
     Topic {
         topic: u8,
@@ -333,7 +335,17 @@ impl Model {
                 filter,
                 pipeline,
                 full_document,
-            } => self.apply_watch(conn, &id, *coll, *filter, *pipeline, *full_document),
+            } => self.apply_watch(
+                conn,
+                &id,
+                *coll,
+                *filter,
+                *pipeline,
+                (*full_document, false),
+            ),
+            Op::View { coll, filter } => {
+                self.apply_watch(conn, &id, *coll, *filter, false, (false, true))
+            }
             Op::Subscribe { topic: t, min } => self.apply_subscribe(conn, &id, *t, *min),
             Op::Publish { topic: t, n } => self.apply_publish(conn, &id, *t, *n),
             Op::Join { room: r, observer } => self.apply_join(conn, &id, *r, *observer),
@@ -462,7 +474,7 @@ fn op_profile(op: &Op) -> Profile {
         Op::Update { .. } => Update::PROFILE,
         Op::Delete { .. } => Delete::PROFILE,
         Op::Get { .. } | Op::Query { .. } | Op::UnknownOperator { .. } => Read::PROFILE,
-        Op::Watch { .. } => Watch::PROFILE,
+        Op::Watch { .. } | Op::View { .. } => Watch::PROFILE,
         Op::Unsubscribe { .. } => Unsubscribe::PROFILE,
         Op::Subscribe { .. } => Subscribe::PROFILE,
         Op::Publish { .. } => Publish::PROFILE,
@@ -523,6 +535,66 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_view_reports_a_record_entering_and_leaving_its_filter() {
+        let suite = suite(
+            2,
+            &[
+                (
+                    0,
+                    Op::View {
+                        coll: Some(0),
+                        filter: EventFilter::FullDocumentNGte(5),
+                    },
+                ),
+                (
+                    1,
+                    Op::Create {
+                        coll: 0,
+                        key: 1,
+                        n: 2,
+                        tag: None,
+                    },
+                ),
+                (
+                    1,
+                    Op::Update {
+                        coll: 0,
+                        key: 1,
+                        change: Change::SetN(7),
+                    },
+                ),
+                (
+                    1,
+                    Op::Update {
+                        coll: 0,
+                        key: 1,
+                        change: Change::SetN(1),
+                    },
+                ),
+                (1, Op::Delete { coll: 0, key: 1 }),
+            ],
+        );
+        // The insert of a record outside the view is not delivered.
+        assert_eq!(expected_after(&suite, "q1").len(), 1);
+        let event = |id: &str| {
+            let after = expected_after(&suite, id);
+            assert_eq!(after.len(), 2, "{id}: {after:#?}");
+            assert_eq!(after[1].0, "c0");
+            after[1].1[0]["event"].clone()
+        };
+        let entered = event("q2");
+        assert_eq!(entered["view"], json!({"$literal": "enter"}));
+        assert_eq!(entered["full_document"]["$literal"]["n"], 7);
+        assert_eq!(entered.get("full_document_before_change"), None, "free");
+        let left = event("q3");
+        assert_eq!(left["view"], json!({"$literal": "leave"}));
+        assert_eq!(left["full_document"]["$literal"]["n"], 1);
+        assert_eq!(left["full_document_before_change"]["$literal"]["n"], 7);
+        // The record left the view, so its delete is nobody's business.
+        assert_eq!(expected_after(&suite, "q4").len(), 1);
     }
 
     #[test]

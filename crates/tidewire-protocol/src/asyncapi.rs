@@ -514,6 +514,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 pipeline: None,
                 full_document: true,
                 resume_after: None,
+                view: false,
             },
         ),
         example(
@@ -529,6 +530,21 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 )]),
                 full_document: false,
                 resume_after: Some(token("e1-42")),
+                view: false,
+            },
+        ),
+        example(
+            "watch_view",
+            "Keeping a live view of the active users: records entering, staying in and leaving it.",
+            Watch {
+                id: id("w3"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
+                filter: Some(Filter(object(json!({ "full_document.status": "active" })))),
+                pipeline: None,
+                full_document: false,
+                resume_after: None,
+                view: true,
             },
         ),
         example(
@@ -791,6 +807,8 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     update_description: None,
                     committed_at: at("2026-01-24T10:30:00.123Z"),
                     resume_token: token("e1-43"),
+                    full_document_before_change: None,
+                    view: None,
                 },
             },
         ),
@@ -813,6 +831,36 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     }),
                     committed_at: at("2026-01-24T10:31:00.000Z"),
                     resume_token: token("e1-44"),
+                    full_document_before_change: None,
+                    view: None,
+                },
+            },
+        ),
+        example(
+            "change_view_leave",
+            "A record leaving a live view: an update made it stop matching the view's filter.",
+            Change {
+                subscription: "sub-3".into(),
+                event: ChangeEvent {
+                    operation_type: OperationType::Update,
+                    ns: Namespace {
+                        database: collection("app"),
+                        collection: collection("users"),
+                    },
+                    document_key: DocumentKey { id: "user1".into() },
+                    full_document: Some(object(
+                        json!({ "_id": "user1", "name": "Ada", "status": "inactive" }),
+                    )),
+                    update_description: Some(UpdateDescription {
+                        updated_fields: object(json!({ "status": "inactive" })),
+                        removed_fields: vec![],
+                    }),
+                    committed_at: at("2026-01-24T10:32:00.000Z"),
+                    resume_token: token("e1-45"),
+                    full_document_before_change: Some(object(
+                        json!({ "_id": "user1", "name": "Ada", "status": "active" }),
+                    )),
+                    view: Some(ViewTransition::Leave),
                 },
             },
         ),

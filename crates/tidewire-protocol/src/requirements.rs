@@ -23,8 +23,9 @@ use serde::{Deserialize, Serialize};
 use crate::Profile;
 
 /// The id prefixes and the profile each belongs to. `FILTER` names the filter
-/// language, which applies wherever a profile accepts a filter.
-pub const PREFIXES: [(&str, &str); 11] = [
+/// language, which applies wherever a profile accepts a filter; `VIEW` names
+/// the live views of section 8.3, an option of `watch`.
+pub const PREFIXES: [(&str, &str); 12] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
     ("REC", "records"),
@@ -36,16 +37,20 @@ pub const PREFIXES: [(&str, &str); 11] = [
     ("LIMIT", "limits"),
     ("STATS", "stats"),
     ("FILTER", "filter"),
+    ("VIEW", "view"),
 ];
 
 /// Profiles whose presence brings another profile's requirements into scope.
 /// No server lists `filter` among its profiles: it implements the filter
 /// language by implementing a profile that accepts filters, so a coverage
 /// report counts the filter requirements whenever one of these is tested.
-pub const APPLIES_WITH: [(&str, &[Profile]); 1] = [(
-    "filter",
-    &[Profile::Records, Profile::Watch, Profile::Topics],
-)];
+pub const APPLIES_WITH: [(&str, &[Profile]); 2] = [
+    (
+        "filter",
+        &[Profile::Records, Profile::Watch, Profile::Topics],
+    ),
+    ("view", &[Profile::Watch]),
+];
 
 /// The requirement level, from the RFC 2119 key word of the sentence.
 /// `SHALL`, `SHALL NOT`, `REQUIRED`, `RECOMMENDED`, `NOT RECOMMENDED` and

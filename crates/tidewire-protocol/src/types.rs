@@ -289,6 +289,31 @@ pub struct ChangeEvent {
     pub committed_at: Timestamp,
     /// Resuming after this token replays every later change.
     pub resume_token: ResumeToken,
+    /// The record before the change, in the events of a `view` watch: on every `leave`
+    /// event, and (at the server's choice) on the other update events of the view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "proptest::option::of(crate::arbitrary::object())")
+    )]
+    pub full_document_before_change: Option<Object>,
+    /// How the change moves the record relative to a `view` watch's filter; present on
+    /// the events of `view` watches only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ViewTransition>,
+}
+
+/// How a change moves a record relative to the records a `view` watch selects.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewTransition {
+    /// The record was not selected before the change and is after it.
+    Enter,
+    /// The record was selected before the change and still is.
+    Stay,
+    /// The record was selected before the change and is not after it (or is deleted).
+    Leave,
 }
 
 /// A subscription's last delivered position, for resuming it elsewhere.

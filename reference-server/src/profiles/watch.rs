@@ -49,6 +49,8 @@ pub(super) fn watch(
         filter,
         pipeline,
         full_document: watch.full_document,
+        view: watch.view,
+        drops_leaves: session.state.config.faults.view_drops_leaves,
     };
     // The store queues the `watching` reply itself, ahead of the replayed
     // and live changes it pushes under the same lock.

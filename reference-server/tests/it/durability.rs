@@ -709,3 +709,78 @@ async fn the_data_dir_and_age_bound_are_flags_and_environment_variables() {
     assert_eq!(check.read_all().await.len(), 2);
     server.kill().await;
 }
+
+#[tokio::test]
+async fn a_view_resumes_across_sigkill_with_its_labels_and_pre_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let view = |resume_after: Option<&str>| {
+        let mut watch = json!({
+            "type": "watch", "database": DB, "collection": COLL,
+            "filter": {"full_document.status": "active"}, "view": true,
+        });
+        if let Some(token) = resume_after {
+            watch["resume_after"] = json!(token);
+        }
+        watch
+    };
+    let server = Spawned::start(dir.path(), &[]).await;
+    let mut writer = Peer::connect(&server.url).await;
+    writer
+        .request(json!({"type": "create", "database": DB, "collection": COLL, "record": {"_id": "a", "status": "active"}}))
+        .await
+        .unwrap();
+    let mut watcher = Peer::connect(&server.url).await;
+    let watching = watcher.request(view(None)).await.unwrap();
+    assert_eq!(watching["type"], "watching", "{watching}");
+    let token = watching["resume_token"].as_str().unwrap().to_string();
+    for request in [
+        json!({"type": "update", "database": DB, "collection": COLL, "record_id": "a", "set": {"status": "idle"}}),
+        json!({"type": "create", "database": DB, "collection": COLL, "record": {"_id": "b", "status": "active"}}),
+        json!({"type": "delete", "database": DB, "collection": COLL, "record_id": "b"}),
+        json!({"type": "delete", "database": DB, "collection": COLL, "record_id": "a"}),
+    ] {
+        let reply = writer.request(request).await.unwrap();
+        assert_ne!(reply["type"], "error", "{reply}");
+    }
+    let live: Vec<Value> = {
+        let mut events = Vec::new();
+        for _ in 0..3 {
+            events.push(watcher.next().await.unwrap()["event"].clone());
+        }
+        events
+    };
+    server.kill().await;
+
+    let server = Spawned::start(dir.path(), &[]).await;
+    let mut watcher = Peer::connect(&server.url).await;
+    let watching = watcher.request(view(Some(&token))).await.unwrap();
+    assert_eq!(watching["resumed"], true, "{watching}");
+    let mut replayed = Vec::new();
+    for _ in 0..3 {
+        replayed.push(watcher.next().await.unwrap()["event"].clone());
+    }
+    assert_eq!(replayed, live, "the replay carries what the live view did");
+    let summary: Vec<(Value, Value, Value, Value)> = replayed
+        .iter()
+        .map(|e| {
+            (
+                e["document_key"]["_id"].clone(),
+                e["operation_type"].clone(),
+                e["view"].clone(),
+                e["full_document_before_change"]["status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (json!("a"), json!("update"), json!("leave"), json!("active")),
+            (json!("b"), json!("insert"), json!("enter"), Value::Null),
+            (json!("b"), json!("delete"), json!("leave"), json!("active")),
+        ],
+        "the delete of a, outside the view, is not replayed"
+    );
+    let ping = watcher.request(json!({"type": "ping"})).await.unwrap();
+    assert_eq!(ping["type"], "pong", "nothing else was replayed: {ping}");
+    server.kill().await;
+}

@@ -42,7 +42,7 @@ impl Model {
             json!({"type": "created", "id": id, "record": {"$literal": record}}),
         );
         let event = self.event("insert", coll, &key);
-        self.change(coll, event, Some(&record));
+        self.change(coll, event, (None, Some(&record)));
     }
 
     pub(super) fn apply_update(&mut self, conn: usize, id: &str, coll: u8, k: u8, change: Change) {
@@ -71,6 +71,7 @@ impl Model {
             self.expect(conn, error(id, ErrorCode::NotFound));
             return;
         };
+        let before = Value::Object(record.clone());
         let mut removed = Vec::new();
         match change {
             Change::SetN(v) => {
@@ -103,7 +104,7 @@ impl Model {
             "update_description".into(),
             json!({"updated_fields": set, "removed_fields": removed}),
         );
-        self.change(coll, event, Some(&record));
+        self.change(coll, event, (Some(&before), Some(&record)));
     }
 
     pub(super) fn apply_delete(&mut self, conn: usize, id: &str, coll: u8, k: u8) {
@@ -119,13 +120,13 @@ impl Model {
             }),
             false,
         );
-        if self.records.entry(coll).or_default().remove(&key).is_none() {
+        let Some(before) = self.records.entry(coll).or_default().remove(&key) else {
             self.expect(conn, error(id, ErrorCode::NotFound));
             return;
-        }
+        };
         self.expect(conn, json!({"type": "deleted", "id": id, "record_id": key}));
         let event = self.event("delete", coll, &key);
-        self.change(coll, event, None);
+        self.change(coll, event, (Some(&Value::Object(before)), None));
     }
 
     pub(super) fn apply_get(&mut self, conn: usize, id: &str, coll: u8, k: u8) {
