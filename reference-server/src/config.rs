@@ -36,6 +36,15 @@ pub struct Faults {
     pub keep_dropped_member: bool,
     /// Report no change that moves a record out of a `view` watch's selection.
     pub view_drops_leaves: bool,
+    /// Keep every subscription and room membership across re-authentication,
+    /// whatever the new scopes allow, and say nothing.
+    pub end_silently_on_narrowing: bool,
+    /// Send `ended` but keep the stream: pushes go on and `unsubscribe` succeeds.
+    pub ended_keeps_subscription: bool,
+    /// Close for shutdown, expiry or a slow consumer without the `ended` pushes.
+    pub end_silently_on_close: bool,
+    /// End what narrower scopes no longer allow without the `ended` pushes.
+    pub ends_without_telling: bool,
 }
 
 /// Records to load into a collection when the server starts.

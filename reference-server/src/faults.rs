@@ -87,6 +87,16 @@ pub enum InjectedFault {
     ViewWithoutPreImage,
     /// Changes of watches without `view` are labelled as if they had it.
     ViewLabelsPlainWatch,
+    /// Re-authentication with narrower scopes keeps every stream and says nothing.
+    EndSilentlyOnNarrowing,
+    /// An `ended` stream goes on: pushes continue and `unsubscribe` succeeds.
+    EndedKeepsSubscription,
+    /// A close for shutdown, expiry or a slow consumer sends no `ended`.
+    EndSilentlyOnClose,
+    /// `ended` pushes of watches lack `resume_token` and `position`.
+    EndedWithoutPosition,
+    /// Streams that narrower scopes no longer allow end without an `ended`.
+    EndsWithoutTelling,
 }
 
 /// A name that is no fault of the catalogue.
@@ -98,7 +108,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 31] = [
+    pub const ALL: [InjectedFault; 36] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -130,6 +140,11 @@ impl InjectedFault {
         InjectedFault::ViewMislabelsEntry,
         InjectedFault::ViewWithoutPreImage,
         InjectedFault::ViewLabelsPlainWatch,
+        InjectedFault::EndSilentlyOnNarrowing,
+        InjectedFault::EndedKeepsSubscription,
+        InjectedFault::EndSilentlyOnClose,
+        InjectedFault::EndedWithoutPosition,
+        InjectedFault::EndsWithoutTelling,
     ];
 
     /// The stable kebab-case name.
@@ -166,6 +181,11 @@ impl InjectedFault {
             InjectedFault::ViewMislabelsEntry => "view-mislabels-entry",
             InjectedFault::ViewWithoutPreImage => "view-without-pre-image",
             InjectedFault::ViewLabelsPlainWatch => "view-labels-plain-watch",
+            InjectedFault::EndSilentlyOnNarrowing => "end-silently-on-narrowing",
+            InjectedFault::EndedKeepsSubscription => "ended-keeps-subscription",
+            InjectedFault::EndSilentlyOnClose => "end-silently-on-close",
+            InjectedFault::EndedWithoutPosition => "ended-without-position",
+            InjectedFault::EndsWithoutTelling => "ends-without-telling",
         }
     }
 
@@ -239,6 +259,19 @@ impl InjectedFault {
             InjectedFault::ViewLabelsPlainWatch => {
                 "changes of watches without view carry a view label"
             }
+            InjectedFault::EndSilentlyOnNarrowing => {
+                "narrower scopes keep every subscription and membership, silently"
+            }
+            InjectedFault::EndedKeepsSubscription => {
+                "an ended subscription or membership goes on as if it were live"
+            }
+            InjectedFault::EndSilentlyOnClose => {
+                "closes for shutdown, expiry or a slow consumer send no ended"
+            }
+            InjectedFault::EndedWithoutPosition => "ended watches carry no position",
+            InjectedFault::EndsWithoutTelling => {
+                "narrower scopes end subscriptions and memberships without an ended"
+            }
         }
     }
 
@@ -261,6 +294,10 @@ impl InjectedFault {
             InjectedFault::AcceptStaleEdit => faults.accept_stale_edit = true,
             InjectedFault::KeepDroppedMember => faults.keep_dropped_member = true,
             InjectedFault::ViewDropsLeaves => faults.view_drops_leaves = true,
+            InjectedFault::EndSilentlyOnNarrowing => faults.end_silently_on_narrowing = true,
+            InjectedFault::EndedKeepsSubscription => faults.ended_keeps_subscription = true,
+            InjectedFault::EndSilentlyOnClose => faults.end_silently_on_close = true,
+            InjectedFault::EndsWithoutTelling => faults.ends_without_telling = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -283,7 +320,8 @@ impl InjectedFault {
             | InjectedFault::ObserverAsParticipant
             | InjectedFault::ViewMislabelsEntry
             | InjectedFault::ViewWithoutPreImage
-            | InjectedFault::ViewLabelsPlainWatch => {
+            | InjectedFault::ViewLabelsPlainWatch
+            | InjectedFault::EndedWithoutPosition => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -551,6 +589,12 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
         (InjectedFault::ViewLabelsPlainWatch, "change") => {
             if let Some(event) = frame["event"].as_object_mut() {
                 event.entry("view").or_insert_with(|| Value::from("stay"));
+            }
+        }
+        (InjectedFault::EndedWithoutPosition, "ended") => {
+            if let Some(ended) = frame.as_object_mut() {
+                ended.remove("resume_token");
+                ended.remove("position");
             }
         }
         (InjectedFault::InvertedTyping, "typing") => {

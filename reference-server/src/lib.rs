@@ -24,6 +24,7 @@
 mod auth;
 mod config;
 mod connection;
+mod ends;
 mod fanout;
 mod faults;
 mod hooks;

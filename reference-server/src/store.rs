@@ -340,6 +340,11 @@ impl Store {
         &self.epoch
     }
 
+    /// The position of the last commit.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
     pub fn token(&self, position: u64) -> String {
         self.choices.resume_token(&self.epoch, position)
     }

@@ -396,7 +396,7 @@ impl HeldPushes {
                 }
                 Vec::new()
             }
-            ("unsubscribed", Some(subscription)) => {
+            ("unsubscribed" | "ended", Some(subscription)) => {
                 let (theirs, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
                     .into_iter()
                     .partition(|(held, _)| *held == subscription);

@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 19] = [
+const CATCHERS: [(InjectedFault, &str); 24] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -60,6 +60,26 @@ const CATCHERS: [(InjectedFault, &str); 19] = [
     (
         InjectedFault::ViewLabelsPlainWatch,
         "watch.view.transitions",
+    ),
+    (
+        InjectedFault::EndSilentlyOnNarrowing,
+        "auth.scopes.narrowed-watch-and-topic-pushes",
+    ),
+    (
+        InjectedFault::EndedKeepsSubscription,
+        "auth.scopes.narrowed-watch-and-topic-pushes",
+    ),
+    (
+        InjectedFault::EndSilentlyOnClose,
+        "core.shutdown.notice-then-1001",
+    ),
+    (
+        InjectedFault::EndedWithoutPosition,
+        "auth.scopes.narrowed-watch-and-topic-pushes",
+    ),
+    (
+        InjectedFault::EndsWithoutTelling,
+        "auth.scopes.narrowed-watch-and-topic-pushes",
     ),
 ];
 

@@ -1039,5 +1039,30 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 },
             },
         ),
+        example(
+            "ended_watch",
+            "A watch ended by re-authentication with narrower scopes, with where to resume it.",
+            Ended {
+                subscription: Some("sub-1".into()),
+                room: None,
+                reason: EndReason::ScopesNarrowed,
+                resume_token: Some(token("e1-57")),
+                position: Some(Position {
+                    epoch: "e1".into(),
+                    seq: 57,
+                }),
+            },
+        ),
+        example(
+            "ended_room",
+            "A room membership ended because the server is shutting down.",
+            Ended {
+                subscription: None,
+                room: Some(name("lobby")),
+                reason: EndReason::ShuttingDown,
+                resume_token: None,
+                position: None,
+            },
+        ),
     ]
 }

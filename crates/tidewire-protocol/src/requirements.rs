@@ -24,8 +24,9 @@ use crate::Profile;
 
 /// The id prefixes and the profile each belongs to. `FILTER` names the filter
 /// language, which applies wherever a profile accepts a filter; `VIEW` names
-/// the live views of section 8.3, an option of `watch`.
-pub const PREFIXES: [(&str, &str); 12] = [
+/// the live views of section 8.3, an option of `watch`; `END` the ends of
+/// section 5.7, which concern every connection.
+pub const PREFIXES: [(&str, &str); 13] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
     ("REC", "records"),
@@ -38,18 +39,20 @@ pub const PREFIXES: [(&str, &str); 12] = [
     ("STATS", "stats"),
     ("FILTER", "filter"),
     ("VIEW", "view"),
+    ("END", "end"),
 ];
 
 /// Profiles whose presence brings another profile's requirements into scope.
 /// No server lists `filter` among its profiles: it implements the filter
 /// language by implementing a profile that accepts filters, so a coverage
 /// report counts the filter requirements whenever one of these is tested.
-pub const APPLIES_WITH: [(&str, &[Profile]); 2] = [
+pub const APPLIES_WITH: [(&str, &[Profile]); 3] = [
     (
         "filter",
         &[Profile::Records, Profile::Watch, Profile::Topics],
     ),
     ("view", &[Profile::Watch]),
+    ("end", &[Profile::Core]),
 ];
 
 /// The requirement level, from the RFC 2119 key word of the sentence.

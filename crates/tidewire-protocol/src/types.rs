@@ -362,6 +362,9 @@ pub enum LeaveReason {
     Left,
     /// The member's connection closed.
     Disconnected,
+    /// The server ended the membership while the connection stayed open (an
+    /// `ended` push told the member why).
+    Ended,
 }
 
 /// A message posted to a room, as broadcast and as kept in history.
@@ -441,4 +444,19 @@ pub struct ErrorBody {
         proptest(strategy = "proptest::option::of(crate::arbitrary::object())")
     )]
     pub details: Option<Object>,
+}
+
+/// Why the server ended a subscription or room membership the client did not end itself.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Re-authentication gave the connection scopes that no longer allow it.
+    ScopesNarrowed,
+    /// The connection's token expired; the connection is closed with 4001 next.
+    TokenExpired,
+    /// The server is shutting down; the connection is closed with 1001 next.
+    ShuttingDown,
+    /// The outbound queue overflowed; the connection is closed with 4002 next.
+    SlowConsumer,
 }

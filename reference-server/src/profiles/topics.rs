@@ -31,6 +31,11 @@ pub(super) fn subscribe(
         sub_id.clone(),
         Subscription::Topic(subscribe.topic.to_string(), key),
     );
+    session.targets.insert(
+        sub_id.clone(),
+        (Action::Subscribe, subscribe.topic.to_string()),
+    );
+    session.conn.live.lock().topics.insert(sub_id.clone());
     Ok(ServerMessage::Subscribed(Subscribed {
         id: subscribe.id.clone(),
         subscription: sub_id,

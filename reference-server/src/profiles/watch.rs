@@ -61,6 +61,9 @@ pub(super) fn watch(
         watch.resume_after.as_ref(),
     )?;
     session
+        .targets
+        .insert(sub_id.clone(), (Action::Read, target));
+    session
         .subscriptions
         .insert(sub_id, Subscription::Watch(key));
     Ok(Reply {
