@@ -45,6 +45,12 @@ pub struct Faults {
     pub end_silently_on_close: bool,
     /// End what narrower scopes no longer allow without the `ended` pushes.
     pub ends_without_telling: bool,
+    /// Treat every write as new, whatever its idempotency key.
+    pub ignore_idempotency_keys: bool,
+    /// Write change events without `origin`.
+    pub omit_origin: bool,
+    /// Apply a write whose key was used for another request as a new write.
+    pub accept_reused_keys: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -102,6 +108,8 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// Messages kept per room for `history`.
     pub room_history: usize,
+    /// How long a write's idempotency key is remembered (`welcome.idempotency_window_ms`).
+    pub idempotency_window: Duration,
     /// How long a closing connection may take to flush its last messages and
     /// close frame before the socket is dropped.
     pub close_grace: Duration,
@@ -143,6 +151,7 @@ impl Default for Config {
             journal_max_age: None,
             data_dir: None,
             room_history: 1000,
+            idempotency_window: Duration::from_secs(600),
             close_grace: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             seed: Vec::new(),
@@ -179,6 +188,7 @@ impl Config {
                 outbound_queue: 8192,
                 journal_retention: 100_000,
                 room_history: 5000,
+                idempotency_window: Duration::from_secs(90),
                 ..usual
             },
         }
@@ -298,6 +308,7 @@ impl fmt::Debug for Config {
             .field("journal_max_age", &self.journal_max_age)
             .field("data_dir", &self.data_dir)
             .field("room_history", &self.room_history)
+            .field("idempotency_window", &self.idempotency_window)
             .field("close_grace", &self.close_grace)
             .field("seed", &self.seed.len())
             .field("faults", &self.faults)

@@ -98,6 +98,7 @@ mod tests {
             resume_token: ResumeToken("e:1".into()),
             full_document_before_change: None,
             view: None,
+            origin: None,
         };
         let event_json = serde_json::to_string(&event).unwrap();
         let typed = ServerMessage::Change(Change {

@@ -97,6 +97,12 @@ pub enum InjectedFault {
     EndedWithoutPosition,
     /// Streams that narrower scopes no longer allow end without an `ended`.
     EndsWithoutTelling,
+    /// Idempotency keys are ignored: a repeated write applies again.
+    IgnoreIdempotencyKeys,
+    /// A key used for another request is applied as a new write instead of a conflict.
+    AcceptReusedKeys,
+    /// Change events lack `origin`.
+    OmitOrigin,
 }
 
 /// A name that is no fault of the catalogue.
@@ -108,7 +114,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 36] = [
+    pub const ALL: [InjectedFault; 39] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -145,6 +151,9 @@ impl InjectedFault {
         InjectedFault::EndSilentlyOnClose,
         InjectedFault::EndedWithoutPosition,
         InjectedFault::EndsWithoutTelling,
+        InjectedFault::IgnoreIdempotencyKeys,
+        InjectedFault::AcceptReusedKeys,
+        InjectedFault::OmitOrigin,
     ];
 
     /// The stable kebab-case name.
@@ -186,6 +195,9 @@ impl InjectedFault {
             InjectedFault::EndSilentlyOnClose => "end-silently-on-close",
             InjectedFault::EndedWithoutPosition => "ended-without-position",
             InjectedFault::EndsWithoutTelling => "ends-without-telling",
+            InjectedFault::IgnoreIdempotencyKeys => "ignore-idempotency-keys",
+            InjectedFault::AcceptReusedKeys => "accept-reused-keys",
+            InjectedFault::OmitOrigin => "omit-origin",
         }
     }
 
@@ -272,6 +284,11 @@ impl InjectedFault {
             InjectedFault::EndsWithoutTelling => {
                 "narrower scopes end subscriptions and memberships without an ended"
             }
+            InjectedFault::IgnoreIdempotencyKeys => "a repeated write with its key applies again",
+            InjectedFault::AcceptReusedKeys => {
+                "a key reused for another request is applied instead of a conflict"
+            }
+            InjectedFault::OmitOrigin => "change events lack their origin",
         }
     }
 
@@ -298,6 +315,9 @@ impl InjectedFault {
             InjectedFault::EndedKeepsSubscription => faults.ended_keeps_subscription = true,
             InjectedFault::EndSilentlyOnClose => faults.end_silently_on_close = true,
             InjectedFault::EndsWithoutTelling => faults.ends_without_telling = true,
+            InjectedFault::IgnoreIdempotencyKeys => faults.ignore_idempotency_keys = true,
+            InjectedFault::AcceptReusedKeys => faults.accept_reused_keys = true,
+            InjectedFault::OmitOrigin => faults.omit_origin = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

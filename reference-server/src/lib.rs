@@ -29,6 +29,7 @@ mod fanout;
 mod faults;
 mod hooks;
 mod http;
+mod idempotency;
 mod outbound;
 mod persist;
 mod profiles;

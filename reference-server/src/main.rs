@@ -106,6 +106,10 @@ struct Args {
     /// a smaller value makes the server non-conforming (useful to test clients).
     #[arg(long, env = "TIDEWIRE_ROOM_HISTORY")]
     room_history: Option<usize>,
+    /// Milliseconds a write's idempotency key is remembered, announced in
+    /// `welcome.idempotency_window_ms`.
+    #[arg(long, env = "TIDEWIRE_IDEMPOTENCY_WINDOW_MS")]
+    idempotency_window_ms: Option<u64>,
     /// Never send heartbeats (fault injection).
     #[arg(long, env = "TIDEWIRE_FAULT_SKIP_HEARTBEATS")]
     fault_skip_heartbeats: bool,
@@ -189,6 +193,9 @@ impl Args {
                 .then(|| Duration::from_millis(self.journal_max_age_ms)),
             data_dir: self.data_dir,
             room_history: self.room_history.unwrap_or(defaults.room_history),
+            idempotency_window: self
+                .idempotency_window_ms
+                .map_or(defaults.idempotency_window, Duration::from_millis),
             faults: Faults {
                 skip_heartbeats: self.fault_skip_heartbeats,
                 ignore_rate_limit: self.fault_ignore_rate_limit,

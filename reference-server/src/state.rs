@@ -46,6 +46,7 @@ impl State {
         let choices = config.variant.choices();
         let store = Store::new(epoch, config.journal_retention)
             .with_max_age(config.journal_max_age)
+            .with_idempotency_window(config.idempotency_window)
             .with_choices(choices.clone());
         let rooms = Rooms::new(config.room_history, choices.clone());
         let (store, rooms, fresh) = match &config.data_dir {
@@ -170,6 +171,7 @@ impl State {
                 timeout_ms: (config.auth_mode == AuthMode::Required)
                     .then_some(config.auth_timeout.as_millis() as u64),
             },
+            idempotency_window_ms: Some(config.idempotency_window.as_millis() as u64),
         }
     }
 }

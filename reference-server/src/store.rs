@@ -17,13 +17,14 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 use serde_json::{Map, Value};
 use tidewire_filter::{Filter, Pipeline};
 use tidewire_protocol::{
-    ChangeEvent, CollectionName, DocumentKey, ErrorCode, Namespace, Object, OperationType,
-    RequestId, ResumeToken, ServerMessage, SortKey, SortOrder, UpdateDescription, ViewTransition,
-    Watching,
+    ChangeEvent, CollectionName, Created, Deleted, DocumentKey, ErrorCode, Namespace, Object,
+    OperationType, Origin, RequestId, ResumeToken, ServerMessage, SortKey, SortOrder,
+    UpdateDescription, Updated, ViewTransition, Watching,
 };
 
 use crate::auth::Action;
 use crate::fanout::{change_frame, change_frame_body};
+use crate::idempotency::{Kept, Keys, Remember};
 use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, JournalEntry, Recovered, StorageError};
 use crate::util::{error, invalid_at, lookup, set_path, timestamp, unset_path};
@@ -280,6 +281,37 @@ pub(crate) struct Store {
     watches: BTreeMap<(u64, u64), WatchSub>,
     /// How tokens and record ids are written, and how events are shaped.
     choices: Arc<dyn Choices>,
+    /// The idempotency keys of recent writes, with their replies.
+    keys: Keys,
+}
+
+/// Who makes a write: the origin its events name and, when it carries an
+/// idempotency key, what to remember under it.
+#[derive(Default)]
+pub(crate) struct WriteMeta {
+    pub origin: Option<Origin>,
+    pub remember: Option<(Remember, RequestId)>,
+}
+
+impl WriteMeta {
+    /// The reply to remember with the key, when there is one.
+    fn kept(
+        &self,
+        reply: impl FnOnce(RequestId) -> ServerMessage,
+        at_ms: u64,
+    ) -> Option<(Remember, Kept)> {
+        self.remember.as_ref().map(|(write, id)| {
+            let reply = serde_json::to_value(reply(id.clone())).expect("replies serialize");
+            (
+                write.clone(),
+                Kept {
+                    fingerprint: write.fingerprint.clone(),
+                    reply,
+                    at_ms,
+                },
+            )
+        })
+    }
 }
 
 impl Store {
@@ -295,7 +327,24 @@ impl Store {
             disk: None,
             watches: BTreeMap::new(),
             choices: crate::variant::Variant::Usual.choices(),
+            keys: Keys::new(Duration::ZERO),
         }
+    }
+
+    /// How long idempotency keys are remembered.
+    pub fn with_idempotency_window(mut self, window: Duration) -> Store {
+        self.keys = Keys::new(window);
+        self
+    }
+
+    /// The reply to repeat for a write whose key was used before (see
+    /// `idempotency.rs`); `None` when the write is new.
+    pub fn recall(
+        &self,
+        write: &Remember,
+        id: &RequestId,
+    ) -> Result<Option<ServerMessage>, ErrorBody> {
+        self.keys.recall(write, id, now_ms())
     }
 
     pub fn with_choices(mut self, choices: Arc<dyn Choices>) -> Store {
@@ -320,6 +369,10 @@ impl Store {
         for (namespace, records) in std::mem::take(&mut recovered.records) {
             self.collections.insert(namespace, records);
         }
+        for (write, kept) in std::mem::take(&mut recovered.keys) {
+            self.keys.insert(&write, kept);
+        }
+        disk.forget_keys(&self.keys.expire(now_ms()))?;
         for (position, entry) in std::mem::take(&mut recovered.journal) {
             self.last_committed_ms = self.last_committed_ms.max(entry.committed_ms);
             self.journal.push_back(Arc::new(Event::build(
@@ -357,7 +410,17 @@ impl Store {
         &mut self,
         database: &str,
         collection: &str,
+        record: Object,
+    ) -> Result<Object, ErrorBody> {
+        self.create_as(database, collection, record, &WriteMeta::default())
+    }
+
+    pub fn create_as(
+        &mut self,
+        database: &str,
+        collection: &str,
         mut record: Object,
+        meta: &WriteMeta,
     ) -> Result<Object, ErrorBody> {
         let id = match record_id(&record)? {
             Some(id) => id.to_string(),
@@ -376,13 +439,21 @@ impl Store {
                 format!("a record with _id {id:?} already exists"),
             ));
         }
+        let kept = meta.kept(
+            |id| {
+                ServerMessage::Created(Created {
+                    id,
+                    record: record.clone(),
+                })
+            },
+            now_ms(),
+        );
         self.commit(
             OperationType::Insert,
-            database,
-            collection,
-            &id,
+            (database, collection, &id),
             (None, Some(&record)),
             None,
+            (meta.origin.clone(), kept),
         )?;
         Ok(record)
     }
@@ -443,6 +514,7 @@ impl Store {
         (page, total)
     }
 
+    #[cfg(test)]
     pub fn update(
         &mut self,
         database: &str,
@@ -450,6 +522,23 @@ impl Store {
         id: &str,
         set: &Object,
         unset: &[String],
+    ) -> Result<Object, ErrorBody> {
+        self.update_as(
+            database,
+            collection,
+            id,
+            (set, unset),
+            &WriteMeta::default(),
+        )
+    }
+
+    pub fn update_as(
+        &mut self,
+        database: &str,
+        collection: &str,
+        id: &str,
+        (set, unset): (&Object, &[String]),
+        meta: &WriteMeta,
     ) -> Result<Object, ErrorBody> {
         let Some(current) = self.get(database, collection, id) else {
             return Err(not_found(id));
@@ -477,28 +566,55 @@ impl Store {
             updated_fields: set.clone(),
             removed_fields: removed,
         };
+        let kept = meta.kept(
+            |id| {
+                ServerMessage::Updated(Updated {
+                    id,
+                    record: record.clone(),
+                })
+            },
+            now_ms(),
+        );
         self.commit(
             OperationType::Update,
-            database,
-            collection,
-            id,
+            (database, collection, id),
             (Some(pre_image), Some(&record)),
             Some(description),
+            (meta.origin.clone(), kept),
         )?;
         Ok(record)
     }
 
+    #[cfg(test)]
     pub fn delete(&mut self, database: &str, collection: &str, id: &str) -> Result<(), ErrorBody> {
+        self.delete_as(database, collection, id, &WriteMeta::default())
+    }
+
+    pub fn delete_as(
+        &mut self,
+        database: &str,
+        collection: &str,
+        id: &str,
+        meta: &WriteMeta,
+    ) -> Result<(), ErrorBody> {
         let Some(Value::Object(pre_image)) = self.get(database, collection, id).cloned() else {
             return Err(not_found(id));
         };
+        let kept = meta.kept(
+            |request| {
+                ServerMessage::Deleted(Deleted {
+                    id: request,
+                    record_id: id.to_string(),
+                })
+            },
+            now_ms(),
+        );
         self.commit(
             OperationType::Delete,
-            database,
-            collection,
-            id,
+            (database, collection, id),
             (Some(pre_image), None),
             None,
+            (meta.origin.clone(), kept),
         )
     }
 
@@ -536,11 +652,10 @@ impl Store {
     fn commit(
         &mut self,
         operation: OperationType,
-        database: &str,
-        collection: &str,
-        id: &str,
+        (database, collection, id): (&str, &str, &str),
         images: (Option<Object>, Option<&Object>),
         update: Option<UpdateDescription>,
+        (origin, kept): (Option<Origin>, Option<(Remember, Kept)>),
     ) -> Result<(), ErrorBody> {
         let (pre_image, record) = images;
         let position = self.head + 1;
@@ -562,12 +677,14 @@ impl Store {
             // Kept in the journal for view watches, which `Event::build` serves.
             full_document_before_change: pre_image,
             view: None,
+            origin,
         };
         let dropped = self.dropped_by_retention(committed_ms, 1);
         let entry = JournalEntry {
             committed_ms,
             event,
         };
+        let forgotten = self.keys.expire(committed_ms);
         if let Some(disk) = &self.disk {
             disk.commit_change(
                 (database, collection, id),
@@ -575,6 +692,7 @@ impl Store {
                 position,
                 &entry,
                 &dropped,
+                (kept.as_ref(), &forgotten),
             )
             .map_err(|err| {
                 tracing::error!(%err, "a write could not be made durable");
@@ -583,6 +701,9 @@ impl Store {
         }
         self.head = position;
         self.last_committed_ms = committed_ms;
+        if let Some((write, kept)) = kept {
+            self.keys.insert(&write, kept);
+        }
         let records = self
             .collections
             .entry((database.to_string(), collection.to_string()))

@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 24] = [
+const CATCHERS: [(InjectedFault, &str); 27] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -81,6 +81,15 @@ const CATCHERS: [(InjectedFault, &str); 24] = [
         InjectedFault::EndsWithoutTelling,
         "auth.scopes.narrowed-watch-and-topic-pushes",
     ),
+    (
+        InjectedFault::IgnoreIdempotencyKeys,
+        "records.idempotency.repeat",
+    ),
+    (
+        InjectedFault::AcceptReusedKeys,
+        "records.idempotency.repeat",
+    ),
+    (InjectedFault::OmitOrigin, "records.idempotency.repeat"),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

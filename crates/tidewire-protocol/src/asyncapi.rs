@@ -442,6 +442,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 database: collection("app"),
                 collection: collection("users"),
                 record: object(json!({ "_id": "user1", "name": "Ada", "age": 36 })),
+                idempotency_key: Some(IdempotencyKey("7c1e-create-ada".into())),
             },
         ),
         example(
@@ -489,6 +490,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 record_id: "user1".into(),
                 set: object(json!({ "age": 37 })),
                 unset: vec!["email".into()],
+                idempotency_key: None,
             },
         ),
         example(
@@ -499,6 +501,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 database: collection("app"),
                 collection: collection("users"),
                 record_id: "user1".into(),
+                idempotency_key: None,
             },
         ),
         example(
@@ -685,6 +688,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     principal: None,
                     timeout_ms: Some(10_000),
                 },
+                idempotency_window_ms: Some(600_000),
             },
         ),
         example(
@@ -809,6 +813,10 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     resume_token: token("e1-43"),
                     full_document_before_change: None,
                     view: None,
+                    origin: Some(Origin {
+                        connection_id: "c-1".into(),
+                        idempotency_key: Some(IdempotencyKey("7c1e-create-ada".into())),
+                    }),
                 },
             },
         ),
@@ -833,6 +841,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     resume_token: token("e1-44"),
                     full_document_before_change: None,
                     view: None,
+                    origin: None,
                 },
             },
         ),
@@ -861,6 +870,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                         json!({ "_id": "user1", "name": "Ada", "status": "active" }),
                     )),
                     view: Some(ViewTransition::Leave),
+                    origin: None,
                 },
             },
         ),

@@ -25,8 +25,9 @@ use crate::Profile;
 /// The id prefixes and the profile each belongs to. `FILTER` names the filter
 /// language, which applies wherever a profile accepts a filter; `VIEW` names
 /// the live views of section 8.3, an option of `watch`; `END` the ends of
-/// section 5.7, which concern every connection.
-pub const PREFIXES: [(&str, &str); 13] = [
+/// section 5.7, which concern every connection; `IDEM` the idempotent
+/// writes of section 7.5, an option of `records`.
+pub const PREFIXES: [(&str, &str); 14] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
     ("REC", "records"),
@@ -40,19 +41,21 @@ pub const PREFIXES: [(&str, &str); 13] = [
     ("FILTER", "filter"),
     ("VIEW", "view"),
     ("END", "end"),
+    ("IDEM", "idempotency"),
 ];
 
 /// Profiles whose presence brings another profile's requirements into scope.
 /// No server lists `filter` among its profiles: it implements the filter
 /// language by implementing a profile that accepts filters, so a coverage
 /// report counts the filter requirements whenever one of these is tested.
-pub const APPLIES_WITH: [(&str, &[Profile]); 3] = [
+pub const APPLIES_WITH: [(&str, &[Profile]); 4] = [
     (
         "filter",
         &[Profile::Records, Profile::Watch, Profile::Topics],
     ),
     ("view", &[Profile::Watch]),
     ("end", &[Profile::Core]),
+    ("idempotency", &[Profile::Records]),
 ];
 
 /// The requirement level, from the RFC 2119 key word of the sentence.

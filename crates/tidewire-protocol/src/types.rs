@@ -301,7 +301,37 @@ pub struct ChangeEvent {
     /// the events of `view` watches only.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub view: Option<ViewTransition>,
+    /// Who made the change, so that a writer recognises its own writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
+
+/// The write behind a push: the connection that sent it and its idempotency key.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Origin {
+    /// The `welcome.connection_id` of the writing connection.
+    pub connection_id: String,
+    /// The write's `idempotency_key`; absent when it carried none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// A client-chosen key that makes a write safe to retry (section 7.5): 1 to 128
+/// characters, unique among the writes of one principal within the announced window.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(transparent)]
+pub struct IdempotencyKey(
+    #[schemars(length(min = 1, max = 128))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "\"[a-z0-9-]{1,32}\"")
+    )]
+    pub String,
+);
 
 /// How a change moves a record relative to the records a `view` watch selects.
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]

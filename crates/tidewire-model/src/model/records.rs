@@ -27,6 +27,7 @@ impl Model {
                 database: coll_name(DATABASE.into()),
                 collection: coll_name(collection(coll)),
                 record: record.clone(),
+                idempotency_key: None,
             }),
             false,
         );
@@ -64,6 +65,7 @@ impl Model {
                 record_id: key.clone(),
                 set: set.clone(),
                 unset: unset.clone(),
+                idempotency_key: None,
             }),
             false,
         );
@@ -117,6 +119,7 @@ impl Model {
                 database: coll_name(DATABASE.into()),
                 collection: coll_name(collection(coll)),
                 record_id: key.clone(),
+                idempotency_key: None,
             }),
             false,
         );

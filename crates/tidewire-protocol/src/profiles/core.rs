@@ -43,6 +43,10 @@ pub struct Welcome {
     pub heartbeat_ms: u64,
     pub limits: Limits,
     pub auth: AuthInfo,
+    /// How long, in milliseconds, the server remembers a write's `idempotency_key`;
+    /// absent when the server does not honour keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_window_ms: Option<u64>,
 }
 
 /// The reply to `ping`.

@@ -19,6 +19,10 @@ pub struct Create {
         proptest(strategy = "crate::arbitrary::object()")
     )]
     pub record: Object,
+    /// Makes a retry safe: a repeat with the same key within the announced
+    /// `welcome.idempotency_window_ms` gets the original reply and applies nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Reads one record by id, or records by query (profile records). Replied to with `records`.
@@ -65,6 +69,10 @@ pub struct Update {
     /// Fields to remove, by dotted path.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub unset: Vec<String>,
+    /// Makes a retry safe: a repeat with the same key within the announced
+    /// `welcome.idempotency_window_ms` gets the original reply and applies nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Removes a record (profile records). Replied to with `deleted`.
@@ -75,6 +83,10 @@ pub struct Delete {
     pub database: CollectionName,
     pub collection: CollectionName,
     pub record_id: String,
+    /// Makes a retry safe: a repeat with the same key within the announced
+    /// `welcome.idempotency_window_ms` gets the original reply and applies nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// The reply to `create`: the stored record, with its `_id`.

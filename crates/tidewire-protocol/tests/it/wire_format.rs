@@ -66,6 +66,7 @@ fn update_change_event() {
             resume_token: ResumeToken("e1-43".into()),
             full_document_before_change: None,
             view: None,
+            origin: None,
         },
     });
     insta::assert_json_snapshot!(change);
