@@ -36,6 +36,8 @@ pub struct Announced {
     pub heartbeat_ms: Option<u64>,
     pub rate: Option<RateLimit>,
     pub narrow_token: bool,
+    /// `welcome.idempotency_window_ms`: whether keyed writes may be generated.
+    pub idempotency_window_ms: Option<u64>,
 }
 
 /// A generated test: connections `c0`.. and the operations they perform, in order.
@@ -166,6 +168,14 @@ pub enum Op {
         coll: Option<u8>,
         filter: EventFilter,
     },
+    /// A `create` carrying the idempotency key `idem`: from a small set, so
+    /// that the same write is repeated and a key meets another write.
+    KeyedCreate {
+        coll: u8,
+        key: u8,
+        n: i64,
+        idem: u8,
+    },
 }
 
 impl Op {
@@ -204,6 +214,7 @@ impl Op {
             Op::AwaitHeartbeat { .. } => &["TW-CORE-28"],
             Op::Flood { .. } => &["TW-LIMIT-2"],
             Op::OutOfScope { .. } => &["TW-AUTH-11"],
+            Op::KeyedCreate { .. } => &["TW-REC-2", "TW-REC-4", "TW-IDEM-1", "TW-IDEM-2"],
             Op::View { .. } => &[
                 "TW-WATCH-2",
                 "TW-VIEW-1",
@@ -631,6 +642,14 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
             .boxed(),
         ));
     }
+    if announced.idempotency_window_ms.is_some() && has(Profile::Records) {
+        ops.push((
+            2,
+            (0..COLLECTIONS, 0..KEYS, 0..3i64, 0..3u8)
+                .prop_map(|(coll, key, n, idem)| Op::KeyedCreate { coll, key, n, idem })
+                .boxed(),
+        ));
+    }
     if announced.narrow_token && has(Profile::Auth) && has(Profile::Records) {
         ops.push((
             1,
@@ -743,6 +762,13 @@ pub fn skipped_checks(profiles: &[Profile], announced: Announced) -> Vec<Skipped
             ),
         }),
         Some(_) => {}
+    }
+    if has(Profile::Records) && announced.idempotency_window_ms.is_none() {
+        skipped.push(SkippedCheck {
+            check: "repeated writes with an idempotency key",
+            requirements: &["TW-IDEM-1", "TW-IDEM-2"],
+            reason: "the welcome announces no idempotency_window_ms".into(),
+        });
     }
     if has(Profile::Auth) && has(Profile::Records) && !announced.narrow_token {
         skipped.push(SkippedCheck {
@@ -872,6 +898,7 @@ mod tests {
                 window_ms: 1000,
             }),
             narrow_token: true,
+            idempotency_window_ms: Some(60_000),
         };
         let strategy = scenario(&Profile::ALL, 30, announced);
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);

@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 use tidewire_filter::{compare, Filter, Pipeline};
 use tidewire_protocol::{
     ClientMessage, CollectionName, Create, Delete, Edit, EditOp, ErrorCode, GetDocument, History,
-    Join, Leave, Message, Name, Ping, Post, Profile, Publish, Read, RequestId, Role, SortKey,
-    SortOrder, Subscribe, Typing, Unsubscribe, Update, Watch,
+    IdempotencyKey, Join, Leave, Message, Name, Ping, Post, Profile, Publish, Read, RequestId,
+    Role, SortKey, SortOrder, Subscribe, Typing, Unsubscribe, Update, Watch,
 };
 
 use crate::{Action, Change, EventFilter, Op, RecordFilter, Scenario, Tag};
@@ -100,6 +100,10 @@ struct Model {
     steps: Vec<Value>,
     /// Frames each connection must receive for the current action.
     expected: Vec<Vec<Value>>,
+    /// Idempotency keys of successful writes (all connections share the
+    /// anonymous principal): the request without `id`, and the reply pattern
+    /// with `id` left out.
+    keys: BTreeMap<u8, (Value, Value)>,
 }
 
 fn typed(message: impl Into<ClientMessage>) -> Value {
@@ -343,6 +347,9 @@ impl Model {
                 *pipeline,
                 (*full_document, false),
             ),
+            Op::KeyedCreate { coll, key, n, idem } => {
+                self.apply_keyed_create(conn, &id, *coll, *key, *n, *idem)
+            }
             Op::View { coll, filter } => {
                 self.apply_watch(conn, &id, *coll, *filter, false, (false, true))
             }
@@ -470,7 +477,7 @@ fn profile_of(scenario: &Scenario) -> Profile {
 /// a side connection of their own, count as core.
 fn op_profile(op: &Op) -> Profile {
     match op {
-        Op::Create { .. } | Op::WrongFieldType => Create::PROFILE,
+        Op::Create { .. } | Op::WrongFieldType | Op::KeyedCreate { .. } => Create::PROFILE,
         Op::Update { .. } => Update::PROFILE,
         Op::Delete { .. } => Delete::PROFILE,
         Op::Get { .. } | Op::Query { .. } | Op::UnknownOperator { .. } => Read::PROFILE,
@@ -535,6 +542,44 @@ mod tests {
                 )
             })
             .collect()
+    }
+
+    #[test]
+    fn a_repeated_keyed_create_gets_its_reply_and_another_write_a_conflict() {
+        let create = |n: i64| Op::KeyedCreate {
+            coll: 0,
+            key: 1,
+            n,
+            idem: 0,
+        };
+        let suite = suite(
+            3,
+            &[
+                (
+                    0,
+                    Op::View {
+                        coll: Some(0),
+                        filter: EventFilter::All,
+                    },
+                ),
+                (1, create(1)),
+                (2, create(1)),
+                (2, create(2)),
+            ],
+        );
+        // The first create reaches the watch; the repeat and the reused key do not.
+        assert_eq!(expected_after(&suite, "q1").len(), 2);
+        let repeat = expected_after(&suite, "q2");
+        assert_eq!(repeat.len(), 1, "{repeat:#?}");
+        assert_eq!(repeat[0].1[0]["type"], "created");
+        assert_eq!(repeat[0].1[0]["id"], "q2");
+        let reused = expected_after(&suite, "q3");
+        assert_eq!(reused.len(), 1, "{reused:#?}");
+        assert_eq!(reused[0].1[0]["error"]["code"], "conflict");
+        assert_eq!(
+            reused[0].1[0]["error"]["details"]["idempotency_key"],
+            "${nonce}-i0"
+        );
     }
 
     #[test]

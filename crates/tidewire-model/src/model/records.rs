@@ -46,6 +46,71 @@ impl Model {
         self.change(coll, event, (None, Some(&record)));
     }
 
+    /// A create with an idempotency key: a repeat of a remembered write gets
+    /// its reply and changes nothing (TW-IDEM-1), another write under the key
+    /// is a `conflict` (TW-IDEM-2), a new key behaves as a plain create and
+    /// is remembered when the create succeeds.
+    pub(super) fn apply_keyed_create(
+        &mut self,
+        conn: usize,
+        id: &str,
+        coll: u8,
+        k: u8,
+        n: i64,
+        idem: u8,
+    ) {
+        let idempotency_key = format!("{NONCE}-i{idem}");
+        let mut record = Map::new();
+        record.insert("_id".into(), json!(key(k)));
+        record.insert("n".into(), json!(n));
+        let request = Create {
+            id: request_id(id.to_string()),
+            database: coll_name(DATABASE.into()),
+            collection: coll_name(collection(coll)),
+            record: record.clone(),
+            idempotency_key: Some(IdempotencyKey(idempotency_key.clone())),
+        };
+        let mut fingerprint = typed(request.clone());
+        fingerprint
+            .as_object_mut()
+            .expect("messages are objects")
+            .remove("id");
+        if let Some((remembered, reply)) = self.keys.get(&idem).cloned() {
+            self.send(conn, typed(request), false);
+            if remembered == fingerprint {
+                let mut reply = reply;
+                reply["id"] = json!(id);
+                self.expect(conn, reply);
+            } else {
+                self.expect(
+                    conn,
+                    error_with(
+                        id,
+                        ErrorCode::Conflict,
+                        json!({ "idempotency_key": idempotency_key }),
+                    ),
+                );
+            }
+            return;
+        }
+        self.send(conn, typed(request), false);
+        let key = key(k);
+        let records = self.records.entry(coll).or_default();
+        if records.contains_key(&key) {
+            self.expect(conn, error(id, ErrorCode::Conflict));
+            return;
+        }
+        records.insert(key.clone(), record.clone());
+        let record = Value::Object(record);
+        let reply = json!({"type": "created", "record": {"$literal": record}});
+        self.keys.insert(idem, (fingerprint, reply.clone()));
+        let mut reply = reply;
+        reply["id"] = json!(id);
+        self.expect(conn, reply);
+        let event = self.event("insert", coll, &key);
+        self.change(coll, event, (None, Some(&record)));
+    }
+
     pub(super) fn apply_update(&mut self, conn: usize, id: &str, coll: u8, k: u8, change: Change) {
         let rid = request_id(id.to_string());
         let key = key(k);
