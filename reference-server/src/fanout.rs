@@ -120,6 +120,7 @@ mod tests {
             publisher: "alice".into(),
             published_at: Timestamp("2026-01-01T00:00:00.000Z".into()),
             data: json!({"v": [1, 2]}),
+            origin: None,
         };
         let fields = json!({
             "topic": publication.topic,

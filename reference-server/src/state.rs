@@ -65,7 +65,9 @@ impl State {
                 jwt_secret: config.jwt_secret.clone(),
             },
             store: RwLock::new(store),
-            topics: Mutex::new(Topics::new(choices.clone())),
+            topics: Mutex::new(
+                Topics::new(choices.clone()).with_idempotency_window(config.idempotency_window),
+            ),
             choices,
             rooms: Mutex::new(rooms),
             connections: Mutex::new(HashMap::new()),

@@ -802,7 +802,7 @@ impl Store {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     now_ms_of(SystemTime::now())
 }
 

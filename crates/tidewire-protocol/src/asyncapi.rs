@@ -574,6 +574,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 id: id("p1"),
                 topic: name("metrics.cpu"),
                 data: json!({ "host": "web-1", "load": 0.42 }),
+                idempotency_key: Some(IdempotencyKey("3f9a-cpu-0931".into())),
             },
         ),
         example(
@@ -910,6 +911,10 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 publisher: "ada".into(),
                 published_at: at("2026-01-24T10:30:02.000Z"),
                 data: json!({ "host": "web-1", "load": 0.42 }),
+                origin: Some(Origin {
+                    connection_id: "c-7".into(),
+                    idempotency_key: Some(IdempotencyKey("3f9a-cpu-0931".into())),
+                }),
             },
         ),
         example(

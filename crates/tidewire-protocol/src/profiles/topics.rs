@@ -29,6 +29,10 @@ pub struct Publish {
         proptest(strategy = "crate::arbitrary::json()")
     )]
     pub data: Value,
+    /// Makes a retry safe: a repeat with the same key within the announced
+    /// `welcome.idempotency_window_ms` gets the original reply and publishes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// The reply to `subscribe`.
@@ -63,4 +67,7 @@ pub struct Publication {
         proptest(strategy = "crate::arbitrary::json()")
     )]
     pub data: Value,
+    /// Who published it, so that a publisher recognises its own publications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
