@@ -135,6 +135,7 @@ fn announced(
         heartbeat_ms: Some(welcome.heartbeat_ms),
         rate: welcome.limits.rate,
         narrow_token: options.vars.contains_key("token_narrow"),
+        idempotency_window_ms: welcome.idempotency_window_ms,
     })
 }
 

@@ -71,6 +71,23 @@ pub struct Faults {
     pub bound_names_required: bool,
     /// On the main endpoint, read an omitted database or collection as `default`.
     pub unbound_names_defaulted: bool,
+    /// Report no change that moves a record out of a `view` watch's selection.
+    pub view_drops_leaves: bool,
+    /// Keep every subscription and room membership across re-authentication,
+    /// whatever the new scopes allow, and say nothing.
+    pub end_silently_on_narrowing: bool,
+    /// Send `ended` but keep the stream: pushes go on and `unsubscribe` succeeds.
+    pub ended_keeps_subscription: bool,
+    /// Close for shutdown, expiry or a slow consumer without the `ended` pushes.
+    pub end_silently_on_close: bool,
+    /// End what narrower scopes no longer allow without the `ended` pushes.
+    pub ends_without_telling: bool,
+    /// Treat every write as new, whatever its idempotency key.
+    pub ignore_idempotency_keys: bool,
+    /// Write change events without `origin`.
+    pub omit_origin: bool,
+    /// Apply a write whose key was used for another request as a new write.
+    pub accept_reused_keys: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -128,6 +145,8 @@ pub struct Config {
     pub data_dir: Option<PathBuf>,
     /// Messages kept per room for `history`.
     pub room_history: usize,
+    /// How long a write's idempotency key is remembered (`welcome.idempotency_window_ms`).
+    pub idempotency_window: Duration,
     /// How long a closing connection may take to flush its last messages and
     /// close frame before the socket is dropped.
     pub close_grace: Duration,
@@ -177,6 +196,7 @@ impl Default for Config {
             journal_max_age: None,
             data_dir: None,
             room_history: 1000,
+            idempotency_window: Duration::from_secs(600),
             close_grace: Duration::from_secs(5),
             handshake_timeout: Duration::from_secs(10),
             seed: Vec::new(),
@@ -217,6 +237,7 @@ impl Config {
                 outbound_queue: 8192,
                 journal_retention: 100_000,
                 room_history: 5000,
+                idempotency_window: Duration::from_secs(90),
                 ..usual
             },
         }
@@ -360,6 +381,7 @@ impl fmt::Debug for Config {
             .field("journal_max_age", &self.journal_max_age)
             .field("data_dir", &self.data_dir)
             .field("room_history", &self.room_history)
+            .field("idempotency_window", &self.idempotency_window)
             .field("close_grace", &self.close_grace)
             .field("seed", &self.seed.len())
             .field("faults", &self.faults)

@@ -323,6 +323,16 @@ async fn write_loop(
             let notice = writer.notice(reason);
             writer.write(&mut sink, Outbound::message(&notice)).await?;
         }
+        // Everything for the connection's streams is written by now, so the
+        // positions are those of the last changes the client got.
+        let ends = crate::ends::reason_of_close(code)
+            .filter(|_| !state.config.faults.end_silently_on_close);
+        for ended in ends
+            .map(|reason| crate::ends::on_close(&conn, &*state.choices, reason))
+            .unwrap_or_default()
+        {
+            writer.write(&mut sink, Outbound::message(&ended)).await?;
+        }
         let reason = state.choices.close_reason(code, &reason);
         sink.send(Message::Close(Some(close_frame(code, &reason))))
             .await?;

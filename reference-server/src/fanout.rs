@@ -96,6 +96,9 @@ mod tests {
             update_description: None,
             committed_at: Timestamp("2026-01-01T00:00:00.000Z".into()),
             resume_token: ResumeToken("e:1".into()),
+            full_document_before_change: None,
+            view: None,
+            origin: None,
         };
         let event_json = serde_json::to_string(&event).unwrap();
         let typed = ServerMessage::Change(Change {
@@ -119,6 +122,7 @@ mod tests {
             published_at: Timestamp("2026-01-01T00:00:00.000Z".into()),
             data: json!({"v": [1, 2]}),
             server_time: None,
+            origin: None,
         };
         let fields = json!({
             "topic": publication.topic,

@@ -144,6 +144,30 @@ pub enum InjectedFault {
     BoundNamesRequired,
     /// On the main endpoint, an omitted database or collection reads as `default`.
     UnboundNamesDefaulted,
+    /// A `view` watch hears nothing of records that leave its selection.
+    ViewDropsLeaves,
+    /// An update that brings a record into a `view` is labelled `stay`.
+    ViewMislabelsEntry,
+    /// `leave` events of a `view` lack the record before the change.
+    ViewWithoutPreImage,
+    /// Changes of watches without `view` are labelled as if they had it.
+    ViewLabelsPlainWatch,
+    /// Re-authentication with narrower scopes keeps every stream and says nothing.
+    EndSilentlyOnNarrowing,
+    /// An `ended` stream goes on: pushes continue and `unsubscribe` succeeds.
+    EndedKeepsSubscription,
+    /// A close for shutdown, expiry or a slow consumer sends no `ended`.
+    EndSilentlyOnClose,
+    /// `ended` pushes of watches lack `resume_token` and `position`.
+    EndedWithoutPosition,
+    /// Streams that narrower scopes no longer allow end without an `ended`.
+    EndsWithoutTelling,
+    /// Idempotency keys are ignored: a repeated write applies again.
+    IgnoreIdempotencyKeys,
+    /// A key used for another request is applied as a new write instead of a conflict.
+    AcceptReusedKeys,
+    /// Change events lack `origin`.
+    OmitOrigin,
 }
 
 /// A name that is no fault of the catalogue.
@@ -212,6 +236,18 @@ impl InjectedFault {
         InjectedFault::BoundNamesUnchecked,
         InjectedFault::BoundNamesRequired,
         InjectedFault::UnboundNamesDefaulted,
+        InjectedFault::ViewDropsLeaves,
+        InjectedFault::ViewMislabelsEntry,
+        InjectedFault::ViewWithoutPreImage,
+        InjectedFault::ViewLabelsPlainWatch,
+        InjectedFault::EndSilentlyOnNarrowing,
+        InjectedFault::EndedKeepsSubscription,
+        InjectedFault::EndSilentlyOnClose,
+        InjectedFault::EndedWithoutPosition,
+        InjectedFault::EndsWithoutTelling,
+        InjectedFault::IgnoreIdempotencyKeys,
+        InjectedFault::AcceptReusedKeys,
+        InjectedFault::OmitOrigin,
     ];
 
     /// The stable kebab-case name.
@@ -273,6 +309,18 @@ impl InjectedFault {
             InjectedFault::BoundNamesUnchecked => "bound-names-unchecked",
             InjectedFault::BoundNamesRequired => "bound-names-required",
             InjectedFault::UnboundNamesDefaulted => "unbound-names-defaulted",
+            InjectedFault::ViewDropsLeaves => "view-drops-leaves",
+            InjectedFault::ViewMislabelsEntry => "view-mislabels-entry",
+            InjectedFault::ViewWithoutPreImage => "view-without-pre-image",
+            InjectedFault::ViewLabelsPlainWatch => "view-labels-plain-watch",
+            InjectedFault::EndSilentlyOnNarrowing => "end-silently-on-narrowing",
+            InjectedFault::EndedKeepsSubscription => "ended-keeps-subscription",
+            InjectedFault::EndSilentlyOnClose => "end-silently-on-close",
+            InjectedFault::EndedWithoutPosition => "ended-without-position",
+            InjectedFault::EndsWithoutTelling => "ends-without-telling",
+            InjectedFault::IgnoreIdempotencyKeys => "ignore-idempotency-keys",
+            InjectedFault::AcceptReusedKeys => "accept-reused-keys",
+            InjectedFault::OmitOrigin => "omit-origin",
         }
     }
 
@@ -395,6 +443,34 @@ impl InjectedFault {
             InjectedFault::UnboundNamesDefaulted => {
                 "an omitted database or collection on the main endpoint reads as `default`"
             }
+            InjectedFault::ViewDropsLeaves => "records leaving a live view are not reported",
+            InjectedFault::ViewMislabelsEntry => {
+                "an update bringing a record into a live view is labelled stay"
+            }
+            InjectedFault::ViewWithoutPreImage => {
+                "leave events of a live view lack the record before the change"
+            }
+            InjectedFault::ViewLabelsPlainWatch => {
+                "changes of watches without view carry a view label"
+            }
+            InjectedFault::EndSilentlyOnNarrowing => {
+                "narrower scopes keep every subscription and membership, silently"
+            }
+            InjectedFault::EndedKeepsSubscription => {
+                "an ended subscription or membership goes on as if it were live"
+            }
+            InjectedFault::EndSilentlyOnClose => {
+                "closes for shutdown, expiry or a slow consumer send no ended"
+            }
+            InjectedFault::EndedWithoutPosition => "ended watches carry no position",
+            InjectedFault::EndsWithoutTelling => {
+                "narrower scopes end subscriptions and memberships without an ended"
+            }
+            InjectedFault::IgnoreIdempotencyKeys => "a repeated write with its key applies again",
+            InjectedFault::AcceptReusedKeys => {
+                "a key reused for another request is applied instead of a conflict"
+            }
+            InjectedFault::OmitOrigin => "change events lack their origin",
         }
     }
 
@@ -439,6 +515,14 @@ impl InjectedFault {
             InjectedFault::BoundNamesUnchecked => faults.bound_names_unchecked = true,
             InjectedFault::BoundNamesRequired => faults.bound_names_required = true,
             InjectedFault::UnboundNamesDefaulted => faults.unbound_names_defaulted = true,
+            InjectedFault::ViewDropsLeaves => faults.view_drops_leaves = true,
+            InjectedFault::EndSilentlyOnNarrowing => faults.end_silently_on_narrowing = true,
+            InjectedFault::EndedKeepsSubscription => faults.ended_keeps_subscription = true,
+            InjectedFault::EndSilentlyOnClose => faults.end_silently_on_close = true,
+            InjectedFault::EndsWithoutTelling => faults.ends_without_telling = true,
+            InjectedFault::IgnoreIdempotencyKeys => faults.ignore_idempotency_keys = true,
+            InjectedFault::AcceptReusedKeys => faults.accept_reused_keys = true,
+            InjectedFault::OmitOrigin => faults.omit_origin = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -473,6 +557,17 @@ impl InjectedFault {
                 }));
             }
             InjectedFault::SearchUnranked | InjectedFault::WelcomeWithoutBound => {
+                let inner = config.outbound_filter.take();
+                config.outbound_filter = Some(Arc::new(FaultFilter {
+                    fault: self,
+                    connections: Mutex::new(HashMap::new()),
+                    inner,
+                }));
+            }
+            InjectedFault::ViewMislabelsEntry
+            | InjectedFault::ViewWithoutPreImage
+            | InjectedFault::ViewLabelsPlainWatch
+            | InjectedFault::EndedWithoutPosition => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -796,6 +891,28 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
         (InjectedFault::SearchUnranked, "search_results") => {
             if let Some(results) = frame["results"].as_array_mut() {
                 results.reverse();
+            }
+        }
+        (InjectedFault::ViewMislabelsEntry, "change")
+            if frame["event"]["view"] == "enter"
+                && frame["event"]["operation_type"] == "update" =>
+        {
+            frame["event"]["view"] = Value::from("stay");
+        }
+        (InjectedFault::ViewWithoutPreImage, "change") if frame["event"]["view"] == "leave" => {
+            if let Some(event) = frame["event"].as_object_mut() {
+                event.remove("full_document_before_change");
+            }
+        }
+        (InjectedFault::ViewLabelsPlainWatch, "change") => {
+            if let Some(event) = frame["event"].as_object_mut() {
+                event.entry("view").or_insert_with(|| Value::from("stay"));
+            }
+        }
+        (InjectedFault::EndedWithoutPosition, "ended") => {
+            if let Some(ended) = frame.as_object_mut() {
+                ended.remove("resume_token");
+                ended.remove("position");
             }
         }
         (InjectedFault::InvertedTyping, "typing") => {

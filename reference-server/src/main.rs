@@ -116,6 +116,10 @@ struct Args {
     /// Do not serve the `vector` profile (similarity search).
     #[arg(long, env = "TIDEWIRE_NO_VECTOR")]
     no_vector: bool,
+    /// Milliseconds a write's idempotency key is remembered, announced in
+    /// `welcome.idempotency_window_ms`.
+    #[arg(long, env = "TIDEWIRE_IDEMPOTENCY_WINDOW_MS")]
+    idempotency_window_ms: Option<u64>,
     /// Never send heartbeats (fault injection).
     #[arg(long, env = "TIDEWIRE_FAULT_SKIP_HEARTBEATS")]
     fault_skip_heartbeats: bool,
@@ -214,6 +218,9 @@ impl Args {
             vector: !self.no_vector,
             bound_endpoints: self.bound_endpoints,
             room_history: self.room_history.unwrap_or(defaults.room_history),
+            idempotency_window: self
+                .idempotency_window_ms
+                .map_or(defaults.idempotency_window, Duration::from_millis),
             faults: Faults {
                 skip_heartbeats: self.fault_skip_heartbeats,
                 ignore_rate_limit: self.fault_ignore_rate_limit,

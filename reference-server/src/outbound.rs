@@ -128,6 +128,9 @@ pub(crate) struct Conn {
     /// Watch subscriptions in creation order with the last position written
     /// to the client (initially the barrier token), for the slow-consumer notice.
     pub positions: Mutex<Vec<(Arc<str>, Arc<str>)>>,
+    /// Topic subscriptions and rooms, which a close for shutdown, expiry or a
+    /// slow consumer reports as ended.
+    pub live: Mutex<crate::ends::Live>,
     tx: mpsc::UnboundedSender<Outbound>,
     queued: AtomicUsize,
     queued_bytes: AtomicUsize,
@@ -162,6 +165,7 @@ impl Conn {
             messages_in: AtomicU64::new(0),
             messages_out: AtomicU64::new(0),
             positions: Mutex::new(Vec::new()),
+            live: Mutex::default(),
             tx,
             queued: AtomicUsize::new(0),
             queued_bytes: AtomicUsize::new(0),

@@ -18,6 +18,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tidewire_protocol::{ChangeEvent, ChatMessage, Object};
 
+use crate::idempotency::{Kept, KeyName, Remember};
+
 /// `epoch`: the journal epoch, written once when the directory is new.
 const META: TableDefinition<&str, &str> = TableDefinition::new("meta");
 /// `head`: the last journal position ever assigned (kept even when retention
@@ -31,6 +33,8 @@ const JOURNAL: TableDefinition<u64, &str> = TableDefinition::new("journal");
 const ROOM_MESSAGES: TableDefinition<(&str, &str), &str> = TableDefinition::new("room_messages");
 /// room -> messages ever posted, so ids keep increasing after history is trimmed.
 const ROOM_POSTED: TableDefinition<&str, u64> = TableDefinition::new("room_posted");
+/// (principal, idempotency key) -> [`Kept`] JSON: the remembered record writes.
+const IDEMPOTENCY: TableDefinition<(&str, &str), &str> = TableDefinition::new("idempotency");
 
 const FILE_NAME: &str = "tidewire.redb";
 
@@ -89,6 +93,8 @@ pub(crate) struct Recovered {
     pub journal: Vec<(u64, JournalEntry)>,
     /// room -> (messages ever posted, kept history oldest first).
     pub rooms: BTreeMap<String, (u64, Vec<ChatMessage>)>,
+    /// The remembered idempotency keys, oldest first.
+    pub keys: Vec<(Remember, Kept)>,
 }
 
 /// An open data directory, shared by the store and the rooms.
@@ -125,6 +131,7 @@ impl Disk {
             txn.open_table(JOURNAL)?;
             txn.open_table(ROOM_MESSAGES)?;
             txn.open_table(ROOM_POSTED)?;
+            txn.open_table(IDEMPOTENCY)?;
             let mut counters = txn.open_table(COUNTERS)?;
             let mut meta = txn.open_table(META)?;
             let existing = meta.get("epoch")?.map(|e| e.value().to_string());
@@ -176,6 +183,24 @@ impl Disk {
                 .1
                 .push(serde_json::from_str(message.value())?);
         }
+        let mut keys = Vec::new();
+        // A directory written before keys were kept has no table yet.
+        if let Ok(table) = txn.open_table(IDEMPOTENCY) {
+            for row in table.iter()? {
+                let (name, kept) = row?;
+                let (principal, key) = name.value();
+                let kept: Kept = serde_json::from_str(kept.value())?;
+                keys.push((
+                    Remember {
+                        principal: principal.to_string(),
+                        key: key.to_string(),
+                        fingerprint: kept.fingerprint.clone(),
+                    },
+                    kept,
+                ));
+            }
+        }
+        keys.sort_by_key(|(_, kept)| kept.at_ms);
         Ok(Recovered {
             epoch,
             fresh,
@@ -183,6 +208,7 @@ impl Disk {
             records,
             journal,
             rooms,
+            keys,
         })
     }
 
@@ -196,6 +222,7 @@ impl Disk {
         position: u64,
         entry: &JournalEntry,
         dropped: &[u64],
+        (kept, forgotten): (Option<&(Remember, Kept)>, &[KeyName]),
     ) -> Result<(), StorageError> {
         let txn = self.begin()?;
         {
@@ -214,6 +241,34 @@ impl Disk {
                 journal.remove(old)?;
             }
             txn.open_table(COUNTERS)?.insert("head", position)?;
+            // In the write's own transaction: a key is remembered exactly
+            // when its write is durable.
+            let mut keys = txn.open_table(IDEMPOTENCY)?;
+            for (principal, key) in forgotten {
+                keys.remove((principal.as_str(), key.as_str()))?;
+            }
+            if let Some((write, kept)) = kept {
+                keys.insert(
+                    (write.principal.as_str(), write.key.as_str()),
+                    serde_json::to_string(kept)?.as_str(),
+                )?;
+            }
+        }
+        txn.commit()?;
+        Ok(())
+    }
+
+    /// Forgets keys older than the window outside a write (at start).
+    pub fn forget_keys(&self, forgotten: &[KeyName]) -> Result<(), StorageError> {
+        if forgotten.is_empty() {
+            return Ok(());
+        }
+        let txn = self.begin()?;
+        {
+            let mut keys = txn.open_table(IDEMPOTENCY)?;
+            for (principal, key) in forgotten {
+                keys.remove((principal.as_str(), key.as_str()))?;
+            }
         }
         txn.commit()?;
         Ok(())

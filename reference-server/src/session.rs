@@ -14,7 +14,7 @@ use tidewire_protocol::{
 };
 use tokio::time::Instant;
 
-use crate::auth::Identity;
+use crate::auth::{Action, Identity};
 use crate::hooks::OperationContext;
 use crate::outbound::{CloseRequest, Conn, Outbound};
 use crate::profiles::Reply;
@@ -34,6 +34,9 @@ pub(crate) struct Session {
     pub state: Arc<State>,
     pub conn: Arc<Conn>,
     pub subscriptions: HashMap<String, Subscription>,
+    /// What each subscription needs the connection's scopes to allow, so that
+    /// re-authentication can end those it no longer allows.
+    pub targets: HashMap<String, (Action, String)>,
     next_subscription: u64,
     /// The rooms the connection has joined.
     pub rooms: BTreeSet<String>,
@@ -55,6 +58,7 @@ impl Session {
             state,
             conn,
             subscriptions: HashMap::new(),
+            targets: HashMap::new(),
             next_subscription: 1,
             rooms: BTreeSet::new(),
             rate,

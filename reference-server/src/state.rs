@@ -51,6 +51,7 @@ impl State {
         let choices = config.variant.choices();
         let store = Store::new(epoch, config.journal_retention)
             .with_max_age(config.journal_max_age)
+            .with_idempotency_window(config.idempotency_window)
             .with_choices(choices.clone());
         let room_post_rate = config
             .room_post_rate
@@ -72,7 +73,9 @@ impl State {
                 jwt_secret: config.jwt_secret.clone(),
             },
             store: RwLock::new(store),
-            topics: Mutex::new(Topics::new(choices.clone())),
+            topics: Mutex::new(
+                Topics::new(choices.clone()).with_idempotency_window(config.idempotency_window),
+            ),
             choices,
             rooms: Mutex::new(rooms),
             connections: Mutex::new(HashMap::new()),
@@ -198,6 +201,7 @@ impl State {
             },
             server_time: None,
             bound,
+            idempotency_window_ms: Some(config.idempotency_window.as_millis() as u64),
         }
     }
 }

@@ -11,19 +11,21 @@
 //! queued in commit order.
 
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::Arc;
+use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use serde_json::{Map, Value};
 use tidewire_filter::{Filter, Pipeline};
 use tidewire_protocol::{
-    ChangeEvent, CollectionName, DocumentKey, ErrorCode, Metric, Namespace, Object, OperationType,
-    RequestId, ResumeToken, ScoredRecord, ServerMessage, SortKey, SortOrder, UpdateDescription,
-    Watching, MAX_VECTOR_COMPONENT, MAX_VECTOR_DIMENSIONS,
+    ChangeEvent, CollectionName, Created, Deleted, DocumentKey, ErrorCode, Metric, Namespace,
+    Object, OperationType, Origin, RequestId, ResumeToken, ScoredRecord, ServerMessage, SortKey,
+    SortOrder, UpdateDescription, Updated, ViewTransition, Watching, MAX_VECTOR_COMPONENT,
+    MAX_VECTOR_DIMENSIONS,
 };
 
 use crate::auth::Action;
 use crate::fanout::{change_frame, change_frame_body};
+use crate::idempotency::{Kept, Keys, Remember};
 use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, JournalEntry, Recovered, StorageError};
 use crate::similarity;
@@ -47,6 +49,16 @@ pub(crate) struct Event {
     pub plain: Variant,
     /// Update events as sent to watches that asked for `full_document`.
     pub with_document: Option<Variant>,
+    pub operation: OperationType,
+    /// The record before the change; `None` for inserts.
+    pub before: Option<Object>,
+    /// Whether `view` events other than `leave` carry the record before the change.
+    pre_image_beyond_leave: bool,
+    /// The event as a view's filter sees it before the change: `full_document`
+    /// is the record before it. Built when a view first asks.
+    before_probe: OnceLock<Value>,
+    /// The events sent to view watches, by [`ViewTransition`], built when first sent.
+    views: [OnceLock<Variant>; 3],
 }
 
 #[derive(Debug)]
@@ -79,6 +91,9 @@ impl Event {
         let database = event.ns.database.to_string();
         let collection = event.ns.collection.to_string();
         let token: Arc<str> = event.resume_token.0.as_str().into();
+        let operation = event.operation_type;
+        // The stored form keeps the pre-image for views; plain watches never see it.
+        let before = event.full_document_before_change.take();
         let (plain, with_document) = match event.operation_type {
             OperationType::Update => {
                 let with_document = Variant::of(&event, choices);
@@ -96,6 +111,11 @@ impl Event {
             token,
             plain,
             with_document,
+            operation,
+            before,
+            pre_image_beyond_leave: choices.pre_image_beyond_leave(),
+            before_probe: OnceLock::new(),
+            views: Default::default(),
         }
     }
 
@@ -104,6 +124,58 @@ impl Event {
             (Some(with_document), true) => with_document,
             _ => &self.plain,
         }
+    }
+
+    /// The event a view's filter sees for the record after the change;
+    /// `None` for a delete, whose record is in no view after it.
+    fn after_probe(&self) -> Option<&Value> {
+        match self.operation {
+            OperationType::Delete => None,
+            _ => Some(&self.variant(true).value),
+        }
+    }
+
+    /// The event a view's filter sees for the record before the change;
+    /// `None` for an insert, whose record was in no view before it.
+    fn before_probe(&self) -> Option<&Value> {
+        let before = self.before.as_ref()?;
+        Some(self.before_probe.get_or_init(|| {
+            let mut probe = self.variant(true).value.clone();
+            if let Some(event) = probe.as_object_mut() {
+                event.insert("full_document".into(), Value::Object(before.clone()));
+            }
+            probe
+        }))
+    }
+
+    /// The event as a view watch receives it for `transition`.
+    fn view_variant(&self, transition: ViewTransition) -> &Variant {
+        let slot = match transition {
+            ViewTransition::Enter => 0,
+            ViewTransition::Stay => 1,
+            ViewTransition::Leave => 2,
+        };
+        self.views[slot].get_or_init(|| {
+            let mut value = self.variant(true).value.clone();
+            if let Some(event) = value.as_object_mut() {
+                let pre_image = transition == ViewTransition::Leave
+                    || (self.pre_image_beyond_leave && self.operation == OperationType::Update);
+                if let Some(before) = self.before.as_ref().filter(|_| pre_image) {
+                    event.insert(
+                        "full_document_before_change".into(),
+                        Value::Object(before.clone()),
+                    );
+                }
+                event.insert(
+                    "view".into(),
+                    serde_json::to_value(transition).expect("transitions serialize"),
+                );
+            }
+            Variant {
+                frame_body: change_frame_body(&value.to_string()),
+                value,
+            }
+        })
     }
 }
 
@@ -116,9 +188,33 @@ pub(crate) struct WatchSub {
     pub filter: Option<Filter>,
     pub pipeline: Option<Pipeline>,
     pub full_document: bool,
+    /// A live view (`watch.view`): records entering, staying in and leaving
+    /// what the filter and pipeline select.
+    pub view: bool,
+    /// The `view-drops-leaves` fault: records leaving the view are not reported.
+    pub drops_leaves: bool,
 }
 
 impl WatchSub {
+    fn passes(&self, event: &Value) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(event))
+            && self.pipeline.as_ref().is_none_or(|p| p.matches(event))
+    }
+
+    /// Whether the change enters, stays in or leaves this view; `None` when
+    /// the record is in the view neither before nor after it.
+    fn transition(&self, event: &Event) -> Option<ViewTransition> {
+        let before = event.before_probe().is_some_and(|e| self.passes(e));
+        let after = event.after_probe().is_some_and(|e| self.passes(e));
+        match (before, after) {
+            (false, false) => None,
+            (false, true) => Some(ViewTransition::Enter),
+            (true, true) => Some(ViewTransition::Stay),
+            (true, false) if self.drops_leaves => None,
+            (true, false) => Some(ViewTransition::Leave),
+        }
+    }
+
     fn selects<'e>(&self, event: &'e Event) -> Option<&'e Variant> {
         if self
             .database
@@ -131,18 +227,15 @@ impl WatchSub {
         {
             return None;
         }
-        let variant = event.variant(self.full_document);
-        if self
-            .filter
-            .as_ref()
-            .is_some_and(|f| !f.matches(&variant.value))
-            || self
-                .pipeline
-                .as_ref()
-                .is_some_and(|p| !p.matches(&variant.value))
-        {
-            return None;
-        }
+        let variant = if self.view {
+            event.view_variant(self.transition(event)?)
+        } else {
+            let variant = event.variant(self.full_document);
+            if !self.passes(&variant.value) {
+                return None;
+            }
+            variant
+        };
         // Scopes are read at delivery, so a re-authentication that narrows
         // them takes effect at once.
         if !self
@@ -244,6 +337,37 @@ pub(crate) struct Store {
     watches: BTreeMap<(u64, u64), WatchSub>,
     /// How tokens and record ids are written, and how events are shaped.
     choices: Arc<dyn Choices>,
+    /// The idempotency keys of recent writes, with their replies.
+    keys: Keys,
+}
+
+/// Who makes a write: the origin its events name and, when it carries an
+/// idempotency key, what to remember under it.
+#[derive(Default)]
+pub(crate) struct WriteMeta {
+    pub origin: Option<Origin>,
+    pub remember: Option<(Remember, RequestId)>,
+}
+
+impl WriteMeta {
+    /// The reply to remember with the key, when there is one.
+    fn kept(
+        &self,
+        reply: impl FnOnce(RequestId) -> ServerMessage,
+        at_ms: u64,
+    ) -> Option<(Remember, Kept)> {
+        self.remember.as_ref().map(|(write, id)| {
+            let reply = serde_json::to_value(reply(id.clone())).expect("replies serialize");
+            (
+                write.clone(),
+                Kept {
+                    fingerprint: write.fingerprint.clone(),
+                    reply,
+                    at_ms,
+                },
+            )
+        })
+    }
 }
 
 impl Store {
@@ -259,7 +383,24 @@ impl Store {
             disk: None,
             watches: BTreeMap::new(),
             choices: crate::variant::Variant::Usual.choices(),
+            keys: Keys::new(Duration::ZERO),
         }
+    }
+
+    /// How long idempotency keys are remembered.
+    pub fn with_idempotency_window(mut self, window: Duration) -> Store {
+        self.keys = Keys::new(window);
+        self
+    }
+
+    /// The reply to repeat for a write whose key was used before (see
+    /// `idempotency.rs`); `None` when the write is new.
+    pub fn recall(
+        &self,
+        write: &Remember,
+        id: &RequestId,
+    ) -> Result<Option<ServerMessage>, ErrorBody> {
+        self.keys.recall(write, id, now_ms())
     }
 
     pub fn with_choices(mut self, choices: Arc<dyn Choices>) -> Store {
@@ -284,6 +425,10 @@ impl Store {
         for (namespace, records) in std::mem::take(&mut recovered.records) {
             self.collections.insert(namespace, records);
         }
+        for (write, kept) in std::mem::take(&mut recovered.keys) {
+            self.keys.insert(&write, kept);
+        }
+        disk.forget_keys(&self.keys.expire(now_ms()))?;
         for (position, entry) in std::mem::take(&mut recovered.journal) {
             self.last_committed_ms = self.last_committed_ms.max(entry.committed_ms);
             self.journal.push_back(Arc::new(Event::build(
@@ -304,6 +449,11 @@ impl Store {
         &self.epoch
     }
 
+    /// The position of the last commit.
+    pub fn head(&self) -> u64 {
+        self.head
+    }
+
     pub fn token(&self, position: u64) -> String {
         self.choices.resume_token(&self.epoch, position)
     }
@@ -316,7 +466,17 @@ impl Store {
         &mut self,
         database: &str,
         collection: &str,
+        record: Object,
+    ) -> Result<Object, ErrorBody> {
+        self.create_as(database, collection, record, &WriteMeta::default())
+    }
+
+    pub fn create_as(
+        &mut self,
+        database: &str,
+        collection: &str,
         mut record: Object,
+        meta: &WriteMeta,
     ) -> Result<Object, ErrorBody> {
         let id = match record_id(&record)? {
             Some(id) => id.to_string(),
@@ -335,13 +495,21 @@ impl Store {
                 format!("a record with _id {id:?} already exists"),
             ));
         }
+        let kept = meta.kept(
+            |id| {
+                ServerMessage::Created(Created {
+                    id,
+                    record: record.clone(),
+                })
+            },
+            now_ms(),
+        );
         self.commit(
             OperationType::Insert,
-            database,
-            collection,
-            &id,
-            Some(&record),
+            (database, collection, &id),
+            (None, Some(&record)),
             None,
+            (meta.origin.clone(), kept),
         )?;
         Ok(record)
     }
@@ -466,6 +634,7 @@ impl Store {
             .collect())
     }
 
+    #[cfg(test)]
     pub fn update(
         &mut self,
         database: &str,
@@ -474,12 +643,30 @@ impl Store {
         set: &Object,
         unset: &[String],
     ) -> Result<Object, ErrorBody> {
+        self.update_as(
+            database,
+            collection,
+            id,
+            (set, unset),
+            &WriteMeta::default(),
+        )
+    }
+
+    pub fn update_as(
+        &mut self,
+        database: &str,
+        collection: &str,
+        id: &str,
+        (set, unset): (&Object, &[String]),
+        meta: &WriteMeta,
+    ) -> Result<Object, ErrorBody> {
         let Some(current) = self.get(database, collection, id) else {
             return Err(not_found(id));
         };
         let Value::Object(mut record) = current.clone() else {
             unreachable!("records are objects")
         };
+        let pre_image = record.clone();
         // `removed_fields` lists the unset paths the record had before this
         // update (TW-WATCH-5), not those a set path of the same update created.
         let mut before = record.clone();
@@ -499,22 +686,56 @@ impl Store {
             updated_fields: set.clone(),
             removed_fields: removed,
         };
+        let kept = meta.kept(
+            |id| {
+                ServerMessage::Updated(Updated {
+                    id,
+                    record: record.clone(),
+                })
+            },
+            now_ms(),
+        );
         self.commit(
             OperationType::Update,
-            database,
-            collection,
-            id,
-            Some(&record),
+            (database, collection, id),
+            (Some(pre_image), Some(&record)),
             Some(description),
+            (meta.origin.clone(), kept),
         )?;
         Ok(record)
     }
 
+    #[cfg(test)]
     pub fn delete(&mut self, database: &str, collection: &str, id: &str) -> Result<(), ErrorBody> {
-        if self.get(database, collection, id).is_none() {
+        self.delete_as(database, collection, id, &WriteMeta::default())
+    }
+
+    pub fn delete_as(
+        &mut self,
+        database: &str,
+        collection: &str,
+        id: &str,
+        meta: &WriteMeta,
+    ) -> Result<(), ErrorBody> {
+        let Some(Value::Object(pre_image)) = self.get(database, collection, id).cloned() else {
             return Err(not_found(id));
-        }
-        self.commit(OperationType::Delete, database, collection, id, None, None)
+        };
+        let kept = meta.kept(
+            |request| {
+                ServerMessage::Deleted(Deleted {
+                    id: request,
+                    record_id: id.to_string(),
+                })
+            },
+            now_ms(),
+        );
+        self.commit(
+            OperationType::Delete,
+            (database, collection, id),
+            (Some(pre_image), None),
+            None,
+            (meta.origin.clone(), kept),
+        )
     }
 
     /// The journal positions that retention drops once `incoming` more events
@@ -543,20 +764,20 @@ impl Store {
         })
     }
 
-    /// Applies a record change (`record` is the record after it, `None` for a
-    /// delete) and appends its event. With a data directory the change is
+    /// Applies a record change (`images` are the record before it, `None`
+    /// for an insert, and after it, `None` for a delete) and appends its event. With a data directory the change is
     /// durable before memory changes or any watch sees it; if it cannot be
     /// made durable, memory and watches are left as they were and the write
     /// fails with `internal`.
     fn commit(
         &mut self,
         operation: OperationType,
-        database: &str,
-        collection: &str,
-        id: &str,
-        record: Option<&Object>,
+        (database, collection, id): (&str, &str, &str),
+        images: (Option<Object>, Option<&Object>),
         update: Option<UpdateDescription>,
+        (origin, kept): (Option<Origin>, Option<(Remember, Kept)>),
     ) -> Result<(), ErrorBody> {
+        let (pre_image, record) = images;
         let position = self.head + 1;
         let now = SystemTime::now();
         let committed_ms = now_ms_of(now).max(self.last_committed_ms);
@@ -573,12 +794,17 @@ impl Store {
             update_description: update,
             committed_at: timestamp(now),
             resume_token: ResumeToken(self.token(position)),
+            // Kept in the journal for view watches, which `Event::build` serves.
+            full_document_before_change: pre_image,
+            view: None,
+            origin,
         };
         let dropped = self.dropped_by_retention(committed_ms, 1);
         let entry = JournalEntry {
             committed_ms,
             event,
         };
+        let forgotten = self.keys.expire(committed_ms);
         if let Some(disk) = &self.disk {
             disk.commit_change(
                 (database, collection, id),
@@ -586,6 +812,7 @@ impl Store {
                 position,
                 &entry,
                 &dropped,
+                (kept.as_ref(), &forgotten),
             )
             .map_err(|err| {
                 tracing::error!(%err, "a write could not be made durable");
@@ -594,6 +821,9 @@ impl Store {
         }
         self.head = position;
         self.last_committed_ms = committed_ms;
+        if let Some((write, kept)) = kept {
+            self.keys.insert(&write, kept);
+        }
         let records = self
             .collections
             .entry((database.to_string(), collection.to_string()))
@@ -692,7 +922,7 @@ impl Store {
     }
 }
 
-fn now_ms() -> u64 {
+pub(crate) fn now_ms() -> u64 {
     now_ms_of(SystemTime::now())
 }
 

@@ -112,8 +112,12 @@ pub(crate) trait Choices: Send + Sync {
     /// `exact`: within the tolerance of section 24.
     fn search_score(&self, exact: f64) -> f64;
     /// Members added to every object of a change event beyond its schema,
-    /// which watch filters may therefore name (section 8.3).
+    /// which watch filters may therefore name (section 8.4).
     fn event_members_beyond_schema(&self) -> &'static [&'static str];
+    /// Whether the update events of a `view` watch that do not leave the
+    /// view carry `full_document_before_change` too (TW-VIEW-3 requires it
+    /// on `leave` events only).
+    fn pre_image_beyond_leave(&self) -> bool;
 }
 
 /// The reference server's own choices.
@@ -178,6 +182,9 @@ impl Choices for Usual {
     fn event_members_beyond_schema(&self) -> &'static [&'static str] {
         &[]
     }
+    fn pre_image_beyond_leave(&self) -> bool {
+        false
+    }
 }
 
 /// The unknown member the alternate server adds to every object it may grow
@@ -195,7 +202,7 @@ const TOKEN_MASK: u64 = 0x5a5a_3c3c_0f0f_9696;
 /// Members whose value is the client's data, returned as it was given
 /// (records, published data, bodies, payloads, set values, edit operations):
 /// the alternate server adds nothing to them and reorders nothing in them.
-const CLIENT_DATA: [&str; 9] = [
+const CLIENT_DATA: [&str; 10] = [
     "record",
     "records",
     "full_document",
@@ -205,6 +212,7 @@ const CLIENT_DATA: [&str; 9] = [
     "updated_fields",
     "ops",
     "metadata",
+    "full_document_before_change",
 ];
 
 /// Arrays whose order the specification leaves open; the alternate server
@@ -318,6 +326,9 @@ impl Choices for Alternate {
     fn event_members_beyond_schema(&self) -> &'static [&'static str] {
         &[EXTRA_MEMBER]
     }
+    fn pre_image_beyond_leave(&self) -> bool {
+        true
+    }
 }
 
 /// Different human-readable texts: programs act on codes, never on these
@@ -425,7 +436,7 @@ impl HeldPushes {
                 }
                 Vec::new()
             }
-            ("unsubscribed", Some(subscription)) => {
+            ("unsubscribed" | "ended", Some(subscription)) => {
                 let (theirs, others): (Vec<_>, Vec<_>) = std::mem::take(&mut self.held)
                     .into_iter()
                     .partition(|(held, _)| *held == subscription);

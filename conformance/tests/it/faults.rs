@@ -138,6 +138,42 @@ const CATCHERS: &[(InjectedFault, &str)] = &[
         InjectedFault::UnboundNamesDefaulted,
         "endpoint.unbound.names-required",
     ),
+    (InjectedFault::ViewDropsLeaves, "watch.view.transitions"),
+    (InjectedFault::ViewMislabelsEntry, "watch.view.transitions"),
+    (InjectedFault::ViewWithoutPreImage, "watch.view.transitions"),
+    (
+        InjectedFault::ViewLabelsPlainWatch,
+        "watch.view.transitions",
+    ),
+    (
+        InjectedFault::EndSilentlyOnNarrowing,
+        "auth.scopes.narrowed-watch-and-topic-pushes",
+    ),
+    (
+        InjectedFault::EndedKeepsSubscription,
+        "auth.scopes.narrowed-watch-and-topic-pushes",
+    ),
+    (
+        InjectedFault::EndSilentlyOnClose,
+        "core.shutdown.notice-then-1001",
+    ),
+    (
+        InjectedFault::EndedWithoutPosition,
+        "auth.scopes.narrowed-watch-and-topic-pushes",
+    ),
+    (
+        InjectedFault::EndsWithoutTelling,
+        "auth.scopes.narrowed-watch-and-topic-pushes",
+    ),
+    (
+        InjectedFault::IgnoreIdempotencyKeys,
+        "records.idempotency.repeat",
+    ),
+    (
+        InjectedFault::AcceptReusedKeys,
+        "records.idempotency.repeat",
+    ),
+    (InjectedFault::OmitOrigin, "records.idempotency.repeat"),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

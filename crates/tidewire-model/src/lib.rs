@@ -36,6 +36,8 @@ pub struct Announced {
     pub heartbeat_ms: Option<u64>,
     pub rate: Option<RateLimit>,
     pub narrow_token: bool,
+    /// `welcome.idempotency_window_ms`: whether keyed writes may be generated.
+    pub idempotency_window_ms: Option<u64>,
 }
 
 /// A generated test: connections `c0`.. and the operations they perform, in order.
@@ -172,6 +174,19 @@ pub enum Op {
         metric: tidewire_protocol::Metric,
         tag: Option<Tag>,
     },
+    /// A `watch` with `view`: a live view of the records `filter` selects.
+    View {
+        coll: Option<u8>,
+        filter: EventFilter,
+    },
+    /// A `create` carrying the idempotency key `idem`: from a small set, so
+    /// that the same write is repeated and a key meets another write.
+    KeyedCreate {
+        coll: u8,
+        key: u8,
+        n: i64,
+        idem: u8,
+    },
 }
 
 impl Op {
@@ -217,6 +232,14 @@ impl Op {
             Op::Flood { .. } => &["TW-LIMIT-2"],
             Op::OutOfScope { .. } => &["TW-AUTH-11"],
             Op::Search { .. } => &["TW-VECTOR-1", "TW-VECTOR-2", "TW-VECTOR-3", "TW-VECTOR-4"],
+            Op::KeyedCreate { .. } => &["TW-REC-2", "TW-REC-4", "TW-IDEM-1", "TW-IDEM-2"],
+            Op::View { .. } => &[
+                "TW-WATCH-2",
+                "TW-VIEW-1",
+                "TW-VIEW-2",
+                "TW-VIEW-3",
+                "TW-VIEW-4",
+            ],
         }
     }
 
@@ -448,22 +471,30 @@ fn watch_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
         1 => small().prop_map(EventFilter::FullDocumentNGte),
         1 => Just(EventFilter::UpdatesN),
     ];
-    vec![(
-        3,
+    vec![
         (
-            proptest::option::of(0..COLLECTIONS),
-            filter,
-            any::<bool>(),
-            any::<bool>(),
-        )
-            .prop_map(|(coll, filter, pipeline, full_document)| Op::Watch {
-                coll,
-                filter,
-                pipeline,
-                full_document,
-            })
-            .boxed(),
-    )]
+            3,
+            (
+                proptest::option::of(0..COLLECTIONS),
+                filter.clone(),
+                any::<bool>(),
+                any::<bool>(),
+            )
+                .prop_map(|(coll, filter, pipeline, full_document)| Op::Watch {
+                    coll,
+                    filter,
+                    pipeline,
+                    full_document,
+                })
+                .boxed(),
+        ),
+        (
+            2,
+            (proptest::option::of(0..COLLECTIONS), filter)
+                .prop_map(|(coll, filter)| Op::View { coll, filter })
+                .boxed(),
+        ),
+    ]
 }
 
 /// Components small enough that distinct scores never tie within the
@@ -695,6 +726,14 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
             .boxed(),
         ));
     }
+    if announced.idempotency_window_ms.is_some() && has(Profile::Records) {
+        ops.push((
+            2,
+            (0..COLLECTIONS, 0..KEYS, 0..3i64, 0..3u8)
+                .prop_map(|(coll, key, n, idem)| Op::KeyedCreate { coll, key, n, idem })
+                .boxed(),
+        ));
+    }
     if announced.narrow_token && has(Profile::Auth) && has(Profile::Records) {
         ops.push((
             1,
@@ -807,6 +846,13 @@ pub fn skipped_checks(profiles: &[Profile], announced: Announced) -> Vec<Skipped
             ),
         }),
         Some(_) => {}
+    }
+    if has(Profile::Records) && announced.idempotency_window_ms.is_none() {
+        skipped.push(SkippedCheck {
+            check: "repeated writes with an idempotency key",
+            requirements: &["TW-IDEM-1", "TW-IDEM-2"],
+            reason: "the welcome announces no idempotency_window_ms".into(),
+        });
     }
     if has(Profile::Auth) && has(Profile::Records) && !announced.narrow_token {
         skipped.push(SkippedCheck {
@@ -936,6 +982,7 @@ mod tests {
                 window_ms: 1000,
             }),
             narrow_token: true,
+            idempotency_window_ms: Some(60_000),
         };
         let strategy = scenario(&Profile::ALL, 30, announced);
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);

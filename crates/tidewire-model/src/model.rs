@@ -7,8 +7,8 @@ use serde_json::{json, Map, Value};
 use tidewire_filter::{compare, Filter, Pipeline};
 use tidewire_protocol::{
     ClientMessage, CollectionName, Create, Delete, Edit, EditOp, ErrorCode, GetDocument, History,
-    Join, Leave, Message, Name, Ping, Post, Profile, Publish, Read, RequestId, Role, SortKey,
-    SortOrder, Subscribe, Typing, Unsubscribe, Update, Watch,
+    IdempotencyKey, Join, Leave, Message, Name, Ping, Post, Profile, Publish, Read, RequestId,
+    Role, SortKey, SortOrder, Subscribe, Typing, Unsubscribe, Update, Watch,
 };
 
 use crate::{Action, Change, EventFilter, Op, RecordFilter, Scenario, Tag};
@@ -61,6 +61,8 @@ enum SubKind {
         filter: Filter,
         pipeline: Option<Pipeline>,
         full_document: bool,
+        /// A live view (section 8.3): events labelled by transition.
+        view: bool,
     },
     Topic {
         topic: u8,
@@ -101,6 +103,10 @@ struct Model {
     expected: Vec<Vec<Value>>,
     /// The display name of each (room, connection)'s latest `join`, when it gave one.
     shown: BTreeMap<(u8, usize), String>,
+    /// Idempotency keys of successful writes (all connections share the
+    /// anonymous principal): the request without `id`, and the reply pattern
+    /// with `id` left out.
+    keys: BTreeMap<u8, (Value, Value)>,
 }
 
 fn typed(message: impl Into<ClientMessage>) -> Value {
@@ -362,7 +368,20 @@ impl Model {
                 filter,
                 pipeline,
                 full_document,
-            } => self.apply_watch(conn, &id, *coll, *filter, *pipeline, *full_document),
+            } => self.apply_watch(
+                conn,
+                &id,
+                *coll,
+                *filter,
+                *pipeline,
+                (*full_document, false),
+            ),
+            Op::KeyedCreate { coll, key, n, idem } => {
+                self.apply_keyed_create(conn, &id, *coll, *key, *n, *idem)
+            }
+            Op::View { coll, filter } => {
+                self.apply_watch(conn, &id, *coll, *filter, false, (false, true))
+            }
             Op::Subscribe { topic: t, min } => self.apply_subscribe(conn, &id, *t, *min),
             Op::Publish { topic: t, n } => self.apply_publish(conn, &id, *t, *n),
             Op::Join {
@@ -491,11 +510,11 @@ fn profile_of(scenario: &Scenario) -> Profile {
 /// a side connection of their own, count as core.
 fn op_profile(op: &Op) -> Profile {
     match op {
-        Op::Create { .. } | Op::WrongFieldType => Create::PROFILE,
+        Op::Create { .. } | Op::WrongFieldType | Op::KeyedCreate { .. } => Create::PROFILE,
         Op::Update { .. } => Update::PROFILE,
         Op::Delete { .. } => Delete::PROFILE,
         Op::Get { .. } | Op::Query { .. } | Op::UnknownOperator { .. } => Read::PROFILE,
-        Op::Watch { .. } => Watch::PROFILE,
+        Op::Watch { .. } | Op::View { .. } => Watch::PROFILE,
         Op::Unsubscribe { .. } => Unsubscribe::PROFILE,
         Op::Subscribe { .. } => Subscribe::PROFILE,
         Op::Publish { .. } => Publish::PROFILE,
@@ -605,6 +624,104 @@ mod tests {
             results[1]["record"]["_id"]["$regex"], "^(k1|k2)$",
             "{results:#}"
         );
+    }
+
+    #[test]
+    fn a_repeated_keyed_create_gets_its_reply_and_another_write_a_conflict() {
+        let create = |n: i64| Op::KeyedCreate {
+            coll: 0,
+            key: 1,
+            n,
+            idem: 0,
+        };
+        let suite = suite(
+            3,
+            &[
+                (
+                    0,
+                    Op::View {
+                        coll: Some(0),
+                        filter: EventFilter::All,
+                    },
+                ),
+                (1, create(1)),
+                (2, create(1)),
+                (2, create(2)),
+            ],
+        );
+        // The first create reaches the watch; the repeat and the reused key do not.
+        assert_eq!(expected_after(&suite, "q1").len(), 2);
+        let repeat = expected_after(&suite, "q2");
+        assert_eq!(repeat.len(), 1, "{repeat:#?}");
+        assert_eq!(repeat[0].1[0]["type"], "created");
+        assert_eq!(repeat[0].1[0]["id"], "q2");
+        let reused = expected_after(&suite, "q3");
+        assert_eq!(reused.len(), 1, "{reused:#?}");
+        assert_eq!(reused[0].1[0]["error"]["code"], "conflict");
+        assert_eq!(
+            reused[0].1[0]["error"]["details"]["idempotency_key"],
+            "${nonce}-i0"
+        );
+    }
+
+    #[test]
+    fn a_view_reports_a_record_entering_and_leaving_its_filter() {
+        let suite = suite(
+            2,
+            &[
+                (
+                    0,
+                    Op::View {
+                        coll: Some(0),
+                        filter: EventFilter::FullDocumentNGte(5),
+                    },
+                ),
+                (
+                    1,
+                    Op::Create {
+                        coll: 0,
+                        key: 1,
+                        n: 2,
+                        tag: None,
+                    },
+                ),
+                (
+                    1,
+                    Op::Update {
+                        coll: 0,
+                        key: 1,
+                        change: Change::SetN(7),
+                    },
+                ),
+                (
+                    1,
+                    Op::Update {
+                        coll: 0,
+                        key: 1,
+                        change: Change::SetN(1),
+                    },
+                ),
+                (1, Op::Delete { coll: 0, key: 1 }),
+            ],
+        );
+        // The insert of a record outside the view is not delivered.
+        assert_eq!(expected_after(&suite, "q1").len(), 1);
+        let event = |id: &str| {
+            let after = expected_after(&suite, id);
+            assert_eq!(after.len(), 2, "{id}: {after:#?}");
+            assert_eq!(after[1].0, "c0");
+            after[1].1[0]["event"].clone()
+        };
+        let entered = event("q2");
+        assert_eq!(entered["view"], json!({"$literal": "enter"}));
+        assert_eq!(entered["full_document"]["$literal"]["n"], 7);
+        assert_eq!(entered.get("full_document_before_change"), None, "free");
+        let left = event("q3");
+        assert_eq!(left["view"], json!({"$literal": "leave"}));
+        assert_eq!(left["full_document"]["$literal"]["n"], 1);
+        assert_eq!(left["full_document_before_change"]["$literal"]["n"], 7);
+        // The record left the view, so its delete is nobody's business.
+        assert_eq!(expected_after(&suite, "q4").len(), 1);
     }
 
     #[test]

@@ -444,6 +444,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 database: Some(collection("app")),
                 collection: Some(collection("users")),
                 record: object(json!({ "_id": "user1", "name": "Ada", "age": 36 })),
+                idempotency_key: Some(IdempotencyKey("7c1e-create-ada".into())),
             },
         ),
         example(
@@ -491,6 +492,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 record_id: "user1".into(),
                 set: object(json!({ "age": 37 })),
                 unset: vec!["email".into()],
+                idempotency_key: None,
             },
         ),
         example(
@@ -501,6 +503,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 database: Some(collection("app")),
                 collection: Some(collection("users")),
                 record_id: "user1".into(),
+                idempotency_key: None,
             },
         ),
         example(
@@ -516,6 +519,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 pipeline: None,
                 full_document: true,
                 resume_after: None,
+                view: false,
             },
         ),
         example(
@@ -531,6 +535,21 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 )]),
                 full_document: false,
                 resume_after: Some(token("e1-42")),
+                view: false,
+            },
+        ),
+        example(
+            "watch_view",
+            "Keeping a live view of the active users: records entering, staying in and leaving it.",
+            Watch {
+                id: id("w3"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
+                filter: Some(Filter(object(json!({ "full_document.status": "active" })))),
+                pipeline: None,
+                full_document: false,
+                resume_after: None,
+                view: true,
             },
         ),
         example(
@@ -557,6 +576,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 id: id("p1"),
                 topic: name("metrics.cpu"),
                 data: json!({ "host": "web-1", "load": 0.42 }),
+                idempotency_key: Some(IdempotencyKey("3f9a-cpu-0931".into())),
             },
         ),
         example(
@@ -698,6 +718,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 },
                 server_time: Some(at("2026-01-24T10:30:01.000Z")),
                 bound: None,
+                idempotency_window_ms: Some(600_000),
             },
         ),
         example(
@@ -826,6 +847,12 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     update_description: None,
                     committed_at: at("2026-01-24T10:30:00.123Z"),
                     resume_token: token("e1-43"),
+                    full_document_before_change: None,
+                    view: None,
+                    origin: Some(Origin {
+                        connection_id: "c-1".into(),
+                        idempotency_key: Some(IdempotencyKey("7c1e-create-ada".into())),
+                    }),
                 },
                 server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
@@ -849,6 +876,39 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     }),
                     committed_at: at("2026-01-24T10:31:00.000Z"),
                     resume_token: token("e1-44"),
+                    full_document_before_change: None,
+                    view: None,
+                    origin: None,
+                },
+                server_time: None,
+            },
+        ),
+        example(
+            "change_view_leave",
+            "A record leaving a live view: an update made it stop matching the view's filter.",
+            Change {
+                subscription: "sub-3".into(),
+                event: ChangeEvent {
+                    operation_type: OperationType::Update,
+                    ns: Namespace {
+                        database: collection("app"),
+                        collection: collection("users"),
+                    },
+                    document_key: DocumentKey { id: "user1".into() },
+                    full_document: Some(object(
+                        json!({ "_id": "user1", "name": "Ada", "status": "inactive" }),
+                    )),
+                    update_description: Some(UpdateDescription {
+                        updated_fields: object(json!({ "status": "inactive" })),
+                        removed_fields: vec![],
+                    }),
+                    committed_at: at("2026-01-24T10:32:00.000Z"),
+                    resume_token: token("e1-45"),
+                    full_document_before_change: Some(object(
+                        json!({ "_id": "user1", "name": "Ada", "status": "active" }),
+                    )),
+                    view: Some(ViewTransition::Leave),
+                    origin: None,
                 },
                 server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
@@ -890,6 +950,10 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 published_at: at("2026-01-24T10:30:02.000Z"),
                 data: json!({ "host": "web-1", "load": 0.42 }),
                 server_time: Some(at("2026-01-24T10:30:01.000Z")),
+                origin: Some(Origin {
+                    connection_id: "c-7".into(),
+                    idempotency_key: Some(IdempotencyKey("3f9a-cpu-0931".into())),
+                }),
             },
         ),
         example(
@@ -1051,6 +1115,31 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                         score: 0.81,
                     },
                 ],
+            },
+        ),
+        example(
+            "ended_watch",
+            "A watch ended by re-authentication with narrower scopes, with where to resume it.",
+            Ended {
+                subscription: Some("sub-1".into()),
+                room: None,
+                reason: EndReason::ScopesNarrowed,
+                resume_token: Some(token("e1-57")),
+                position: Some(Position {
+                    epoch: "e1".into(),
+                    seq: 57,
+                }),
+            },
+        ),
+        example(
+            "ended_room",
+            "A room membership ended because the server is shutting down.",
+            Ended {
+                subscription: None,
+                room: Some(name("lobby")),
+                reason: EndReason::ShuttingDown,
+                resume_token: None,
+                position: None,
             },
         ),
     ]

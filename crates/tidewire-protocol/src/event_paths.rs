@@ -1,4 +1,4 @@
-//! Which filter paths can resolve in a change event (spec section 8.3).
+//! Which filter paths can resolve in a change event (spec section 8.4).
 //!
 //! The answer is read from the change event's own JSON Schema, so a member
 //! added to [`ChangeEvent`] is a filter path as soon as it is on the wire,

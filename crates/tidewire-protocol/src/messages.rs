@@ -196,6 +196,7 @@ message_enum! {
         Document(Document) = "document" => profile Collab,
         Stats(Stats) = "stats" => profile Stats,
         SearchResults(SearchResults) = "search_results" => profile Vector,
+        Ended(Ended) = "ended" => profile Core,
     }
 }
 
@@ -211,7 +212,8 @@ impl ServerMessage {
             | ServerMessage::Presence(_)
             | ServerMessage::RoomMessage(_)
             | ServerMessage::TypingNotice(_)
-            | ServerMessage::DocumentEdit(_) => None,
+            | ServerMessage::DocumentEdit(_)
+            | ServerMessage::Ended(_) => None,
             ServerMessage::Error(m) => m.id.as_ref(),
             ServerMessage::Pong(m) => Some(&m.id),
             ServerMessage::Authenticated(m) => Some(&m.id),

@@ -26,8 +26,10 @@ use crate::Profile;
 /// language, which applies wherever a profile accepts a filter; `PATH` the paths
 /// that can never match a change event, which apply with `watch`; `ENDPOINT` the
 /// endpoints that bind a database or collection, which apply with the profiles
-/// whose requests name one.
-pub const PREFIXES: [(&str, &str); 23] = [
+/// whose requests name one; `VIEW` names the live views of section 8.3, an option
+/// of `watch`; `END` the ends of section 5.7, which concern every connection;
+/// `IDEM` the idempotent writes of section 7.5, an option of `records`.
+pub const PREFIXES: [(&str, &str); 26] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
     ("REC", "records"),
@@ -51,13 +53,16 @@ pub const PREFIXES: [(&str, &str); 23] = [
     ("VECTOR", "vector"),
     ("ENDPOINT", "endpoint"),
     ("PATH", "path"),
+    ("VIEW", "view"),
+    ("END", "end"),
+    ("IDEM", "idempotency"),
 ];
 
 /// Profiles whose presence brings another profile's requirements into scope.
 /// No server lists `filter` among its profiles: it implements the filter
 /// language by implementing a profile that accepts filters, so a coverage
 /// report counts the filter requirements whenever one of these is tested.
-pub const APPLIES_WITH: [(&str, &[Profile]); 3] = [
+pub const APPLIES_WITH: [(&str, &[Profile]); 6] = [
     (
         "filter",
         &[Profile::Records, Profile::Watch, Profile::Topics],
@@ -67,6 +72,9 @@ pub const APPLIES_WITH: [(&str, &[Profile]); 3] = [
         "endpoint",
         &[Profile::Records, Profile::Watch, Profile::Vector],
     ),
+    ("view", &[Profile::Watch]),
+    ("end", &[Profile::Core]),
+    ("idempotency", &[Profile::Records]),
 ];
 
 /// The requirement level, from the RFC 2119 key word of the sentence.

@@ -338,6 +338,61 @@ pub struct ChangeEvent {
     pub committed_at: Timestamp,
     /// Resuming after this token replays every later change.
     pub resume_token: ResumeToken,
+    /// The record before the change, in the events of a `view` watch: on every `leave`
+    /// event, and (at the server's choice) on the other update events of the view.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "proptest::option::of(crate::arbitrary::object())")
+    )]
+    pub full_document_before_change: Option<Object>,
+    /// How the change moves the record relative to a `view` watch's filter; present on
+    /// the events of `view` watches only.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub view: Option<ViewTransition>,
+    /// Who made the change, so that a writer recognises its own writes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
+}
+
+/// The write behind a push: the connection that sent it and its idempotency key.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Origin {
+    /// The `welcome.connection_id` of the writing connection.
+    pub connection_id: String,
+    /// The write's `idempotency_key`; absent when it carried none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
+}
+
+/// A client-chosen key that makes a write safe to retry (section 7.5): 1 to 128
+/// characters, unique among the writes of one principal within the announced window.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(
+    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
+)]
+#[serde(transparent)]
+pub struct IdempotencyKey(
+    #[schemars(length(min = 1, max = 128))]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "\"[a-z0-9-]{1,32}\"")
+    )]
+    pub String,
+);
+
+/// How a change moves a record relative to the records a `view` watch selects.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ViewTransition {
+    /// The record was not selected before the change and is after it.
+    Enter,
+    /// The record was selected before the change and still is.
+    Stay,
+    /// The record was selected before the change and is not after it (or is deleted).
+    Leave,
 }
 
 /// A subscription's last delivered position, for resuming it elsewhere.
@@ -393,6 +448,9 @@ pub enum LeaveReason {
     Left,
     /// The member's connection closed.
     Disconnected,
+    /// The server ended the membership while the connection stayed open (an
+    /// `ended` push told the member why).
+    Ended,
 }
 
 /// A message posted to a room, as broadcast and as kept in history.
@@ -559,4 +617,19 @@ pub struct BoundScope {
     /// Absent when the endpoint binds only the database.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection: Option<CollectionName>,
+}
+
+/// Why the server ended a subscription or room membership the client did not end itself.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum EndReason {
+    /// Re-authentication gave the connection scopes that no longer allow it.
+    ScopesNarrowed,
+    /// The connection's token expired; the connection is closed with 4001 next.
+    TokenExpired,
+    /// The server is shutting down; the connection is closed with 1001 next.
+    ShuttingDown,
+    /// The outbound queue overflowed; the connection is closed with 4002 next.
+    SlowConsumer,
 }

@@ -4,6 +4,7 @@
 use tidewire_protocol::{Auth, Authenticated, ErrorBody, ErrorCode, ServerMessage};
 
 use super::Reply;
+use crate::outbound::Outbound;
 use crate::session::Session;
 use crate::util::{error, timestamp};
 
@@ -24,11 +25,19 @@ pub(super) fn authenticate(session: &mut Session, auth: &Auth) -> Result<Reply, 
         ));
     }
     *identity = verified;
-    Ok(ServerMessage::Authenticated(Authenticated {
+    let reply = ServerMessage::Authenticated(Authenticated {
         id: auth.id.clone(),
         principal: identity.principal.clone(),
         scopes: identity.scopes.raw.clone(),
         expires_at: identity.expires_at.map(timestamp),
+    });
+    let scopes = identity.scopes.clone();
+    drop(identity);
+    // The reply goes first: the ends it causes follow it.
+    session.conn.reply(Outbound::message(&reply));
+    session.end_disallowed(&scopes);
+    Ok(Reply {
+        message: reply,
+        queued: true,
     })
-    .into())
 }

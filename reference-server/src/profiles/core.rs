@@ -28,6 +28,13 @@ pub(super) fn unsubscribe(
         ));
     };
     let conn = session.conn.num;
+    session.targets.remove(&unsubscribe.subscription);
+    session
+        .conn
+        .live
+        .lock()
+        .topics
+        .remove(&unsubscribe.subscription);
     match sub {
         Subscription::Watch(key) => {
             session.state.store.write().unwatch((conn, key));

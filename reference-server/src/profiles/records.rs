@@ -3,14 +3,15 @@
 //! them to the matching watches (see `store.rs`).
 
 use tidewire_protocol::{
-    Create, Created, Delete, Deleted, ErrorBody, ErrorCode, Read, Records, ServerMessage, Update,
-    Updated,
+    Create, Created, Delete, Deleted, ErrorBody, ErrorCode, IdempotencyKey, Origin, Read, Records,
+    RequestId, ServerMessage, Update, Updated,
 };
 
 use super::{parse_filter, Caller, Reply};
 use crate::auth::Action;
+use crate::idempotency::Remember;
 use crate::session::Session;
-use crate::store::{record_id, Query};
+use crate::store::{record_id, Query, Store, WriteMeta};
 use crate::util::{error, invalid_at};
 
 const DEFAULT_READ_LIMIT: u64 = 100;
@@ -26,17 +27,67 @@ pub(super) fn create(
     // A non-string `_id` is reported before a missing scope (TW-CORE-23).
     record_id(&create.record)?;
     caller.require(Action::Write, &ns, "writing")?;
-    let record =
-        session
-            .state
-            .store
-            .write()
-            .create(&database, &collection, create.record.clone())?;
+    let meta = write_meta(
+        session,
+        caller,
+        &create.id,
+        create.idempotency_key.as_ref(),
+        create,
+    );
+    let mut store = session.state.store.write();
+    if let Some(repeat) = recall(
+        &store,
+        &meta,
+        session.state.config.faults.accept_reused_keys,
+    )? {
+        return Ok(repeat.into());
+    }
+    let record = store.create_as(&database, &collection, create.record.clone(), &meta)?;
     Ok(ServerMessage::Created(Created {
         id: create.id.clone(),
         record,
     })
     .into())
+}
+
+/// The origin of a write and, when it carries a key, what to remember.
+fn write_meta(
+    session: &Session,
+    caller: &Caller,
+    id: &RequestId,
+    key: Option<&IdempotencyKey>,
+    request: &impl serde::Serialize,
+) -> WriteMeta {
+    let key = key.filter(|_| !session.state.config.faults.ignore_idempotency_keys);
+    WriteMeta {
+        origin: Some(Origin {
+            connection_id: session.conn.id.clone(),
+            idempotency_key: key.cloned(),
+        })
+        .filter(|_| !session.state.config.faults.omit_origin),
+        remember: key.map(|key| (Remember::new(caller.principal, &key.0, request), id.clone())),
+    }
+}
+
+/// The remembered reply when the write repeats an earlier one with its key.
+fn recall(
+    store: &Store,
+    meta: &WriteMeta,
+    accept_reused: bool,
+) -> Result<Option<ServerMessage>, ErrorBody> {
+    match &meta.remember {
+        Some((write, id)) => match store.recall(write, id) {
+            Err(reused) if reused.code == ErrorCode::Conflict => {
+                if accept_reused {
+                    Ok(None)
+                } else {
+                    Err(reused)
+                }
+            }
+            other => other,
+        },
+        None => Ok(None),
+    }
 }
 
 pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Reply, ErrorBody> {
@@ -110,12 +161,27 @@ pub(super) fn update(
         }
     }
     caller.require(Action::Write, &ns, "writing")?;
-    let record = session.state.store.write().update(
+    let meta = write_meta(
+        session,
+        caller,
+        &update.id,
+        update.idempotency_key.as_ref(),
+        update,
+    );
+    let mut store = session.state.store.write();
+    if let Some(repeat) = recall(
+        &store,
+        &meta,
+        session.state.config.faults.accept_reused_keys,
+    )? {
+        return Ok(repeat.into());
+    }
+    let record = store.update_as(
         &database,
         &collection,
         &update.record_id,
-        &update.set,
-        &update.unset,
+        (&update.set, &update.unset),
+        &meta,
     )?;
     Ok(ServerMessage::Updated(Updated {
         id: update.id.clone(),
@@ -132,11 +198,22 @@ pub(super) fn delete(
     let (database, collection) = session.namespace(&delete.database, &delete.collection)?;
     let ns = format!("{database}.{collection}");
     caller.require(Action::Write, &ns, "writing")?;
-    session
-        .state
-        .store
-        .write()
-        .delete(&database, &collection, &delete.record_id)?;
+    let meta = write_meta(
+        session,
+        caller,
+        &delete.id,
+        delete.idempotency_key.as_ref(),
+        delete,
+    );
+    let mut store = session.state.store.write();
+    if let Some(repeat) = recall(
+        &store,
+        &meta,
+        session.state.config.faults.accept_reused_keys,
+    )? {
+        return Ok(repeat.into());
+    }
+    store.delete_as(&database, &collection, &delete.record_id, &meta)?;
     Ok(ServerMessage::Deleted(Deleted {
         id: delete.id.clone(),
         record_id: delete.record_id.clone(),

@@ -39,6 +39,7 @@ pub(super) fn join(
         shown_as,
     );
     session.rooms.insert(join.room.to_string());
+    session.conn.live.lock().rooms.insert(join.room.to_string());
     Ok(ServerMessage::Joined(Joined {
         id: join.id.clone(),
         room: join.room.clone(),
@@ -61,6 +62,7 @@ pub(super) fn leave(session: &mut Session, leave: &Leave) -> Result<Reply, Error
         ));
     }
     session.rooms.remove(leave.room.as_str());
+    session.conn.live.lock().rooms.remove(leave.room.as_str());
     Ok(ServerMessage::Left(Left {
         id: leave.id.clone(),
         room: leave.room.clone(),

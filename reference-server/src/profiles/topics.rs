@@ -1,9 +1,12 @@
 //! The topics profile's requests: `subscribe` and `publish`.
 
-use tidewire_protocol::{ErrorBody, Publish, Published, ServerMessage, Subscribe, Subscribed};
+use tidewire_protocol::{
+    ErrorBody, Origin, Publish, Published, ServerMessage, Subscribe, Subscribed,
+};
 
 use super::{parse_filter, Caller, Reply};
 use crate::auth::Action;
+use crate::idempotency::Remember;
 use crate::session::{Session, Subscription};
 use crate::topics::TopicSub;
 
@@ -31,6 +34,11 @@ pub(super) fn subscribe(
         sub_id.clone(),
         Subscription::Topic(subscribe.topic.to_string(), key),
     );
+    session.targets.insert(
+        sub_id.clone(),
+        (Action::Subscribe, subscribe.topic.to_string()),
+    );
+    session.conn.live.lock().topics.insert(sub_id.clone());
     Ok(ServerMessage::Subscribed(Subscribed {
         id: subscribe.id.clone(),
         subscription: sub_id,
@@ -44,17 +52,39 @@ pub(super) fn publish(
     publish: &Publish,
 ) -> Result<Reply, ErrorBody> {
     caller.require(Action::Publish, &publish.topic, "publishing to")?;
-    let (message_id, published_at) =
-        session
-            .state
-            .topics
-            .lock()
-            .publish(&publish.topic, caller.principal, &publish.data);
-    Ok(ServerMessage::Published(Published {
+    let faults = &session.state.config.faults;
+    let key = publish
+        .idempotency_key
+        .as_ref()
+        .filter(|_| !faults.ignore_idempotency_keys);
+    let remember = key.map(|key| Remember::new(caller.principal, &key.0, publish));
+    let origin = Origin {
+        connection_id: session.conn.id.clone(),
+        idempotency_key: key.cloned(),
+    };
+    let mut topics = session.state.topics.lock();
+    if let Some(write) = &remember {
+        match topics.recall(write, &publish.id) {
+            Ok(Some(repeat)) => return Ok(repeat.into()),
+            Ok(None) => {}
+            Err(_) if faults.accept_reused_keys => {}
+            Err(reused) => return Err(reused),
+        }
+    }
+    let (message_id, published_at) = topics.publish(
+        &publish.topic,
+        caller.principal,
+        &publish.data,
+        Some(&origin).filter(|_| !faults.omit_origin),
+    );
+    let reply = Published {
         id: publish.id.clone(),
         topic: publish.topic.clone(),
         message_id,
         published_at,
-    })
-    .into())
+    };
+    if let Some(write) = &remember {
+        topics.remember(write, &reply);
+    }
+    Ok(ServerMessage::Published(reply).into())
 }

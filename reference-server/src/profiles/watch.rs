@@ -65,6 +65,8 @@ pub(super) fn watch(
         filter,
         pipeline,
         full_document: watch.full_document,
+        view: watch.view,
+        drops_leaves: session.state.config.faults.view_drops_leaves,
     };
     // The store queues the `watching` reply itself, ahead of the replayed
     // and live changes it pushes under the same lock.
@@ -74,6 +76,9 @@ pub(super) fn watch(
         watch.id.clone(),
         watch.resume_after.as_ref(),
     )?;
+    session
+        .targets
+        .insert(sub_id.clone(), (Action::Read, target));
     session
         .subscriptions
         .insert(sub_id, Subscription::Watch(key));

@@ -259,6 +259,16 @@ async fn scopes_forbid_and_events_do_not_cross_scopes() {
             "authenticated",
         )
         .await;
+    // The new scopes would refuse a watch of all of `app`: it ends (TW-END-6),
+    // and a watch of what they allow takes its place.
+    let ended = alice.recv_type("ended").await;
+    assert_eq!(ended["reason"], "scopes_narrowed", "{ended}");
+    alice
+        .ok(
+            json!({"type": "watch", "database": "app", "collection": "public"}),
+            "watching",
+        )
+        .await;
     root.ok(create("secret", "s2"), "created").await;
     root.ok(create("public", "p1"), "created").await;
     root.ok(create("users", "u1"), "created").await;

@@ -709,3 +709,250 @@ async fn the_data_dir_and_age_bound_are_flags_and_environment_variables() {
     assert_eq!(check.read_all().await.len(), 2);
     server.kill().await;
 }
+
+#[tokio::test]
+async fn a_view_resumes_across_sigkill_with_its_labels_and_pre_images() {
+    let dir = tempfile::tempdir().unwrap();
+    let view = |resume_after: Option<&str>| {
+        let mut watch = json!({
+            "type": "watch", "database": DB, "collection": COLL,
+            "filter": {"full_document.status": "active"}, "view": true,
+        });
+        if let Some(token) = resume_after {
+            watch["resume_after"] = json!(token);
+        }
+        watch
+    };
+    let server = Spawned::start(dir.path(), &[]).await;
+    let mut writer = Peer::connect(&server.url).await;
+    writer
+        .request(json!({"type": "create", "database": DB, "collection": COLL, "record": {"_id": "a", "status": "active"}}))
+        .await
+        .unwrap();
+    let mut watcher = Peer::connect(&server.url).await;
+    let watching = watcher.request(view(None)).await.unwrap();
+    assert_eq!(watching["type"], "watching", "{watching}");
+    let token = watching["resume_token"].as_str().unwrap().to_string();
+    for request in [
+        json!({"type": "update", "database": DB, "collection": COLL, "record_id": "a", "set": {"status": "idle"}}),
+        json!({"type": "create", "database": DB, "collection": COLL, "record": {"_id": "b", "status": "active"}}),
+        json!({"type": "delete", "database": DB, "collection": COLL, "record_id": "b"}),
+        json!({"type": "delete", "database": DB, "collection": COLL, "record_id": "a"}),
+    ] {
+        let reply = writer.request(request).await.unwrap();
+        assert_ne!(reply["type"], "error", "{reply}");
+    }
+    let live: Vec<Value> = {
+        let mut events = Vec::new();
+        for _ in 0..3 {
+            events.push(watcher.next().await.unwrap()["event"].clone());
+        }
+        events
+    };
+    server.kill().await;
+
+    let server = Spawned::start(dir.path(), &[]).await;
+    let mut watcher = Peer::connect(&server.url).await;
+    let watching = watcher.request(view(Some(&token))).await.unwrap();
+    assert_eq!(watching["resumed"], true, "{watching}");
+    let mut replayed = Vec::new();
+    for _ in 0..3 {
+        replayed.push(watcher.next().await.unwrap()["event"].clone());
+    }
+    assert_eq!(replayed, live, "the replay carries what the live view did");
+    let summary: Vec<(Value, Value, Value, Value)> = replayed
+        .iter()
+        .map(|e| {
+            (
+                e["document_key"]["_id"].clone(),
+                e["operation_type"].clone(),
+                e["view"].clone(),
+                e["full_document_before_change"]["status"].clone(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        summary,
+        [
+            (json!("a"), json!("update"), json!("leave"), json!("active")),
+            (json!("b"), json!("insert"), json!("enter"), Value::Null),
+            (json!("b"), json!("delete"), json!("leave"), json!("active")),
+        ],
+        "the delete of a, outside the view, is not replayed"
+    );
+    let ping = watcher.request(json!({"type": "ping"})).await.unwrap();
+    assert_eq!(ping["type"], "pong", "nothing else was replayed: {ping}");
+    server.kill().await;
+}
+
+/// A write of one of several clients that retries what was not acknowledged.
+#[derive(Debug, Clone)]
+enum KeyedOp {
+    /// A record without `_id`: applied twice, it would be stored twice.
+    Create { seq: u64 },
+    /// One of the client's records: applied twice, it would answer `not_found`.
+    Delete { seq: u64, id: String },
+}
+
+/// A client whose every write carries an idempotency key and which, after a
+/// restart, sends its unacknowledged write again with the same key.
+struct KeyedWriter {
+    name: String,
+    rng: fastrand::Rng,
+    next_seq: u64,
+    /// The client's records by the acknowledged writes: (seq, _id).
+    live: Vec<(u64, String)>,
+    acknowledged: usize,
+    in_flight: Option<KeyedOp>,
+}
+
+impl KeyedWriter {
+    fn request(&self, op: &KeyedOp) -> Value {
+        match op {
+            KeyedOp::Create { seq } => json!({
+                "type": "create", "database": DB, "collection": COLL,
+                "record": {"writer": self.name, "seq": seq},
+                "idempotency_key": format!("{}-create-{seq}", self.name),
+            }),
+            KeyedOp::Delete { seq, id } => json!({
+                "type": "delete", "database": DB, "collection": COLL, "record_id": id,
+                "idempotency_key": format!("{}-delete-{seq}", self.name),
+            }),
+        }
+    }
+
+    fn next_op(&mut self) -> KeyedOp {
+        if self.live.is_empty() || self.rng.u32(0..10) < 7 {
+            self.next_seq += 1;
+            KeyedOp::Create { seq: self.next_seq }
+        } else {
+            let (seq, id) = self.live[self.rng.usize(0..self.live.len())].clone();
+            KeyedOp::Delete { seq, id }
+        }
+    }
+
+    /// Records the outcome of `op` from its (first or repeated) reply.
+    fn acknowledge(&mut self, op: &KeyedOp, reply: &Value) {
+        match op {
+            KeyedOp::Create { seq } => {
+                assert_eq!(reply["type"], "created", "{op:?}: {reply}");
+                assert_eq!(reply["record"]["seq"], *seq, "{reply}");
+                let id = reply["record"]["_id"].as_str().unwrap().to_string();
+                self.live.push((*seq, id));
+            }
+            KeyedOp::Delete { seq, id } => {
+                assert_eq!(reply["type"], "deleted", "{op:?}: {reply}");
+                assert_eq!(reply["record_id"], json!(id), "{reply}");
+                self.live.retain(|(live, _)| live != seq);
+            }
+        }
+        self.acknowledged += 1;
+    }
+
+    async fn send(&mut self, peer: &mut Peer, op: KeyedOp) -> Result<(), Lost> {
+        self.in_flight = Some(op.clone());
+        let reply = peer.request(self.request(&op)).await?;
+        self.in_flight = None;
+        self.acknowledge(&op, &reply);
+        Ok(())
+    }
+
+    /// Sends the unacknowledged write again, then writes until the connection is lost.
+    async fn run(&mut self, peer: &mut Peer) {
+        if let Some(op) = self.in_flight.clone() {
+            if self.send(peer, op).await.is_err() {
+                return;
+            }
+        }
+        loop {
+            let op = self.next_op();
+            if self.send(peer, op).await.is_err() {
+                return;
+            }
+        }
+    }
+}
+
+#[tokio::test]
+async fn keyed_writes_retried_after_sigkill_apply_exactly_once() {
+    const ROUNDS: usize = 30;
+    const WRITERS: usize = 3;
+    let seed = seed();
+    println!("crash seed {seed} (replay with TIDEWIRE_CRASH_SEED={seed})");
+    let mut rng = fastrand::Rng::with_seed(seed);
+    let dir = tempfile::tempdir().unwrap();
+    let mut writers: Vec<KeyedWriter> = (0..WRITERS)
+        .map(|n| KeyedWriter {
+            name: format!("w{n}"),
+            rng: fastrand::Rng::with_seed(rng.u64(..)),
+            next_seq: 0,
+            live: Vec::new(),
+            acknowledged: 0,
+            in_flight: None,
+        })
+        .collect();
+    let mut retried = 0;
+    for round in 0..ROUNDS {
+        let server = Spawned::start(dir.path(), &[]).await;
+        let mut peers = Vec::new();
+        for _ in 0..WRITERS {
+            peers.push(Peer::connect(&server.url).await);
+        }
+        retried += writers.iter().filter(|w| w.in_flight.is_some()).count();
+        let kill_after = Duration::from_millis(rng.u64(20..300));
+        let killer = async {
+            tokio::time::sleep(kill_after).await;
+            server.kill().await;
+        };
+        let writing = futures_util::future::join_all(
+            writers
+                .iter_mut()
+                .zip(peers.iter_mut())
+                .map(|(writer, peer)| writer.run(peer)),
+        );
+        tokio::join!(killer, writing);
+        if round % 10 == 9 {
+            println!(
+                "round {}: {} writes acknowledged",
+                round + 1,
+                writers.iter().map(|w| w.acknowledged).sum::<usize>()
+            );
+        }
+    }
+
+    // The last unacknowledged writes are retried once more, then the records tell.
+    let server = Spawned::start(dir.path(), &[]).await;
+    for writer in &mut writers {
+        let mut peer = Peer::connect(&server.url).await;
+        if let Some(op) = writer.in_flight.clone() {
+            writer.send(&mut peer, op).await.unwrap();
+            retried += 1;
+        }
+    }
+    let mut check = Peer::connect(&server.url).await;
+    let records = check.read_all().await;
+    for writer in &writers {
+        let mut stored: Vec<(u64, String)> = records
+            .iter()
+            .filter(|r| r["writer"] == json!(writer.name))
+            .map(|r| {
+                (
+                    r["seq"].as_u64().unwrap(),
+                    r["_id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        stored.sort();
+        let mut expected = writer.live.clone();
+        expected.sort();
+        assert_eq!(
+            stored, expected,
+            "{}: every acknowledged write is stored once, and no retried one twice",
+            writer.name
+        );
+    }
+    let acknowledged: usize = writers.iter().map(|w| w.acknowledged).sum();
+    assert!(acknowledged > ROUNDS, "writes happened between the kills");
+    println!("{ROUNDS} kills, {acknowledged} keyed writes acknowledged, {retried} retried");
+    server.kill().await;
+}

@@ -399,8 +399,19 @@ async fn a_slow_consumer_is_cut_off_without_stalling_others() {
 
     let (code, _, before) = slow.expect_close().await;
     assert_eq!(code, 4002);
-    let (notice, delivered) = before.split_last().expect("a notice before the close");
-    assert_eq!(notice["type"], "notice");
+    let notice_at = before
+        .iter()
+        .rposition(|m| m["type"] == "notice")
+        .expect("a notice before the close");
+    let (delivered, rest) = before.split_at(notice_at);
+    let (notice, ended) = rest.split_first().unwrap();
+    assert_eq!(ended.len(), 1, "one ended per subscription: {ended:?}");
+    assert_eq!(ended[0]["type"], "ended");
+    assert_eq!(ended[0]["reason"], "slow_consumer");
+    assert_eq!(
+        ended[0]["resume_token"],
+        notice["positions"][0]["resume_token"]
+    );
     assert_eq!(notice["reason"], "slow_consumer");
     assert!(delivered.iter().all(|m| m["type"] == "change"));
     let positions = notice["positions"].as_array().unwrap();

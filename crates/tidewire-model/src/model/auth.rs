@@ -23,6 +23,7 @@ impl Model {
                 database: Some(coll_name(DATABASE.into())),
                 collection: Some(coll_name(collection(coll))),
                 record: Map::from_iter([("_id".to_string(), json!("narrow"))]),
+                idempotency_key: None,
             }),
         );
         self.steps.push(

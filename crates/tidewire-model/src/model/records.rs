@@ -27,6 +27,7 @@ impl Model {
                 database: Some(coll_name(DATABASE.into())),
                 collection: Some(coll_name(collection(coll))),
                 record: record.clone(),
+                idempotency_key: None,
             }),
             false,
         );
@@ -42,7 +43,72 @@ impl Model {
             json!({"type": "created", "id": id, "record": {"$literal": record}}),
         );
         let event = self.event("insert", coll, &key);
-        self.change(coll, event, Some(&record));
+        self.change(coll, event, (None, Some(&record)));
+    }
+
+    /// A create with an idempotency key: a repeat of a remembered write gets
+    /// its reply and changes nothing (TW-IDEM-1), another write under the key
+    /// is a `conflict` (TW-IDEM-2), a new key behaves as a plain create and
+    /// is remembered when the create succeeds.
+    pub(super) fn apply_keyed_create(
+        &mut self,
+        conn: usize,
+        id: &str,
+        coll: u8,
+        k: u8,
+        n: i64,
+        idem: u8,
+    ) {
+        let idempotency_key = format!("{NONCE}-i{idem}");
+        let mut record = Map::new();
+        record.insert("_id".into(), json!(key(k)));
+        record.insert("n".into(), json!(n));
+        let request = Create {
+            id: request_id(id.to_string()),
+            database: Some(coll_name(DATABASE.into())),
+            collection: Some(coll_name(collection(coll))),
+            record: record.clone(),
+            idempotency_key: Some(IdempotencyKey(idempotency_key.clone())),
+        };
+        let mut fingerprint = typed(request.clone());
+        fingerprint
+            .as_object_mut()
+            .expect("messages are objects")
+            .remove("id");
+        if let Some((remembered, reply)) = self.keys.get(&idem).cloned() {
+            self.send(conn, typed(request), false);
+            if remembered == fingerprint {
+                let mut reply = reply;
+                reply["id"] = json!(id);
+                self.expect(conn, reply);
+            } else {
+                self.expect(
+                    conn,
+                    error_with(
+                        id,
+                        ErrorCode::Conflict,
+                        json!({ "idempotency_key": idempotency_key }),
+                    ),
+                );
+            }
+            return;
+        }
+        self.send(conn, typed(request), false);
+        let key = key(k);
+        let records = self.records.entry(coll).or_default();
+        if records.contains_key(&key) {
+            self.expect(conn, error(id, ErrorCode::Conflict));
+            return;
+        }
+        records.insert(key.clone(), record.clone());
+        let record = Value::Object(record);
+        let reply = json!({"type": "created", "record": {"$literal": record}});
+        self.keys.insert(idem, (fingerprint, reply.clone()));
+        let mut reply = reply;
+        reply["id"] = json!(id);
+        self.expect(conn, reply);
+        let event = self.event("insert", coll, &key);
+        self.change(coll, event, (None, Some(&record)));
     }
 
     pub(super) fn apply_update(&mut self, conn: usize, id: &str, coll: u8, k: u8, change: Change) {
@@ -65,6 +131,7 @@ impl Model {
                 record_id: key.clone(),
                 set: set.clone(),
                 unset: unset.clone(),
+                idempotency_key: None,
             }),
             false,
         );
@@ -72,6 +139,7 @@ impl Model {
             self.expect(conn, error(id, ErrorCode::NotFound));
             return;
         };
+        let before = Value::Object(record.clone());
         let mut removed = Vec::new();
         match change {
             Change::SetN(v) => {
@@ -107,7 +175,7 @@ impl Model {
             "update_description".into(),
             json!({"updated_fields": set, "removed_fields": removed}),
         );
-        self.change(coll, event, Some(&record));
+        self.change(coll, event, (Some(&before), Some(&record)));
     }
 
     pub(super) fn apply_delete(&mut self, conn: usize, id: &str, coll: u8, k: u8) {
@@ -120,16 +188,17 @@ impl Model {
                 database: Some(coll_name(DATABASE.into())),
                 collection: Some(coll_name(collection(coll))),
                 record_id: key.clone(),
+                idempotency_key: None,
             }),
             false,
         );
-        if self.records.entry(coll).or_default().remove(&key).is_none() {
+        let Some(before) = self.records.entry(coll).or_default().remove(&key) else {
             self.expect(conn, error(id, ErrorCode::NotFound));
             return;
-        }
+        };
         self.expect(conn, json!({"type": "deleted", "id": id, "record_id": key}));
         let event = self.event("delete", coll, &key);
-        self.change(coll, event, None);
+        self.change(coll, event, (Some(&Value::Object(before)), None));
     }
 
     pub(super) fn apply_get(&mut self, conn: usize, id: &str, coll: u8, k: u8) {

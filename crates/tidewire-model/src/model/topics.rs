@@ -42,6 +42,7 @@ impl Model {
                 id: rid,
                 topic: name(topic(t)),
                 data: data.clone(),
+                idempotency_key: None,
             }),
             false,
         );

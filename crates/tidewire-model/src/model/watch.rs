@@ -10,7 +10,7 @@ impl Model {
         coll: Option<u8>,
         filter: EventFilter,
         pipeline: bool,
-        full_document: bool,
+        (full_document, view): (bool, bool),
     ) {
         let rid = request_id(id.to_string());
         let filter_json = filter.to_json();
@@ -32,6 +32,7 @@ impl Model {
                 }),
                 full_document,
                 resume_after: None,
+                view,
             }),
             false,
         );
@@ -54,16 +55,31 @@ impl Model {
                     .as_ref()
                     .map(|p| Pipeline::parse(p).expect("model pipelines are valid")),
                 full_document,
+                view,
             },
         });
     }
 
+    /// Predicts the `change` pushes of one commit. `images` are the record
+    /// before the change (`None` for an insert) and after it (`None` for a delete).
     pub(super) fn change(
         &mut self,
         coll: u8,
         event: Map<String, Value>,
-        full_document: Option<&Value>,
+        images: (Option<&Value>, Option<&Value>),
     ) {
+        let (before, after) = images;
+        let insert = event["operation_type"] == "insert";
+        let update = event["operation_type"] == "update";
+        let with_document = |record: Option<&Value>| {
+            record.map(|doc| {
+                let mut probe = event.clone();
+                probe.insert("full_document".into(), doc.clone());
+                Value::Object(probe)
+            })
+        };
+        let before_probe = with_document(before);
+        let after_probe = with_document(after);
         let mut pushes = Vec::new();
         for sub in &self.subscriptions {
             let SubKind::Watch {
@@ -71,6 +87,7 @@ impl Model {
                 filter,
                 pipeline,
                 full_document: wants_full,
+                view,
             } = &sub.kind
             else {
                 continue;
@@ -78,34 +95,68 @@ impl Model {
             if target.is_some_and(|t| t != coll) {
                 continue;
             }
+            let passes = |probe: &Option<Value>| {
+                probe.as_ref().is_some_and(|e| {
+                    filter.matches(e) && pipeline.as_ref().is_none_or(|p| p.matches(e))
+                })
+            };
             let mut sent = event.clone();
-            let insert = event["operation_type"] == "insert";
-            if let Some(doc) = full_document.filter(|_| insert || *wants_full) {
-                sent.insert("full_document".into(), doc.clone());
+            // TW-VIEW-3 leaves the pre-image of enter and stay updates to the server.
+            let mut pre_image_free = false;
+            if *view {
+                let transition = match (passes(&before_probe), passes(&after_probe)) {
+                    (false, false) => continue,
+                    (false, true) => "enter",
+                    (true, true) => "stay",
+                    (true, false) => "leave",
+                };
+                if let Some(doc) = after {
+                    sent.insert("full_document".into(), doc.clone());
+                }
+                match (transition, before) {
+                    ("leave", Some(doc)) => {
+                        sent.insert("full_document_before_change".into(), doc.clone());
+                    }
+                    _ => pre_image_free = update,
+                }
+                sent.insert("view".into(), json!(transition));
+            } else {
+                if let Some(doc) = after.filter(|_| insert || *wants_full) {
+                    sent.insert("full_document".into(), doc.clone());
+                }
+                if !filter.matches(&Value::Object(sent.clone()))
+                    || pipeline
+                        .as_ref()
+                        .is_some_and(|p| !p.matches(&Value::Object(sent.clone())))
+                {
+                    continue;
+                }
             }
-            let sent = Value::Object(sent);
-            if !filter.matches(&sent) || pipeline.as_ref().is_some_and(|p| !p.matches(&sent)) {
-                continue;
-            }
-            let sent = sent.as_object().expect("events are objects");
             // The server may add members to the event and to its own objects
-            // in it (TW-CORE-6); the record is the client's data, as it was.
+            // in it (TW-CORE-6); the records are the client's data, as they were.
             let mut pattern: Map<String, Value> = sent
                 .iter()
                 .map(|(k, v)| match v {
-                    Value::Object(inner) if k != "full_document" => (
-                        k.clone(),
-                        inner
-                            .iter()
-                            .map(|(ik, iv)| (ik.clone(), json!({"$literal": iv})))
-                            .collect(),
-                    ),
+                    Value::Object(inner)
+                        if k != "full_document" && k != "full_document_before_change" =>
+                    {
+                        (
+                            k.clone(),
+                            inner
+                                .iter()
+                                .map(|(ik, iv)| (ik.clone(), json!({"$literal": iv})))
+                                .collect(),
+                        )
+                    }
                     _ => (k.clone(), json!({"$literal": v})),
                 })
                 .collect();
-            if !sent.contains_key("full_document") {
-                // TW-WATCH-4: only inserts and updates of watches that asked carry it.
-                pattern.insert("full_document".into(), json!({"$absent": true}));
+            for member in ["full_document", "full_document_before_change", "view"] {
+                let free = member == "full_document_before_change" && pre_image_free;
+                if !sent.contains_key(member) && !free {
+                    // TW-WATCH-4, TW-VIEW-3, TW-VIEW-4: absent unless required or allowed.
+                    pattern.insert(member.into(), json!({"$absent": true}));
+                }
             }
             pattern.insert("committed_at".into(), timestamp());
             pattern.insert("resume_token".into(), ANY_STRING());

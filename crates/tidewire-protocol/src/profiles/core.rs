@@ -5,7 +5,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-use crate::names::RequestId;
+use crate::names::{Name, RequestId};
 use crate::types::*;
 
 /// Asks for a `pong` with the same `id` and `payload` (profile core).
@@ -52,6 +52,10 @@ pub struct Welcome {
     /// endpoint that binds none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub bound: Option<BoundScope>,
+    /// How long, in milliseconds, the server remembers a write's `idempotency_key`;
+    /// absent when the server does not honour keys.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_window_ms: Option<u64>,
 }
 
 /// The reply to `ping`.
@@ -110,4 +114,25 @@ pub struct Notice {
 pub struct Unsubscribed {
     pub id: RequestId,
     pub subscription: SubscriptionId,
+}
+
+/// A subscription or room membership the server ended without the client asking.
+/// Nothing for it follows; `unsubscribe` or `leave` naming it answers `not_found`.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Ended {
+    /// The ended watch or topic subscription; absent when a room membership ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub subscription: Option<SubscriptionId>,
+    /// The room whose membership ended; absent when a subscription ended.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<Name>,
+    pub reason: EndReason,
+    /// For a watch: resuming after this token misses no matching change that was
+    /// not delivered before this message.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub resume_token: Option<ResumeToken>,
+    /// For a watch: the journal position `resume_token` names.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }

@@ -23,6 +23,10 @@ pub struct Create {
         proptest(strategy = "crate::arbitrary::object()")
     )]
     pub record: Object,
+    /// Makes a retry safe: a repeat with the same key within the announced
+    /// `welcome.idempotency_window_ms` gets the original reply and applies nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Reads one record by id, or records by query (profile records). Replied to with `records`.
@@ -107,6 +111,10 @@ pub struct Update {
         skip_serializing_if = "Vec::is_empty"
     )]
     pub unset: Vec<String>,
+    /// Makes a retry safe: a repeat with the same key within the announced
+    /// `welcome.idempotency_window_ms` gets the original reply and applies nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Removes a record (profile records). Replied to with `deleted`.
@@ -121,6 +129,10 @@ pub struct Delete {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub collection: Option<CollectionName>,
     pub record_id: String,
+    /// Makes a retry safe: a repeat with the same key within the announced
+    /// `welcome.idempotency_window_ms` gets the original reply and applies nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// The reply to `create`: the stored record, with its `_id`.

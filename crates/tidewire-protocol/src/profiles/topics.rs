@@ -29,6 +29,10 @@ pub struct Publish {
         proptest(strategy = "crate::arbitrary::json()")
     )]
     pub data: Value,
+    /// Makes a retry safe: a repeat with the same key within the announced
+    /// `welcome.idempotency_window_ms` gets the original reply and publishes nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// The reply to `subscribe`.
@@ -66,4 +70,7 @@ pub struct Publication {
     /// When the server sent this push, by its clock (section 14.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_time: Option<Timestamp>,
+    /// Who published it, so that a publisher recognises its own publications.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }

@@ -40,6 +40,11 @@ pub struct Watch {
     /// Replay every matching change after this position, then continue live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_after: Option<ResumeToken>,
+    /// Keep a live view of the records the filter and pipeline select: changes that
+    /// move a record into, within or out of the selection, each labelled in
+    /// `event.view`, with the record before the change where the client needs it.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub view: bool,
 }
 
 /// The reply to `watch`. A barrier: every matching change committed after it is delivered.

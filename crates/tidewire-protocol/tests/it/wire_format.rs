@@ -66,6 +66,9 @@ fn update_change_event() {
             }),
             committed_at: Timestamp("2026-01-24T10:30:01.000Z".into()),
             resume_token: ResumeToken("e1-43".into()),
+            full_document_before_change: None,
+            view: None,
+            origin: None,
         },
         server_time: None,
     });
