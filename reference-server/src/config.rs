@@ -34,6 +34,16 @@ pub struct Faults {
     pub accept_stale_edit: bool,
     /// Leave the rooms of a dropped connection untouched: no presence, still a member.
     pub keep_dropped_member: bool,
+    /// Close auth timeouts, refused origins and rate abuse with the one code 1008.
+    pub shared_policy_close: bool,
+    /// Leave `retry_after_ms` out of the rate-abuse close reason.
+    pub close_without_delay: bool,
+    /// Drop TCP without a close frame after a frame that breaks RFC 6455.
+    pub drop_on_protocol_error: bool,
+    /// Drop the socket on a client's close frame instead of answering it.
+    pub no_close_reply: bool,
+    /// Send no liveness pings and never close a silent peer.
+    pub never_ping: bool,
 }
 
 /// Records to load into a collection when the server starts.

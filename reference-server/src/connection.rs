@@ -18,7 +18,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
-use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
@@ -110,7 +110,12 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
             biased;
             _ = &mut closed => break,
             _ = sleep_until(auth_deadline.unwrap_or_else(Instant::now)), if auth_deadline.is_some() && !authenticated => {
-                conn.request_close(CloseRequest::server(CloseCode::PolicyViolation, "auth timeout"));
+                let code = if state.config.faults.shared_policy_close {
+                    CloseCode::PolicyViolation
+                } else {
+                    CloseCode::AuthTimeout
+                };
+                conn.request_close(CloseRequest::server(code, "auth timeout"));
             }
             _ = sleep_until(expiry.map_or_else(Instant::now, |e| e.1)), if expiry.is_some() => {
                 conn.request_close(CloseRequest::server(CloseCode::AuthExpired, "token expired"));
@@ -143,6 +148,9 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
                     CloseCode::InvalidPayload,
                     "text frame is not valid UTF-8",
                 )),
+                Some(Err(WsError::Protocol(err))) if breaks_framing(&err) && !state.config.faults.drop_on_protocol_error => {
+                    conn.request_close(CloseRequest::server(CloseCode::ProtocolError, format!("protocol error: {err}")))
+                }
                 Some(Err(err)) => conn.request_close(CloseRequest::Peer(format!("transport error: {err}"))),
                 None => conn.request_close(CloseRequest::Peer("connection dropped".into())),
             },
@@ -166,7 +174,9 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
                 linger(ws, grace).await;
             }
         }
-        (CloseRequest::Peer(_), Some(sink)) if client_closed => {
+        (CloseRequest::Peer(_), Some(sink))
+            if client_closed && !state.config.faults.no_close_reply =>
+        {
             // Reading on lets the library send its reply to the client's close frame.
             let _ = timeout(grace, async { while stream.next().await.is_some() {} }).await;
             drop(sink);
@@ -176,6 +186,18 @@ pub(crate) async fn serve(state: Arc<State>, ws: Ws, peer: String, identity: Ide
     state.connections.lock().remove(&number);
     state.release_slot();
     info!(connection = %conn.id, reason = %request.describe(), "connection closed");
+}
+
+/// Whether a read error is the client breaking RFC 6455's framing (as
+/// opposed to the connection ending), which is answered with close 1002.
+fn breaks_framing(err: &ProtocolError) -> bool {
+    !matches!(
+        err,
+        ProtocolError::ResetWithoutClosingHandshake
+            | ProtocolError::SendAfterClosing
+            | ProtocolError::ReceivedAfterClosing
+            | ProtocolError::HandshakeIncomplete
+    )
 }
 
 fn instant_of(at: SystemTime) -> Instant {

@@ -79,6 +79,16 @@ pub enum InjectedFault {
     PresenceWithoutReason,
     /// Observers are listed and announced with the role `participant`.
     ObserverAsParticipant,
+    /// An auth timeout, a refused origin and rate abuse all close with 1008, as one policy code.
+    SharedPolicyClose,
+    /// The rate-abuse close reason states no `retry_after_ms`.
+    CloseWithoutDelay,
+    /// A frame that breaks RFC 6455 drops the TCP connection without a close frame.
+    DropOnProtocolError,
+    /// A client's close frame is not answered: the socket is dropped at once.
+    NoCloseReply,
+    /// No liveness ping is sent and no silent peer is closed.
+    NeverPing,
 }
 
 /// A name that is no fault of the catalogue.
@@ -90,7 +100,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 27] = [
+    pub const ALL: [InjectedFault; 32] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -118,6 +128,11 @@ impl InjectedFault {
         InjectedFault::HistoryNewestFirst,
         InjectedFault::PresenceWithoutReason,
         InjectedFault::ObserverAsParticipant,
+        InjectedFault::SharedPolicyClose,
+        InjectedFault::CloseWithoutDelay,
+        InjectedFault::DropOnProtocolError,
+        InjectedFault::NoCloseReply,
+        InjectedFault::NeverPing,
     ];
 
     /// The stable kebab-case name.
@@ -150,6 +165,11 @@ impl InjectedFault {
             InjectedFault::HistoryNewestFirst => "history-newest-first",
             InjectedFault::PresenceWithoutReason => "presence-without-reason",
             InjectedFault::ObserverAsParticipant => "observer-as-participant",
+            InjectedFault::SharedPolicyClose => "shared-policy-close",
+            InjectedFault::CloseWithoutDelay => "close-without-delay",
+            InjectedFault::DropOnProtocolError => "drop-on-protocol-error",
+            InjectedFault::NoCloseReply => "no-close-reply",
+            InjectedFault::NeverPing => "never-ping",
         }
     }
 
@@ -213,6 +233,15 @@ impl InjectedFault {
                 "presence of a departed member lacks its reason"
             }
             InjectedFault::ObserverAsParticipant => "observers are listed as participants",
+            InjectedFault::SharedPolicyClose => {
+                "auth timeouts, refused origins and rate abuse all close with 1008"
+            }
+            InjectedFault::CloseWithoutDelay => "the rate-abuse close reason lacks retry_after_ms",
+            InjectedFault::DropOnProtocolError => {
+                "a frame that breaks RFC 6455 drops TCP without a close frame"
+            }
+            InjectedFault::NoCloseReply => "a client's close frame is never answered",
+            InjectedFault::NeverPing => "silent peers are never pinged nor closed",
         }
     }
 
@@ -234,6 +263,11 @@ impl InjectedFault {
             InjectedFault::LeakAcrossScope => faults.leak_across_scope = true,
             InjectedFault::AcceptStaleEdit => faults.accept_stale_edit = true,
             InjectedFault::KeepDroppedMember => faults.keep_dropped_member = true,
+            InjectedFault::SharedPolicyClose => faults.shared_policy_close = true,
+            InjectedFault::CloseWithoutDelay => faults.close_without_delay = true,
+            InjectedFault::DropOnProtocolError => faults.drop_on_protocol_error = true,
+            InjectedFault::NoCloseReply => faults.no_close_reply = true,
+            InjectedFault::NeverPing => faults.never_ping = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

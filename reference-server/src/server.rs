@@ -364,7 +364,12 @@ async fn upgrade(
         });
     if !origin_allowed {
         info!(%peer, origin = head.header("origin").unwrap_or(""), "refused: origin not allowed");
-        connection::refuse(&state, ws, CloseCode::PolicyViolation, "origin not allowed").await;
+        let code = if state.config.faults.shared_policy_close {
+            CloseCode::PolicyViolation
+        } else {
+            CloseCode::OriginNotAllowed
+        };
+        connection::refuse(&state, ws, code, "origin not allowed").await;
         return;
     }
     // With authentication off, tokens are not examined (section 6.1).

@@ -251,9 +251,13 @@ impl Choices for Alternate {
 
     fn close_reason(&self, code: CloseCode, usual: &str) -> String {
         match code {
-            // TW-AUTH-3, TW-AUTH-10, TW-LIMIT-3, TW-LIMIT-5 and TW-LIMIT-7
-            // name these reasons.
+            // TW-AUTH-3 and TW-LIMIT-5 name these reasons.
             CloseCode::PolicyViolation | CloseCode::TryAgainLater => usual.to_string(),
+            // Section 18.1: the delay leads the reason; the text after it is free.
+            _ if code.carries_delay() => match tidewire_protocol::close_reason_delay(usual) {
+                Some(delay_ms) => CloseCode::reason_with_delay(delay_ms, "Closed."),
+                None => format!("Closed ({}).", code.code()),
+            },
             // Section 18: the other reasons are for humans and logs.
             _ => format!("Closed ({}).", code.code()),
         }

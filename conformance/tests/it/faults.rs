@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 15] = [
+const CATCHERS: [(InjectedFault, &str); 19] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -53,6 +53,19 @@ const CATCHERS: [(InjectedFault, &str); 15] = [
     (
         InjectedFault::ObserverAsParticipant,
         "rooms.join.members-and-role",
+    ),
+    (
+        InjectedFault::SharedPolicyClose,
+        "auth.required.timeout-close",
+    ),
+    (InjectedFault::CloseWithoutDelay, "limits.rate.abuse-closes"),
+    (
+        InjectedFault::DropOnProtocolError,
+        "bad.frame.protocol-error-closes-1002",
+    ),
+    (
+        InjectedFault::NoCloseReply,
+        "core.close.answers-client-close",
     ),
 ];
 

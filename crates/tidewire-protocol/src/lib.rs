@@ -30,7 +30,7 @@ mod types;
 mod tests;
 
 pub use decode::{decode_client_message, nesting_depth, DecodeError, MAX_PARSER_NESTING_DEPTH};
-pub use error::{CloseCode, ErrorCode, Recovery};
+pub use error::{close_code_allowed_on_wire, close_reason_delay, CloseCode, ErrorCode, Recovery};
 pub use messages::*;
 pub use names::{CollectionName, InvalidName, Name, RequestId};
 pub use profiles::*;

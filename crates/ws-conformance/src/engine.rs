@@ -660,6 +660,8 @@ impl CaseRun<'_> {
     }
 
     async fn send(&mut self, send: &fixture::Send) -> Result<(), StepError> {
+        // A frame the library would mask: its bytes, written below it.
+        let mut unmasked: Option<Vec<u8>> = None;
         let message = if let Some(json) = &send.json {
             let value = pattern::interpolate(json, &self.vars, false).map_err(StepError::new)?;
             if !send.invalid {
@@ -690,6 +692,17 @@ impl CaseRun<'_> {
             Message::text(sized.render(&self.vars).map_err(StepError::new)?)
         } else if let Some(nested) = &send.nested {
             Message::text(nested.render(&self.vars).map_err(StepError::new)?)
+        } else if let Some(raw) = &send.frame {
+            let frame = raw_frame(raw)?;
+            if !raw.masked {
+                let mut bytes = Vec::new();
+                frame
+                    .clone()
+                    .format(&mut bytes)
+                    .map_err(|e| StepError::new(format!("cannot lay out the frame: {e}")))?;
+                unmasked = Some(bytes);
+            }
+            Message::Frame(frame)
         } else {
             return Err(StepError::new("a send step needs a payload"));
         };
@@ -704,9 +717,18 @@ impl CaseRun<'_> {
                 format!("the frame above is sent {repeat} times"),
             );
         }
+        if let Some(raw) = &send.frame {
+            self.event(&send.conn, "frame", describe_raw_frame(raw));
+        }
         let conn = self.conn_mut(&send.conn)?;
         for sent in 0..repeat {
-            match tokio::time::timeout(wait, conn.send(message.clone())).await {
+            let sending = async {
+                match &unmasked {
+                    Some(bytes) => conn.send_raw(bytes.clone()).await,
+                    None => conn.send(message.clone()).await,
+                }
+            };
+            match tokio::time::timeout(wait, sending).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     return Err(StepError::new(format!(
@@ -1329,8 +1351,23 @@ impl CaseRun<'_> {
         loop {
             match self.pull(&c.conn, deadline).await? {
                 Pulled::Frame(_) => {}
-                Pulled::End(_) => break,
+                Pulled::End(end) => {
+                    if let Some(want) = c.reply_code {
+                        if end.code() != Some(want) {
+                            return Err(StepError::new(format!(
+                                "expected the server to answer the close with code {want}; the connection {end}"
+                            )));
+                        }
+                    }
+                    break;
+                }
                 Pulled::Timeout => {
+                    if let Some(want) = c.reply_code {
+                        return Err(StepError::new(format!(
+                            "expected the server to answer the close with code {want} within {} ms; it did not",
+                            wait.as_millis()
+                        )));
+                    }
                     self.event(
                         &c.conn,
                         "end",
@@ -1466,4 +1503,43 @@ fn closest_pattern(patterns: &[Pattern], value: &Value) -> (usize, pattern::Outc
         .map(|(i, p)| (i, p.matches(value)))
         .min_by_key(|(_, o)| o.mismatches.len())
         .expect("at least one pattern")
+}
+
+/// The frame a `send` step's `frame` describes; masking, if asked for, is
+/// left to the library.
+fn raw_frame(raw: &fixture::RawFrame) -> Result<WsFrame, StepError> {
+    use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+    let payload = fixture::decode_hex(&raw.payload_hex).map_err(StepError::new)?;
+    let header = FrameHeader {
+        is_final: raw.fin,
+        rsv1: raw.rsv1,
+        rsv2: raw.rsv2,
+        rsv3: raw.rsv3,
+        opcode: OpCode::from(raw.opcode & 0x0f),
+        mask: None,
+    };
+    Ok(WsFrame::from_payload(header, payload.into()))
+}
+
+fn describe_raw_frame(raw: &fixture::RawFrame) -> String {
+    let bits: Vec<&str> = [
+        (raw.fin, "FIN"),
+        (raw.rsv1, "RSV1"),
+        (raw.rsv2, "RSV2"),
+        (raw.rsv3, "RSV3"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect();
+    format!(
+        "raw frame: opcode {}, bits [{}], {}, payload {}",
+        raw.opcode,
+        bits.join(" "),
+        if raw.masked { "masked" } else { "unmasked" },
+        if raw.payload_hex.trim().is_empty() {
+            "empty"
+        } else {
+            raw.payload_hex.trim()
+        }
+    )
 }

@@ -366,6 +366,10 @@ pub struct Send {
     /// A text frame nesting `open` `depth` times, for testing depth limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nested: Option<Nested>,
+    /// One WebSocket frame built field by field, for testing how a server
+    /// treats frames that break RFC 6455.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<RawFrame>,
     /// The frame is deliberately invalid: skip the outbound-schema warning.
     #[serde(default)]
     pub invalid: bool,
@@ -374,6 +378,38 @@ pub struct Send {
     /// 1 to 100000; a count (a number or an expression).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<Count>,
+}
+
+/// One frame as RFC 6455 section 5.2 lays it out, any field allowed.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFrame {
+    /// 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong; the
+    /// others are reserved.
+    #[schemars(range(max = 15))]
+    pub opcode: u8,
+    /// The FIN bit (default true).
+    #[serde(default = "yes")]
+    pub fin: bool,
+    /// The reserved bits, which a frame carries only under an extension.
+    #[serde(default)]
+    pub rsv1: bool,
+    #[serde(default)]
+    pub rsv2: bool,
+    #[serde(default)]
+    pub rsv3: bool,
+    /// Mask the payload, as RFC 6455 requires of clients (default true).
+    /// False writes the frame unmasked, below the WebSocket library, which
+    /// works on ws:// URLs only.
+    #[serde(default = "yes")]
+    pub masked: bool,
+    /// The payload, hex (spaces allowed; default empty).
+    #[serde(default)]
+    pub payload_hex: String,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The most frames one `send` step sends.
@@ -699,9 +735,14 @@ pub struct Close {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Milliseconds to wait for the server's closing handshake (default
-    /// `--timeout`); a count. Not waiting long enough is not a failure.
+    /// `--timeout`); a count. Not waiting long enough is not a failure,
+    /// unless `reply_code` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_ms: Option<Count>,
+    /// The code the server's close frame must answer with, within
+    /// `within_ms` (1005 for a close frame without a code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_code: Option<u16>,
 }
 
 /// The JSON Schema of suite files, as checked in at `fixture.schema.json`.
@@ -1204,6 +1245,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 ("binary_hex", s.binary_hex.is_some()),
                 ("sized", s.sized.is_some()),
                 ("nested", s.nested.is_some()),
+                ("frame", s.frame.is_some()),
             ]
             .into_iter()
             .filter_map(|(name, set)| set.then_some(name))
@@ -1212,7 +1254,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 errors.push((
                     String::new(),
                     format!(
-                        "a send step needs exactly one of json, text, text_hex, binary_base64, binary_hex, sized, nested (got {})",
+                        "a send step needs exactly one of json, text, text_hex, binary_base64, binary_hex, sized, nested, frame (got {})",
                         if given.is_empty() { "none".to_string() } else { given.join(", ") }
                     ),
                 ));
@@ -1230,6 +1272,11 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
             if let Some(hex) = &s.text_hex {
                 if let Err(e) = decode_hex(hex) {
                     errors.push(("/text_hex".into(), e.to_string()));
+                }
+            }
+            if let Some(frame) = &s.frame {
+                if let Err(e) = decode_hex(&frame.payload_hex) {
+                    errors.push(("/frame/payload_hex".into(), e.to_string()));
                 }
             }
             // A computed size or count is only known when the case runs.

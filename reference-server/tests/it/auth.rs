@@ -110,7 +110,7 @@ async fn required_mode_closes_unauthenticated_connections_after_the_timeout() {
     c.err(json!({"type": "auth", "token": "nope"}), "unauthorized")
         .await;
     let (code, reason, _) = c.expect_close().await;
-    assert_eq!((code, reason.as_str()), (1008, "auth timeout"));
+    assert_eq!((code, reason.as_str()), (4003, "auth timeout"));
 }
 
 #[tokio::test]
