@@ -44,6 +44,14 @@ pub struct Faults {
     pub no_close_reply: bool,
     /// Send no liveness pings and never close a silent peer.
     pub never_ping: bool,
+    /// Send every message whole, whatever `max_message_bytes` the client stated.
+    pub ignore_client_max: bool,
+    /// In `required` mode, leave `auth` out of the served profiles.
+    pub required_without_auth: bool,
+    /// Leave the scopes and expiry out of `welcome.auth`.
+    pub bare_welcome_auth: bool,
+    /// Send no `token_expiring` notice.
+    pub silent_expiry: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -63,6 +71,11 @@ pub struct Config {
     pub path: String,
     /// Idle time after which a `heartbeat` is sent.
     pub heartbeat_interval: Duration,
+    /// Time without a frame from the client after which a WebSocket Ping is sent.
+    pub ping_interval: Duration,
+    /// Time after a Ping within which some frame must arrive, or the
+    /// connection is closed with 4006.
+    pub ping_timeout: Duration,
     pub auth_mode: AuthMode,
     /// In `required` mode, how long a connection may stay unauthenticated.
     pub auth_timeout: Duration,
@@ -121,6 +134,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             path: "/v1".into(),
             heartbeat_interval: Duration::from_secs(15),
+            ping_interval: Duration::from_secs(20),
+            ping_timeout: Duration::from_secs(10),
             auth_mode: AuthMode::Off,
             auth_timeout: Duration::from_secs(10),
             tokens: HashMap::new(),

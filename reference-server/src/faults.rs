@@ -89,6 +89,14 @@ pub enum InjectedFault {
     NoCloseReply,
     /// No liveness ping is sent and no silent peer is closed.
     NeverPing,
+    /// Messages are sent whole, longer than the `max_message_bytes` the client stated.
+    IgnoreClientMax,
+    /// A server in `required` mode does not list (or serve) `auth`.
+    RequiredWithoutAuth,
+    /// `welcome.auth` lacks the connection's scopes and expiry.
+    BareWelcomeAuth,
+    /// No `token_expiring` notice precedes a token's expiry.
+    SilentExpiry,
 }
 
 /// A name that is no fault of the catalogue.
@@ -100,7 +108,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 32] = [
+    pub const ALL: [InjectedFault; 36] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -133,6 +141,10 @@ impl InjectedFault {
         InjectedFault::DropOnProtocolError,
         InjectedFault::NoCloseReply,
         InjectedFault::NeverPing,
+        InjectedFault::IgnoreClientMax,
+        InjectedFault::RequiredWithoutAuth,
+        InjectedFault::BareWelcomeAuth,
+        InjectedFault::SilentExpiry,
     ];
 
     /// The stable kebab-case name.
@@ -170,6 +182,10 @@ impl InjectedFault {
             InjectedFault::DropOnProtocolError => "drop-on-protocol-error",
             InjectedFault::NoCloseReply => "no-close-reply",
             InjectedFault::NeverPing => "never-ping",
+            InjectedFault::IgnoreClientMax => "ignore-client-max",
+            InjectedFault::RequiredWithoutAuth => "required-without-auth",
+            InjectedFault::BareWelcomeAuth => "bare-welcome-auth",
+            InjectedFault::SilentExpiry => "silent-expiry",
         }
     }
 
@@ -242,6 +258,12 @@ impl InjectedFault {
             }
             InjectedFault::NoCloseReply => "a client's close frame is never answered",
             InjectedFault::NeverPing => "silent peers are never pinged nor closed",
+            InjectedFault::IgnoreClientMax => {
+                "messages longer than the client's max_message_bytes are sent whole"
+            }
+            InjectedFault::RequiredWithoutAuth => "a required-mode server does not list auth",
+            InjectedFault::BareWelcomeAuth => "welcome.auth lacks scopes and expiry",
+            InjectedFault::SilentExpiry => "no token_expiring notice is sent",
         }
     }
 
@@ -268,6 +290,10 @@ impl InjectedFault {
             InjectedFault::DropOnProtocolError => faults.drop_on_protocol_error = true,
             InjectedFault::NoCloseReply => faults.no_close_reply = true,
             InjectedFault::NeverPing => faults.never_ping = true,
+            InjectedFault::IgnoreClientMax => faults.ignore_client_max = true,
+            InjectedFault::RequiredWithoutAuth => faults.required_without_auth = true,
+            InjectedFault::BareWelcomeAuth => faults.bare_welcome_auth = true,
+            InjectedFault::SilentExpiry => faults.silent_expiry = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

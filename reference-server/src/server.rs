@@ -346,6 +346,24 @@ async fn upgrade(
             return;
         }
     };
+    // Session parameters are checked with the rest of the handshake: a
+    // client that states a bound the server cannot honour learns it before
+    // any message could exceed it.
+    let params = match head.session_params() {
+        Ok(params) => params,
+        Err(message) => {
+            debug!(%peer, %message, "upgrade refused: session parameters");
+            http::respond(
+                &mut stream,
+                "400 Bad Request",
+                "text/plain",
+                &[],
+                &format!("{message}\n"),
+            )
+            .await;
+            return;
+        }
+    };
     if http::accept_upgrade(&mut stream, &upgrade).await.is_err() {
         return;
     }
@@ -400,5 +418,5 @@ async fn upgrade(
         connection::refuse(&state, ws, CloseCode::TryAgainLater, "at capacity").await;
         return;
     }
-    connection::serve(state, ws, peer.to_string(), identity).await;
+    connection::serve(state, ws, peer.to_string(), identity, params).await;
 }

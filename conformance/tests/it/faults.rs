@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 19] = [
+const CATCHERS: [(InjectedFault, &str); 24] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -66,6 +66,23 @@ const CATCHERS: [(InjectedFault, &str); 19] = [
     (
         InjectedFault::NoCloseReply,
         "core.close.answers-client-close",
+    ),
+    (
+        InjectedFault::NeverPing,
+        "core.liveness.unresponsive-closed",
+    ),
+    (InjectedFault::IgnoreClientMax, "core.session.parts"),
+    (
+        InjectedFault::RequiredWithoutAuth,
+        "auth.required.welcome-timeout",
+    ),
+    (
+        InjectedFault::BareWelcomeAuth,
+        "auth.expiry.notice-before-expiry",
+    ),
+    (
+        InjectedFault::SilentExpiry,
+        "auth.expiry.notice-before-expiry",
     ),
 ];
 

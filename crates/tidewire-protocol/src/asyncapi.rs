@@ -668,7 +668,68 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     mode: AuthMode::Required,
                     principal: None,
                     timeout_ms: Some(10_000),
+                    scopes: Some(Vec::new()),
+                    expires_at: None,
+                    ttl_ms: None,
+                    expiry_notice_ms: Some(30_000),
                 },
+                liveness: Some(Liveness {
+                    ping_interval_ms: 20_000,
+                    ping_timeout_ms: 10_000,
+                }),
+                features: vec!["parts".into()],
+                session: None,
+            },
+        ),
+        example(
+            "welcome_negotiated",
+            "The welcome of a connection whose handshake carried a token and stated \
+             `max_message_bytes=1048576&features=parts`.",
+            Welcome {
+                connection_id: "c-2".into(),
+                protocol: PROTOCOL_VERSION.into(),
+                server: ServerInfo {
+                    name: "tidewire-server".into(),
+                    version: "0.1.0".into(),
+                },
+                profiles: vec![Profile::Core, Profile::Auth, Profile::Records],
+                heartbeat_ms: 30_000,
+                limits: Limits {
+                    max_message_bytes: 1 << 20,
+                    max_nesting_depth: 32,
+                    max_subscriptions: 100,
+                    rate: None,
+                    outbound_queue: 1024,
+                    outbound_queue_bytes: Some(8 << 20),
+                    filter: None,
+                },
+                auth: AuthInfo {
+                    mode: AuthMode::Optional,
+                    principal: Some("ada".into()),
+                    timeout_ms: None,
+                    scopes: Some(vec!["read:collection:app.*".into()]),
+                    expires_at: Some(at("2026-01-24T11:30:00.000Z")),
+                    ttl_ms: Some(3_600_000),
+                    expiry_notice_ms: Some(30_000),
+                },
+                liveness: Some(Liveness {
+                    ping_interval_ms: 20_000,
+                    ping_timeout_ms: 10_000,
+                }),
+                features: vec!["parts".into()],
+                session: Some(SessionInfo {
+                    max_message_bytes: Some(1 << 20),
+                    features: vec!["parts".into()],
+                }),
+            },
+        ),
+        example(
+            "part",
+            "The first of the parts of a message longer than the client's max_message_bytes.",
+            Part {
+                index: 0,
+                last: false,
+                data: r#"{"type":"records","id":"r1","records":[{"_id":"user1","#.into(),
             },
         ),
         example(
@@ -727,6 +788,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 principal: "ada".into(),
                 scopes: vec!["app.users:read".into(), "app.users:write".into()],
                 expires_at: Some(at("2026-01-24T11:30:00.000Z")),
+                ttl_ms: Some(3_600_000),
             },
         ),
         example(

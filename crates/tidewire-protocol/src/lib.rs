@@ -24,6 +24,7 @@ mod names;
 mod profiles;
 pub mod requirements;
 pub mod schema;
+pub mod session;
 mod types;
 
 #[cfg(test)]

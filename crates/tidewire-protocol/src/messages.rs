@@ -194,6 +194,7 @@ message_enum! {
         DocumentEdit(DocumentEdit) = "document_edit" => profile Collab,
         Document(Document) = "document" => profile Collab,
         Stats(Stats) = "stats" => profile Stats,
+        Part(Part) = "part" => profile Core,
     }
 }
 
@@ -209,7 +210,8 @@ impl ServerMessage {
             | ServerMessage::Presence(_)
             | ServerMessage::RoomMessage(_)
             | ServerMessage::TypingNotice(_)
-            | ServerMessage::DocumentEdit(_) => None,
+            | ServerMessage::DocumentEdit(_)
+            | ServerMessage::Part(_) => None,
             ServerMessage::Error(m) => m.id.as_ref(),
             ServerMessage::Pong(m) => Some(&m.id),
             ServerMessage::Authenticated(m) => Some(&m.id),

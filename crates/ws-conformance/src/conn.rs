@@ -26,6 +26,8 @@ type Ws = WebSocketStream<MaybeTlsStream<Wire>>;
 struct Wire {
     tcp: TcpStream,
     injected: Arc<Mutex<Vec<u8>>>,
+    /// Once set, writes are dropped: the peer hears nothing more from us.
+    muted: Arc<std::sync::atomic::AtomicBool>,
 }
 
 impl Wire {
@@ -69,6 +71,9 @@ impl tokio::io::AsyncWrite for Wire {
         cx: &mut std::task::Context<'_>,
         buf: &[u8],
     ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.muted.load(std::sync::atomic::Ordering::Relaxed) {
+            return std::task::Poll::Ready(Ok(buf.len()));
+        }
         std::task::ready!(self.poll_injected(cx))?;
         std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
     }
@@ -245,6 +250,7 @@ pub struct Conn {
     sink: SplitSink<Ws, Message>,
     /// Bytes written to the socket as they are, below TLS: `None` on wss://.
     injected: Option<Arc<Mutex<Vec<u8>>>>,
+    muted: Arc<std::sync::atomic::AtomicBool>,
     inbox: Arc<Inbox>,
     reader: tokio::task::JoinHandle<()>,
     /// True while the reader must leave the socket alone, so that the
@@ -291,9 +297,11 @@ impl Conn {
             .map_err(|e| ConnectError::Other(tungstenite::Error::Io(e).to_string()))?;
         let _ = tcp.set_nodelay(true);
         let injected = Arc::new(Mutex::new(Vec::new()));
+        let muted = Arc::new(std::sync::atomic::AtomicBool::new(false));
         let wire = Wire {
             tcp,
             injected: injected.clone(),
+            muted: muted.clone(),
         };
         let (ws, response) = match tokio_tungstenite::client_async_tls_with_config(
             request,
@@ -387,6 +395,7 @@ impl Conn {
         Ok(Conn {
             sink,
             injected: (!secure).then_some(injected),
+            muted,
             inbox,
             reader,
             paused,
@@ -446,6 +455,12 @@ impl Conn {
 
     pub async fn send(&mut self, message: Message) -> Result<(), String> {
         self.sink.send(message).await.map_err(|e| e.to_string())
+    }
+
+    /// Drops every write from now on, the library's Pong answers included,
+    /// while reads go on.
+    pub fn stop_writing(&self) {
+        self.muted.store(true, std::sync::atomic::Ordering::Relaxed);
     }
 
     /// Writes `bytes` to the socket as they are, after whatever the library

@@ -412,6 +412,15 @@ impl CaseRun<'_> {
             }
             Step::Http(h) => self.http(h).await,
             Step::Include(include) => self.include(include).await,
+            Step::StopWriting(r) => {
+                self.conn_mut(&r.conn)?.stop_writing();
+                self.event(
+                    &r.conn,
+                    "mute",
+                    "stopped writing: Pong answers and sends are dropped".into(),
+                );
+                Ok(())
+            }
         }
     }
 
@@ -502,7 +511,10 @@ impl CaseRun<'_> {
         let request = self.request(&handshake)?;
         let uri = request.uri().to_string();
         let wait = self.timeout(handshake.timeout_ms.as_ref())?;
-        let limits = self.options.limits();
+        let mut limits = self.options.limits();
+        if let Some(max) = handshake.max_message_bytes {
+            limits.max_message = limits.max_message.min(max);
+        }
         let slot = self.slots.entry(name.to_string()).or_default();
         slot.handshake = Some(handshake.clone());
         slot.ended = None;

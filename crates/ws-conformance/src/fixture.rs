@@ -140,6 +140,10 @@ pub enum Step {
     Http(Http),
     /// Run the steps of one of the file's `setups`.
     Include(Include),
+    /// Drop everything the runner would write on a connection from now on
+    /// (Pong answers included) while reading on, as a peer whose outgoing
+    /// traffic is lost.
+    StopWriting(Reading),
 }
 
 impl Step {
@@ -160,6 +164,7 @@ impl Step {
             Step::ResumeReading(_) => "resume_reading",
             Step::Http(_) => "http",
             Step::Include(_) => "include",
+            Step::StopWriting(_) => "stop_writing",
         }
     }
 
@@ -175,7 +180,7 @@ impl Step {
             Step::ExpectClose(s) => Some(&s.conn),
             Step::Ignore(s) => Some(&s.conn),
             Step::Close(s) => Some(&s.conn),
-            Step::PauseReading(s) | Step::ResumeReading(s) => Some(&s.conn),
+            Step::PauseReading(s) | Step::ResumeReading(s) | Step::StopWriting(s) => Some(&s.conn),
             Step::Include(s) => Some(&s.conn),
             Step::Wait(_) | Step::Http(_) => None,
         }
@@ -193,7 +198,9 @@ impl Step {
             Step::ExpectClose(s) => Some(&mut s.conn),
             Step::Ignore(s) => Some(&mut s.conn),
             Step::Close(s) => Some(&mut s.conn),
-            Step::PauseReading(s) | Step::ResumeReading(s) => Some(&mut s.conn),
+            Step::PauseReading(s) | Step::ResumeReading(s) | Step::StopWriting(s) => {
+                Some(&mut s.conn)
+            }
             Step::Include(s) => Some(&mut s.conn),
             Step::Wait(_) | Step::Http(_) => None,
         }
@@ -246,6 +253,12 @@ pub struct Handshake {
     /// Handshake timeout in milliseconds (default `--timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<Count>,
+    /// The largest message this connection accepts, in bytes (default
+    /// `--max-frame`, and never more): a larger one fails the connection,
+    /// as it would a client with that bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_message_bytes: Option<usize>,
 }
 
 impl Handshake {
@@ -269,6 +282,7 @@ impl Handshake {
             // refused open should not expect another refusal unless asked.
             expect_refusal: over.expect_refusal.clone(),
             timeout_ms: over.timeout_ms.clone().or_else(|| self.timeout_ms.clone()),
+            max_message_bytes: over.max_message_bytes.or(self.max_message_bytes),
         }
     }
 }
@@ -1141,7 +1155,11 @@ fn counts(step: &Step) -> Vec<(String, &Count)> {
             out.push(("/sized/bytes".into(), s.sized.as_ref().map(|z| &z.bytes)));
             out.push(("/nested/depth".into(), s.nested.as_ref().map(|n| &n.depth)));
         }
-        Step::Ignore(_) | Step::PauseReading(_) | Step::ResumeReading(_) | Step::Include(_) => {}
+        Step::Ignore(_)
+        | Step::PauseReading(_)
+        | Step::ResumeReading(_)
+        | Step::StopWriting(_)
+        | Step::Include(_) => {}
     }
     out.into_iter()
         .filter_map(|(pointer, count)| count.map(|c| (pointer, c)))
@@ -1307,6 +1325,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
         | Step::Wait(_)
         | Step::PauseReading(_)
         | Step::ResumeReading(_)
+        | Step::StopWriting(_)
         | Step::Include(_) => {}
     }
     errors

@@ -80,7 +80,7 @@ async fn required_mode_refuses_everything_but_auth_and_ping() {
     let mut c = Client::connect(&server.ws_url()).await;
     assert_eq!(
         c.welcome["auth"],
-        json!({"mode": "required", "timeout_ms": 300})
+        json!({"mode": "required", "timeout_ms": 300, "scopes": [], "expiry_notice_ms": 30_000})
     );
     c.assert_alive().await;
     c.err(json!({"type": "watch"}), "unauthorized").await;
@@ -326,7 +326,10 @@ async fn optional_mode_gives_anonymous_connections_the_anonymous_scopes() {
     })
     .await;
     let mut c = Client::connect(&server.ws_url()).await;
-    assert_eq!(c.welcome["auth"], json!({"mode": "optional"}));
+    assert_eq!(
+        c.welcome["auth"],
+        json!({"mode": "optional", "scopes": ["read:collection:pub.*"], "expiry_notice_ms": 30_000})
+    );
     c.ok(json!({"type": "watch", "database": "pub"}), "watching")
         .await;
     c.err(json!({"type": "watch", "database": "app"}), "forbidden")
