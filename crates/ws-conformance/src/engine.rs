@@ -151,6 +151,23 @@ struct Slot {
     /// Frames already recorded and schema-checked but left for later steps
     /// (by `expect_silence` with a pattern).
     pending: VecDeque<Frame>,
+    /// The open step's `join`, resolved, and the pieces joined so far.
+    join: Option<(Pattern, String, String)>,
+    joined: String,
+    pieces: usize,
+}
+
+/// The longest message the runner joins from pieces.
+const MAX_JOINED_BYTES: usize = 64 << 20;
+
+/// What the `join` rule makes of a received frame.
+enum Piece {
+    /// Not a piece: the frame goes to the expectations as it is.
+    NotOne,
+    /// A piece, and more are to come.
+    More,
+    /// The last piece: the joined text.
+    Last(String),
 }
 
 struct CaseRun<'a> {
@@ -340,11 +357,19 @@ impl CaseRun<'_> {
                 for p in &open.ignore {
                     rules.push(p.resolve(&self.vars).map_err(StepError::new)?);
                 }
-                self.slots
-                    .entry(open.conn.clone())
-                    .or_default()
-                    .ignore
-                    .extend(rules);
+                let join = match &open.join {
+                    Some(join) => Some((
+                        join.pattern.resolve(&self.vars).map_err(StepError::new)?,
+                        join.data.clone(),
+                        join.last.clone(),
+                    )),
+                    None => None,
+                };
+                let slot = self.slots.entry(open.conn.clone()).or_default();
+                slot.ignore.extend(rules);
+                slot.join = join;
+                slot.joined.clear();
+                slot.pieces = 0;
                 self.open(&open.conn, open.handshake.clone()).await
             }
             Step::Reconnect(re) => {
@@ -953,13 +978,83 @@ impl CaseRun<'_> {
                     return Ok(Pulled::End(end));
                 }
                 Next::Frame(received) => {
+                    let at = received.at;
                     let (frame, ignored) = self.accept(name, received)?;
-                    if !ignored {
-                        return Ok(Pulled::Frame(frame));
+                    if ignored {
+                        continue;
+                    }
+                    match self.join_piece(name, &frame)? {
+                        Piece::NotOne => return Ok(Pulled::Frame(frame)),
+                        Piece::More => {}
+                        Piece::Last(text) => {
+                            let joined = Received {
+                                at,
+                                payload: Payload::Text(text),
+                            };
+                            let (frame, ignored) = self.accept(name, joined)?;
+                            if !ignored {
+                                return Ok(Pulled::Frame(frame));
+                            }
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// Takes `frame` as a piece of a joined message when the connection's
+    /// `join` rule matches it.
+    fn join_piece(&mut self, name: &str, frame: &Frame) -> Result<Piece, StepError> {
+        let Some(value) = frame.match_value() else {
+            return Ok(Piece::NotOne);
+        };
+        let Some(slot) = self.slots.get_mut(name) else {
+            return Ok(Piece::NotOne);
+        };
+        let Some((pattern, data, last)) = &slot.join else {
+            return Ok(Piece::NotOne);
+        };
+        if !pattern.matches(&value).is_match() {
+            return Ok(Piece::NotOne);
+        }
+        let Some(piece) = value.pointer(data).and_then(Value::as_str) else {
+            return Err(StepError {
+                message: format!("a piece to join on {name:?} has no string at {data}"),
+                received: Some(Box::new(value.clone())),
+                ..StepError::default()
+            });
+        };
+        let is_last = match value.pointer(last) {
+            Some(Value::Bool(is_last)) => *is_last,
+            _ => {
+                return Err(StepError {
+                    message: format!("a piece to join on {name:?} has no boolean at {last}"),
+                    received: Some(Box::new(value.clone())),
+                    ..StepError::default()
+                })
+            }
+        };
+        if slot.joined.len() + piece.len() > MAX_JOINED_BYTES {
+            return Err(StepError::new(format!(
+                "the pieces joined on {name:?} pass {MAX_JOINED_BYTES} bytes"
+            )));
+        }
+        slot.joined.push_str(piece);
+        slot.pieces += 1;
+        if !is_last {
+            return Ok(Piece::More);
+        }
+        let text = std::mem::take(&mut slot.joined);
+        let pieces = std::mem::take(&mut slot.pieces);
+        self.event(
+            name,
+            "join",
+            format!(
+                "joined {pieces} pieces into the message below ({} bytes)",
+                text.len()
+            ),
+        );
+        Ok(Piece::Last(text))
     }
 
     /// Records the end of a connection and forgets the socket.

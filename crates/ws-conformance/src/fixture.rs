@@ -340,6 +340,25 @@ pub struct Open {
     /// Ignore rules installed before the first frame is read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<Pattern>,
+    /// Messages the server sends in pieces, joined before expectations see them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<Join>,
+}
+
+/// How a connection joins a message a server sends in pieces: frames
+/// matching `match` are taken off the stream (still recorded and
+/// schema-checked), the strings at `data` are concatenated, and when the
+/// value at `last` is `true` the joined text takes their place as one frame.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Join {
+    /// Frames that are pieces.
+    #[serde(rename = "match")]
+    pub pattern: Pattern,
+    /// JSON pointer to the string each piece carries, such as `/data`.
+    pub data: String,
+    /// JSON pointer to the boolean that is true on the last piece.
+    pub last: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -1212,6 +1231,17 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
         Step::Open(open) => {
             for (i, p) in open.ignore.iter().enumerate() {
                 patterns(&format!("ignore/{i}"), p);
+            }
+            if let Some(join) = &open.join {
+                patterns("join/match", &join.pattern);
+                for (field, pointer) in [("data", &join.data), ("last", &join.last)] {
+                    if !pointer.starts_with('/') {
+                        errors.push((
+                            format!("/join/{field}"),
+                            format!("{pointer:?} is not a JSON pointer (it starts with `/`)"),
+                        ));
+                    }
+                }
             }
         }
         Step::Expect(e) => patterns("match", &e.pattern),
