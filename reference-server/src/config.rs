@@ -52,6 +52,18 @@ pub struct Faults {
     pub bare_welcome_auth: bool,
     /// Send no `token_expiring` notice.
     pub silent_expiry: bool,
+    /// Count only data frames, not Pongs, as signs of life.
+    pub deaf_to_pongs: bool,
+    /// Ignore malformed session parameters instead of refusing the handshake.
+    pub lax_session_params: bool,
+    /// List every stated feature in `welcome.session.features`.
+    pub session_echoes_all_features: bool,
+    /// Send every message in parts to a client that stated `max_message_bytes`.
+    pub parts_always: bool,
+    /// Leave `welcome.features` out.
+    pub no_features: bool,
+    /// Leave `welcome.auth.expiry_notice_ms` out.
+    pub unannounced_notice_lead: bool,
 }
 
 /// Records to load into a collection when the server starts.

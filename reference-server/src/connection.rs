@@ -149,7 +149,12 @@ pub(crate) async fn serve(
             _ = conn.wait_for_room(), if full => {}
             frame = stream.next(), if !full => {
                 // Any frame, a Pong in particular, shows the client is alive.
-                if matches!(frame, Some(Ok(_))) {
+                let heard = match &frame {
+                    Some(Ok(Message::Pong(_))) => !state.config.faults.deaf_to_pongs,
+                    Some(Ok(_)) => true,
+                    _ => false,
+                };
+                if heard {
                     conn.heard();
                 }
                 match frame {
@@ -517,7 +522,7 @@ impl Writer<'_> {
         let frame = self.state.choices.shape_frame(frame);
         let parts = self
             .client_max
-            .filter(|max| frame.len() > *max)
+            .filter(|max| frame.len() > *max || self.state.config.faults.parts_always)
             .and_then(|max| {
                 let budget = self.state.choices.part_budget(max);
                 split_into_parts(&frame.clone().into_text(), max, budget)

@@ -97,6 +97,18 @@ pub enum InjectedFault {
     BareWelcomeAuth,
     /// No `token_expiring` notice precedes a token's expiry.
     SilentExpiry,
+    /// Only data frames count as signs of life: Pong answers to the liveness Ping are not.
+    DeafToPongs,
+    /// Malformed session parameters are ignored instead of refused.
+    LaxSessionParams,
+    /// `welcome.session.features` lists every feature the client stated, supported or not.
+    SessionEchoesAllFeatures,
+    /// Every message to a client that stated `max_message_bytes` is sent in parts, short ones too.
+    PartsAlways,
+    /// `welcome.features` is left out.
+    NoFeatures,
+    /// `welcome.auth.expiry_notice_ms` is left out.
+    UnannouncedNoticeLead,
 }
 
 /// A name that is no fault of the catalogue.
@@ -108,7 +120,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 36] = [
+    pub const ALL: [InjectedFault; 42] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -145,6 +157,12 @@ impl InjectedFault {
         InjectedFault::RequiredWithoutAuth,
         InjectedFault::BareWelcomeAuth,
         InjectedFault::SilentExpiry,
+        InjectedFault::DeafToPongs,
+        InjectedFault::LaxSessionParams,
+        InjectedFault::SessionEchoesAllFeatures,
+        InjectedFault::PartsAlways,
+        InjectedFault::NoFeatures,
+        InjectedFault::UnannouncedNoticeLead,
     ];
 
     /// The stable kebab-case name.
@@ -186,6 +204,12 @@ impl InjectedFault {
             InjectedFault::RequiredWithoutAuth => "required-without-auth",
             InjectedFault::BareWelcomeAuth => "bare-welcome-auth",
             InjectedFault::SilentExpiry => "silent-expiry",
+            InjectedFault::DeafToPongs => "deaf-to-pongs",
+            InjectedFault::LaxSessionParams => "lax-session-params",
+            InjectedFault::SessionEchoesAllFeatures => "session-echoes-all-features",
+            InjectedFault::PartsAlways => "parts-always",
+            InjectedFault::NoFeatures => "no-features",
+            InjectedFault::UnannouncedNoticeLead => "unannounced-notice-lead",
         }
     }
 
@@ -264,6 +288,14 @@ impl InjectedFault {
             InjectedFault::RequiredWithoutAuth => "a required-mode server does not list auth",
             InjectedFault::BareWelcomeAuth => "welcome.auth lacks scopes and expiry",
             InjectedFault::SilentExpiry => "no token_expiring notice is sent",
+            InjectedFault::DeafToPongs => "pong answers do not count as signs of life",
+            InjectedFault::LaxSessionParams => "malformed session parameters are accepted",
+            InjectedFault::SessionEchoesAllFeatures => {
+                "welcome.session lists features the server does not support"
+            }
+            InjectedFault::PartsAlways => "short messages are sent in parts as well",
+            InjectedFault::NoFeatures => "welcome.features is left out",
+            InjectedFault::UnannouncedNoticeLead => "welcome.auth lacks expiry_notice_ms",
         }
     }
 
@@ -294,6 +326,12 @@ impl InjectedFault {
             InjectedFault::RequiredWithoutAuth => faults.required_without_auth = true,
             InjectedFault::BareWelcomeAuth => faults.bare_welcome_auth = true,
             InjectedFault::SilentExpiry => faults.silent_expiry = true,
+            InjectedFault::DeafToPongs => faults.deaf_to_pongs = true,
+            InjectedFault::LaxSessionParams => faults.lax_session_params = true,
+            InjectedFault::SessionEchoesAllFeatures => faults.session_echoes_all_features = true,
+            InjectedFault::PartsAlways => faults.parts_always = true,
+            InjectedFault::NoFeatures => faults.no_features = true,
+            InjectedFault::UnannouncedNoticeLead => faults.unannounced_notice_lead = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

@@ -351,6 +351,7 @@ async fn upgrade(
     // any message could exceed it.
     let params = match head.session_params() {
         Ok(params) => params,
+        Err(_) if state.config.faults.lax_session_params => None,
         Err(message) => {
             debug!(%peer, %message, "upgrade refused: session parameters");
             http::respond(

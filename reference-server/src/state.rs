@@ -194,21 +194,30 @@ impl State {
                 scopes: (!bare).then(|| identity.scopes.raw.clone()),
                 expires_at: identity.expires_at.filter(|_| !bare).map(timestamp),
                 ttl_ms: ttl_ms.filter(|_| !bare),
-                expiry_notice_ms: (config.auth_mode != AuthMode::Off).then(|| {
-                    u64::try_from(config.token_expiry_notice.as_millis()).unwrap_or(u64::MAX)
-                }),
+                expiry_notice_ms: (config.auth_mode != AuthMode::Off
+                    && !config.faults.unannounced_notice_lead)
+                    .then(|| {
+                        u64::try_from(config.token_expiry_notice.as_millis()).unwrap_or(u64::MAX)
+                    }),
             },
             liveness: Some(Liveness {
                 ping_interval_ms: millis_at_least_one(config.ping_interval),
                 ping_timeout_ms: millis_at_least_one(config.ping_timeout),
             }),
-            features: session::FEATURES.iter().map(|f| f.to_string()).collect(),
+            features: if config.faults.no_features {
+                Vec::new()
+            } else {
+                session::FEATURES.iter().map(|f| f.to_string()).collect()
+            },
             session: params.map(|params| SessionInfo {
                 max_message_bytes: params.max_message_bytes.map(|n| n as u64),
                 features: params
                     .features
                     .iter()
-                    .filter(|f| session::FEATURES.contains(&f.as_str()))
+                    .filter(|f| {
+                        config.faults.session_echoes_all_features
+                            || session::FEATURES.contains(&f.as_str())
+                    })
                     .cloned()
                     .collect(),
             }),

@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 24] = [
+const CATCHERS: [(InjectedFault, &str); 30] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -83,6 +83,27 @@ const CATCHERS: [(InjectedFault, &str); 24] = [
     (
         InjectedFault::SilentExpiry,
         "auth.expiry.notice-before-expiry",
+    ),
+    (
+        InjectedFault::DeafToPongs,
+        "core.liveness.unresponsive-closed",
+    ),
+    (
+        InjectedFault::LaxSessionParams,
+        "core.session.bad-parameters-refused",
+    ),
+    (
+        InjectedFault::SessionEchoesAllFeatures,
+        "core.session.parts",
+    ),
+    (InjectedFault::PartsAlways, "core.session.parts"),
+    (
+        InjectedFault::NoFeatures,
+        "core.session.absent-without-parameters",
+    ),
+    (
+        InjectedFault::UnannouncedNoticeLead,
+        "auth.required.welcome-timeout",
     ),
 ];
 
