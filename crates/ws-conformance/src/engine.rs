@@ -544,6 +544,9 @@ impl CaseRun<'_> {
         slot.handshake = Some(handshake.clone());
         slot.ended = None;
         slot.pending.clear();
+        // A message cut short by the last connection's end is not continued.
+        slot.joined.clear();
+        slot.pieces = 0;
         let result =
             tokio::time::timeout(wait, Conn::connect(request, limits, &self.options.tls)).await;
         match result {
