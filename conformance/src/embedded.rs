@@ -219,6 +219,18 @@ impl Embedded {
                     ..base()
                 },
             ),
+            // Short liveness bounds, so that a case can show a client that
+            // stops answering pings closed within them (TW-LIVE-3) in well
+            // under a second; elsewhere a paused reader must meet the slow-
+            // consumer rules, not these.
+            (
+                "liveness_url",
+                Config {
+                    ping_interval: Duration::from_millis(150),
+                    ping_timeout: Duration::from_millis(150),
+                    ..base()
+                },
+            ),
             // A server no other case uses, so that a case can check the
             // server-wide gauges of stats exactly (stats.get.gauges-fall).
             ("stats_url", base()),

@@ -88,6 +88,36 @@ pub struct Faults {
     pub omit_origin: bool,
     /// Apply a write whose key was used for another request as a new write.
     pub accept_reused_keys: bool,
+    /// Close auth timeouts, refused origins and rate abuse with the one code 1008.
+    pub shared_policy_close: bool,
+    /// Leave `retry_after_ms` out of the rate-abuse close reason.
+    pub close_without_delay: bool,
+    /// Drop TCP without a close frame after a frame that breaks RFC 6455.
+    pub drop_on_protocol_error: bool,
+    /// Drop the socket on a client's close frame instead of answering it.
+    pub no_close_reply: bool,
+    /// Send no liveness pings and never close a silent peer.
+    pub never_ping: bool,
+    /// Send every message whole, whatever `max_message_bytes` the client stated.
+    pub ignore_client_max: bool,
+    /// In `required` mode, leave `auth` out of the served profiles.
+    pub required_without_auth: bool,
+    /// Leave the scopes and expiry out of `welcome.auth`.
+    pub bare_welcome_auth: bool,
+    /// Send no `token_expiring` notice.
+    pub silent_expiry: bool,
+    /// Count only data frames, not Pongs, as signs of life.
+    pub deaf_to_pongs: bool,
+    /// Ignore malformed session parameters instead of refusing the handshake.
+    pub lax_session_params: bool,
+    /// List every stated feature in `welcome.session.features`.
+    pub session_echoes_all_features: bool,
+    /// Send every message in parts to a client that stated `max_message_bytes`.
+    pub parts_always: bool,
+    /// Leave `welcome.features` out.
+    pub no_features: bool,
+    /// Leave `welcome.auth.expiry_notice_ms` out.
+    pub unannounced_notice_lead: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -107,6 +137,11 @@ pub struct Config {
     pub path: String,
     /// Idle time after which a `heartbeat` is sent.
     pub heartbeat_interval: Duration,
+    /// Time without a frame from the client after which a WebSocket Ping is sent.
+    pub ping_interval: Duration,
+    /// Time after a Ping within which some frame must arrive, or the
+    /// connection is closed with 4006.
+    pub ping_timeout: Duration,
     pub auth_mode: AuthMode,
     /// In `required` mode, how long a connection may stay unauthenticated.
     pub auth_timeout: Duration,
@@ -175,6 +210,8 @@ impl Default for Config {
             listen: SocketAddr::from(([127, 0, 0, 1], 0)),
             path: "/v1".into(),
             heartbeat_interval: Duration::from_secs(15),
+            ping_interval: Duration::from_secs(20),
+            ping_timeout: Duration::from_secs(10),
             auth_mode: AuthMode::Off,
             auth_timeout: Duration::from_secs(10),
             tokens: HashMap::new(),

@@ -10,6 +10,7 @@ use std::time::{Duration, SystemTime};
 
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
+use tidewire_protocol::session::split_into_parts;
 use tidewire_protocol::{
     AuthMode, BoundScope, CloseCode, Heartbeat, Notice, NoticeReason, ResumeToken, ServerMessage,
     SubscriptionPosition,
@@ -18,7 +19,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::mpsc;
 use tokio::time::{sleep_until, timeout, Instant};
-use tokio_tungstenite::tungstenite::error::Error as WsError;
+use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::Message;
@@ -26,6 +27,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::info;
 
 use crate::auth::Identity;
+use crate::http::SessionParams;
 use crate::outbound::{CloseRequest, Conn, Frame, Outbound, QueueBound};
 use crate::session::Session;
 use crate::state::State;
@@ -71,26 +73,34 @@ pub(crate) async fn serve(
     peer: String,
     identity: Identity,
     endpoint_scope: Option<BoundScope>,
+    params: Option<SessionParams>,
 ) {
     let number = state.next_connection_number();
     let handshake_principal = identity.authenticated.then(|| identity.principal.clone());
     let authenticated_at_handshake = identity.authenticated;
+    let welcome = |id: &str| state.welcome(id, &identity, params.as_ref(), endpoint_scope.clone());
     let bound = QueueBound {
         messages: state.config.outbound_queue,
         bytes: state.config.outbound_queue_bytes,
     };
-    let (conn, rx) = Conn::new(number, state.choices.connection_id(number), identity, bound);
+    let connection_id = state.choices.connection_id(number);
+    let welcome = welcome(&connection_id);
+    let (conn, rx) = Conn::new(number, connection_id, identity, bound);
     state.connections.lock().insert(number, conn.clone());
-    info!(connection = %conn.id, %peer, principal = handshake_principal.as_deref().unwrap_or("-"), "connection opened");
+    let client = params.as_ref().and_then(|p| p.client.as_deref());
+    info!(connection = %conn.id, %peer, principal = handshake_principal.as_deref().unwrap_or("-"), client = client.unwrap_or("-"), "connection opened");
 
     let (sink, mut stream) = ws.split();
-    conn.reply(Outbound::message(&ServerMessage::Welcome(state.welcome(
-        &conn.id,
-        handshake_principal,
-        endpoint_scope.clone(),
-    ))));
+    conn.reply(Outbound::message(&ServerMessage::Welcome(welcome)));
     state.connections_total.fetch_add(1, Ordering::Relaxed);
-    let writer = tokio::spawn(write_loop(sink, rx, conn.clone(), state.clone()));
+    let client_max = params.as_ref().and_then(|p| p.max_message_bytes);
+    let writer = tokio::spawn(write_loop(
+        sink,
+        rx,
+        conn.clone(),
+        state.clone(),
+        client_max,
+    ));
     if state.is_shutting_down() {
         conn.request_close(shutdown_request());
     }
@@ -114,13 +124,19 @@ pub(crate) async fn serve(
                 .unwrap_or(at);
             (instant_of(notice_at), instant_of(at), at)
         });
-        let notice_pending = expiry.is_some_and(|(_, _, at)| expiry_noticed != Some(at));
+        let notice_pending = expiry.is_some_and(|(_, _, at)| expiry_noticed != Some(at))
+            && !state.config.faults.silent_expiry;
         let full = conn.queue_full();
         tokio::select! {
             biased;
             _ = &mut closed => break,
             _ = sleep_until(auth_deadline.unwrap_or_else(Instant::now)), if auth_deadline.is_some() && !authenticated => {
-                conn.request_close(CloseRequest::server(CloseCode::PolicyViolation, "auth timeout"));
+                let code = if state.config.faults.shared_policy_close {
+                    CloseCode::PolicyViolation
+                } else {
+                    CloseCode::AuthTimeout
+                };
+                conn.request_close(CloseRequest::server(code, "auth timeout"));
             }
             _ = sleep_until(expiry.map_or_else(Instant::now, |e| e.1)), if expiry.is_some() => {
                 conn.request_close(CloseRequest::server(CloseCode::AuthExpired, "token expired"));
@@ -135,7 +151,17 @@ pub(crate) async fn serve(
                 })));
             }
             _ = conn.wait_for_room(), if full => {}
-            frame = stream.next(), if !full => match frame {
+            frame = stream.next(), if !full => {
+                // Any frame, a Pong in particular, shows the client is alive.
+                let heard = match &frame {
+                    Some(Ok(Message::Pong(_))) => !state.config.faults.deaf_to_pongs,
+                    Some(Ok(_)) => true,
+                    _ => false,
+                };
+                if heard {
+                    conn.heard();
+                }
+                match frame {
                 Some(Ok(Message::Text(text))) => session.handle_text(&text),
                 Some(Ok(Message::Binary(_))) => conn.request_close(CloseRequest::server(
                     CloseCode::UnsupportedData,
@@ -154,9 +180,13 @@ pub(crate) async fn serve(
                     CloseCode::InvalidPayload,
                     "text frame is not valid UTF-8",
                 )),
+                Some(Err(WsError::Protocol(err))) if breaks_framing(&err) && !state.config.faults.drop_on_protocol_error => {
+                    conn.request_close(CloseRequest::server(CloseCode::ProtocolError, format!("protocol error: {err}")))
+                }
                 Some(Err(err)) => conn.request_close(CloseRequest::Peer(format!("transport error: {err}"))),
                 None => conn.request_close(CloseRequest::Peer("connection dropped".into())),
-            },
+                }
+            }
         }
     }
 
@@ -177,7 +207,9 @@ pub(crate) async fn serve(
                 linger(ws, grace).await;
             }
         }
-        (CloseRequest::Peer(_), Some(sink)) if client_closed => {
+        (CloseRequest::Peer(_), Some(sink))
+            if client_closed && !state.config.faults.no_close_reply =>
+        {
             // Reading on lets the library send its reply to the client's close frame.
             let _ = timeout(grace, async { while stream.next().await.is_some() {} }).await;
             drop(sink);
@@ -187,6 +219,18 @@ pub(crate) async fn serve(
     state.connections.lock().remove(&number);
     state.release_slot();
     info!(connection = %conn.id, reason = %request.describe(), "connection closed");
+}
+
+/// Whether a read error is the client breaking RFC 6455's framing (as
+/// opposed to the connection ending), which is answered with close 1002.
+fn breaks_framing(err: &ProtocolError) -> bool {
+    !matches!(
+        err,
+        ProtocolError::ResetWithoutClosingHandshake
+            | ProtocolError::SendAfterClosing
+            | ProtocolError::ReceivedAfterClosing
+            | ProtocolError::HandshakeIncomplete
+    )
 }
 
 fn instant_of(at: SystemTime) -> Instant {
@@ -214,14 +258,22 @@ async fn write_loop(
     mut rx: mpsc::UnboundedReceiver<Outbound>,
     conn: Arc<Conn>,
     state: Arc<State>,
+    client_max: Option<usize>,
 ) -> Sink {
     let heartbeat = state
         .choices
         .heartbeat_after(state.config.heartbeat_interval);
     let heartbeats = !state.config.faults.skip_heartbeats;
+    let pings = !state.config.faults.never_ping;
+    let ping_every = state.choices.ping_after(state.config.ping_interval);
+    let ping_timeout = state.config.ping_timeout;
+    // When the Ping that no frame has answered yet was sent.
+    let mut ping_sent: Option<Instant> = None;
     let mut writer = Writer {
         conn: &conn,
         state: &state,
+        client_max: client_max.filter(|_| !state.config.faults.ignore_client_max),
+        unfinished_parts: false,
     };
     let mut held = state.choices.reorders_pushes().then(HeldPushes::default);
     // One close future and one timer for the life of the loop: creating them
@@ -230,6 +282,8 @@ async fn write_loop(
     tokio::pin!(closed);
     let beat = tokio::time::sleep(heartbeat);
     tokio::pin!(beat);
+    let live = tokio::time::sleep(ping_every);
+    tokio::pin!(live);
     let outcome: Result<(), WsError> = async {
         let mut last_write = Instant::now();
         loop {
@@ -273,6 +327,37 @@ async fn write_loop(
                     }
                     last_write = Instant::now();
                 }
+                _ = &mut live, if pings => {
+                    let heard = conn.last_heard();
+                    match ping_sent {
+                        Some(sent) if heard < sent => {
+                            if sent.elapsed() >= ping_timeout {
+                                conn.request_close(CloseRequest::server(
+                                    CloseCode::Unresponsive,
+                                    "no answer to ping",
+                                ));
+                            }
+                            // Re-armed either way; after a close request the
+                            // close branch wins the next turn.
+                            live.as_mut().reset(sent + ping_timeout);
+                        }
+                        _ => {
+                            ping_sent = None;
+                            if heard.elapsed() >= ping_every {
+                                tokio::select! {
+                                    biased;
+                                    _ = &mut closed => return Ok(()),
+                                    result = sink.send(Message::Ping(Default::default())) => result?,
+                                }
+                                let now = Instant::now();
+                                ping_sent = Some(now);
+                                live.as_mut().reset(now + ping_timeout);
+                            } else {
+                                live.as_mut().reset(heard + ping_every);
+                            }
+                        }
+                    }
+                }
                 _ = &mut beat, if heartbeats => {
                     // The timer is re-armed here only, for the interval after the last write.
                     if last_write.elapsed() >= heartbeat {
@@ -306,6 +391,10 @@ async fn write_loop(
     else {
         return sink;
     };
+    // A message cut between its parts cannot be followed by another
+    // (section 5.7.2): only the close frame goes out then.
+    let discard_queue = discard_queue || writer.unfinished_parts;
+    let notice = notice.filter(|_| !writer.unfinished_parts);
     let _ = timeout(state.config.close_grace, async {
         let held_back = held.map(|mut held| held.release()).unwrap_or_default();
         if !discard_queue {
@@ -355,6 +444,10 @@ async fn feed_frame(sink: &mut Sink, frame: Frame) -> Result<(), WsError> {
 struct Writer<'a> {
     conn: &'a Conn,
     state: &'a State,
+    /// The largest message the client accepts (section 5.7), if it said.
+    client_max: Option<usize>,
+    /// True while the parts of a message are being written.
+    unfinished_parts: bool,
 }
 
 impl Writer<'_> {
@@ -444,15 +537,33 @@ impl Writer<'_> {
         Ok(true)
     }
 
-    /// Writes one message in the shape the server's variant gives it.
-    async fn feed(&self, sink: &mut Sink, frame: Frame) -> Result<(), WsError> {
+    /// Writes one message in the shape the server's variant gives it, in
+    /// parts when it is longer than the client accepts.
+    async fn feed(&mut self, sink: &mut Sink, frame: Frame) -> Result<(), WsError> {
         let frame = if self.state.config.faults.push_without_time {
             frame
         } else {
             crate::clock::stamp_push(frame)
         };
-        feed_frame(sink, self.state.choices.shape_frame(frame)).await?;
-        self.count();
+        let frame = self.state.choices.shape_frame(frame);
+        let parts = self
+            .client_max
+            .filter(|max| frame.len() > *max || self.state.config.faults.parts_always)
+            .and_then(|max| {
+                let budget = self.state.choices.part_budget(max);
+                split_into_parts(&frame.clone().into_text(), max, budget)
+            });
+        let Some(parts) = parts else {
+            feed_frame(sink, frame).await?;
+            self.count();
+            return Ok(());
+        };
+        self.unfinished_parts = true;
+        for part in parts {
+            feed_frame(sink, Frame::Whole(part.into())).await?;
+            self.count();
+        }
+        self.unfinished_parts = false;
         Ok(())
     }
 

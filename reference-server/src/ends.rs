@@ -1,4 +1,4 @@
-//! Ends the client did not ask for (section 5.7): re-authentication that no
+//! Ends the client did not ask for (section 5.9): re-authentication that no
 //! longer allows a subscription or room membership ends it at once, and a
 //! close for shutdown, token expiry or a slow consumer ends everything the
 //! connection holds. Each end is an `ended` push, after which nothing for

@@ -168,6 +168,36 @@ pub enum InjectedFault {
     AcceptReusedKeys,
     /// Change events lack `origin`.
     OmitOrigin,
+    /// An auth timeout, a refused origin and rate abuse all close with 1008, as one policy code.
+    SharedPolicyClose,
+    /// The rate-abuse close reason states no `retry_after_ms`.
+    CloseWithoutDelay,
+    /// A frame that breaks RFC 6455 drops the TCP connection without a close frame.
+    DropOnProtocolError,
+    /// A client's close frame is not answered: the socket is dropped at once.
+    NoCloseReply,
+    /// No liveness ping is sent and no silent peer is closed.
+    NeverPing,
+    /// Messages are sent whole, longer than the `max_message_bytes` the client stated.
+    IgnoreClientMax,
+    /// A server in `required` mode does not list (or serve) `auth`.
+    RequiredWithoutAuth,
+    /// `welcome.auth` lacks the connection's scopes and expiry.
+    BareWelcomeAuth,
+    /// No `token_expiring` notice precedes a token's expiry.
+    SilentExpiry,
+    /// Only data frames count as signs of life: Pong answers to the liveness Ping are not.
+    DeafToPongs,
+    /// Malformed session parameters are ignored instead of refused.
+    LaxSessionParams,
+    /// `welcome.session.features` lists every feature the client stated, supported or not.
+    SessionEchoesAllFeatures,
+    /// Every message to a client that stated `max_message_bytes` is sent in parts, short ones too.
+    PartsAlways,
+    /// `welcome.features` is left out.
+    NoFeatures,
+    /// `welcome.auth.expiry_notice_ms` is left out.
+    UnannouncedNoticeLead,
 }
 
 /// A name that is no fault of the catalogue.
@@ -248,6 +278,21 @@ impl InjectedFault {
         InjectedFault::IgnoreIdempotencyKeys,
         InjectedFault::AcceptReusedKeys,
         InjectedFault::OmitOrigin,
+        InjectedFault::SharedPolicyClose,
+        InjectedFault::CloseWithoutDelay,
+        InjectedFault::DropOnProtocolError,
+        InjectedFault::NoCloseReply,
+        InjectedFault::NeverPing,
+        InjectedFault::IgnoreClientMax,
+        InjectedFault::RequiredWithoutAuth,
+        InjectedFault::BareWelcomeAuth,
+        InjectedFault::SilentExpiry,
+        InjectedFault::DeafToPongs,
+        InjectedFault::LaxSessionParams,
+        InjectedFault::SessionEchoesAllFeatures,
+        InjectedFault::PartsAlways,
+        InjectedFault::NoFeatures,
+        InjectedFault::UnannouncedNoticeLead,
     ];
 
     /// The stable kebab-case name.
@@ -321,6 +366,21 @@ impl InjectedFault {
             InjectedFault::IgnoreIdempotencyKeys => "ignore-idempotency-keys",
             InjectedFault::AcceptReusedKeys => "accept-reused-keys",
             InjectedFault::OmitOrigin => "omit-origin",
+            InjectedFault::SharedPolicyClose => "shared-policy-close",
+            InjectedFault::CloseWithoutDelay => "close-without-delay",
+            InjectedFault::DropOnProtocolError => "drop-on-protocol-error",
+            InjectedFault::NoCloseReply => "no-close-reply",
+            InjectedFault::NeverPing => "never-ping",
+            InjectedFault::IgnoreClientMax => "ignore-client-max",
+            InjectedFault::RequiredWithoutAuth => "required-without-auth",
+            InjectedFault::BareWelcomeAuth => "bare-welcome-auth",
+            InjectedFault::SilentExpiry => "silent-expiry",
+            InjectedFault::DeafToPongs => "deaf-to-pongs",
+            InjectedFault::LaxSessionParams => "lax-session-params",
+            InjectedFault::SessionEchoesAllFeatures => "session-echoes-all-features",
+            InjectedFault::PartsAlways => "parts-always",
+            InjectedFault::NoFeatures => "no-features",
+            InjectedFault::UnannouncedNoticeLead => "unannounced-notice-lead",
         }
     }
 
@@ -471,6 +531,29 @@ impl InjectedFault {
                 "a key reused for another request is applied instead of a conflict"
             }
             InjectedFault::OmitOrigin => "change events lack their origin",
+            InjectedFault::SharedPolicyClose => {
+                "auth timeouts, refused origins and rate abuse all close with 1008"
+            }
+            InjectedFault::CloseWithoutDelay => "the rate-abuse close reason lacks retry_after_ms",
+            InjectedFault::DropOnProtocolError => {
+                "a frame that breaks RFC 6455 drops TCP without a close frame"
+            }
+            InjectedFault::NoCloseReply => "a client's close frame is never answered",
+            InjectedFault::NeverPing => "silent peers are never pinged nor closed",
+            InjectedFault::IgnoreClientMax => {
+                "messages longer than the client's max_message_bytes are sent whole"
+            }
+            InjectedFault::RequiredWithoutAuth => "a required-mode server does not list auth",
+            InjectedFault::BareWelcomeAuth => "welcome.auth lacks scopes and expiry",
+            InjectedFault::SilentExpiry => "no token_expiring notice is sent",
+            InjectedFault::DeafToPongs => "pong answers do not count as signs of life",
+            InjectedFault::LaxSessionParams => "malformed session parameters are accepted",
+            InjectedFault::SessionEchoesAllFeatures => {
+                "welcome.session lists features the server does not support"
+            }
+            InjectedFault::PartsAlways => "short messages are sent in parts as well",
+            InjectedFault::NoFeatures => "welcome.features is left out",
+            InjectedFault::UnannouncedNoticeLead => "welcome.auth lacks expiry_notice_ms",
         }
     }
 
@@ -523,6 +606,21 @@ impl InjectedFault {
             InjectedFault::IgnoreIdempotencyKeys => faults.ignore_idempotency_keys = true,
             InjectedFault::AcceptReusedKeys => faults.accept_reused_keys = true,
             InjectedFault::OmitOrigin => faults.omit_origin = true,
+            InjectedFault::SharedPolicyClose => faults.shared_policy_close = true,
+            InjectedFault::CloseWithoutDelay => faults.close_without_delay = true,
+            InjectedFault::DropOnProtocolError => faults.drop_on_protocol_error = true,
+            InjectedFault::NoCloseReply => faults.no_close_reply = true,
+            InjectedFault::NeverPing => faults.never_ping = true,
+            InjectedFault::IgnoreClientMax => faults.ignore_client_max = true,
+            InjectedFault::RequiredWithoutAuth => faults.required_without_auth = true,
+            InjectedFault::BareWelcomeAuth => faults.bare_welcome_auth = true,
+            InjectedFault::SilentExpiry => faults.silent_expiry = true,
+            InjectedFault::DeafToPongs => faults.deaf_to_pongs = true,
+            InjectedFault::LaxSessionParams => faults.lax_session_params = true,
+            InjectedFault::SessionEchoesAllFeatures => faults.session_echoes_all_features = true,
+            InjectedFault::PartsAlways => faults.parts_always = true,
+            InjectedFault::NoFeatures => faults.no_features = true,
+            InjectedFault::UnannouncedNoticeLead => faults.unannounced_notice_lead = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

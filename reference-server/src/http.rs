@@ -66,6 +66,77 @@ impl RequestHead {
     }
 }
 
+/// The session parameters of a handshake's query (section 5.7).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub(crate) struct SessionParams {
+    pub max_message_bytes: Option<usize>,
+    /// The stated features, in the order stated, without duplicates.
+    pub features: Vec<String>,
+    pub client: Option<String>,
+}
+
+impl RequestHead {
+    /// The query parameter `name`, decoded; the first if it is repeated.
+    fn query_param(&self, name: &str) -> Option<String> {
+        self.query.as_deref().and_then(|query| {
+            query.split('&').find_map(|pair| {
+                let (key, value) = pair.split_once('=').unwrap_or((pair, ""));
+                (key == name).then(|| percent_decode(value))
+            })
+        })
+    }
+
+    /// The session parameters the handshake states; `None` when it states
+    /// none, an error naming the parameter when one is malformed.
+    pub fn session_params(&self) -> Result<Option<SessionParams>, String> {
+        use tidewire_protocol::session::{
+            is_feature_name, MIN_MAX_MESSAGE_BYTES, PARAM_CLIENT, PARAM_FEATURES,
+            PARAM_MAX_MESSAGE_BYTES,
+        };
+        let max = self.query_param(PARAM_MAX_MESSAGE_BYTES);
+        let features = self.query_param(PARAM_FEATURES);
+        let client = self.query_param(PARAM_CLIENT);
+        if max.is_none() && features.is_none() && client.is_none() {
+            return Ok(None);
+        }
+        let max_message_bytes = match max {
+            None => None,
+            Some(value) => {
+                let bytes = value
+                    .parse::<u64>()
+                    .ok()
+                    .filter(|n| value.bytes().all(|b| b.is_ascii_digit()) && *n >= MIN_MAX_MESSAGE_BYTES)
+                    .ok_or_else(|| {
+                        format!("{PARAM_MAX_MESSAGE_BYTES} must be an integer of at least {MIN_MAX_MESSAGE_BYTES}")
+                    })?;
+                Some(usize::try_from(bytes).unwrap_or(usize::MAX))
+            }
+        };
+        let mut stated: Vec<String> = Vec::new();
+        for name in features.iter().flat_map(|list| list.split(',')) {
+            if !is_feature_name(name) {
+                return Err(format!(
+                    "{PARAM_FEATURES} lists {name:?}, which is not a feature name"
+                ));
+            }
+            if !stated.iter().any(|s| s == name) {
+                stated.push(name.to_string());
+            }
+        }
+        if client
+            .as_ref()
+            .is_some_and(|c| c.is_empty() || c.len() > 256)
+        {
+            return Err(format!("{PARAM_CLIENT} must be 1 to 256 characters"));
+        }
+        Ok(Some(SessionParams {
+            max_message_bytes,
+            features: stated,
+            client,
+        }))
+    }
+}
+
 fn percent_decode(value: &str) -> String {
     let bytes = value.as_bytes();
     let mut out = Vec::with_capacity(bytes.len());

@@ -42,6 +42,12 @@ struct Args {
     /// Milliseconds without any server message after which a heartbeat is sent.
     #[arg(long, env = "TIDEWIRE_HEARTBEAT_MS")]
     heartbeat_ms: Option<u64>,
+    /// Milliseconds without a frame from the client after which a WebSocket Ping is sent.
+    #[arg(long, env = "TIDEWIRE_PING_INTERVAL_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    ping_interval_ms: Option<u64>,
+    /// Milliseconds after a Ping within which a frame must arrive, or the connection closes with 4006.
+    #[arg(long, env = "TIDEWIRE_PING_TIMEOUT_MS", value_parser = clap::value_parser!(u64).range(1..))]
+    ping_timeout_ms: Option<u64>,
     /// Authentication mode.
     #[arg(long, env = "TIDEWIRE_AUTH", value_enum, default_value = "off")]
     auth: Auth,
@@ -180,6 +186,8 @@ impl Args {
             listen: self.listen,
             path: self.path,
             heartbeat_interval: millis(self.heartbeat_ms, defaults.heartbeat_interval),
+            ping_interval: millis(self.ping_interval_ms, defaults.ping_interval),
+            ping_timeout: millis(self.ping_timeout_ms, defaults.ping_timeout),
             auth_mode: match self.auth {
                 Auth::Off => AuthMode::Off,
                 Auth::Optional => AuthMode::Optional,

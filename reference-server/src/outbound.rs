@@ -16,6 +16,7 @@
 
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
+use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use tidewire_protocol::{CloseCode, NoticeReason, ServerMessage};
@@ -141,6 +142,11 @@ pub(crate) struct Conn {
     closing: AtomicBool,
     close_request: Mutex<Option<CloseRequest>>,
     close_notify: Notify,
+    /// When the connection opened; `heard_micros` counts from here.
+    opened: tokio::time::Instant,
+    /// When a frame of any kind last arrived from the client, for the
+    /// liveness check (section 5.8).
+    heard_micros: AtomicU64,
 }
 
 /// The outbound queue's bounds, in messages and in bytes of message text.
@@ -176,8 +182,22 @@ impl Conn {
             closing: AtomicBool::new(false),
             close_request: Mutex::new(None),
             close_notify: Notify::new(),
+            opened: tokio::time::Instant::now(),
+            heard_micros: AtomicU64::new(0),
         };
         (Arc::new(conn), rx)
+    }
+
+    /// Notes that a frame arrived from the client: it is alive.
+    pub fn heard(&self) {
+        let micros = self.opened.elapsed().as_micros();
+        self.heard_micros
+            .store(u64::try_from(micros).unwrap_or(u64::MAX), Ordering::Relaxed);
+    }
+
+    /// When a frame last arrived from the client (the opening, if none has).
+    pub fn last_heard(&self) -> tokio::time::Instant {
+        self.opened + Duration::from_micros(self.heard_micros.load(Ordering::Relaxed))
     }
 
     /// Enqueues a reply (or anything the connection itself caused) without

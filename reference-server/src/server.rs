@@ -368,6 +368,25 @@ async fn upgrade(
             return;
         }
     };
+    // Session parameters are checked with the rest of the handshake: a
+    // client that states a bound the server cannot honour learns it before
+    // any message could exceed it.
+    let params = match head.session_params() {
+        Ok(params) => params,
+        Err(_) if state.config.faults.lax_session_params => None,
+        Err(message) => {
+            debug!(%peer, %message, "upgrade refused: session parameters");
+            http::respond(
+                &mut stream,
+                "400 Bad Request",
+                "text/plain",
+                &[],
+                &format!("{message}\n"),
+            )
+            .await;
+            return;
+        }
+    };
     let extensions = crate::faults::extensions_answer(&state.config.faults, &upgrade);
     if http::accept_upgrade(&mut stream, &upgrade, extensions)
         .await
@@ -390,7 +409,12 @@ async fn upgrade(
         });
     if !origin_allowed {
         info!(%peer, origin = head.header("origin").unwrap_or(""), "refused: origin not allowed");
-        connection::refuse(&state, ws, CloseCode::PolicyViolation, "origin not allowed").await;
+        let code = if state.config.faults.shared_policy_close {
+            CloseCode::PolicyViolation
+        } else {
+            CloseCode::OriginNotAllowed
+        };
+        connection::refuse(&state, ws, code, "origin not allowed").await;
         return;
     }
     // With authentication off, tokens are not examined (section 6.1).
@@ -421,5 +445,5 @@ async fn upgrade(
         connection::refuse(&state, ws, CloseCode::TryAgainLater, "at capacity").await;
         return;
     }
-    connection::serve(state, ws, peer.to_string(), identity, bound).await;
+    connection::serve(state, ws, peer.to_string(), identity, bound, params).await;
 }

@@ -75,10 +75,27 @@ impl Session {
             match rate.check(Instant::now()) {
                 Verdict::Allow => {}
                 Verdict::Abuse => {
-                    self.conn.request_close(CloseRequest::server(
-                        CloseCode::PolicyViolation,
-                        "rate limit abuse",
-                    ));
+                    let faults = self.state.config.faults;
+                    let code = if faults.shared_policy_close {
+                        CloseCode::PolicyViolation
+                    } else {
+                        CloseCode::RateAbuse
+                    };
+                    // The abuse lasts a window: a client that waits one
+                    // finds its rate whole again (section 18.1).
+                    let window_ms = self
+                        .state
+                        .config
+                        .rate_limit
+                        .as_ref()
+                        .map_or(1, |rate| rate.window_ms.max(1));
+                    let reason = if faults.close_without_delay {
+                        "rate limit abuse".to_string()
+                    } else {
+                        CloseCode::reason_with_delay(window_ms, "rate limit abuse")
+                    };
+                    self.conn
+                        .request_close(CloseRequest::server(code, reason.as_str()));
                     return;
                 }
                 Verdict::Limited { retry_after_ms } => {

@@ -3,21 +3,24 @@
 use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
 use tidewire_protocol::{
-    AuthInfo, AuthMode, BoundScope, FilterLimits, Limits, Profile, ServerInfo, ServerStats, Welcome,
+    session, AuthInfo, AuthMode, BoundScope, FilterLimits, Limits, Liveness, Profile, ServerInfo,
+    ServerStats, SessionInfo, Welcome,
 };
 
-use crate::auth::Authenticator;
+use crate::auth::{Authenticator, Identity};
 use crate::config::Config;
+use crate::http::SessionParams;
 use crate::outbound::Conn;
 use crate::persist::{Disk, StorageError};
 use crate::quota::ConnectAttempts;
 use crate::rooms::Rooms;
 use crate::store::Store;
 use crate::topics::Topics;
+use crate::util::timestamp;
 use crate::variant::Choices;
 
 pub(crate) struct State {
@@ -169,17 +172,32 @@ impl State {
             Profile::Vector if !self.config.vector => {
                 Some("similarity search is off on this server")
             }
+            Profile::Auth
+                if self.config.auth_mode == AuthMode::Required
+                    && self.config.faults.required_without_auth =>
+            {
+                Some("authentication is not served")
+            }
             _ => None,
         }
     }
 
+    /// The welcome of a connection whose handshake gave it `identity` and
+    /// stated `params`, at an endpoint that binds `bound`.
     pub fn welcome(
         &self,
         connection_id: &str,
-        principal: Option<String>,
+        identity: &Identity,
+        params: Option<&SessionParams>,
         bound: Option<BoundScope>,
     ) -> Welcome {
         let config = &self.config;
+        let bare = config.faults.bare_welcome_auth;
+        let ttl_ms = identity.expires_at.map(|at| {
+            at.duration_since(SystemTime::now()).map_or(0, |left| {
+                u64::try_from(left.as_millis()).unwrap_or(u64::MAX)
+            })
+        });
         Welcome {
             connection_id: connection_id.to_string(),
             protocol: tidewire_protocol::PROTOCOL_VERSION.to_string(),
@@ -195,15 +213,50 @@ impl State {
             limits: self.limits(),
             auth: AuthInfo {
                 mode: config.auth_mode,
-                principal,
+                principal: identity.authenticated.then(|| identity.principal.clone()),
                 timeout_ms: (config.auth_mode == AuthMode::Required)
                     .then_some(config.auth_timeout.as_millis() as u64),
+                scopes: (!bare).then(|| identity.scopes.raw.clone()),
+                expires_at: identity.expires_at.filter(|_| !bare).map(timestamp),
+                ttl_ms: ttl_ms.filter(|_| !bare),
+                expiry_notice_ms: (config.auth_mode != AuthMode::Off
+                    && !config.faults.unannounced_notice_lead)
+                    .then(|| {
+                        u64::try_from(config.token_expiry_notice.as_millis()).unwrap_or(u64::MAX)
+                    }),
             },
             server_time: None,
             bound,
             idempotency_window_ms: Some(config.idempotency_window.as_millis() as u64),
+            liveness: Some(Liveness {
+                ping_interval_ms: millis_at_least_one(config.ping_interval),
+                ping_timeout_ms: millis_at_least_one(config.ping_timeout),
+            }),
+            features: if config.faults.no_features {
+                Vec::new()
+            } else {
+                session::FEATURES.iter().map(|f| f.to_string()).collect()
+            },
+            session: params.map(|params| SessionInfo {
+                max_message_bytes: params.max_message_bytes.map(|n| n as u64),
+                features: params
+                    .features
+                    .iter()
+                    .filter(|f| {
+                        config.faults.session_echoes_all_features
+                            || session::FEATURES.contains(&f.as_str())
+                    })
+                    .cloned()
+                    .collect(),
+            }),
         }
     }
+}
+
+fn millis_at_least_one(interval: std::time::Duration) -> u64 {
+    u64::try_from(interval.as_millis())
+        .unwrap_or(u64::MAX)
+        .max(1)
 }
 
 /// The filter crate's bounds, as `welcome` announces them.

@@ -97,6 +97,12 @@ pub(crate) trait Choices: Send + Sync {
     fn heartbeat_after(&self, interval: Duration) -> Duration;
     /// The reason of a close frame with `code`, given the usual one.
     fn close_reason(&self, code: CloseCode, usual: &str) -> String;
+    /// How long after the client's last frame the liveness Ping goes out,
+    /// for an announced `ping_interval_ms` of `interval` (section 5.8).
+    fn ping_after(&self, interval: Duration) -> Duration;
+    /// The most bytes of escaped data one `part` carries, for a client
+    /// bound of `max` bytes (section 5.7.2).
+    fn part_budget(&self, max: usize) -> usize;
     /// Reshapes a change event once, before filters see it, since filters
     /// see the event as it is sent (TW-WATCH-6).
     fn shape_event(&self, event: &mut Value);
@@ -159,6 +165,14 @@ impl Choices for Usual {
 
     fn close_reason(&self, _code: CloseCode, usual: &str) -> String {
         usual.to_string()
+    }
+
+    fn ping_after(&self, interval: Duration) -> Duration {
+        interval
+    }
+
+    fn part_budget(&self, max: usize) -> usize {
+        max
     }
 
     fn shape_event(&self, _event: &mut Value) {}
@@ -284,11 +298,25 @@ impl Choices for Alternate {
         interval * 3 / 5
     }
 
+    fn ping_after(&self, interval: Duration) -> Duration {
+        // Earlier than the interval: TW-LIVE-2 bounds the wait, not the ping.
+        interval * 3 / 5
+    }
+
+    fn part_budget(&self, max: usize) -> usize {
+        // Parts well under the bound, so a client cannot rely on their size.
+        (max / 3).max(64)
+    }
+
     fn close_reason(&self, code: CloseCode, usual: &str) -> String {
         match code {
-            // TW-AUTH-3, TW-AUTH-10, TW-LIMIT-3, TW-LIMIT-5 and TW-LIMIT-7
-            // name these reasons.
+            // TW-AUTH-3 and TW-LIMIT-5 name these reasons.
             CloseCode::PolicyViolation | CloseCode::TryAgainLater => usual.to_string(),
+            // Section 18.1: the delay leads the reason; the text after it is free.
+            _ if code.carries_delay() => match tidewire_protocol::close_reason_delay(usual) {
+                Some(delay_ms) => CloseCode::reason_with_delay(delay_ms, "Closed."),
+                None => format!("Closed ({}).", code.code()),
+            },
             // Section 18: the other reasons are for humans and logs.
             _ => format!("Closed ({}).", code.code()),
         }

@@ -174,6 +174,57 @@ const CATCHERS: &[(InjectedFault, &str)] = &[
         "records.idempotency.repeat",
     ),
     (InjectedFault::OmitOrigin, "records.idempotency.repeat"),
+    (
+        InjectedFault::SharedPolicyClose,
+        "auth.required.timeout-close",
+    ),
+    (InjectedFault::CloseWithoutDelay, "limits.rate.abuse-closes"),
+    (
+        InjectedFault::DropOnProtocolError,
+        "bad.frame.protocol-error-closes-1002",
+    ),
+    (
+        InjectedFault::NoCloseReply,
+        "core.close.answers-client-close",
+    ),
+    (
+        InjectedFault::NeverPing,
+        "core.liveness.unresponsive-closed",
+    ),
+    (InjectedFault::IgnoreClientMax, "core.session.parts"),
+    (
+        InjectedFault::RequiredWithoutAuth,
+        "auth.required.welcome-timeout",
+    ),
+    (
+        InjectedFault::BareWelcomeAuth,
+        "auth.expiry.notice-before-expiry",
+    ),
+    (
+        InjectedFault::SilentExpiry,
+        "auth.expiry.notice-before-expiry",
+    ),
+    (
+        InjectedFault::DeafToPongs,
+        "core.liveness.unresponsive-closed",
+    ),
+    (
+        InjectedFault::LaxSessionParams,
+        "core.session.bad-parameters-refused",
+    ),
+    (
+        InjectedFault::SessionEchoesAllFeatures,
+        "core.session.parts",
+    ),
+    (InjectedFault::PartsAlways, "core.session.parts"),
+    (
+        InjectedFault::NoFeatures,
+        "core.session.absent-without-parameters",
+    ),
+    (
+        InjectedFault::UnannouncedNoticeLead,
+        "auth.required.welcome-timeout",
+    ),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

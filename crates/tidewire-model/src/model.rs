@@ -44,6 +44,12 @@ fn room(room: u8) -> String {
     format!("{NONCE}-r{room}")
 }
 
+/// The connection of a generated case that states a small
+/// `max_message_bytes`, so that longer messages reach it in parts.
+const PARTS_CONN: usize = 1;
+/// The bound it states: the least a client may (section 5.7).
+const PARTS_BOUND: u64 = tidewire_protocol::session::MIN_MAX_MESSAGE_BYTES;
+
 fn conn_name(conn: usize) -> String {
     format!("c{conn}")
 }
@@ -227,6 +233,20 @@ impl Model {
         let name = conn_name(conn);
         self.steps.push(if reconnect {
             json!({"step": "reconnect", "conn": name})
+        } else if conn == PARTS_CONN {
+            // This connection takes messages of at most 1024 bytes, the least
+            // a client may state, and joins the parts of longer ones
+            // (TW-SESSION-3, TW-SESSION-4): every prediction for it then
+            // also checks that the parts join into the predicted message.
+            json!({
+                "step": "open",
+                "conn": name,
+                "subprotocols": ["tidewire.v1"],
+                "query": {"max_message_bytes": PARTS_BOUND.to_string(), "features": "parts"},
+                "max_message_bytes": PARTS_BOUND,
+                "join": {"match": {"type": "part"}, "data": "/data", "last": "/last"},
+                "ignore": [{"type": "heartbeat"}],
+            })
         } else {
             json!({
                 "step": "open",

@@ -204,12 +204,26 @@ pub enum CloseCode {
     /// The connection's outbound queue overflowed; resume from the positions in
     /// the preceding `notice`.
     SlowConsumer,
+    /// A frame broke RFC 6455 (unmasked, reserved bits or opcode, a stray
+    /// continuation), or the client's close frame carried a code that may not
+    /// be sent.
+    ProtocolError,
+    /// In `required` mode the connection did not authenticate in time.
+    AuthTimeout,
+    /// The handshake's `Origin` is not in the allow-list.
+    OriginNotAllowed,
+    /// The connection kept sending past twice its message rate.
+    RateAbuse,
+    /// The client did not answer the server's liveness pings in time.
+    Unresponsive,
 }
 
 impl CloseCode {
-    pub const ALL: [CloseCode; 10] = [
+    /// Every close code, in the order of the specification's table.
+    pub const ALL: [CloseCode; 15] = [
         CloseCode::Normal,
         CloseCode::GoingAway,
+        CloseCode::ProtocolError,
         CloseCode::UnsupportedData,
         CloseCode::InvalidPayload,
         CloseCode::PolicyViolation,
@@ -218,6 +232,10 @@ impl CloseCode {
         CloseCode::TryAgainLater,
         CloseCode::AuthExpired,
         CloseCode::SlowConsumer,
+        CloseCode::AuthTimeout,
+        CloseCode::OriginNotAllowed,
+        CloseCode::RateAbuse,
+        CloseCode::Unresponsive,
     ];
 
     pub fn code(self) -> u16 {
@@ -232,6 +250,11 @@ impl CloseCode {
             CloseCode::TryAgainLater => 1013,
             CloseCode::AuthExpired => 4001,
             CloseCode::SlowConsumer => 4002,
+            CloseCode::ProtocolError => 1002,
+            CloseCode::AuthTimeout => 4003,
+            CloseCode::OriginNotAllowed => 4004,
+            CloseCode::RateAbuse => 4005,
+            CloseCode::Unresponsive => 4006,
         }
     }
 
@@ -252,6 +275,11 @@ impl CloseCode {
             CloseCode::TryAgainLater => "try_again_later",
             CloseCode::AuthExpired => "auth_expired",
             CloseCode::SlowConsumer => "slow_consumer",
+            CloseCode::ProtocolError => "protocol_error",
+            CloseCode::AuthTimeout => "auth_timeout",
+            CloseCode::OriginNotAllowed => "origin_not_allowed",
+            CloseCode::RateAbuse => "rate_abuse",
+            CloseCode::Unresponsive => "unresponsive",
         }
     }
 
@@ -261,14 +289,53 @@ impl CloseCode {
             | CloseCode::InternalError
             | CloseCode::TryAgainLater
             | CloseCode::AuthExpired
-            | CloseCode::SlowConsumer => Recovery::Retryable,
+            | CloseCode::SlowConsumer
+            | CloseCode::AuthTimeout
+            | CloseCode::RateAbuse
+            | CloseCode::Unresponsive => Recovery::Retryable,
             CloseCode::Normal
             | CloseCode::UnsupportedData
             | CloseCode::InvalidPayload
             | CloseCode::PolicyViolation
-            | CloseCode::MessageTooBig => Recovery::Terminal,
+            | CloseCode::MessageTooBig
+            | CloseCode::ProtocolError
+            | CloseCode::OriginNotAllowed => Recovery::Terminal,
         }
     }
+
+    /// Whether the close reason of this code starts with a delay
+    /// (`retry_after_ms=<n>`, section 18.1): the codes whose cause lasts a
+    /// known time, so that a client waits that long instead of guessing.
+    pub fn carries_delay(self) -> bool {
+        matches!(self, CloseCode::RateAbuse)
+    }
+
+    /// A close reason carrying `retry_after_ms` first, then the text for humans.
+    pub fn reason_with_delay(delay_ms: u64, text: &str) -> String {
+        format!("{RETRY_AFTER_PREFIX}{delay_ms}; {text}")
+    }
+}
+
+const RETRY_AFTER_PREFIX: &str = "retry_after_ms=";
+
+/// The delay a close reason states (section 18.1), if it states one.
+pub fn close_reason_delay(reason: &str) -> Option<u64> {
+    let digits = reason.strip_prefix(RETRY_AFTER_PREFIX)?;
+    let end = digits
+        .find(|c: char| !c.is_ascii_digit())
+        .unwrap_or(digits.len());
+    let rest = &digits[end..];
+    if end == 0 || !(rest.is_empty() || rest.starts_with(';')) {
+        return None;
+    }
+    digits[..end].parse().ok()
+}
+
+/// Whether RFC 6455 (section 7.4) allows `code` in a close frame on the
+/// wire. A client's close frame with any other code is answered with 1002
+/// (section 18.2).
+pub fn close_code_allowed_on_wire(code: u16) -> bool {
+    matches!(code, 1000..=1003 | 1007..=1013 | 3000..=4999)
 }
 
 #[cfg(test)]
@@ -292,5 +359,25 @@ mod tests {
         codes.sort_unstable();
         codes.dedup();
         assert_eq!(codes.len(), CloseCode::ALL.len());
+    }
+
+    #[test]
+    fn delays_read_back_from_the_reasons_that_carry_them() {
+        let reason = CloseCode::reason_with_delay(1500, "rate limit abuse");
+        assert_eq!(close_reason_delay(&reason), Some(1500));
+        assert_eq!(close_reason_delay("retry_after_ms=7"), Some(7));
+        assert_eq!(close_reason_delay("retry_after_ms=; x"), None);
+        assert_eq!(close_reason_delay("retry_after_ms=12x"), None);
+        assert_eq!(close_reason_delay("at capacity"), None);
+    }
+
+    #[test]
+    fn every_server_close_code_may_be_sent() {
+        for close in CloseCode::ALL {
+            assert!(close_code_allowed_on_wire(close.code()), "{close:?}");
+        }
+        for code in [0, 999, 1004, 1005, 1006, 1014, 1015, 2999, 5000, u16::MAX] {
+            assert!(!close_code_allowed_on_wire(code), "{code}");
+        }
     }
 }

@@ -28,13 +28,14 @@ mod names;
 mod profiles;
 pub mod requirements;
 pub mod schema;
+pub mod session;
 mod types;
 
 #[cfg(test)]
 mod tests;
 
 pub use decode::{decode_client_message, nesting_depth, DecodeError, MAX_PARSER_NESTING_DEPTH};
-pub use error::{CloseCode, ErrorCode, Recovery};
+pub use error::{close_code_allowed_on_wire, close_reason_delay, CloseCode, ErrorCode, Recovery};
 pub use event_paths::{check_event_path, UnresolvablePath};
 pub use extension_code::{AnyErrorCode, ExtensionCode};
 pub use lenient::MAX_INTEGER;

@@ -197,6 +197,7 @@ message_enum! {
         Stats(Stats) = "stats" => profile Stats,
         SearchResults(SearchResults) = "search_results" => profile Vector,
         Ended(Ended) = "ended" => profile Core,
+        Part(Part) = "part" => profile Core,
     }
 }
 
@@ -214,6 +215,7 @@ impl ServerMessage {
             | ServerMessage::TypingNotice(_)
             | ServerMessage::DocumentEdit(_)
             | ServerMessage::Ended(_) => None,
+            ServerMessage::Part(_) => None,
             ServerMessage::Error(m) => m.id.as_ref(),
             ServerMessage::Pong(m) => Some(&m.id),
             ServerMessage::Authenticated(m) => Some(&m.id),

@@ -27,9 +27,9 @@ use crate::Profile;
 /// that can never match a change event, which apply with `watch`; `ENDPOINT` the
 /// endpoints that bind a database or collection, which apply with the profiles
 /// whose requests name one; `VIEW` names the live views of section 8.3, an option
-/// of `watch`; `END` the ends of section 5.7, which concern every connection;
+/// of `watch`; `END` the ends of section 5.9, which concern every connection;
 /// `IDEM` the idempotent writes of section 7.5, an option of `records`.
-pub const PREFIXES: [(&str, &str); 26] = [
+pub const PREFIXES: [(&str, &str); 29] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
     ("REC", "records"),
@@ -56,6 +56,9 @@ pub const PREFIXES: [(&str, &str); 26] = [
     ("VIEW", "view"),
     ("END", "end"),
     ("IDEM", "idempotency"),
+    ("SESSION", "core"),
+    ("LIVE", "core"),
+    ("CLOSE", "core"),
 ];
 
 /// Profiles whose presence brings another profile's requirements into scope.
@@ -625,9 +628,9 @@ They SHOULD be fine.
     }
 
     #[test]
-    fn every_prefix_is_distinct_and_every_profile_has_one() {
-        // A profile may have several prefixes (a later feature of it gets its own), but a
-        // prefix names one profile, and every profile has at least one.
+    fn prefixes_are_distinct_and_cover_every_profile() {
+        // A profile may have several prefixes (`core` has CORE, SESSION,
+        // LIVE and CLOSE); a prefix names one profile.
         let prefixes: HashSet<&str> = PREFIXES.iter().map(|(p, _)| *p).collect();
         assert_eq!(prefixes.len(), PREFIXES.len());
         let profiles: HashSet<&str> = PREFIXES.iter().map(|(_, p)| *p).collect();

@@ -169,6 +169,20 @@ pub struct AuthInfo {
         proptest(strategy = "proptest::option::of(1..=u64::MAX)")
     )]
     pub timeout_ms: Option<u64>,
+    /// The scopes the connection holds as of the welcome (section 6.4).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// When the handshake's token expires; absent when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expires_at: Option<Timestamp>,
+    /// Milliseconds from the welcome until the handshake's token expires;
+    /// absent when it does not.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
+    /// How many milliseconds before a token's expiry the `token_expiring`
+    /// notice is sent (section 6.5).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub expiry_notice_ms: Option<u64>,
 }
 
 /// A message-rate limit: at most `messages` client messages in any `window_ms`.

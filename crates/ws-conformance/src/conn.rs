@@ -18,7 +18,82 @@ use tokio_tungstenite::{Connector, MaybeTlsStream, WebSocketStream};
 use crate::runner::BufferBudget;
 use crate::tls::TlsConfig;
 
-type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+type Ws = WebSocketStream<MaybeTlsStream<Wire>>;
+
+/// The client's TCP stream with a side door: bytes handed to [`Wire::inject`]
+/// go to the socket before anything the WebSocket library writes next, so a
+/// case can send a frame the library would never build (an unmasked one).
+struct Wire {
+    tcp: TcpStream,
+    injected: Arc<Mutex<Vec<u8>>>,
+    /// Once set, writes are dropped: the peer hears nothing more from us.
+    muted: Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl Wire {
+    /// Writes the injected bytes; ready once they are all out.
+    fn poll_injected(
+        &mut self,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        use tokio::io::AsyncWrite;
+        let mut injected = self.injected.lock().expect("injected bytes lock");
+        while !injected.is_empty() {
+            match std::pin::Pin::new(&mut self.tcp).poll_write(cx, &injected) {
+                Poll::Ready(Ok(0)) => {
+                    return Poll::Ready(Err(std::io::ErrorKind::WriteZero.into()))
+                }
+                Poll::Ready(Ok(n)) => {
+                    injected.drain(..n);
+                }
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Pending => return Poll::Pending,
+            }
+        }
+        Poll::Ready(Ok(()))
+    }
+}
+
+impl tokio::io::AsyncRead for Wire {
+    fn poll_read(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.tcp).poll_read(cx, buf)
+    }
+}
+
+impl tokio::io::AsyncWrite for Wire {
+    fn poll_write(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        if self.muted.load(std::sync::atomic::Ordering::Relaxed) {
+            return std::task::Poll::Ready(Ok(buf.len()));
+        }
+        std::task::ready!(self.poll_injected(cx))?;
+        std::pin::Pin::new(&mut self.tcp).poll_write(cx, buf)
+    }
+
+    fn poll_flush(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::ready!(self.poll_injected(cx))?;
+        std::pin::Pin::new(&mut self.tcp).poll_flush(cx)
+    }
+
+    fn poll_shutdown(
+        mut self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::task::ready!(self.poll_injected(cx))?;
+        std::pin::Pin::new(&mut self.tcp).poll_shutdown(cx)
+    }
+}
 
 /// A data frame received from the server.
 #[derive(Debug, Clone)]
@@ -173,6 +248,9 @@ pub struct Limits {
 
 pub struct Conn {
     sink: SplitSink<Ws, Message>,
+    /// Bytes written to the socket as they are, below TLS: `None` on wss://.
+    injected: Option<Arc<Mutex<Vec<u8>>>>,
+    muted: Arc<std::sync::atomic::AtomicBool>,
     inbox: Arc<Inbox>,
     reader: tokio::task::JoinHandle<()>,
     /// True while the reader must leave the socket alone, so that the
@@ -207,10 +285,30 @@ impl Conn {
             .max_frame_size(Some(limits.max_message));
         // The connector only applies to wss:// requests; ws:// stays plain TCP.
         let connector = Connector::Rustls(tls.client());
-        let (ws, response) = match tokio_tungstenite::connect_async_tls_with_config(
+        let uri = request.uri();
+        let secure = uri.scheme_str() == Some("wss");
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
+        let port = uri.port_u16().unwrap_or(if secure { 443 } else { 80 });
+        let tcp = TcpStream::connect((host.as_str(), port))
+            .await
+            .map_err(|e| ConnectError::Other(tungstenite::Error::Io(e).to_string()))?;
+        let _ = tcp.set_nodelay(true);
+        let injected = Arc::new(Mutex::new(Vec::new()));
+        let muted = Arc::new(std::sync::atomic::AtomicBool::new(false));
+        let wire = Wire {
+            tcp,
+            injected: injected.clone(),
+            muted: muted.clone(),
+        };
+        let (ws, response) = match tokio_tungstenite::client_async_tls_with_config(
             request,
+            wire,
             Some(config),
-            true,
             Some(connector),
         )
         .await
@@ -306,6 +404,8 @@ impl Conn {
         });
         Ok(Conn {
             sink,
+            injected: (!secure).then_some(injected),
+            muted,
             inbox,
             reader,
             paused,
@@ -366,6 +466,27 @@ impl Conn {
 
     pub async fn send(&mut self, message: Message) -> Result<(), String> {
         self.sink.send(message).await.map_err(|e| e.to_string())
+    }
+
+    /// Drops every write from now on, the library's Pong answers included,
+    /// while reads go on.
+    pub fn stop_writing(&self) {
+        self.muted.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// Writes `bytes` to the socket as they are, after whatever the library
+    /// has already sent; on plain ws:// only, since they would go below TLS.
+    pub async fn send_raw(&mut self, bytes: Vec<u8>) -> Result<(), String> {
+        let Some(injected) = &self.injected else {
+            return Err(
+                "raw bytes can only be written on a ws:// connection, not below TLS".into(),
+            );
+        };
+        injected
+            .lock()
+            .expect("injected bytes lock")
+            .extend_from_slice(&bytes);
+        self.sink.flush().await.map_err(|e| e.to_string())
     }
 
     pub async fn close(&mut self, code: u16, reason: &str) -> Result<(), String> {

@@ -151,6 +151,23 @@ struct Slot {
     /// Frames already recorded and schema-checked but left for later steps
     /// (by `expect_silence` with a pattern).
     pending: VecDeque<Frame>,
+    /// The open step's `join`, resolved, and the pieces joined so far.
+    join: Option<(Pattern, String, String)>,
+    joined: String,
+    pieces: usize,
+}
+
+/// The longest message the runner joins from pieces.
+const MAX_JOINED_BYTES: usize = 64 << 20;
+
+/// What the `join` rule makes of a received frame.
+enum Piece {
+    /// Not a piece: the frame goes to the expectations as it is.
+    NotOne,
+    /// A piece, and more are to come.
+    More,
+    /// The last piece: the joined text.
+    Last(String),
 }
 
 struct CaseRun<'a> {
@@ -340,11 +357,19 @@ impl CaseRun<'_> {
                 for p in &open.ignore {
                     rules.push(p.resolve(&self.vars).map_err(StepError::new)?);
                 }
-                self.slots
-                    .entry(open.conn.clone())
-                    .or_default()
-                    .ignore
-                    .extend(rules);
+                let join = match &open.join {
+                    Some(join) => Some((
+                        join.pattern.resolve(&self.vars).map_err(StepError::new)?,
+                        join.data.clone(),
+                        join.last.clone(),
+                    )),
+                    None => None,
+                };
+                let slot = self.slots.entry(open.conn.clone()).or_default();
+                slot.ignore.extend(rules);
+                slot.join = join;
+                slot.joined.clear();
+                slot.pieces = 0;
                 self.open(&open.conn, open.handshake.clone()).await
             }
             Step::Reconnect(re) => {
@@ -412,6 +437,15 @@ impl CaseRun<'_> {
             }
             Step::Http(h) => self.http(h).await,
             Step::Include(include) => self.include(include).await,
+            Step::StopWriting(r) => {
+                self.conn_mut(&r.conn)?.stop_writing();
+                self.event(
+                    &r.conn,
+                    "mute",
+                    "stopped writing: Pong answers and sends are dropped".into(),
+                );
+                Ok(())
+            }
         }
     }
 
@@ -502,11 +536,17 @@ impl CaseRun<'_> {
         let request = self.request(&handshake)?;
         let uri = request.uri().to_string();
         let wait = self.timeout(handshake.timeout_ms.as_ref())?;
-        let limits = self.options.limits();
+        let mut limits = self.options.limits();
+        if let Some(max) = handshake.max_message_bytes {
+            limits.max_message = limits.max_message.min(max);
+        }
         let slot = self.slots.entry(name.to_string()).or_default();
         slot.handshake = Some(handshake.clone());
         slot.ended = None;
         slot.pending.clear();
+        // A message cut short by the last connection's end is not continued.
+        slot.joined.clear();
+        slot.pieces = 0;
         let result =
             tokio::time::timeout(wait, Conn::connect(request, limits, &self.options.tls)).await;
         match result {
@@ -670,6 +710,8 @@ impl CaseRun<'_> {
     }
 
     async fn send(&mut self, send: &fixture::Send) -> Result<(), StepError> {
+        // A frame the library would mask: its bytes, written below it.
+        let mut unmasked: Option<Vec<u8>> = None;
         let message = if let Some(json) = &send.json {
             let value = pattern::interpolate(json, &self.vars, false).map_err(StepError::new)?;
             if !send.invalid {
@@ -700,6 +742,17 @@ impl CaseRun<'_> {
             Message::text(sized.render(&self.vars).map_err(StepError::new)?)
         } else if let Some(nested) = &send.nested {
             Message::text(nested.render(&self.vars).map_err(StepError::new)?)
+        } else if let Some(raw) = &send.frame {
+            let frame = raw_frame(raw)?;
+            if !raw.masked {
+                let mut bytes = Vec::new();
+                frame
+                    .clone()
+                    .format(&mut bytes)
+                    .map_err(|e| StepError::new(format!("cannot lay out the frame: {e}")))?;
+                unmasked = Some(bytes);
+            }
+            Message::Frame(frame)
         } else {
             return Err(StepError::new("a send step needs a payload"));
         };
@@ -714,9 +767,18 @@ impl CaseRun<'_> {
                 format!("the frame above is sent {repeat} times"),
             );
         }
+        if let Some(raw) = &send.frame {
+            self.event(&send.conn, "frame", describe_raw_frame(raw));
+        }
         let conn = self.conn_mut(&send.conn)?;
         for sent in 0..repeat {
-            match tokio::time::timeout(wait, conn.send(message.clone())).await {
+            let sending = async {
+                match &unmasked {
+                    Some(bytes) => conn.send_raw(bytes.clone()).await,
+                    None => conn.send(message.clone()).await,
+                }
+            };
+            match tokio::time::timeout(wait, sending).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     return Err(StepError::new(format!(
@@ -929,13 +991,83 @@ impl CaseRun<'_> {
                     return Ok(Pulled::End(end));
                 }
                 Next::Frame(received) => {
+                    let at = received.at;
                     let (frame, ignored) = self.accept(name, received)?;
-                    if !ignored {
-                        return Ok(Pulled::Frame(frame));
+                    if ignored {
+                        continue;
+                    }
+                    match self.join_piece(name, &frame)? {
+                        Piece::NotOne => return Ok(Pulled::Frame(frame)),
+                        Piece::More => {}
+                        Piece::Last(text) => {
+                            let joined = Received {
+                                at,
+                                payload: Payload::Text(text),
+                            };
+                            let (frame, ignored) = self.accept(name, joined)?;
+                            if !ignored {
+                                return Ok(Pulled::Frame(frame));
+                            }
+                        }
                     }
                 }
             }
         }
+    }
+
+    /// Takes `frame` as a piece of a joined message when the connection's
+    /// `join` rule matches it.
+    fn join_piece(&mut self, name: &str, frame: &Frame) -> Result<Piece, StepError> {
+        let Some(value) = frame.match_value() else {
+            return Ok(Piece::NotOne);
+        };
+        let Some(slot) = self.slots.get_mut(name) else {
+            return Ok(Piece::NotOne);
+        };
+        let Some((pattern, data, last)) = &slot.join else {
+            return Ok(Piece::NotOne);
+        };
+        if !pattern.matches(&value).is_match() {
+            return Ok(Piece::NotOne);
+        }
+        let Some(piece) = value.pointer(data).and_then(Value::as_str) else {
+            return Err(StepError {
+                message: format!("a piece to join on {name:?} has no string at {data}"),
+                received: Some(Box::new(value.clone())),
+                ..StepError::default()
+            });
+        };
+        let is_last = match value.pointer(last) {
+            Some(Value::Bool(is_last)) => *is_last,
+            _ => {
+                return Err(StepError {
+                    message: format!("a piece to join on {name:?} has no boolean at {last}"),
+                    received: Some(Box::new(value.clone())),
+                    ..StepError::default()
+                })
+            }
+        };
+        if slot.joined.len() + piece.len() > MAX_JOINED_BYTES {
+            return Err(StepError::new(format!(
+                "the pieces joined on {name:?} pass {MAX_JOINED_BYTES} bytes"
+            )));
+        }
+        slot.joined.push_str(piece);
+        slot.pieces += 1;
+        if !is_last {
+            return Ok(Piece::More);
+        }
+        let text = std::mem::take(&mut slot.joined);
+        let pieces = std::mem::take(&mut slot.pieces);
+        self.event(
+            name,
+            "join",
+            format!(
+                "joined {pieces} pieces into the message below ({} bytes)",
+                text.len()
+            ),
+        );
+        Ok(Piece::Last(text))
     }
 
     /// Records the end of a connection and forgets the socket.
@@ -1339,8 +1471,23 @@ impl CaseRun<'_> {
         loop {
             match self.pull(&c.conn, deadline).await? {
                 Pulled::Frame(_) => {}
-                Pulled::End(_) => break,
+                Pulled::End(end) => {
+                    if let Some(want) = c.reply_code {
+                        if end.code() != Some(want) {
+                            return Err(StepError::new(format!(
+                                "expected the server to answer the close with code {want}; the connection {end}"
+                            )));
+                        }
+                    }
+                    break;
+                }
                 Pulled::Timeout => {
+                    if let Some(want) = c.reply_code {
+                        return Err(StepError::new(format!(
+                            "expected the server to answer the close with code {want} within {} ms; it did not",
+                            wait.as_millis()
+                        )));
+                    }
                     self.event(
                         &c.conn,
                         "end",
@@ -1476,4 +1623,43 @@ fn closest_pattern(patterns: &[Pattern], value: &Value) -> (usize, pattern::Outc
         .map(|(i, p)| (i, p.matches(value)))
         .min_by_key(|(_, o)| o.mismatches.len())
         .expect("at least one pattern")
+}
+
+/// The frame a `send` step's `frame` describes; masking, if asked for, is
+/// left to the library.
+fn raw_frame(raw: &fixture::RawFrame) -> Result<WsFrame, StepError> {
+    use tokio_tungstenite::tungstenite::protocol::frame::FrameHeader;
+    let payload = fixture::decode_hex(&raw.payload_hex).map_err(StepError::new)?;
+    let header = FrameHeader {
+        is_final: raw.fin,
+        rsv1: raw.rsv1,
+        rsv2: raw.rsv2,
+        rsv3: raw.rsv3,
+        opcode: OpCode::from(raw.opcode & 0x0f),
+        mask: None,
+    };
+    Ok(WsFrame::from_payload(header, payload.into()))
+}
+
+fn describe_raw_frame(raw: &fixture::RawFrame) -> String {
+    let bits: Vec<&str> = [
+        (raw.fin, "FIN"),
+        (raw.rsv1, "RSV1"),
+        (raw.rsv2, "RSV2"),
+        (raw.rsv3, "RSV3"),
+    ]
+    .into_iter()
+    .filter_map(|(set, name)| set.then_some(name))
+    .collect();
+    format!(
+        "raw frame: opcode {}, bits [{}], {}, payload {}",
+        raw.opcode,
+        bits.join(" "),
+        if raw.masked { "masked" } else { "unmasked" },
+        if raw.payload_hex.trim().is_empty() {
+            "empty"
+        } else {
+            raw.payload_hex.trim()
+        }
+    )
 }

@@ -140,6 +140,10 @@ pub enum Step {
     Http(Http),
     /// Run the steps of one of the file's `setups`.
     Include(Include),
+    /// Drop everything the runner would write on a connection from now on
+    /// (Pong answers included) while reading on, as a peer whose outgoing
+    /// traffic is lost.
+    StopWriting(Reading),
 }
 
 impl Step {
@@ -160,6 +164,7 @@ impl Step {
             Step::ResumeReading(_) => "resume_reading",
             Step::Http(_) => "http",
             Step::Include(_) => "include",
+            Step::StopWriting(_) => "stop_writing",
         }
     }
 
@@ -175,7 +180,7 @@ impl Step {
             Step::ExpectClose(s) => Some(&s.conn),
             Step::Ignore(s) => Some(&s.conn),
             Step::Close(s) => Some(&s.conn),
-            Step::PauseReading(s) | Step::ResumeReading(s) => Some(&s.conn),
+            Step::PauseReading(s) | Step::ResumeReading(s) | Step::StopWriting(s) => Some(&s.conn),
             Step::Include(s) => Some(&s.conn),
             Step::Wait(_) | Step::Http(_) => None,
         }
@@ -193,7 +198,9 @@ impl Step {
             Step::ExpectClose(s) => Some(&mut s.conn),
             Step::Ignore(s) => Some(&mut s.conn),
             Step::Close(s) => Some(&mut s.conn),
-            Step::PauseReading(s) | Step::ResumeReading(s) => Some(&mut s.conn),
+            Step::PauseReading(s) | Step::ResumeReading(s) | Step::StopWriting(s) => {
+                Some(&mut s.conn)
+            }
             Step::Include(s) => Some(&mut s.conn),
             Step::Wait(_) | Step::Http(_) => None,
         }
@@ -246,6 +253,12 @@ pub struct Handshake {
     /// Handshake timeout in milliseconds (default `--timeout`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub timeout_ms: Option<Count>,
+    /// The largest message this connection accepts, in bytes (default
+    /// `--max-frame`, and never more): a larger one fails the connection,
+    /// as it would a client with that bound.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
+    pub max_message_bytes: Option<usize>,
 }
 
 impl Handshake {
@@ -269,6 +282,7 @@ impl Handshake {
             // refused open should not expect another refusal unless asked.
             expect_refusal: over.expect_refusal.clone(),
             timeout_ms: over.timeout_ms.clone().or_else(|| self.timeout_ms.clone()),
+            max_message_bytes: over.max_message_bytes.or(self.max_message_bytes),
         }
     }
 }
@@ -326,6 +340,25 @@ pub struct Open {
     /// Ignore rules installed before the first frame is read.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub ignore: Vec<Pattern>,
+    /// Messages the server sends in pieces, joined before expectations see them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub join: Option<Join>,
+}
+
+/// How a connection joins a message a server sends in pieces: frames
+/// matching `match` are taken off the stream (still recorded and
+/// schema-checked), the strings at `data` are concatenated, and when the
+/// value at `last` is `true` the joined text takes their place as one frame.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct Join {
+    /// Frames that are pieces.
+    #[serde(rename = "match")]
+    pub pattern: Pattern,
+    /// JSON pointer to the string each piece carries, such as `/data`.
+    pub data: String,
+    /// JSON pointer to the boolean that is true on the last piece.
+    pub last: String,
 }
 
 #[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
@@ -366,6 +399,10 @@ pub struct Send {
     /// A text frame nesting `open` `depth` times, for testing depth limits.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub nested: Option<Nested>,
+    /// One WebSocket frame built field by field, for testing how a server
+    /// treats frames that break RFC 6455.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frame: Option<RawFrame>,
     /// The frame is deliberately invalid: skip the outbound-schema warning.
     #[serde(default)]
     pub invalid: bool,
@@ -374,6 +411,38 @@ pub struct Send {
     /// 1 to 100000; a count (a number or an expression).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub repeat: Option<Count>,
+}
+
+/// One frame as RFC 6455 section 5.2 lays it out, any field allowed.
+#[derive(Debug, Clone, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct RawFrame {
+    /// 0 continuation, 1 text, 2 binary, 8 close, 9 ping, 10 pong; the
+    /// others are reserved.
+    #[schemars(range(max = 15))]
+    pub opcode: u8,
+    /// The FIN bit (default true).
+    #[serde(default = "yes")]
+    pub fin: bool,
+    /// The reserved bits, which a frame carries only under an extension.
+    #[serde(default)]
+    pub rsv1: bool,
+    #[serde(default)]
+    pub rsv2: bool,
+    #[serde(default)]
+    pub rsv3: bool,
+    /// Mask the payload, as RFC 6455 requires of clients (default true).
+    /// False writes the frame unmasked, below the WebSocket library, which
+    /// works on ws:// URLs only.
+    #[serde(default = "yes")]
+    pub masked: bool,
+    /// The payload, hex (spaces allowed; default empty).
+    #[serde(default)]
+    pub payload_hex: String,
+}
+
+fn yes() -> bool {
+    true
 }
 
 /// The most frames one `send` step sends.
@@ -699,9 +768,14 @@ pub struct Close {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub reason: Option<String>,
     /// Milliseconds to wait for the server's closing handshake (default
-    /// `--timeout`); a count. Not waiting long enough is not a failure.
+    /// `--timeout`); a count. Not waiting long enough is not a failure,
+    /// unless `reply_code` is given.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub within_ms: Option<Count>,
+    /// The code the server's close frame must answer with, within
+    /// `within_ms` (1005 for a close frame without a code).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub reply_code: Option<u16>,
 }
 
 /// The JSON Schema of suite files, as checked in at `fixture.schema.json`.
@@ -1083,7 +1157,11 @@ fn counts(step: &Step) -> Vec<(String, &Count)> {
             out.push(("/sized/bytes".into(), s.sized.as_ref().map(|z| &z.bytes)));
             out.push(("/nested/depth".into(), s.nested.as_ref().map(|n| &n.depth)));
         }
-        Step::Ignore(_) | Step::PauseReading(_) | Step::ResumeReading(_) | Step::Include(_) => {}
+        Step::Ignore(_)
+        | Step::PauseReading(_)
+        | Step::ResumeReading(_)
+        | Step::StopWriting(_)
+        | Step::Include(_) => {}
     }
     out.into_iter()
         .filter_map(|(pointer, count)| count.map(|c| (pointer, c)))
@@ -1137,6 +1215,17 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
             for (i, p) in open.ignore.iter().enumerate() {
                 patterns(&format!("ignore/{i}"), p);
             }
+            if let Some(join) = &open.join {
+                patterns("join/match", &join.pattern);
+                for (field, pointer) in [("data", &join.data), ("last", &join.last)] {
+                    if !pointer.starts_with('/') {
+                        errors.push((
+                            format!("/join/{field}"),
+                            format!("{pointer:?} is not a JSON pointer (it starts with `/`)"),
+                        ));
+                    }
+                }
+            }
         }
         Step::Expect(e) => patterns("match", &e.pattern),
         Step::ExpectRepeated(e) => {
@@ -1187,6 +1276,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 ("binary_hex", s.binary_hex.is_some()),
                 ("sized", s.sized.is_some()),
                 ("nested", s.nested.is_some()),
+                ("frame", s.frame.is_some()),
             ]
             .into_iter()
             .filter_map(|(name, set)| set.then_some(name))
@@ -1195,7 +1285,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
                 errors.push((
                     String::new(),
                     format!(
-                        "a send step needs exactly one of json, text, text_hex, binary_base64, binary_hex, sized, nested (got {})",
+                        "a send step needs exactly one of json, text, text_hex, binary_base64, binary_hex, sized, nested, frame (got {})",
                         if given.is_empty() { "none".to_string() } else { given.join(", ") }
                     ),
                 ));
@@ -1213,6 +1303,11 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
             if let Some(hex) = &s.text_hex {
                 if let Err(e) = decode_hex(hex) {
                     errors.push(("/text_hex".into(), e.to_string()));
+                }
+            }
+            if let Some(frame) = &s.frame {
+                if let Err(e) = decode_hex(&frame.payload_hex) {
+                    errors.push(("/frame/payload_hex".into(), e.to_string()));
                 }
             }
             // A computed size or count is only known when the case runs.
@@ -1243,6 +1338,7 @@ fn check_step(step: &Step) -> Vec<(String, String)> {
         | Step::Wait(_)
         | Step::PauseReading(_)
         | Step::ResumeReading(_)
+        | Step::StopWriting(_)
         | Step::Include(_) => {}
     }
     errors

@@ -30,6 +30,12 @@ pub(super) fn authenticate(session: &mut Session, auth: &Auth) -> Result<Reply, 
         principal: identity.principal.clone(),
         scopes: identity.scopes.raw.clone(),
         expires_at: identity.expires_at.map(timestamp),
+        ttl_ms: identity.expires_at.map(|at| {
+            at.duration_since(std::time::SystemTime::now())
+                .map_or(0, |left| {
+                    u64::try_from(left.as_millis()).unwrap_or(u64::MAX)
+                })
+        }),
     });
     let scopes = identity.scopes.clone();
     drop(identity);

@@ -81,7 +81,7 @@ async fn required_mode_refuses_everything_but_auth_and_ping() {
     let mut c = Client::connect(&server.ws_url()).await;
     assert_eq!(
         c.welcome["auth"],
-        json!({"mode": "required", "timeout_ms": 300})
+        json!({"mode": "required", "timeout_ms": 300, "scopes": [], "expiry_notice_ms": 30_000})
     );
     c.assert_alive().await;
     c.err(json!({"type": "watch"}), "unauthorized").await;
@@ -111,7 +111,7 @@ async fn required_mode_closes_unauthenticated_connections_after_the_timeout() {
     c.err(json!({"type": "auth", "token": "nope"}), "unauthorized")
         .await;
     let (code, reason, _) = c.expect_close().await;
-    assert_eq!((code, reason.as_str()), (1008, "auth timeout"));
+    assert_eq!((code, reason.as_str()), (4003, "auth timeout"));
 }
 
 #[tokio::test]
@@ -337,7 +337,10 @@ async fn optional_mode_gives_anonymous_connections_the_anonymous_scopes() {
     })
     .await;
     let mut c = Client::connect(&server.ws_url()).await;
-    assert_eq!(c.welcome["auth"], json!({"mode": "optional"}));
+    assert_eq!(
+        c.welcome["auth"],
+        json!({"mode": "optional", "scopes": ["read:collection:pub.*"], "expiry_notice_ms": 30_000})
+    );
     c.ok(json!({"type": "watch", "database": "pub"}), "watching")
         .await;
     c.err(json!({"type": "watch", "database": "app"}), "forbidden")

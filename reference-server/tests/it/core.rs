@@ -15,7 +15,13 @@ async fn welcome_describes_the_server() {
     let welcome = &a.welcome;
     assert_eq!(welcome["protocol"], "tidewire.v1");
     assert_eq!(welcome["heartbeat_ms"], 30_000);
-    assert_eq!(welcome["auth"], json!({"mode": "off"}));
+    assert_eq!(welcome["auth"], json!({"mode": "off", "scopes": ["*"]}));
+    assert_eq!(
+        welcome["liveness"],
+        json!({"ping_interval_ms": 20_000, "ping_timeout_ms": 10_000})
+    );
+    assert_eq!(welcome["features"], json!(["parts"]));
+    assert!(welcome.get("session").is_none());
     assert_eq!(welcome["limits"]["max_message_bytes"], 1 << 20);
     assert_eq!(welcome["limits"]["max_nesting_depth"], 32);
     assert!(welcome["limits"].get("rate").is_none());

@@ -42,14 +42,19 @@ async fn messages_over_the_rate_get_rate_limited_with_retry_after() {
 }
 
 #[tokio::test]
-async fn flooding_past_twice_the_limit_closes_with_1008() {
+async fn flooding_past_twice_the_limit_closes_with_4005_and_the_window_as_delay() {
     let server = start(rate(3, 60_000)).await;
     let mut c = Client::connect(&server.ws_url()).await;
     for n in 0..7 {
         c.send(json!({"type": "ping", "id": format!("p{n}")})).await;
     }
     let (code, reason, before) = c.expect_close().await;
-    assert_eq!((code, reason.as_str()), (1008, "rate limit abuse"));
+    assert_eq!(code, 4005);
+    assert_eq!(
+        tidewire_protocol::close_reason_delay(&reason),
+        Some(60_000),
+        "{reason}"
+    );
     let kinds: Vec<&str> = before.iter().map(|m| m["type"].as_str().unwrap()).collect();
     assert_eq!(kinds, ["pong", "pong", "pong", "error", "error", "error"]);
 }
@@ -91,7 +96,7 @@ async fn connections_beyond_capacity_close_with_1013() {
 }
 
 #[tokio::test]
-async fn origins_outside_the_allow_list_close_with_1008() {
+async fn origins_outside_the_allow_list_close_with_4004() {
     let server = start(Config {
         allowed_origins: vec!["https://app.example".into()],
         ..config()
@@ -103,7 +108,7 @@ async fn origins_outside_the_allow_list_close_with_1008() {
         .unwrap();
     assert_eq!(
         expect_refused(ws).await,
-        (1008, "origin not allowed".to_string())
+        (4004, "origin not allowed".to_string())
     );
     let mut allowed = Client::connect_with(&url, &[("origin", "https://app.example")]).await;
     allowed.assert_alive().await;

@@ -11,6 +11,7 @@ mod hooks;
 mod limits;
 mod records;
 mod rooms;
+mod session;
 mod topics;
 mod variant;
 mod watch;

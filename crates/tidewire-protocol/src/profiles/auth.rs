@@ -26,4 +26,7 @@ pub struct Authenticated {
     /// When the token expires, if it does.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub expires_at: Option<Timestamp>,
+    /// Milliseconds from this reply until the token expires, if it does.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub ttl_ms: Option<u64>,
 }

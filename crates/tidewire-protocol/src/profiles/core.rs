@@ -56,6 +56,59 @@ pub struct Welcome {
     /// absent when the server does not honour keys.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub idempotency_window_ms: Option<u64>,
+    /// How the server checks that the client is alive (section 5.8).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub liveness: Option<Liveness>,
+    /// The optional features the server supports on this connection
+    /// (section 5.7.3); absent when it supports none.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
+    /// The session parameters the handshake stated, as the server applies
+    /// them (section 5.7); absent when the handshake stated none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub session: Option<SessionInfo>,
+}
+
+/// The liveness check the server runs on the connection (section 5.8).
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Liveness {
+    /// A WebSocket Ping is sent at the latest after this many milliseconds
+    /// without a frame from the client.
+    #[schemars(range(min = 1))]
+    pub ping_interval_ms: u64,
+    /// A client that sends no frame within this many milliseconds after a
+    /// Ping is closed with 4006.
+    #[schemars(range(min = 1))]
+    pub ping_timeout_ms: u64,
+}
+
+/// The handshake's session parameters as the server applies them (section 5.7).
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct SessionInfo {
+    /// The largest message, in bytes of JSON text, the server sends on this
+    /// connection; longer messages arrive as `part`s.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_message_bytes: Option<u64>,
+    /// The features the client stated that the server also supports.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub features: Vec<String>,
+}
+
+/// One piece of a server message longer than the client's
+/// `max_message_bytes` (section 5.7.2): the message's JSON text is the
+/// concatenation of the `data` of its parts, which are sent one after the
+/// other with no other message between them.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct Part {
+    /// The position of this part in its message, from 0.
+    pub index: u32,
+    /// Whether this part completes the message.
+    pub last: bool,
+    /// The next piece of the message's JSON text.
+    pub data: String,
 }
 
 /// The reply to `ping`.

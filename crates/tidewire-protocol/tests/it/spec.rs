@@ -24,7 +24,7 @@ use tidewire_protocol::{
 const REGENERATE: &str = "cargo run -p tidewire-protocol --bin tidewire-schemas";
 
 const ERROR_TABLE_HEADER: &str = "| code | recovery | meaning | details |";
-const CLOSE_TABLE_HEADER: &str = "| close code | name | recovery | meaning | reason |";
+const CLOSE_TABLE_HEADER: &str = "| close code | name | recovery | delay | meaning | reason |";
 const REQUEST_TABLE_HEADER: &str = "| request | success reply | profile |";
 const PUSH_TABLE_HEADER: &str = "| push | sent | profile |";
 
@@ -503,6 +503,19 @@ fn close_table_errors(markdown: &str) -> Vec<String> {
                 "line {line}: {} is {recovery}, the table says {:?}",
                 close.code(),
                 cells.get(2)
+            ));
+        }
+        let delay = if close.carries_delay() { "yes" } else { "" };
+        if cells.get(3).map(String::as_str) != Some(delay) {
+            errors.push(format!(
+                "line {line}: {} {} a delay, the table's delay column says {:?}",
+                close.code(),
+                if close.carries_delay() {
+                    "carries"
+                } else {
+                    "carries no"
+                },
+                cells.get(3)
             ));
         }
     }

@@ -61,7 +61,8 @@ fn every_step_kind_is_in_the_schema() {
             "pause_reading",
             "resume_reading",
             "http",
-            "include"
+            "include",
+            "stop_writing"
         ]
     );
 }

@@ -1,7 +1,8 @@
-//! The step kinds that reach below JSON messages: `send` with `text_hex`,
-//! `pause_reading` / `resume_reading`, and `http`, each shown to pass where
-//! its condition holds and to fail where it does not, against the small
-//! servers of `common/raw.rs`.
+//! The step kinds that reach below JSON messages: `send` with `text_hex` or
+//! `frame`, `pause_reading` / `resume_reading`, `stop_writing`, `close` with
+//! `reply_code`, `open` with `join` or `max_message_bytes`, and `http`, each
+//! shown to pass where its condition holds and to fail where it does not,
+//! against the small servers of `common/`.
 
 use crate::common::raw;
 use crate::common::verdicts::{assert_fail, assert_pass, case, run};
@@ -329,4 +330,172 @@ fn http_steps_are_checked_when_loading() {
     assert!(e.contains("/body/$regx"), "{e}");
     let e = load_error(json!([{"step": "http", "path": "/a"}]));
     assert!(e.contains("status"), "{e}");
+}
+
+#[tokio::test]
+async fn raw_frames_go_out_as_described() {
+    let url = format!("ws://{}/", raw::utf8_echo().await);
+    let suites = suite(&[
+        (
+            "masked-text",
+            json!([
+                {"step": "open"},
+                {"step": "send", "frame": {"opcode": 1, "payload_hex": "7b 7d"}},
+                {"step": "expect", "match": {"$exact": true, "text": "{}", "hex": "7b7d"}}
+            ]),
+        ),
+        // The echo server's library fails these connections, so it drops them.
+        (
+            "unmasked-text",
+            json!([
+                {"step": "open"},
+                {"step": "send", "frame": {"opcode": 1, "masked": false, "payload_hex": "7b 7d"}},
+                {"step": "expect_close", "code": 1006, "within_ms": 1000}
+            ]),
+        ),
+        (
+            "rsv1-text",
+            json!([
+                {"step": "open"},
+                {"step": "send", "frame": {"opcode": 1, "rsv1": true, "payload_hex": "7b 7d"}},
+                {"step": "expect_close", "code": 1006, "within_ms": 1000}
+            ]),
+        ),
+        (
+            "unmasked-is-not-echoed",
+            json!([
+                {"step": "open"},
+                {"step": "send", "frame": {"opcode": 1, "masked": false, "payload_hex": "7b 7d"}},
+                {"step": "expect", "match": {"text": "{}"}}
+            ]),
+        ),
+    ]);
+    let report = run(&url, &suites, options()).await;
+    assert_pass(case(&report, "masked-text"));
+    assert_pass(case(&report, "unmasked-text"));
+    assert_pass(case(&report, "rsv1-text"));
+    assert_fail(case(&report, "unmasked-is-not-echoed"), 3, "1006");
+    let events: Vec<&str> = case(&report, "rsv1-text")
+        .transcript
+        .iter()
+        .filter(|e| e.kind == "frame")
+        .filter_map(|e| e.text.as_deref())
+        .collect();
+    assert!(
+        events.len() == 1 && events[0].contains("RSV1"),
+        "{events:?}"
+    );
+}
+
+#[test]
+fn raw_frames_are_checked_when_loading() {
+    let e = load_error(
+        json!([{"step": "open"}, {"step": "send", "frame": {"opcode": 1, "payload_hex": "zz"}}]),
+    );
+    assert!(e.contains("/frame/payload_hex"), "{e}");
+    let e = load_error(json!([{"step": "open"}, {"step": "send", "frame": {"opcode": 16}}]));
+    assert!(e.contains("opcode"), "{e}");
+}
+
+#[tokio::test]
+async fn a_close_reply_code_is_checked() {
+    let url = format!("ws://{}/", raw::utf8_echo().await);
+    let suites = suite(&[
+        (
+            "echoed",
+            json!([{"step": "open"}, {"step": "close", "code": 4001, "reply_code": 4001, "within_ms": 1000}]),
+        ),
+        (
+            "other-code",
+            json!([{"step": "open"}, {"step": "close", "code": 4001, "reply_code": 1000, "within_ms": 1000}]),
+        ),
+    ]);
+    let report = run(&url, &suites, options()).await;
+    assert_pass(case(&report, "echoed"));
+    assert_fail(
+        case(&report, "other-code"),
+        2,
+        "answer the close with code 1000",
+    );
+}
+
+#[tokio::test]
+async fn join_hands_the_joined_pieces_to_expectations() {
+    let url = format!("ws://{}/", crate::common::jsonrpc().await);
+    let piece = |id: u32, data: &str, last: bool| json!({"step": "send", "json": {"jsonrpc": "2.0", "id": id, "method": "echo", "params": {"data": data, "last": last}}});
+    let join = json!({"match": {"result": {"last": {"$type": "boolean"}}}, "data": "/result/data", "last": "/result/last"});
+    let suites = suite(&[
+        (
+            "joined",
+            json!([
+                {"step": "open", "join": join, "ignore": [{"method": {"$any": true}}]},
+                piece(1, "{\"joined\":", false),
+                piece(2, "[1,", false),
+                piece(3, "2]}", true),
+                {"step": "expect", "match": {"$exact": true, "joined": [1, 2]}},
+                {"step": "send", "json": {"jsonrpc": "2.0", "id": 4, "method": "echo", "params": "whole"}},
+                {"step": "expect", "match": {"id": 4, "result": "whole"}}
+            ]),
+        ),
+        (
+            "no-string",
+            json!([
+                {"step": "open", "join": {"match": {"result": {"last": {"$type": "boolean"}}}, "data": "/result/missing", "last": "/result/last"}, "ignore": [{"method": {"$any": true}}]},
+                piece(1, "x", true),
+                {"step": "expect", "match": {"id": 1}}
+            ]),
+        ),
+    ]);
+    let report = run(&url, &suites, options()).await;
+    assert_pass(case(&report, "joined"));
+    assert_fail(
+        case(&report, "no-string"),
+        3,
+        "no string at /result/missing",
+    );
+}
+
+#[tokio::test]
+async fn a_connection_that_stops_writing_is_heard_no_more() {
+    let url = format!("ws://{}/", crate::common::jsonrpc().await);
+    let echo =
+        json!({"step": "send", "json": {"jsonrpc": "2.0", "id": 1, "method": "echo", "params": 1}});
+    let suites = suite(&[
+        (
+            "muted",
+            json!([
+                {"step": "open", "ignore": [{"method": {"$any": true}}]},
+                {"step": "stop_writing"},
+                echo,
+                {"step": "expect_silence", "for_ms": 300, "match": {"id": 1}}
+            ]),
+        ),
+        (
+            "heard",
+            json!([
+                {"step": "open", "ignore": [{"method": {"$any": true}}]},
+                echo,
+                {"step": "expect_silence", "for_ms": 300, "match": {"id": 1}}
+            ]),
+        ),
+    ]);
+    let report = run(&url, &suites, options()).await;
+    assert_pass(case(&report, "muted"));
+    assert_fail(case(&report, "heard"), 3, "");
+}
+
+#[tokio::test]
+async fn an_open_step_bounds_the_message_size() {
+    let url = format!("ws://{}/", crate::common::jsonrpc().await);
+    let long = "y".repeat(200);
+    let suites = suite(&[(
+        "bounded",
+        json!([
+            {"step": "open", "max_message_bytes": 100, "ignore": [{"method": {"$any": true}}]},
+            {"step": "send", "json": {"jsonrpc": "2.0", "id": 1, "method": "echo", "params": long}},
+            {"step": "expect", "match": {"id": 1}}
+        ]),
+    )]);
+    let report = run(&url, &suites, options()).await;
+    assert_fail(case(&report, "bounded"), 3, "over the 100-byte limit");
 }
