@@ -34,6 +34,32 @@ pub struct Faults {
     pub accept_stale_edit: bool,
     /// Leave the rooms of a dropped connection untouched: no presence, still a member.
     pub keep_dropped_member: bool,
+    /// Answer `read` with the position of the commit before the one it reflects.
+    pub read_position_behind: bool,
+    /// Honour positions of any epoch as if they were of the current one.
+    pub ignore_position_epoch: bool,
+    /// Send heartbeats without `progress`.
+    pub no_heartbeat_progress: bool,
+    /// Replay topic publications from the one at the position given, not after it.
+    pub topic_replay_from_position: bool,
+    /// Honour topic positions whose following publications are no longer kept.
+    pub topic_recover_beyond_retention: bool,
+    /// Start every stream in the same fixed epoch, with ids that repeat across runs.
+    pub fixed_epoch: bool,
+    /// Page room history from a position onwards including the message at it.
+    pub history_after_inclusive: bool,
+    /// Answer `document` with the position of the version before.
+    pub document_position_behind: bool,
+    /// Accept `watch` with both `resume_after` and `start_after`, using the token.
+    pub both_resume_forms: bool,
+    /// Announce one more entry of each stream's retention than is kept.
+    pub retention_overstated: bool,
+    /// Replay room messages from the one at the position given, not after it.
+    pub room_replay_from_position: bool,
+    /// Honour room positions of any epoch, head or age, replaying what is kept.
+    pub room_accepts_any_position: bool,
+    /// Say `has_more` false on every forward history page.
+    pub forward_history_never_has_more: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -103,6 +129,8 @@ pub struct Config {
     pub variant: Variant,
     pub hooks: Vec<Arc<dyn Hooks>>,
     pub outbound_filter: Option<Arc<dyn OutboundFilter>>,
+    /// Publications kept per topic for resuming subscriptions.
+    pub topic_history: usize,
 }
 
 impl Default for Config {
@@ -139,6 +167,7 @@ impl Default for Config {
             variant: Variant::Usual,
             hooks: Vec::new(),
             outbound_filter: None,
+            topic_history: 1000,
         }
     }
 }
@@ -168,6 +197,7 @@ impl Config {
                 outbound_queue: 8192,
                 journal_retention: 100_000,
                 room_history: 5000,
+                topic_history: 5000,
                 ..usual
             },
         }
@@ -293,6 +323,7 @@ impl fmt::Debug for Config {
             .field("variant", &self.variant)
             .field("hooks", &self.hooks.len())
             .field("outbound_filter", &self.outbound_filter.is_some())
+            .field("topic_history", &self.topic_history)
             .finish()
     }
 }

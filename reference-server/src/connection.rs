@@ -11,8 +11,7 @@ use std::time::{Duration, SystemTime};
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tidewire_protocol::{
-    AuthMode, CloseCode, Heartbeat, Notice, NoticeReason, ResumeToken, ServerMessage,
-    SubscriptionPosition,
+    AuthMode, CloseCode, Notice, NoticeReason, ResumeToken, ServerMessage, SubscriptionPosition,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
@@ -29,7 +28,6 @@ use crate::auth::Identity;
 use crate::outbound::{CloseRequest, Conn, Frame, Outbound, QueueBound};
 use crate::session::Session;
 use crate::state::State;
-use crate::util::now_timestamp;
 use crate::variant::HeldPushes;
 
 pub(crate) type Ws = WebSocketStream<TcpStream>;
@@ -221,6 +219,7 @@ async fn write_loop(
     tokio::pin!(beat);
     let outcome: Result<(), WsError> = async {
         let mut last_write = Instant::now();
+        let mut last_heartbeat = Instant::now();
         loop {
             let release_held = held.as_ref().and_then(HeldPushes::deadline);
             tokio::select! {
@@ -263,20 +262,17 @@ async fn write_loop(
                     last_write = Instant::now();
                 }
                 _ = &mut beat, if heartbeats => {
-                    // The timer is re-armed here only, for the interval after the last write.
-                    if last_write.elapsed() >= heartbeat {
-                        let message = ServerMessage::Heartbeat(Heartbeat { at: now_timestamp() });
-                        tokio::select! {
-                            biased;
-                            _ = &mut closed => return Ok(()),
-                            result = async {
-                                writer.write(&mut sink, Outbound::message(&message)).await?;
-                                sink.flush().await
-                            } => result?,
-                        }
-                        last_write = Instant::now();
+                    // The timer is re-armed here only. An idle connection gets
+                    // a heartbeat (TW-CORE-28); a busy one with subscriptions
+                    // gets one every interval too, so that the positions of
+                    // its quiet subscriptions advance (TW-POS-8). The
+                    // heartbeat is queued, behind the pushes it covers.
+                    let idle = last_write.elapsed() >= heartbeat;
+                    if idle || last_heartbeat.elapsed() >= heartbeat {
+                        state.queue_heartbeat(&conn, !idle);
+                        last_heartbeat = Instant::now();
                     }
-                    beat.as_mut().reset(last_write + heartbeat);
+                    beat.as_mut().reset(last_write.min(last_heartbeat) + heartbeat);
                 }
             }
         }

@@ -79,7 +79,7 @@ mod tests {
     use super::*;
     use serde_json::json;
     use tidewire_protocol::{
-        Change, ChangeEvent, CollectionName, DocumentKey, Name, Namespace, OperationType,
+        Change, ChangeEvent, CollectionName, DocumentKey, Name, Namespace, OperationType, Position,
         Publication, ResumeToken, Timestamp,
     };
 
@@ -96,6 +96,10 @@ mod tests {
             update_description: None,
             committed_at: Timestamp("2026-01-01T00:00:00.000Z".into()),
             resume_token: ResumeToken("e:1".into()),
+            position: Some(Position {
+                epoch: "e".into(),
+                seq: 1,
+            }),
         };
         let event_json = serde_json::to_string(&event).unwrap();
         let typed = ServerMessage::Change(Change {
@@ -117,6 +121,10 @@ mod tests {
             publisher: "alice".into(),
             published_at: Timestamp("2026-01-01T00:00:00.000Z".into()),
             data: json!({"v": [1, 2]}),
+            position: Some(Position {
+                epoch: "t".into(),
+                seq: 1,
+            }),
         };
         let fields = json!({
             "topic": publication.topic,
@@ -124,6 +132,7 @@ mod tests {
             "publisher": publication.publisher,
             "published_at": publication.published_at,
             "data": publication.data,
+            "position": publication.position,
         });
         let typed = ServerMessage::Publication(publication).to_json();
         let frame = publication_frame("s2", &publication_frame_body(&fields));

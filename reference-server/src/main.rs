@@ -106,6 +106,9 @@ struct Args {
     /// a smaller value makes the server non-conforming (useful to test clients).
     #[arg(long, env = "TIDEWIRE_ROOM_HISTORY")]
     room_history: Option<usize>,
+    /// Publications kept per topic for resuming subscriptions (`subscribe.start_after`).
+    #[arg(long, env = "TIDEWIRE_TOPIC_HISTORY")]
+    topic_history: Option<usize>,
     /// Never send heartbeats (fault injection).
     #[arg(long, env = "TIDEWIRE_FAULT_SKIP_HEARTBEATS")]
     fault_skip_heartbeats: bool,
@@ -189,6 +192,7 @@ impl Args {
                 .then(|| Duration::from_millis(self.journal_max_age_ms)),
             data_dir: self.data_dir,
             room_history: self.room_history.unwrap_or(defaults.room_history),
+            topic_history: self.topic_history.unwrap_or(defaults.topic_history),
             faults: Faults {
                 skip_heartbeats: self.fault_skip_heartbeats,
                 ignore_rate_limit: self.fault_ignore_rate_limit,

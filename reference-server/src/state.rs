@@ -7,16 +7,17 @@ use std::time::Instant;
 
 use parking_lot::{Mutex, RwLock};
 use tidewire_protocol::{
-    AuthInfo, AuthMode, FilterLimits, Limits, Profile, ServerInfo, ServerStats, Welcome,
+    AuthInfo, AuthMode, FilterLimits, Heartbeat, Limits, Profile, Retention, ServerInfo,
+    ServerMessage, ServerStats, Welcome,
 };
 
 use crate::auth::Authenticator;
 use crate::config::Config;
 use crate::outbound::Conn;
 use crate::persist::{Disk, StorageError};
-use crate::rooms::Rooms;
+use crate::rooms::{RoomFaults, Rooms};
 use crate::store::Store;
-use crate::topics::Topics;
+use crate::topics::{TopicFaults, Topics};
 use crate::variant::Choices;
 
 pub(crate) struct State {
@@ -42,11 +43,18 @@ impl State {
     /// Also returns whether the data is new: an in-memory server, or a data
     /// directory this start created.
     pub fn new(config: Config) -> Result<(State, bool), StorageError> {
-        let epoch = uuid::Uuid::new_v4().simple().to_string();
+        // Every run names its own epoch, so nothing one run issues is issued
+        // again by another (TW-POS-6); the `fixed-epoch` fault names the same one.
+        let run_epoch = if config.faults.fixed_epoch {
+            "0".repeat(32)
+        } else {
+            uuid::Uuid::new_v4().simple().to_string()
+        };
         let choices = config.variant.choices();
-        let store = Store::new(epoch, config.journal_retention)
+        let store = Store::new(run_epoch.clone(), config.journal_retention)
             .with_max_age(config.journal_max_age)
-            .with_choices(choices.clone());
+            .with_choices(choices.clone())
+            .with_ignore_position_epoch(config.faults.ignore_position_epoch);
         let rooms = Rooms::new(config.room_history, choices.clone());
         let (store, rooms, fresh) = match &config.data_dir {
             None => (store, rooms, true),
@@ -58,13 +66,34 @@ impl State {
             }
         };
         let epoch = store.epoch().to_string();
+        let faults = &config.faults;
+        let rooms = rooms.with_epochs(
+            &epoch,
+            &run_epoch,
+            RoomFaults {
+                replay_from_position: faults.room_replay_from_position,
+                accepts_any_position: faults.room_accepts_any_position,
+                history_after_inclusive: faults.history_after_inclusive,
+                document_position_behind: faults.document_position_behind,
+                forward_history_never_has_more: faults.forward_history_never_has_more,
+            },
+        );
+        let topics = Topics::new(
+            choices.clone(),
+            &run_epoch,
+            config.topic_history,
+            TopicFaults {
+                replay_from_position: faults.topic_replay_from_position,
+                recover_beyond_retention: faults.topic_recover_beyond_retention,
+            },
+        );
         let state = State {
             auth: Authenticator {
                 tokens: config.tokens.clone(),
                 jwt_secret: config.jwt_secret.clone(),
             },
             store: RwLock::new(store),
-            topics: Mutex::new(Topics::new(choices.clone())),
+            topics: Mutex::new(topics),
             choices,
             rooms: Mutex::new(rooms),
             connections: Mutex::new(HashMap::new()),
@@ -170,7 +199,44 @@ impl State {
                 timeout_ms: (config.auth_mode == AuthMode::Required)
                     .then_some(config.auth_timeout.as_millis() as u64),
             },
+            retention: Some(self.retention()),
         }
+    }
+
+    /// How much of each stream is kept, as `welcome` announces it (TW-RECOVER-5).
+    fn retention(&self) -> Retention {
+        let config = &self.config;
+        let extra = u64::from(config.faults.retention_overstated);
+        Retention {
+            journal: Some(config.journal_retention as u64 + extra),
+            topic: Some(config.topic_history as u64 + extra),
+            room: Some(config.room_history as u64 + extra),
+        }
+    }
+
+    /// Queues a heartbeat on `conn` carrying where each of its subscriptions
+    /// stands (TW-POS-8), unless `only_with_progress` and it has none. Queued
+    /// under the store and topics locks, so it follows every push its
+    /// positions cover.
+    pub fn queue_heartbeat(&self, conn: &Conn, only_with_progress: bool) {
+        let store = self.store.read();
+        let topics = self.topics.lock();
+        let mut progress = store.progress(conn.num);
+        progress.extend(topics.progress(conn.num));
+        if only_with_progress && progress.is_empty() {
+            return;
+        }
+        progress.sort_by_key(|(key, _)| *key);
+        let progress = if self.config.faults.no_heartbeat_progress {
+            Vec::new()
+        } else {
+            progress.into_iter().map(|(_, p)| p).collect()
+        };
+        let heartbeat = ServerMessage::Heartbeat(Heartbeat {
+            at: crate::util::now_timestamp(),
+            progress,
+        });
+        conn.reply(crate::outbound::Outbound::message(&heartbeat));
     }
 }
 

@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 15] = [
+const CATCHERS: [(InjectedFault, &str); 31] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -53,6 +53,64 @@ const CATCHERS: [(InjectedFault, &str); 15] = [
     (
         InjectedFault::ObserverAsParticipant,
         "rooms.join.members-and-role",
+    ),
+    (
+        InjectedFault::ReadPositionBehind,
+        "resume.pos.read-then-watch",
+    ),
+    (InjectedFault::BothResumeForms, "resume.pos.one-resume-form"),
+    (
+        InjectedFault::IgnorePositionEpoch,
+        "resume.pos.malformed-or-lost",
+    ),
+    (InjectedFault::FixedEpoch, "resume.pos.runs-never-repeat"),
+    (
+        InjectedFault::NoHeartbeatProgress,
+        "resume.progress.quiet-watch-resumes",
+    ),
+    (
+        InjectedFault::ConstantPositions,
+        "resume.pos.read-then-watch",
+    ),
+    (
+        InjectedFault::PublicationPositionMismatch,
+        "resume.recover.topic-resumes",
+    ),
+    (
+        InjectedFault::TopicReplayFromPosition,
+        "resume.recover.topic-resumes",
+    ),
+    (
+        InjectedFault::TopicRecoverBeyondRetention,
+        "resume.recover.topic-retention",
+    ),
+    (
+        InjectedFault::RetentionOverstated,
+        "resume.recover.topic-retention",
+    ),
+    (
+        InjectedFault::RoomMessagePositionMismatch,
+        "resume.recover.room-resumes",
+    ),
+    (
+        InjectedFault::RoomReplayFromPosition,
+        "resume.recover.room-resumes",
+    ),
+    (
+        InjectedFault::RoomAcceptsAnyPosition,
+        "resume.recover.room-lost",
+    ),
+    (
+        InjectedFault::HistoryAfterInclusive,
+        "resume.recover.history-by-position",
+    ),
+    (
+        InjectedFault::ForwardHistoryNeverHasMore,
+        "resume.recover.history-by-position",
+    ),
+    (
+        InjectedFault::DocumentPositionBehind,
+        "resume.recover.document-positions",
     ),
 ];
 

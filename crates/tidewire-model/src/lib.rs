@@ -161,6 +161,14 @@ pub enum Op {
     OutOfScope {
         coll: u8,
     },
+    /// A forward page of the room's history: after the position of the
+    /// `after`-th message so far (modulo their number), or, without one,
+    /// since the Unix epoch.
+    HistoryForward {
+        room: u8,
+        after: Option<u8>,
+        limit: Option<u32>,
+    },
 }
 
 impl Op {
@@ -199,6 +207,7 @@ impl Op {
             Op::AwaitHeartbeat { .. } => &["TW-CORE-28"],
             Op::Flood { .. } => &["TW-LIMIT-2"],
             Op::OutOfScope { .. } => &["TW-AUTH-11"],
+            Op::HistoryForward { .. } => &["TW-RECOVER-3", "TW-RECOVER-8", "TW-RECOVER-9"],
         }
     }
 
@@ -597,6 +606,18 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     }
     if has(Profile::Rooms) {
         ops.extend(room_ops());
+        if has(Profile::Resume) {
+            ops.push((
+                2,
+                (
+                    0..ROOMS,
+                    proptest::option::of(any::<u8>()),
+                    prop_oneof![Just(None), Just(Some(1u32)), Just(Some(2u32))],
+                )
+                    .prop_map(|(room, after, limit)| Op::HistoryForward { room, after, limit })
+                    .boxed(),
+            ));
+        }
         if has(Profile::Collab) {
             ops.extend(collab_ops());
         }

@@ -351,6 +351,11 @@ impl Model {
                 before,
                 limit,
             } => self.apply_history(conn, &id, *r, *before, *limit),
+            Op::HistoryForward {
+                room: r,
+                after,
+                limit,
+            } => self.apply_history_forward(conn, &id, *r, *after, *limit),
         }
     }
 }
@@ -473,6 +478,8 @@ fn op_profile(op: &Op) -> Profile {
         Op::Edit { .. } => Edit::PROFILE,
         Op::GetDocument { .. } => GetDocument::PROFILE,
         Op::History { .. } => History::PROFILE,
+        // Paging by position is a rule of `resume`, on a request of `rooms`.
+        Op::HistoryForward { .. } => Profile::Resume,
         Op::Ping { .. } | Op::Flood { .. } => Ping::PROFILE,
         Op::Burst(_)
         | Op::Reconnect

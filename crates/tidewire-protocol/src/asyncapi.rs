@@ -385,6 +385,15 @@ fn token(value: &str) -> ResumeToken {
     ResumeToken(value.into())
 }
 
+/// A position of the example streams: the journal and the rooms share epoch `e1`,
+/// topics and documents have their own.
+fn pos(epoch: &str, seq: u64) -> Option<Position> {
+    Some(Position {
+        epoch: epoch.into(),
+        seq,
+    })
+}
+
 fn member(connection_id: &str, principal: &str, role: Role) -> Member {
     Member {
         connection_id: connection_id.into(),
@@ -393,12 +402,13 @@ fn member(connection_id: &str, principal: &str, role: Role) -> Member {
     }
 }
 
-fn chat(message_id: &str, author: Member, body: Value, sent_at: &str) -> ChatMessage {
+fn chat(message_id: &str, author: Member, body: Value, sent_at: &str, seq: u64) -> ChatMessage {
     ChatMessage {
         message_id: message_id.into(),
         author,
         body,
         sent_at: at(sent_at),
+        position: pos("e1", seq),
     }
 }
 
@@ -514,6 +524,22 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 pipeline: None,
                 full_document: true,
                 resume_after: None,
+                start_after: None,
+            },
+        ),
+        example(
+            "watch_start_after",
+            "Watching a collection from the position of a read, so that the read and the \
+             stream together miss nothing and repeat nothing.",
+            Watch {
+                id: id("w3"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
+                filter: None,
+                pipeline: None,
+                full_document: true,
+                resume_after: None,
+                start_after: pos("e1", 42),
             },
         ),
         example(
@@ -529,6 +555,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 )]),
                 full_document: false,
                 resume_after: Some(token("e1-42")),
+                start_after: None,
             },
         ),
         example(
@@ -538,6 +565,17 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 id: id("s1"),
                 topic: name("metrics.cpu"),
                 filter: Some(Filter(object(json!({ "host": "web-1" })))),
+                start_after: None,
+            },
+        ),
+        example(
+            "subscribe_resume",
+            "Resubscribing after a reconnection, from the last publication received.",
+            Subscribe {
+                id: id("s3"),
+                topic: name("metrics.cpu"),
+                filter: Some(Filter(object(json!({ "host": "web-1" })))),
+                start_after: pos("t7", 16),
             },
         ),
         example(
@@ -564,6 +602,17 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 id: id("j1"),
                 room: name("lobby"),
                 role: Role::Participant,
+                start_after: None,
+            },
+        ),
+        example(
+            "join_resume",
+            "Rejoining a room after a reconnection, from the last message received.",
+            Join {
+                id: id("j2"),
+                room: name("lobby"),
+                role: Role::Participant,
+                start_after: pos("e1", 120),
             },
         ),
         example(
@@ -600,6 +649,38 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 room: name("lobby"),
                 limit: Some(20),
                 before: Some("m-000120".into()),
+                before_position: None,
+                after_position: None,
+                since: None,
+                until: None,
+            },
+        ),
+        example(
+            "history_forward",
+            "Paging forward through a room's history from a known position.",
+            History {
+                id: id("h2"),
+                room: name("lobby"),
+                limit: Some(20),
+                before: None,
+                before_position: None,
+                after_position: pos("e1", 100),
+                since: None,
+                until: None,
+            },
+        ),
+        example(
+            "history_since",
+            "The first messages of a room sent since a given time.",
+            History {
+                id: id("h3"),
+                room: name("lobby"),
+                limit: Some(20),
+                before: None,
+                before_position: None,
+                after_position: None,
+                since: Some(at("2026-01-24T09:00:00.000Z")),
+                until: None,
             },
         ),
         example(
@@ -669,6 +750,11 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     principal: None,
                     timeout_ms: Some(10_000),
                 },
+                retention: Some(Retention {
+                    journal: Some(10_000),
+                    topic: Some(1000),
+                    room: Some(1000),
+                }),
             },
         ),
         example(
@@ -684,6 +770,30 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             "A heartbeat on an idle connection.",
             Heartbeat {
                 at: at("2026-01-24T10:30:00.000Z"),
+                progress: Vec::new(),
+            },
+        ),
+        example(
+            "heartbeat_progress",
+            "A heartbeat carrying where each subscription stands, though nothing matched.",
+            Heartbeat {
+                at: at("2026-01-24T10:30:30.000Z"),
+                progress: vec![
+                    Progress {
+                        subscription: "sub-1".into(),
+                        position: Position {
+                            epoch: "e1".into(),
+                            seq: 57,
+                        },
+                    },
+                    Progress {
+                        subscription: "sub-2".into(),
+                        position: Position {
+                            epoch: "t7".into(),
+                            seq: 17,
+                        },
+                    },
+                ],
             },
         ),
         example(
@@ -735,6 +845,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             Created {
                 id: id("c1"),
                 record: object(json!({ "_id": "user1", "name": "Ada", "age": 36 })),
+                position: pos("e1", 43),
             },
         ),
         example(
@@ -745,6 +856,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 records: vec![object(json!({ "_id": "user1", "name": "Ada", "age": 36 }))],
                 total: 1,
                 count: 1,
+                position: pos("e1", 43),
             },
         ),
         example(
@@ -753,6 +865,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             Updated {
                 id: id("u1"),
                 record: object(json!({ "_id": "user1", "name": "Ada", "age": 37 })),
+                position: pos("e1", 44),
             },
         ),
         example(
@@ -761,6 +874,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             Deleted {
                 id: id("d1"),
                 record_id: "user1".into(),
+                position: pos("e1", 45),
             },
         ),
         example(
@@ -771,6 +885,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 subscription: "sub-1".into(),
                 resume_token: token("e1-42"),
                 resumed: false,
+                position: pos("e1", 42),
             },
         ),
         example(
@@ -791,6 +906,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     update_description: None,
                     committed_at: at("2026-01-24T10:30:00.123Z"),
                     resume_token: token("e1-43"),
+                    position: pos("e1", 43),
                 },
             },
         ),
@@ -813,6 +929,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     }),
                     committed_at: at("2026-01-24T10:31:00.000Z"),
                     resume_token: token("e1-44"),
+                    position: pos("e1", 44),
                 },
             },
         ),
@@ -822,6 +939,18 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             Subscribed {
                 id: id("s1"),
                 subscription: "sub-2".into(),
+                position: pos("t7", 16),
+                recovered: None,
+            },
+        ),
+        example(
+            "subscribed_recovered",
+            "A topic subscription that resumed: the publications after `start_after` follow.",
+            Subscribed {
+                id: id("s3"),
+                subscription: "sub-3".into(),
+                position: pos("t7", 18),
+                recovered: Some(true),
             },
         ),
         example(
@@ -840,6 +969,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 topic: name("metrics.cpu"),
                 message_id: "pub-17".into(),
                 published_at: at("2026-01-24T10:30:02.000Z"),
+                position: pos("t7", 17),
             },
         ),
         example(
@@ -852,6 +982,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 publisher: "ada".into(),
                 published_at: at("2026-01-24T10:30:02.000Z"),
                 data: json!({ "host": "web-1", "load": 0.42 }),
+                position: pos("t7", 17),
             },
         ),
         example(
@@ -862,6 +993,8 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 room: name("lobby"),
                 role: Role::Participant,
                 members: vec![ada(), member("c-3", "lin", Role::Observer)],
+                position: pos("e1", 120),
+                recovered: None,
             },
         ),
         example(
@@ -890,6 +1023,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 room: name("lobby"),
                 message_id: "m-000121".into(),
                 sent_at: at("2026-01-24T10:30:03.000Z"),
+                position: pos("e1", 121),
             },
         ),
         example(
@@ -902,6 +1036,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     ada(),
                     json!({ "text": "Hello, everyone" }),
                     "2026-01-24T10:30:03.000Z",
+                    121,
                 ),
             },
         ),
@@ -927,12 +1062,14 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                         grace(),
                         json!({ "text": "Morning" }),
                         "2026-01-24T09:00:00.000Z",
+                        118,
                     ),
                     chat(
                         "m-000119",
                         ada(),
                         json!({ "text": "Hi Grace" }),
                         "2026-01-24T09:00:05.000Z",
+                        119,
                     ),
                 ],
                 has_more: true,
@@ -946,6 +1083,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 room: name("lobby"),
                 document: name("notes"),
                 version: 8,
+                position: pos("d3", 8),
             },
         ),
         example(
@@ -957,6 +1095,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 version: 8,
                 author: ada(),
                 ops: ops(),
+                position: pos("d3", 8),
             },
         ),
         example(
@@ -968,6 +1107,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 document: name("notes"),
                 version: 8,
                 content: "Hello, world".into(),
+                position: pos("d3", 8),
             },
         ),
         example(

@@ -24,7 +24,7 @@ use crate::Profile;
 
 /// The id prefixes and the profile each belongs to. `FILTER` names the filter
 /// language, which applies wherever a profile accepts a filter.
-pub const PREFIXES: [(&str, &str); 11] = [
+pub const PREFIXES: [(&str, &str); 13] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
     ("REC", "records"),
@@ -36,6 +36,8 @@ pub const PREFIXES: [(&str, &str); 11] = [
     ("LIMIT", "limits"),
     ("STATS", "stats"),
     ("FILTER", "filter"),
+    ("POS", "resume"),
+    ("RECOVER", "resume"),
 ];
 
 /// Profiles whose presence brings another profile's requirements into scope.
@@ -595,9 +597,11 @@ They SHOULD be fine.
     }
 
     #[test]
-    fn every_prefix_maps_to_a_distinct_profile() {
+    fn every_profile_has_a_prefix_and_no_prefix_is_listed_twice() {
+        // A profile may own several prefixes (`resume`: RESUME, POS, RECOVER).
+        let prefixes: HashSet<&str> = PREFIXES.iter().map(|(p, _)| *p).collect();
+        assert_eq!(prefixes.len(), PREFIXES.len());
         let profiles: HashSet<&str> = PREFIXES.iter().map(|(_, p)| *p).collect();
-        assert_eq!(profiles.len(), PREFIXES.len());
         for profile in Profile::ALL {
             assert!(profiles.contains(profile.as_str()), "{}", profile.as_str());
         }

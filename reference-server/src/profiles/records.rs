@@ -3,14 +3,14 @@
 //! them to the matching watches (see `store.rs`).
 
 use tidewire_protocol::{
-    Create, Created, Delete, Deleted, ErrorBody, ErrorCode, Read, Records, ServerMessage, Update,
-    Updated,
+    Create, Created, Delete, Deleted, ErrorBody, ErrorCode, Position, Read, Records, ServerMessage,
+    Update, Updated,
 };
 
 use super::{parse_filter, Caller, Reply};
 use crate::auth::Action;
 use crate::session::Session;
-use crate::store::{record_id, Query};
+use crate::store::{record_id, Query, Store};
 use crate::util::{error, invalid_at};
 
 const DEFAULT_READ_LIMIT: u32 = 100;
@@ -25,14 +25,15 @@ pub(super) fn create(
     // A non-string `_id` is reported before a missing scope (TW-CORE-23).
     record_id(&create.record)?;
     caller.require(Action::Write, &ns, "writing")?;
-    let record = session.state.store.write().create(
-        &create.database,
-        &create.collection,
-        create.record.clone(),
-    )?;
+    let mut store = session.state.store.write();
+    let record = store.create(&create.database, &create.collection, create.record.clone())?;
+    // Still under the write lock: the head is this commit.
+    let position = store.head_position();
+    drop(store);
     Ok(ServerMessage::Created(Created {
         id: create.id.clone(),
         record,
+        position: Some(position),
     })
     .into())
 }
@@ -76,12 +77,15 @@ pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Re
         }
         None => store.query(&read.database, &read.collection, &query),
     };
+    // Taken under the same shared lock as the records: no commit falls between.
+    let position = read_position(session, &store);
     drop(store);
     Ok(ServerMessage::Records(Records {
         id: read.id.clone(),
         count: records.len() as u64,
         records,
         total: total as u64,
+        position: Some(position),
     })
     .into())
 }
@@ -111,16 +115,20 @@ pub(super) fn update(
         }
     }
     caller.require(Action::Write, &ns, "writing")?;
-    let record = session.state.store.write().update(
+    let mut store = session.state.store.write();
+    let record = store.update(
         &update.database,
         &update.collection,
         &update.record_id,
         &update.set,
         &update.unset,
     )?;
+    let position = store.head_position();
+    drop(store);
     Ok(ServerMessage::Updated(Updated {
         id: update.id.clone(),
         record,
+        position: Some(position),
     })
     .into())
 }
@@ -132,16 +140,26 @@ pub(super) fn delete(
 ) -> Result<Reply, ErrorBody> {
     let ns = format!("{}.{}", delete.database, delete.collection);
     caller.require(Action::Write, &ns, "writing")?;
-    session
-        .state
-        .store
-        .write()
-        .delete(&delete.database, &delete.collection, &delete.record_id)?;
+    let mut store = session.state.store.write();
+    store.delete(&delete.database, &delete.collection, &delete.record_id)?;
+    let position = store.head_position();
+    drop(store);
     Ok(ServerMessage::Deleted(Deleted {
         id: delete.id.clone(),
         record_id: delete.record_id.clone(),
+        position: Some(position),
     })
     .into())
+}
+
+/// The position a read reflects; the `read-position-behind` fault names the
+/// commit before it, so that a watch started after it repeats one change.
+fn read_position(session: &Session, store: &Store) -> Position {
+    let mut position = store.head_position();
+    if session.state.config.faults.read_position_behind {
+        position = store.position_before(&position);
+    }
+    position
 }
 
 /// A dotted path a request names outside a filter (`fields`, `sort`, `set`,

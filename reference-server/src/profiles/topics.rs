@@ -1,6 +1,6 @@
 //! The topics profile's requests: `subscribe` and `publish`.
 
-use tidewire_protocol::{ErrorBody, Publish, Published, ServerMessage, Subscribe, Subscribed};
+use tidewire_protocol::{ErrorBody, Publish, Published, ServerMessage, Subscribe};
 
 use super::{parse_filter, Caller, Reply};
 use crate::auth::Action;
@@ -18,7 +18,9 @@ pub(super) fn subscribe(
     caller.require(Action::Subscribe, &subscribe.topic, "subscribing to")?;
     session.check_subscription_limit()?;
     let (key, sub_id) = session.new_subscription_id();
-    session.state.topics.lock().subscribe(
+    // The topics module queues the `subscribed` reply itself, ahead of the
+    // replayed and live publications it pushes under the same lock.
+    let message = session.state.topics.lock().subscribe(
         &subscribe.topic,
         (session.conn.num, key),
         TopicSub {
@@ -26,16 +28,17 @@ pub(super) fn subscribe(
             id: sub_id.as_str().into(),
             filter,
         },
-    );
+        subscribe.id.clone(),
+        subscribe.start_after.as_ref(),
+    )?;
     session.subscriptions.insert(
         sub_id.clone(),
         Subscription::Topic(subscribe.topic.to_string(), key),
     );
-    Ok(ServerMessage::Subscribed(Subscribed {
-        id: subscribe.id.clone(),
-        subscription: sub_id,
+    Ok(Reply {
+        message,
+        queued: true,
     })
-    .into())
 }
 
 pub(super) fn publish(
@@ -44,7 +47,7 @@ pub(super) fn publish(
     publish: &Publish,
 ) -> Result<Reply, ErrorBody> {
     caller.require(Action::Publish, &publish.topic, "publishing to")?;
-    let (message_id, published_at) =
+    let (message_id, published_at, position) =
         session
             .state
             .topics
@@ -55,6 +58,7 @@ pub(super) fn publish(
         topic: publish.topic.clone(),
         message_id,
         published_at,
+        position: Some(position),
     })
     .into())
 }

@@ -12,6 +12,7 @@ impl Model {
                 id: rid,
                 topic: name(topic(t)),
                 filter: wire_filter(&filter_json),
+                start_after: None,
             }),
             false,
         );

@@ -32,6 +32,7 @@ impl Model {
                 }),
                 full_document,
                 resume_after: None,
+                start_after: None,
             }),
             false,
         );

@@ -43,6 +43,9 @@ pub struct Welcome {
     pub heartbeat_ms: u64,
     pub limits: Limits,
     pub auth: AuthInfo,
+    /// How much of each stream is kept for resuming. Optional (section 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
 }
 
 /// The reply to `ping`.
@@ -63,6 +66,9 @@ pub struct Pong {
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Heartbeat {
     pub at: Timestamp,
+    /// The position of every live subscription of the connection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub progress: Vec<Progress>,
 }
 
 /// The failure reply to a request, or a report of a frame that could not be tied to one.

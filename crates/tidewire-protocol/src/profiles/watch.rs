@@ -36,6 +36,10 @@ pub struct Watch {
     /// Replay every matching change after this position, then continue live.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub resume_after: Option<ResumeToken>,
+    /// Replay every matching change after this position, then continue live; the
+    /// comparable form of `resume_after`, which it excludes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_after: Option<Position>,
 }
 
 /// The reply to `watch`. A barrier: every matching change committed after it is delivered.
@@ -49,6 +53,9 @@ pub struct Watching {
     /// True when `resume_after` was given and every change after it will be replayed
     /// without a gap. A token that cannot be honoured is a `history_lost` error instead.
     pub resumed: bool,
+    /// The journal position at the barrier; names the same point as `resume_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 /// A change matching a watch subscription.

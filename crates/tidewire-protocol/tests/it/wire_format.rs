@@ -64,6 +64,7 @@ fn update_change_event() {
             }),
             committed_at: Timestamp("2026-01-24T10:30:01.000Z".into()),
             resume_token: ResumeToken("e1-43".into()),
+            position: None,
         },
     });
     insta::assert_json_snapshot!(change);
@@ -93,6 +94,7 @@ fn room_message_and_document_edit() {
             author: member("c-1", "alice"),
             body: json!({"text": "Hello, everyone!"}),
             sent_at: Timestamp("2026-01-24T10:30:02.000Z".into()),
+            position: None,
         },
     });
     let edit = ServerMessage::from(DocumentEdit {
@@ -110,6 +112,7 @@ fn room_message_and_document_edit() {
                 length: 3,
             },
         ],
+        position: None,
     });
     insta::assert_json_snapshot!("room_message", room_message);
     insta::assert_json_snapshot!("document_edit", edit);
