@@ -198,7 +198,12 @@ fn prop_finds_a_heartbeat_later_than_announced() {
 
 #[test]
 fn prop_finds_a_forward_history_page_that_repeats_its_cursor() {
-    finds_and_shrinks_with("history-after-inclusive", 4, 300, 30);
+    finds_and_shrinks_with("history-after-inclusive", 2, 300, 30);
+}
+
+#[test]
+fn prop_finds_a_resumed_topic_subscription_that_repeats_its_start() {
+    finds_and_shrinks_with("topic-replay-from-position", 3, 300, 30);
 }
 
 #[test]

@@ -169,6 +169,13 @@ pub enum Op {
         after: Option<u8>,
         limit: Option<u32>,
     },
+    /// Publishes to the topic, then `ns`, then subscribes (with a filter
+    /// `n >= min`) after the first publication's position.
+    ResumeTopic {
+        topic: u8,
+        min: Option<i64>,
+        ns: Vec<i64>,
+    },
 }
 
 impl Op {
@@ -208,6 +215,7 @@ impl Op {
             Op::Flood { .. } => &["TW-LIMIT-2"],
             Op::OutOfScope { .. } => &["TW-AUTH-11"],
             Op::HistoryForward { .. } => &["TW-RECOVER-3", "TW-RECOVER-8", "TW-RECOVER-9"],
+            Op::ResumeTopic { .. } => &["TW-RECOVER-1", "TW-RECOVER-2"],
         }
     }
 
@@ -597,6 +605,18 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     }
     if has(Profile::Topics) {
         ops.extend(topic_ops());
+        if has(Profile::Resume) {
+            ops.push((
+                1,
+                (
+                    0..TOPICS,
+                    proptest::option::of(small()),
+                    proptest::collection::vec(small(), 0..3),
+                )
+                    .prop_map(|(topic, min, ns)| Op::ResumeTopic { topic, min, ns })
+                    .boxed(),
+            ));
+        }
     }
     if has(Profile::Watch) || has(Profile::Topics) {
         ops.push((

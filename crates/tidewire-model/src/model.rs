@@ -356,6 +356,9 @@ impl Model {
                 after,
                 limit,
             } => self.apply_history_forward(conn, &id, *r, *after, *limit),
+            Op::ResumeTopic { topic: t, min, ns } => {
+                self.apply_resume_topic(conn, &id, *t, *min, ns)
+            }
         }
     }
 }
@@ -479,7 +482,7 @@ fn op_profile(op: &Op) -> Profile {
         Op::GetDocument { .. } => GetDocument::PROFILE,
         Op::History { .. } => History::PROFILE,
         // Paging by position is a rule of `resume`, on a request of `rooms`.
-        Op::HistoryForward { .. } => Profile::Resume,
+        Op::HistoryForward { .. } | Op::ResumeTopic { .. } => Profile::Resume,
         Op::Ping { .. } | Op::Flood { .. } => Ping::PROFILE,
         Op::Burst(_)
         | Op::Reconnect
