@@ -50,8 +50,8 @@ pub struct Watching {
     pub subscription: SubscriptionId,
     /// The journal position at the barrier; resuming from it misses nothing.
     pub resume_token: ResumeToken,
-    /// True when `resume_after` was given and every change after it will be replayed
-    /// without a gap. A token that cannot be honoured is a `history_lost` error instead.
+    /// True when `resume_after` or `start_after` was given and every change after it will
+    /// be replayed without a gap. One that cannot be honoured is a `history_lost` error instead.
     pub resumed: bool,
     /// The journal position at the barrier; names the same point as `resume_token`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
