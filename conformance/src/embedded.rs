@@ -204,9 +204,24 @@ impl Embedded {
                 "retention_url",
                 Config {
                     journal_retention: 3,
+                    topic_history: 3,
                     ..base()
                 },
             ),
+            // Short heartbeats on a short journal, so that a case can see a
+            // quiet watch's position advance past what the journal keeps
+            // within a fraction of a second (TW-POS-8).
+            (
+                "quiet_url",
+                Config {
+                    journal_retention: 3,
+                    heartbeat_interval: Duration::from_millis(100),
+                    ..base()
+                },
+            ),
+            // Another run of the server, so that a case can check that two
+            // runs issue different epochs and ids (TW-POS-6).
+            ("second_run_url", base()),
             // A small outbound queue, so that a client that stops reading
             // becomes a slow consumer (TW-LIMIT-8/9/11) as soon as the socket
             // buffers are full, and no rate limit, so that one case can

@@ -118,6 +118,32 @@ pub struct Faults {
     pub no_features: bool,
     /// Leave `welcome.auth.expiry_notice_ms` out.
     pub unannounced_notice_lead: bool,
+    /// Answer `read` with the position of the commit before the one it reflects.
+    pub read_position_behind: bool,
+    /// Honour positions of any epoch as if they were of the current one.
+    pub ignore_position_epoch: bool,
+    /// Send heartbeats without `progress`.
+    pub no_heartbeat_progress: bool,
+    /// Replay topic publications from the one at the position given, not after it.
+    pub topic_replay_from_position: bool,
+    /// Honour topic positions whose following publications are no longer kept.
+    pub topic_recover_beyond_retention: bool,
+    /// Start every stream in the same fixed epoch, with ids that repeat across runs.
+    pub fixed_epoch: bool,
+    /// Page room history from a position onwards including the message at it.
+    pub history_after_inclusive: bool,
+    /// Answer `document` with the position of the version before.
+    pub document_position_behind: bool,
+    /// Accept `watch` with both `resume_after` and `start_after`, using the token.
+    pub both_resume_forms: bool,
+    /// Announce one more entry of each stream's retention than is kept.
+    pub retention_overstated: bool,
+    /// Replay room messages from the one at the position given, not after it.
+    pub room_replay_from_position: bool,
+    /// Honour room positions of any epoch, head or age, replaying what is kept.
+    pub room_accepts_any_position: bool,
+    /// Say `has_more` false on every forward history page.
+    pub forward_history_never_has_more: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -202,6 +228,8 @@ pub struct Config {
     pub vector: bool,
     /// Further WebSocket endpoints, each binding a database or a collection.
     pub bound_endpoints: Vec<BoundEndpoint>,
+    /// Publications kept per topic for resuming subscriptions.
+    pub topic_history: usize,
 }
 
 impl Default for Config {
@@ -245,6 +273,7 @@ impl Default for Config {
             room_post_rate: None,
             vector: true,
             bound_endpoints: Vec::new(),
+            topic_history: 1000,
         }
     }
 }
@@ -275,6 +304,7 @@ impl Config {
                 journal_retention: 100_000,
                 room_history: 5000,
                 idempotency_window: Duration::from_secs(90),
+                topic_history: 5000,
                 ..usual
             },
         }
@@ -427,6 +457,7 @@ impl fmt::Debug for Config {
             .field("outbound_filter", &self.outbound_filter.is_some())
             .field("vector", &self.vector)
             .field("bound_endpoints", &self.bound_endpoints)
+            .field("topic_history", &self.topic_history)
             .finish()
     }
 }

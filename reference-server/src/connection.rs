@@ -12,7 +12,7 @@ use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tidewire_protocol::session::split_into_parts;
 use tidewire_protocol::{
-    AuthMode, BoundScope, CloseCode, Heartbeat, Notice, NoticeReason, ResumeToken, ServerMessage,
+    AuthMode, BoundScope, CloseCode, Notice, NoticeReason, ResumeToken, ServerMessage,
     SubscriptionPosition,
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -31,7 +31,6 @@ use crate::http::SessionParams;
 use crate::outbound::{CloseRequest, Conn, Frame, Outbound, QueueBound};
 use crate::session::Session;
 use crate::state::State;
-use crate::util::now_timestamp;
 use crate::variant::HeldPushes;
 
 pub(crate) type Ws = WebSocketStream<TcpStream>;
@@ -286,6 +285,7 @@ async fn write_loop(
     tokio::pin!(live);
     let outcome: Result<(), WsError> = async {
         let mut last_write = Instant::now();
+        let mut last_heartbeat = Instant::now();
         loop {
             let release_held = held.as_ref().and_then(HeldPushes::deadline);
             tokio::select! {
@@ -359,20 +359,17 @@ async fn write_loop(
                     }
                 }
                 _ = &mut beat, if heartbeats => {
-                    // The timer is re-armed here only, for the interval after the last write.
-                    if last_write.elapsed() >= heartbeat {
-                        let message = ServerMessage::Heartbeat(Heartbeat { at: now_timestamp(), server_time: None });
-                        tokio::select! {
-                            biased;
-                            _ = &mut closed => return Ok(()),
-                            result = async {
-                                writer.write(&mut sink, Outbound::message(&message)).await?;
-                                sink.flush().await
-                            } => result?,
-                        }
-                        last_write = Instant::now();
+                    // The timer is re-armed here only. An idle connection gets
+                    // a heartbeat (TW-CORE-28); a busy one with subscriptions
+                    // gets one every interval too, so that the positions of
+                    // its quiet subscriptions advance (TW-POS-8). The
+                    // heartbeat is queued, behind the pushes it covers.
+                    let idle = last_write.elapsed() >= heartbeat;
+                    if idle || last_heartbeat.elapsed() >= heartbeat {
+                        state.queue_heartbeat(&conn, !idle);
+                        last_heartbeat = Instant::now();
                     }
-                    beat.as_mut().reset(last_write + heartbeat);
+                    beat.as_mut().reset(last_write.min(last_heartbeat) + heartbeat);
                 }
             }
         }

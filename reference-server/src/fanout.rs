@@ -79,7 +79,7 @@ mod tests {
     use super::*;
     use serde_json::json;
     use tidewire_protocol::{
-        Change, ChangeEvent, CollectionName, DocumentKey, Name, Namespace, OperationType,
+        Change, ChangeEvent, CollectionName, DocumentKey, Name, Namespace, OperationType, Position,
         Publication, ResumeToken, Timestamp,
     };
 
@@ -99,6 +99,10 @@ mod tests {
             full_document_before_change: None,
             view: None,
             origin: None,
+            position: Some(Position {
+                epoch: "e".into(),
+                seq: 1,
+            }),
         };
         let event_json = serde_json::to_string(&event).unwrap();
         let typed = ServerMessage::Change(Change {
@@ -123,6 +127,10 @@ mod tests {
             data: json!({"v": [1, 2]}),
             server_time: None,
             origin: None,
+            position: Some(Position {
+                epoch: "t".into(),
+                seq: 1,
+            }),
         };
         let fields = json!({
             "topic": publication.topic,
@@ -130,6 +138,7 @@ mod tests {
             "publisher": publication.publisher,
             "published_at": publication.published_at,
             "data": publication.data,
+            "position": publication.position,
         });
         let typed = ServerMessage::Publication(publication).to_json();
         let frame = publication_frame("s2", &publication_frame_body(&fields));

@@ -198,6 +198,38 @@ pub enum InjectedFault {
     NoFeatures,
     /// `welcome.auth.expiry_notice_ms` is left out.
     UnannouncedNoticeLead,
+    /// `records.position` names the commit before the one the read reflects, so a watch from it repeats a change.
+    ReadPositionBehind,
+    /// A `watch` with both `resume_after` and `start_after` is accepted, by its token.
+    BothResumeForms,
+    /// Journal positions of any epoch are honoured as if they were of the current one.
+    IgnorePositionEpoch,
+    /// Every run starts its streams in one fixed epoch: positions and message ids repeat across runs.
+    FixedEpoch,
+    /// Heartbeats carry no `progress`.
+    NoHeartbeatProgress,
+    /// Every position is written with `seq` 0.
+    ConstantPositions,
+    /// `publication.position` differs from the publisher's `published`.
+    PublicationPositionMismatch,
+    /// A resumed topic subscription replays from the publication at `start_after`, not after it.
+    TopicReplayFromPosition,
+    /// Topic positions followed by publications no longer kept are honoured, leaving a gap.
+    TopicRecoverBeyondRetention,
+    /// `welcome.retention` announces one entry more of each stream than is kept.
+    RetentionOverstated,
+    /// `room_message.message.position` differs from the author's `posted`.
+    RoomMessagePositionMismatch,
+    /// A resumed room membership replays from the message at `start_after`, not after it.
+    RoomReplayFromPosition,
+    /// Room positions of any epoch, beyond the head or aged out are honoured.
+    RoomAcceptsAnyPosition,
+    /// `history` with `after_position` includes the message at the position.
+    HistoryAfterInclusive,
+    /// Forward `history` pages (after a position or time) always say `has_more` false.
+    ForwardHistoryNeverHasMore,
+    /// `document.position` names the version before the one read.
+    DocumentPositionBehind,
 }
 
 /// A name that is no fault of the catalogue.
@@ -293,6 +325,22 @@ impl InjectedFault {
         InjectedFault::PartsAlways,
         InjectedFault::NoFeatures,
         InjectedFault::UnannouncedNoticeLead,
+        InjectedFault::ReadPositionBehind,
+        InjectedFault::BothResumeForms,
+        InjectedFault::IgnorePositionEpoch,
+        InjectedFault::FixedEpoch,
+        InjectedFault::NoHeartbeatProgress,
+        InjectedFault::ConstantPositions,
+        InjectedFault::PublicationPositionMismatch,
+        InjectedFault::TopicReplayFromPosition,
+        InjectedFault::TopicRecoverBeyondRetention,
+        InjectedFault::RetentionOverstated,
+        InjectedFault::RoomMessagePositionMismatch,
+        InjectedFault::RoomReplayFromPosition,
+        InjectedFault::RoomAcceptsAnyPosition,
+        InjectedFault::HistoryAfterInclusive,
+        InjectedFault::ForwardHistoryNeverHasMore,
+        InjectedFault::DocumentPositionBehind,
     ];
 
     /// The stable kebab-case name.
@@ -381,6 +429,22 @@ impl InjectedFault {
             InjectedFault::PartsAlways => "parts-always",
             InjectedFault::NoFeatures => "no-features",
             InjectedFault::UnannouncedNoticeLead => "unannounced-notice-lead",
+            InjectedFault::ReadPositionBehind => "read-position-behind",
+            InjectedFault::BothResumeForms => "both-resume-forms",
+            InjectedFault::IgnorePositionEpoch => "ignore-position-epoch",
+            InjectedFault::FixedEpoch => "fixed-epoch",
+            InjectedFault::NoHeartbeatProgress => "no-heartbeat-progress",
+            InjectedFault::ConstantPositions => "constant-positions",
+            InjectedFault::PublicationPositionMismatch => "publication-position-mismatch",
+            InjectedFault::TopicReplayFromPosition => "topic-replay-from-position",
+            InjectedFault::TopicRecoverBeyondRetention => "topic-recover-beyond-retention",
+            InjectedFault::RetentionOverstated => "retention-overstated",
+            InjectedFault::RoomMessagePositionMismatch => "room-message-position-mismatch",
+            InjectedFault::RoomReplayFromPosition => "room-replay-from-position",
+            InjectedFault::RoomAcceptsAnyPosition => "room-accepts-any-position",
+            InjectedFault::HistoryAfterInclusive => "history-after-inclusive",
+            InjectedFault::ForwardHistoryNeverHasMore => "forward-history-never-has-more",
+            InjectedFault::DocumentPositionBehind => "document-position-behind",
         }
     }
 
@@ -554,6 +618,48 @@ impl InjectedFault {
             InjectedFault::PartsAlways => "short messages are sent in parts as well",
             InjectedFault::NoFeatures => "welcome.features is left out",
             InjectedFault::UnannouncedNoticeLead => "welcome.auth lacks expiry_notice_ms",
+            InjectedFault::ReadPositionBehind => {
+                "`records.position` names the commit before the last one the read reflects"
+            }
+            InjectedFault::BothResumeForms => {
+                "`watch` with both `resume_after` and `start_after` is accepted"
+            }
+            InjectedFault::IgnorePositionEpoch => "journal positions of another epoch are honoured",
+            InjectedFault::FixedEpoch => {
+                "every run starts in the same epoch, so ids and positions repeat across runs"
+            }
+            InjectedFault::NoHeartbeatProgress => "heartbeats carry no progress",
+            InjectedFault::ConstantPositions => "every `seq` of a position is written as 0",
+            InjectedFault::PublicationPositionMismatch => {
+                "publications carry another position than the publisher's published"
+            }
+            InjectedFault::TopicReplayFromPosition => {
+                "a resumed topic subscription replays the publication at its position again"
+            }
+            InjectedFault::TopicRecoverBeyondRetention => {
+                "topic positions whose publications are gone still recover, with a gap"
+            }
+            InjectedFault::RetentionOverstated => {
+                "welcome announces one more entry of retention than is kept"
+            }
+            InjectedFault::RoomMessagePositionMismatch => {
+                "room messages carry another position than the author's posted"
+            }
+            InjectedFault::RoomReplayFromPosition => {
+                "a resumed membership replays the message at its position again"
+            }
+            InjectedFault::RoomAcceptsAnyPosition => {
+                "room positions of another epoch or beyond the head are honoured"
+            }
+            InjectedFault::HistoryAfterInclusive => {
+                "history after a position includes the message at it"
+            }
+            InjectedFault::ForwardHistoryNeverHasMore => {
+                "forward history pages always say has_more false"
+            }
+            InjectedFault::DocumentPositionBehind => {
+                "`document` carries the position of the version before"
+            }
         }
     }
 
@@ -621,6 +727,23 @@ impl InjectedFault {
             InjectedFault::PartsAlways => faults.parts_always = true,
             InjectedFault::NoFeatures => faults.no_features = true,
             InjectedFault::UnannouncedNoticeLead => faults.unannounced_notice_lead = true,
+            InjectedFault::ReadPositionBehind => faults.read_position_behind = true,
+            InjectedFault::BothResumeForms => faults.both_resume_forms = true,
+            InjectedFault::IgnorePositionEpoch => faults.ignore_position_epoch = true,
+            InjectedFault::FixedEpoch => faults.fixed_epoch = true,
+            InjectedFault::NoHeartbeatProgress => faults.no_heartbeat_progress = true,
+            InjectedFault::TopicReplayFromPosition => faults.topic_replay_from_position = true,
+            InjectedFault::TopicRecoverBeyondRetention => {
+                faults.topic_recover_beyond_retention = true
+            }
+            InjectedFault::RetentionOverstated => faults.retention_overstated = true,
+            InjectedFault::RoomReplayFromPosition => faults.room_replay_from_position = true,
+            InjectedFault::RoomAcceptsAnyPosition => faults.room_accepts_any_position = true,
+            InjectedFault::HistoryAfterInclusive => faults.history_after_inclusive = true,
+            InjectedFault::ForwardHistoryNeverHasMore => {
+                faults.forward_history_never_has_more = true
+            }
+            InjectedFault::DocumentPositionBehind => faults.document_position_behind = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -666,6 +789,16 @@ impl InjectedFault {
             | InjectedFault::ViewWithoutPreImage
             | InjectedFault::ViewLabelsPlainWatch
             | InjectedFault::EndedWithoutPosition => {
+                let inner = config.outbound_filter.take();
+                config.outbound_filter = Some(Arc::new(FaultFilter {
+                    fault: self,
+                    connections: Mutex::new(HashMap::new()),
+                    inner,
+                }));
+            }
+            InjectedFault::ConstantPositions
+            | InjectedFault::PublicationPositionMismatch
+            | InjectedFault::RoomMessagePositionMismatch => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -1011,6 +1144,23 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
             if let Some(ended) = frame.as_object_mut() {
                 ended.remove("resume_token");
                 ended.remove("position");
+            }
+        }
+        (InjectedFault::ConstantPositions, _) => {
+            for pointer in ["/position", "/event/position", "/message/position"] {
+                if let Some(seq) = frame.pointer_mut(&format!("{pointer}/seq")) {
+                    *seq = Value::from(0);
+                }
+            }
+        }
+        (InjectedFault::PublicationPositionMismatch, "publication") => {
+            if let Some(seq) = frame.pointer_mut("/position/seq") {
+                *seq = Value::from(seq.as_u64().unwrap_or(0) + 1);
+            }
+        }
+        (InjectedFault::RoomMessagePositionMismatch, "room_message") => {
+            if let Some(seq) = frame.pointer_mut("/message/position/seq") {
+                *seq = Value::from(seq.as_u64().unwrap_or(0) + 1);
             }
         }
         (InjectedFault::InvertedTyping, "typing") => {

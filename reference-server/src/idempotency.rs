@@ -154,6 +154,7 @@ mod tests {
         let reply = ServerMessage::Deleted(Deleted {
             id: id("a"),
             record_id: "r1".into(),
+            position: None,
         });
         keys.insert(
             &first,
@@ -169,7 +170,8 @@ mod tests {
             again,
             ServerMessage::Deleted(Deleted {
                 id: id("b"),
-                record_id: "r1".into()
+                record_id: "r1".into(),
+                position: None,
             })
         );
         let other = Remember::new("p", "k", &json!({"id": "c", "record_id": "r2"}));

@@ -126,6 +126,9 @@ struct Args {
     /// `welcome.idempotency_window_ms`.
     #[arg(long, env = "TIDEWIRE_IDEMPOTENCY_WINDOW_MS")]
     idempotency_window_ms: Option<u64>,
+    /// Publications kept per topic for resuming subscriptions (`subscribe.start_after`).
+    #[arg(long, env = "TIDEWIRE_TOPIC_HISTORY")]
+    topic_history: Option<usize>,
     /// Never send heartbeats (fault injection).
     #[arg(long, env = "TIDEWIRE_FAULT_SKIP_HEARTBEATS")]
     fault_skip_heartbeats: bool,
@@ -229,6 +232,7 @@ impl Args {
             idempotency_window: self
                 .idempotency_window_ms
                 .map_or(defaults.idempotency_window, Duration::from_millis),
+            topic_history: self.topic_history.unwrap_or(defaults.topic_history),
             faults: Faults {
                 skip_heartbeats: self.fault_skip_heartbeats,
                 ignore_rate_limit: self.fault_ignore_rate_limit,

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 use serde_json::Value;
 use tidewire_protocol::{
     ChatMessage, DisplayName, DocumentEdit, EditOp, ErrorBody, ErrorCode, LeaveReason, Member,
-    MemberMetadata, Name, Presence, PresenceAction, RateLimit, Role, RoomMessage, ServerMessage,
-    Timestamp, TypingNotice,
+    MemberMetadata, Name, Position, Presence, PresenceAction, RateLimit, Role, RoomMessage,
+    ServerMessage, Timestamp, TypingNotice,
 };
 
 use crate::auth::Action;
@@ -18,7 +18,7 @@ use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, StorageError};
 use crate::quota::{retry_after_ms, SlidingWindow};
 use crate::util::{error, error_with, invalid_at, now_timestamp};
-use crate::variant::Choices;
+use crate::variant::{Choices, StreamKind};
 
 struct RoomMember {
     conn: Arc<Conn>,
@@ -41,9 +41,35 @@ struct Room {
     recent_posts: SlidingWindow,
 }
 
+/// What a `history` request bounds its page by (section 11.6).
+#[derive(Debug, Default)]
+pub(crate) struct HistoryBounds<'a> {
+    pub limit: usize,
+    pub before: Option<&'a str>,
+    pub before_position: Option<&'a Position>,
+    pub after_position: Option<&'a Position>,
+    pub since: Option<&'a Timestamp>,
+    pub until: Option<&'a Timestamp>,
+}
+
+/// Switches of the named faults this module honours.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct RoomFaults {
+    pub replay_from_position: bool,
+    pub accepts_any_position: bool,
+    pub history_after_inclusive: bool,
+    pub document_position_behind: bool,
+    pub forward_history_never_has_more: bool,
+}
+
 impl Room {
     fn member(&self, conn: u64) -> Option<&RoomMember> {
         self.members.iter().find(|m| m.conn.num == conn)
+    }
+
+    /// The entry number of the oldest kept message (`posted + 1` when none is).
+    fn first_kept(&self) -> u64 {
+        self.posted + 1 - self.history.len() as u64
     }
 
     /// Sends one serialization of `message` to every member except `except`
@@ -68,8 +94,10 @@ impl Room {
     }
 }
 
-/// How a member is shown besides its principal (section 11.7).
+/// How a member is shown besides its principal: its role, and the display name and
+/// metadata of section 11.7.
 pub(crate) struct ShownAs {
+    pub role: Role,
     pub display_name: Option<DisplayName>,
     pub metadata: Option<MemberMetadata>,
 }
@@ -82,6 +110,11 @@ pub(crate) struct Rooms {
     choices: Arc<dyn Choices>,
     /// Posts accepted per room per window; `None`: no limit.
     post_rate: Option<RateLimit>,
+    /// The epoch of room streams: the journal's, kept with the history.
+    epoch: String,
+    /// The epoch of documents, which are kept in memory only: the run's.
+    document_epoch: String,
+    faults: RoomFaults,
 }
 
 fn not_a_member(room: &str) -> ErrorBody {
@@ -120,9 +153,65 @@ impl Rooms {
             rooms: HashMap::new(),
             history_bound,
             disk: None,
+            epoch: choices.position_epoch(StreamKind::Room, "-"),
+            document_epoch: choices.position_epoch(StreamKind::Document, "-"),
             choices,
             post_rate: None,
+            faults: RoomFaults::default(),
         }
+    }
+
+    /// Names the epochs: `stored` that of the room history (which lives as
+    /// long as the journal), `run` that of this run (documents).
+    pub fn with_epochs(mut self, stored: &str, run: &str, faults: RoomFaults) -> Rooms {
+        self.epoch = self.choices.position_epoch(StreamKind::Room, stored);
+        self.document_epoch = self.choices.position_epoch(StreamKind::Document, run);
+        self.faults = faults;
+        self
+    }
+
+    fn position(&self, n: u64) -> Position {
+        Position {
+            epoch: self.epoch.clone(),
+            seq: self.choices.position_seq(n),
+        }
+    }
+
+    fn document_position(&self, version: u64) -> Position {
+        Position {
+            epoch: self.document_epoch.clone(),
+            seq: self.choices.position_seq(version),
+        }
+    }
+
+    /// The entry count a client's room position stands for, if it is of this
+    /// epoch and not beyond the room's head (TW-RECOVER-6, TW-RECOVER-9).
+    fn entries_through(&self, room: Option<&Room>, position: &Position) -> Result<u64, ErrorBody> {
+        if self.faults.accepts_any_position {
+            return Ok(self.choices.entries_through(position.seq));
+        }
+        let lost = |why: &str| error(ErrorCode::HistoryLost, why.to_string());
+        if position.epoch != self.epoch {
+            return Err(lost("the position is from another epoch of the room"));
+        }
+        let head = room.map_or(0, |r| r.posted);
+        if position.seq > self.choices.position_seq(head) {
+            return Err(lost("the position is ahead of the room"));
+        }
+        Ok(self.choices.entries_through(position.seq))
+    }
+
+    /// As `entries_through`, and every message after the position is kept.
+    fn start(&self, room: Option<&Room>, position: &Position) -> Result<u64, ErrorBody> {
+        let after = self.entries_through(room, position)?;
+        let first_kept = room.map_or(1, Room::first_kept);
+        if after + 1 < first_kept && !self.faults.accepts_any_position {
+            return Err(error(
+                ErrorCode::HistoryLost,
+                "the messages after the position are no longer kept",
+            ));
+        }
+        Ok(after)
     }
 
     /// Limits the posts every room accepts per window (section 13.7).
@@ -173,26 +262,41 @@ impl Rooms {
         Ok((state, member.member.clone()))
     }
 
-    /// Returns the member list including the joiner. Joining again updates the
-    /// role, display name and metadata, without a presence (TW-ROOM-5).
+    /// Calls `reply` with the member list including the joiner and the room's
+    /// position, then queues the kept messages after `start_after`, all under
+    /// the rooms lock, so no message falls between the barrier and the replay.
+    /// Joining again updates the role, display name and metadata, without a
+    /// presence (TW-ROOM-5). A `start_after` that cannot be honoured leaves
+    /// everything as it was.
     pub fn join(
         &mut self,
         room: &Name,
         conn: &Arc<Conn>,
         principal: &str,
-        role: Role,
         shown_as: ShownAs,
-    ) -> Vec<Member> {
+        start_after: Option<&Position>,
+        reply: impl FnOnce(Vec<Member>, Position),
+    ) -> Result<(), ErrorBody> {
+        let after = start_after
+            .map(|p| self.start(self.rooms.get(room.as_str()), p))
+            .transpose()?;
+        let first_replayed = match after {
+            Some(after) if self.faults.replay_from_position => Some(after),
+            Some(after) => Some(after + 1),
+            None => None,
+        };
+        let head = self.rooms.get(room.as_str()).map_or(0, |r| r.posted);
+        let position = self.position(head);
         let state = self.rooms.entry(room.to_string()).or_default();
         if let Some(existing) = state.members.iter_mut().find(|m| m.conn.num == conn.num) {
-            existing.member.role = role;
+            existing.member.role = shown_as.role;
             existing.member.display_name = shown_as.display_name;
             existing.member.metadata = shown_as.metadata;
         } else {
             let member = Member {
                 connection_id: conn.id.clone(),
                 principal: principal.to_string(),
-                role,
+                role: shown_as.role,
                 display_name: shown_as.display_name,
                 metadata: shown_as.metadata,
             };
@@ -209,7 +313,24 @@ impl Rooms {
             });
             state.broadcast(room, &presence, Some(conn.num));
         }
-        state.members.iter().map(|m| m.member.clone()).collect()
+        reply(
+            state.members.iter().map(|m| m.member.clone()).collect(),
+            position,
+        );
+        if let Some(first) = first_replayed {
+            let first_kept = state.first_kept();
+            for (n, message) in (first_kept..).zip(&state.history) {
+                if n >= first {
+                    let push = ServerMessage::RoomMessage(RoomMessage {
+                        room: room.clone(),
+                        message: message.clone(),
+                        server_time: None,
+                    });
+                    conn.replay(Outbound::message(&push));
+                }
+            }
+        }
+        Ok(())
     }
 
     pub fn leave(&mut self, room: &Name, conn: u64, reason: LeaveReason) -> bool {
@@ -238,9 +359,11 @@ impl Rooms {
         room: &Name,
         conn: u64,
         body: &Value,
-        reply: impl FnOnce(&str, &Timestamp),
+        reply: impl FnOnce(&str, &Timestamp, &Position),
     ) -> Result<(), ErrorBody> {
         let (_, author) = self.participant(room, conn)?;
+        let posted = self.rooms.get(room.as_str()).map_or(0, |r| r.posted) + 1;
+        let position = self.position(posted);
         let state = self
             .rooms
             .get_mut(room.as_str())
@@ -255,11 +378,22 @@ impl Rooms {
             }
         }
         let posted = state.posted + 1;
+        // Never before the previous message, whatever the clock does, so
+        // that time bounds select a run of positions (section 9.4).
+        let mut sent_at = now_timestamp();
+        if let Some(last) = state.history.back() {
+            if last.sent_at > sent_at {
+                sent_at = last.sent_at.clone();
+            }
+        }
         let message = ChatMessage {
-            message_id: self.choices.room_message_id(posted),
+            // The epoch keeps ids of different runs apart (TW-POS-6), and as
+            // a common prefix keeps their order within the room.
+            message_id: format!("{}.{}", self.epoch, self.choices.room_message_id(posted)),
             author,
             body: body.clone(),
-            sent_at: now_timestamp(),
+            sent_at,
+            position: Some(position),
         };
         // Durable before the reply and the broadcast, like record writes.
         if let Some(disk) = &self.disk {
@@ -279,7 +413,11 @@ impl Rooms {
             })?;
         }
         state.posted = posted;
-        reply(&message.message_id, &message.sent_at);
+        reply(
+            &message.message_id,
+            &message.sent_at,
+            message.position.as_ref().expect("set above"),
+        );
         state.history.push_back(message.clone());
         while state.history.len() > self.history_bound {
             state.history.pop_front();
@@ -305,27 +443,58 @@ impl Rooms {
         Ok(())
     }
 
-    /// The `limit` most recent messages older than `before`, oldest first, and
-    /// whether older ones remain.
+    /// The kept messages within `bounds`, oldest first: the most recent
+    /// `limit` of them, or the oldest when paging forward (from a position
+    /// or a time); and whether the bounds select more than the page.
     pub fn history(
         &self,
         room: &str,
         conn: u64,
-        limit: usize,
-        before: Option<&str>,
+        bounds: &HistoryBounds,
     ) -> Result<(Vec<ChatMessage>, bool), ErrorBody> {
         let state = self.rooms.get(room).ok_or_else(|| not_a_member(room))?;
         state.member(conn).ok_or_else(|| not_a_member(room))?;
-        // Message ids are zero-padded sequence numbers, so string order is
-        // message order, and an unknown `before` still works as a cursor.
-        let older: Vec<&ChatMessage> = state
-            .history
-            .iter()
-            .filter(|m| before.is_none_or(|b| m.message_id.as_str() < b))
+        if let Some(before) = bounds.before_position {
+            self.entries_through(Some(state), before)?;
+        }
+        let after_n = bounds
+            .after_position
+            .map(|p| self.start(Some(state), p))
+            .transpose()?
+            .map(|after| {
+                if self.faults.history_after_inclusive {
+                    after.saturating_sub(1)
+                } else {
+                    after
+                }
+            });
+        let since = bounds.since.map(|t| instant("since", t)).transpose()?;
+        let until = bounds.until.map(|t| instant("until", t)).transpose()?;
+        // Message ids of one epoch share a prefix and then sort in posting
+        // order, so an unknown `before` still works as a cursor.
+        let selected: Vec<&ChatMessage> = (state.first_kept()..)
+            .zip(&state.history)
+            .filter(|(n, m)| {
+                bounds.before.is_none_or(|b| m.message_id.as_str() < b)
+                    && bounds
+                        .before_position
+                        .is_none_or(|before| self.choices.position_seq(*n) < before.seq)
+                    && after_n.is_none_or(|after| *n > after)
+                    && since.is_none_or(|since| sent_micros(m) >= since)
+                    && until.is_none_or(|until| sent_micros(m) < until)
+            })
+            .map(|(_, m)| m)
             .collect();
-        let start = older.len().saturating_sub(limit);
-        let page = older[start..].iter().map(|m| (*m).clone()).collect();
-        Ok((page, start > 0))
+        let limit = bounds.limit.min(selected.len());
+        let forward = bounds.after_position.is_some() || bounds.since.is_some();
+        let page: &[&ChatMessage] = if forward {
+            &selected[..limit]
+        } else {
+            &selected[selected.len() - limit..]
+        };
+        let has_more =
+            selected.len() > page.len() && !(forward && self.faults.forward_history_never_has_more);
+        Ok((page.iter().map(|m| (*m).clone()).collect(), has_more))
     }
 
     /// Applies `ops` when `version` is current; returns the new version.
@@ -336,8 +505,9 @@ impl Rooms {
         document: &Name,
         version: u64,
         ops: &[EditOp],
-    ) -> Result<u64, ErrorBody> {
+    ) -> Result<(u64, Position), ErrorBody> {
         let (_, author) = self.participant(room, conn)?;
+        let document_epoch = self.document_epoch.clone();
         let state = self
             .rooms
             .get_mut(room.as_str())
@@ -392,6 +562,10 @@ impl Rooms {
         doc.content = chars.into_iter().collect();
         doc.version += 1;
         let version = doc.version;
+        let position = Position {
+            epoch: document_epoch,
+            seq: self.choices.position_seq(version),
+        };
         let push = ServerMessage::DocumentEdit(DocumentEdit {
             room: room.clone(),
             document: document.clone(),
@@ -399,9 +573,10 @@ impl Rooms {
             author,
             ops: ops.to_vec(),
             server_time: None,
+            position: Some(position.clone()),
         });
         state.broadcast(room, &push, Some(conn));
-        Ok(version)
+        Ok((version, position))
     }
 
     pub fn document(
@@ -409,12 +584,33 @@ impl Rooms {
         room: &str,
         conn: u64,
         document: &str,
-    ) -> Result<(u64, String), ErrorBody> {
+    ) -> Result<(u64, String, Position), ErrorBody> {
         let state = self.rooms.get(room).ok_or_else(|| not_a_member(room))?;
         state.member(conn).ok_or_else(|| not_a_member(room))?;
-        Ok(state
+        let (version, content) = state
             .documents
             .get(document)
-            .map_or((0, String::new()), |d| (d.version, d.content.clone())))
+            .map_or((0, String::new()), |d| (d.version, d.content.clone()));
+        let shown = if self.faults.document_position_behind {
+            version.saturating_sub(1)
+        } else {
+            version
+        };
+        Ok((version, content, self.document_position(shown)))
     }
+}
+
+/// Milliseconds since the Unix epoch of a timestamp a client sent; one that
+/// names no instant is invalid from the request alone.
+pub(crate) fn instant(field: &str, at: &Timestamp) -> Result<u128, ErrorBody> {
+    humantime::parse_rfc3339_weak(&at.0)
+        .ok()
+        .filter(|_| at.0.ends_with('Z'))
+        .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+        .map(|d| d.as_micros())
+        .ok_or_else(|| invalid_at(field, format!("{:?} is no RFC 3339 UTC instant", at.0)))
+}
+
+fn sent_micros(message: &ChatMessage) -> u128 {
+    instant("sent_at", &message.sent_at).unwrap_or(0)
 }

@@ -7,8 +7,8 @@ use std::time::{Instant, SystemTime};
 
 use parking_lot::{Mutex, RwLock};
 use tidewire_protocol::{
-    session, AuthInfo, AuthMode, BoundScope, FilterLimits, Limits, Liveness, Profile, ServerInfo,
-    ServerStats, SessionInfo, Welcome,
+    session, AuthInfo, AuthMode, BoundScope, FilterLimits, Heartbeat, Limits, Liveness, Profile,
+    Retention, ServerInfo, ServerMessage, ServerStats, SessionInfo, Welcome,
 };
 
 use crate::auth::{Authenticator, Identity};
@@ -17,9 +17,9 @@ use crate::http::SessionParams;
 use crate::outbound::Conn;
 use crate::persist::{Disk, StorageError};
 use crate::quota::ConnectAttempts;
-use crate::rooms::Rooms;
+use crate::rooms::{RoomFaults, Rooms};
 use crate::store::Store;
-use crate::topics::Topics;
+use crate::topics::{TopicFaults, Topics};
 use crate::util::timestamp;
 use crate::variant::Choices;
 
@@ -50,12 +50,19 @@ impl State {
     /// Also returns whether the data is new: an in-memory server, or a data
     /// directory this start created.
     pub fn new(config: Config) -> Result<(State, bool), StorageError> {
-        let epoch = uuid::Uuid::new_v4().simple().to_string();
+        // Every run names its own epoch, so nothing one run issues is issued
+        // again by another (TW-POS-6); the `fixed-epoch` fault names the same one.
+        let run_epoch = if config.faults.fixed_epoch {
+            "0".repeat(32)
+        } else {
+            uuid::Uuid::new_v4().simple().to_string()
+        };
         let choices = config.variant.choices();
-        let store = Store::new(epoch, config.journal_retention)
+        let store = Store::new(run_epoch.clone(), config.journal_retention)
             .with_max_age(config.journal_max_age)
             .with_idempotency_window(config.idempotency_window)
-            .with_choices(choices.clone());
+            .with_choices(choices.clone())
+            .with_ignore_position_epoch(config.faults.ignore_position_epoch);
         let room_post_rate = config
             .room_post_rate
             .filter(|_| !config.faults.ignore_room_post_rate);
@@ -70,15 +77,34 @@ impl State {
             }
         };
         let epoch = store.epoch().to_string();
+        let faults = &config.faults;
+        let rooms = rooms.with_epochs(
+            &epoch,
+            &run_epoch,
+            RoomFaults {
+                replay_from_position: faults.room_replay_from_position,
+                accepts_any_position: faults.room_accepts_any_position,
+                history_after_inclusive: faults.history_after_inclusive,
+                document_position_behind: faults.document_position_behind,
+                forward_history_never_has_more: faults.forward_history_never_has_more,
+            },
+        );
+        let topics = Topics::new(
+            choices.clone(),
+            &run_epoch,
+            config.topic_history,
+            TopicFaults {
+                replay_from_position: faults.topic_replay_from_position,
+                recover_beyond_retention: faults.topic_recover_beyond_retention,
+            },
+        );
         let state = State {
             auth: Authenticator {
                 tokens: config.tokens.clone(),
                 jwt_secret: config.jwt_secret.clone(),
             },
             store: RwLock::new(store),
-            topics: Mutex::new(
-                Topics::new(choices.clone()).with_idempotency_window(config.idempotency_window),
-            ),
+            topics: Mutex::new(topics.with_idempotency_window(config.idempotency_window)),
             choices,
             rooms: Mutex::new(rooms),
             connections: Mutex::new(HashMap::new()),
@@ -249,7 +275,45 @@ impl State {
                     .cloned()
                     .collect(),
             }),
+            retention: Some(self.retention()),
         }
+    }
+
+    /// How much of each stream is kept, as `welcome` announces it (TW-RECOVER-5).
+    fn retention(&self) -> Retention {
+        let config = &self.config;
+        let extra = u64::from(config.faults.retention_overstated);
+        Retention {
+            journal: Some(config.journal_retention as u64 + extra),
+            topic: Some(config.topic_history as u64 + extra),
+            room: Some(config.room_history as u64 + extra),
+        }
+    }
+
+    /// Queues a heartbeat on `conn` carrying where each of its subscriptions
+    /// stands (TW-POS-8), unless `only_with_progress` and it has none. Queued
+    /// under the store and topics locks, so it follows every push its
+    /// positions cover.
+    pub fn queue_heartbeat(&self, conn: &Conn, only_with_progress: bool) {
+        let store = self.store.read();
+        let topics = self.topics.lock();
+        let mut progress = store.progress(conn.num);
+        progress.extend(topics.progress(conn.num));
+        if only_with_progress && progress.is_empty() {
+            return;
+        }
+        progress.sort_by_key(|(key, _)| *key);
+        let progress = if self.config.faults.no_heartbeat_progress {
+            Vec::new()
+        } else {
+            progress.into_iter().map(|(_, p)| p).collect()
+        };
+        let heartbeat = ServerMessage::Heartbeat(Heartbeat {
+            at: crate::util::now_timestamp(),
+            server_time: None,
+            progress,
+        });
+        conn.reply(crate::outbound::Outbound::message(&heartbeat));
     }
 }
 

@@ -18,9 +18,9 @@ use serde_json::{Map, Value};
 use tidewire_filter::{Filter, Pipeline};
 use tidewire_protocol::{
     ChangeEvent, CollectionName, Created, Deleted, DocumentKey, ErrorCode, Metric, Namespace,
-    Object, OperationType, Origin, RequestId, ResumeToken, ScoredRecord, ServerMessage, SortKey,
-    SortOrder, UpdateDescription, Updated, ViewTransition, Watching, MAX_VECTOR_COMPONENT,
-    MAX_VECTOR_DIMENSIONS,
+    Object, OperationType, Origin, Position, Progress, RequestId, ResumeToken, ScoredRecord,
+    ServerMessage, SortKey, SortOrder, UpdateDescription, Updated, ViewTransition, Watching,
+    MAX_VECTOR_COMPONENT, MAX_VECTOR_DIMENSIONS,
 };
 
 use crate::auth::Action;
@@ -30,7 +30,7 @@ use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, JournalEntry, Recovered, StorageError};
 use crate::similarity;
 use crate::util::{error, invalid_at, lookup, set_path, timestamp, unset_path};
-use crate::variant::Choices;
+use crate::variant::{Choices, StreamKind};
 use tidewire_protocol::ErrorBody;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -338,6 +338,8 @@ pub(crate) struct Store {
     /// How tokens and record ids are written, and how events are shaped.
     choices: Arc<dyn Choices>,
     /// The idempotency keys of recent writes, with their replies.
+    /// The `ignore-position-epoch` fault: positions of any epoch are honoured.
+    ignore_position_epoch: bool,
     keys: Keys,
 }
 
@@ -384,6 +386,7 @@ impl Store {
             watches: BTreeMap::new(),
             choices: crate::variant::Variant::Usual.choices(),
             keys: Keys::new(Duration::ZERO),
+            ignore_position_epoch: false,
         }
     }
 
@@ -401,6 +404,11 @@ impl Store {
         id: &RequestId,
     ) -> Result<Option<ServerMessage>, ErrorBody> {
         self.keys.recall(write, id, now_ms())
+    }
+
+    pub fn with_ignore_position_epoch(mut self, ignore: bool) -> Store {
+        self.ignore_position_epoch = ignore;
+        self
     }
 
     pub fn with_choices(mut self, choices: Arc<dyn Choices>) -> Store {
@@ -458,6 +466,47 @@ impl Store {
         self.choices.resume_token(&self.epoch, position)
     }
 
+    /// The journal position `n` as the wire shows it (section 9.1).
+    pub fn position(&self, n: u64) -> Position {
+        Position {
+            epoch: self
+                .choices
+                .position_epoch(StreamKind::Journal, &self.epoch),
+            seq: self.choices.position_seq(n),
+        }
+    }
+
+    /// The journal's head: the position of the last commit, which a read
+    /// under the same lock reflects.
+    pub fn head_position(&self) -> Position {
+        self.position(self.head)
+    }
+
+    /// The position of the commit before `position` (the `read-position-behind` fault).
+    pub fn position_before(&self, position: &Position) -> Position {
+        let n = self.choices.entries_through(position.seq);
+        self.position(n.saturating_sub(1))
+    }
+
+    /// Where each live watch of connection `conn` stands: every change up to
+    /// the head was pushed to it under the write lock, so the head is its
+    /// position (TW-POS-8).
+    pub fn progress(&self, conn: u64) -> Vec<((u64, u64), Progress)> {
+        let head = self.head_position();
+        self.watches
+            .range((conn, 0)..=(conn, u64::MAX))
+            .map(|(key, sub)| {
+                (
+                    *key,
+                    Progress {
+                        subscription: sub.id.to_string(),
+                        position: head.clone(),
+                    },
+                )
+            })
+            .collect()
+    }
+
     pub fn watch_count(&self) -> usize {
         self.watches.len()
     }
@@ -495,11 +544,14 @@ impl Store {
                 format!("a record with _id {id:?} already exists"),
             ));
         }
+        // The commit about to be made is the next entry of the journal.
+        let position = self.position(self.head + 1);
         let kept = meta.kept(
             |id| {
                 ServerMessage::Created(Created {
                     id,
                     record: record.clone(),
+                    position: Some(position.clone()),
                 })
             },
             now_ms(),
@@ -686,11 +738,14 @@ impl Store {
             updated_fields: set.clone(),
             removed_fields: removed,
         };
+        // The commit about to be made is the next entry of the journal.
+        let position = self.position(self.head + 1);
         let kept = meta.kept(
             |id| {
                 ServerMessage::Updated(Updated {
                     id,
                     record: record.clone(),
+                    position: Some(position.clone()),
                 })
             },
             now_ms(),
@@ -720,11 +775,14 @@ impl Store {
         let Some(Value::Object(pre_image)) = self.get(database, collection, id).cloned() else {
             return Err(not_found(id));
         };
+        // The commit about to be made is the next entry of the journal.
+        let position = self.position(self.head + 1);
         let kept = meta.kept(
             |request| {
                 ServerMessage::Deleted(Deleted {
                     id: request,
                     record_id: id.to_string(),
+                    position: Some(position.clone()),
                 })
             },
             now_ms(),
@@ -798,6 +856,7 @@ impl Store {
             full_document_before_change: pre_image,
             view: None,
             origin,
+            position: Some(self.position(position)),
         };
         let dropped = self.dropped_by_retention(committed_ms, 1);
         let entry = JournalEntry {
@@ -877,6 +936,26 @@ impl Store {
         Ok(position)
     }
 
+    /// The journal position after which a client's position replays, if it
+    /// can be honoured: of this epoch, not beyond the head, and with every
+    /// later change retained (TW-POS-5).
+    pub(crate) fn start_position(&self, start: &Position) -> Result<u64, ErrorBody> {
+        let lost = |why: &str| error(ErrorCode::HistoryLost, why.to_string());
+        let epoch = self
+            .choices
+            .position_epoch(StreamKind::Journal, &self.epoch);
+        if start.epoch != epoch && !self.ignore_position_epoch {
+            return Err(lost("the position is from another journal epoch"));
+        }
+        if start.seq > self.choices.position_seq(self.head) {
+            return Err(lost("the position is ahead of the journal"));
+        }
+        let after = self.choices.entries_through(start.seq);
+        // Resume tokens and positions name the same points, so retention
+        // applies to both alike.
+        self.resume_position(&ResumeToken(self.token(after)))
+    }
+
     /// Registers a watch and queues its `watching` reply (and, when resuming,
     /// the replayed changes) under the store lock: the barrier.
     pub fn watch(
@@ -885,19 +964,25 @@ impl Store {
         sub: WatchSub,
         request: RequestId,
         resume_after: Option<&ResumeToken>,
+        start_after: Option<&Position>,
     ) -> Result<ServerMessage, ErrorBody> {
-        let resume = resume_after.map(|t| self.resume_position(t)).transpose()?;
+        let resume = match (resume_after, start_after) {
+            (Some(token), _) => Some(self.resume_position(token)?),
+            (None, Some(start)) => Some(self.start_position(start)?),
+            (None, None) => None,
+        };
         let barrier = self.token(self.head);
         let reply = ServerMessage::Watching(Watching {
             id: request,
             subscription: sub.id.to_string(),
             resume_token: ResumeToken(barrier.clone()),
             resumed: resume.is_some(),
+            position: Some(self.head_position()),
         });
         // Until a change is written, a resumed subscription's position is the
-        // token it resumed from: the replayed changes are not delivered yet.
-        let start = match resume_after {
-            Some(token) => token.0.clone(),
+        // point it resumed from: the replayed changes are not delivered yet.
+        let start = match resume {
+            Some(after) => self.token(after),
             None => barrier,
         };
         sub.conn.add_position(&sub.id, &start);

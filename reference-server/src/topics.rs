@@ -1,18 +1,23 @@
-//! Topic subscriptions and publication fan-out.
+//! Topic subscriptions and publication fan-out, with a bounded log of each
+//! topic's recent publications from which a subscription can resume.
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::Arc;
 
 use serde_json::{json, Value};
 use tidewire_filter::Filter;
-use tidewire_protocol::{ErrorBody, Origin, Published, RequestId, ServerMessage, Timestamp};
+use tidewire_protocol::{
+    ErrorBody, ErrorCode, Origin, Position, Progress, Published, RequestId, ServerMessage,
+    Subscribed, Timestamp,
+};
+use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::auth::Action;
 use crate::fanout::{publication_frame, publication_frame_body};
 use crate::idempotency::{Kept, Keys, Remember};
 use crate::outbound::{Conn, Outbound};
-use crate::util::now_timestamp;
-use crate::variant::Choices;
+use crate::util::{error, now_timestamp};
+use crate::variant::{Choices, StreamKind};
 
 pub(crate) struct TopicSub {
     pub conn: Arc<Conn>,
@@ -20,22 +25,73 @@ pub(crate) struct TopicSub {
     pub filter: Option<Filter>,
 }
 
+impl TopicSub {
+    /// Whether this subscription receives `data` published to `topic`; scopes
+    /// are read at delivery, so a narrowed re-authentication applies at once.
+    fn selects(&self, topic: &str, data: &Value) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(data))
+            && self
+                .conn
+                .identity
+                .read()
+                .scopes
+                .allows(Action::Subscribe, topic)
+    }
+}
+
+/// A kept publication: its data for filters, and its frame body for replay.
+struct KeptPublication {
+    n: u64,
+    data: Value,
+    body: Utf8Bytes,
+}
+
+/// One topic's sequence and its most recent publications.
+#[derive(Default)]
+struct TopicLog {
+    /// Publications ever made to the topic in this epoch.
+    head: u64,
+    kept: VecDeque<KeptPublication>,
+}
+
+/// Switches of the named faults this module honours.
+#[derive(Debug, Clone, Copy, Default)]
+pub(crate) struct TopicFaults {
+    pub replay_from_position: bool,
+    pub recover_beyond_retention: bool,
+}
+
 pub(crate) struct Topics {
     subs: HashMap<String, BTreeMap<(u64, u64), TopicSub>>,
+    logs: HashMap<String, TopicLog>,
+    /// Publications kept per topic.
+    retention: usize,
+    /// Topics are not stored, so each run has an epoch of its own.
+    epoch: String,
     published: u64,
     choices: Arc<dyn Choices>,
     /// The idempotency keys of recent publishes. Topics keep nothing across
     /// a restart, and neither do their keys.
     keys: Keys,
+    faults: TopicFaults,
 }
 
 impl Topics {
-    pub fn new(choices: Arc<dyn Choices>) -> Topics {
+    pub fn new(
+        choices: Arc<dyn Choices>,
+        epoch: &str,
+        retention: usize,
+        faults: TopicFaults,
+    ) -> Topics {
         Topics {
             subs: HashMap::new(),
+            logs: HashMap::new(),
+            retention,
+            epoch: choices.position_epoch(StreamKind::Topic, epoch),
             published: 0,
             choices,
             keys: Keys::new(std::time::Duration::ZERO),
+            faults,
         }
     }
 
@@ -68,11 +124,83 @@ impl Topics {
         );
     }
 
-    pub fn subscribe(&mut self, topic: &str, key: (u64, u64), sub: TopicSub) {
+    fn position(&self, n: u64) -> Position {
+        Position {
+            epoch: self.epoch.clone(),
+            seq: self.choices.position_seq(n),
+        }
+    }
+
+    fn head(&self, topic: &str) -> u64 {
+        self.logs.get(topic).map_or(0, |log| log.head)
+    }
+
+    /// The entry count after which `start` replays, if it can be honoured:
+    /// this epoch, not beyond the topic's head, every later publication kept
+    /// (TW-RECOVER-2, TW-RECOVER-3).
+    fn start(&self, topic: &str, start: &Position) -> Result<u64, ErrorBody> {
+        let lost = |why: &str| error(ErrorCode::HistoryLost, why.to_string());
+        if start.epoch != self.epoch {
+            return Err(lost("the position is from another epoch of the topic"));
+        }
+        let head = self.head(topic);
+        if start.seq > self.choices.position_seq(head) {
+            return Err(lost("the position is ahead of the topic"));
+        }
+        let after = self.choices.entries_through(start.seq);
+        let first_kept = self
+            .logs
+            .get(topic)
+            .and_then(|log| log.kept.front())
+            .map_or(head + 1, |kept| kept.n);
+        if after + 1 < first_kept && !self.faults.recover_beyond_retention {
+            return Err(lost(
+                "the publications after the position are no longer kept",
+            ));
+        }
+        Ok(after)
+    }
+
+    /// Registers a subscription and queues its `subscribed` reply, then the
+    /// kept publications after `start_after`, under the topics lock: no
+    /// publication falls between the barrier and the replay.
+    pub fn subscribe(
+        &mut self,
+        topic: &str,
+        key: (u64, u64),
+        sub: TopicSub,
+        request: RequestId,
+        start_after: Option<&Position>,
+    ) -> Result<ServerMessage, ErrorBody> {
+        let after = start_after.map(|p| self.start(topic, p)).transpose()?;
+        let reply = ServerMessage::Subscribed(Subscribed {
+            id: request,
+            subscription: sub.id.to_string(),
+            position: Some(self.position(self.head(topic))),
+            recovered: after.map(|_| true),
+        });
+        sub.conn.reply(Outbound::message(&reply));
+        if let (Some(after), Some(log)) = (after, self.logs.get(topic)) {
+            let first = if self.faults.replay_from_position {
+                after
+            } else {
+                after + 1
+            };
+            for kept in log.kept.iter().filter(|kept| kept.n >= first) {
+                if sub.selects(topic, &kept.data) {
+                    sub.conn.replay(Outbound {
+                        frame: publication_frame(&sub.id, &kept.body),
+                        position: None,
+                        replay: false,
+                    });
+                }
+            }
+        }
         self.subs
             .entry(topic.to_string())
             .or_default()
             .insert(key, sub);
+        Ok(reply)
     }
 
     pub fn unsubscribe(&mut self, topic: &str, key: (u64, u64)) -> bool {
@@ -90,52 +218,79 @@ impl Topics {
         self.subs.values().map(BTreeMap::len).sum()
     }
 
-    /// Pushes `data` to every matching subscription of `topic`. Runs under the
-    /// topics lock, so publications to one topic reach each subscription in
-    /// publish order.
+    /// Where each topic subscription of connection `conn` stands: every
+    /// publication was pushed under this lock, so the topic's head.
+    pub fn progress(&self, conn: u64) -> Vec<((u64, u64), Progress)> {
+        let mut progress = Vec::new();
+        for (topic, subs) in &self.subs {
+            let position = self.position(self.head(topic));
+            for (key, sub) in subs.range((conn, 0)..=(conn, u64::MAX)) {
+                progress.push((
+                    *key,
+                    Progress {
+                        subscription: sub.id.to_string(),
+                        position: position.clone(),
+                    },
+                ));
+            }
+        }
+        progress
+    }
+
+    /// Pushes `data` to every matching subscription of `topic` and keeps it
+    /// for resuming. Runs under the topics lock, so publications to one topic
+    /// reach each subscription in publish order.
     pub fn publish(
         &mut self,
         topic: &str,
         publisher: &str,
         data: &Value,
         origin: Option<&Origin>,
-    ) -> (String, Timestamp) {
+    ) -> (String, Timestamp, Position) {
         self.published += 1;
-        let message_id = self.choices.publication_id(self.published);
+        // The epoch keeps ids of different runs apart (TW-POS-6).
+        let message_id = format!(
+            "{}.{}",
+            self.epoch,
+            self.choices.publication_id(self.published)
+        );
         let published_at = now_timestamp();
-        let Some(subs) = self.subs.get(topic) else {
-            return (message_id, published_at);
-        };
+        let n = self.head(topic) + 1;
+        let position = self.position(n);
         let mut fields = json!({
             "topic": topic,
             "message_id": message_id,
             "publisher": publisher,
             "published_at": published_at,
             "data": data,
+            "position": position,
         });
         if let Some(origin) = origin {
             fields["origin"] = serde_json::to_value(origin).expect("origins serialize");
         }
         let body = publication_frame_body(&fields);
-        for sub in subs.values() {
-            if sub.filter.as_ref().is_some_and(|f| !f.matches(data)) {
-                continue;
+        for sub in self.subs.get(topic).into_iter().flat_map(BTreeMap::values) {
+            if sub.selects(topic, data) {
+                sub.conn.push(Outbound {
+                    frame: publication_frame(&sub.id, &body),
+                    position: None,
+                    replay: false,
+                });
             }
-            if !sub
-                .conn
-                .identity
-                .read()
-                .scopes
-                .allows(Action::Subscribe, topic)
-            {
-                continue;
-            }
-            sub.conn.push(Outbound {
-                frame: publication_frame(&sub.id, &body),
-                position: None,
-                replay: false,
-            });
         }
-        (message_id, published_at)
+        let retention = self.retention;
+        let log = self.logs.entry(topic.to_string()).or_default();
+        log.head = n;
+        if retention > 0 {
+            log.kept.push_back(KeptPublication {
+                n,
+                data: data.clone(),
+                body,
+            });
+            while log.kept.len() > retention {
+                log.kept.pop_front();
+            }
+        }
+        (message_id, published_at, position)
     }
 }

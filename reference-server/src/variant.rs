@@ -124,6 +124,24 @@ pub(crate) trait Choices: Send + Sync {
     /// view carry `full_document_before_change` too (TW-VIEW-3 requires it
     /// on `leave` events only).
     fn pre_image_beyond_leave(&self) -> bool;
+    /// The epoch a stream of `kind` shows in its positions, given the epoch
+    /// of the stream's storage (section 9.1: any string of 1 to 128 characters).
+    fn position_epoch(&self, kind: StreamKind, epoch: &str) -> String;
+    /// The `seq` of a stream's `n`-th entry, `n` 0 standing for the start:
+    /// increasing in `n`, by one or more (section 9.1).
+    fn position_seq(&self, n: u64) -> u64;
+    /// The number of entries whose `seq` is at most `seq`: the inverse of
+    /// `position_seq`, for a `seq` a client sends back.
+    fn entries_through(&self, seq: u64) -> u64;
+}
+
+/// The streams that have positions (section 9.1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum StreamKind {
+    Journal,
+    Topic,
+    Room,
+    Document,
 }
 
 /// The reference server's own choices.
@@ -198,6 +216,17 @@ impl Choices for Usual {
     }
     fn pre_image_beyond_leave(&self) -> bool {
         false
+    }
+    fn position_epoch(&self, _kind: StreamKind, epoch: &str) -> String {
+        epoch.to_string()
+    }
+
+    fn position_seq(&self, n: u64) -> u64 {
+        n
+    }
+
+    fn entries_through(&self, seq: u64) -> u64 {
+        seq
     }
 }
 
@@ -357,7 +386,31 @@ impl Choices for Alternate {
     fn pre_image_beyond_leave(&self) -> bool {
         true
     }
+    fn position_epoch(&self, kind: StreamKind, epoch: &str) -> String {
+        // Each kind of stream its own epoch, with characters no usual epoch
+        // has: clients compare epochs as strings and nothing else.
+        let kind = match kind {
+            StreamKind::Journal => "journal",
+            StreamKind::Topic => "topic",
+            StreamKind::Room => "room",
+            StreamKind::Document => "doc",
+        };
+        format!("{kind}/{epoch}+Ω")
+    }
+
+    fn position_seq(&self, n: u64) -> u64 {
+        // Neither starting at 0 nor dense: clients compare seqs, never count them.
+        SEQ_START.saturating_add(n.saturating_mul(SEQ_STEP))
+    }
+
+    fn entries_through(&self, seq: u64) -> u64 {
+        seq.saturating_sub(SEQ_START) / SEQ_STEP
+    }
 }
+
+/// Where the alternate server's sequences start, and their step.
+const SEQ_START: u64 = 1_000_000;
+const SEQ_STEP: u64 = 7;
 
 /// Different human-readable texts: programs act on codes, never on these
 /// (section 3.4, section 5.4).
@@ -474,7 +527,8 @@ impl HeldPushes {
                 out.extend(self.release());
                 out
             }
-            ("notice", _) => {
+            // A heartbeat's progress covers the pushes before it (TW-POS-8).
+            ("notice" | "heartbeat", _) => {
                 let mut out = self.release();
                 out.push(item);
                 out

@@ -225,6 +225,64 @@ const CATCHERS: &[(InjectedFault, &str)] = &[
         InjectedFault::UnannouncedNoticeLead,
         "auth.required.welcome-timeout",
     ),
+    (
+        InjectedFault::ReadPositionBehind,
+        "resume.pos.read-then-watch",
+    ),
+    (InjectedFault::BothResumeForms, "resume.pos.one-resume-form"),
+    (
+        InjectedFault::IgnorePositionEpoch,
+        "resume.pos.malformed-or-lost",
+    ),
+    (InjectedFault::FixedEpoch, "resume.pos.runs-never-repeat"),
+    (
+        InjectedFault::NoHeartbeatProgress,
+        "resume.progress.quiet-watch-resumes",
+    ),
+    (
+        InjectedFault::ConstantPositions,
+        "resume.pos.read-then-watch",
+    ),
+    (
+        InjectedFault::PublicationPositionMismatch,
+        "resume.recover.topic-resumes",
+    ),
+    (
+        InjectedFault::TopicReplayFromPosition,
+        "resume.recover.topic-resumes",
+    ),
+    (
+        InjectedFault::TopicRecoverBeyondRetention,
+        "resume.recover.topic-retention",
+    ),
+    (
+        InjectedFault::RetentionOverstated,
+        "resume.recover.topic-retention",
+    ),
+    (
+        InjectedFault::RoomMessagePositionMismatch,
+        "resume.recover.room-resumes",
+    ),
+    (
+        InjectedFault::RoomReplayFromPosition,
+        "resume.recover.room-resumes",
+    ),
+    (
+        InjectedFault::RoomAcceptsAnyPosition,
+        "resume.recover.room-lost",
+    ),
+    (
+        InjectedFault::HistoryAfterInclusive,
+        "resume.recover.history-by-position",
+    ),
+    (
+        InjectedFault::ForwardHistoryNeverHasMore,
+        "resume.recover.history-by-position",
+    ),
+    (
+        InjectedFault::DocumentPositionBehind,
+        "resume.recover.document-positions",
+    ),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

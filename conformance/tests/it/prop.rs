@@ -178,7 +178,7 @@ fn prop_finds_events_of_one_subscription_out_of_order() {
 
 #[test]
 fn prop_finds_a_missing_heartbeat() {
-    finds_and_shrinks_with("skip-heartbeat", 12, 100, 2);
+    finds_and_shrinks_with("skip-heartbeat", 3, 100, 2);
 }
 
 #[test]
@@ -193,7 +193,17 @@ fn prop_finds_requests_allowed_beyond_the_scopes() {
 
 #[test]
 fn prop_finds_a_heartbeat_later_than_announced() {
-    finds_and_shrinks_with("late-heartbeat", 12, 100, 2);
+    finds_and_shrinks_with("late-heartbeat", 3, 100, 2);
+}
+
+#[test]
+fn prop_finds_a_forward_history_page_that_repeats_its_cursor() {
+    finds_and_shrinks_with("history-after-inclusive", 2, 300, 30);
+}
+
+#[test]
+fn prop_finds_a_resumed_topic_subscription_that_repeats_its_start() {
+    finds_and_shrinks_with("topic-replay-from-position", 3, 300, 30);
 }
 
 #[test]

@@ -187,6 +187,21 @@ pub enum Op {
         n: i64,
         idem: u8,
     },
+    /// A forward page of the room's history: after the position of the
+    /// `after`-th message so far (modulo their number), or, without one,
+    /// since the Unix epoch.
+    HistoryForward {
+        room: u8,
+        after: Option<u8>,
+        limit: Option<u32>,
+    },
+    /// Publishes to the topic, then `ns`, then subscribes (with a filter
+    /// `n >= min`) after the first publication's position.
+    ResumeTopic {
+        topic: u8,
+        min: Option<i64>,
+        ns: Vec<i64>,
+    },
 }
 
 impl Op {
@@ -240,6 +255,8 @@ impl Op {
                 "TW-VIEW-3",
                 "TW-VIEW-4",
             ],
+            Op::HistoryForward { .. } => &["TW-RECOVER-3", "TW-RECOVER-8", "TW-RECOVER-9"],
+            Op::ResumeTopic { .. } => &["TW-RECOVER-1", "TW-RECOVER-2"],
         }
     }
 
@@ -700,6 +717,18 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     }
     if has(Profile::Topics) {
         ops.extend(topic_ops());
+        if has(Profile::Resume) {
+            ops.push((
+                1,
+                (
+                    0..TOPICS,
+                    proptest::option::of(small()),
+                    proptest::collection::vec(small(), 0..3),
+                )
+                    .prop_map(|(topic, min, ns)| Op::ResumeTopic { topic, min, ns })
+                    .boxed(),
+            ));
+        }
     }
     if has(Profile::Vector) && has(Profile::Records) {
         ops.extend(vector_ops());
@@ -712,6 +741,18 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     }
     if has(Profile::Rooms) {
         ops.extend(room_ops());
+        if has(Profile::Resume) {
+            ops.push((
+                2,
+                (
+                    0..ROOMS,
+                    proptest::option::of(any::<u8>()),
+                    prop_oneof![Just(None), Just(Some(1u32)), Just(Some(2u32))],
+                )
+                    .prop_map(|(room, after, limit)| Op::HistoryForward { room, after, limit })
+                    .boxed(),
+            ));
+        }
         if has(Profile::Collab) {
             ops.extend(collab_ops());
         }

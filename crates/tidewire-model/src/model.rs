@@ -423,6 +423,14 @@ impl Model {
                 before,
                 limit,
             } => self.apply_history(conn, &id, *r, *before, *limit),
+            Op::HistoryForward {
+                room: r,
+                after,
+                limit,
+            } => self.apply_history_forward(conn, &id, *r, *after, *limit),
+            Op::ResumeTopic { topic: t, min, ns } => {
+                self.apply_resume_topic(conn, &id, *t, *min, ns)
+            }
         }
     }
 }
@@ -546,6 +554,8 @@ fn op_profile(op: &Op) -> Profile {
         Op::GetDocument { .. } => GetDocument::PROFILE,
         Op::History { .. } => History::PROFILE,
         Op::Search { .. } => tidewire_protocol::Search::PROFILE,
+        // Paging by position is a rule of `resume`, on a request of `rooms`.
+        Op::HistoryForward { .. } | Op::ResumeTopic { .. } => Profile::Resume,
         Op::Ping { .. } | Op::Flood { .. } => Ping::PROFILE,
         Op::Burst(_)
         | Op::Reconnect

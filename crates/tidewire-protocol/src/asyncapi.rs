@@ -385,6 +385,15 @@ fn token(value: &str) -> ResumeToken {
     ResumeToken(value.into())
 }
 
+/// A position of the example streams: the journal and the rooms share epoch `e1`,
+/// topics and documents have their own.
+fn pos(epoch: &str, seq: u64) -> Option<Position> {
+    Some(Position {
+        epoch: epoch.into(),
+        seq,
+    })
+}
+
 fn member(connection_id: &str, principal: &str, role: Role) -> Member {
     Member {
         connection_id: connection_id.into(),
@@ -395,12 +404,13 @@ fn member(connection_id: &str, principal: &str, role: Role) -> Member {
     }
 }
 
-fn chat(message_id: &str, author: Member, body: Value, sent_at: &str) -> ChatMessage {
+fn chat(message_id: &str, author: Member, body: Value, sent_at: &str, seq: u64) -> ChatMessage {
     ChatMessage {
         message_id: message_id.into(),
         author,
         body,
         sent_at: at(sent_at),
+        position: pos("e1", seq),
     }
 }
 
@@ -520,6 +530,23 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 full_document: true,
                 resume_after: None,
                 view: false,
+                start_after: None,
+            },
+        ),
+        example(
+            "watch_start_after",
+            "Watching a collection from the position of a read, so that the read and the \
+             stream together miss nothing and repeat nothing.",
+            Watch {
+                id: id("w3"),
+                database: Some(collection("app")),
+                collection: Some(collection("users")),
+                filter: None,
+                pipeline: None,
+                full_document: true,
+                resume_after: None,
+                view: false,
+                start_after: pos("e1", 42),
             },
         ),
         example(
@@ -536,6 +563,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 full_document: false,
                 resume_after: Some(token("e1-42")),
                 view: false,
+                start_after: None,
             },
         ),
         example(
@@ -550,6 +578,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 full_document: false,
                 resume_after: None,
                 view: true,
+                start_after: None,
             },
         ),
         example(
@@ -559,6 +588,17 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 id: id("s1"),
                 topic: name("metrics.cpu"),
                 filter: Some(Filter(object(json!({ "host": "web-1" })))),
+                start_after: None,
+            },
+        ),
+        example(
+            "subscribe_resume",
+            "Resubscribing after a reconnection, from the last publication received.",
+            Subscribe {
+                id: id("s3"),
+                topic: name("metrics.cpu"),
+                filter: Some(Filter(object(json!({ "host": "web-1" })))),
+                start_after: pos("t7", 16),
             },
         ),
         example(
@@ -588,6 +628,19 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 role: Role::Participant,
                 display_name: Some(DisplayName::new("Ada L.").expect("a valid display name")),
                 metadata: None,
+                start_after: None,
+            },
+        ),
+        example(
+            "join_resume",
+            "Rejoining a room after a reconnection, from the last message received.",
+            Join {
+                id: id("j2"),
+                room: name("lobby"),
+                role: Role::Participant,
+                display_name: None,
+                metadata: None,
+                start_after: pos("e1", 120),
             },
         ),
         example(
@@ -624,6 +677,38 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 room: name("lobby"),
                 limit: Some(20),
                 before: Some("m-000120".into()),
+                before_position: None,
+                after_position: None,
+                since: None,
+                until: None,
+            },
+        ),
+        example(
+            "history_forward",
+            "Paging forward through a room's history from a known position.",
+            History {
+                id: id("h2"),
+                room: name("lobby"),
+                limit: Some(20),
+                before: None,
+                before_position: None,
+                after_position: pos("e1", 100),
+                since: None,
+                until: None,
+            },
+        ),
+        example(
+            "history_since",
+            "The first messages of a room sent since a given time.",
+            History {
+                id: id("h3"),
+                room: name("lobby"),
+                limit: Some(20),
+                before: None,
+                before_position: None,
+                after_position: None,
+                since: Some(at("2026-01-24T09:00:00.000Z")),
+                until: None,
             },
         ),
         example(
@@ -729,6 +814,11 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 }),
                 features: vec!["parts".into()],
                 session: None,
+                retention: Some(Retention {
+                    journal: Some(10_000),
+                    topic: Some(1000),
+                    room: Some(1000),
+                }),
             },
         ),
         example(
@@ -776,6 +866,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 server_time: None,
                 bound: None,
                 idempotency_window_ms: Some(600_000),
+                retention: None,
             },
         ),
         example(
@@ -801,6 +892,31 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             Heartbeat {
                 at: at("2026-01-24T10:30:00.000Z"),
                 server_time: Some(at("2026-01-24T10:30:00.000Z")),
+                progress: Vec::new(),
+            },
+        ),
+        example(
+            "heartbeat_progress",
+            "A heartbeat carrying where each subscription stands, though nothing matched.",
+            Heartbeat {
+                at: at("2026-01-24T10:30:30.000Z"),
+                server_time: Some(at("2026-01-24T10:30:30.000Z")),
+                progress: vec![
+                    Progress {
+                        subscription: "sub-1".into(),
+                        position: Position {
+                            epoch: "e1".into(),
+                            seq: 57,
+                        },
+                    },
+                    Progress {
+                        subscription: "sub-2".into(),
+                        position: Position {
+                            epoch: "t7".into(),
+                            seq: 17,
+                        },
+                    },
+                ],
             },
         ),
         example(
@@ -858,6 +974,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             Created {
                 id: id("c1"),
                 record: object(json!({ "_id": "user1", "name": "Ada", "age": 36 })),
+                position: pos("e1", 43),
             },
         ),
         example(
@@ -868,6 +985,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 records: vec![object(json!({ "_id": "user1", "name": "Ada", "age": 36 }))],
                 total: 1,
                 count: 1,
+                position: pos("e1", 43),
             },
         ),
         example(
@@ -876,6 +994,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             Updated {
                 id: id("u1"),
                 record: object(json!({ "_id": "user1", "name": "Ada", "age": 37 })),
+                position: pos("e1", 44),
             },
         ),
         example(
@@ -884,6 +1003,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             Deleted {
                 id: id("d1"),
                 record_id: "user1".into(),
+                position: pos("e1", 45),
             },
         ),
         example(
@@ -894,6 +1014,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 subscription: "sub-1".into(),
                 resume_token: token("e1-42"),
                 resumed: false,
+                position: pos("e1", 42),
             },
         ),
         example(
@@ -920,6 +1041,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                         connection_id: "c-1".into(),
                         idempotency_key: Some(IdempotencyKey("7c1e-create-ada".into())),
                     }),
+                    position: pos("e1", 43),
                 },
                 server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
@@ -946,6 +1068,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     full_document_before_change: None,
                     view: None,
                     origin: None,
+                    position: pos("e1", 44),
                 },
                 server_time: None,
             },
@@ -976,6 +1099,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     )),
                     view: Some(ViewTransition::Leave),
                     origin: None,
+                    position: pos("e1", 45),
                 },
                 server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
@@ -986,6 +1110,18 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             Subscribed {
                 id: id("s1"),
                 subscription: "sub-2".into(),
+                position: pos("t7", 16),
+                recovered: None,
+            },
+        ),
+        example(
+            "subscribed_recovered",
+            "A topic subscription that resumed: the publications after `start_after` follow.",
+            Subscribed {
+                id: id("s3"),
+                subscription: "sub-3".into(),
+                position: pos("t7", 18),
+                recovered: Some(true),
             },
         ),
         example(
@@ -1004,6 +1140,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 topic: name("metrics.cpu"),
                 message_id: "pub-17".into(),
                 published_at: at("2026-01-24T10:30:02.000Z"),
+                position: pos("t7", 17),
             },
         ),
         example(
@@ -1021,6 +1158,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     connection_id: "c-7".into(),
                     idempotency_key: Some(IdempotencyKey("3f9a-cpu-0931".into())),
                 }),
+                position: pos("t7", 17),
             },
         ),
         example(
@@ -1031,6 +1169,8 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 room: name("lobby"),
                 role: Role::Participant,
                 members: vec![ada(), member("c-3", "lin", Role::Observer)],
+                position: pos("e1", 120),
+                recovered: None,
             },
         ),
         example(
@@ -1060,6 +1200,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 room: name("lobby"),
                 message_id: "m-000121".into(),
                 sent_at: at("2026-01-24T10:30:03.000Z"),
+                position: pos("e1", 121),
             },
         ),
         example(
@@ -1072,6 +1213,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                     ada(),
                     json!({ "text": "Hello, everyone" }),
                     "2026-01-24T10:30:03.000Z",
+                    121,
                 ),
                 server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
@@ -1099,12 +1241,14 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                         grace(),
                         json!({ "text": "Morning" }),
                         "2026-01-24T09:00:00.000Z",
+                        118,
                     ),
                     chat(
                         "m-000119",
                         ada(),
                         json!({ "text": "Hi Grace" }),
                         "2026-01-24T09:00:05.000Z",
+                        119,
                     ),
                 ],
                 has_more: true,
@@ -1118,6 +1262,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 room: name("lobby"),
                 document: name("notes"),
                 version: 8,
+                position: pos("d3", 8),
             },
         ),
         example(
@@ -1130,6 +1275,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 author: ada(),
                 ops: ops(),
                 server_time: Some(at("2026-01-24T10:30:01.000Z")),
+                position: pos("d3", 8),
             },
         ),
         example(
@@ -1141,6 +1287,7 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 document: name("notes"),
                 version: 8,
                 content: "Hello, world".into(),
+                position: pos("d3", 8),
             },
         ),
         example(

@@ -29,7 +29,7 @@ use crate::Profile;
 /// whose requests name one; `VIEW` names the live views of section 8.3, an option
 /// of `watch`; `END` the ends of section 5.9, which concern every connection;
 /// `IDEM` the idempotent writes of section 7.5, an option of `records`.
-pub const PREFIXES: [(&str, &str); 29] = [
+pub const PREFIXES: [(&str, &str); 31] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
     ("REC", "records"),
@@ -59,6 +59,8 @@ pub const PREFIXES: [(&str, &str); 29] = [
     ("SESSION", "core"),
     ("LIVE", "core"),
     ("CLOSE", "core"),
+    ("POS", "resume"),
+    ("RECOVER", "resume"),
 ];
 
 /// Profiles whose presence brings another profile's requirements into scope.

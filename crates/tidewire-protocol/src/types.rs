@@ -35,9 +35,24 @@ impl JsonSchema for Timestamp {
 
 /// An opaque position in a server's change journal. Clients store it and send
 /// it back in `watch.resume_after`; they MUST NOT parse it.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
 #[serde(transparent)]
 pub struct ResumeToken(pub String);
+
+/// A token that is not a string of 1 to 512 characters is not well formed,
+/// which is `invalid_message`, not `history_lost` (TW-POS-5).
+impl<'de> Deserialize<'de> for ResumeToken {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let token = String::deserialize(deserializer)?;
+        if (1..=512).contains(&token.chars().count()) {
+            Ok(ResumeToken(token))
+        } else {
+            Err(serde::de::Error::custom(
+                "a resume token is a string of 1 to 512 characters",
+            ))
+        }
+    }
+}
 
 impl JsonSchema for ResumeToken {
     fn schema_name() -> Cow<'static, str> {
@@ -54,19 +69,61 @@ impl JsonSchema for ResumeToken {
     }
 }
 
-/// A position in one stream (a watch's journal, a topic, a room): the stream's
-/// epoch and a sequence number within it. Two positions of the same epoch compare
-/// by `seq`; positions of different epochs do not compare, and a server that
-/// starts a new epoch answers a resume from an older one with `history_lost`.
+/// A position in one stream (the change journal, a topic, a room, a document): the
+/// stream's epoch and a sequence number within it. Two positions of the same epoch
+/// compare by `seq`, the greater being later; positions of different epochs do not
+/// compare, and a server that starts a new epoch answers a resume from an older one
+/// with `history_lost` (section 9.1).
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
 #[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 pub struct Position {
     /// Names one life of the stream; it changes whenever the server cannot continue the
     /// earlier sequence (an in-memory server restarted, a journal lost).
     #[schemars(length(min = 1, max = 128))]
+    #[serde(deserialize_with = "epoch")]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(regex = "[a-z0-9]{1,16}"))]
     pub epoch: String,
-    /// Increases by at least one with every entry of the stream within an epoch.
+    /// Increases with every entry of the stream within an epoch, by one or more.
     pub seq: u64,
+}
+
+/// An epoch that is not a string of 1 to 128 characters is not well formed,
+/// which is `invalid_message`, not `history_lost` (TW-POS-5).
+fn epoch<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<String, D::Error> {
+    let epoch = String::deserialize(deserializer)?;
+    if (1..=128).contains(&epoch.chars().count()) {
+        Ok(epoch)
+    } else {
+        Err(serde::de::Error::custom(
+            "an epoch is a string of 1 to 128 characters",
+        ))
+    }
+}
+
+/// Where a live subscription stands in its stream, carried by heartbeats so that a
+/// subscription that receives nothing still has a position to resume from.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Progress {
+    pub subscription: SubscriptionId,
+    /// Every entry of the stream up to this position that the subscription selects
+    /// was sent before the message carrying it.
+    pub position: Position,
+}
+
+/// How much of each stream the server keeps for resuming, as `welcome` announces it.
+#[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+pub struct Retention {
+    /// Changes of the journal kept, at least.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub journal: Option<u64>,
+    /// Publications of each topic kept, at least.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub topic: Option<u64>,
+    /// Messages of each room kept, at least.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub room: Option<u64>,
 }
 
 /// A filter of the Tidewire filter language: a JSON object of field paths and
@@ -367,6 +424,9 @@ pub struct ChangeEvent {
     /// Who made the change, so that a writer recognises its own writes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// The change's position in the journal; names the same point as `resume_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 /// The write behind a push: the connection that sent it and its idempotency key.
@@ -480,6 +540,9 @@ pub struct ChatMessage {
     )]
     pub body: Value,
     pub sent_at: Timestamp,
+    /// The message's position in the room's stream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 /// One operation of a collaborative edit. Positions and lengths count Unicode scalar values.

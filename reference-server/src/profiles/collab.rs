@@ -19,17 +19,18 @@ pub(super) fn edit(session: &Session, caller: &Caller, edit: &Edit) -> Result<Re
     let base = if session.state.config.faults.accept_stale_edit {
         rooms
             .document(&edit.room, conn, &edit.document)
-            .map_or(edit.version, |(current, _)| current)
+            .map_or(edit.version, |(current, _, _)| current)
     } else {
         edit.version
     };
-    let version = rooms.edit(&edit.room, conn, &edit.document, base, &edit.ops)?;
+    let (version, position) = rooms.edit(&edit.room, conn, &edit.document, base, &edit.ops)?;
     drop(rooms);
     Ok(ServerMessage::EditApplied(EditApplied {
         id: edit.id.clone(),
         room: edit.room.clone(),
         document: edit.document.clone(),
         version,
+        position: Some(position),
     })
     .into())
 }
@@ -40,7 +41,7 @@ pub(super) fn get_document(
     get: &GetDocument,
 ) -> Result<Reply, ErrorBody> {
     caller.require(Action::Join, &get.room, "reading")?;
-    let (version, content) =
+    let (version, content, position) =
         session
             .state
             .rooms
@@ -52,6 +53,7 @@ pub(super) fn get_document(
         document: get.document.clone(),
         version,
         content,
+        position: Some(position),
     })
     .into())
 }

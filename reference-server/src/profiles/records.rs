@@ -3,8 +3,8 @@
 //! them to the matching watches (see `store.rs`).
 
 use tidewire_protocol::{
-    Create, Created, Delete, Deleted, ErrorBody, ErrorCode, IdempotencyKey, Origin, Read, Records,
-    RequestId, ServerMessage, Update, Updated,
+    Create, Created, Delete, Deleted, ErrorBody, ErrorCode, IdempotencyKey, Origin, Position, Read,
+    Records, RequestId, ServerMessage, Update, Updated,
 };
 
 use super::{parse_filter, Caller, Reply};
@@ -43,9 +43,13 @@ pub(super) fn create(
         return Ok(repeat.into());
     }
     let record = store.create_as(&database, &collection, create.record.clone(), &meta)?;
+    // Still under the write lock: the head is this commit.
+    let position = store.head_position();
+    drop(store);
     Ok(ServerMessage::Created(Created {
         id: create.id.clone(),
         record,
+        position: Some(position),
     })
     .into())
 }
@@ -125,12 +129,15 @@ pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Re
         }
         None => store.query(&database, &collection, &query),
     };
+    // Taken under the same shared lock as the records: no commit falls between.
+    let position = read_position(session, &store);
     drop(store);
     Ok(ServerMessage::Records(Records {
         id: read.id.clone(),
         count: records.len() as u64,
         records,
         total: total as u64,
+        position: Some(position),
     })
     .into())
 }
@@ -183,9 +190,12 @@ pub(super) fn update(
         (&update.set, &update.unset),
         &meta,
     )?;
+    let position = store.head_position();
+    drop(store);
     Ok(ServerMessage::Updated(Updated {
         id: update.id.clone(),
         record,
+        position: Some(position),
     })
     .into())
 }
@@ -214,11 +224,24 @@ pub(super) fn delete(
         return Ok(repeat.into());
     }
     store.delete_as(&database, &collection, &delete.record_id, &meta)?;
+    let position = store.head_position();
+    drop(store);
     Ok(ServerMessage::Deleted(Deleted {
         id: delete.id.clone(),
         record_id: delete.record_id.clone(),
+        position: Some(position),
     })
     .into())
+}
+
+/// The position a read reflects; the `read-position-behind` fault names the
+/// commit before it, so that a watch started after it repeats one change.
+fn read_position(session: &Session, store: &Store) -> Position {
+    let mut position = store.head_position();
+    if session.state.config.faults.read_position_behind {
+        position = store.position_before(&position);
+    }
+    position
 }
 
 /// A dotted path a request names outside a filter (`fields`, `sort`, `set`,

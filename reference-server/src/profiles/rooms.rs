@@ -9,7 +9,7 @@ use tidewire_protocol::{
 use super::{Caller, Reply};
 use crate::auth::Action;
 use crate::outbound::Outbound;
-use crate::rooms::ShownAs;
+use crate::rooms::{instant, HistoryBounds, ShownAs};
 use crate::session::Session;
 use crate::util::error;
 
@@ -28,25 +28,37 @@ pub(super) fn join(
         session.conn.identity.read().display_name.clone()
     };
     let shown_as = ShownAs {
+        role: join.role,
         display_name: join.display_name.clone().or(token_name),
         metadata: join.metadata.clone(),
     };
-    let members = session.state.rooms.lock().join(
+    let mut reply = None;
+    // Queued under the rooms lock, ahead of the replayed messages.
+    session.state.rooms.lock().join(
         &join.room,
         &session.conn,
         caller.principal,
-        join.role,
         shown_as,
-    );
+        join.start_after.as_ref(),
+        |members, position| {
+            let message = ServerMessage::Joined(Joined {
+                id: join.id.clone(),
+                room: join.room.clone(),
+                role: join.role,
+                members,
+                position: Some(position),
+                recovered: join.start_after.as_ref().map(|_| true),
+            });
+            session.conn.reply(Outbound::message(&message));
+            reply = Some(message);
+        },
+    )?;
     session.rooms.insert(join.room.to_string());
     session.conn.live.lock().rooms.insert(join.room.to_string());
-    Ok(ServerMessage::Joined(Joined {
-        id: join.id.clone(),
-        room: join.room.clone(),
-        role: join.role,
-        members,
+    Ok(Reply {
+        message: reply.expect("join replies when it succeeds"),
+        queued: true,
     })
-    .into())
 }
 
 pub(super) fn leave(session: &mut Session, leave: &Leave) -> Result<Reply, ErrorBody> {
@@ -79,12 +91,13 @@ pub(super) fn post(session: &Session, caller: &Caller, post: &Post) -> Result<Re
         &post.room,
         session.conn.num,
         &post.body,
-        |message_id, sent_at| {
+        |message_id, sent_at, position| {
             let message = ServerMessage::Posted(Posted {
                 id: post.id.clone(),
                 room: post.room.clone(),
                 message_id: message_id.to_string(),
                 sent_at: sent_at.clone(),
+                position: Some(position.clone()),
             });
             session.conn.reply(Outbound::message(&message));
             reply = Some(message);
@@ -118,17 +131,31 @@ pub(super) fn history(
     caller: &Caller,
     history: &History,
 ) -> Result<Reply, ErrorBody> {
+    // A time that names no instant is invalid from the request alone (section 4.4).
+    for (field, at) in [("since", &history.since), ("until", &history.until)] {
+        if let Some(at) = at {
+            instant(field, at)?;
+        }
+    }
     caller.require(Action::Join, &history.room, "reading")?;
     let limit = history
         .limit
         .unwrap_or(DEFAULT_HISTORY_LIMIT)
         .min(MAX_HISTORY_LIMIT) as usize;
-    let (messages, has_more) = session.state.rooms.lock().history(
-        &history.room,
-        session.conn.num,
+    let bounds = HistoryBounds {
         limit,
-        history.before.as_deref(),
-    )?;
+        before: history.before.as_deref(),
+        before_position: history.before_position.as_ref(),
+        after_position: history.after_position.as_ref(),
+        since: history.since.as_ref(),
+        until: history.until.as_ref(),
+    };
+    let (messages, has_more) =
+        session
+            .state
+            .rooms
+            .lock()
+            .history(&history.room, session.conn.num, &bounds)?;
     Ok(ServerMessage::HistoryPage(HistoryPage {
         id: history.id.clone(),
         room: history.room.clone(),

@@ -1,8 +1,6 @@
 //! The topics profile's requests: `subscribe` and `publish`.
 
-use tidewire_protocol::{
-    ErrorBody, Origin, Publish, Published, ServerMessage, Subscribe, Subscribed,
-};
+use tidewire_protocol::{ErrorBody, Origin, Publish, Published, ServerMessage, Subscribe};
 
 use super::{parse_filter, Caller, Reply};
 use crate::auth::Action;
@@ -21,7 +19,9 @@ pub(super) fn subscribe(
     caller.require(Action::Subscribe, &subscribe.topic, "subscribing to")?;
     session.check_subscription_limit()?;
     let (key, sub_id) = session.new_subscription_id();
-    session.state.topics.lock().subscribe(
+    // The topics module queues the `subscribed` reply itself, ahead of the
+    // replayed and live publications it pushes under the same lock.
+    let message = session.state.topics.lock().subscribe(
         &subscribe.topic,
         (session.conn.num, key),
         TopicSub {
@@ -29,7 +29,9 @@ pub(super) fn subscribe(
             id: sub_id.as_str().into(),
             filter,
         },
-    );
+        subscribe.id.clone(),
+        subscribe.start_after.as_ref(),
+    )?;
     session.subscriptions.insert(
         sub_id.clone(),
         Subscription::Topic(subscribe.topic.to_string(), key),
@@ -38,12 +40,11 @@ pub(super) fn subscribe(
         sub_id.clone(),
         (Action::Subscribe, subscribe.topic.to_string()),
     );
-    session.conn.live.lock().topics.insert(sub_id.clone());
-    Ok(ServerMessage::Subscribed(Subscribed {
-        id: subscribe.id.clone(),
-        subscription: sub_id,
+    session.conn.live.lock().topics.insert(sub_id);
+    Ok(Reply {
+        message,
+        queued: true,
     })
-    .into())
 }
 
 pub(super) fn publish(
@@ -71,7 +72,7 @@ pub(super) fn publish(
             Err(reused) => return Err(reused),
         }
     }
-    let (message_id, published_at) = topics.publish(
+    let (message_id, published_at, position) = topics.publish(
         &publish.topic,
         caller.principal,
         &publish.data,
@@ -82,6 +83,7 @@ pub(super) fn publish(
         topic: publish.topic.clone(),
         message_id,
         published_at,
+        position: Some(position),
     };
     if let Some(write) = &remember {
         topics.remember(write, &reply);

@@ -25,6 +25,15 @@ pub(super) fn watch(
     if collection.is_some() && database.is_none() {
         return Err(invalid_at("collection", "`collection` requires `database`"));
     }
+    if watch.resume_after.is_some()
+        && watch.start_after.is_some()
+        && !session.state.config.faults.both_resume_forms
+    {
+        return Err(invalid_at(
+            "start_after",
+            "`start_after` and `resume_after` name the same thing; send one",
+        ));
+    }
     let filter = parse_filter(watch.filter.as_ref())?;
     let pipeline = watch
         .pipeline
@@ -75,6 +84,7 @@ pub(super) fn watch(
         sub,
         watch.id.clone(),
         watch.resume_after.as_ref(),
+        watch.start_after.as_ref(),
     )?;
     session
         .targets

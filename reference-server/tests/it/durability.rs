@@ -956,3 +956,84 @@ async fn keyed_writes_retried_after_sigkill_apply_exactly_once() {
     println!("{ROUNDS} kills, {acknowledged} keyed writes acknowledged, {retried} retried");
     server.kill().await;
 }
+/// Positions of the journal and of rooms live as long as the data directory;
+/// topics and documents are not stored, so a restart gives them a new epoch
+/// (TW-POS-6) and a position from before it is `history_lost`.
+#[tokio::test]
+async fn journal_and_room_positions_survive_a_restart_and_topic_positions_do_not() {
+    let dir = tempfile::tempdir().unwrap();
+    let server = Spawned::start(dir.path(), &[]).await;
+    let mut peer = Peer::connect(&server.url).await;
+    let created = peer
+        .request(
+            json!({"type": "create", "database": DB, "collection": COLL, "record": {"_id": "a"}}),
+        )
+        .await
+        .unwrap();
+    let before = created["position"].clone();
+    let joined = peer
+        .request(json!({"type": "join", "room": "lobby"}))
+        .await
+        .unwrap();
+    let room_before = joined["position"].clone();
+    let posted = peer
+        .request(json!({"type": "post", "room": "lobby", "body": 1}))
+        .await
+        .unwrap();
+    assert_eq!(peer.next().await.unwrap()["type"], "room_message");
+    let published = peer
+        .request(json!({"type": "publish", "topic": "t", "data": 1}))
+        .await
+        .unwrap();
+    server.kill().await;
+
+    let server = Spawned::start(dir.path(), &[]).await;
+    let mut writer = Peer::connect(&server.url).await;
+    let created_after = writer
+        .request(
+            json!({"type": "create", "database": DB, "collection": COLL, "record": {"_id": "b"}}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(created_after["position"]["epoch"], before["epoch"]);
+    assert!(created_after["position"]["seq"].as_u64() > before["seq"].as_u64());
+    writer
+        .request(json!({"type": "join", "room": "lobby"}))
+        .await
+        .unwrap();
+    let posted_after = writer
+        .request(json!({"type": "post", "room": "lobby", "body": 2}))
+        .await
+        .unwrap();
+    assert_eq!(
+        posted_after["position"]["epoch"],
+        posted["position"]["epoch"]
+    );
+    assert!(posted_after["message_id"].as_str() > posted["message_id"].as_str());
+
+    let mut reader = Peer::connect(&server.url).await;
+    let watching = reader
+        .request(
+            json!({"type": "watch", "database": DB, "collection": COLL, "start_after": before}),
+        )
+        .await
+        .unwrap();
+    assert_eq!(watching["resumed"], true, "{watching}");
+    let change = reader.next().await.unwrap();
+    assert_eq!(change["event"]["document_key"]["_id"], "b", "{change}");
+    let rejoined = reader
+        .request(json!({"type": "join", "room": "lobby", "start_after": room_before}))
+        .await
+        .unwrap();
+    assert_eq!(rejoined["recovered"], true, "{rejoined}");
+    for body in [1, 2] {
+        let replayed = reader.next().await.unwrap();
+        assert_eq!(replayed["message"]["body"], body, "{replayed}");
+    }
+    let lost = reader
+        .request(json!({"type": "subscribe", "topic": "t", "start_after": published["position"]}))
+        .await
+        .unwrap();
+    assert_eq!(lost["error"]["code"], "history_lost", "{lost}");
+    server.kill().await;
+}

@@ -9,6 +9,7 @@ mod durability;
 mod faults;
 mod hooks;
 mod limits;
+mod positions;
 mod records;
 mod rooms;
 mod session;

@@ -36,6 +36,7 @@ impl Model {
                         .expect("model display names are valid")
                 }),
                 metadata: None,
+                start_after: None,
             }),
             false,
         );
@@ -176,6 +177,10 @@ impl Model {
                     room: name(room(r)),
                     limit: limit.map(u64::from),
                     before: before_ref,
+                    before_position: None,
+                    after_position: None,
+                    since: None,
+                    until: None,
                 }),
                 "limit",
             ),
@@ -185,6 +190,95 @@ impl Model {
             self.expect(conn, error(id, ErrorCode::Forbidden));
             return;
         }
+        self.expect(
+            conn,
+            json!({
+                "type": "history_page", "id": id, "room": room(r),
+                "messages": messages,
+                "has_more": has_more,
+            }),
+        );
+    }
+
+    /// A forward page of the room's history (TW-RECOVER-8, TW-RECOVER-9):
+    /// the oldest `limit` messages after a position, or since the Unix
+    /// epoch. The positions are the server's, so a first `history` of the
+    /// whole room captures them.
+    pub(super) fn apply_history_forward(
+        &mut self,
+        conn: usize,
+        id: &str,
+        r: u8,
+        after: Option<u8>,
+        limit: Option<u32>,
+    ) {
+        let member = self.role_of(conn, r).is_some();
+        let kept_len = self.history.get(&r).map_or(0, Vec::len);
+        let cursor = after
+            .filter(|_| member && kept_len > 0)
+            .map(|nth| nth as usize % kept_len);
+        let mut after_var = None;
+        if let Some(cursor) = cursor {
+            let probe = format!("{id}-all");
+            let vars: Vec<String> = (0..kept_len).map(|_| self.fresh_var(conn, "hp")).collect();
+            let messages: Vec<Value> = self.history[&r]
+                .iter()
+                .zip(&vars)
+                .map(|(m, var)| {
+                    let mut pattern = m.pattern.clone();
+                    pattern["position"] = json!({"$type": "object", "$capture": var});
+                    pattern
+                })
+                .collect();
+            self.send(
+                conn,
+                typed(History {
+                    id: request_id(probe.clone()),
+                    room: name(room(r)),
+                    limit: Some(u64::from(HISTORY_MAX_LIMIT)),
+                    before: None,
+                    before_position: None,
+                    after_position: None,
+                    since: None,
+                    until: None,
+                }),
+                false,
+            );
+            self.expect(
+                conn,
+                json!({
+                    "type": "history_page", "id": probe, "room": room(r),
+                    "messages": messages, "has_more": false,
+                }),
+            );
+            self.flush(conn);
+            after_var = Some(vars[cursor].clone());
+        }
+        let mut request = typed(History {
+            id: request_id(id.to_string()),
+            room: name(room(r)),
+            limit: limit.map(u64::from),
+            before: None,
+            before_position: None,
+            after_position: None,
+            since: None,
+            until: None,
+        });
+        match &after_var {
+            Some(var) => request["after_position"] = json!(format!("${{{var}}}")),
+            None => request["since"] = json!("1970-01-01T00:00:00.000Z"),
+        }
+        self.send(conn, request, false);
+        if !member {
+            self.expect(conn, error(id, ErrorCode::Forbidden));
+            return;
+        }
+        let kept = self.history.get(&r).map(Vec::as_slice).unwrap_or(&[]);
+        let newer = &kept[cursor.map_or(0, |c| c + 1)..];
+        let limit_used = limit.map_or(HISTORY_DEFAULT_LIMIT, |l| l.min(HISTORY_MAX_LIMIT)) as usize;
+        let page = &newer[..newer.len().min(limit_used)];
+        let has_more = newer.len() > page.len();
+        let messages: Vec<Value> = page.iter().map(|m| m.pattern.clone()).collect();
         self.expect(
             conn,
             json!({

@@ -12,6 +12,7 @@ impl Model {
                 id: rid,
                 topic: name(topic(t)),
                 filter: wire_filter(&filter_json),
+                start_after: None,
             }),
             false,
         );
@@ -34,6 +35,84 @@ impl Model {
     }
 
     pub(super) fn apply_publish(&mut self, conn: usize, id: &str, t: u8, n: i64) {
+        self.publish(conn, id, t, n, None);
+    }
+
+    /// A subscription resumed after a publication (TW-RECOVER-1, TW-RECOVER-2):
+    /// a first publication's position is captured, `ns` are published after
+    /// it, and a `subscribe` with `start_after` set to it gets those of them
+    /// its filter matches, in publish order, before anything live.
+    pub(super) fn apply_resume_topic(
+        &mut self,
+        conn: usize,
+        id: &str,
+        t: u8,
+        min: Option<i64>,
+        ns: &[i64],
+    ) {
+        let start = self.fresh_var(conn, "tp");
+        self.publish(conn, &format!("{id}-from"), t, 0, Some(&start));
+        self.flush(conn);
+        let mut after = Vec::new();
+        for (i, n) in ns.iter().enumerate() {
+            let vars = self.publish(conn, &format!("{id}-{i}"), t, *n, None);
+            self.flush(conn);
+            after.push((*n, vars));
+        }
+        let filter_json = min.map(|m| json!({"n": {"$gte": m}}));
+        let mut request = typed(Subscribe {
+            id: request_id(id.to_string()),
+            topic: name(topic(t)),
+            filter: wire_filter(&filter_json),
+            start_after: None,
+        });
+        request["start_after"] = json!(format!("${{{start}}}"));
+        self.send(conn, request, false);
+        let var = self.fresh_var(conn, "s");
+        self.expect(
+            conn,
+            json!({
+                "type": "subscribed", "id": id, "recovered": true,
+                "subscription": {"$type": "string", "$capture": var},
+            }),
+        );
+        // The replayed publications name the subscription the reply captures.
+        self.flush(conn);
+        let filter = evaluator(&filter_json);
+        for (n, (id_var, at_var)) in after {
+            let data = json!({"n": n});
+            if filter.matches(&data) {
+                self.expect(
+                    conn,
+                    json!({
+                        "type": "publication",
+                        "subscription": format!("${{{var}}}"),
+                        "topic": topic(t),
+                        "message_id": format!("${{{id_var}}}"),
+                        "publisher": ANY_STRING(),
+                        "published_at": format!("${{{at_var}}}"),
+                        "data": {"$literal": data},
+                    }),
+                );
+            }
+        }
+        self.subscriptions.push(Subscription {
+            conn,
+            var,
+            kind: SubKind::Topic { topic: t, filter },
+        });
+    }
+
+    /// Publishes `{"n": n}`, capturing its position in `position_var` when
+    /// given; returns the variables of its `message_id` and `published_at`.
+    fn publish(
+        &mut self,
+        conn: usize,
+        id: &str,
+        t: u8,
+        n: i64,
+        position_var: Option<&str>,
+    ) -> (String, String) {
         let rid = request_id(id.to_string());
         let data = json!({"n": n});
         self.send(
@@ -48,14 +127,15 @@ impl Model {
         );
         let id_var = self.fresh_var(conn, "pub");
         let at_var = self.fresh_var(conn, "pubat");
-        self.expect(
-            conn,
-            json!({
-                "type": "published", "id": id, "topic": topic(t),
-                "message_id": {"$type": "string", "$capture": id_var},
-                "published_at": captured_timestamp(&at_var),
-            }),
-        );
+        let mut published = json!({
+            "type": "published", "id": id, "topic": topic(t),
+            "message_id": {"$type": "string", "$capture": id_var},
+            "published_at": captured_timestamp(&at_var),
+        });
+        if let Some(var) = position_var {
+            published["position"] = json!({"$type": "object", "$capture": var});
+        }
+        self.expect(conn, published);
         let pushes: Vec<(usize, Value)> = self
             .subscriptions
             .iter()
@@ -91,5 +171,6 @@ impl Model {
         for (c, p) in pushes {
             self.expect(c, p);
         }
+        (id_var, at_var)
     }
 }

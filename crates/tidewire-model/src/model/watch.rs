@@ -33,6 +33,7 @@ impl Model {
                 full_document,
                 resume_after: None,
                 view,
+                start_after: None,
             }),
             false,
         );

@@ -52,6 +52,9 @@ pub struct EditApplied {
     pub document: Name,
     /// The document's version after the edit.
     pub version: u64,
+    /// The document's position after the edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 /// An accepted edit; sent to the other members of the room.
@@ -67,6 +70,9 @@ pub struct DocumentEdit {
     /// When the server sent this push, by its clock (section 14.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_time: Option<Timestamp>,
+    /// The document's position after the edit.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 /// The reply to `get_document`. A document never edited has version 0 and empty content.
@@ -78,4 +84,7 @@ pub struct Document {
     pub document: Name,
     pub version: u64,
     pub content: String,
+    /// The document's position: the version read, in the document's epoch.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }

@@ -67,6 +67,9 @@ pub struct Welcome {
     /// them (section 5.7); absent when the handshake stated none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub session: Option<SessionInfo>,
+    /// How much of each stream is kept for resuming. Optional (section 22).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub retention: Option<Retention>,
 }
 
 /// The liveness check the server runs on the connection (section 5.8).
@@ -132,6 +135,9 @@ pub struct Heartbeat {
     /// When the server sent this push, by its clock (section 14.3).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub server_time: Option<Timestamp>,
+    /// The position of every live subscription of the connection.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub progress: Vec<Progress>,
 }
 
 /// The failure reply to a request, or a report of a frame that could not be tied to one.

@@ -145,6 +145,9 @@ pub struct Created {
         proptest(strategy = "crate::arbitrary::object()")
     )]
     pub record: Object,
+    /// The commit's position in the journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 /// The reply to `read`.
@@ -161,6 +164,9 @@ pub struct Records {
     pub total: u64,
     /// How many records this reply carries.
     pub count: u64,
+    /// The journal position the read reflects: every commit up to it and none after.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 /// The reply to `update`: the record after the change.
@@ -173,6 +179,9 @@ pub struct Updated {
         proptest(strategy = "crate::arbitrary::object()")
     )]
     pub record: Object,
+    /// The commit's position in the journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 /// The reply to `delete`.
@@ -181,4 +190,7 @@ pub struct Updated {
 pub struct Deleted {
     pub id: RequestId,
     pub record_id: String,
+    /// The commit's position in the journal.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }

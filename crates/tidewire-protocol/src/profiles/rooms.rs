@@ -22,6 +22,9 @@ pub struct Join {
     /// Application metadata to show with this member.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub metadata: Option<MemberMetadata>,
+    /// Replay every room message after this position, then continue live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_after: Option<Position>,
 }
 
 /// Leaves a room (profile rooms). Replied to with `left`.
@@ -76,6 +79,18 @@ pub struct History {
     /// Only messages older than this `message_id`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub before: Option<String>,
+    /// Only messages before this position.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub before_position: Option<Position>,
+    /// Only messages after this position; the page is then the oldest of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub after_position: Option<Position>,
+    /// Only messages sent at or after this instant; the page is then the oldest of them.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub since: Option<Timestamp>,
+    /// Only messages sent before this instant.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub until: Option<Timestamp>,
 }
 
 /// The reply to `join`: the membership, with every member including this one.
@@ -86,6 +101,12 @@ pub struct Joined {
     pub room: Name,
     pub role: Role,
     pub members: Vec<Member>,
+    /// The room's position at the barrier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    /// Present when `start_after` was given: true, the messages after it follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<bool>,
 }
 
 /// The reply to `leave`.
@@ -119,6 +140,9 @@ pub struct Posted {
     pub room: Name,
     pub message_id: String,
     pub sent_at: Timestamp,
+    /// The message's position in the room.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 /// A message posted to a room; sent to every member, the author included.

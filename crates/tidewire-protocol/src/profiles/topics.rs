@@ -16,6 +16,9 @@ pub struct Subscribe {
     /// Evaluated against each publication's `data`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub filter: Option<Filter>,
+    /// Replay every matching publication after this position, then continue live.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_after: Option<Position>,
 }
 
 /// Publishes data to a topic (profile topics). Replied to with `published`.
@@ -41,6 +44,12 @@ pub struct Publish {
 pub struct Subscribed {
     pub id: RequestId,
     pub subscription: SubscriptionId,
+    /// The topic's position at the barrier.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
+    /// Present when `start_after` was given: true, the publications after it follow.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub recovered: Option<bool>,
 }
 
 /// The reply to `publish`.
@@ -51,6 +60,9 @@ pub struct Published {
     pub topic: Name,
     pub message_id: String,
     pub published_at: Timestamp,
+    /// The publication's position in the topic.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 /// Data published to a topic, sent to each subscription whose filter matches it.
@@ -73,4 +85,7 @@ pub struct Publication {
     /// Who published it, so that a publisher recognises its own publications.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub origin: Option<Origin>,
+    /// The publication's position in the topic, as in `published`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }

@@ -45,6 +45,10 @@ pub struct Watch {
     /// `event.view`, with the record before the change where the client needs it.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub view: bool,
+    /// Replay every matching change after this position, then continue live; the
+    /// comparable form of `resume_after`, which it excludes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub start_after: Option<Position>,
 }
 
 /// The reply to `watch`. A barrier: every matching change committed after it is delivered.
@@ -55,9 +59,12 @@ pub struct Watching {
     pub subscription: SubscriptionId,
     /// The journal position at the barrier; resuming from it misses nothing.
     pub resume_token: ResumeToken,
-    /// True when `resume_after` was given and every change after it will be replayed
-    /// without a gap. A token that cannot be honoured is a `history_lost` error instead.
+    /// True when `resume_after` or `start_after` was given and every change after it will
+    /// be replayed without a gap. One that cannot be honoured is a `history_lost` error instead.
     pub resumed: bool,
+    /// The journal position at the barrier; names the same point as `resume_token`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub position: Option<Position>,
 }
 
 /// A change matching a watch subscription.

@@ -69,6 +69,7 @@ fn update_change_event() {
             full_document_before_change: None,
             view: None,
             origin: None,
+            position: None,
         },
         server_time: None,
     });
@@ -101,6 +102,7 @@ fn room_message_and_document_edit() {
             author: member("c-1", "alice"),
             body: json!({"text": "Hello, everyone!"}),
             sent_at: Timestamp("2026-01-24T10:30:02.000Z".into()),
+            position: None,
         },
         server_time: None,
     });
@@ -120,6 +122,7 @@ fn room_message_and_document_edit() {
             },
         ],
         server_time: None,
+        position: None,
     });
     insta::assert_json_snapshot!("room_message", room_message);
     insta::assert_json_snapshot!("document_edit", edit);
