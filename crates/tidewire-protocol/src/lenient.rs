@@ -68,6 +68,19 @@ pub(crate) fn integer<'de, D: Deserializer<'de>>(deserializer: D) -> Result<u64,
     Integer::deserialize(deserializer).map(|integer| integer.0)
 }
 
+/// A required integer member whose type is narrower than 64 bits; its schema
+/// bounds it well within that type, so a larger value is refused as out of range.
+pub(crate) fn small_integer<'de, D, T>(deserializer: D) -> Result<T, D::Error>
+where
+    D: Deserializer<'de>,
+    T: TryFrom<u64>,
+{
+    let value = integer(deserializer)?;
+    T::try_from(value).map_err(|_| {
+        de::Error::invalid_value(de::Unexpected::Unsigned(value), &"a smaller integer")
+    })
+}
+
 /// An optional integer member; `null` is absent.
 pub(crate) fn optional_integer<'de, D: Deserializer<'de>>(
     deserializer: D,

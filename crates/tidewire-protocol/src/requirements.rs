@@ -632,7 +632,8 @@ They SHOULD be fine.
     #[test]
     fn prefixes_are_distinct_and_cover_every_profile() {
         // A profile may have several prefixes (`core` has CORE, SESSION,
-        // LIVE and CLOSE); a prefix names one profile.
+        // LIVE and CLOSE); a prefix names one profile, or a part of the
+        // protocol that applies with the profiles `APPLIES_WITH` names.
         let prefixes: HashSet<&str> = PREFIXES.iter().map(|(p, _)| *p).collect();
         assert_eq!(prefixes.len(), PREFIXES.len());
         let profiles: HashSet<&str> = PREFIXES.iter().map(|(_, p)| *p).collect();
@@ -640,8 +641,9 @@ They SHOULD be fine.
             assert!(profiles.contains(profile.as_str()), "{}", profile.as_str());
         }
         for profile in profiles {
+            let applies_with = APPLIES_WITH.iter().any(|(part, _)| *part == profile);
             assert!(
-                profile == "filter" || Profile::parse(profile).is_some(),
+                profile == "filter" || applies_with || Profile::parse(profile).is_some(),
                 "{profile} is no profile"
             );
         }

@@ -84,6 +84,12 @@ pub struct Position {
     #[cfg_attr(any(test, feature = "arbitrary"), proptest(regex = "[a-z0-9]{1,16}"))]
     pub epoch: String,
     /// Increases with every entry of the stream within an epoch, by one or more.
+    #[schemars(range(max = crate::lenient::MAX_INTEGER))]
+    #[serde(deserialize_with = "crate::lenient::integer")]
+    #[cfg_attr(
+        any(test, feature = "arbitrary"),
+        proptest(strategy = "0..=crate::lenient::MAX_INTEGER")
+    )]
     pub seq: u64,
 }
 

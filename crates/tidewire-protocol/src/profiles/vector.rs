@@ -28,7 +28,8 @@ pub struct Search {
     /// The dotted path of the vector in each record.
     pub field: String,
     /// The query vector: 1 to 4096 numbers, each at most 1e15 in magnitude.
-    #[schemars(length(min = 1, max = 4096))]
+    #[schemars(length(min = 1, max = 4096), inner(range(min = -1e15, max = 1e15)))]
+    #[serde(deserialize_with = "crate::lenient::non_empty")]
     #[cfg_attr(
         any(test, feature = "arbitrary"),
         proptest(strategy = "crate::arbitrary::vector()")
@@ -36,6 +37,8 @@ pub struct Search {
     pub vector: Vec<f64>,
     /// How many records to return at most: 1 to 1000.
     #[schemars(range(min = 1, max = 1000))]
+    #[serde(deserialize_with = "crate::lenient::small_integer")]
+    #[cfg_attr(any(test, feature = "arbitrary"), proptest(strategy = "1u32..=1000"))]
     pub k: u32,
     pub metric: Metric,
     /// Only records that match are ranked; absent ranks every record with a vector.

@@ -43,7 +43,11 @@ pub struct Watch {
     /// Keep a live view of the records the filter and pipeline select: changes that
     /// move a record into, within or out of the selection, each labelled in
     /// `event.view`, with the record before the change where the client needs it.
-    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    #[serde(
+        default,
+        deserialize_with = "crate::lenient::null_as_default",
+        skip_serializing_if = "std::ops::Not::not"
+    )]
     pub view: bool,
     /// Replay every matching change after this position, then continue live; the
     /// comparable form of `resume_after`, which it excludes.

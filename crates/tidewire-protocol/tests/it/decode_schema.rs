@@ -119,6 +119,16 @@ fn integer(schema: &Value) -> BoxedStrategy<Value> {
     .boxed()
 }
 
+/// Numbers within the schema's bounds, and within a range where every value
+/// the generator writes reads back as itself.
+fn number(schema: &Value) -> BoxedStrategy<Value> {
+    let min = schema["minimum"].as_f64().unwrap_or(-1e6).max(-1e6);
+    let max = schema["maximum"].as_f64().unwrap_or(1e6).min(1e6);
+    prop_oneof![proptest::sample::select(vec![min, 0.0, max]), min..=max]
+        .prop_map(Value::from)
+        .boxed()
+}
+
 fn string(schema: &Value) -> BoxedStrategy<Value> {
     if let Some(pattern) = schema["pattern"].as_str() {
         let bare = pattern.trim_start_matches('^').trim_end_matches('$');
@@ -180,6 +190,7 @@ fn generate(schema: &Value, root: &Value, nulls: bool) -> BoxedStrategy<Value> {
         }
         Some("string") => string(schema),
         Some("integer") => integer(schema),
+        Some("number") => number(schema),
         Some("boolean") => any::<bool>().prop_map(Value::from).boxed(),
         other => panic!("the generator reads no schema of type {other:?}: {schema}"),
     }
@@ -187,6 +198,19 @@ fn generate(schema: &Value, root: &Value, nulls: bool) -> BoxedStrategy<Value> {
 
 fn object(schema: &Value, root: &Value, nulls: bool) -> BoxedStrategy<Value> {
     let Some(Value::Object(properties)) = schema.get("properties") else {
+        if let Some(values) = schema.get("additionalProperties").filter(|v| v.is_object()) {
+            // A map whose names and values the schema types: member metadata.
+            let names = schema["propertyNames"]["pattern"]
+                .as_str()
+                .map_or("[a-z_]{1,6}".to_string(), |p| {
+                    p.trim_start_matches('^').trim_end_matches('$').to_string()
+                });
+            let most = schema["maxProperties"].as_u64().map_or(4, |m| m.min(4)) as usize;
+            let names = proptest::string::string_regex(&names).expect("a valid name pattern");
+            return prop::collection::btree_map(names, generate(values, root, nulls), 0..=most)
+                .prop_map(|m| Value::Object(m.into_iter().collect()))
+                .boxed();
+        }
         // A free-form object: records, filters, `set`.
         return prop::collection::btree_map("[a-z_]{1,6}", any_json(false), 0..4)
             .prop_map(|m| Value::Object(m.into_iter().collect()))
@@ -473,6 +497,9 @@ fn null_is_absent_for_every_optional_member_of_every_client_message() {
                 "version" => json!(0),
                 "active" => json!(true),
                 "record" | "data" | "body" => json!({}),
+                "vector" => json!([0.5, 1.0]),
+                "k" => json!(3),
+                "metric" => json!("cosine"),
                 _ => json!("a"),
             };
             message.insert((*name).to_string(), sample);
