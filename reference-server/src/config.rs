@@ -12,7 +12,7 @@ use serde_json::{Map, Value};
 use tidewire_protocol::{AuthMode, ConnectRate, ErrorBody, RateLimit, ServerMessage};
 
 use crate::auth::StaticToken;
-use crate::hooks::{AfterFn, BeforeFn, Hooks, OperationContext, OutboundFilter};
+use crate::hooks::{AfterFn, BeforeFn, Hooks, OperationContext, OutboundFilter, RecordVisibility};
 use crate::variant::Variant;
 
 /// Switches that make the server deliberately misbehave, for testing clients
@@ -40,6 +40,14 @@ pub struct Faults {
     pub ignore_connect_rate: bool,
     pub ignore_room_post_rate: bool,
     pub unprefixed_extension_codes: bool,
+    /// Count records hidden from the principal in `records.total`.
+    pub count_hidden_records: bool,
+    /// Deliver changes of records hidden from the watch's principal.
+    pub leak_hidden_change: bool,
+    /// Deliver nothing for an update that hides a record from the watch's principal.
+    pub hide_without_delete: bool,
+    /// Deliver an update that reveals a record as an update, not as an insert.
+    pub reveal_as_update: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -113,6 +121,8 @@ pub struct Config {
     pub connect_rate: Option<ConnectRate>,
     /// Posts accepted in one room per window (section 13.7); `None`: no limit.
     pub room_post_rate: Option<RateLimit>,
+    /// Which records each principal may see (section 8.3); `None`: every record.
+    pub record_visibility: Option<Arc<dyn RecordVisibility>>,
 }
 
 impl Default for Config {
@@ -151,6 +161,7 @@ impl Default for Config {
             outbound_filter: None,
             connect_rate: None,
             room_post_rate: None,
+            record_visibility: None,
         }
     }
 }
@@ -205,6 +216,13 @@ impl Config {
         F: Fn(&OperationContext<'_>, &ServerMessage) + Send + Sync + 'static,
     {
         self.with_hooks(AfterFn(hook))
+    }
+
+    /// Narrows reads and watches to the records `visibility` lets each
+    /// principal see (replacing any previous rule).
+    pub fn with_record_visibility(mut self, visibility: impl RecordVisibility) -> Config {
+        self.record_visibility = Some(Arc::new(visibility));
+        self
     }
 
     /// Installs the outbound filter (replacing any previous one).

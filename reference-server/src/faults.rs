@@ -99,6 +99,14 @@ pub enum InjectedFault {
     ErrorWithoutRetry,
     /// Application error codes lose their `x-` prefix.
     UnprefixedExtensionCode,
+    /// `records.total` counts the matching records hidden from the principal too.
+    CountHiddenRecords,
+    /// Watches deliver the changes of records hidden from their principal.
+    LeakHiddenChange,
+    /// An update that hides a record from a watch's principal is not reported.
+    HideWithoutDelete,
+    /// An update that reveals a record to a watch's principal is an update event.
+    RevealAsUpdate,
 }
 
 /// A name that is no fault of the catalogue.
@@ -110,7 +118,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 37] = [
+    pub const ALL: [InjectedFault; 41] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -148,6 +156,10 @@ impl InjectedFault {
         InjectedFault::IgnoreRoomPostRate,
         InjectedFault::ErrorWithoutRetry,
         InjectedFault::UnprefixedExtensionCode,
+        InjectedFault::CountHiddenRecords,
+        InjectedFault::LeakHiddenChange,
+        InjectedFault::HideWithoutDelete,
+        InjectedFault::RevealAsUpdate,
     ];
 
     /// The stable kebab-case name.
@@ -190,6 +202,10 @@ impl InjectedFault {
             InjectedFault::IgnoreRoomPostRate => "ignore-room-post-rate",
             InjectedFault::ErrorWithoutRetry => "error-without-retry",
             InjectedFault::UnprefixedExtensionCode => "unprefixed-extension-code",
+            InjectedFault::CountHiddenRecords => "count-hidden-records",
+            InjectedFault::LeakHiddenChange => "leak-hidden-change",
+            InjectedFault::HideWithoutDelete => "hide-without-delete",
+            InjectedFault::RevealAsUpdate => "reveal-as-update",
         }
     }
 
@@ -275,6 +291,18 @@ impl InjectedFault {
             InjectedFault::UnprefixedExtensionCode => {
                 "application error codes are sent without their x- prefix"
             }
+            InjectedFault::CountHiddenRecords => {
+                "records.total counts matching records hidden from the principal"
+            }
+            InjectedFault::LeakHiddenChange => {
+                "watches deliver changes of records hidden from their principal"
+            }
+            InjectedFault::HideWithoutDelete => {
+                "an update that hides a record from a watch's principal is not reported"
+            }
+            InjectedFault::RevealAsUpdate => {
+                "an update that reveals a record to a watch's principal is sent as an update"
+            }
         }
     }
 
@@ -302,6 +330,10 @@ impl InjectedFault {
             InjectedFault::IgnoreConnectRate => faults.ignore_connect_rate = true,
             InjectedFault::IgnoreRoomPostRate => faults.ignore_room_post_rate = true,
             InjectedFault::UnprefixedExtensionCode => faults.unprefixed_extension_codes = true,
+            InjectedFault::CountHiddenRecords => faults.count_hidden_records = true,
+            InjectedFault::LeakHiddenChange => faults.leak_hidden_change = true,
+            InjectedFault::HideWithoutDelete => faults.hide_without_delete = true,
+            InjectedFault::RevealAsUpdate => faults.reveal_as_update = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

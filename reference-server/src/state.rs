@@ -16,7 +16,7 @@ use crate::outbound::Conn;
 use crate::persist::{Disk, StorageError};
 use crate::quota::ConnectAttempts;
 use crate::rooms::Rooms;
-use crate::store::Store;
+use crate::store::{Narrowing, Store};
 use crate::topics::Topics;
 use crate::variant::Choices;
 
@@ -51,7 +51,19 @@ impl State {
         let choices = config.variant.choices();
         let store = Store::new(epoch, config.journal_retention)
             .with_max_age(config.journal_max_age)
-            .with_choices(choices.clone());
+            .with_choices(choices.clone())
+            .with_narrowing(
+                config
+                    .record_visibility
+                    .clone()
+                    .map(|visibility| Narrowing {
+                        visibility,
+                        count_hidden_records: config.faults.count_hidden_records,
+                        leak_hidden_change: config.faults.leak_hidden_change,
+                        hide_without_delete: config.faults.hide_without_delete,
+                        reveal_as_update: config.faults.reveal_as_update,
+                    }),
+            );
         let room_post_rate = config
             .room_post_rate
             .filter(|_| !config.faults.ignore_room_post_rate);

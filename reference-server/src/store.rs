@@ -23,6 +23,7 @@ use tidewire_protocol::{
 
 use crate::auth::Action;
 use crate::fanout::{change_frame, change_frame_body};
+use crate::hooks::RecordVisibility;
 use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, JournalEntry, Recovered, StorageError};
 use crate::util::{error, invalid_at, lookup, set_path, timestamp, unset_path};
@@ -45,6 +46,38 @@ pub(crate) struct Event {
     pub plain: Variant,
     /// Update events as sent to watches that asked for `full_document`.
     pub with_document: Option<Variant>,
+    /// What row-level authorization needs, when the server narrows watches.
+    pub images: Option<Images>,
+}
+
+/// The record before and after a change, and the forms an update takes for
+/// a principal who could see the record on one side of it only (TW-AUTHZ-4,
+/// TW-AUTHZ-5): to that principal the record disappears or appears.
+#[derive(Debug)]
+pub(crate) struct Images {
+    pub before: Option<Object>,
+    pub after: Option<Object>,
+    pub as_delete: Option<Variant>,
+    pub as_insert: Option<Variant>,
+}
+
+/// Which records each principal sees, and the faults that break it.
+#[derive(Clone)]
+pub(crate) struct Narrowing {
+    pub visibility: Arc<dyn RecordVisibility>,
+    pub count_hidden_records: bool,
+    pub leak_hidden_change: bool,
+    pub hide_without_delete: bool,
+    pub reveal_as_update: bool,
+}
+
+impl Narrowing {
+    fn sees(&self, principal: &str, event: &Event, record: Option<&Object>) -> bool {
+        record.is_some_and(|record| {
+            self.visibility
+                .visible(principal, &event.database, &event.collection, record)
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -73,7 +106,37 @@ impl Event {
         committed_ms: u64,
         mut event: ChangeEvent,
         choices: &dyn Choices,
+        before: Option<Option<Object>>,
     ) -> Event {
+        let images = before.map(|before| {
+            let after = event.full_document.clone();
+            let (as_delete, as_insert) = match event.operation_type {
+                OperationType::Update => {
+                    let as_delete = ChangeEvent {
+                        operation_type: OperationType::Delete,
+                        full_document: None,
+                        update_description: None,
+                        ..event.clone()
+                    };
+                    let as_insert = ChangeEvent {
+                        operation_type: OperationType::Insert,
+                        update_description: None,
+                        ..event.clone()
+                    };
+                    (
+                        Some(Variant::of(&as_delete, choices)),
+                        Some(Variant::of(&as_insert, choices)),
+                    )
+                }
+                OperationType::Insert | OperationType::Delete => (None, None),
+            };
+            Images {
+                before,
+                after,
+                as_delete,
+                as_insert,
+            }
+        });
         let database = event.ns.database.to_string();
         let collection = event.ns.collection.to_string();
         let token: Arc<str> = event.resume_token.0.as_str().into();
@@ -94,6 +157,7 @@ impl Event {
             token,
             plain,
             with_document,
+            images,
         }
     }
 
@@ -117,7 +181,7 @@ pub(crate) struct WatchSub {
 }
 
 impl WatchSub {
-    fn selects<'e>(&self, event: &'e Event) -> Option<&'e Variant> {
+    fn selects<'e>(&self, event: &'e Event, narrowing: Option<&Narrowing>) -> Option<&'e Variant> {
         if self
             .database
             .as_ref()
@@ -129,7 +193,10 @@ impl WatchSub {
         {
             return None;
         }
-        let variant = event.variant(self.full_document);
+        let variant = match (narrowing, &event.images) {
+            (Some(narrowing), Some(images)) => self.narrowed(event, images, narrowing)?,
+            _ => event.variant(self.full_document),
+        };
         if self
             .filter
             .as_ref()
@@ -153,6 +220,39 @@ impl WatchSub {
             return None;
         }
         Some(variant)
+    }
+
+    /// The event as the watch's principal sees it: the changes of a record
+    /// it sees on neither side are not there, and an update of one it sees
+    /// on one side only is the record appearing or disappearing.
+    fn narrowed<'e>(
+        &self,
+        event: &'e Event,
+        images: &'e Images,
+        narrowing: &Narrowing,
+    ) -> Option<&'e Variant> {
+        if narrowing.leak_hidden_change {
+            return Some(event.variant(self.full_document));
+        }
+        let principal = self.conn.identity.read().principal.clone();
+        let before = narrowing.sees(&principal, event, images.before.as_ref());
+        let after = narrowing.sees(&principal, event, images.after.as_ref());
+        match (before, after) {
+            (false, false) => None,
+            (true, true) => Some(event.variant(self.full_document)),
+            // Inserts have no record before and deletes none after, so only
+            // an update takes one of its other forms.
+            (true, false) => match &images.as_delete {
+                Some(_) if narrowing.hide_without_delete => None,
+                Some(as_delete) => Some(as_delete),
+                None => Some(event.variant(self.full_document)),
+            },
+            (false, true) => match &images.as_insert {
+                Some(_) if narrowing.reveal_as_update => Some(event.variant(self.full_document)),
+                Some(as_insert) => Some(as_insert),
+                None => Some(event.variant(self.full_document)),
+            },
+        }
     }
 
     fn outbound(&self, event: &Event, variant: &Variant) -> Outbound {
@@ -188,6 +288,8 @@ pub(crate) struct Store {
     watches: BTreeMap<(u64, u64), WatchSub>,
     /// How tokens and record ids are written, and how events are shaped.
     choices: Arc<dyn Choices>,
+    /// Row-level authorization; `None`: every principal sees every record.
+    narrowing: Option<Narrowing>,
 }
 
 impl Store {
@@ -202,12 +304,18 @@ impl Store {
             last_committed_ms: 0,
             disk: None,
             watches: BTreeMap::new(),
+            narrowing: None,
             choices: crate::variant::Variant::Usual.choices(),
         }
     }
 
     pub fn with_choices(mut self, choices: Arc<dyn Choices>) -> Store {
         self.choices = choices;
+        self
+    }
+
+    pub fn with_narrowing(mut self, narrowing: Option<Narrowing>) -> Store {
+        self.narrowing = narrowing;
         self
     }
 
@@ -230,11 +338,18 @@ impl Store {
         }
         for (position, entry) in std::mem::take(&mut recovered.journal) {
             self.last_committed_ms = self.last_committed_ms.max(entry.committed_ms);
+            // The disk keeps no record before each change, without which a
+            // narrowing server cannot tell what a principal saw: it replays
+            // nothing from before the restart, and answers `history_lost`.
+            if self.narrowing.is_some() {
+                continue;
+            }
             self.journal.push_back(Arc::new(Event::build(
                 position,
                 entry.committed_ms,
                 entry.event,
                 &*self.choices,
+                None,
             )));
         }
         let dropped = self.dropped_by_retention(now_ms(), 0);
@@ -281,10 +396,9 @@ impl Store {
         }
         self.commit(
             OperationType::Insert,
-            database,
-            collection,
-            &id,
+            (database, collection, &id),
             Some(&record),
+            None,
             None,
         )?;
         Ok(record)
@@ -296,19 +410,38 @@ impl Store {
             .and_then(|records| records.get(id))
     }
 
+    /// The record, unless it is absent or hidden from `principal`: the two
+    /// are one answer (TW-AUTHZ-1).
     pub fn read_one(
         &self,
+        principal: &str,
         database: &str,
         collection: &str,
         id: &str,
         fields: Option<&[String]>,
     ) -> Option<Object> {
         self.get(database, collection, id)
+            .filter(|record| self.sees(principal, database, collection, record))
             .map(|record| project(record, fields))
     }
 
+    fn sees(&self, principal: &str, database: &str, collection: &str, record: &Value) -> bool {
+        match (&self.narrowing, record) {
+            (Some(narrowing), Value::Object(record)) => narrowing
+                .visibility
+                .visible(principal, database, collection, record),
+            _ => true,
+        }
+    }
+
     /// Returns the page of matching records and the number of matches before paging.
-    pub fn query(&self, database: &str, collection: &str, query: &Query) -> (Vec<Object>, usize) {
+    pub fn query(
+        &self,
+        principal: &str,
+        database: &str,
+        collection: &str,
+        query: &Query,
+    ) -> (Vec<Object>, usize) {
         let Some(records) = self
             .collections
             .get(&(database.to_string(), collection.to_string()))
@@ -320,6 +453,19 @@ impl Store {
             .values()
             .filter(|record| query.filter.as_ref().is_none_or(|f| f.matches(record)))
             .collect();
+        let hidden_counted = self
+            .narrowing
+            .as_ref()
+            .filter(|n| n.count_hidden_records)
+            .map_or(0, |_| {
+                matches
+                    .iter()
+                    .filter(|r| !self.sees(principal, database, collection, r))
+                    .count()
+            });
+        // Hidden records are dropped before sorting and paging, so `offset`
+        // and `total` count only what the principal sees (TW-AUTHZ-2).
+        matches.retain(|record| self.sees(principal, database, collection, record));
         if !query.sort.is_empty() {
             matches.sort_by(|a, b| {
                 for key in &query.sort {
@@ -336,7 +482,7 @@ impl Store {
                 std::cmp::Ordering::Equal
             });
         }
-        let total = matches.len();
+        let total = matches.len() + hidden_counted;
         let page = matches
             .into_iter()
             .skip(query.offset)
@@ -360,6 +506,7 @@ impl Store {
         let Value::Object(mut record) = current.clone() else {
             unreachable!("records are objects")
         };
+        let original = record.clone();
         // `removed_fields` lists the unset paths the record had before this
         // update (TW-WATCH-5), not those a set path of the same update created.
         let mut before = record.clone();
@@ -381,20 +528,26 @@ impl Store {
         };
         self.commit(
             OperationType::Update,
-            database,
-            collection,
-            id,
+            (database, collection, id),
             Some(&record),
             Some(description),
+            Some(original),
         )?;
         Ok(record)
     }
 
     pub fn delete(&mut self, database: &str, collection: &str, id: &str) -> Result<(), ErrorBody> {
-        if self.get(database, collection, id).is_none() {
+        let Some(current) = self.get(database, collection, id) else {
             return Err(not_found(id));
-        }
-        self.commit(OperationType::Delete, database, collection, id, None, None)
+        };
+        let original = current.as_object().cloned();
+        self.commit(
+            OperationType::Delete,
+            (database, collection, id),
+            None,
+            None,
+            original,
+        )
     }
 
     /// The journal positions that retention drops once `incoming` more events
@@ -431,11 +584,10 @@ impl Store {
     fn commit(
         &mut self,
         operation: OperationType,
-        database: &str,
-        collection: &str,
-        id: &str,
+        (database, collection, id): (&str, &str, &str),
         record: Option<&Object>,
         update: Option<UpdateDescription>,
+        before: Option<Object>,
     ) -> Result<(), ErrorBody> {
         let position = self.head + 1;
         let now = SystemTime::now();
@@ -487,9 +639,11 @@ impl Store {
             committed_ms,
             entry.event,
             &*self.choices,
+            // The images are kept only where a watch may need them.
+            self.narrowing.as_ref().map(|_| before),
         ));
         for sub in self.watches.values() {
-            if let Some(variant) = sub.selects(&event) {
+            if let Some(variant) = sub.selects(&event, self.narrowing.as_ref()) {
                 sub.conn.push(sub.outbound(&event, variant));
             }
         }
@@ -554,7 +708,7 @@ impl Store {
         sub.conn.reply(Outbound::message(&reply));
         if let Some(after) = resume {
             for event in self.journal.iter().filter(|e| e.position > after) {
-                if let Some(variant) = sub.selects(event) {
+                if let Some(variant) = sub.selects(event, self.narrowing.as_ref()) {
                     sub.conn.replay(sub.outbound(event, variant));
                 }
             }
@@ -700,7 +854,7 @@ mod tests {
             limit: 5,
             fields: Some(vec!["x.y".into(), "missing".into()]),
         };
-        let (page, total) = store.query("d", "c", &query);
+        let (page, total) = store.query("anyone", "d", "c", &query);
         assert_eq!(total, 3);
         let page: Vec<Value> = page.into_iter().map(Value::Object).collect();
         assert_eq!(

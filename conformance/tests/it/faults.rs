@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 25] = [
+const CATCHERS: [(InjectedFault, &str); 29] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -88,6 +88,19 @@ const CATCHERS: [(InjectedFault, &str); 25] = [
         InjectedFault::UnprefixedExtensionCode,
         "core.xerr.application-code",
     ),
+    (
+        InjectedFault::CountHiddenRecords,
+        "records.authz.read-narrowed",
+    ),
+    (
+        InjectedFault::LeakHiddenChange,
+        "watch.authz.hidden-changes",
+    ),
+    (
+        InjectedFault::HideWithoutDelete,
+        "watch.authz.hide-and-reveal",
+    ),
+    (InjectedFault::RevealAsUpdate, "watch.authz.hide-and-reveal"),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

@@ -61,6 +61,7 @@ pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Re
         Some(record_id) => {
             let record = store
                 .read_one(
+                    caller.principal,
                     &read.database,
                     &read.collection,
                     record_id,
@@ -74,7 +75,7 @@ pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Re
                 })?;
             (vec![record], 1)
         }
-        None => store.query(&read.database, &read.collection, &query),
+        None => store.query(caller.principal, &read.database, &read.collection, &query),
     };
     drop(store);
     Ok(ServerMessage::Records(Records {
