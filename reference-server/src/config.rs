@@ -48,6 +48,8 @@ pub struct Faults {
     pub hide_without_delete: bool,
     /// Deliver an update that reveals a record as an update, not as an insert.
     pub reveal_as_update: bool,
+    /// Return a record hidden from the principal to `read` by `record_id`.
+    pub read_hidden_by_id: bool,
 }
 
 /// Records to load into a collection when the server starts.

@@ -107,6 +107,8 @@ pub enum InjectedFault {
     HideWithoutDelete,
     /// An update that reveals a record to a watch's principal is an update event.
     RevealAsUpdate,
+    /// `read` by `record_id` returns a record hidden from the principal.
+    ReadHiddenById,
 }
 
 /// A name that is no fault of the catalogue.
@@ -118,7 +120,7 @@ pub struct UnknownFault {
 
 impl InjectedFault {
     /// Every fault of the catalogue, in a fixed order.
-    pub const ALL: [InjectedFault; 41] = [
+    pub const ALL: [InjectedFault; 42] = [
         InjectedFault::DropEvent,
         InjectedFault::DuplicateEvent,
         InjectedFault::ReorderEvents,
@@ -160,6 +162,7 @@ impl InjectedFault {
         InjectedFault::LeakHiddenChange,
         InjectedFault::HideWithoutDelete,
         InjectedFault::RevealAsUpdate,
+        InjectedFault::ReadHiddenById,
     ];
 
     /// The stable kebab-case name.
@@ -206,6 +209,7 @@ impl InjectedFault {
             InjectedFault::LeakHiddenChange => "leak-hidden-change",
             InjectedFault::HideWithoutDelete => "hide-without-delete",
             InjectedFault::RevealAsUpdate => "reveal-as-update",
+            InjectedFault::ReadHiddenById => "read-hidden-by-id",
         }
     }
 
@@ -303,6 +307,9 @@ impl InjectedFault {
             InjectedFault::RevealAsUpdate => {
                 "an update that reveals a record to a watch's principal is sent as an update"
             }
+            InjectedFault::ReadHiddenById => {
+                "read by record_id returns a record hidden from the principal"
+            }
         }
     }
 
@@ -334,6 +341,7 @@ impl InjectedFault {
             InjectedFault::LeakHiddenChange => faults.leak_hidden_change = true,
             InjectedFault::HideWithoutDelete => faults.hide_without_delete = true,
             InjectedFault::RevealAsUpdate => faults.reveal_as_update = true,
+            InjectedFault::ReadHiddenById => faults.read_hidden_by_id = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

@@ -62,6 +62,7 @@ impl State {
                         leak_hidden_change: config.faults.leak_hidden_change,
                         hide_without_delete: config.faults.hide_without_delete,
                         reveal_as_update: config.faults.reveal_as_update,
+                        read_hidden_by_id: config.faults.read_hidden_by_id,
                     }),
             );
         let room_post_rate = config

@@ -23,7 +23,7 @@ use tidewire_server::InjectedFault;
 
 /// For the faults added for the property model's rules, the case of
 /// fixtures/ meant to catch each: the run must fail it, besides whatever else.
-const CATCHERS: [(InjectedFault, &str); 29] = [
+const CATCHERS: [(InjectedFault, &str); 30] = [
     (InjectedFault::LateHeartbeat, "core.heartbeat.interval"),
     (
         InjectedFault::PublicationIdMismatch,
@@ -94,13 +94,14 @@ const CATCHERS: [(InjectedFault, &str); 29] = [
     ),
     (
         InjectedFault::LeakHiddenChange,
-        "watch.authz.hidden-changes",
+        "watch.authz.unseen-changes",
     ),
     (
         InjectedFault::HideWithoutDelete,
         "watch.authz.hide-and-reveal",
     ),
     (InjectedFault::RevealAsUpdate, "watch.authz.hide-and-reveal"),
+    (InjectedFault::ReadHiddenById, "records.authz.read-narrowed"),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.
