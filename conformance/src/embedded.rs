@@ -124,6 +124,24 @@ fn with_application_codes(config: Config, variant: Variant) -> Config {
     })
 }
 
+/// `config` narrowed by an application's row-level rule (section 8.5): a
+/// record whose `private` is `true` is seen only by the principal its string
+/// `owner` names, and a record without `private` by everyone. What the rule
+/// says of other records is the application's: the alternate application
+/// also hides a record whose `private` is any value but `false`.
+fn with_private_records(config: Config, variant: Variant) -> Config {
+    config.with_record_visibility(
+        move |principal: &str, _database: &str, _collection: &str, record: &Object| {
+            let private = match (variant, record.get("private")) {
+                (_, None) => false,
+                (Variant::Usual, Some(value)) => *value == json!(true),
+                (Variant::Alternate, Some(value)) => *value != json!(false),
+            };
+            !private || record.get("owner").and_then(|o| o.as_str()) == Some(principal)
+        },
+    )
+}
+
 fn jwt(secret: &[u8], subject: &str, expires_in_secs: i64) -> String {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
@@ -281,6 +299,9 @@ impl Embedded {
             // with a hook and refuses others with a code of its own (section
             // 17.1); each variant names the code and its class differently.
             ("xerr_url", with_application_codes(base(), variant)),
+            // An application that hides private records from every principal
+            // but their owner (section 8.5).
+            ("authz_url", with_private_records(base(), variant)),
         ];
         let mut servers = Vec::new();
         let mut vars = BTreeMap::new();
@@ -321,6 +342,9 @@ impl Embedded {
             ("token_reader".to_string(), "tw-reader".to_string()),
             ("token_narrow".to_string(), "tw-narrow".to_string()),
             ("token_named".to_string(), "tw-named".to_string()),
+            // The owner the cases on `authz_url` write private records for.
+            ("authz_owner".to_string(), "named".to_string()),
+            ("authz_owner_token".to_string(), "tw-named".to_string()),
             (
                 "token_named_display_name".to_string(),
                 NAMED_DISPLAY_NAME.to_string(),

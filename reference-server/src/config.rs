@@ -13,7 +13,7 @@ use tidewire_protocol::{AuthMode, ConnectRate, ErrorBody, RateLimit, ServerMessa
 
 use crate::auth::StaticToken;
 use crate::endpoints::BoundEndpoint;
-use crate::hooks::{AfterFn, BeforeFn, Hooks, OperationContext, OutboundFilter};
+use crate::hooks::{AfterFn, BeforeFn, Hooks, OperationContext, OutboundFilter, RecordVisibility};
 use crate::variant::Variant;
 
 /// Switches that make the server deliberately misbehave, for testing clients
@@ -144,6 +144,16 @@ pub struct Faults {
     pub room_accepts_any_position: bool,
     /// Say `has_more` false on every forward history page.
     pub forward_history_never_has_more: bool,
+    /// Count records hidden from the principal in `records.total`.
+    pub count_hidden_records: bool,
+    /// Deliver changes of records hidden from the watch's principal.
+    pub leak_hidden_change: bool,
+    /// Deliver nothing for an update that hides a record from the watch's principal.
+    pub hide_without_delete: bool,
+    /// Deliver an update that reveals a record as an update, not as an insert.
+    pub reveal_as_update: bool,
+    /// Return a record hidden from the principal to `read` by `record_id`.
+    pub read_hidden_by_id: bool,
 }
 
 /// Records to load into a collection when the server starts.
@@ -230,6 +240,8 @@ pub struct Config {
     pub bound_endpoints: Vec<BoundEndpoint>,
     /// Publications kept per topic for resuming subscriptions.
     pub topic_history: usize,
+    /// Which records each principal may see (section 8.5); `None`: every record.
+    pub record_visibility: Option<Arc<dyn RecordVisibility>>,
 }
 
 impl Default for Config {
@@ -274,6 +286,7 @@ impl Default for Config {
             vector: true,
             bound_endpoints: Vec::new(),
             topic_history: 1000,
+            record_visibility: None,
         }
     }
 }
@@ -330,6 +343,13 @@ impl Config {
         F: Fn(&OperationContext<'_>, &ServerMessage) + Send + Sync + 'static,
     {
         self.with_hooks(AfterFn(hook))
+    }
+
+    /// Narrows reads and watches to the records `visibility` lets each
+    /// principal see (replacing any previous rule).
+    pub fn with_record_visibility(mut self, visibility: impl RecordVisibility) -> Config {
+        self.record_visibility = Some(Arc::new(visibility));
+        self
     }
 
     /// Installs the outbound filter (replacing any previous one).

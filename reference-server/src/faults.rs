@@ -230,6 +230,16 @@ pub enum InjectedFault {
     ForwardHistoryNeverHasMore,
     /// `document.position` names the version before the one read.
     DocumentPositionBehind,
+    /// `records.total` counts the matching records hidden from the principal too.
+    CountHiddenRecords,
+    /// Watches deliver the changes of records hidden from their principal.
+    LeakHiddenChange,
+    /// An update that hides a record from a watch's principal is not reported.
+    HideWithoutDelete,
+    /// An update that reveals a record to a watch's principal is an update event.
+    RevealAsUpdate,
+    /// `read` by `record_id` returns a record hidden from the principal.
+    ReadHiddenById,
 }
 
 /// A name that is no fault of the catalogue.
@@ -341,6 +351,11 @@ impl InjectedFault {
         InjectedFault::HistoryAfterInclusive,
         InjectedFault::ForwardHistoryNeverHasMore,
         InjectedFault::DocumentPositionBehind,
+        InjectedFault::CountHiddenRecords,
+        InjectedFault::LeakHiddenChange,
+        InjectedFault::HideWithoutDelete,
+        InjectedFault::RevealAsUpdate,
+        InjectedFault::ReadHiddenById,
     ];
 
     /// The stable kebab-case name.
@@ -445,6 +460,11 @@ impl InjectedFault {
             InjectedFault::HistoryAfterInclusive => "history-after-inclusive",
             InjectedFault::ForwardHistoryNeverHasMore => "forward-history-never-has-more",
             InjectedFault::DocumentPositionBehind => "document-position-behind",
+            InjectedFault::CountHiddenRecords => "count-hidden-records",
+            InjectedFault::LeakHiddenChange => "leak-hidden-change",
+            InjectedFault::HideWithoutDelete => "hide-without-delete",
+            InjectedFault::RevealAsUpdate => "reveal-as-update",
+            InjectedFault::ReadHiddenById => "read-hidden-by-id",
         }
     }
 
@@ -660,6 +680,21 @@ impl InjectedFault {
             InjectedFault::DocumentPositionBehind => {
                 "`document` carries the position of the version before"
             }
+            InjectedFault::CountHiddenRecords => {
+                "records.total counts matching records hidden from the principal"
+            }
+            InjectedFault::LeakHiddenChange => {
+                "watches deliver changes of records hidden from their principal"
+            }
+            InjectedFault::HideWithoutDelete => {
+                "an update that hides a record from a watch's principal is not reported"
+            }
+            InjectedFault::RevealAsUpdate => {
+                "an update that reveals a record to a watch's principal is sent as an update"
+            }
+            InjectedFault::ReadHiddenById => {
+                "read by record_id returns a record hidden from the principal"
+            }
         }
     }
 
@@ -744,6 +779,11 @@ impl InjectedFault {
                 faults.forward_history_never_has_more = true
             }
             InjectedFault::DocumentPositionBehind => faults.document_position_behind = true,
+            InjectedFault::CountHiddenRecords => faults.count_hidden_records = true,
+            InjectedFault::LeakHiddenChange => faults.leak_hidden_change = true,
+            InjectedFault::HideWithoutDelete => faults.hide_without_delete = true,
+            InjectedFault::RevealAsUpdate => faults.reveal_as_update = true,
+            InjectedFault::ReadHiddenById => faults.read_hidden_by_id = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

@@ -10,7 +10,7 @@
 
 use std::time::Duration;
 
-use tidewire_protocol::{ClientMessage, ErrorBody, ServerMessage};
+use tidewire_protocol::{ClientMessage, ErrorBody, Object, ServerMessage};
 
 /// The request a hook is asked about, and who sent it.
 #[derive(Debug)]
@@ -102,5 +102,26 @@ where
 {
     fn filter(&self, connection_id: &str, message: ServerMessage) -> Vec<Outgoing> {
         self(connection_id, message)
+    }
+}
+
+/// Row-level authorization (section 8.5 of the specification): which records
+/// a principal may see. A record it may not see is treated as absent by
+/// `read` and by every watch of that principal.
+///
+/// Called under the store lock, once per record a `read` considers and up to
+/// twice per watch and change (the record before and after it), so it must
+/// decide from its arguments alone and quickly, like a filter: no I/O, no
+/// locks of its own that a request could hold.
+pub trait RecordVisibility: Send + Sync + 'static {
+    fn visible(&self, principal: &str, database: &str, collection: &str, record: &Object) -> bool;
+}
+
+impl<F> RecordVisibility for F
+where
+    F: Fn(&str, &str, &str, &Object) -> bool + Send + Sync + 'static,
+{
+    fn visible(&self, principal: &str, database: &str, collection: &str, record: &Object) -> bool {
+        self(principal, database, collection, record)
     }
 }

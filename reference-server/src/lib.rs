@@ -51,7 +51,7 @@ pub use auth::{encode_hs256, StaticToken, ANONYMOUS};
 pub use config::{Config, ConfigError, Faults, Seed};
 pub use endpoints::BoundEndpoint;
 pub use faults::{InjectedFault, UnknownFault};
-pub use hooks::{Hooks, OperationContext, OutboundFilter, Outgoing};
+pub use hooks::{Hooks, OperationContext, OutboundFilter, Outgoing, RecordVisibility};
 pub use persist::StorageError;
 pub use server::{Server, ServerError, ServerHandle};
 pub use tidewire_protocol::{AuthMode, ConnectRate, RateLimit};

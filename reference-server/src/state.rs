@@ -18,7 +18,7 @@ use crate::outbound::Conn;
 use crate::persist::{Disk, StorageError};
 use crate::quota::ConnectAttempts;
 use crate::rooms::{RoomFaults, Rooms};
-use crate::store::Store;
+use crate::store::{Narrowing, Store};
 use crate::topics::{TopicFaults, Topics};
 use crate::util::timestamp;
 use crate::variant::Choices;
@@ -62,7 +62,20 @@ impl State {
             .with_max_age(config.journal_max_age)
             .with_idempotency_window(config.idempotency_window)
             .with_choices(choices.clone())
-            .with_ignore_position_epoch(config.faults.ignore_position_epoch);
+            .with_ignore_position_epoch(config.faults.ignore_position_epoch)
+            .with_narrowing(
+                config
+                    .record_visibility
+                    .clone()
+                    .map(|visibility| Narrowing {
+                        visibility,
+                        count_hidden_records: config.faults.count_hidden_records,
+                        leak_hidden_change: config.faults.leak_hidden_change,
+                        hide_without_delete: config.faults.hide_without_delete,
+                        reveal_as_update: config.faults.reveal_as_update,
+                        read_hidden_by_id: config.faults.read_hidden_by_id,
+                    }),
+            );
         let room_post_rate = config
             .room_post_rate
             .filter(|_| !config.faults.ignore_room_post_rate);

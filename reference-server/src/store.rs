@@ -25,6 +25,7 @@ use tidewire_protocol::{
 
 use crate::auth::Action;
 use crate::fanout::{change_frame, change_frame_body};
+use crate::hooks::RecordVisibility;
 use crate::idempotency::{Kept, Keys, Remember};
 use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, JournalEntry, Recovered, StorageError};
@@ -59,6 +60,39 @@ pub(crate) struct Event {
     before_probe: OnceLock<Value>,
     /// The events sent to view watches, by [`ViewTransition`], built when first sent.
     views: [OnceLock<Variant>; 3],
+    /// What row-level authorization needs, when the server narrows watches.
+    pub images: Option<Images>,
+}
+
+/// The record before and after a change, and the forms an update takes for
+/// a principal who could see the record on one side of it only (TW-AUTHZ-4,
+/// TW-AUTHZ-5): to that principal the record disappears or appears.
+#[derive(Debug)]
+pub(crate) struct Images {
+    pub before: Option<Object>,
+    pub after: Option<Object>,
+    pub as_delete: Option<Variant>,
+    pub as_insert: Option<Variant>,
+}
+
+/// Which records each principal sees, and the faults that break it.
+#[derive(Clone)]
+pub(crate) struct Narrowing {
+    pub visibility: Arc<dyn RecordVisibility>,
+    pub count_hidden_records: bool,
+    pub leak_hidden_change: bool,
+    pub hide_without_delete: bool,
+    pub reveal_as_update: bool,
+    pub read_hidden_by_id: bool,
+}
+
+impl Narrowing {
+    fn sees(&self, principal: &str, event: &Event, record: Option<&Object>) -> bool {
+        record.is_some_and(|record| {
+            self.visibility
+                .visible(principal, &event.database, &event.collection, record)
+        })
+    }
 }
 
 #[derive(Debug)]
@@ -87,6 +121,7 @@ impl Event {
         committed_ms: u64,
         mut event: ChangeEvent,
         choices: &dyn Choices,
+        narrowed: bool,
     ) -> Event {
         let database = event.ns.database.to_string();
         let collection = event.ns.collection.to_string();
@@ -94,6 +129,35 @@ impl Event {
         let operation = event.operation_type;
         // The stored form keeps the pre-image for views; plain watches never see it.
         let before = event.full_document_before_change.take();
+        let images = narrowed.then(|| {
+            let after = event.full_document.clone();
+            let (as_delete, as_insert) = match event.operation_type {
+                OperationType::Update => {
+                    let as_delete = ChangeEvent {
+                        operation_type: OperationType::Delete,
+                        full_document: None,
+                        update_description: None,
+                        ..event.clone()
+                    };
+                    let as_insert = ChangeEvent {
+                        operation_type: OperationType::Insert,
+                        update_description: None,
+                        ..event.clone()
+                    };
+                    (
+                        Some(Variant::of(&as_delete, choices)),
+                        Some(Variant::of(&as_insert, choices)),
+                    )
+                }
+                OperationType::Insert | OperationType::Delete => (None, None),
+            };
+            Images {
+                before: before.clone(),
+                after,
+                as_delete,
+                as_insert,
+            }
+        });
         let (plain, with_document) = match event.operation_type {
             OperationType::Update => {
                 let with_document = Variant::of(&event, choices);
@@ -116,6 +180,7 @@ impl Event {
             pre_image_beyond_leave: choices.pre_image_beyond_leave(),
             before_probe: OnceLock::new(),
             views: Default::default(),
+            images,
         }
     }
 
@@ -215,7 +280,7 @@ impl WatchSub {
         }
     }
 
-    fn selects<'e>(&self, event: &'e Event) -> Option<&'e Variant> {
+    fn selects<'e>(&self, event: &'e Event, narrowing: Option<&Narrowing>) -> Option<&'e Variant> {
         if self
             .database
             .as_ref()
@@ -227,7 +292,15 @@ impl WatchSub {
         {
             return None;
         }
-        let variant = if self.view {
+        let variant = if let (Some(narrowing), Some(images)) = (narrowing, &event.images) {
+            // A narrowed stream is the stream of the records the principal sees;
+            // its events are filtered as they are sent (section 8.5).
+            let variant = self.narrowed(event, images, narrowing)?;
+            if !self.passes(&variant.value) {
+                return None;
+            }
+            variant
+        } else if self.view {
             event.view_variant(self.transition(event)?)
         } else {
             let variant = event.variant(self.full_document);
@@ -248,6 +321,39 @@ impl WatchSub {
             return None;
         }
         Some(variant)
+    }
+
+    /// The event as the watch's principal sees it: the changes of a record
+    /// it sees on neither side are not there, and an update of one it sees
+    /// on one side only is the record appearing or disappearing.
+    fn narrowed<'e>(
+        &self,
+        event: &'e Event,
+        images: &'e Images,
+        narrowing: &Narrowing,
+    ) -> Option<&'e Variant> {
+        if narrowing.leak_hidden_change {
+            return Some(event.variant(self.full_document));
+        }
+        let principal = self.conn.identity.read().principal.clone();
+        let before = narrowing.sees(&principal, event, images.before.as_ref());
+        let after = narrowing.sees(&principal, event, images.after.as_ref());
+        match (before, after) {
+            (false, false) => None,
+            (true, true) => Some(event.variant(self.full_document)),
+            // Inserts have no record before and deletes none after, so only
+            // an update takes one of its other forms.
+            (true, false) => match &images.as_delete {
+                Some(_) if narrowing.hide_without_delete => None,
+                Some(as_delete) => Some(as_delete),
+                None => Some(event.variant(self.full_document)),
+            },
+            (false, true) => match &images.as_insert {
+                Some(_) if narrowing.reveal_as_update => Some(event.variant(self.full_document)),
+                Some(as_insert) => Some(as_insert),
+                None => Some(event.variant(self.full_document)),
+            },
+        }
     }
 
     fn outbound(&self, event: &Event, variant: &Variant) -> Outbound {
@@ -337,10 +443,12 @@ pub(crate) struct Store {
     watches: BTreeMap<(u64, u64), WatchSub>,
     /// How tokens and record ids are written, and how events are shaped.
     choices: Arc<dyn Choices>,
-    /// The idempotency keys of recent writes, with their replies.
     /// The `ignore-position-epoch` fault: positions of any epoch are honoured.
     ignore_position_epoch: bool,
+    /// The idempotency keys of recent writes, with their replies.
     keys: Keys,
+    /// Row-level authorization; `None`: every principal sees every record.
+    narrowing: Option<Narrowing>,
 }
 
 /// Who makes a write: the origin its events name and, when it carries an
@@ -387,7 +495,13 @@ impl Store {
             choices: crate::variant::Variant::Usual.choices(),
             keys: Keys::new(Duration::ZERO),
             ignore_position_epoch: false,
+            narrowing: None,
         }
+    }
+
+    pub fn with_narrowing(mut self, narrowing: Option<Narrowing>) -> Store {
+        self.narrowing = narrowing;
+        self
     }
 
     /// How long idempotency keys are remembered.
@@ -439,11 +553,14 @@ impl Store {
         disk.forget_keys(&self.keys.expire(now_ms()))?;
         for (position, entry) in std::mem::take(&mut recovered.journal) {
             self.last_committed_ms = self.last_committed_ms.max(entry.committed_ms);
+            // The journal keeps the record before each change, so a narrowing
+            // server serves resumed watches as it served them before.
             self.journal.push_back(Arc::new(Event::build(
                 position,
                 entry.committed_ms,
                 entry.event,
                 &*self.choices,
+                self.narrowing.is_some(),
             )));
         }
         let dropped = self.dropped_by_retention(now_ms(), 0);
@@ -572,19 +689,39 @@ impl Store {
             .and_then(|records| records.get(id))
     }
 
+    /// The record, unless it is absent or hidden from `principal`: the two
+    /// are one answer (TW-AUTHZ-1).
     pub fn read_one(
         &self,
+        principal: &str,
         database: &str,
         collection: &str,
         id: &str,
         fields: Option<&[String]>,
     ) -> Option<Object> {
+        let leak = self.narrowing.as_ref().is_some_and(|n| n.read_hidden_by_id);
         self.get(database, collection, id)
+            .filter(|record| leak || self.sees(principal, database, collection, record))
             .map(|record| project(record, fields))
     }
 
+    fn sees(&self, principal: &str, database: &str, collection: &str, record: &Value) -> bool {
+        match (&self.narrowing, record) {
+            (Some(narrowing), Value::Object(record)) => narrowing
+                .visibility
+                .visible(principal, database, collection, record),
+            _ => true,
+        }
+    }
+
     /// Returns the page of matching records and the number of matches before paging.
-    pub fn query(&self, database: &str, collection: &str, query: &Query) -> (Vec<Object>, usize) {
+    pub fn query(
+        &self,
+        principal: &str,
+        database: &str,
+        collection: &str,
+        query: &Query,
+    ) -> (Vec<Object>, usize) {
         let Some(records) = self
             .collections
             .get(&(database.to_string(), collection.to_string()))
@@ -596,6 +733,19 @@ impl Store {
             .values()
             .filter(|record| query.filter.as_ref().is_none_or(|f| f.matches(record)))
             .collect();
+        let hidden_counted = self
+            .narrowing
+            .as_ref()
+            .filter(|n| n.count_hidden_records)
+            .map_or(0, |_| {
+                matches
+                    .iter()
+                    .filter(|r| !self.sees(principal, database, collection, r))
+                    .count()
+            });
+        // Hidden records are dropped before sorting and paging, so `offset`
+        // and `total` count only what the principal sees (TW-AUTHZ-2).
+        matches.retain(|record| self.sees(principal, database, collection, record));
         if !query.sort.is_empty() {
             matches.sort_by(|a, b| {
                 for key in &query.sort {
@@ -612,7 +762,7 @@ impl Store {
                 std::cmp::Ordering::Equal
             });
         }
-        let total = matches.len();
+        let total = matches.len() + hidden_counted;
         let page = matches
             .into_iter()
             .skip(query.offset)
@@ -896,9 +1046,11 @@ impl Store {
             committed_ms,
             entry.event,
             &*self.choices,
+            // The images are kept only where a watch may need them.
+            self.narrowing.is_some(),
         ));
         for sub in self.watches.values() {
-            if let Some(variant) = sub.selects(&event) {
+            if let Some(variant) = sub.selects(&event, self.narrowing.as_ref()) {
                 sub.conn.push(sub.outbound(&event, variant));
             }
         }
@@ -989,7 +1141,7 @@ impl Store {
         sub.conn.reply(Outbound::message(&reply));
         if let Some(after) = resume {
             for event in self.journal.iter().filter(|e| e.position > after) {
-                if let Some(variant) = sub.selects(event) {
+                if let Some(variant) = sub.selects(event, self.narrowing.as_ref()) {
                     sub.conn.replay(sub.outbound(event, variant));
                 }
             }
@@ -1135,7 +1287,7 @@ mod tests {
             limit: 5,
             fields: Some(vec!["x.y".into(), "missing".into()]),
         };
-        let (page, total) = store.query("d", "c", &query);
+        let (page, total) = store.query("anyone", "d", "c", &query);
         assert_eq!(total, 3);
         let page: Vec<Value> = page.into_iter().map(Value::Object).collect();
         assert_eq!(
@@ -1157,5 +1309,64 @@ mod tests {
         assert_eq!(err.code, ErrorCode::Conflict);
         let err = store.create("d", "c", obj(json!({"_id": 5}))).unwrap_err();
         assert_eq!(err.code, ErrorCode::InvalidMessage);
+    }
+
+    fn narrowing() -> Narrowing {
+        Narrowing {
+            visibility: Arc::new(|principal: &str, _: &str, _: &str, record: &Object| {
+                record.get("owner").is_none_or(|o| o == principal)
+            }),
+            count_hidden_records: false,
+            leak_hidden_change: false,
+            hide_without_delete: false,
+            reveal_as_update: false,
+            read_hidden_by_id: false,
+        }
+    }
+
+    #[test]
+    fn a_narrowing_store_reads_and_counts_only_what_the_principal_sees() {
+        let mut store = Store::new("E".into(), 10).with_narrowing(Some(narrowing()));
+        for (id, owner) in [("a", None), ("b", Some("ann")), ("c", Some("bob"))] {
+            let mut record = obj(json!({"_id": id}));
+            if let Some(owner) = owner {
+                record.insert("owner".into(), owner.into());
+            }
+            store.create("d", "c", record).unwrap();
+        }
+        let query = Query {
+            filter: None,
+            sort: Vec::new(),
+            offset: 1,
+            limit: 10,
+            fields: None,
+        };
+        let (page, total) = store.query("ann", "d", "c", &query);
+        assert_eq!(total, 2);
+        assert_eq!(page, [obj(json!({"_id": "b", "owner": "ann"}))]);
+        assert!(store.read_one("ann", "d", "c", "c", None).is_none());
+        assert!(store.read_one("bob", "d", "c", "c", None).is_some());
+        // The journal keeps the record on both sides of an update, for the
+        // watches that must see it appear or disappear.
+        store
+            .update("d", "c", "a", &obj(json!({"owner": "bob"})), &[])
+            .unwrap();
+        let images = store.journal.back().unwrap().images.as_ref().unwrap();
+        assert_eq!(images.before, Some(obj(json!({"_id": "a"}))));
+        assert_eq!(
+            images.as_delete.as_ref().unwrap().value["operation_type"],
+            "delete"
+        );
+        assert!(images
+            .as_delete
+            .as_ref()
+            .unwrap()
+            .value
+            .get("full_document")
+            .is_none());
+        assert_eq!(
+            images.as_insert.as_ref().unwrap().value["full_document"],
+            json!({"_id": "a", "owner": "bob"})
+        );
     }
 }

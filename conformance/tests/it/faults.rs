@@ -283,6 +283,20 @@ const CATCHERS: &[(InjectedFault, &str)] = &[
         InjectedFault::DocumentPositionBehind,
         "resume.recover.document-positions",
     ),
+    (
+        InjectedFault::CountHiddenRecords,
+        "records.authz.read-narrowed",
+    ),
+    (
+        InjectedFault::LeakHiddenChange,
+        "watch.authz.unseen-changes",
+    ),
+    (
+        InjectedFault::HideWithoutDelete,
+        "watch.authz.hide-and-reveal",
+    ),
+    (InjectedFault::RevealAsUpdate, "watch.authz.hide-and-reveal"),
+    (InjectedFault::ReadHiddenById, "records.authz.read-narrowed"),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

@@ -3,6 +3,7 @@
 //! test file.
 
 mod anywhere;
+mod authz;
 mod cli;
 mod cli_features;
 mod common;

@@ -118,7 +118,13 @@ pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Re
     let (records, total) = match &read.record_id {
         Some(record_id) => {
             let record = store
-                .read_one(&database, &collection, record_id, query.fields.as_deref())
+                .read_one(
+                    caller.principal,
+                    &database,
+                    &collection,
+                    record_id,
+                    query.fields.as_deref(),
+                )
                 .ok_or_else(|| {
                     error(
                         ErrorCode::NotFound,
@@ -127,7 +133,7 @@ pub(super) fn read(session: &Session, caller: &Caller, read: &Read) -> Result<Re
                 })?;
             (vec![record], 1)
         }
-        None => store.query(&database, &collection, &query),
+        None => store.query(caller.principal, &database, &collection, &query),
     };
     // Taken under the same shared lock as the records: no commit falls between.
     let position = read_position(session, &store);
