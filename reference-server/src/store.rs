@@ -62,6 +62,9 @@ pub(crate) struct Event {
     views: [OnceLock<Variant>; 3],
     /// What row-level authorization needs, when the server narrows watches.
     pub images: Option<Images>,
+    /// The `leave` and `enter` events of views whose principal sees the record on
+    /// one side of an update only, built when first sent.
+    narrowed_views: [OnceLock<Variant>; 2],
 }
 
 /// The record before and after a change, and the forms an update takes for
@@ -181,6 +184,7 @@ impl Event {
             before_probe: OnceLock::new(),
             views: Default::default(),
             images,
+            narrowed_views: Default::default(),
         }
     }
 
@@ -210,6 +214,43 @@ impl Event {
                 event.insert("full_document".into(), Value::Object(before.clone()));
             }
             probe
+        }))
+    }
+
+    /// The event a view receives for an update that hides the record from the view's
+    /// principal (`leave`, in the form of a delete, with the record before it) or
+    /// reveals it (`enter`, in the form of an insert): to that principal the record
+    /// disappears or appears (section 8.5), and nothing it may not see is sent.
+    fn narrowed_view_variant(
+        &self,
+        images: &Images,
+        transition: ViewTransition,
+    ) -> Option<&Variant> {
+        let (slot, base) = match transition {
+            ViewTransition::Leave => (0, images.as_delete.as_ref()?),
+            ViewTransition::Enter => (1, images.as_insert.as_ref()?),
+            ViewTransition::Stay => return None,
+        };
+        Some(self.narrowed_views[slot].get_or_init(|| {
+            let mut value = base.value.clone();
+            if let Some(event) = value.as_object_mut() {
+                if transition == ViewTransition::Leave {
+                    if let Some(before) = &self.before {
+                        event.insert(
+                            "full_document_before_change".into(),
+                            Value::Object(before.clone()),
+                        );
+                    }
+                }
+                event.insert(
+                    "view".into(),
+                    serde_json::to_value(transition).expect("transitions serialize"),
+                );
+            }
+            Variant {
+                frame_body: change_frame_body(&value.to_string()),
+                value,
+            }
         }))
     }
 
@@ -271,6 +312,11 @@ impl WatchSub {
     fn transition(&self, event: &Event) -> Option<ViewTransition> {
         let before = event.before_probe().is_some_and(|e| self.passes(e));
         let after = event.after_probe().is_some_and(|e| self.passes(e));
+        self.label(before, after)
+    }
+
+    /// The label of a change whose record is in the view `before` and `after` it.
+    fn label(&self, before: bool, after: bool) -> Option<ViewTransition> {
         match (before, after) {
             (false, false) => None,
             (false, true) => Some(ViewTransition::Enter),
@@ -278,6 +324,35 @@ impl WatchSub {
             (true, false) if self.drops_leaves => None,
             (true, false) => Some(ViewTransition::Leave),
         }
+    }
+
+    /// A view of the records the principal sees: a record it does not see is in
+    /// no view, and an update that hides or reveals one is a `leave` or an `enter`
+    /// in the form the narrowed stream gives it.
+    fn narrowed_view<'e>(
+        &self,
+        event: &'e Event,
+        images: &'e Images,
+        narrowing: &Narrowing,
+    ) -> Option<&'e Variant> {
+        if narrowing.leak_hidden_change {
+            return Some(event.view_variant(self.transition(event)?));
+        }
+        let principal = self.conn.identity.read().principal.clone();
+        let seen_before = narrowing.sees(&principal, event, images.before.as_ref());
+        let seen_after = narrowing.sees(&principal, event, images.after.as_ref());
+        let before = seen_before && event.before_probe().is_some_and(|e| self.passes(e));
+        let after = seen_after && event.after_probe().is_some_and(|e| self.passes(e));
+        let transition = self.label(before, after)?;
+        let appears_or_disappears = match transition {
+            ViewTransition::Leave => !seen_after,
+            ViewTransition::Enter => !seen_before,
+            ViewTransition::Stay => false,
+        };
+        if appears_or_disappears && event.operation == OperationType::Update {
+            return event.narrowed_view_variant(images, transition);
+        }
+        Some(event.view_variant(transition))
     }
 
     fn selects<'e>(&self, event: &'e Event, narrowing: Option<&Narrowing>) -> Option<&'e Variant> {
@@ -292,7 +367,10 @@ impl WatchSub {
         {
             return None;
         }
-        let variant = if let (Some(narrowing), Some(images)) = (narrowing, &event.images) {
+        let narrowed = narrowing.zip(event.images.as_ref());
+        let variant = if let (true, Some((narrowing, images))) = (self.view, narrowed) {
+            self.narrowed_view(event, images, narrowing)?
+        } else if let Some((narrowing, images)) = narrowed {
             // A narrowed stream is the stream of the records the principal sees;
             // its events are filtered as they are sent (section 8.5).
             let variant = self.narrowed(event, images, narrowing)?;

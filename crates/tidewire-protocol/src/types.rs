@@ -449,9 +449,7 @@ pub struct Origin {
 /// A client-chosen key that makes a write safe to retry (section 7.5): 1 to 128
 /// characters, unique among the writes of one principal within the announced window.
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
-#[derive(
-    Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize, JsonSchema,
-)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, JsonSchema)]
 #[serde(transparent)]
 pub struct IdempotencyKey(
     #[schemars(length(min = 1, max = 128))]
@@ -461,6 +459,22 @@ pub struct IdempotencyKey(
     )]
     pub String,
 );
+
+impl<'de> Deserialize<'de> for IdempotencyKey {
+    /// Refuses a key outside the schema's bounds, so that the decoder and the schema agree.
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        let key = String::deserialize(deserializer)?;
+        let chars = key.chars().count();
+        if (1..=128).contains(&chars) {
+            Ok(IdempotencyKey(key))
+        } else {
+            Err(serde::de::Error::invalid_length(
+                chars,
+                &"1 to 128 characters",
+            ))
+        }
+    }
+}
 
 /// How a change moves a record relative to the records a `view` watch selects.
 #[cfg_attr(any(test, feature = "arbitrary"), derive(proptest_derive::Arbitrary))]
