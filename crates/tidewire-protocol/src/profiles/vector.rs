@@ -29,7 +29,7 @@ pub struct Search {
     pub field: String,
     /// The query vector: 1 to 4096 numbers, each at most 1e15 in magnitude.
     #[schemars(length(min = 1, max = 4096), inner(range(min = -1e15, max = 1e15)))]
-    #[serde(deserialize_with = "crate::lenient::non_empty")]
+    #[serde(deserialize_with = "query_vector")]
     #[cfg_attr(
         any(test, feature = "arbitrary"),
         proptest(strategy = "crate::arbitrary::vector()")
@@ -59,4 +59,32 @@ pub struct SearchResults {
         proptest(strategy = "proptest::collection::vec(crate::arbitrary::scored_record(), 0..3)")
     )]
     pub results: Vec<ScoredRecord>,
+}
+
+/// Reads a query vector within the bounds its schema states (1 to
+/// [`MAX_VECTOR_DIMENSIONS`] numbers, each at most [`MAX_VECTOR_COMPONENT`] in
+/// magnitude), so that the decoder refuses exactly what the schema refuses; a
+/// component out of bounds is reported at its own path (`vector[3]`).
+fn query_vector<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Vec<f64>, D::Error> {
+    use serde::de::Error;
+    let vector = Vec::<Component>::deserialize(deserializer)?;
+    if vector.is_empty() || vector.len() > MAX_VECTOR_DIMENSIONS {
+        return Err(D::Error::invalid_length(vector.len(), &"1 to 4096 numbers"));
+    }
+    Ok(vector.into_iter().map(|c| c.0).collect())
+}
+
+struct Component(f64);
+
+impl<'de> Deserialize<'de> for Component {
+    fn deserialize<D: serde::Deserializer<'de>>(deserializer: D) -> Result<Component, D::Error> {
+        let value = f64::deserialize(deserializer)?;
+        if value.abs() > MAX_VECTOR_COMPONENT {
+            return Err(serde::de::Error::invalid_value(
+                serde::de::Unexpected::Float(value),
+                &"a number at most 1e15 in magnitude",
+            ));
+        }
+        Ok(Component(value))
+    }
 }
