@@ -2,6 +2,7 @@
 //! against the store. Writes commit under the store lock, which also pushes
 //! them to the matching watches (see `store.rs`).
 
+use parking_lot::RwLockWriteGuard;
 use tidewire_protocol::{
     Create, Created, Delete, Deleted, ErrorBody, ErrorCode, IdempotencyKey, Origin, Position, Read,
     Records, RequestId, ServerMessage, Update, Updated,
@@ -27,21 +28,11 @@ pub(super) fn create(
     // A non-string `_id` is reported before a missing scope (TW-CORE-23).
     record_id(&create.record)?;
     caller.require(Action::Write, &ns, "writing")?;
-    let meta = write_meta(
-        session,
-        caller,
-        &create.id,
-        create.idempotency_key.as_ref(),
-        create,
-    );
-    let mut store = session.state.store.write();
-    if let Some(repeat) = recall(
-        &store,
-        &meta,
-        session.state.config.faults.accept_reused_keys,
-    )? {
-        return Ok(repeat.into());
-    }
+    let key = create.idempotency_key.as_ref();
+    let (meta, mut store) = match begin_write(session, caller, &create.id, key, create)? {
+        Keyed::New(meta, store) => (meta, store),
+        Keyed::Repeat(reply) => return Ok((*reply).into()),
+    };
     let record = store.create_as(&database, &collection, create.record.clone(), &meta)?;
     // Still under the write lock: the head is this commit.
     let position = store.head_position();
@@ -71,6 +62,29 @@ fn write_meta(
         .filter(|_| !session.state.config.faults.omit_origin),
         remember: key.map(|key| (Remember::new(caller.principal, &key.0, request), id.clone())),
     }
+}
+
+/// A write whose idempotency key was checked: the store locked for it, or the
+/// reply of the earlier write its key repeats.
+enum Keyed<'s> {
+    New(WriteMeta, RwLockWriteGuard<'s, Store>),
+    Repeat(Box<ServerMessage>),
+}
+
+fn begin_write<'s>(
+    session: &'s Session,
+    caller: &Caller,
+    id: &RequestId,
+    key: Option<&IdempotencyKey>,
+    request: &impl serde::Serialize,
+) -> Result<Keyed<'s>, ErrorBody> {
+    let meta = write_meta(session, caller, id, key, request);
+    let store = session.state.store.write();
+    let accept_reused = session.state.config.faults.accept_reused_keys;
+    Ok(match recall(&store, &meta, accept_reused)? {
+        Some(repeat) => Keyed::Repeat(Box::new(repeat)),
+        None => Keyed::New(meta, store),
+    })
 }
 
 /// The remembered reply when the write repeats an earlier one with its key.
@@ -174,21 +188,11 @@ pub(super) fn update(
         }
     }
     caller.require(Action::Write, &ns, "writing")?;
-    let meta = write_meta(
-        session,
-        caller,
-        &update.id,
-        update.idempotency_key.as_ref(),
-        update,
-    );
-    let mut store = session.state.store.write();
-    if let Some(repeat) = recall(
-        &store,
-        &meta,
-        session.state.config.faults.accept_reused_keys,
-    )? {
-        return Ok(repeat.into());
-    }
+    let key = update.idempotency_key.as_ref();
+    let (meta, mut store) = match begin_write(session, caller, &update.id, key, update)? {
+        Keyed::New(meta, store) => (meta, store),
+        Keyed::Repeat(reply) => return Ok((*reply).into()),
+    };
     let record = store.update_as(
         &database,
         &collection,
@@ -214,21 +218,11 @@ pub(super) fn delete(
     let (database, collection) = session.namespace(&delete.database, &delete.collection)?;
     let ns = format!("{database}.{collection}");
     caller.require(Action::Write, &ns, "writing")?;
-    let meta = write_meta(
-        session,
-        caller,
-        &delete.id,
-        delete.idempotency_key.as_ref(),
-        delete,
-    );
-    let mut store = session.state.store.write();
-    if let Some(repeat) = recall(
-        &store,
-        &meta,
-        session.state.config.faults.accept_reused_keys,
-    )? {
-        return Ok(repeat.into());
-    }
+    let key = delete.idempotency_key.as_ref();
+    let (meta, mut store) = match begin_write(session, caller, &delete.id, key, delete)? {
+        Keyed::New(meta, store) => (meta, store),
+        Keyed::Repeat(reply) => return Ok((*reply).into()),
+    };
     store.delete_as(&database, &collection, &delete.record_id, &meta)?;
     let position = store.head_position();
     drop(store);
