@@ -273,6 +273,7 @@ async fn write_loop(
         state: &state,
         client_max: client_max.filter(|_| !state.config.faults.ignore_client_max),
         unfinished_parts: false,
+        unwritten: Vec::new(),
     };
     let mut held = state.choices.reorders_pushes().then(HeldPushes::default);
     // One close future and one timer for the life of the loop: creating them
@@ -395,7 +396,10 @@ async fn write_loop(
     let _ = timeout(state.config.close_grace, async {
         let held_back = held.map(|mut held| held.release()).unwrap_or_default();
         if !discard_queue {
-            for item in held_back {
+            for item in std::mem::take(&mut writer.unwritten)
+                .into_iter()
+                .chain(held_back)
+            {
                 writer.write(&mut sink, item).await?;
             }
         }
@@ -445,6 +449,8 @@ struct Writer<'a> {
     client_max: Option<usize>,
     /// True while the parts of a message are being written.
     unfinished_parts: bool,
+    /// Taken from the queue but not written when a close was requested.
+    unwritten: Vec<Outbound>,
 }
 
 impl Writer<'_> {
@@ -517,18 +523,32 @@ impl Writer<'_> {
     }
 
     /// Writes `items` in order; false when the connection began to close
-    /// first (`closed` is the write loop's one close future).
+    /// first (`closed` is the write loop's one close future). Items already
+    /// taken from the queue and not yet written are kept in `unwritten` for
+    /// the close, which writes them before its frame unless it discards the
+    /// queue: a reply is never lost because a close was requested behind it.
     async fn write_while_open(
         &mut self,
         sink: &mut Sink,
         items: impl IntoIterator<Item = Outbound>,
         mut closed: Pin<&mut impl Future<Output = ()>>,
     ) -> Result<bool, WsError> {
-        for item in items {
+        let mut items = items.into_iter();
+        while let Some(item) = items.next() {
+            if self.conn.is_closing() {
+                self.unwritten.push(item);
+                self.unwritten.extend(items);
+                return Ok(false);
+            }
+            // The write goes first: only a write that cannot complete (a client
+            // that stopped reading) gives way to the close.
             tokio::select! {
                 biased;
-                _ = &mut closed => return Ok(false),
                 result = self.write(sink, item) => result?,
+                _ = &mut closed => {
+                    self.unwritten.extend(items);
+                    return Ok(false);
+                }
             }
         }
         Ok(true)
