@@ -15,9 +15,20 @@ import serverMessageSchema from "./generated/server-message.schema.json";
 export type * from "./generated/client-message";
 export type * from "./generated/server-message";
 // Both directions define these; the explicit exports settle which one the package name means.
-// The string types are the same in both. `EditOp` is the request's (closed) one: the ops of a
+// The string types are the same in both, and so are `Position` and `MemberMetadata`, which a
+// client sends back as it received them. `EditOp` is the request's (closed) one: the ops of a
 // `document_edit` push are typed by that message (`DocumentEdit["ops"]`).
-export type { CollectionName, Name, RequestId, ResumeToken } from "./generated/server-message";
+export type {
+  CollectionName,
+  DisplayName,
+  IdempotencyKey,
+  MemberMetadata,
+  Name,
+  Position,
+  RequestId,
+  ResumeToken,
+  Timestamp,
+} from "./generated/server-message";
 export type { EditOp } from "./generated/client-message";
 export { SUBPROTOCOL } from "./generated/protocol";
 

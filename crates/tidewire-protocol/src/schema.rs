@@ -156,6 +156,7 @@ pub(crate) fn definitions(variants: &[VariantSchema]) -> Definitions {
         .with_transform(RecursiveTransform(explicit_any_value))
         .with_transform(RecursiveTransform(absent_not_null))
         .with_transform(RecursiveTransform(integer_range))
+        .with_transform(RecursiveTransform(plain_number))
         .into_generator();
     let refs: Vec<(&'static str, Value)> = variants
         .iter()
@@ -221,6 +222,22 @@ fn integer_range(schema: &mut Schema) {
     };
     object.remove("format");
     object.entry("maximum").or_insert(json!(maximum));
+}
+
+/// Drops schemars' `format` of floating-point numbers (`double`, `float`).
+///
+/// Like `uint32`, they are not formats of JSON Schema, and strict validators refuse the
+/// schema (Ajv: "unknown format \"double\""); a JSON number has one precision on the wire.
+fn plain_number(schema: &mut Schema) {
+    let Some(object) = schema.as_object_mut() else {
+        return;
+    };
+    if matches!(
+        object.get("format").and_then(Value::as_str),
+        Some("double" | "float")
+    ) {
+        object.remove("format");
+    }
 }
 
 /// Forbids `null` in the optional properties of an object schema.
