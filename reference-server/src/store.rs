@@ -231,27 +231,11 @@ impl Event {
             ViewTransition::Enter => (1, images.as_insert.as_ref()?),
             ViewTransition::Stay => return None,
         };
-        Some(self.narrowed_views[slot].get_or_init(|| {
-            let mut value = base.value.clone();
-            if let Some(event) = value.as_object_mut() {
-                if transition == ViewTransition::Leave {
-                    if let Some(before) = &self.before {
-                        event.insert(
-                            "full_document_before_change".into(),
-                            Value::Object(before.clone()),
-                        );
-                    }
-                }
-                event.insert(
-                    "view".into(),
-                    serde_json::to_value(transition).expect("transitions serialize"),
-                );
-            }
-            Variant {
-                frame_body: change_frame_body(&value.to_string()),
-                value,
-            }
-        }))
+        let pre_image = self
+            .before
+            .as_ref()
+            .filter(|_| transition == ViewTransition::Leave);
+        Some(self.narrowed_views[slot].get_or_init(|| labelled(base, pre_image, transition)))
     }
 
     /// The event as a view watch receives it for `transition`.
@@ -261,27 +245,32 @@ impl Event {
             ViewTransition::Stay => 1,
             ViewTransition::Leave => 2,
         };
-        self.views[slot].get_or_init(|| {
-            let mut value = self.variant(true).value.clone();
-            if let Some(event) = value.as_object_mut() {
-                let pre_image = transition == ViewTransition::Leave
-                    || (self.pre_image_beyond_leave && self.operation == OperationType::Update);
-                if let Some(before) = self.before.as_ref().filter(|_| pre_image) {
-                    event.insert(
-                        "full_document_before_change".into(),
-                        Value::Object(before.clone()),
-                    );
-                }
-                event.insert(
-                    "view".into(),
-                    serde_json::to_value(transition).expect("transitions serialize"),
-                );
-            }
-            Variant {
-                frame_body: change_frame_body(&value.to_string()),
-                value,
-            }
-        })
+        let pre_image = transition == ViewTransition::Leave
+            || (self.pre_image_beyond_leave && self.operation == OperationType::Update);
+        let pre_image = self.before.as_ref().filter(|_| pre_image);
+        self.views[slot].get_or_init(|| labelled(self.variant(true), pre_image, transition))
+    }
+}
+
+/// `base` as a view receives it: labelled with `transition`, with the record
+/// before the change when one is given.
+fn labelled(base: &Variant, pre_image: Option<&Object>, transition: ViewTransition) -> Variant {
+    let mut value = base.value.clone();
+    if let Some(event) = value.as_object_mut() {
+        if let Some(before) = pre_image {
+            event.insert(
+                "full_document_before_change".into(),
+                Value::Object(before.clone()),
+            );
+        }
+        event.insert(
+            "view".into(),
+            serde_json::to_value(transition).expect("transitions serialize"),
+        );
+    }
+    Variant {
+        frame_body: change_frame_body(&value.to_string()),
+        value,
     }
 }
 
