@@ -571,6 +571,18 @@ impl Store {
         self
     }
 
+    /// The reply to remember under the write's key, if it carries one: `reply` is given
+    /// the request's id and the position of the commit about to be made, the journal's
+    /// next entry.
+    fn kept_reply(
+        &self,
+        meta: &WriteMeta,
+        reply: impl FnOnce(RequestId, Position) -> ServerMessage,
+    ) -> Option<(Remember, Kept)> {
+        let position = self.position(self.head + 1);
+        meta.kept(|id| reply(id, position), now_ms())
+    }
+
     /// How long idempotency keys are remembered.
     pub fn with_idempotency_window(mut self, window: Duration) -> Store {
         self.keys = Keys::new(window);
@@ -728,18 +740,13 @@ impl Store {
                 format!("a record with _id {id:?} already exists"),
             ));
         }
-        // The commit about to be made is the next entry of the journal.
-        let position = self.position(self.head + 1);
-        let kept = meta.kept(
-            |id| {
-                ServerMessage::Created(Created {
-                    id,
-                    record: record.clone(),
-                    position: Some(position.clone()),
-                })
-            },
-            now_ms(),
-        );
+        let kept = self.kept_reply(meta, |id, position| {
+            ServerMessage::Created(Created {
+                id,
+                record: record.clone(),
+                position: Some(position),
+            })
+        });
         self.commit(
             OperationType::Insert,
             (database, collection, &id),
@@ -955,18 +962,13 @@ impl Store {
             updated_fields: set.clone(),
             removed_fields: removed,
         };
-        // The commit about to be made is the next entry of the journal.
-        let position = self.position(self.head + 1);
-        let kept = meta.kept(
-            |id| {
-                ServerMessage::Updated(Updated {
-                    id,
-                    record: record.clone(),
-                    position: Some(position.clone()),
-                })
-            },
-            now_ms(),
-        );
+        let kept = self.kept_reply(meta, |id, position| {
+            ServerMessage::Updated(Updated {
+                id,
+                record: record.clone(),
+                position: Some(position),
+            })
+        });
         self.commit(
             OperationType::Update,
             (database, collection, id),
@@ -992,18 +994,13 @@ impl Store {
         let Some(Value::Object(pre_image)) = self.get(database, collection, id).cloned() else {
             return Err(not_found(id));
         };
-        // The commit about to be made is the next entry of the journal.
-        let position = self.position(self.head + 1);
-        let kept = meta.kept(
-            |request| {
-                ServerMessage::Deleted(Deleted {
-                    id: request,
-                    record_id: id.to_string(),
-                    position: Some(position.clone()),
-                })
-            },
-            now_ms(),
-        );
+        let kept = self.kept_reply(meta, |request, position| {
+            ServerMessage::Deleted(Deleted {
+                id: request,
+                record_id: id.to_string(),
+                position: Some(position),
+            })
+        });
         self.commit(
             OperationType::Delete,
             (database, collection, id),
