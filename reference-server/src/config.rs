@@ -154,6 +154,12 @@ pub struct Faults {
     pub reveal_as_update: bool,
     /// Return a record hidden from the principal to `read` by `record_id`.
     pub read_hidden_by_id: bool,
+    /// Treat every `post` as new, whatever its idempotency key.
+    pub ignore_post_keys: bool,
+    /// Treat every `edit` as new, whatever its idempotency key.
+    pub ignore_edit_keys: bool,
+    /// Clamp `search` vector components beyond the bound instead of refusing them.
+    pub clamp_vector_components: bool,
 }
 
 /// Records to load into a collection when the server starts.

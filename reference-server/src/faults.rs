@@ -17,7 +17,7 @@ use parking_lot::Mutex;
 use serde_json::Value;
 use tidewire_protocol::{
     decode_client_message, ClientMessage, DecodeError, ErrorCode, RequestId, ServerMessage,
-    MAX_INTEGER,
+    MAX_INTEGER, MAX_VECTOR_COMPONENT,
 };
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
@@ -240,6 +240,18 @@ pub enum InjectedFault {
     RevealAsUpdate,
     /// `read` by `record_id` returns a record hidden from the principal.
     ReadHiddenById,
+    /// A repeated `post` with its idempotency key posts again.
+    IgnorePostKeys,
+    /// A repeated `edit` with its idempotency key is treated as a new edit.
+    IgnoreEditKeys,
+    /// Room messages lack `origin`.
+    OmitPostOrigin,
+    /// `document_edit` pushes lack `origin`.
+    OmitEditOrigin,
+    /// The `welcome` lacks `liveness`.
+    OmitLiveness,
+    /// A `search` vector component beyond the bound is clamped to it instead of refused.
+    ClampVectorComponents,
 }
 
 /// A name that is no fault of the catalogue.
@@ -356,6 +368,12 @@ impl InjectedFault {
         InjectedFault::HideWithoutDelete,
         InjectedFault::RevealAsUpdate,
         InjectedFault::ReadHiddenById,
+        InjectedFault::IgnorePostKeys,
+        InjectedFault::IgnoreEditKeys,
+        InjectedFault::OmitPostOrigin,
+        InjectedFault::OmitEditOrigin,
+        InjectedFault::OmitLiveness,
+        InjectedFault::ClampVectorComponents,
     ];
 
     /// The stable kebab-case name.
@@ -465,6 +483,12 @@ impl InjectedFault {
             InjectedFault::HideWithoutDelete => "hide-without-delete",
             InjectedFault::RevealAsUpdate => "reveal-as-update",
             InjectedFault::ReadHiddenById => "read-hidden-by-id",
+            InjectedFault::IgnorePostKeys => "ignore-post-keys",
+            InjectedFault::IgnoreEditKeys => "ignore-edit-keys",
+            InjectedFault::OmitPostOrigin => "omit-post-origin",
+            InjectedFault::OmitEditOrigin => "omit-edit-origin",
+            InjectedFault::OmitLiveness => "omit-liveness",
+            InjectedFault::ClampVectorComponents => "clamp-vector-components",
         }
     }
 
@@ -695,6 +719,14 @@ impl InjectedFault {
             InjectedFault::ReadHiddenById => {
                 "read by record_id returns a record hidden from the principal"
             }
+            InjectedFault::IgnorePostKeys => "a repeated post with its key posts again",
+            InjectedFault::IgnoreEditKeys => "a repeated edit with its key is a new edit",
+            InjectedFault::OmitPostOrigin => "room messages lack their origin",
+            InjectedFault::OmitEditOrigin => "document edits lack their origin",
+            InjectedFault::OmitLiveness => "the welcome lacks liveness",
+            InjectedFault::ClampVectorComponents => {
+                "a search vector component beyond the bound is clamped, not refused"
+            }
         }
     }
 
@@ -784,6 +816,19 @@ impl InjectedFault {
             InjectedFault::HideWithoutDelete => faults.hide_without_delete = true,
             InjectedFault::RevealAsUpdate => faults.reveal_as_update = true,
             InjectedFault::ReadHiddenById => faults.read_hidden_by_id = true,
+            InjectedFault::IgnorePostKeys => faults.ignore_post_keys = true,
+            InjectedFault::IgnoreEditKeys => faults.ignore_edit_keys = true,
+            InjectedFault::ClampVectorComponents => faults.clamp_vector_components = true,
+            InjectedFault::OmitPostOrigin
+            | InjectedFault::OmitEditOrigin
+            | InjectedFault::OmitLiveness => {
+                let inner = config.outbound_filter.take();
+                config.outbound_filter = Some(Arc::new(FaultFilter {
+                    fault: self,
+                    connections: Mutex::new(HashMap::new()),
+                    inner,
+                }));
+            }
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -1203,6 +1248,21 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
                 *seq = Value::from(seq.as_u64().unwrap_or(0) + 1);
             }
         }
+        (InjectedFault::OmitPostOrigin, "room_message") => {
+            if let Some(message) = frame["message"].as_object_mut() {
+                message.remove("origin");
+            }
+        }
+        (InjectedFault::OmitEditOrigin, "document_edit") => {
+            if let Some(edit) = frame.as_object_mut() {
+                edit.remove("origin");
+            }
+        }
+        (InjectedFault::OmitLiveness, "welcome") => {
+            if let Some(welcome) = frame.as_object_mut() {
+                welcome.remove("liveness");
+            }
+        }
         (InjectedFault::InvertedTyping, "typing") => {
             if let Some(active) = frame["active"].as_bool() {
                 frame["active"] = Value::Bool(!active);
@@ -1316,6 +1376,7 @@ pub(crate) fn decode_with_faults(
     depth: usize,
 ) -> Result<ClientMessage, DecodeError> {
     let decoding = faults.strict_integers
+        || faults.clamp_vector_components
         || faults.null_not_absent
         || faults.unbounded_integers
         || faults.empty_edit_applied
@@ -1334,6 +1395,19 @@ pub(crate) fn decode_with_faults(
                 .is_some_and(|n| n > MAX_INTEGER as f64);
             if past {
                 object.insert(member.into(), Value::from(MAX_INTEGER));
+            }
+        }
+    }
+    if faults.clamp_vector_components
+        && object.get("type").and_then(Value::as_str) == Some("search")
+    {
+        let components = object.get_mut("vector").and_then(Value::as_array_mut);
+        for component in components.into_iter().flatten() {
+            if let Some(x) = component
+                .as_f64()
+                .filter(|x| x.abs() > MAX_VECTOR_COMPONENT)
+            {
+                *component = Value::from(MAX_VECTOR_COMPONENT.copysign(x));
             }
         }
     }

@@ -1,9 +1,12 @@
-//! Idempotency keys of record writes (section 7.5). A write with a key is
+//! Idempotency keys of writes (section 7.5). A write with a key is
 //! remembered, with its reply, per principal for the announced window; a
 //! repeat of the same request gets that reply and applies nothing, and a
-//! different request under the same key is a `conflict`. The store checks and
-//! remembers under its write lock, and a data directory keeps the keys in the
-//! same transaction as the write, so a retry after a crash cannot apply twice.
+//! different request under the same key is a `conflict`. Each kind of write
+//! has a [`Keys`] of its own, kept by the owner of what it writes under that
+//! owner's lock: the store (record writes), the topics (publishes) and the
+//! rooms (posts, edits). A data directory keeps the keys of record writes and
+//! posts in the same transaction as the write, so a retry after a crash
+//! cannot apply twice.
 
 use std::collections::{HashMap, VecDeque};
 use std::time::Duration;

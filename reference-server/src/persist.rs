@@ -35,6 +35,11 @@ const ROOM_MESSAGES: TableDefinition<(&str, &str), &str> = TableDefinition::new(
 const ROOM_POSTED: TableDefinition<&str, u64> = TableDefinition::new("room_posted");
 /// (principal, idempotency key) -> [`Kept`] JSON: the remembered record writes.
 const IDEMPOTENCY: TableDefinition<(&str, &str), &str> = TableDefinition::new("idempotency");
+/// (principal, idempotency key) -> [`Kept`] JSON: the remembered room posts, a
+/// kind of their own (section 7.5), kept with the history they wrote to.
+const POST_KEYS: TableDefinition<(&str, &str), &str> = TableDefinition::new("post_idempotency");
+
+type KeysTable = TableDefinition<'static, (&'static str, &'static str), &'static str>;
 
 const FILE_NAME: &str = "tidewire.redb";
 
@@ -95,6 +100,8 @@ pub(crate) struct Recovered {
     pub rooms: BTreeMap<String, (u64, Vec<ChatMessage>)>,
     /// The remembered idempotency keys, oldest first.
     pub keys: Vec<(Remember, Kept)>,
+    /// The remembered keys of room posts, oldest first.
+    pub post_keys: Vec<(Remember, Kept)>,
 }
 
 /// An open data directory, shared by the store and the rooms.
@@ -132,6 +139,7 @@ impl Disk {
             txn.open_table(ROOM_MESSAGES)?;
             txn.open_table(ROOM_POSTED)?;
             txn.open_table(IDEMPOTENCY)?;
+            txn.open_table(POST_KEYS)?;
             let mut counters = txn.open_table(COUNTERS)?;
             let mut meta = txn.open_table(META)?;
             let existing = meta.get("epoch")?.map(|e| e.value().to_string());
@@ -183,24 +191,6 @@ impl Disk {
                 .1
                 .push(serde_json::from_str(message.value())?);
         }
-        let mut keys = Vec::new();
-        // A directory written before keys were kept has no table yet.
-        if let Ok(table) = txn.open_table(IDEMPOTENCY) {
-            for row in table.iter()? {
-                let (name, kept) = row?;
-                let (principal, key) = name.value();
-                let kept: Kept = serde_json::from_str(kept.value())?;
-                keys.push((
-                    Remember {
-                        principal: principal.to_string(),
-                        key: key.to_string(),
-                        fingerprint: kept.fingerprint.clone(),
-                    },
-                    kept,
-                ));
-            }
-        }
-        keys.sort_by_key(|(_, kept)| kept.at_ms);
         Ok(Recovered {
             epoch,
             fresh,
@@ -208,7 +198,8 @@ impl Disk {
             records,
             journal,
             rooms,
-            keys,
+            keys: read_keys(&txn, IDEMPOTENCY)?,
+            post_keys: read_keys(&txn, POST_KEYS)?,
         })
     }
 
@@ -241,18 +232,7 @@ impl Disk {
                 journal.remove(old)?;
             }
             txn.open_table(COUNTERS)?.insert("head", position)?;
-            // In the write's own transaction: a key is remembered exactly
-            // when its write is durable.
-            let mut keys = txn.open_table(IDEMPOTENCY)?;
-            for (principal, key) in forgotten {
-                keys.remove((principal.as_str(), key.as_str()))?;
-            }
-            if let Some((write, kept)) = kept {
-                keys.insert(
-                    (write.principal.as_str(), write.key.as_str()),
-                    serde_json::to_string(kept)?.as_str(),
-                )?;
-            }
+            write_keys(&txn, IDEMPOTENCY, kept, forgotten)?;
         }
         txn.commit()?;
         Ok(())
@@ -260,16 +240,20 @@ impl Disk {
 
     /// Forgets keys older than the window outside a write (at start).
     pub fn forget_keys(&self, forgotten: &[KeyName]) -> Result<(), StorageError> {
+        self.forget_in(IDEMPOTENCY, forgotten)
+    }
+
+    /// Forgets keys of room posts older than the window outside a post (at start).
+    pub fn forget_post_keys(&self, forgotten: &[KeyName]) -> Result<(), StorageError> {
+        self.forget_in(POST_KEYS, forgotten)
+    }
+
+    fn forget_in(&self, table: KeysTable, forgotten: &[KeyName]) -> Result<(), StorageError> {
         if forgotten.is_empty() {
             return Ok(());
         }
         let txn = self.begin()?;
-        {
-            let mut keys = txn.open_table(IDEMPOTENCY)?;
-            for (principal, key) in forgotten {
-                keys.remove((principal.as_str(), key.as_str()))?;
-            }
-        }
+        write_keys(&txn, table, None, forgotten)?;
         txn.commit()?;
         Ok(())
     }
@@ -291,13 +275,15 @@ impl Disk {
     }
 
     /// Commits a room message with the room's new message count, and removes
-    /// the messages the history bound drops (which may include this one).
+    /// the messages the history bound drops (which may include this one);
+    /// remembers the post's key and forgets the expired ones.
     pub fn post(
         &self,
         room: &str,
         posted: u64,
         message: &ChatMessage,
         dropped: &[&str],
+        (kept, forgotten): (Option<&(Remember, Kept)>, &[KeyName]),
     ) -> Result<(), StorageError> {
         let txn = self.begin()?;
         {
@@ -310,6 +296,7 @@ impl Disk {
                 messages.remove((room, *old))?;
             }
             txn.open_table(ROOM_POSTED)?.insert(room, posted)?;
+            write_keys(&txn, POST_KEYS, kept, forgotten)?;
         }
         txn.commit()?;
         Ok(())
@@ -330,6 +317,53 @@ impl Disk {
         txn.commit()?;
         Ok(())
     }
+}
+
+/// Forgets the `forgotten` keys of `table` and remembers `kept`, in the write's
+/// own transaction: a key is remembered exactly when its write is durable.
+fn write_keys(
+    txn: &WriteTransaction,
+    table: KeysTable,
+    kept: Option<&(Remember, Kept)>,
+    forgotten: &[KeyName],
+) -> Result<(), StorageError> {
+    let mut keys = txn.open_table(table)?;
+    for (principal, key) in forgotten {
+        keys.remove((principal.as_str(), key.as_str()))?;
+    }
+    if let Some((write, kept)) = kept {
+        keys.insert(
+            (write.principal.as_str(), write.key.as_str()),
+            serde_json::to_string(kept)?.as_str(),
+        )?;
+    }
+    Ok(())
+}
+
+/// The remembered keys of `table`, oldest first.
+fn read_keys(
+    txn: &redb::ReadTransaction,
+    table: KeysTable,
+) -> Result<Vec<(Remember, Kept)>, StorageError> {
+    let mut keys = Vec::new();
+    // A directory written before keys of this kind were kept has no table yet.
+    if let Ok(table) = txn.open_table(table) {
+        for row in table.iter()? {
+            let (name, kept) = row?;
+            let (principal, key) = name.value();
+            let kept: Kept = serde_json::from_str(kept.value())?;
+            keys.push((
+                Remember {
+                    principal: principal.to_string(),
+                    key: key.to_string(),
+                    fingerprint: kept.fingerprint.clone(),
+                },
+                kept,
+            ));
+        }
+    }
+    keys.sort_by_key(|(_, kept)| kept.at_ms);
+    Ok(keys)
 }
 
 #[cfg(test)]

@@ -14,9 +14,11 @@ use tidewire_protocol::{
 
 use crate::auth::Action;
 use crate::fanout::shared_frame;
+use crate::idempotency::{Kept, Keys, Remember};
 use crate::outbound::{Conn, Outbound};
 use crate::persist::{Disk, StorageError};
 use crate::quota::{retry_after_ms, SlidingWindow};
+use crate::store::{now_ms, WriteMeta};
 use crate::util::{error, error_with, invalid_at, now_timestamp};
 use crate::variant::{Choices, StreamKind};
 
@@ -60,6 +62,7 @@ pub(crate) struct RoomFaults {
     pub history_after_inclusive: bool,
     pub document_position_behind: bool,
     pub forward_history_never_has_more: bool,
+    pub accept_reused_keys: bool,
 }
 
 impl Room {
@@ -115,6 +118,11 @@ pub(crate) struct Rooms {
     /// The epoch of documents, which are kept in memory only: the run's.
     document_epoch: String,
     faults: RoomFaults,
+    /// The idempotency keys of recent posts, kept with the history.
+    post_keys: Keys,
+    /// The idempotency keys of recent edits. Documents are kept in memory
+    /// only, and so are their keys.
+    edit_keys: Keys,
 }
 
 fn not_a_member(room: &str) -> ErrorBody {
@@ -158,6 +166,32 @@ impl Rooms {
             choices,
             post_rate: None,
             faults: RoomFaults::default(),
+            post_keys: Keys::new(Duration::ZERO),
+            edit_keys: Keys::new(Duration::ZERO),
+        }
+    }
+
+    /// How long the keys of posts and edits are remembered.
+    pub fn with_idempotency_window(mut self, window: Duration) -> Rooms {
+        self.post_keys = Keys::new(window);
+        self.edit_keys = Keys::new(window);
+        self
+    }
+
+    /// The reply to repeat for a write whose key `keys` remember; `None` when
+    /// the write is new, or repeats a key of another request under the
+    /// `accept-reused-keys` fault.
+    fn recall(
+        keys: &Keys,
+        meta: &WriteMeta,
+        accept_reused_keys: bool,
+    ) -> Result<Option<ServerMessage>, ErrorBody> {
+        let Some((write, id)) = &meta.remember else {
+            return Ok(None);
+        };
+        match keys.recall(write, id, now_ms()) {
+            Err(reused) if reused.code == ErrorCode::Conflict && accept_reused_keys => Ok(None),
+            other => other,
         }
     }
 
@@ -226,7 +260,12 @@ impl Rooms {
         mut self,
         disk: Arc<Disk>,
         rooms: impl IntoIterator<Item = (String, (u64, Vec<ChatMessage>))>,
+        post_keys: Vec<(Remember, Kept)>,
     ) -> Result<Rooms, StorageError> {
+        for (write, kept) in post_keys {
+            self.post_keys.insert(&write, kept);
+        }
+        disk.forget_post_keys(&self.post_keys.expire(now_ms()))?;
         for (name, (posted, history)) in rooms {
             let over = history.len().saturating_sub(self.history_bound);
             let dropped: Vec<&str> = history[..over]
@@ -353,15 +392,25 @@ impl Rooms {
     }
 
     /// Appends to history and sends `room_message` to every member, the author
-    /// included. `reply` runs first so the author sees `posted` before the push.
+    /// included. The author's reply, built by `reply`, is queued first so the
+    /// author sees `posted` before the push. Returns the reply and whether it
+    /// was queued: a post that repeats an earlier one by its idempotency key
+    /// posts nothing, and its reply, the earlier one's, is not.
     pub fn post(
         &mut self,
         room: &Name,
         conn: u64,
         body: &Value,
-        reply: impl FnOnce(&str, &Timestamp, &Position),
-    ) -> Result<(), ErrorBody> {
+        meta: &WriteMeta,
+        reply: impl FnOnce(&str, &Timestamp, &Position) -> ServerMessage,
+    ) -> Result<(ServerMessage, bool), ErrorBody> {
         let (_, author) = self.participant(room, conn)?;
+        // Before the post rate: a repeat posts nothing, so it uses none of it.
+        let now = now_ms();
+        let forgotten = self.post_keys.expire(now);
+        if let Some(repeat) = Self::recall(&self.post_keys, meta, self.faults.accept_reused_keys)? {
+            return Ok((repeat, false));
+        }
         let posted = self.rooms.get(room.as_str()).map_or(0, |r| r.posted) + 1;
         let position = self.position(posted);
         let state = self
@@ -394,7 +443,14 @@ impl Rooms {
             body: body.clone(),
             sent_at,
             position: Some(position),
+            origin: meta.origin.clone(),
         };
+        let answer = reply(
+            &message.message_id,
+            &message.sent_at,
+            message.position.as_ref().expect("set above"),
+        );
+        let kept = meta.kept(|_| answer.clone(), now);
         // Durable before the reply and the broadcast, like record writes.
         if let Some(disk) = &self.disk {
             let over = (state.history.len() + 1).saturating_sub(self.history_bound);
@@ -407,17 +463,25 @@ impl Rooms {
             if over > state.history.len() {
                 dropped.push(&message.message_id);
             }
-            disk.post(room, posted, &message, &dropped).map_err(|err| {
+            disk.post(
+                room,
+                posted,
+                &message,
+                &dropped,
+                (kept.as_ref(), &forgotten),
+            )
+            .map_err(|err| {
                 tracing::error!(%err, "a room message could not be made durable");
                 error(ErrorCode::Internal, "the message could not be made durable")
             })?;
         }
         state.posted = posted;
-        reply(
-            &message.message_id,
-            &message.sent_at,
-            message.position.as_ref().expect("set above"),
-        );
+        if let Some((write, kept)) = kept {
+            self.post_keys.insert(&write, kept);
+        }
+        if let Some(member) = state.member(conn) {
+            member.conn.reply(Outbound::message(&answer));
+        }
         state.history.push_back(message.clone());
         while state.history.len() > self.history_bound {
             state.history.pop_front();
@@ -428,7 +492,7 @@ impl Rooms {
             server_time: None,
         });
         state.broadcast(room, &push, None);
-        Ok(())
+        Ok((answer, true))
     }
 
     pub fn typing(&self, room: &Name, conn: u64, active: bool) -> Result<(), ErrorBody> {
@@ -497,7 +561,11 @@ impl Rooms {
         Ok((page.iter().map(|m| (*m).clone()).collect(), has_more))
     }
 
-    /// Applies `ops` when `version` is current; returns the new version.
+    /// Applies `ops` when `version` is current; returns the reply `reply`
+    /// builds from the new version and position. An edit that repeats an
+    /// earlier one by its idempotency key applies nothing and gets the earlier
+    /// one's reply.
+    #[allow(clippy::too_many_arguments)]
     pub fn edit(
         &mut self,
         room: &Name,
@@ -505,8 +573,16 @@ impl Rooms {
         document: &Name,
         version: u64,
         ops: &[EditOp],
-    ) -> Result<(u64, Position), ErrorBody> {
+        meta: &WriteMeta,
+        reply: impl FnOnce(u64, Position) -> ServerMessage,
+    ) -> Result<ServerMessage, ErrorBody> {
         let (_, author) = self.participant(room, conn)?;
+        // Before the version check: a repeat names the version it was made against.
+        let now = now_ms();
+        self.edit_keys.expire(now);
+        if let Some(repeat) = Self::recall(&self.edit_keys, meta, self.faults.accept_reused_keys)? {
+            return Ok(repeat);
+        }
         let document_epoch = self.document_epoch.clone();
         let state = self
             .rooms
@@ -574,9 +650,14 @@ impl Rooms {
             ops: ops.to_vec(),
             server_time: None,
             position: Some(position.clone()),
+            origin: meta.origin.clone(),
         });
+        let answer = reply(version, position);
+        if let Some((write, kept)) = meta.kept(|_| answer.clone(), now) {
+            self.edit_keys.insert(&write, kept);
+        }
         state.broadcast(room, &push, Some(conn));
-        Ok((version, position))
+        Ok(answer)
     }
 
     pub fn document(

@@ -79,13 +79,19 @@ impl State {
         let room_post_rate = config
             .room_post_rate
             .filter(|_| !config.faults.ignore_room_post_rate);
-        let rooms = Rooms::new(config.room_history, choices.clone()).with_post_rate(room_post_rate);
+        let rooms = Rooms::new(config.room_history, choices.clone())
+            .with_post_rate(room_post_rate)
+            .with_idempotency_window(config.idempotency_window);
         let (store, rooms, fresh) = match &config.data_dir {
             None => (store, rooms, true),
             Some(dir) => {
                 let (disk, mut recovered) = Disk::open(dir)?;
                 let store = store.recover(disk.clone(), &mut recovered)?;
-                let rooms = rooms.recover(disk, std::mem::take(&mut recovered.rooms))?;
+                let rooms = rooms.recover(
+                    disk,
+                    std::mem::take(&mut recovered.rooms),
+                    std::mem::take(&mut recovered.post_keys),
+                )?;
                 (store, rooms, recovered.fresh)
             }
         };
@@ -100,6 +106,7 @@ impl State {
                 history_after_inclusive: faults.history_after_inclusive,
                 document_position_behind: faults.document_position_behind,
                 forward_history_never_has_more: faults.forward_history_never_has_more,
+                accept_reused_keys: faults.accept_reused_keys,
             },
         );
         let topics = Topics::new(

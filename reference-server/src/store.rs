@@ -528,7 +528,7 @@ pub(crate) struct WriteMeta {
 
 impl WriteMeta {
     /// The reply to remember with the key, when there is one.
-    fn kept(
+    pub fn kept(
         &self,
         reply: impl FnOnce(RequestId) -> ServerMessage,
         at_ms: u64,

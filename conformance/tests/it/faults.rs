@@ -297,6 +297,18 @@ const CATCHERS: &[(InjectedFault, &str)] = &[
     ),
     (InjectedFault::RevealAsUpdate, "watch.authz.hide-and-reveal"),
     (InjectedFault::ReadHiddenById, "records.authz.read-narrowed"),
+    (InjectedFault::IgnorePostKeys, "rooms.idempotency.repeat"),
+    (InjectedFault::IgnoreEditKeys, "collab.idempotency.repeat"),
+    (InjectedFault::OmitPostOrigin, "rooms.idempotency.repeat"),
+    (InjectedFault::OmitEditOrigin, "collab.idempotency.repeat"),
+    (
+        InjectedFault::OmitLiveness,
+        "core.session.absent-without-parameters",
+    ),
+    (
+        InjectedFault::ClampVectorComponents,
+        "vector.search.invalid-request",
+    ),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

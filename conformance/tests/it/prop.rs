@@ -163,7 +163,7 @@ fn prop_finds_an_accepted_stale_edit() {
 
 #[test]
 fn prop_finds_a_member_kept_after_its_connection_dropped() {
-    finds_and_shrinks("keep-dropped-member");
+    finds_and_shrinks_with("keep-dropped-member", 4, 300, 30);
 }
 
 #[test]
@@ -198,7 +198,7 @@ fn prop_finds_a_heartbeat_later_than_announced() {
 
 #[test]
 fn prop_finds_a_forward_history_page_that_repeats_its_cursor() {
-    finds_and_shrinks_with("history-after-inclusive", 6, 300, 30);
+    finds_and_shrinks_with("history-after-inclusive", 4, 300, 30);
 }
 
 #[test]
@@ -228,7 +228,7 @@ fn prop_finds_a_history_page_missing_its_oldest_message() {
 
 #[test]
 fn prop_finds_a_dropped_member_reported_as_having_left() {
-    finds_and_shrinks("wrong-leave-reason");
+    finds_and_shrinks_with("wrong-leave-reason", 4, 300, 30);
 }
 
 /// A rule that relates frames to each other (ids increasing) is checked on

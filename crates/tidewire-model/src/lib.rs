@@ -202,6 +202,21 @@ pub enum Op {
         min: Option<i64>,
         ns: Vec<i64>,
     },
+    /// A `post` carrying the idempotency key `idem`: from a small set, so
+    /// that the same post is repeated and a key meets another post.
+    KeyedPost {
+        room: u8,
+        n: i64,
+        idem: u8,
+    },
+    /// An `edit` carrying the idempotency key `idem`, against the version the
+    /// edit remembered under that key was made against when it is the same
+    /// edit (a repeat), else against the current version.
+    KeyedEdit {
+        room: u8,
+        text: char,
+        idem: u8,
+    },
 }
 
 impl Op {
@@ -257,6 +272,14 @@ impl Op {
             ],
             Op::HistoryForward { .. } => &["TW-RECOVER-3", "TW-RECOVER-8", "TW-RECOVER-9"],
             Op::ResumeTopic { .. } => &["TW-RECOVER-1", "TW-RECOVER-2"],
+            Op::KeyedPost { .. } => &["TW-ROOM-9", "TW-IDEM-1", "TW-IDEM-2", "TW-IDEM-3"],
+            Op::KeyedEdit { .. } => &[
+                "TW-COLLAB-2",
+                "TW-COLLAB-3",
+                "TW-IDEM-1",
+                "TW-IDEM-2",
+                "TW-IDEM-3",
+            ],
         }
     }
 
@@ -774,6 +797,24 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
                 .prop_map(|(coll, key, n, idem)| Op::KeyedCreate { coll, key, n, idem })
                 .boxed(),
         ));
+    }
+    if announced.idempotency_window_ms.is_some() && has(Profile::Rooms) {
+        ops.push((
+            2,
+            (0..ROOMS, 0..3i64, 0..3u8)
+                .prop_map(|(room, n, idem)| Op::KeyedPost { room, n, idem })
+                .boxed(),
+        ));
+        if has(Profile::Collab) {
+            // Two keys and two texts: a repeat needs the same edit under the
+            // same key from a participant, so the choices are kept few.
+            ops.push((
+                3,
+                (0..ROOMS, prop::char::range('a', 'b'), 0..2u8)
+                    .prop_map(|(room, text, idem)| Op::KeyedEdit { room, text, idem })
+                    .boxed(),
+            ));
+        }
     }
     if announced.narrow_token && has(Profile::Auth) && has(Profile::Records) {
         ops.push((

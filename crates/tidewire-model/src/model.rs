@@ -113,6 +113,12 @@ struct Model {
     /// anonymous principal): the request without `id`, and the reply pattern
     /// with `id` left out.
     keys: BTreeMap<u8, (Value, Value)>,
+    /// Idempotency keys of successful posts, a kind of their own: the
+    /// request without `id`, and the reply pattern with `id` left out.
+    post_keys: BTreeMap<u8, (Value, Value)>,
+    /// Idempotency keys of successful edits: as `post_keys`, and the version
+    /// the edit was made against, which a repeat names again.
+    edit_keys: BTreeMap<u8, (Value, Value, u64)>,
 }
 
 fn typed(message: impl Into<ClientMessage>) -> Value {
@@ -221,6 +227,14 @@ impl Model {
             "principal": ANY_STRING(),
             "role": role_name(role),
             "display_name": display_name,
+        })
+    }
+
+    /// The `origin` a push of `conn`'s write names (TW-IDEM-3).
+    fn origin(&self, conn: usize, key: Option<&str>) -> Value {
+        json!({
+            "connection_id": format!("${{{}}}", self.cid_var(conn)),
+            "idempotency_key": key.map_or(json!({"$absent": true}), |key| json!(key)),
         })
     }
 
@@ -418,6 +432,12 @@ impl Model {
                 text,
             } => self.apply_edit(conn, &id, *r, *stale, *text),
             Op::GetDocument { room: r } => self.apply_get_document(conn, &id, *r),
+            Op::KeyedPost { room: r, n, idem } => self.apply_keyed_post(conn, &id, *r, *n, *idem),
+            Op::KeyedEdit {
+                room: r,
+                text,
+                idem,
+            } => self.apply_keyed_edit(conn, &id, *r, *text, *idem),
             Op::History {
                 room: r,
                 before,
@@ -548,9 +568,9 @@ fn op_profile(op: &Op) -> Profile {
         Op::Publish { .. } => Publish::PROFILE,
         Op::Join { .. } => Join::PROFILE,
         Op::Leave { .. } => Leave::PROFILE,
-        Op::Post { .. } => Post::PROFILE,
+        Op::Post { .. } | Op::KeyedPost { .. } => Post::PROFILE,
         Op::Typing { .. } => Typing::PROFILE,
-        Op::Edit { .. } => Edit::PROFILE,
+        Op::Edit { .. } | Op::KeyedEdit { .. } => Edit::PROFILE,
         Op::GetDocument { .. } => GetDocument::PROFILE,
         Op::History { .. } => History::PROFILE,
         Op::Search { .. } => tidewire_protocol::Search::PROFILE,
@@ -692,6 +712,89 @@ mod tests {
             reused[0].1[0]["error"]["details"]["idempotency_key"],
             "${nonce}-i0"
         );
+    }
+
+    #[test]
+    fn a_repeated_keyed_post_gets_its_reply_posts_nothing_and_names_its_origin() {
+        let join = Op::Join {
+            room: 0,
+            observer: false,
+            display_name: None,
+        };
+        let post = |n: i64| Op::KeyedPost {
+            room: 0,
+            n,
+            idem: 0,
+        };
+        let suite = suite(
+            2,
+            &[
+                (0, join.clone()),
+                (1, join),
+                (0, post(1)),
+                (1, post(1)),
+                (1, post(2)),
+            ],
+        );
+        // The first post reaches both members, naming its connection and key.
+        let first = expected_after(&suite, "q2");
+        assert_eq!(first.len(), 2, "{first:#?}");
+        let pushed = &first[1].1[0];
+        assert_eq!(pushed["type"], "room_message");
+        assert_eq!(
+            pushed["message"]["origin"]["idempotency_key"],
+            "${nonce}-p0"
+        );
+        let repeat = expected_after(&suite, "q3");
+        assert_eq!(repeat.len(), 1, "{repeat:#?}");
+        assert_eq!(repeat[0].1[0]["type"], "posted");
+        assert_eq!(repeat[0].1[0]["id"], "q3");
+        let reused = expected_after(&suite, "q4");
+        assert_eq!(reused.len(), 1, "{reused:#?}");
+        assert_eq!(reused[0].1[0]["error"]["code"], "conflict");
+    }
+
+    #[test]
+    fn a_repeated_keyed_edit_names_its_first_version_and_applies_nothing() {
+        let join = Op::Join {
+            room: 0,
+            observer: false,
+            display_name: None,
+        };
+        let edit = |text| Op::KeyedEdit {
+            room: 0,
+            text,
+            idem: 0,
+        };
+        let suite = suite(
+            2,
+            &[
+                (0, join.clone()),
+                (1, join),
+                (0, edit('a')),
+                (1, edit('a')),
+                (1, edit('b')),
+            ],
+        );
+        let sent = |id: &str| {
+            steps(&suite)
+                .iter()
+                .find(|s| s["json"]["id"] == id)
+                .expect("the request is sent")["json"]
+                .clone()
+        };
+        assert_eq!(sent("q3")["version"], 0);
+        assert_eq!(sent("q4")["version"], 1);
+        let first = expected_after(&suite, "q2");
+        assert_eq!(first.len(), 2, "{first:#?}");
+        assert_eq!(first[1].1[0]["type"], "document_edit");
+        assert_eq!(first[1].1[0]["origin"]["idempotency_key"], "${nonce}-e0");
+        let repeat = expected_after(&suite, "q3");
+        assert_eq!(repeat.len(), 1, "{repeat:#?}");
+        assert_eq!(repeat[0].1[0]["type"], "edit_applied");
+        assert_eq!(repeat[0].1[0]["version"], 1);
+        let reused = expected_after(&suite, "q4");
+        assert_eq!(reused[0].1[0]["error"]["code"], "conflict");
     }
 
     #[test]

@@ -407,6 +407,10 @@ fn member(connection_id: &str, principal: &str, role: Role) -> Member {
 fn chat(message_id: &str, author: Member, body: Value, sent_at: &str, seq: u64) -> ChatMessage {
     ChatMessage {
         message_id: message_id.into(),
+        origin: Some(Origin {
+            connection_id: author.connection_id.clone(),
+            idempotency_key: None,
+        }),
         author,
         body,
         sent_at: at(sent_at),
@@ -658,6 +662,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 id: id("m1"),
                 room: name("lobby"),
                 body: json!({ "text": "Hello, everyone" }),
+                idempotency_key: Some(IdempotencyKey("5d1c-lobby-hello".into())),
             },
         ),
         example(
@@ -720,6 +725,7 @@ pub fn client_examples() -> Vec<Example<ClientMessage>> {
                 document: name("notes"),
                 version: 7,
                 ops: ops(),
+                idempotency_key: Some(IdempotencyKey("8b2e-notes-7".into())),
             },
         ),
         example(
@@ -1208,13 +1214,19 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
             "A message posted to a room.",
             RoomMessage {
                 room: name("lobby"),
-                message: chat(
-                    "m-000121",
-                    ada(),
-                    json!({ "text": "Hello, everyone" }),
-                    "2026-01-24T10:30:03.000Z",
-                    121,
-                ),
+                message: ChatMessage {
+                    origin: Some(Origin {
+                        connection_id: "c-1".into(),
+                        idempotency_key: Some(IdempotencyKey("5d1c-lobby-hello".into())),
+                    }),
+                    ..chat(
+                        "m-000121",
+                        ada(),
+                        json!({ "text": "Hello, everyone" }),
+                        "2026-01-24T10:30:03.000Z",
+                        121,
+                    )
+                },
                 server_time: Some(at("2026-01-24T10:30:01.000Z")),
             },
         ),
@@ -1276,6 +1288,10 @@ pub fn server_examples() -> Vec<Example<ServerMessage>> {
                 ops: ops(),
                 server_time: Some(at("2026-01-24T10:30:01.000Z")),
                 position: pos("d3", 8),
+                origin: Some(Origin {
+                    connection_id: "c-1".into(),
+                    idempotency_key: Some(IdempotencyKey("8b2e-notes-7".into())),
+                }),
             },
         ),
         example(

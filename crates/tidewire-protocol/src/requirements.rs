@@ -28,7 +28,7 @@ use crate::Profile;
 /// endpoints that bind a database or collection, which apply with the profiles
 /// whose requests name one; `VIEW` names the live views of section 8.3, an option
 /// of `watch`; `END` the ends of section 5.9, which concern every connection;
-/// `IDEM` the idempotent writes of section 7.5, an option of `records`.
+/// `IDEM` the idempotent writes of section 7.5, an option of the profiles that write.
 pub const PREFIXES: [(&str, &str); 31] = [
     ("CORE", "core"),
     ("AUTH", "auth"),
@@ -79,7 +79,15 @@ pub const APPLIES_WITH: [(&str, &[Profile]); 6] = [
     ),
     ("view", &[Profile::Watch]),
     ("end", &[Profile::Core]),
-    ("idempotency", &[Profile::Records]),
+    (
+        "idempotency",
+        &[
+            Profile::Records,
+            Profile::Topics,
+            Profile::Rooms,
+            Profile::Collab,
+        ],
+    ),
 ];
 
 /// The requirement level, from the RFC 2119 key word of the sentence.

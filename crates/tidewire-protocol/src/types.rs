@@ -563,6 +563,9 @@ pub struct ChatMessage {
     /// The message's position in the room's stream.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<Position>,
+    /// Who posted it, so that a writer recognises its own posts.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// One operation of a collaborative edit. Positions and lengths count Unicode scalar values.

@@ -3,6 +3,7 @@
 
 use tidewire_protocol::{Document, Edit, EditApplied, ErrorBody, GetDocument, ServerMessage};
 
+use super::records::write_meta;
 use super::{Caller, Reply};
 use crate::auth::Action;
 use crate::session::Session;
@@ -23,16 +24,29 @@ pub(super) fn edit(session: &Session, caller: &Caller, edit: &Edit) -> Result<Re
     } else {
         edit.version
     };
-    let (version, position) = rooms.edit(&edit.room, conn, &edit.document, base, &edit.ops)?;
-    drop(rooms);
-    Ok(ServerMessage::EditApplied(EditApplied {
-        id: edit.id.clone(),
-        room: edit.room.clone(),
-        document: edit.document.clone(),
-        version,
-        position: Some(position),
-    })
-    .into())
+    let key = edit
+        .idempotency_key
+        .as_ref()
+        .filter(|_| !session.state.config.faults.ignore_edit_keys);
+    let meta = write_meta(session, caller, &edit.id, key, edit);
+    let reply = rooms.edit(
+        &edit.room,
+        conn,
+        &edit.document,
+        base,
+        &edit.ops,
+        &meta,
+        |version, position| {
+            ServerMessage::EditApplied(EditApplied {
+                id: edit.id.clone(),
+                room: edit.room.clone(),
+                document: edit.document.clone(),
+                version,
+                position: Some(position),
+            })
+        },
+    )?;
+    Ok(reply.into())
 }
 
 pub(super) fn get_document(

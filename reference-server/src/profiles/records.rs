@@ -46,7 +46,7 @@ pub(super) fn create(
 }
 
 /// The origin of a write and, when it carries a key, what to remember.
-fn write_meta(
+pub(super) fn write_meta(
     session: &Session,
     caller: &Caller,
     id: &RequestId,

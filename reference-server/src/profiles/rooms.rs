@@ -6,6 +6,7 @@ use tidewire_protocol::{
     Posted, ServerMessage, Typing,
 };
 
+use super::records::write_meta;
 use super::{Caller, Reply};
 use crate::auth::Action;
 use crate::outbound::Outbound;
@@ -84,29 +85,29 @@ pub(super) fn leave(session: &mut Session, leave: &Leave) -> Result<Reply, Error
 
 pub(super) fn post(session: &Session, caller: &Caller, post: &Post) -> Result<Reply, ErrorBody> {
     caller.require(Action::Join, &post.room, "posting to")?;
-    let mut reply = None;
+    let key = post
+        .idempotency_key
+        .as_ref()
+        .filter(|_| !session.state.config.faults.ignore_post_keys);
+    let meta = write_meta(session, caller, &post.id, key, post);
     // Queued under the rooms lock, so the author sees `posted` before its
     // own `room_message` push.
-    session.state.rooms.lock().post(
+    let (message, queued) = session.state.rooms.lock().post(
         &post.room,
         session.conn.num,
         &post.body,
+        &meta,
         |message_id, sent_at, position| {
-            let message = ServerMessage::Posted(Posted {
+            ServerMessage::Posted(Posted {
                 id: post.id.clone(),
                 room: post.room.clone(),
                 message_id: message_id.to_string(),
                 sent_at: sent_at.clone(),
                 position: Some(position.clone()),
-            });
-            session.conn.reply(Outbound::message(&message));
-            reply = Some(message);
+            })
         },
     )?;
-    Ok(Reply {
-        message: reply.expect("post replies when it succeeds"),
-        queued: true,
-    })
+    Ok(Reply { message, queued })
 }
 
 pub(super) fn typing(

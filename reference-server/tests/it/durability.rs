@@ -101,6 +101,9 @@ struct Lost;
 struct Peer {
     ws: WebSocketStream<MaybeTlsStream<TcpStream>>,
     next_id: u64,
+    /// Push types passed over like heartbeats, for a peer that causes pushes
+    /// it does not look at.
+    passed_over: &'static [&'static str],
 }
 
 impl Peer {
@@ -109,7 +112,11 @@ impl Peer {
             .await
             .expect("handshake in time")
             .expect("upgrade succeeds");
-        let mut peer = Peer { ws, next_id: 0 };
+        let mut peer = Peer {
+            ws,
+            next_id: 0,
+            passed_over: &[],
+        };
         let welcome = peer.next().await.expect("welcome before any kill");
         assert_eq!(welcome["type"], "welcome", "{welcome}");
         peer
@@ -124,7 +131,8 @@ impl Peer {
             match frame {
                 Some(Ok(Message::Text(text))) => {
                     let value: Value = serde_json::from_str(&text).expect("server sends JSON");
-                    if value["type"] != "heartbeat" {
+                    let kind = value["type"].as_str().unwrap_or_default();
+                    if kind != "heartbeat" && !self.passed_over.contains(&kind) {
                         return Ok(value);
                     }
                 }
@@ -156,6 +164,25 @@ impl Peer {
             watch["resume_after"] = json!(token);
         }
         self.request(watch).await
+    }
+
+    /// Every message of `room`'s history, oldest first, a page at a time.
+    async fn room_history(&mut self, room: &str) -> Vec<Value> {
+        let mut messages: Vec<Value> = Vec::new();
+        loop {
+            let mut history = json!({"type": "history", "room": room, "limit": 500});
+            if let Some(oldest) = messages.first() {
+                history["before"] = oldest["message_id"].clone();
+            }
+            let reply = self.request(history).await.expect("the server is up");
+            assert_eq!(reply["type"], "history_page", "{reply}");
+            let mut page = reply["messages"].as_array().unwrap().clone();
+            page.append(&mut messages);
+            messages = page;
+            if reply["has_more"] != true {
+                return messages;
+            }
+        }
     }
 
     /// Every record of the collection, a page at a time.
@@ -792,6 +819,8 @@ enum KeyedOp {
     Create { seq: u64 },
     /// One of the client's records: applied twice, it would answer `not_found`.
     Delete { seq: u64, id: String },
+    /// A message to the client's room: applied twice, it would be kept twice.
+    Post { seq: u64 },
 }
 
 /// A client whose every write carries an idempotency key and which, after a
@@ -804,6 +833,8 @@ struct KeyedWriter {
     live: Vec<(u64, String)>,
     acknowledged: usize,
     in_flight: Option<KeyedOp>,
+    /// The client's acknowledged posts: (seq, message_id).
+    posted: Vec<(u64, String)>,
 }
 
 impl KeyedWriter {
@@ -818,11 +849,36 @@ impl KeyedWriter {
                 "type": "delete", "database": DB, "collection": COLL, "record_id": id,
                 "idempotency_key": format!("{}-delete-{seq}", self.name),
             }),
+            KeyedOp::Post { seq } => json!({
+                "type": "post", "room": self.room(),
+                "body": {"writer": self.name, "seq": seq},
+                "idempotency_key": format!("{}-post-{seq}", self.name),
+            }),
         }
     }
 
+    /// The room only this client posts to and is a member of, so that the
+    /// only pushes its connection gets are its own room messages.
+    fn room(&self) -> String {
+        format!("crash-{}", self.name)
+    }
+
+    /// Joins the client's room on a new connection; `Lost` when the server died first.
+    async fn join(&self, peer: &mut Peer) -> Result<(), Lost> {
+        peer.passed_over = &["room_message"];
+        let joined = peer
+            .request(json!({"type": "join", "room": self.room()}))
+            .await?;
+        assert_eq!(joined["type"], "joined", "{joined}");
+        Ok(())
+    }
+
     fn next_op(&mut self) -> KeyedOp {
-        if self.live.is_empty() || self.rng.u32(0..10) < 7 {
+        let roll = self.rng.u32(0..10);
+        if roll < 3 {
+            self.next_seq += 1;
+            KeyedOp::Post { seq: self.next_seq }
+        } else if self.live.is_empty() || roll < 8 {
             self.next_seq += 1;
             KeyedOp::Create { seq: self.next_seq }
         } else {
@@ -845,6 +901,11 @@ impl KeyedWriter {
                 assert_eq!(reply["record_id"], json!(id), "{reply}");
                 self.live.retain(|(live, _)| live != seq);
             }
+            KeyedOp::Post { seq } => {
+                assert_eq!(reply["type"], "posted", "{op:?}: {reply}");
+                let id = reply["message_id"].as_str().unwrap().to_string();
+                self.posted.push((*seq, id));
+            }
         }
         self.acknowledged += 1;
     }
@@ -857,8 +918,12 @@ impl KeyedWriter {
         Ok(())
     }
 
-    /// Sends the unacknowledged write again, then writes until the connection is lost.
+    /// Joins its room, sends the unacknowledged write again, then writes
+    /// until the connection is lost.
     async fn run(&mut self, peer: &mut Peer) {
+        if self.join(peer).await.is_err() {
+            return;
+        }
         if let Some(op) = self.in_flight.clone() {
             if self.send(peer, op).await.is_err() {
                 return;
@@ -889,11 +954,14 @@ async fn keyed_writes_retried_after_sigkill_apply_exactly_once() {
             live: Vec::new(),
             acknowledged: 0,
             in_flight: None,
+            posted: Vec::new(),
         })
         .collect();
     let mut retried = 0;
+    // Every post stays in history, so that a lost or doubled one shows.
+    let keep_every_post = ["--room-history", "1000000"];
     for round in 0..ROUNDS {
-        let server = Spawned::start(dir.path(), &[]).await;
+        let server = Spawned::start(dir.path(), &keep_every_post).await;
         let mut peers = Vec::new();
         for _ in 0..WRITERS {
             peers.push(Peer::connect(&server.url).await);
@@ -920,10 +988,12 @@ async fn keyed_writes_retried_after_sigkill_apply_exactly_once() {
         }
     }
 
-    // The last unacknowledged writes are retried once more, then the records tell.
-    let server = Spawned::start(dir.path(), &[]).await;
+    // The last unacknowledged writes are retried once more, then the records
+    // and room histories tell.
+    let server = Spawned::start(dir.path(), &keep_every_post).await;
     for writer in &mut writers {
         let mut peer = Peer::connect(&server.url).await;
+        writer.join(&mut peer).await.unwrap();
         if let Some(op) = writer.in_flight.clone() {
             writer.send(&mut peer, op).await.unwrap();
             retried += 1;
@@ -950,10 +1020,42 @@ async fn keyed_writes_retried_after_sigkill_apply_exactly_once() {
             "{}: every acknowledged write is stored once, and no retried one twice",
             writer.name
         );
+        // History is read by members only.
+        writer.join(&mut check).await.unwrap();
+        let mut kept: Vec<(u64, String)> = check
+            .room_history(&writer.room())
+            .await
+            .iter()
+            .map(|m| {
+                assert_eq!(m["body"]["writer"], json!(writer.name), "{m}");
+                (
+                    m["body"]["seq"].as_u64().unwrap(),
+                    m["message_id"].as_str().unwrap().to_string(),
+                )
+            })
+            .collect();
+        kept.sort();
+        let mut posted = writer.posted.clone();
+        posted.sort();
+        // The differences only: a writer makes hundreds of posts.
+        let extra: Vec<_> = kept.iter().filter(|m| !posted.contains(m)).collect();
+        let missing: Vec<_> = posted.iter().filter(|m| !kept.contains(m)).collect();
+        assert!(
+            kept.len() == posted.len() && extra.is_empty() && missing.is_empty(),
+            "{}: every acknowledged post is kept once, with the id its reply gave, and no \
+             retried one twice; {} kept, {} acknowledged; kept but not acknowledged: \
+             {extra:?}; acknowledged but not kept: {missing:?}",
+            writer.name,
+            kept.len(),
+            posted.len(),
+        );
     }
     let acknowledged: usize = writers.iter().map(|w| w.acknowledged).sum();
     assert!(acknowledged > ROUNDS, "writes happened between the kills");
-    println!("{ROUNDS} kills, {acknowledged} keyed writes acknowledged, {retried} retried");
+    let posts: usize = writers.iter().map(|w| w.posted.len()).sum();
+    println!(
+        "{ROUNDS} kills, {acknowledged} keyed writes acknowledged ({posts} posts), {retried} retried"
+    );
     server.kill().await;
 }
 /// Positions of the journal and of rooms live as long as the data directory;

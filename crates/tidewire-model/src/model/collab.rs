@@ -23,6 +23,7 @@ impl Model {
                 document: name(DOCUMENT.into()),
                 version: sent_version,
                 ops: ops.clone(),
+                idempotency_key: None,
             }),
             false,
         );
@@ -47,12 +48,103 @@ impl Model {
                     "document": DOCUMENT, "version": next,
                     "author": self.member(r, conn, role),
                     "ops": {"$literal": ops},
+                    "origin": self.origin(conn, None),
                 });
                 for (c, _) in self.members(r).to_vec() {
                     if c != conn {
                         self.expect(c, push.clone());
                     }
                 }
+            }
+        }
+    }
+
+    /// An edit with an idempotency key: from a non-participant `forbidden`
+    /// whatever its key; else a repeat of a remembered edit gets its reply and
+    /// applies nothing although its version is no longer current (TW-IDEM-1),
+    /// another edit under the key is a `conflict` naming the key (TW-IDEM-2),
+    /// and a new key edits as a plain edit at the current version, its pushes
+    /// naming it (TW-IDEM-3).
+    pub(super) fn apply_keyed_edit(&mut self, conn: usize, id: &str, r: u8, text: char, idem: u8) {
+        let idempotency_key = format!("{NONCE}-e{idem}");
+        let (version, content) = self.documents.get(&r).cloned().unwrap_or_default();
+        let ops = vec![EditOp::Insert {
+            position: 0,
+            text: text.to_string(),
+        }];
+        let request = |sent_version: u64| Edit {
+            id: request_id(id.to_string()),
+            room: name(room(r)),
+            document: name(DOCUMENT.into()),
+            version: sent_version,
+            ops: ops.clone(),
+            idempotency_key: Some(IdempotencyKey(idempotency_key.clone())),
+        };
+        let without_id = |edit: Edit| {
+            let mut fingerprint = typed(edit);
+            fingerprint
+                .as_object_mut()
+                .expect("messages are objects")
+                .remove("id");
+            fingerprint
+        };
+        let remembered = self.edit_keys.get(&idem).cloned();
+        // The same edit again names the version it was first made against.
+        let sent_version = remembered
+            .as_ref()
+            .filter(|(fingerprint, _, at)| *fingerprint == without_id(request(*at)))
+            .map_or(version, |(_, _, at)| *at);
+        self.send(conn, typed(request(sent_version)), false);
+        let role = match self.role_of(conn, r) {
+            None | Some(Role::Observer) => {
+                self.expect(conn, error(id, ErrorCode::Forbidden));
+                return;
+            }
+            Some(role) => role,
+        };
+        if let Some((fingerprint, reply, _)) = remembered {
+            if fingerprint == without_id(request(sent_version)) {
+                let mut reply = reply;
+                reply["id"] = json!(id);
+                self.expect(conn, reply);
+            } else {
+                self.expect(
+                    conn,
+                    error_with(
+                        id,
+                        ErrorCode::Conflict,
+                        json!({ "idempotency_key": idempotency_key }),
+                    ),
+                );
+            }
+            return;
+        }
+        let next = version + 1;
+        self.documents.insert(r, (next, format!("{text}{content}")));
+        let reply = json!({
+            "type": "edit_applied", "room": room(r), "document": DOCUMENT, "version": next,
+        });
+        self.edit_keys.insert(
+            idem,
+            (
+                without_id(request(sent_version)),
+                reply.clone(),
+                sent_version,
+            ),
+        );
+        let mut reply = reply;
+        reply["id"] = json!(id);
+        self.expect(conn, reply);
+        let push = json!({
+            "type": "document_edit", "room": room(r),
+            "document": DOCUMENT, "version": next,
+            "author": self.member(r, conn, role),
+            "ops": {"$literal": ops},
+            "origin": self.origin(conn, Some(&idempotency_key)),
+        });
+        for (c, _) in self.members(r).to_vec() {
+            if c != conn {
+                self.expect(c, push.clone());
             }
         }
     }

@@ -102,6 +102,7 @@ impl Model {
                 id: rid,
                 room: name(room(r)),
                 body: body.clone(),
+                idempotency_key: None,
             }),
             false,
         );
@@ -123,6 +124,7 @@ impl Model {
                     "author": self.member(r, conn, role),
                     "body": {"$literal": body},
                     "sent_at": format!("${{{at_var}}}"),
+                    "origin": self.origin(conn, None),
                 });
                 // The author's copy may arrive before the reply that captures
                 // what it must repeat; its form is still checked.
@@ -146,6 +148,90 @@ impl Model {
                 });
             }
         }
+    }
+
+    /// A post with an idempotency key: from a non-participant `forbidden`
+    /// whatever its key (the request would not be accepted); else a repeat
+    /// of a remembered post gets its reply and posts nothing (TW-IDEM-1),
+    /// another post under the key is a `conflict` (TW-IDEM-2), and a new key
+    /// posts as a plain post, its pushes and history naming it (TW-IDEM-3).
+    pub(super) fn apply_keyed_post(&mut self, conn: usize, id: &str, r: u8, n: i64, idem: u8) {
+        let idempotency_key = format!("{NONCE}-p{idem}");
+        let body = json!({"n": n});
+        let request = Post {
+            id: request_id(id.to_string()),
+            room: name(room(r)),
+            body: body.clone(),
+            idempotency_key: Some(IdempotencyKey(idempotency_key.clone())),
+        };
+        let mut fingerprint = typed(request.clone());
+        fingerprint
+            .as_object_mut()
+            .expect("messages are objects")
+            .remove("id");
+        self.send(conn, typed(request), false);
+        let role = match self.role_of(conn, r) {
+            None | Some(Role::Observer) => {
+                self.expect(conn, error(id, ErrorCode::Forbidden));
+                return;
+            }
+            Some(role) => role,
+        };
+        if let Some((remembered, reply)) = self.post_keys.get(&idem).cloned() {
+            if remembered == fingerprint {
+                let mut reply = reply;
+                reply["id"] = json!(id);
+                self.expect(conn, reply);
+            } else {
+                self.expect(
+                    conn,
+                    error_with(
+                        id,
+                        ErrorCode::Conflict,
+                        json!({ "idempotency_key": idempotency_key }),
+                    ),
+                );
+            }
+            return;
+        }
+        let id_var = self.fresh_var(conn, "msg");
+        let at_var = self.fresh_var(conn, "sent");
+        let reply = json!({
+            "type": "posted", "room": room(r),
+            "message_id": format!("${{{id_var}}}"),
+            "sent_at": format!("${{{at_var}}}"),
+        });
+        self.post_keys.insert(idem, (fingerprint, reply));
+        self.expect(
+            conn,
+            json!({
+                "type": "posted", "id": id, "room": room(r),
+                "message_id": {"$type": "string", "$capture": id_var},
+                "sent_at": captured_timestamp(&at_var),
+            }),
+        );
+        let kept = json!({
+            "message_id": format!("${{{id_var}}}"),
+            "author": self.member(r, conn, role),
+            "body": {"$literal": body},
+            "sent_at": format!("${{{at_var}}}"),
+            "origin": self.origin(conn, Some(&idempotency_key)),
+        });
+        // As for a plain post, the author's copy may come before the reply.
+        let mut own = kept.clone();
+        own["message_id"] = ANY_STRING();
+        own["sent_at"] = timestamp();
+        for (c, _) in self.members(r).to_vec() {
+            let message = if c == conn { &own } else { &kept };
+            self.expect(
+                c,
+                json!({"type": "room_message", "room": room(r), "message": message}),
+            );
+        }
+        self.history.entry(r).or_default().push(RoomMessage {
+            id_var,
+            pattern: kept,
+        });
     }
 
     /// A page of the room's history: the newest `limit` (default 50) of the

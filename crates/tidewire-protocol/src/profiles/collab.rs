@@ -32,6 +32,10 @@ pub struct Edit {
         )
     )]
     pub ops: Vec<EditOp>,
+    /// Makes a retry safe: a repeat with the same key within the announced
+    /// `welcome.idempotency_window_ms` gets the original reply and applies nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Reads a room's shared document (profile collab). Replied to with `document`.
@@ -73,6 +77,9 @@ pub struct DocumentEdit {
     /// The document's position after the edit.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position: Option<Position>,
+    /// Who made the edit, so that a writer recognises its own edits.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub origin: Option<Origin>,
 }
 
 /// The reply to `get_document`. A document never edited has version 0 and empty content.

@@ -46,6 +46,10 @@ pub struct Post {
         proptest(strategy = "crate::arbitrary::json()")
     )]
     pub body: Value,
+    /// Makes a retry safe: a repeat with the same key within the announced
+    /// `welcome.idempotency_window_ms` gets the original reply and applies nothing.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub idempotency_key: Option<IdempotencyKey>,
 }
 
 /// Shows or clears this member's typing indicator (profile rooms). Replied to with `ack`.

@@ -103,6 +103,7 @@ fn room_message_and_document_edit() {
             body: json!({"text": "Hello, everyone!"}),
             sent_at: Timestamp("2026-01-24T10:30:02.000Z".into()),
             position: None,
+            origin: None,
         },
         server_time: None,
     });
@@ -123,6 +124,7 @@ fn room_message_and_document_edit() {
         ],
         server_time: None,
         position: None,
+        origin: None,
     });
     insta::assert_json_snapshot!("room_message", room_message);
     insta::assert_json_snapshot!("document_edit", edit);
