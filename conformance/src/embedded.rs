@@ -92,6 +92,10 @@ fn base(variant: Variant) -> Config {
     }
 }
 
+/// How long after a case starts its `jwt_expiring` expires: the expiry cases
+/// wait for it, and it leaves ample time to open their connections first.
+const EXPIRING_TOKEN_TTL: Duration = Duration::from_millis(1500);
+
 /// The collection whose records the `xerr_url` application validates.
 const VALIDATED_COLLECTION: &str = "xerr-validated";
 
@@ -150,6 +154,17 @@ fn jwt(secret: &[u8], subject: &str, expires_in_secs: i64) -> String {
         secret,
         &json!({ "sub": subject, "scope": "*", "exp": now + expires_in_secs }),
     )
+}
+
+/// A JWT that expires `ttl` from now to the millisecond: a NumericDate may
+/// have a fraction (RFC 7519, section 2), and a whole second's rounding would
+/// leave anywhere from no time to a whole second more.
+fn jwt_expiring_in(secret: &[u8], subject: &str, ttl: Duration) -> String {
+    let now = SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default();
+    let exp = (now + ttl).as_millis() as f64 / 1000.0;
+    encode_hs256(secret, &json!({ "sub": subject, "scope": "*", "exp": exp }))
 }
 
 impl Embedded {
@@ -270,6 +285,9 @@ impl Embedded {
             // Another server no other case uses, so that a case can tell the
             // total of connections from the gauge (stats.metrics.connections-total).
             ("metrics_url", base()),
+            // A server no other case writes to, so that a read reflects its
+            // case's own last write (resume.pos.read-then-watch).
+            ("positions_url", base()),
             // A connection rate a case reaches with four handshakes, on a
             // server no other case uses: the rate counts every handshake
             // from the runner's address.
@@ -369,12 +387,15 @@ impl Embedded {
         })
     }
 
-    /// `jwt_expiring`, minted as each case starts to expire two to three
-    /// seconds later: a run variable fixed at the start of the run would have
-    /// expired before a late case used it.
+    /// `jwt_expiring`, minted as each case starts to expire
+    /// [`EXPIRING_TOKEN_TTL`] later: a run variable fixed at the start of the
+    /// run would have expired before a late case used it.
     fn fresh_vars() -> FreshVars {
         FreshVars::new(vec!["jwt_expiring".to_string()], || {
-            BTreeMap::from([("jwt_expiring".to_string(), jwt(JWT_SECRET, "jwt-admin", 3))])
+            BTreeMap::from([(
+                "jwt_expiring".to_string(),
+                jwt_expiring_in(JWT_SECRET, "jwt-admin", EXPIRING_TOKEN_TTL),
+            )])
         })
     }
 

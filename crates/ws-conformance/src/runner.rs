@@ -2,7 +2,8 @@
 
 use crate::conn::{Conn, ConnectError, End, Limits, Next, Payload, Received};
 use crate::engine;
-use crate::fixture::{LoadedCase, Suite};
+use crate::expr::Count;
+use crate::fixture::{LoadedCase, Step, Suite};
 use crate::report::{
     Baseline, CaseReport, Coverage, Report, Requirements, Status, Transcript, FAILURE_STRING_LIMIT,
 };
@@ -403,6 +404,46 @@ impl Plan<'_> {
     }
 }
 
+/// What a wait of unknown length is taken to cost when ordering cases: one
+/// computed from the server's announced values (a heartbeat, a token's
+/// lifetime) is typically the longest step of its case.
+const COMPUTED_WAIT_MS: u64 = 1000;
+
+/// How long a case will spend waiting on timers rather than on replies,
+/// judged from its steps alone: silences and sleeps last their whole length,
+/// and a step given its own timeout or close bound awaits something the
+/// server sends on a timer. A reply awaited under the default timeout costs
+/// nothing here, since it comes as fast as the server answers.
+fn expected_wait_ms(case: &LoadedCase) -> u64 {
+    let length = |count: Option<&Count>| match count {
+        None => 0,
+        Some(count) => count.fixed().unwrap_or(COMPUTED_WAIT_MS),
+    };
+    case.case
+        .steps
+        .iter()
+        .map(|step| match step {
+            Step::ExpectSilence(s) => length(Some(&s.for_ms)),
+            Step::Wait(w) => length(Some(&w.ms)),
+            Step::Expect(e) => length(e.timeout_ms.as_ref()),
+            Step::ExpectAll(e) => length(e.timeout_ms.as_ref()),
+            Step::ExpectRepeated(e) => length(e.timeout_ms.as_ref()),
+            Step::ExpectClose(e) => length(e.within_ms.as_ref()),
+            _ => 0,
+        })
+        .fold(0, u64::saturating_add)
+}
+
+/// The plan's cases in the order to start them, with their plan index: the
+/// longest waits first, as a run's wall time is bounded below by its last
+/// long case to start, and many short cases fill the slots around them.
+/// Cases of equal expected wait keep their order in the plan.
+fn longest_first<'p, 'a>(cases: &'p [Planned<'a>]) -> Vec<(usize, &'p Planned<'a>)> {
+    let mut order: Vec<(usize, &Planned)> = cases.iter().enumerate().collect();
+    order.sort_by_key(|(_, planned)| std::cmp::Reverse(expected_wait_ms(planned.case)));
+    order
+}
+
 /// Progress notifications, e.g. for a terminal reporter.
 pub trait Observer {
     fn started(&mut self, _case: &LoadedCase, _running: usize, _done: usize, _total: usize) {}
@@ -545,7 +586,7 @@ impl Runner {
         let plan = self.plan_claimed(suites, claimed.as_deref())?;
 
         let mut schedule = Schedule::new(&self.options, plan.cases.len());
-        let mut pending = plan.cases.iter().enumerate();
+        let mut pending = longest_first(&plan.cases).into_iter();
         let mut running = FuturesUnordered::new();
         let jobs = self.options.jobs.max(1);
         loop {

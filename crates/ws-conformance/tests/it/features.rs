@@ -504,3 +504,64 @@ async fn every_case_run_gets_a_fresh_nonce_unless_one_is_given() {
     let given = run(&url, &suites, options(&[("nonce", "fixed")])).await;
     assert_fail(common::verdicts::case(&given, "nonce.a"), 3, "fixed");
 }
+
+/// Records the order in which cases start.
+#[derive(Default)]
+struct StartOrder(Vec<String>);
+
+impl ws_conformance::Observer for StartOrder {
+    fn started(
+        &mut self,
+        case: &ws_conformance::fixture::LoadedCase,
+        _: usize,
+        _: usize,
+        _: usize,
+    ) {
+        self.0.push(case.case.id.clone());
+    }
+}
+
+#[tokio::test]
+async fn cases_that_wait_longest_start_first_and_report_in_file_order() {
+    let url = named("main").await;
+    let case = |id: &str, steps: serde_json::Value| serde_json::json!({ "id": id, "title": id, "requirements": [], "profile": "core", "steps": steps });
+    let open = serde_json::json!({ "step": "open" });
+    let text = serde_json::json!({
+        "cases": [
+            case("answers-at-once", serde_json::json!([open])),
+            case("waits-on-a-computed-timer", serde_json::json!([
+                open, { "step": "expect_silence", "for_ms": "10 + 10", "match": { "id": 99 } }
+            ])),
+            case("listens-a-while", serde_json::json!([
+                open, { "step": "expect_silence", "for_ms": 30 }, { "step": "wait", "ms": 70 }
+            ])),
+            case("sleeps-briefly", serde_json::json!([open, { "step": "wait", "ms": 10 }])),
+        ]
+    });
+    let suites = vec![parse_suite(Path::new("order.json"), &text.to_string(), None).unwrap()];
+    let runner = Runner::new(RunOptions {
+        jobs: 1,
+        ..options(&[])
+    });
+    let mut order = StartOrder::default();
+    let report = runner.run_with(&url, &suites, &mut order).await.unwrap();
+    assert_eq!(
+        order.0,
+        [
+            "waits-on-a-computed-timer",
+            "listens-a-while",
+            "sleeps-briefly",
+            "answers-at-once"
+        ]
+    );
+    let reported: Vec<&str> = report.cases.iter().map(|c| c.id.as_str()).collect();
+    assert_eq!(
+        reported,
+        [
+            "answers-at-once",
+            "waits-on-a-computed-timer",
+            "listens-a-while",
+            "sleeps-briefly"
+        ]
+    );
+}
