@@ -401,7 +401,11 @@ impl CaseRun<'_> {
                         e.conn
                     ))
                     .expecting(&pattern.json())),
-                    Pulled::Frame(frame) => self.check_match(&pattern, &frame),
+                    Pulled::Frame(frame) => {
+                        // Frames passed over on the way change `${ignored.<conn>}`.
+                        let pattern = e.pattern.resolve(&self.vars).map_err(StepError::new)?;
+                        self.check_match(&pattern, &frame)
+                    }
                 }
             }
             Step::ExpectAll(e) => self.expect_all(e).await,
@@ -547,6 +551,7 @@ impl CaseRun<'_> {
         // A message cut short by the last connection's end is not continued.
         slot.joined.clear();
         slot.pieces = 0;
+        self.vars.insert(format!("ignored.{name}"), Value::from(0));
         let result =
             tokio::time::timeout(wait, Conn::connect(request, limits, &self.options.tls)).await;
         match result {
@@ -974,6 +979,7 @@ impl CaseRun<'_> {
             };
             if let Some(frame) = slot.pending.pop_front() {
                 if self.ignored(name, &frame) {
+                    self.count_ignored(name);
                     continue;
                 }
                 return Ok(Pulled::Frame(frame));
@@ -994,6 +1000,7 @@ impl CaseRun<'_> {
                     let at = received.at;
                     let (frame, ignored) = self.accept(name, received)?;
                     if ignored {
+                        self.count_ignored(name);
                         continue;
                     }
                     match self.join_piece(name, &frame)? {
@@ -1008,6 +1015,7 @@ impl CaseRun<'_> {
                             if !ignored {
                                 return Ok(Pulled::Frame(frame));
                             }
+                            self.count_ignored(name);
                         }
                     }
                 }
@@ -1126,6 +1134,18 @@ impl CaseRun<'_> {
             });
         }
         Ok((frame, ignored))
+    }
+
+    /// Keeps `${ignored.<conn>}` at the number of frames the connection's ignore
+    /// rules have passed over, so that a case can bound a count the server keeps
+    /// of what it sent (a heartbeat the server counted arrived before the reply
+    /// that reports the count, so it was passed over before that reply).
+    fn count_ignored(&mut self, name: &str) {
+        let count = self
+            .vars
+            .entry(format!("ignored.{name}"))
+            .or_insert(Value::from(0));
+        *count = Value::from(count.as_u64().unwrap_or(0) + 1);
     }
 
     fn ignored(&self, name: &str, frame: &Frame) -> bool {

@@ -499,3 +499,45 @@ async fn an_open_step_bounds_the_message_size() {
     let report = run(&url, &suites, options()).await;
     assert_fail(case(&report, "bounded"), 3, "over the 100-byte limit");
 }
+
+#[tokio::test]
+async fn ignored_frames_are_counted_per_connection_before_the_reply_is_matched() {
+    let url = format!("ws://{}/", crate::common::jsonrpc().await);
+    let scatter = |id: u32, count: u32| json!({"step": "send", "json": {"jsonrpc": "2.0", "id": id, "method": "scatter", "params": {"count": count}}});
+    let items_ignored = json!({"step": "open", "ignore": [{"method": "item"}]});
+    let suites = suite(&[
+        (
+            "counted",
+            json!([
+                items_ignored,
+                scatter(1, 4),
+                {"step": "expect", "match": {"id": 1, "result": {"sent": {"$eq": "${ignored.main}"}}}},
+                scatter(2, 2),
+                {"step": "expect", "match": {"id": 2, "result": {"sent": {"$eq": "${ignored.main} - 4"}}}}
+            ]),
+        ),
+        (
+            "reset-by-reopening",
+            json!([
+                items_ignored,
+                scatter(1, 3),
+                {"step": "expect", "match": {"id": 1}},
+                {"step": "reconnect"},
+                scatter(2, 2),
+                {"step": "expect", "match": {"id": 2, "result": {"sent": {"$eq": "${ignored.main}"}}}}
+            ]),
+        ),
+        (
+            "miscounted",
+            json!([
+                items_ignored,
+                scatter(1, 4),
+                {"step": "expect", "match": {"id": 1, "result": {"sent": {"$eq": "${ignored.main} + 1"}}}}
+            ]),
+        ),
+    ]);
+    let report = run(&url, &suites, options()).await;
+    assert_pass(case(&report, "counted"));
+    assert_pass(case(&report, "reset-by-reopening"));
+    assert_fail(case(&report, "miscounted"), 3, "sent");
+}
