@@ -154,6 +154,10 @@ pub struct Faults {
     pub reveal_as_update: bool,
     /// Return a record hidden from the principal to `read` by `record_id`.
     pub read_hidden_by_id: bool,
+    /// Close a binary frame with 1007 instead of 1003.
+    pub binary_closes_invalid_payload: bool,
+    /// Decode frames one level deeper than `max_nesting_depth`.
+    pub nesting_one_deeper: bool,
 }
 
 /// Records to load into a collection when the server starts.

@@ -240,6 +240,14 @@ pub enum InjectedFault {
     RevealAsUpdate,
     /// `read` by `record_id` returns a record hidden from the principal.
     ReadHiddenById,
+    /// A binary frame closes the connection with 1007, the code of invalid UTF-8.
+    BinaryClosesInvalidPayload,
+    /// `stats` counts `messages_in` without the `get_stats` frame it answers.
+    StatsOmitOwnRequest,
+    /// A frame one level deeper than `max_nesting_depth` is still decoded.
+    NestingOneDeeper,
+    /// An error for a missing or non-string `type` leaves out the frame's readable `id`.
+    TypeErrorWithoutId,
 }
 
 /// A name that is no fault of the catalogue.
@@ -356,6 +364,10 @@ impl InjectedFault {
         InjectedFault::HideWithoutDelete,
         InjectedFault::RevealAsUpdate,
         InjectedFault::ReadHiddenById,
+        InjectedFault::BinaryClosesInvalidPayload,
+        InjectedFault::StatsOmitOwnRequest,
+        InjectedFault::NestingOneDeeper,
+        InjectedFault::TypeErrorWithoutId,
     ];
 
     /// The stable kebab-case name.
@@ -465,6 +477,10 @@ impl InjectedFault {
             InjectedFault::HideWithoutDelete => "hide-without-delete",
             InjectedFault::RevealAsUpdate => "reveal-as-update",
             InjectedFault::ReadHiddenById => "read-hidden-by-id",
+            InjectedFault::BinaryClosesInvalidPayload => "binary-closes-invalid-payload",
+            InjectedFault::StatsOmitOwnRequest => "stats-omit-own-request",
+            InjectedFault::NestingOneDeeper => "nesting-one-deeper",
+            InjectedFault::TypeErrorWithoutId => "type-error-without-id",
         }
     }
 
@@ -695,6 +711,16 @@ impl InjectedFault {
             InjectedFault::ReadHiddenById => {
                 "read by record_id returns a record hidden from the principal"
             }
+            InjectedFault::BinaryClosesInvalidPayload => {
+                "a binary frame closes with 1007, not 1003"
+            }
+            InjectedFault::StatsOmitOwnRequest => {
+                "stats count messages_in without the get_stats frame they answer"
+            }
+            InjectedFault::NestingOneDeeper => "frames one level over max_nesting_depth are served",
+            InjectedFault::TypeErrorWithoutId => {
+                "the error for a missing or non-string type lacks the readable id"
+            }
         }
     }
 
@@ -784,6 +810,10 @@ impl InjectedFault {
             InjectedFault::HideWithoutDelete => faults.hide_without_delete = true,
             InjectedFault::RevealAsUpdate => faults.reveal_as_update = true,
             InjectedFault::ReadHiddenById => faults.read_hidden_by_id = true,
+            InjectedFault::BinaryClosesInvalidPayload => {
+                faults.binary_closes_invalid_payload = true
+            }
+            InjectedFault::NestingOneDeeper => faults.nesting_one_deeper = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -809,7 +839,9 @@ impl InjectedFault {
             | InjectedFault::StatsLimitsDiffer
             | InjectedFault::ErrorWithoutRetry
             | InjectedFault::ZeroAnnounced
-            | InjectedFault::UntypedErrorDetails => {
+            | InjectedFault::UntypedErrorDetails
+            | InjectedFault::StatsOmitOwnRequest
+            | InjectedFault::TypeErrorWithoutId => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -1128,6 +1160,22 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
                 if let Some(total) = frame.pointer_mut("/server/connections_total") {
                     *total = open;
                 }
+            }
+        }
+        (InjectedFault::StatsOmitOwnRequest, "stats") => {
+            for pointer in ["/server/messages_in", "/connection/messages_in"] {
+                if let Some(slot) = frame.pointer_mut(pointer) {
+                    if let Some(n) = slot.as_u64() {
+                        *slot = Value::from(n.saturating_sub(1));
+                    }
+                }
+            }
+        }
+        (InjectedFault::TypeErrorWithoutId, "error")
+            if frame.pointer("/error/details/path") == Some(&Value::from("type")) =>
+        {
+            if let Some(error) = frame.as_object_mut() {
+                error.remove("id");
             }
         }
         (InjectedFault::StatsLimitsDiffer, "stats") => {

@@ -70,7 +70,8 @@ impl Session {
     pub fn handle_text(&mut self, text: &str) {
         self.conn.messages_in.fetch_add(1, Ordering::Relaxed);
         self.state.messages_in.fetch_add(1, Ordering::Relaxed);
-        let depth = self.state.config.max_nesting_depth as usize;
+        let depth = self.state.config.max_nesting_depth as usize
+            + usize::from(self.state.config.faults.nesting_one_deeper);
         if let Some(rate) = &mut self.rate {
             match rate.check(Instant::now()) {
                 Verdict::Allow => {}

@@ -297,6 +297,19 @@ const CATCHERS: &[(InjectedFault, &str)] = &[
     ),
     (InjectedFault::RevealAsUpdate, "watch.authz.hide-and-reveal"),
     (InjectedFault::ReadHiddenById, "records.authz.read-narrowed"),
+    (
+        InjectedFault::BinaryClosesInvalidPayload,
+        "bad.frame.binary",
+    ),
+    (
+        InjectedFault::StatsOmitOwnRequest,
+        "stats.get.fresh-connection",
+    ),
+    (InjectedFault::NestingOneDeeper, "bad.nesting.boundary"),
+    (
+        InjectedFault::TypeErrorWithoutId,
+        "bad.type.missing-or-not-string",
+    ),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.
