@@ -158,6 +158,10 @@ pub struct Faults {
     pub binary_closes_invalid_payload: bool,
     /// Decode frames one level deeper than `max_nesting_depth`.
     pub nesting_one_deeper: bool,
+    /// Grant one subscription more than `max_subscriptions`.
+    pub subscription_cap_one_over: bool,
+    /// Close for rate abuse only beyond three times the rate, not twice.
+    pub abuse_at_three_times: bool,
 }
 
 /// Records to load into a collection when the server starts.

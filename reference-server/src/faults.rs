@@ -248,6 +248,10 @@ pub enum InjectedFault {
     NestingOneDeeper,
     /// An error for a missing or non-string `type` leaves out the frame's readable `id`.
     TypeErrorWithoutId,
+    /// A connection is granted one subscription more than `max_subscriptions`.
+    SubscriptionCapOneOver,
+    /// Rate abuse closes a connection only beyond three times the rate, not twice.
+    AbuseAtThreeTimes,
 }
 
 /// A name that is no fault of the catalogue.
@@ -368,6 +372,8 @@ impl InjectedFault {
         InjectedFault::StatsOmitOwnRequest,
         InjectedFault::NestingOneDeeper,
         InjectedFault::TypeErrorWithoutId,
+        InjectedFault::SubscriptionCapOneOver,
+        InjectedFault::AbuseAtThreeTimes,
     ];
 
     /// The stable kebab-case name.
@@ -481,6 +487,8 @@ impl InjectedFault {
             InjectedFault::StatsOmitOwnRequest => "stats-omit-own-request",
             InjectedFault::NestingOneDeeper => "nesting-one-deeper",
             InjectedFault::TypeErrorWithoutId => "type-error-without-id",
+            InjectedFault::SubscriptionCapOneOver => "subscription-cap-one-over",
+            InjectedFault::AbuseAtThreeTimes => "abuse-at-three-times",
         }
     }
 
@@ -721,6 +729,12 @@ impl InjectedFault {
             InjectedFault::TypeErrorWithoutId => {
                 "the error for a missing or non-string type lacks the readable id"
             }
+            InjectedFault::SubscriptionCapOneOver => {
+                "a connection gets one subscription more than max_subscriptions"
+            }
+            InjectedFault::AbuseAtThreeTimes => {
+                "rate abuse closes only beyond three times the rate"
+            }
         }
     }
 
@@ -814,6 +828,8 @@ impl InjectedFault {
                 faults.binary_closes_invalid_payload = true
             }
             InjectedFault::NestingOneDeeper => faults.nesting_one_deeper = true,
+            InjectedFault::SubscriptionCapOneOver => faults.subscription_cap_one_over = true,
+            InjectedFault::AbuseAtThreeTimes => faults.abuse_at_three_times = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

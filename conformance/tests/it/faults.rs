@@ -310,6 +310,11 @@ const CATCHERS: &[(InjectedFault, &str)] = &[
         InjectedFault::TypeErrorWithoutId,
         "bad.type.missing-or-not-string",
     ),
+    (
+        InjectedFault::SubscriptionCapOneOver,
+        "limits.subscriptions.cap",
+    ),
+    (InjectedFault::AbuseAtThreeTimes, "limits.rate.abuse-closes"),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.
