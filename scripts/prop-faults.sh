@@ -52,8 +52,9 @@ run_one() {
 export -f run_one
 export BIN CASES OUT
 
-[[ -n ${REPORT_ONLY:-} ]] || for fault in "${faults[@]}"; do
-    for seed in $SEEDS; do
+# Seed by seed, so that a measurement cut short has as many seeds of every fault as it could.
+[[ -n ${REPORT_ONLY:-} ]] || for seed in $SEEDS; do
+    for fault in "${faults[@]}"; do
         echo "$fault $seed"
     done
 done | xargs -P "$JOBS" -L 1 bash -c 'run_one "$0" "$1"'
