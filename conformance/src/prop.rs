@@ -139,6 +139,7 @@ fn announced(
         max_nesting_depth: Some(welcome.limits.max_nesting_depth),
         max_subscriptions: Some(welcome.limits.max_subscriptions),
         limits_server: None,
+        stats_server: options.vars.contains_key("stats_url"),
     })
 }
 

@@ -162,6 +162,8 @@ pub struct Faults {
     pub subscription_cap_one_over: bool,
     /// Close for rate abuse only beyond three times the rate, not twice.
     pub abuse_at_three_times: bool,
+    /// Count only watches in `stats.server.subscriptions`, not topic subscriptions.
+    pub stats_forget_topic_subscriptions: bool,
 }
 
 /// Records to load into a collection when the server starts.

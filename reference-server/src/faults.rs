@@ -252,6 +252,8 @@ pub enum InjectedFault {
     SubscriptionCapOneOver,
     /// Rate abuse closes a connection only beyond three times the rate, not twice.
     AbuseAtThreeTimes,
+    /// `stats.server.subscriptions` counts watches only, not topic subscriptions.
+    StatsForgetTopicSubscriptions,
 }
 
 /// A name that is no fault of the catalogue.
@@ -374,6 +376,7 @@ impl InjectedFault {
         InjectedFault::TypeErrorWithoutId,
         InjectedFault::SubscriptionCapOneOver,
         InjectedFault::AbuseAtThreeTimes,
+        InjectedFault::StatsForgetTopicSubscriptions,
     ];
 
     /// The stable kebab-case name.
@@ -489,6 +492,7 @@ impl InjectedFault {
             InjectedFault::TypeErrorWithoutId => "type-error-without-id",
             InjectedFault::SubscriptionCapOneOver => "subscription-cap-one-over",
             InjectedFault::AbuseAtThreeTimes => "abuse-at-three-times",
+            InjectedFault::StatsForgetTopicSubscriptions => "stats-forget-topic-subscriptions",
         }
     }
 
@@ -735,6 +739,9 @@ impl InjectedFault {
             InjectedFault::AbuseAtThreeTimes => {
                 "rate abuse closes only beyond three times the rate"
             }
+            InjectedFault::StatsForgetTopicSubscriptions => {
+                "stats count watches but not topic subscriptions among the server's subscriptions"
+            }
         }
     }
 
@@ -830,6 +837,9 @@ impl InjectedFault {
             InjectedFault::NestingOneDeeper => faults.nesting_one_deeper = true,
             InjectedFault::SubscriptionCapOneOver => faults.subscription_cap_one_over = true,
             InjectedFault::AbuseAtThreeTimes => faults.abuse_at_three_times = true,
+            InjectedFault::StatsForgetTopicSubscriptions => {
+                faults.stats_forget_topic_subscriptions = true
+            }
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

@@ -315,6 +315,10 @@ const CATCHERS: &[(InjectedFault, &str)] = &[
         "limits.subscriptions.cap",
     ),
     (InjectedFault::AbuseAtThreeTimes, "limits.rate.abuse-closes"),
+    (
+        InjectedFault::StatsForgetTopicSubscriptions,
+        "stats.get.server-totals-subscriptions-rooms",
+    ),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

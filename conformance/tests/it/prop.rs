@@ -329,3 +329,8 @@ fn prop_finds_rate_abuse_tolerated_beyond_twice_the_rate() {
 fn prop_finds_a_rate_abuse_close_without_its_delay() {
     finds_and_shrinks("close-without-delay");
 }
+
+#[test]
+fn prop_finds_server_stats_that_leave_out_topic_subscriptions() {
+    finds_and_shrinks("stats-forget-topic-subscriptions");
+}

@@ -45,6 +45,9 @@ pub struct Announced {
     /// The server of the run variable `limits_url`, when there is one: where
     /// limits small enough to reach within a case are tried.
     pub limits_server: Option<LimitsServer>,
+    /// Whether the run variable `stats_url` names a server no other client
+    /// uses, whose server-wide gauges a case can then predict.
+    pub stats_server: bool,
 }
 
 /// What the `limits_url` server announced in its `welcome`.
@@ -288,6 +291,13 @@ pub enum Op {
         messages: u32,
         window_ms: u64,
     },
+    /// On the `stats_url` server, `subscriptions` topic subscriptions and
+    /// `rooms` joins, each reading of the server's gauges exact relative to
+    /// the one taken before them, then released again.
+    ServerGauges {
+        subscriptions: u8,
+        rooms: u8,
+    },
 }
 
 impl Op {
@@ -363,6 +373,7 @@ impl Op {
             Op::Nesting { .. } => &["TW-CORE-14", "TW-CORE-21"],
             Op::SubscriptionCap { .. } => &["TW-LIMIT-6", "TW-CORE-30"],
             Op::RateAbuse { .. } => &["TW-LIMIT-3", "TW-CLOSE-1", "TW-CLOSE-2"],
+            Op::ServerGauges { .. } => &["TW-STATS-1"],
         }
     }
 
@@ -892,6 +903,19 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     ops.extend(bad_input_ops(announced));
     if has(Profile::Stats) {
         ops.push((2, Just(Op::Stats).boxed()));
+        if announced.stats_server {
+            let subscriptions = if has(Profile::Topics) { 0..3u8 } else { 0..1 };
+            let rooms = if has(Profile::Rooms) { 0..3u8 } else { 0..1 };
+            ops.push((
+                1,
+                (subscriptions, rooms)
+                    .prop_map(|(subscriptions, rooms)| Op::ServerGauges {
+                        subscriptions,
+                        rooms,
+                    })
+                    .boxed(),
+            ));
+        }
     }
     if has(Profile::Topics) {
         if let Some((endpoint, max)) = subscription_cap(announced) {
@@ -1121,6 +1145,13 @@ pub fn skipped_checks(profiles: &[Profile], announced: Announced) -> Vec<Skipped
             ),
         });
     }
+    if has(Profile::Stats) && !announced.stats_server {
+        skipped.push(SkippedCheck {
+            check: "server-wide stats gauges, exactly",
+            requirements: &["TW-STATS-1"],
+            reason: "no --var stats_url names a server no other client uses; get_stats is checked exactly for its connection and as bounds for the server".into(),
+        });
+    }
     match announced.max_nesting_depth {
         Some(depth) if (2..=NESTING_MAX_DEPTH).contains(&depth) => {}
         depth => skipped.push(SkippedCheck {
@@ -1265,6 +1296,7 @@ mod tests {
                     window_ms: 1000,
                 }),
             }),
+            stats_server: true,
         };
         let strategy = scenario(&Profile::ALL, 30, announced);
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);

@@ -49,3 +49,101 @@ impl Model {
         );
     }
 }
+
+impl Model {
+    /// Gauges of a server no other client uses (`stats_url`): each reading is
+    /// exact relative to the first, taken on the same connection, since this
+    /// connection makes every change in between. Connections are only
+    /// bounded: a connection of an earlier case may still be closing.
+    pub(super) fn apply_server_gauges(&mut self, id: &str, subscriptions: u8, rooms: u8) {
+        let name = format!("{id}-gauges");
+        self.steps.push(json!({
+            "step": "open",
+            "conn": name,
+            "url": "${stats_url}",
+            "subprotocols": ["tidewire.v1"],
+            "ignore": [{"type": "heartbeat"}],
+        }));
+        self.steps
+            .push(json!({"step": "expect", "conn": name, "match": {"type": "welcome"}}));
+        self.needs_stats_url = true;
+        let (subs_var, rooms_var) = (format!("{id}subs"), format!("{id}rooms"));
+        let mut sent = 0u64;
+        let mut request = |model: &mut Model, message: Value, reply: Value| {
+            sent += 1;
+            model.send_on(&name, message);
+            model
+                .steps
+                .push(json!({"step": "expect", "conn": name, "match": reply}));
+        };
+        let reading = |tag: &str, subs: u8, rooms: u8, sent: u64| {
+            let gauge = |var: &str, n: u8| {
+                if tag == "base" {
+                    json!({"$type": "integer", "$gte": 0, "$capture": var})
+                } else {
+                    json!({"$eq": format!("${{{var}}} + {n}")})
+                }
+            };
+            json!({
+                "type": "stats",
+                "id": format!("{id}-{tag}"),
+                "server": {
+                    "connections": {"$type": "integer", "$gte": 1},
+                    "subscriptions": gauge(&subs_var, subs),
+                    "rooms": gauge(&rooms_var, rooms),
+                },
+                "connection": {
+                    "subscriptions": subs,
+                    "rooms": rooms,
+                    "messages_in": sent,
+                },
+            })
+        };
+        let get = |tag: &str| json!({"type": "get_stats", "id": format!("{id}-{tag}")});
+        request(self, get("base"), reading("base", 0, 0, 1));
+        let mut captured = Vec::new();
+        for i in 0..subscriptions {
+            let var = format!("{id}g{i}");
+            request(
+                self,
+                json!({"type": "subscribe", "id": format!("{id}-s{i}"), "topic": format!("{NONCE}-g{i}")}),
+                json!({"type": "subscribed", "id": format!("{id}-s{i}"), "subscription": {"$type": "string", "$capture": var}}),
+            );
+            captured.push(var);
+        }
+        for r in 0..rooms {
+            request(
+                self,
+                json!({"type": "join", "id": format!("{id}-j{r}"), "room": format!("{NONCE}-g{r}")}),
+                json!({"type": "joined", "id": format!("{id}-j{r}"), "room": format!("{NONCE}-g{r}")}),
+            );
+        }
+        let held = 2 + u64::from(subscriptions) + u64::from(rooms);
+        request(
+            self,
+            get("held"),
+            reading("held", subscriptions, rooms, held),
+        );
+        for (i, var) in captured.iter().enumerate() {
+            let subscription = format!("${{{var}}}");
+            request(
+                self,
+                json!({"type": "unsubscribe", "id": format!("{id}-u{i}"), "subscription": subscription}),
+                json!({"type": "unsubscribed", "id": format!("{id}-u{i}"), "subscription": subscription}),
+            );
+        }
+        for r in 0..rooms {
+            request(
+                self,
+                json!({"type": "leave", "id": format!("{id}-l{r}"), "room": format!("{NONCE}-g{r}")}),
+                json!({"type": "left", "id": format!("{id}-l{r}"), "room": format!("{NONCE}-g{r}")}),
+            );
+        }
+        request(
+            self,
+            get("released"),
+            reading("released", 0, 0, 2 * held - 1),
+        );
+        self.steps.push(json!({"step": "close", "conn": name}));
+    }
+}
