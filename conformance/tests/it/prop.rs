@@ -198,7 +198,7 @@ fn prop_finds_a_heartbeat_later_than_announced() {
 
 #[test]
 fn prop_finds_a_forward_history_page_that_repeats_its_cursor() {
-    finds_and_shrinks_with("history-after-inclusive", 6, 300, 30);
+    finds_and_shrinks_with("history-after-inclusive", 15, 300, 30);
 }
 
 #[test]
