@@ -136,6 +136,28 @@ fn announced(
         rate: welcome.limits.rate,
         narrow_token: options.vars.contains_key("token_narrow"),
         idempotency_window_ms: welcome.idempotency_window_ms,
+        max_nesting_depth: Some(welcome.limits.max_nesting_depth),
+        max_subscriptions: Some(welcome.limits.max_subscriptions),
+        limits_server: None,
+        stats_server: options.vars.contains_key("stats_url"),
+    })
+}
+
+/// What the server of the run variable `limits_url` announces, when the run
+/// has one whose first frame is a `welcome`; without it, the limits it would
+/// show are tried on the run's server where they can be reached, else skipped.
+fn limits_server(
+    options: &RunOptions,
+    runtime: &tokio::runtime::Runtime,
+) -> Option<tidewire_model::LimitsServer> {
+    let target = Target::parse(options.vars.get("limits_url")?).ok()?;
+    let welcome = runtime
+        .block_on(Runner::new(options.clone()).first_frame(&target))
+        .ok()?;
+    let welcome = tidewire_protocol::Welcome::deserialize(&welcome).ok()?;
+    Some(tidewire_model::LimitsServer {
+        max_subscriptions: welcome.limits.max_subscriptions,
+        rate: welcome.limits.rate,
     })
 }
 
@@ -335,13 +357,14 @@ fn scope(
         return Err(PropError::NoTidewireProfile(profile_names));
     }
 
-    let announced = welcome
+    let mut announced = welcome
         .map_err(WelcomeError::from)
         .and_then(|welcome| announced(options, &welcome))
         .map_err(|reason| PropError::Welcome {
             url: url.to_string(),
             reason,
         })?;
+    announced.limits_server = limits_server(options, runtime);
 
     Ok((profile_names, profiles, announced))
 }

@@ -160,6 +160,16 @@ pub struct Faults {
     pub ignore_edit_keys: bool,
     /// Clamp `search` vector components beyond the bound instead of refusing them.
     pub clamp_vector_components: bool,
+    /// Close a binary frame with 1007 instead of 1003.
+    pub binary_closes_invalid_payload: bool,
+    /// Decode frames one level deeper than `max_nesting_depth`.
+    pub nesting_one_deeper: bool,
+    /// Grant one subscription more than `max_subscriptions`.
+    pub subscription_cap_one_over: bool,
+    /// Close for rate abuse only beyond three times the rate, not twice.
+    pub abuse_at_three_times: bool,
+    /// Count only watches in `stats.server.subscriptions`, not topic subscriptions.
+    pub stats_forget_topic_subscriptions: bool,
 }
 
 /// Records to load into a collection when the server starts.

@@ -162,10 +162,16 @@ pub(crate) async fn serve(
                 }
                 match frame {
                 Some(Ok(Message::Text(text))) => session.handle_text(&text),
-                Some(Ok(Message::Binary(_))) => conn.request_close(CloseRequest::server(
-                    CloseCode::UnsupportedData,
-                    "binary frames are not supported",
-                )),
+                Some(Ok(Message::Binary(_))) => conn.request_close(
+                    if state.config.faults.binary_closes_invalid_payload {
+                        CloseRequest::server(CloseCode::InvalidPayload, "invalid UTF-8")
+                    } else {
+                        CloseRequest::server(
+                            CloseCode::UnsupportedData,
+                            "binary frames are not supported",
+                        )
+                    },
+                ),
                 Some(Ok(Message::Close(_))) => {
                     client_closed = true;
                     conn.request_close(CloseRequest::Peer("closed by client".into()));

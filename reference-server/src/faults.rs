@@ -252,6 +252,20 @@ pub enum InjectedFault {
     OmitLiveness,
     /// A `search` vector component beyond the bound is clamped to it instead of refused.
     ClampVectorComponents,
+    /// A binary frame closes the connection with 1007, the code of invalid UTF-8.
+    BinaryClosesInvalidPayload,
+    /// `stats` counts `messages_in` without the `get_stats` frame it answers.
+    StatsOmitOwnRequest,
+    /// A frame one level deeper than `max_nesting_depth` is still decoded.
+    NestingOneDeeper,
+    /// An error for a missing or non-string `type` leaves out the frame's readable `id`.
+    TypeErrorWithoutId,
+    /// A connection is granted one subscription more than `max_subscriptions`.
+    SubscriptionCapOneOver,
+    /// Rate abuse closes a connection only beyond three times the rate, not twice.
+    AbuseAtThreeTimes,
+    /// `stats.server.subscriptions` counts watches only, not topic subscriptions.
+    StatsForgetTopicSubscriptions,
 }
 
 /// A name that is no fault of the catalogue.
@@ -374,6 +388,13 @@ impl InjectedFault {
         InjectedFault::OmitEditOrigin,
         InjectedFault::OmitLiveness,
         InjectedFault::ClampVectorComponents,
+        InjectedFault::BinaryClosesInvalidPayload,
+        InjectedFault::StatsOmitOwnRequest,
+        InjectedFault::NestingOneDeeper,
+        InjectedFault::TypeErrorWithoutId,
+        InjectedFault::SubscriptionCapOneOver,
+        InjectedFault::AbuseAtThreeTimes,
+        InjectedFault::StatsForgetTopicSubscriptions,
     ];
 
     /// The stable kebab-case name.
@@ -489,6 +510,13 @@ impl InjectedFault {
             InjectedFault::OmitEditOrigin => "omit-edit-origin",
             InjectedFault::OmitLiveness => "omit-liveness",
             InjectedFault::ClampVectorComponents => "clamp-vector-components",
+            InjectedFault::BinaryClosesInvalidPayload => "binary-closes-invalid-payload",
+            InjectedFault::StatsOmitOwnRequest => "stats-omit-own-request",
+            InjectedFault::NestingOneDeeper => "nesting-one-deeper",
+            InjectedFault::TypeErrorWithoutId => "type-error-without-id",
+            InjectedFault::SubscriptionCapOneOver => "subscription-cap-one-over",
+            InjectedFault::AbuseAtThreeTimes => "abuse-at-three-times",
+            InjectedFault::StatsForgetTopicSubscriptions => "stats-forget-topic-subscriptions",
         }
     }
 
@@ -727,6 +755,25 @@ impl InjectedFault {
             InjectedFault::ClampVectorComponents => {
                 "a search vector component beyond the bound is clamped, not refused"
             }
+            InjectedFault::BinaryClosesInvalidPayload => {
+                "a binary frame closes with 1007, not 1003"
+            }
+            InjectedFault::StatsOmitOwnRequest => {
+                "stats count messages_in without the get_stats frame they answer"
+            }
+            InjectedFault::NestingOneDeeper => "frames one level over max_nesting_depth are served",
+            InjectedFault::TypeErrorWithoutId => {
+                "the error for a missing or non-string type lacks the readable id"
+            }
+            InjectedFault::SubscriptionCapOneOver => {
+                "a connection gets one subscription more than max_subscriptions"
+            }
+            InjectedFault::AbuseAtThreeTimes => {
+                "rate abuse closes only beyond three times the rate"
+            }
+            InjectedFault::StatsForgetTopicSubscriptions => {
+                "stats count watches but not topic subscriptions among the server's subscriptions"
+            }
         }
     }
 
@@ -829,6 +876,15 @@ impl InjectedFault {
                     inner,
                 }));
             }
+            InjectedFault::BinaryClosesInvalidPayload => {
+                faults.binary_closes_invalid_payload = true
+            }
+            InjectedFault::NestingOneDeeper => faults.nesting_one_deeper = true,
+            InjectedFault::SubscriptionCapOneOver => faults.subscription_cap_one_over = true,
+            InjectedFault::AbuseAtThreeTimes => faults.abuse_at_three_times = true,
+            InjectedFault::StatsForgetTopicSubscriptions => {
+                faults.stats_forget_topic_subscriptions = true
+            }
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents
@@ -854,7 +910,9 @@ impl InjectedFault {
             | InjectedFault::StatsLimitsDiffer
             | InjectedFault::ErrorWithoutRetry
             | InjectedFault::ZeroAnnounced
-            | InjectedFault::UntypedErrorDetails => {
+            | InjectedFault::UntypedErrorDetails
+            | InjectedFault::StatsOmitOwnRequest
+            | InjectedFault::TypeErrorWithoutId => {
                 let inner = config.outbound_filter.take();
                 config.outbound_filter = Some(Arc::new(FaultFilter {
                     fault: self,
@@ -1173,6 +1231,22 @@ fn rewrite_frame(fault: InjectedFault, frame: &mut Value) {
                 if let Some(total) = frame.pointer_mut("/server/connections_total") {
                     *total = open;
                 }
+            }
+        }
+        (InjectedFault::StatsOmitOwnRequest, "stats") => {
+            for pointer in ["/server/messages_in", "/connection/messages_in"] {
+                if let Some(slot) = frame.pointer_mut(pointer) {
+                    if let Some(n) = slot.as_u64() {
+                        *slot = Value::from(n.saturating_sub(1));
+                    }
+                }
+            }
+        }
+        (InjectedFault::TypeErrorWithoutId, "error")
+            if frame.pointer("/error/details/path") == Some(&Value::from("type")) =>
+        {
+            if let Some(error) = frame.as_object_mut() {
+                error.remove("id");
             }
         }
         (InjectedFault::StatsLimitsDiffer, "stats") => {

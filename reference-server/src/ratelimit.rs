@@ -24,6 +24,8 @@ pub(crate) struct RateWindow {
     accepted: VecDeque<Instant>,
     /// Every message received within the window, processed or not.
     received: VecDeque<Instant>,
+    /// How many times `limit` frames within the window are abuse.
+    abuse_factor: usize,
 }
 
 impl RateWindow {
@@ -33,6 +35,15 @@ impl RateWindow {
             window: Duration::from_millis(window_ms),
             accepted: VecDeque::new(),
             received: VecDeque::new(),
+            abuse_factor: 2,
+        }
+    }
+
+    /// The window with abuse only beyond `factor` times its limit.
+    pub fn abuse_after(self, factor: usize) -> RateWindow {
+        RateWindow {
+            abuse_factor: factor,
+            ..self
         }
     }
 
@@ -48,7 +59,7 @@ impl RateWindow {
         expired(&mut self.accepted);
         expired(&mut self.received);
         self.received.push_back(now);
-        if self.received.len() > 2 * self.limit {
+        if self.received.len() > self.abuse_factor * self.limit {
             return Verdict::Abuse;
         }
         if self.accepted.len() < self.limit {

@@ -51,7 +51,15 @@ impl Session {
             state.config.rate_limit,
             state.config.faults.ignore_rate_limit,
         ) {
-            (Some(rate), false) => Some(RateWindow::new(rate.messages, rate.window_ms)),
+            (Some(rate), false) => {
+                Some(RateWindow::new(rate.messages, rate.window_ms).abuse_after(
+                    if state.config.faults.abuse_at_three_times {
+                        3
+                    } else {
+                        2
+                    },
+                ))
+            }
             _ => None,
         };
         Session {
@@ -70,7 +78,8 @@ impl Session {
     pub fn handle_text(&mut self, text: &str) {
         self.conn.messages_in.fetch_add(1, Ordering::Relaxed);
         self.state.messages_in.fetch_add(1, Ordering::Relaxed);
-        let depth = self.state.config.max_nesting_depth as usize;
+        let depth = self.state.config.max_nesting_depth as usize
+            + usize::from(self.state.config.faults.nesting_one_deeper);
         if let Some(rate) = &mut self.rate {
             match rate.check(Instant::now()) {
                 Verdict::Allow => {}
@@ -191,7 +200,10 @@ impl Session {
 
     pub fn check_subscription_limit(&self) -> Result<(), ErrorBody> {
         let max = self.state.config.max_subscriptions as usize;
-        if self.subscriptions.len() >= max {
+        let held = self.subscriptions.len().saturating_sub(usize::from(
+            self.state.config.faults.subscription_cap_one_over,
+        ));
+        if held >= max {
             return Err(error_with(
                 ErrorCode::LimitExceeded,
                 format!("at most {max} subscriptions per connection"),

@@ -177,7 +177,12 @@ impl State {
     }
 
     pub fn stats(&self) -> ServerStats {
-        let subscriptions = self.store.read().watch_count() + self.topics.lock().count();
+        let topics = if self.config.faults.stats_forget_topic_subscriptions {
+            0
+        } else {
+            self.topics.lock().count()
+        };
+        let subscriptions = self.store.read().watch_count() + topics;
         ServerStats {
             connections: self.connections.lock().len() as u64,
             subscriptions: subscriptions as u64,

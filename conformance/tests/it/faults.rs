@@ -309,6 +309,28 @@ const CATCHERS: &[(InjectedFault, &str)] = &[
         InjectedFault::ClampVectorComponents,
         "vector.search.invalid-request",
     ),
+    (
+        InjectedFault::BinaryClosesInvalidPayload,
+        "bad.frame.binary",
+    ),
+    (
+        InjectedFault::StatsOmitOwnRequest,
+        "stats.get.fresh-connection",
+    ),
+    (InjectedFault::NestingOneDeeper, "bad.nesting.boundary"),
+    (
+        InjectedFault::TypeErrorWithoutId,
+        "bad.type.missing-or-not-string",
+    ),
+    (
+        InjectedFault::SubscriptionCapOneOver,
+        "limits.subscriptions.cap",
+    ),
+    (InjectedFault::AbuseAtThreeTimes, "limits.rate.abuse-closes"),
+    (
+        InjectedFault::StatsForgetTopicSubscriptions,
+        "stats.get.server-totals-subscriptions-rooms",
+    ),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

@@ -198,7 +198,7 @@ fn prop_finds_a_heartbeat_later_than_announced() {
 
 #[test]
 fn prop_finds_a_forward_history_page_that_repeats_its_cursor() {
-    finds_and_shrinks_with("history-after-inclusive", 4, 300, 30);
+    finds_and_shrinks_with("history-after-inclusive", 15, 300, 30);
 }
 
 #[test]
@@ -283,4 +283,54 @@ fn prop_reports_the_checks_it_skips() {
         "{printed}"
     );
     assert!(!printed.contains("skipped heartbeat timing"), "{printed}");
+}
+
+#[test]
+fn prop_finds_a_binary_frame_closed_with_another_code() {
+    finds_and_shrinks("binary-closes-invalid-payload");
+}
+
+#[test]
+fn prop_finds_a_frame_breaking_rfc_6455_dropped_without_a_close() {
+    finds_and_shrinks("drop-on-protocol-error");
+}
+
+#[test]
+fn prop_finds_a_client_close_left_unanswered() {
+    finds_and_shrinks("no-close-reply");
+}
+
+#[test]
+fn prop_finds_stats_that_leave_out_their_own_request() {
+    finds_and_shrinks("stats-omit-own-request");
+}
+
+#[test]
+fn prop_finds_a_frame_over_the_nesting_depth_served() {
+    finds_and_shrinks("nesting-one-deeper");
+}
+
+#[test]
+fn prop_finds_a_type_error_without_its_readable_id() {
+    finds_and_shrinks("type-error-without-id");
+}
+
+#[test]
+fn prop_finds_a_subscription_granted_over_the_cap() {
+    finds_and_shrinks("subscription-cap-one-over");
+}
+
+#[test]
+fn prop_finds_rate_abuse_tolerated_beyond_twice_the_rate() {
+    finds_and_shrinks("abuse-at-three-times");
+}
+
+#[test]
+fn prop_finds_a_rate_abuse_close_without_its_delay() {
+    finds_and_shrinks("close-without-delay");
+}
+
+#[test]
+fn prop_finds_server_stats_that_leave_out_topic_subscriptions() {
+    finds_and_shrinks("stats-forget-topic-subscriptions");
 }

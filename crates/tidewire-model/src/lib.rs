@@ -38,6 +38,64 @@ pub struct Announced {
     pub narrow_token: bool,
     /// `welcome.idempotency_window_ms`: whether keyed writes may be generated.
     pub idempotency_window_ms: Option<u64>,
+    /// `welcome.limits.max_nesting_depth`, for frames at and one over the depth.
+    pub max_nesting_depth: Option<u32>,
+    /// `welcome.limits.max_subscriptions`.
+    pub max_subscriptions: Option<u32>,
+    /// The server of the run variable `limits_url`, when there is one: where
+    /// limits small enough to reach within a case are tried.
+    pub limits_server: Option<LimitsServer>,
+    /// Whether the run variable `stats_url` names a server no other client
+    /// uses, whose server-wide gauges a case can then predict.
+    pub stats_server: bool,
+}
+
+/// What the `limits_url` server announced in its `welcome`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct LimitsServer {
+    pub max_subscriptions: u32,
+    pub rate: Option<RateLimit>,
+}
+
+/// The server a side connection opens on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Endpoint {
+    /// The run's URL.
+    Run,
+    /// The run variable `limits_url`.
+    Limits,
+}
+
+/// A text frame the decoder refuses (section 4.3); the session goes on.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Undecodable {
+    /// A JSON text cut short.
+    NotJson,
+    /// An array around a valid request.
+    NotObject,
+    /// An object with a readable `id` and no `type`.
+    MissingType,
+    /// An object with a readable `id` and a number for `type`.
+    NumericType,
+}
+
+/// What a fresh connection sends that ends it (sections 4.1, 18.2, 18.3).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum EndingFrame {
+    /// A binary frame holding a valid request: 1003.
+    Binary,
+    /// A text frame with a byte UTF-8 never uses: 1007.
+    InvalidUtf8,
+    /// A text frame one byte over `max_message_bytes`: 1009.
+    Oversize,
+    /// A text frame with RSV2 set, which no extension defines: 1002.
+    ReservedBit,
+    /// A frame of the reserved data opcode 3: 1002.
+    ReservedOpcode,
+    /// The client's own close with a code RFC 6455 allows: echoed.
+    Close(u16),
+    /// A close frame with a code RFC 6455 does not allow on the wire: 1002.
+    ForbiddenCloseCode(u16),
 }
 
 /// A generated test: connections `c0`.. and the operations they perform, in order.
@@ -217,6 +275,44 @@ pub enum Op {
         text: char,
         idem: u8,
     },
+    /// A text frame the decoder refuses, on the connection's own session,
+    /// which must go on serving it.
+    Undecodable {
+        kind: Undecodable,
+    },
+    /// A fresh connection, ended by the frame it sends.
+    EndingFrame {
+        kind: EndingFrame,
+    },
+    /// A `get_stats`: the connection's own gauges and counters are known
+    /// exactly; the server's are bounded below by what the case holds open.
+    Stats,
+    /// A ping whose payload nests to exactly the announced depth, then one
+    /// nesting a level deeper (through an object when `object`).
+    Nesting {
+        depth: u32,
+        object: bool,
+    },
+    /// A fresh connection that fills its subscriptions to the cap, is
+    /// refused one more, ends one and may then subscribe again.
+    SubscriptionCap {
+        endpoint: Endpoint,
+        max: u32,
+    },
+    /// A fresh connection that sends more than twice the rate within a
+    /// window, and is closed for it.
+    RateAbuse {
+        endpoint: Endpoint,
+        messages: u32,
+        window_ms: u64,
+    },
+    /// On the `stats_url` server, `subscriptions` topic subscriptions and
+    /// `rooms` joins, each reading of the server's gauges exact relative to
+    /// the one taken before them, then released again.
+    ServerGauges {
+        subscriptions: u8,
+        rooms: u8,
+    },
 }
 
 impl Op {
@@ -280,6 +376,27 @@ impl Op {
                 "TW-IDEM-2",
                 "TW-IDEM-3",
             ],
+            Op::Undecodable { kind } => match kind {
+                Undecodable::NotJson => &["TW-CORE-15", "TW-CORE-21"],
+                Undecodable::NotObject => &["TW-CORE-16", "TW-CORE-21"],
+                Undecodable::MissingType | Undecodable::NumericType => {
+                    &["TW-CORE-17", "TW-CORE-21"]
+                }
+            },
+            Op::EndingFrame { kind } => match kind {
+                EndingFrame::Binary => &["TW-CORE-12", "TW-CORE-35", "TW-CLOSE-1"],
+                EndingFrame::InvalidUtf8 => &["TW-CORE-13", "TW-CORE-35", "TW-CLOSE-1"],
+                EndingFrame::Oversize => &["TW-CORE-11", "TW-CORE-35", "TW-CLOSE-1"],
+                EndingFrame::ReservedBit | EndingFrame::ReservedOpcode => {
+                    &["TW-CLOSE-4", "TW-CORE-35"]
+                }
+                EndingFrame::Close(_) | EndingFrame::ForbiddenCloseCode(_) => &["TW-CLOSE-5"],
+            },
+            Op::Stats => &["TW-STATS-1"],
+            Op::Nesting { .. } => &["TW-CORE-14", "TW-CORE-21"],
+            Op::SubscriptionCap { .. } => &["TW-LIMIT-6", "TW-CORE-30"],
+            Op::RateAbuse { .. } => &["TW-LIMIT-3", "TW-CLOSE-1", "TW-CLOSE-2"],
+            Op::ServerGauges { .. } => &["TW-STATS-1"],
         }
     }
 
@@ -824,7 +941,122 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
                 .boxed(),
         ));
     }
+    ops.extend(bad_input_ops(announced));
+    if has(Profile::Stats) {
+        ops.push((2, Just(Op::Stats).boxed()));
+        if announced.stats_server {
+            let subscriptions = if has(Profile::Topics) { 0..3u8 } else { 0..1 };
+            let rooms = if has(Profile::Rooms) { 0..3u8 } else { 0..1 };
+            ops.push((
+                1,
+                (subscriptions, rooms)
+                    .prop_map(|(subscriptions, rooms)| Op::ServerGauges {
+                        subscriptions,
+                        rooms,
+                    })
+                    .boxed(),
+            ));
+        }
+    }
+    if has(Profile::Topics) {
+        if let Some((endpoint, max)) = subscription_cap(announced) {
+            ops.push((1, Just(Op::SubscriptionCap { endpoint, max }).boxed()));
+        }
+    }
+    if let Some((endpoint, rate)) = rate_abuse(announced) {
+        ops.push((
+            1,
+            Just(Op::RateAbuse {
+                endpoint,
+                messages: rate.messages,
+                window_ms: rate.window_ms,
+            })
+            .boxed(),
+        ));
+    }
     Union::new_weighted(ops).boxed()
+}
+
+/// Close codes RFC 6455 allows in a client's close frame, and some it does
+/// not (section 18.3), from both ends of each range.
+const ALLOWED_CLOSE_CODES: [u16; 8] = [1000, 1001, 1003, 1008, 1011, 1013, 3000, 4999];
+const FORBIDDEN_CLOSE_CODES: [u16; 8] = [999, 1004, 1005, 1006, 1014, 1015, 2999, 5000];
+
+/// The deepest announced nesting a generated frame reaches: deeper frames
+/// would cost more to send than the boundary they test is worth.
+const NESTING_MAX_DEPTH: u32 = 10_000;
+
+fn bad_input_ops(announced: Announced) -> Vec<(u32, BoxedStrategy<Op>)> {
+    let undecodable = prop_oneof![
+        Just(Undecodable::NotJson),
+        Just(Undecodable::NotObject),
+        Just(Undecodable::MissingType),
+        Just(Undecodable::NumericType),
+    ];
+    let ending = prop_oneof![
+        2 => Just(EndingFrame::Binary),
+        2 => Just(EndingFrame::InvalidUtf8),
+        1 => Just(EndingFrame::Oversize),
+        1 => Just(EndingFrame::ReservedBit),
+        1 => Just(EndingFrame::ReservedOpcode),
+        2 => proptest::sample::select(&ALLOWED_CLOSE_CODES[..]).prop_map(EndingFrame::Close),
+        2 => proptest::sample::select(&FORBIDDEN_CLOSE_CODES[..])
+            .prop_map(EndingFrame::ForbiddenCloseCode),
+    ];
+    let mut ops = vec![
+        (
+            2,
+            undecodable
+                .prop_map(|kind| Op::Undecodable { kind })
+                .boxed(),
+        ),
+        (2, ending.prop_map(|kind| Op::EndingFrame { kind }).boxed()),
+    ];
+    if let Some(depth) = announced
+        .max_nesting_depth
+        .filter(|d| (2..=NESTING_MAX_DEPTH).contains(d))
+    {
+        ops.push((
+            1,
+            any::<bool>()
+                .prop_map(move |object| Op::Nesting { depth, object })
+                .boxed(),
+        ));
+    }
+    ops
+}
+
+/// The most subscriptions a generated case fills before the one over the cap.
+const SUBSCRIPTION_CAP_MAX: u32 = 16;
+
+/// Where the subscription cap can be reached within one case: on the limits
+/// server if there is one, else on the run's; the frames it takes (the cap,
+/// one over, an unsubscribe and one more) must stay within the message rate.
+fn subscription_cap(announced: Announced) -> Option<(Endpoint, u32)> {
+    let reachable = |max: u32, rate: Option<RateLimit>| {
+        max <= SUBSCRIPTION_CAP_MAX && rate.is_none_or(|r| max + 3 <= r.messages)
+    };
+    match announced.limits_server {
+        Some(limits) if reachable(limits.max_subscriptions, limits.rate) => {
+            Some((Endpoint::Limits, limits.max_subscriptions))
+        }
+        _ => announced
+            .max_subscriptions
+            .filter(|max| reachable(*max, announced.rate))
+            .map(|max| (Endpoint::Run, max)),
+    }
+}
+
+/// Where more than twice the message rate can be sent within one window, as
+/// for [`floodable`] with twice the frames.
+fn rate_abuse(announced: Announced) -> Option<(Endpoint, RateLimit)> {
+    let abusable = |r: &RateLimit| r.messages * 2 < FLOOD_MAX_MESSAGES && floodable(*r);
+    announced
+        .limits_server
+        .and_then(|l| l.rate)
+        .filter(abusable)
+        .map(|r| (Endpoint::Limits, r))
+        .or_else(|| announced.rate.filter(abusable).map(|r| (Endpoint::Run, r)))
 }
 
 /// The share of scenarios that wait for a heartbeat, and the longest
@@ -845,7 +1077,7 @@ pub struct SkippedCheck {
 }
 
 /// Rules no operation of the model exercises yet, whatever the server.
-const NOT_GENERATED: [(&str, &[&str], &str); 7] = [
+const NOT_GENERATED: [(&str, &[&str], &str, &str); 5] = [
     (
         "auth handshake, re-authentication and expiry",
         &[
@@ -858,40 +1090,32 @@ const NOT_GENERATED: [(&str, &[&str], &str); 7] = [
             "TW-AUTH-17",
         ],
         "auth",
+        "no generated operation exercises it; the suites of fixtures/ do",
     ),
     (
         "resume after a reconnect, history_lost after retention",
         &["TW-RESUME-2", "TW-RESUME-3", "TW-RESUME-4"],
         "resume",
+        "no generated operation exercises it; the suites of fixtures/ do",
     ),
     (
-        "stats gauges and counters",
-        &["TW-STATS-1", "TW-STATS-2"],
+        "GET /stats",
+        &["TW-STATS-2"],
         "stats",
+        "generated cases speak WebSocket only; stats.http.get-stats of fixtures/ checks it",
     ),
     (
-        "subscription cap, message size and nesting limits",
-        &["TW-LIMIT-5", "TW-LIMIT-6", "TW-CORE-11", "TW-CORE-14"],
+        "connection capacity",
+        &["TW-LIMIT-5"],
         "limits",
+        "it needs a server at its capacity, which a case sharing the server with others cannot arrange; limits.capacity.full of fixtures/ checks it",
     ),
     (
-        "rate abuse close (twice the rate)",
-        &["TW-LIMIT-3"],
-        "limits",
-    ),
-    (
-        "frame-level bad input and close codes",
-        &[
-            "TW-CORE-12",
-            "TW-CORE-13",
-            "TW-CORE-15",
-            "TW-CORE-16",
-            "TW-CORE-17",
-            "TW-CORE-35",
-        ],
+        "graceful shutdown",
+        &["TW-CORE-33"],
         "core",
+        "a shutdown ends the server, and a property run needs it for every later case and for shrinking; core.shutdown.notice-then-1001 of fixtures/ checks it on shutdown_url",
     ),
-    ("graceful shutdown", &["TW-CORE-33"], "core"),
 ];
 
 /// Every check a run for `profiles` skips, given what the server `announced`.
@@ -943,12 +1167,51 @@ pub fn skipped_checks(profiles: &[Profile], announced: Announced) -> Vec<Skipped
             reason: "no --var token_narrow was given".into(),
         });
     }
-    for (check, requirements, profile) in NOT_GENERATED {
+    if has(Profile::Topics) && subscription_cap(announced).is_none() {
+        skipped.push(SkippedCheck {
+            check: "subscription cap",
+            requirements: &["TW-LIMIT-6"],
+            reason: format!(
+                "neither the server nor a --var limits_url server announces max_subscriptions of at most {SUBSCRIPTION_CAP_MAX} with a rate that lets a case reach it"
+            ),
+        });
+    }
+    if rate_abuse(announced).is_none() {
+        skipped.push(SkippedCheck {
+            check: "rate abuse close (twice the rate)",
+            requirements: &["TW-LIMIT-3", "TW-CLOSE-2"],
+            reason: format!(
+                "neither the server nor a --var limits_url server announces a rate of under {} frames in a window of at least {FLOOD_MIN_WINDOW_MS} ms",
+                FLOOD_MAX_MESSAGES / 2
+            ),
+        });
+    }
+    if has(Profile::Stats) && !announced.stats_server {
+        skipped.push(SkippedCheck {
+            check: "server-wide stats gauges, exactly",
+            requirements: &["TW-STATS-1"],
+            reason: "no --var stats_url names a server no other client uses; get_stats is checked exactly for its connection and as bounds for the server".into(),
+        });
+    }
+    match announced.max_nesting_depth {
+        Some(depth) if (2..=NESTING_MAX_DEPTH).contains(&depth) => {}
+        depth => skipped.push(SkippedCheck {
+            check: "nesting depth",
+            requirements: &["TW-CORE-14"],
+            reason: match depth {
+                Some(depth) => format!(
+                    "the welcome announces max_nesting_depth {depth}, outside 2 to {NESTING_MAX_DEPTH}"
+                ),
+                None => "the welcome announces no limits.max_nesting_depth".into(),
+            },
+        }),
+    }
+    for (check, requirements, profile, reason) in NOT_GENERATED {
         if Profile::parse(profile).is_some_and(has) {
             skipped.push(SkippedCheck {
                 check,
                 requirements,
-                reason: "no generated operation exercises it; the suites of fixtures/ do".into(),
+                reason: reason.into(),
             });
         }
     }
@@ -1065,6 +1328,16 @@ mod tests {
             }),
             narrow_token: true,
             idempotency_window_ms: Some(60_000),
+            max_nesting_depth: Some(32),
+            max_subscriptions: Some(100),
+            limits_server: Some(LimitsServer {
+                max_subscriptions: 2,
+                rate: Some(RateLimit {
+                    messages: 10,
+                    window_ms: 1000,
+                }),
+            }),
+            stats_server: true,
         };
         let strategy = scenario(&Profile::ALL, 30, announced);
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
