@@ -313,10 +313,11 @@ async fn handle_tcp(state: Arc<State>, mut stream: TcpStream, peer: SocketAddr) 
     http::respond(&mut stream, status, content_type, extra, &body).await;
 }
 
-/// Bytes read from the socket per read call. tungstenite's default (128 KiB)
-/// is allocated for every connection and zero-filled on every read poll; 8 KiB
-/// holds any ordinary request, and a larger frame is read in several calls.
-const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Bytes read from the socket per read call. The buffer is allocated for
+/// every connection for its whole life and zero-filled on every read poll
+/// (tungstenite's default is 128 KiB): 2 KiB holds any ordinary request, and
+/// a larger frame is read in several calls.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// Frames written are gathered up to this size before a write call; the
 /// writer flushes whenever its queue is empty anyway.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
