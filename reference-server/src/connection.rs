@@ -8,7 +8,7 @@ use std::sync::atomic::Ordering;
 use std::sync::Arc;
 use std::time::{Duration, SystemTime};
 
-use futures_util::stream::SplitSink;
+use futures_util::stream::{SplitSink, SplitStream};
 use futures_util::{SinkExt, StreamExt};
 use tidewire_protocol::session::split_into_parts;
 use tidewire_protocol::{
@@ -17,7 +17,7 @@ use tidewire_protocol::{
 };
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
-use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
 use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
@@ -28,7 +28,7 @@ use tracing::info;
 
 use crate::auth::Identity;
 use crate::http::SessionParams;
-use crate::outbound::{CloseRequest, Conn, Frame, Outbound, QueueBound};
+use crate::outbound::{CloseRequest, Conn, Frame, Outbound, QueueBound, Receiver};
 use crate::session::Session;
 use crate::state::State;
 use crate::variant::HeldPushes;
@@ -59,7 +59,9 @@ async fn linger(mut ws: Ws, grace: Duration) {
     let tcp = ws.get_mut();
     let _ = timeout(grace, async {
         let _ = tcp.shutdown().await;
-        let mut buf = [0u8; 8192];
+        // On the heap and only while closing: an array here would be part of
+        // every connection task's state for the connection's whole life.
+        let mut buf = vec![0u8; 8192];
         while matches!(tcp.read(&mut buf).await, Ok(n) if n > 0) {}
     })
     .await;
@@ -201,12 +203,37 @@ pub(crate) async fn serve(
     let request = conn
         .close_request()
         .unwrap_or(CloseRequest::Peer("closed".into()));
+    // Boxed: the close's futures would otherwise be part of the task's state
+    // for the connection's whole life.
+    Box::pin(finish_close(
+        &state,
+        &request,
+        stream,
+        writer,
+        client_closed,
+    ))
+    .await;
+    state.connections.lock().remove(&number);
+    state.release_slot();
+    info!(connection = %conn.id, reason = %request.describe(), "connection closed");
+}
+
+/// Waits for the writer to finish the server's side of the close, then ends
+/// the socket: lingering after a close the server sent, or reading on after
+/// the client's so that the library answers it.
+async fn finish_close(
+    state: &State,
+    request: &CloseRequest,
+    mut stream: SplitStream<Ws>,
+    writer: JoinHandle<Sink>,
+    client_closed: bool,
+) {
     let grace = state.config.close_grace;
     let sink = match timeout(grace + Duration::from_millis(100), writer).await {
         Ok(Ok(sink)) => Some(sink),
         _ => None,
     };
-    match (&request, sink) {
+    match (request, sink) {
         (CloseRequest::Server { .. }, Some(sink)) => {
             if let Ok(ws) = stream.reunite(sink) {
                 linger(ws, grace).await;
@@ -221,9 +248,6 @@ pub(crate) async fn serve(
         }
         _ => {}
     }
-    state.connections.lock().remove(&number);
-    state.release_slot();
-    info!(connection = %conn.id, reason = %request.describe(), "connection closed");
 }
 
 /// Whether a read error is the client breaking RFC 6455's framing (as
@@ -260,7 +284,7 @@ pub(crate) fn shutdown_request() -> CloseRequest {
 /// reunite the socket.
 async fn write_loop(
     mut sink: Sink,
-    mut rx: mpsc::UnboundedReceiver<Outbound>,
+    mut rx: Receiver,
     conn: Arc<Conn>,
     state: Arc<State>,
     client_max: Option<usize>,
@@ -299,7 +323,6 @@ async fn write_loop(
                 biased;
                 _ = &mut closed => return Ok(()),
                 item = rx.recv() => {
-                    let Some(item) = item else { return Ok(()) };
                     // Everything already queued goes out before one flush.
                     let mut next = Some(item);
                     while let Some(item) = next.take() {
@@ -313,7 +336,7 @@ async fn write_loop(
                         if !open {
                             return Ok(());
                         }
-                        next = rx.try_recv().ok();
+                        next = rx.try_recv();
                     }
                     tokio::select! {
                         biased;
@@ -386,56 +409,70 @@ async fn write_loop(
         conn.request_close(CloseRequest::Peer(format!("write failed: {err}")));
         return sink;
     }
+    // Boxed: the close's futures would otherwise be part of the writer
+    // task's state for the connection's whole life.
+    Box::pin(write_close(&mut sink, &mut rx, &mut writer, held)).await;
+    sink
+}
+
+/// The server's side of a close the server requested: what is still queued
+/// (unless the close discards it), the notice, the `ended` pushes and the
+/// close frame, all within the close grace.
+async fn write_close(
+    sink: &mut Sink,
+    rx: &mut Receiver,
+    writer: &mut Writer<'_>,
+    held: Option<HeldPushes>,
+) {
     let Some(CloseRequest::Server {
         code,
         reason,
         notice,
         discard_queue,
-    }) = conn.close_request()
+    }) = writer.conn.close_request()
     else {
-        return sink;
+        return;
     };
     // A message cut between its parts cannot be followed by another
     // (section 5.7.2): only the close frame goes out then.
     let discard_queue = discard_queue || writer.unfinished_parts;
     let notice = notice.filter(|_| !writer.unfinished_parts);
-    let _ = timeout(state.config.close_grace, async {
+    let _ = timeout(writer.state.config.close_grace, async {
         let held_back = held.map(|mut held| held.release()).unwrap_or_default();
         if !discard_queue {
             for item in std::mem::take(&mut writer.unwritten)
                 .into_iter()
                 .chain(held_back)
             {
-                writer.write(&mut sink, item).await?;
+                writer.write(sink, item).await?;
             }
         }
-        while let Ok(item) = rx.try_recv() {
-            conn.dequeued(&item);
+        while let Some(item) = rx.try_recv() {
+            writer.conn.dequeued(&item);
             if !discard_queue {
-                writer.write(&mut sink, item).await?;
+                writer.write(sink, item).await?;
             }
         }
         if let Some(reason) = notice {
             let notice = writer.notice(reason);
-            writer.write(&mut sink, Outbound::message(&notice)).await?;
+            writer.write(sink, Outbound::message(&notice)).await?;
         }
         // Everything for the connection's streams is written by now, so the
         // positions are those of the last changes the client got.
         let ends = crate::ends::reason_of_close(code)
-            .filter(|_| !state.config.faults.end_silently_on_close);
+            .filter(|_| !writer.state.config.faults.end_silently_on_close);
         for ended in ends
-            .map(|reason| crate::ends::on_close(&conn, &*state.choices, reason))
+            .map(|reason| crate::ends::on_close(writer.conn, &*writer.state.choices, reason))
             .unwrap_or_default()
         {
-            writer.write(&mut sink, Outbound::message(&ended)).await?;
+            writer.write(sink, Outbound::message(&ended)).await?;
         }
-        let reason = state.choices.close_reason(code, &reason);
+        let reason = writer.state.choices.close_reason(code, &reason);
         sink.send(Message::Close(Some(close_frame(code, &reason))))
             .await?;
         Ok::<(), WsError>(())
     })
     .await;
-    sink
 }
 
 /// Writes a spliced frame as a text fragment and its final continuation, so
@@ -499,14 +536,24 @@ impl Writer<'_> {
                 item.frame.into_text(),
             ));
         }
-        let Some(filter) = &self.state.config.outbound_filter else {
+        if self.state.config.outbound_filter.is_none() {
             self.feed(sink, item.frame).await?;
             if let Some((subscription, token)) = &item.position {
                 self.conn.delivered(subscription, token);
             }
             return Ok(());
+        }
+        // Boxed: the filtered path's state (a whole message, a timer) would
+        // otherwise be part of every writer task's state.
+        Box::pin(self.write_filtered(sink, item.frame)).await
+    }
+
+    /// Writes a message through the configured outbound filter.
+    async fn write_filtered(&mut self, sink: &mut Sink, frame: Frame) -> Result<(), WsError> {
+        let Some(filter) = &self.state.config.outbound_filter else {
+            return self.feed(sink, frame).await;
         };
-        let text = item.frame.into_text();
+        let text = frame.into_text();
         let message: ServerMessage = match serde_json::from_str(&text) {
             Ok(message) => message,
             Err(_) => return self.feed(sink, Frame::Whole(text)).await,

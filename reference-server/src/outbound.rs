@@ -13,14 +13,20 @@
 //! its queue is at the message bound, so a client that does not read cannot
 //! grow the queue without bound. A single message larger than the byte bound
 //! is still queued when the queue is empty, so one large reply never fails.
+//!
+//! The queue holds no memory while it is empty: the writer takes everything
+//! queued in one go and lets go of the taken storage before it waits again,
+//! so an idle connection keeps no queue allocation (a channel would keep a
+//! block of slots per connection for its whole life).
 
+use std::collections::VecDeque;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use parking_lot::{Mutex, RwLock};
 use tidewire_protocol::{CloseCode, NoticeReason, ServerMessage};
-use tokio::sync::{mpsc, Notify};
+use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
 use crate::auth::Identity;
@@ -132,7 +138,12 @@ pub(crate) struct Conn {
     /// Topic subscriptions and rooms, which a close for shutdown, expiry or a
     /// slow consumer reports as ended.
     pub live: Mutex<crate::ends::Live>,
-    tx: mpsc::UnboundedSender<Outbound>,
+    /// Queued items not yet taken by the writer.
+    queue: Mutex<VecDeque<Outbound>>,
+    /// Signalled when an item is queued.
+    queue_ready: Notify,
+    /// False once the writer has stopped taking items.
+    writer_open: AtomicBool,
     queued: AtomicUsize,
     queued_bytes: AtomicUsize,
     replaying: AtomicUsize,
@@ -162,8 +173,7 @@ impl Conn {
         id: String,
         identity: Identity,
         bound: QueueBound,
-    ) -> (Arc<Conn>, mpsc::UnboundedReceiver<Outbound>) {
-        let (tx, rx) = mpsc::unbounded_channel();
+    ) -> (Arc<Conn>, Receiver) {
         let conn = Conn {
             num,
             id,
@@ -172,7 +182,9 @@ impl Conn {
             messages_out: AtomicU64::new(0),
             positions: Mutex::new(Vec::new()),
             live: Mutex::default(),
-            tx,
+            queue: Mutex::new(VecDeque::new()),
+            queue_ready: Notify::new(),
+            writer_open: AtomicBool::new(true),
             queued: AtomicUsize::new(0),
             queued_bytes: AtomicUsize::new(0),
             replaying: AtomicUsize::new(0),
@@ -185,7 +197,12 @@ impl Conn {
             opened: tokio::time::Instant::now(),
             heard_micros: AtomicU64::new(0),
         };
-        (Arc::new(conn), rx)
+        let conn = Arc::new(conn);
+        let receiver = Receiver {
+            conn: conn.clone(),
+            taken: VecDeque::new(),
+        };
+        (conn, receiver)
     }
 
     /// Notes that a frame arrived from the client: it is alive.
@@ -246,11 +263,19 @@ impl Conn {
         let bytes = item.frame.len();
         self.queued.fetch_add(1, Ordering::AcqRel);
         self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
-        if self.tx.send(item).is_err() {
-            self.queued.fetch_sub(1, Ordering::AcqRel);
-            self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-            return false;
+        {
+            let mut queue = self.queue.lock();
+            // Checked under the lock the writer takes to stop, so nothing is
+            // queued after the writer has gone.
+            if !self.writer_open.load(Ordering::Acquire) {
+                drop(queue);
+                self.queued.fetch_sub(1, Ordering::AcqRel);
+                self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
+                return false;
+            }
+            queue.push_back(item);
         }
+        self.queue_ready.notify_one();
         true
     }
 
@@ -359,6 +384,46 @@ impl Conn {
     }
 }
 
+/// The writer's end of a connection's outbound queue.
+pub(crate) struct Receiver {
+    conn: Arc<Conn>,
+    /// Items taken from the queue in one go, written in order.
+    taken: VecDeque<Outbound>,
+}
+
+impl Receiver {
+    /// The next queued item, if one is queued now.
+    pub fn try_recv(&mut self) -> Option<Outbound> {
+        if self.taken.is_empty() {
+            self.taken = std::mem::take(&mut *self.conn.queue.lock());
+        }
+        self.taken.pop_front()
+    }
+
+    /// Waits for the next queued item. The storage of the items already
+    /// taken is released before waiting, so an idle queue holds no memory.
+    pub async fn recv(&mut self) -> Outbound {
+        loop {
+            if let Some(item) = self.try_recv() {
+                return item;
+            }
+            self.taken = VecDeque::new();
+            self.conn.queue_ready.notified().await;
+        }
+    }
+}
+
+impl Drop for Receiver {
+    fn drop(&mut self) {
+        let unwritten = {
+            let mut queue = self.conn.queue.lock();
+            self.conn.writer_open.store(false, Ordering::Release);
+            std::mem::take(&mut *queue)
+        };
+        drop(unwritten);
+    }
+}
+
 impl std::fmt::Debug for Conn {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Conn").field("id", &self.id).finish()
@@ -377,7 +442,7 @@ mod tests {
         }
     }
 
-    fn conn(bytes: usize) -> (Arc<Conn>, mpsc::UnboundedReceiver<Outbound>) {
+    fn conn(bytes: usize) -> (Arc<Conn>, Receiver) {
         let bound = QueueBound {
             messages: 100,
             bytes,

@@ -222,10 +222,7 @@ async fn accept_loop(
                 Ok((stream, peer)) => {
                     let guard = tasks.start();
                     let state = state.clone();
-                    tokio::spawn(async move {
-                        handle_tcp(state, stream, peer).await;
-                        drop(guard);
-                    });
+                    tokio::spawn(handle_tcp(state, stream, peer, guard));
                 }
                 Err(err) => {
                     // Typically out of file descriptors: back off instead of spinning.
@@ -237,7 +234,9 @@ async fn accept_loop(
     }
 }
 
-async fn handle_tcp(state: Arc<State>, mut stream: TcpStream, peer: SocketAddr) {
+/// Serves one accepted TCP connection; `guard` counts it as running until it
+/// ends (for a WebSocket, until the connection task it hands over to ends).
+async fn handle_tcp(state: Arc<State>, mut stream: TcpStream, peer: SocketAddr, guard: TaskGuard) {
     let _ = stream.set_nodelay(true);
     let (head, rest) = match http::read_head(&mut stream, state.config.handshake_timeout).await {
         Ok(read) => read,
@@ -283,7 +282,7 @@ async fn handle_tcp(state: Arc<State>, mut stream: TcpStream, peer: SocketAddr) 
         .find_map(|endpoint| endpoint.matches(&head.path));
     let endpoint = head.path == state.config.path || bound.is_some();
     if head.is_upgrade() && endpoint {
-        upgrade(state, stream, peer, head, rest, bound).await;
+        upgrade(state, stream, peer, head, rest, bound, guard).await;
         return;
     }
     let (status, content_type, body) = match (head.method.as_str(), head.path.as_str()) {
@@ -313,10 +312,11 @@ async fn handle_tcp(state: Arc<State>, mut stream: TcpStream, peer: SocketAddr) 
     http::respond(&mut stream, status, content_type, extra, &body).await;
 }
 
-/// Bytes read from the socket per read call. tungstenite's default (128 KiB)
-/// is allocated for every connection and zero-filled on every read poll; 8 KiB
-/// holds any ordinary request, and a larger frame is read in several calls.
-const READ_BUFFER_BYTES: usize = 8 * 1024;
+/// Bytes read from the socket per read call. The buffer is allocated for
+/// every connection for its whole life and zero-filled on every read poll
+/// (tungstenite's default is 128 KiB): 2 KiB holds any ordinary request, and
+/// a larger frame is read in several calls.
+const READ_BUFFER_BYTES: usize = 2 * 1024;
 /// Frames written are gathered up to this size before a write call; the
 /// writer flushes whenever its queue is empty anyway.
 const WRITE_BUFFER_BYTES: usize = 16 * 1024;
@@ -336,6 +336,7 @@ async fn upgrade(
     head: RequestHead,
     rest: Vec<u8>,
     bound: Option<BoundScope>,
+    guard: TaskGuard,
 ) {
     if let Some(attempts) = &state.connect_attempts {
         if let Err(wait) = attempts.attempt(peer.ip(), std::time::Instant::now()) {
@@ -445,5 +446,10 @@ async fn upgrade(
         connection::refuse(&state, ws, CloseCode::TryAgainLater, "at capacity").await;
         return;
     }
-    connection::serve(state, ws, peer.to_string(), identity, bound, params).await;
+    // A task of its own: the HTTP and upgrade states of this task would
+    // otherwise stay allocated for the connection's whole life.
+    tokio::spawn(async move {
+        connection::serve(state, ws, peer.to_string(), identity, bound, params).await;
+        drop(guard);
+    });
 }

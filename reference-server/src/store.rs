@@ -10,7 +10,7 @@
 //! between the barrier and the registration, and per subscription events are
 //! queued in commit order.
 
-use std::collections::{BTreeMap, HashMap, VecDeque};
+use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -508,6 +508,8 @@ pub(crate) struct Store {
     /// The data directory; `None` keeps everything in memory only.
     disk: Option<Arc<Disk>>,
     watches: BTreeMap<(u64, u64), WatchSub>,
+    /// The keys of `watches` by the collection each follows.
+    watch_index: WatchIndex,
     /// How tokens and record ids are written, and how events are shaped.
     choices: Arc<dyn Choices>,
     /// The `ignore-position-epoch` fault: positions of any epoch are honoured.
@@ -559,6 +561,7 @@ impl Store {
             last_committed_ms: 0,
             disk: None,
             watches: BTreeMap::new(),
+            watch_index: WatchIndex::default(),
             choices: crate::variant::Variant::Usual.choices(),
             keys: Keys::new(Duration::ZERO),
             ignore_position_epoch: false,
@@ -1113,11 +1116,15 @@ impl Store {
             // The images are kept only where a watch may need them.
             self.narrowing.is_some(),
         ));
-        for sub in self.watches.values() {
-            if let Some(variant) = sub.selects(&event, self.narrowing.as_ref()) {
-                sub.conn.push(sub.outbound(&event, variant));
-            }
-        }
+        self.watch_index
+            .for_each_candidate(&event.database, &event.collection, |key| {
+                let Some(sub) = self.watches.get(&key) else {
+                    return;
+                };
+                if let Some(variant) = sub.selects(&event, self.narrowing.as_ref()) {
+                    sub.conn.push(sub.outbound(&event, variant));
+                }
+            });
         self.journal.push_back(event);
         self.journal.drain(..dropped.len().min(self.journal.len()));
         Ok(())
@@ -1210,16 +1217,98 @@ impl Store {
                 }
             }
         }
+        self.unwatch(key);
+        self.watch_index.insert(key, &sub);
         self.watches.insert(key, sub);
         Ok(reply)
     }
 
     pub fn unwatch(&mut self, key: (u64, u64)) -> bool {
-        self.watches.remove(&key).is_some()
+        let Some(sub) = self.watches.remove(&key) else {
+            return false;
+        };
+        self.watch_index.remove(key, &sub);
+        true
     }
 
     pub fn drop_connection(&mut self, conn: u64) {
-        self.watches.retain(|(c, _), _| *c != conn);
+        let keys: Vec<(u64, u64)> = self
+            .watches
+            .range((conn, 0)..=(conn, u64::MAX))
+            .map(|(key, _)| *key)
+            .collect();
+        for key in keys {
+            self.unwatch(key);
+        }
+    }
+}
+
+/// The keys of the live watches by the collection they follow, so that a
+/// commit looks at the watches that can select it rather than at every watch
+/// on the server.
+#[derive(Default)]
+struct WatchIndex {
+    /// Watches of one collection, by database and then collection.
+    by_collection: HashMap<String, HashMap<String, BTreeSet<(u64, u64)>>>,
+    /// Watches of a whole database or of every database.
+    wide: BTreeSet<(u64, u64)>,
+}
+
+impl WatchIndex {
+    fn insert(&mut self, key: (u64, u64), sub: &WatchSub) {
+        match (&sub.database, &sub.collection) {
+            (Some(database), Some(collection)) => {
+                self.by_collection
+                    .entry(database.clone())
+                    .or_default()
+                    .entry(collection.clone())
+                    .or_default()
+                    .insert(key);
+            }
+            _ => {
+                self.wide.insert(key);
+            }
+        }
+    }
+
+    fn remove(&mut self, key: (u64, u64), sub: &WatchSub) {
+        let (Some(database), Some(collection)) = (&sub.database, &sub.collection) else {
+            self.wide.remove(&key);
+            return;
+        };
+        let Some(collections) = self.by_collection.get_mut(database) else {
+            return;
+        };
+        if let Some(keys) = collections.get_mut(collection) {
+            keys.remove(&key);
+            if keys.is_empty() {
+                collections.remove(collection);
+            }
+        }
+        if collections.is_empty() {
+            self.by_collection.remove(database);
+        }
+    }
+
+    /// Calls `f` with the key of every watch that may select a change in
+    /// `database`.`collection`, in key order, so that a connection with
+    /// several watches gets their pushes in the order it created them.
+    fn for_each_candidate(&self, database: &str, collection: &str, mut f: impl FnMut((u64, u64))) {
+        let narrow = self
+            .by_collection
+            .get(database)
+            .and_then(|collections| collections.get(collection));
+        match narrow {
+            None => self.wide.iter().copied().for_each(f),
+            Some(narrow) if self.wide.is_empty() => narrow.iter().copied().for_each(f),
+            Some(narrow) => {
+                let mut keys: Vec<(u64, u64)> = narrow.iter().chain(&self.wide).copied().collect();
+                keys.sort_unstable();
+                for key in keys {
+                    f(key);
+                }
+            }
+        }
     }
 }
 

@@ -1,13 +1,15 @@
 //! The bare stack: tokio-tungstenite with its default configuration, one task
 //! per connection, a tokio broadcast channel for fan-out and an echo for
-//! everything else. It understands just enough of the load scenarios' frames
+//! everything else; each connection writes everything ready before one flush. It understands just enough of the load scenarios' frames
 //! (by prefix, without parsing JSON) to stand in for Tidewire, which is what
 //! makes its figures the limit of this stack.
 
+use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::broadcast;
 use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
+use tokio_tungstenite::WebSocketStream;
 
 /// Matches Tidewire's default outbound queue of 1024 messages.
 const BROADCAST_CAPACITY: usize = 1024;
@@ -61,8 +63,32 @@ async fn serve(stream: TcpStream, tx: broadcast::Sender<Utf8Bytes>) {
                 Err(broadcast::error::RecvError::Closed) => return,
             },
         };
-        if sink.send(outgoing).await.is_err() {
+        if send_with_ready(&mut sink, outgoing, subscription.as_mut())
+            .await
+            .is_err()
+        {
             return;
         }
     }
+}
+
+/// Writes `first` and every push already waiting, then flushes once: what a
+/// well-written server on this stack does (a flush per message costs a system
+/// call per message).
+async fn send_with_ready(
+    sink: &mut SplitSink<WebSocketStream<TcpStream>, Message>,
+    first: Message,
+    subscription: Option<&mut broadcast::Receiver<Utf8Bytes>>,
+) -> Result<(), tokio_tungstenite::tungstenite::Error> {
+    sink.feed(first).await?;
+    if let Some(receiver) = subscription {
+        loop {
+            match receiver.try_recv() {
+                Ok(text) => sink.feed(Message::Text(text)).await?,
+                Err(broadcast::error::TryRecvError::Lagged(_)) => continue,
+                Err(_) => break,
+            }
+        }
+    }
+    sink.flush().await
 }
