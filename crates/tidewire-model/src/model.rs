@@ -17,6 +17,7 @@ mod auth;
 mod collab;
 mod core;
 mod records;
+mod resume;
 mod rooms;
 mod topics;
 mod vector;
@@ -431,6 +432,14 @@ impl Model {
             Op::ResumeTopic { topic: t, min, ns } => {
                 self.apply_resume_topic(conn, &id, *t, *min, ns)
             }
+            Op::ResumeWatch {
+                coll,
+                filter,
+                before,
+                after,
+                live,
+                from,
+            } => self.apply_resume_watch(conn, &id, *coll, *filter, [before, after, live], *from),
         }
     }
 }
@@ -555,7 +564,9 @@ fn op_profile(op: &Op) -> Profile {
         Op::History { .. } => History::PROFILE,
         Op::Search { .. } => tidewire_protocol::Search::PROFILE,
         // Paging by position is a rule of `resume`, on a request of `rooms`.
-        Op::HistoryForward { .. } | Op::ResumeTopic { .. } => Profile::Resume,
+        Op::HistoryForward { .. } | Op::ResumeTopic { .. } | Op::ResumeWatch { .. } => {
+            Profile::Resume
+        }
         Op::Ping { .. } | Op::Flood { .. } => Ping::PROFILE,
         Op::Burst(_)
         | Op::Reconnect
@@ -1095,5 +1106,87 @@ mod tests {
         assert_eq!(sends[3]["json"]["id"], "q0");
         assert_eq!(sends[4]["match"]["error"]["code"], "rate_limited");
         assert_eq!(sends[5]["step"], "close");
+    }
+
+    #[test]
+    fn a_resumed_watch_expects_exactly_the_missed_changes_its_filter_selects() {
+        let create = |key, n| Op::Create {
+            coll: 0,
+            key,
+            n,
+            tag: None,
+        };
+        let suite = suite(
+            1,
+            &[(
+                0,
+                Op::ResumeWatch {
+                    coll: Some(0),
+                    filter: EventFilter::FullDocumentNGte(2),
+                    before: vec![create(0, 3)],
+                    after: vec![create(1, 1), create(2, 5)],
+                    live: vec![create(3, 4)],
+                    from: crate::ResumeFrom::Token,
+                },
+            )],
+        );
+        let steps = steps(&suite);
+        let on = |conn: &str| -> Vec<&Value> {
+            steps
+                .iter()
+                .filter(|s| s["conn"] == conn && s["step"] == "expect")
+                .collect()
+        };
+        let first = on("q0-watcher");
+        // The welcome, the watching reply, the one change seen before the disconnect.
+        assert_eq!(first.len(), 3, "{first:#?}");
+        let token = first[2]["match"]["event"]["resume_token"]["$capture"]
+            .as_str()
+            .unwrap();
+        let request = steps
+            .iter()
+            .find(|s| s["conn"] == "q0-resumed" && s["json"]["type"] == "watch")
+            .unwrap();
+        assert_eq!(request["json"]["resume_after"], format!("${{{token}}}"));
+        let resumed = on("q0-resumed");
+        let keys: Vec<&Value> = resumed
+            .iter()
+            .filter(|s| s["match"]["type"] == "change")
+            .map(|s| &s["match"]["event"]["document_key"]["_id"]["$literal"])
+            .collect();
+        // k1 (n 1) is missed but filtered out; k2 is replayed, k3 arrives live.
+        assert_eq!(keys, [&json!("k2"), &json!("k3")]);
+        assert_eq!(resumed[1]["match"]["resumed"], true);
+    }
+
+    #[test]
+    fn a_watch_from_beyond_the_head_is_history_lost_and_receives_nothing() {
+        let suite = suite(
+            1,
+            &[(
+                0,
+                Op::ResumeWatch {
+                    coll: None,
+                    filter: EventFilter::All,
+                    before: vec![],
+                    after: vec![],
+                    live: vec![Op::Create {
+                        coll: 1,
+                        key: 0,
+                        n: 0,
+                        tag: None,
+                    }],
+                    from: crate::ResumeFrom::BeyondHead,
+                },
+            )],
+        );
+        let steps = steps(&suite);
+        let resumed: Vec<&Value> = steps
+            .iter()
+            .filter(|s| s["conn"] == "q0-resumed" && s["step"] == "expect")
+            .collect();
+        assert_eq!(resumed.len(), 3, "{resumed:#?}");
+        assert_eq!(resumed[1]["match"]["error"]["code"], "history_lost");
+        assert_eq!(resumed[2]["match"]["type"], "pong");
     }
 }
