@@ -136,6 +136,14 @@ fn announced(
         rate: welcome.limits.rate,
         narrow_token: options.vars.contains_key("token_narrow"),
         idempotency_window_ms: welcome.idempotency_window_ms,
+        auth_tokens: ["token_reader", "token_admin", "jwt_expired"]
+            .iter()
+            .all(|var| options.vars.contains_key(*var)),
+        expiring_token: options
+            .fresh_vars
+            .as_ref()
+            .is_some_and(|fresh| fresh.names().iter().any(|n| n == "jwt_expiring")),
+        auth_required_url: options.vars.contains_key("auth_required_url"),
     })
 }
 

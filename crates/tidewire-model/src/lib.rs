@@ -38,6 +38,15 @@ pub struct Announced {
     pub narrow_token: bool,
     /// `welcome.idempotency_window_ms`: whether keyed writes may be generated.
     pub idempotency_window_ms: Option<u64>,
+    /// Whether the run variables `token_reader`, `token_admin` and
+    /// `jwt_expired` are given, for re-authentication and invalid tokens.
+    pub auth_tokens: bool,
+    /// Whether each case gets a fresh `jwt_expiring`, a token that expires
+    /// a few seconds after the case starts (a `--var` would have expired
+    /// before the later cases of a run).
+    pub expiring_token: bool,
+    /// Whether the run variable `auth_required_url` is given.
+    pub auth_required_url: bool,
 }
 
 /// A generated test: connections `c0`.. and the operations they perform, in order.
@@ -213,6 +222,36 @@ pub enum Op {
         live: Vec<Op>,
         from: ResumeFrom,
     },
+    /// Connections of their own: one (anonymous, or with `${token_reader}` at
+    /// the handshake) subscribes, watches and joins, then takes `steps`;
+    /// another publishes and shares the room.
+    Reauth {
+        handshake: bool,
+        steps: Vec<AuthStep>,
+    },
+    /// A handshake with `${jwt_expired}`.
+    InvalidHandshake,
+    /// A connection with `${jwt_expiring}` that waits for its token to expire.
+    Expiry,
+    /// A connection to `${auth_required_url}` that never authenticates.
+    AuthTimeout,
+}
+
+/// One step of a connection that authenticates again and again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStep {
+    /// `auth` with `${token_reader}`: narrower scopes than anonymous ones.
+    Reader,
+    /// `auth` with `${token_admin}`: another principal, every scope.
+    Admin,
+    /// `auth` with `${jwt_expired}`.
+    Expired,
+    /// A `create` in the collection the connection watches.
+    Write { key: u8 },
+    /// Another connection publishes to the topic the connection subscribed to.
+    Publish { n: i64 },
+    /// A `join` of the room another connection is in, outside `public-*`.
+    Join,
 }
 
 /// Where a resumed watch starts.
@@ -286,6 +325,37 @@ impl Op {
                 ResumeFrom::Position => &["TW-POS-2", "TW-POS-3"],
                 ResumeFrom::BeyondHead | ResumeFrom::OtherEpoch => &["TW-RESUME-4", "TW-POS-5"],
             },
+            Op::Reauth { handshake, .. } => {
+                const REAUTH: [&str; 8] = [
+                    "TW-AUTH-6",
+                    "TW-AUTH-7",
+                    "TW-AUTH-11",
+                    "TW-AUTH-13",
+                    "TW-AUTH-14",
+                    "TW-AUTH-15",
+                    "TW-END-1",
+                    "TW-END-6",
+                ];
+                const WITH_HANDSHAKE: [&str; 9] = [
+                    "TW-AUTH-2",
+                    "TW-AUTH-6",
+                    "TW-AUTH-7",
+                    "TW-AUTH-11",
+                    "TW-AUTH-13",
+                    "TW-AUTH-14",
+                    "TW-AUTH-15",
+                    "TW-END-1",
+                    "TW-END-6",
+                ];
+                if *handshake {
+                    &WITH_HANDSHAKE
+                } else {
+                    &REAUTH
+                }
+            }
+            Op::InvalidHandshake => &["TW-AUTH-3", "TW-AUTH-5"],
+            Op::Expiry => &["TW-AUTH-16", "TW-AUTH-17", "TW-END-2"],
+            Op::AuthTimeout => &["TW-AUTH-8", "TW-AUTH-10"],
         }
     }
 
@@ -857,6 +927,10 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
                 .boxed(),
         ));
     }
+    if announced.auth_tokens && reauth_profiles(profiles) {
+        ops.push((2, reauth()));
+        ops.push((1, Just(Op::InvalidHandshake).boxed()));
+    }
     if announced.narrow_token && has(Profile::Auth) && has(Profile::Records) {
         ops.push((
             1,
@@ -867,6 +941,41 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     }
     Union::new_weighted(ops).boxed()
 }
+
+/// Whether a server claiming `profiles` serves everything a [`Op::Reauth`] does.
+fn reauth_profiles(profiles: &[Profile]) -> bool {
+    [
+        Profile::Auth,
+        Profile::Records,
+        Profile::Watch,
+        Profile::Topics,
+        Profile::Rooms,
+    ]
+    .iter()
+    .all(|p| profiles.contains(p))
+}
+
+fn reauth() -> BoxedStrategy<Op> {
+    let step = prop_oneof![
+        3 => Just(AuthStep::Reader),
+        2 => Just(AuthStep::Admin),
+        1 => Just(AuthStep::Expired),
+        2 => (0..KEYS).prop_map(|key| AuthStep::Write { key }),
+        2 => small().prop_map(|n| AuthStep::Publish { n }),
+        1 => Just(AuthStep::Join),
+    ];
+    (
+        proptest::bool::weighted(0.3),
+        proptest::collection::vec(step, 1..6),
+    )
+        .prop_map(|(handshake, steps)| Op::Reauth { handshake, steps })
+        .boxed()
+}
+
+/// The share of scenarios that wait for a token to expire or an
+/// unauthenticated connection to be closed: each costs the server's bound
+/// (a few seconds, half a second on the embedded servers), so they are rare.
+const SLOW_AUTH_SHARE: f64 = 0.02;
 
 /// The share of scenarios that wait for a heartbeat, and the longest
 /// interval worth waiting for: each wait costs a whole interval, so it is
@@ -886,20 +995,7 @@ pub struct SkippedCheck {
 }
 
 /// Rules no operation of the model exercises yet, whatever the server.
-const NOT_GENERATED: [(&str, &[&str], &str); 6] = [
-    (
-        "auth handshake, re-authentication and expiry",
-        &[
-            "TW-AUTH-2",
-            "TW-AUTH-6",
-            "TW-AUTH-7",
-            "TW-AUTH-10",
-            "TW-AUTH-14",
-            "TW-AUTH-15",
-            "TW-AUTH-17",
-        ],
-        "auth",
-    ),
+const NOT_GENERATED: [(&str, &[&str], &str); 5] = [
     (
         "stats gauges and counters",
         &["TW-STATS-1", "TW-STATS-2"],
@@ -979,6 +1075,49 @@ pub fn skipped_checks(profiles: &[Profile], announced: Announced) -> Vec<Skipped
             reason: "no --var token_narrow was given".into(),
         });
     }
+    if has(Profile::Auth) {
+        if !announced.auth_tokens {
+            skipped.push(SkippedCheck {
+                check: "re-authentication, scopes after it, invalid tokens",
+                requirements: &[
+                    "TW-AUTH-2",
+                    "TW-AUTH-3",
+                    "TW-AUTH-6",
+                    "TW-AUTH-7",
+                    "TW-AUTH-14",
+                    "TW-AUTH-15",
+                    "TW-END-6",
+                ],
+                reason: "no --var token_reader, token_admin and jwt_expired were given".into(),
+            });
+        } else if !reauth_profiles(profiles) {
+            skipped.push(SkippedCheck {
+                check: "re-authentication, scopes after it, invalid tokens",
+                requirements: &["TW-AUTH-2", "TW-AUTH-6", "TW-AUTH-14", "TW-AUTH-15"],
+                reason: "it needs the profiles records, watch, topics and rooms too".into(),
+            });
+        }
+        if !announced.expiring_token {
+            skipped.push(SkippedCheck {
+                check: "token expiry",
+                requirements: &["TW-AUTH-16", "TW-AUTH-17"],
+                reason: "no jwt_expiring is minted for each case (only --embedded does)".into(),
+            });
+        } else if !has(Profile::Topics) {
+            skipped.push(SkippedCheck {
+                check: "token expiry",
+                requirements: &["TW-AUTH-16", "TW-AUTH-17"],
+                reason: "it needs the profile topics too".into(),
+            });
+        }
+        if !announced.auth_required_url {
+            skipped.push(SkippedCheck {
+                check: "the authentication timeout of required mode",
+                requirements: &["TW-AUTH-10"],
+                reason: "no --var auth_required_url was given".into(),
+            });
+        }
+    }
     for (check, requirements, profile) in NOT_GENERATED {
         if Profile::parse(profile).is_some_and(has) {
             skipped.push(SkippedCheck {
@@ -1045,12 +1184,35 @@ pub fn scenario(
         .heartbeat_ms
         .filter(|ms| *ms <= HEARTBEAT_MAX_MS)
         .map_or(0.0, |_| HEARTBEAT_SHARE);
+    let mut slow_auth: Vec<Op> = Vec::new();
+    if profiles.contains(&Profile::Auth) {
+        if announced.expiring_token && profiles.contains(&Profile::Topics) {
+            slow_auth.push(Op::Expiry);
+        }
+        if announced.auth_required_url {
+            slow_auth.push(Op::AuthTimeout);
+        }
+    }
+    let slow_share = if slow_auth.is_empty() {
+        0.0
+    } else {
+        SLOW_AUTH_SHARE
+    };
+    let slow_auth = proptest::option::weighted(
+        slow_share,
+        proptest::sample::select(if slow_auth.is_empty() {
+            vec![Op::Ping { payload: 0 }]
+        } else {
+            slow_auth
+        }),
+    );
     (
         proptest::bool::weighted(heartbeat),
         1usize..=3,
         focused_sequences(profiles, max_len, announced),
+        slow_auth,
     )
-        .prop_map(move |(wait, connections, actions)| {
+        .prop_map(move |(wait, connections, actions, slow_auth)| {
             let mut actions: Vec<Action> = actions
                 .into_iter()
                 .map(|(conn, op)| Action {
@@ -1065,6 +1227,9 @@ pub fn scenario(
                     conn: 0,
                     op: Op::Ping { payload: 0 },
                 });
+            }
+            if let Some(op) = slow_auth {
+                actions.insert(0, Action { conn: 0, op });
             }
             // First, as its connection meets no other: where it stands would
             // only give shrinking another dimension.
@@ -1101,6 +1266,9 @@ mod tests {
             }),
             narrow_token: true,
             idempotency_window_ms: Some(60_000),
+            auth_tokens: true,
+            expiring_token: true,
+            auth_required_url: true,
         };
         let strategy = scenario(&Profile::ALL, 30, announced);
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
