@@ -154,6 +154,10 @@ pub struct Faults {
     pub reveal_as_update: bool,
     /// Return a record hidden from the principal to `read` by `record_id`.
     pub read_hidden_by_id: bool,
+    /// Answer re-authentication with the new scopes but keep acting with the old ones.
+    pub reauth_keeps_scopes: bool,
+    /// Leave the first replayed change out of a resumed watch.
+    pub resume_skips_first: bool,
 }
 
 /// Records to load into a collection when the server starts.

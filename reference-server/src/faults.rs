@@ -240,6 +240,10 @@ pub enum InjectedFault {
     RevealAsUpdate,
     /// `read` by `record_id` returns a record hidden from the principal.
     ReadHiddenById,
+    /// Re-authentication reports the new token's scopes but keeps acting with the old ones.
+    ReauthKeepsScopes,
+    /// A resumed watch leaves out the first change it should replay.
+    ResumeSkipsFirst,
 }
 
 /// A name that is no fault of the catalogue.
@@ -356,6 +360,8 @@ impl InjectedFault {
         InjectedFault::HideWithoutDelete,
         InjectedFault::RevealAsUpdate,
         InjectedFault::ReadHiddenById,
+        InjectedFault::ReauthKeepsScopes,
+        InjectedFault::ResumeSkipsFirst,
     ];
 
     /// The stable kebab-case name.
@@ -465,6 +471,8 @@ impl InjectedFault {
             InjectedFault::HideWithoutDelete => "hide-without-delete",
             InjectedFault::RevealAsUpdate => "reveal-as-update",
             InjectedFault::ReadHiddenById => "read-hidden-by-id",
+            InjectedFault::ReauthKeepsScopes => "reauth-keeps-scopes",
+            InjectedFault::ResumeSkipsFirst => "resume-skips-first",
         }
     }
 
@@ -695,6 +703,12 @@ impl InjectedFault {
             InjectedFault::ReadHiddenById => {
                 "read by record_id returns a record hidden from the principal"
             }
+            InjectedFault::ReauthKeepsScopes => {
+                "re-authentication reports the new scopes but keeps the old ones"
+            }
+            InjectedFault::ResumeSkipsFirst => {
+                "a resumed watch leaves out the first change it should replay"
+            }
         }
     }
 
@@ -784,6 +798,8 @@ impl InjectedFault {
             InjectedFault::HideWithoutDelete => faults.hide_without_delete = true,
             InjectedFault::RevealAsUpdate => faults.reveal_as_update = true,
             InjectedFault::ReadHiddenById => faults.read_hidden_by_id = true,
+            InjectedFault::ReauthKeepsScopes => faults.reauth_keeps_scopes = true,
+            InjectedFault::ResumeSkipsFirst => faults.resume_skips_first = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

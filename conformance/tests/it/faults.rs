@@ -297,6 +297,14 @@ const CATCHERS: &[(InjectedFault, &str)] = &[
     ),
     (InjectedFault::RevealAsUpdate, "watch.authz.hide-and-reveal"),
     (InjectedFault::ReadHiddenById, "records.authz.read-narrowed"),
+    (
+        InjectedFault::ReauthKeepsScopes,
+        "auth.scopes.pushes-follow-current-scopes",
+    ),
+    (
+        InjectedFault::ResumeSkipsFirst,
+        "resume.resume.replays-missed-then-live",
+    ),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

@@ -1135,11 +1135,11 @@ fn floodable(rate: RateLimit) -> bool {
 }
 
 /// Groups of profiles whose operations meet each other; `core` and `auth`
-/// ride along with each.
+/// ride along with each, and `resume` with each stream it recovers.
 const FOCUS: [&[Profile]; 3] = [
     &[Profile::Records, Profile::Watch, Profile::Resume],
-    &[Profile::Topics],
-    &[Profile::Rooms, Profile::Collab],
+    &[Profile::Topics, Profile::Resume],
+    &[Profile::Rooms, Profile::Collab, Profile::Resume],
 ];
 
 type Sequences = BoxedStrategy<Vec<(usize, Op)>>;
@@ -1193,19 +1193,11 @@ pub fn scenario(
             slow_auth.push(Op::AuthTimeout);
         }
     }
-    let slow_share = if slow_auth.is_empty() {
-        0.0
+    let slow_auth: BoxedStrategy<Option<Op>> = if slow_auth.is_empty() {
+        Just(None).boxed()
     } else {
-        SLOW_AUTH_SHARE
+        proptest::option::weighted(SLOW_AUTH_SHARE, proptest::sample::select(slow_auth)).boxed()
     };
-    let slow_auth = proptest::option::weighted(
-        slow_share,
-        proptest::sample::select(if slow_auth.is_empty() {
-            vec![Op::Ping { payload: 0 }]
-        } else {
-            slow_auth
-        }),
-    );
     (
         proptest::bool::weighted(heartbeat),
         1usize..=3,
