@@ -235,6 +235,14 @@ pub enum Op {
     Expiry,
     /// A connection to `${auth_required_url}` that never authenticates.
     AuthTimeout,
+    /// A member that drops between the posts `before` and `after` to a room
+    /// of its own, joins again after the last message it received, and
+    /// stays for the `live` posts.
+    RejoinRoom {
+        before: Vec<i64>,
+        after: Vec<i64>,
+        live: Vec<i64>,
+    },
 }
 
 /// One step of a connection that authenticates again and again.
@@ -356,6 +364,7 @@ impl Op {
             Op::InvalidHandshake => &["TW-AUTH-3", "TW-AUTH-5"],
             Op::Expiry => &["TW-AUTH-16", "TW-AUTH-17", "TW-END-2"],
             Op::AuthTimeout => &["TW-AUTH-8", "TW-AUTH-10"],
+            Op::RejoinRoom { .. } => &["TW-RECOVER-3", "TW-RECOVER-4"],
         }
     }
 
@@ -902,6 +911,19 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
                     prop_oneof![Just(None), Just(Some(1u32)), Just(Some(2u32))],
                 )
                     .prop_map(|(room, after, limit)| Op::HistoryForward { room, after, limit })
+                    .boxed(),
+            ));
+        }
+        if has(Profile::Resume) {
+            let posts = |max: usize| proptest::collection::vec(small(), 0..=max);
+            ops.push((
+                1,
+                (posts(2), posts(3), posts(1))
+                    .prop_map(|(before, after, live)| Op::RejoinRoom {
+                        before,
+                        after,
+                        live,
+                    })
                     .boxed(),
             ));
         }

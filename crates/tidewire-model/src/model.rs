@@ -17,6 +17,7 @@ mod auth;
 mod collab;
 mod core;
 mod records;
+mod recover;
 mod resume;
 mod rooms;
 mod topics;
@@ -444,6 +445,11 @@ impl Model {
             Op::InvalidHandshake => self.apply_invalid_handshake(&id),
             Op::Expiry => self.apply_expiry(&id),
             Op::AuthTimeout => self.apply_auth_timeout(&id),
+            Op::RejoinRoom {
+                before,
+                after,
+                live,
+            } => self.apply_rejoin_room(&id, [before, after, live]),
         }
     }
 }
@@ -579,9 +585,10 @@ fn op_profile(op: &Op) -> Profile {
         Op::History { .. } => History::PROFILE,
         Op::Search { .. } => tidewire_protocol::Search::PROFILE,
         // Paging by position is a rule of `resume`, on a request of `rooms`.
-        Op::HistoryForward { .. } | Op::ResumeTopic { .. } | Op::ResumeWatch { .. } => {
-            Profile::Resume
-        }
+        Op::HistoryForward { .. }
+        | Op::ResumeTopic { .. }
+        | Op::ResumeWatch { .. }
+        | Op::RejoinRoom { .. } => Profile::Resume,
         Op::Ping { .. } | Op::Flood { .. } => Ping::PROFILE,
         Op::Burst(_)
         | Op::Reconnect
