@@ -1253,4 +1253,40 @@ mod tests {
             json!(["token_reader", "token_admin", "jwt_expired"])
         );
     }
+
+    #[test]
+    fn a_rejoining_member_expects_the_missed_messages_after_its_last_one() {
+        let suite = suite(
+            1,
+            &[(
+                0,
+                Op::RejoinRoom {
+                    before: vec![1],
+                    after: vec![2, 3],
+                    live: vec![4],
+                },
+            )],
+        );
+        let steps = steps(&suite);
+        let received: Vec<&Value> = steps
+            .iter()
+            .filter(|s| s["conn"] == "q0-member" && s["match"]["type"] == "room_message")
+            .collect();
+        assert_eq!(received.len(), 1);
+        let last = &received[0]["match"]["message"]["position"];
+        let rejoin = steps
+            .iter()
+            .find(|s| s["conn"] == "q0-rejoined" && s["json"]["type"] == "join")
+            .unwrap();
+        assert_eq!(
+            rejoin["json"]["start_after"]["seq"],
+            format!("${{{}}}", last["seq"]["$capture"].as_str().unwrap())
+        );
+        let bodies: Vec<&Value> = steps
+            .iter()
+            .filter(|s| s["conn"] == "q0-rejoined" && s["match"]["type"] == "room_message")
+            .map(|s| &s["match"]["message"]["body"]["$literal"]["n"])
+            .collect();
+        assert_eq!(bodies, [&json!(2), &json!(3), &json!(4)]);
+    }
 }
