@@ -140,6 +140,14 @@ fn announced(
         max_subscriptions: Some(welcome.limits.max_subscriptions),
         limits_server: None,
         stats_server: options.vars.contains_key("stats_url"),
+        auth_tokens: ["token_reader", "token_admin", "jwt_expired"]
+            .iter()
+            .all(|var| options.vars.contains_key(*var)),
+        expiring_token: options
+            .fresh_vars
+            .as_ref()
+            .is_some_and(|fresh| fresh.names().iter().any(|n| n == "jwt_expiring")),
+        auth_required_url: options.vars.contains_key("auth_required_url"),
     })
 }
 

@@ -170,6 +170,10 @@ pub struct Faults {
     pub abuse_at_three_times: bool,
     /// Count only watches in `stats.server.subscriptions`, not topic subscriptions.
     pub stats_forget_topic_subscriptions: bool,
+    /// Answer re-authentication with the new scopes but keep acting with the old ones.
+    pub reauth_keeps_scopes: bool,
+    /// Leave the first replayed change out of a resumed watch.
+    pub resume_skips_first: bool,
 }
 
 /// Records to load into a collection when the server starts.

@@ -266,6 +266,10 @@ pub enum InjectedFault {
     AbuseAtThreeTimes,
     /// `stats.server.subscriptions` counts watches only, not topic subscriptions.
     StatsForgetTopicSubscriptions,
+    /// Re-authentication reports the new token's scopes but keeps acting with the old ones.
+    ReauthKeepsScopes,
+    /// A resumed watch leaves out the first change it should replay.
+    ResumeSkipsFirst,
 }
 
 /// A name that is no fault of the catalogue.
@@ -395,6 +399,8 @@ impl InjectedFault {
         InjectedFault::SubscriptionCapOneOver,
         InjectedFault::AbuseAtThreeTimes,
         InjectedFault::StatsForgetTopicSubscriptions,
+        InjectedFault::ReauthKeepsScopes,
+        InjectedFault::ResumeSkipsFirst,
     ];
 
     /// The stable kebab-case name.
@@ -517,6 +523,8 @@ impl InjectedFault {
             InjectedFault::SubscriptionCapOneOver => "subscription-cap-one-over",
             InjectedFault::AbuseAtThreeTimes => "abuse-at-three-times",
             InjectedFault::StatsForgetTopicSubscriptions => "stats-forget-topic-subscriptions",
+            InjectedFault::ReauthKeepsScopes => "reauth-keeps-scopes",
+            InjectedFault::ResumeSkipsFirst => "resume-skips-first",
         }
     }
 
@@ -774,6 +782,12 @@ impl InjectedFault {
             InjectedFault::StatsForgetTopicSubscriptions => {
                 "stats count watches but not topic subscriptions among the server's subscriptions"
             }
+            InjectedFault::ReauthKeepsScopes => {
+                "re-authentication reports the new scopes but keeps the old ones"
+            }
+            InjectedFault::ResumeSkipsFirst => {
+                "a resumed watch leaves out the first change it should replay"
+            }
         }
     }
 
@@ -885,6 +899,8 @@ impl InjectedFault {
             InjectedFault::StatsForgetTopicSubscriptions => {
                 faults.stats_forget_topic_subscriptions = true
             }
+            InjectedFault::ReauthKeepsScopes => faults.reauth_keeps_scopes = true,
+            InjectedFault::ResumeSkipsFirst => faults.resume_skips_first = true,
             InjectedFault::DropEvent
             | InjectedFault::DuplicateEvent
             | InjectedFault::ReorderEvents

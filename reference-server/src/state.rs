@@ -63,6 +63,7 @@ impl State {
             .with_idempotency_window(config.idempotency_window)
             .with_choices(choices.clone())
             .with_ignore_position_epoch(config.faults.ignore_position_epoch)
+            .with_resume_skips_first(config.faults.resume_skips_first)
             .with_narrowing(
                 config
                     .record_visibility

@@ -514,6 +514,8 @@ pub(crate) struct Store {
     choices: Arc<dyn Choices>,
     /// The `ignore-position-epoch` fault: positions of any epoch are honoured.
     ignore_position_epoch: bool,
+    /// A fault: the first change a resumed watch should replay is left out.
+    resume_skips_first: bool,
     /// The idempotency keys of recent writes, with their replies.
     keys: Keys,
     /// Row-level authorization; `None`: every principal sees every record.
@@ -565,6 +567,7 @@ impl Store {
             choices: crate::variant::Variant::Usual.choices(),
             keys: Keys::new(Duration::ZERO),
             ignore_position_epoch: false,
+            resume_skips_first: false,
             narrowing: None,
         }
     }
@@ -600,6 +603,11 @@ impl Store {
         id: &RequestId,
     ) -> Result<Option<ServerMessage>, ErrorBody> {
         self.keys.recall(write, id, now_ms())
+    }
+
+    pub fn with_resume_skips_first(mut self, skip: bool) -> Store {
+        self.resume_skips_first = skip;
+        self
     }
 
     pub fn with_ignore_position_epoch(mut self, ignore: bool) -> Store {
@@ -1211,10 +1219,18 @@ impl Store {
         sub.conn.add_position(&sub.id, &start);
         sub.conn.reply(Outbound::message(&reply));
         if let Some(after) = resume {
-            for event in self.journal.iter().filter(|e| e.position > after) {
-                if let Some(variant) = sub.selects(event, self.narrowing.as_ref()) {
-                    sub.conn.replay(sub.outbound(event, variant));
-                }
+            let skip = usize::from(self.resume_skips_first);
+            let replayed = self
+                .journal
+                .iter()
+                .filter(|e| e.position > after)
+                .filter_map(|event| {
+                    sub.selects(event, self.narrowing.as_ref())
+                        .map(|variant| (event, variant))
+                })
+                .skip(skip);
+            for (event, variant) in replayed {
+                sub.conn.replay(sub.outbound(event, variant));
             }
         }
         self.unwatch(key);

@@ -331,6 +331,14 @@ const CATCHERS: &[(InjectedFault, &str)] = &[
         InjectedFault::StatsForgetTopicSubscriptions,
         "stats.get.server-totals-subscriptions-rooms",
     ),
+    (
+        InjectedFault::ReauthKeepsScopes,
+        "auth.scopes.pushes-follow-current-scopes",
+    ),
+    (
+        InjectedFault::ResumeSkipsFirst,
+        "resume.resume.replays-missed-then-live",
+    ),
 ];
 
 /// A whole embedded run takes seconds; this only stops a runner that hangs.

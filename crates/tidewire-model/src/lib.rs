@@ -48,6 +48,15 @@ pub struct Announced {
     /// Whether the run variable `stats_url` names a server no other client
     /// uses, whose server-wide gauges a case can then predict.
     pub stats_server: bool,
+    /// Whether the run variables `token_reader`, `token_admin` and
+    /// `jwt_expired` are given, for re-authentication and invalid tokens.
+    pub auth_tokens: bool,
+    /// Whether each case gets a fresh `jwt_expiring`, a token that expires
+    /// a few seconds after the case starts (a `--var` would have expired
+    /// before the later cases of a run).
+    pub expiring_token: bool,
+    /// Whether the run variable `auth_required_url` is given.
+    pub auth_required_url: bool,
 }
 
 /// What the `limits_url` server announced in its `welcome`.
@@ -313,6 +322,68 @@ pub enum Op {
         subscriptions: u8,
         rooms: u8,
     },
+    /// A watcher on a connection of its own sees the writes of `before`,
+    /// disconnects, misses those of `after`, then watches again `from` the
+    /// last point it received and sees the `live` writes.
+    ResumeWatch {
+        coll: Option<u8>,
+        filter: EventFilter,
+        before: Vec<Op>,
+        after: Vec<Op>,
+        live: Vec<Op>,
+        from: ResumeFrom,
+    },
+    /// Connections of their own: one (anonymous, or with `${token_reader}` at
+    /// the handshake) subscribes, watches and joins, then takes `steps`;
+    /// another publishes and shares the room.
+    Reauth {
+        handshake: bool,
+        steps: Vec<AuthStep>,
+    },
+    /// A handshake with `${jwt_expired}`.
+    InvalidHandshake,
+    /// A connection with `${jwt_expiring}` that waits for its token to expire.
+    Expiry,
+    /// A connection to `${auth_required_url}` that never authenticates.
+    AuthTimeout,
+    /// A member that drops between the posts `before` and `after` to a room
+    /// of its own, joins again after the last message it received, and
+    /// stays for the `live` posts.
+    RejoinRoom {
+        before: Vec<i64>,
+        after: Vec<i64>,
+        live: Vec<i64>,
+    },
+}
+
+/// One step of a connection that authenticates again and again.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum AuthStep {
+    /// `auth` with `${token_reader}`: narrower scopes than anonymous ones.
+    Reader,
+    /// `auth` with `${token_admin}`: another principal, every scope.
+    Admin,
+    /// `auth` with `${jwt_expired}`.
+    Expired,
+    /// A `create` in the collection the connection watches.
+    Write { key: u8 },
+    /// Another connection publishes to the topic the connection subscribed to.
+    Publish { n: i64 },
+    /// A `join` of the room another connection is in, outside `public-*`.
+    Join,
+}
+
+/// Where a resumed watch starts.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ResumeFrom {
+    /// `resume_after` the token of the last change received.
+    Token,
+    /// `start_after` the position of the last change received.
+    Position,
+    /// `start_after` a position of the journal's epoch beyond its head.
+    BeyondHead,
+    /// `start_after` a position of an epoch the journal never had.
+    OtherEpoch,
 }
 
 impl Op {
@@ -397,6 +468,43 @@ impl Op {
             Op::SubscriptionCap { .. } => &["TW-LIMIT-6", "TW-CORE-30"],
             Op::RateAbuse { .. } => &["TW-LIMIT-3", "TW-CLOSE-1", "TW-CLOSE-2"],
             Op::ServerGauges { .. } => &["TW-STATS-1"],
+            Op::ResumeWatch { from, .. } => match from {
+                ResumeFrom::Token => &["TW-RESUME-2", "TW-RESUME-3"],
+                ResumeFrom::Position => &["TW-POS-2", "TW-POS-3"],
+                ResumeFrom::BeyondHead | ResumeFrom::OtherEpoch => &["TW-RESUME-4", "TW-POS-5"],
+            },
+            Op::Reauth { handshake, .. } => {
+                const REAUTH: [&str; 8] = [
+                    "TW-AUTH-6",
+                    "TW-AUTH-7",
+                    "TW-AUTH-11",
+                    "TW-AUTH-13",
+                    "TW-AUTH-14",
+                    "TW-AUTH-15",
+                    "TW-END-1",
+                    "TW-END-6",
+                ];
+                const WITH_HANDSHAKE: [&str; 9] = [
+                    "TW-AUTH-2",
+                    "TW-AUTH-6",
+                    "TW-AUTH-7",
+                    "TW-AUTH-11",
+                    "TW-AUTH-13",
+                    "TW-AUTH-14",
+                    "TW-AUTH-15",
+                    "TW-END-1",
+                    "TW-END-6",
+                ];
+                if *handshake {
+                    &WITH_HANDSHAKE
+                } else {
+                    &REAUTH
+                }
+            }
+            Op::InvalidHandshake => &["TW-AUTH-3", "TW-AUTH-5"],
+            Op::Expiry => &["TW-AUTH-16", "TW-AUTH-17", "TW-END-2"],
+            Op::AuthTimeout => &["TW-AUTH-8", "TW-AUTH-10"],
+            Op::RejoinRoom { .. } => &["TW-RECOVER-3", "TW-RECOVER-4"],
         }
     }
 
@@ -405,6 +513,14 @@ impl Op {
         match self {
             Op::Burst(ops) => std::iter::once(self)
                 .chain(ops.iter().flat_map(Op::flatten))
+                .collect(),
+            Op::ResumeWatch {
+                before,
+                after,
+                live,
+                ..
+            } => std::iter::once(self)
+                .chain(before.iter().chain(after).chain(live).flat_map(Op::flatten))
                 .collect(),
             op => vec![op],
         }
@@ -777,6 +893,48 @@ fn collab_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
     ]
 }
 
+/// A watcher that disconnects between writes and resumes. Most resume from
+/// what they received, by token or by position; the rest from points the
+/// journal cannot honour. The writes are weighted toward the watched
+/// collection's few keys, so that the missed changes meet the filter.
+fn resume_watch() -> BoxedStrategy<Op> {
+    let write = prop_oneof![3 => create(), 3 => update(), 1 => delete()];
+    let writes = |max: usize| proptest::collection::vec(write.clone(), 0..=max);
+    let filter = prop_oneof![
+        2 => Just(EventFilter::All),
+        1 => (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(insert, update, delete)| {
+            EventFilter::Operations { insert, update, delete }
+        }),
+        1 => small().prop_map(EventFilter::FullDocumentNGte),
+        1 => Just(EventFilter::UpdatesN),
+    ];
+    let from = prop_oneof![
+        3 => Just(ResumeFrom::Token),
+        3 => Just(ResumeFrom::Position),
+        1 => Just(ResumeFrom::BeyondHead),
+        1 => Just(ResumeFrom::OtherEpoch),
+    ];
+    (
+        proptest::option::weighted(0.8, 0..COLLECTIONS),
+        filter,
+        writes(3),
+        writes(4),
+        writes(1),
+        from,
+    )
+        .prop_map(
+            |(coll, filter, before, after, live, from)| Op::ResumeWatch {
+                coll,
+                filter,
+                before,
+                after,
+                live,
+                from,
+            },
+        )
+        .boxed()
+}
+
 /// Bursts of two writes. Most write twice to one target, so that both
 /// events reach the same subscriptions and their order is checked; the rest
 /// pair any two writes.
@@ -873,6 +1031,9 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     if has(Profile::Vector) && has(Profile::Records) {
         ops.extend(vector_ops());
     }
+    if has(Profile::Records) && has(Profile::Watch) && has(Profile::Resume) {
+        ops.push((2, resume_watch()));
+    }
     if has(Profile::Watch) || has(Profile::Topics) {
         ops.push((
             1,
@@ -890,6 +1051,19 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
                     prop_oneof![Just(None), Just(Some(1u32)), Just(Some(2u32))],
                 )
                     .prop_map(|(room, after, limit)| Op::HistoryForward { room, after, limit })
+                    .boxed(),
+            ));
+        }
+        if has(Profile::Resume) {
+            let posts = |max: usize| proptest::collection::vec(small(), 0..=max);
+            ops.push((
+                1,
+                (posts(2), posts(3), posts(1))
+                    .prop_map(|(before, after, live)| Op::RejoinRoom {
+                        before,
+                        after,
+                        live,
+                    })
                     .boxed(),
             ));
         }
@@ -932,6 +1106,10 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
                     .boxed(),
             ));
         }
+    }
+    if announced.auth_tokens && reauth_profiles(profiles) {
+        ops.push((2, reauth()));
+        ops.push((1, Just(Op::InvalidHandshake).boxed()));
     }
     if announced.narrow_token && has(Profile::Auth) && has(Profile::Records) {
         ops.push((
@@ -1058,6 +1236,40 @@ fn rate_abuse(announced: Announced) -> Option<(Endpoint, RateLimit)> {
         .map(|r| (Endpoint::Limits, r))
         .or_else(|| announced.rate.filter(abusable).map(|r| (Endpoint::Run, r)))
 }
+/// Whether a server claiming `profiles` serves everything a [`Op::Reauth`] does.
+fn reauth_profiles(profiles: &[Profile]) -> bool {
+    [
+        Profile::Auth,
+        Profile::Records,
+        Profile::Watch,
+        Profile::Topics,
+        Profile::Rooms,
+    ]
+    .iter()
+    .all(|p| profiles.contains(p))
+}
+
+fn reauth() -> BoxedStrategy<Op> {
+    let step = prop_oneof![
+        3 => Just(AuthStep::Reader),
+        2 => Just(AuthStep::Admin),
+        1 => Just(AuthStep::Expired),
+        2 => (0..KEYS).prop_map(|key| AuthStep::Write { key }),
+        2 => small().prop_map(|n| AuthStep::Publish { n }),
+        1 => Just(AuthStep::Join),
+    ];
+    (
+        proptest::bool::weighted(0.3),
+        proptest::collection::vec(step, 1..6),
+    )
+        .prop_map(|(handshake, steps)| Op::Reauth { handshake, steps })
+        .boxed()
+}
+
+/// The share of scenarios that wait for a token to expire or an
+/// unauthenticated connection to be closed: each costs the server's bound
+/// (a few seconds, half a second on the embedded servers), so they are rare.
+const SLOW_AUTH_SHARE: f64 = 0.02;
 
 /// The share of scenarios that wait for a heartbeat, and the longest
 /// interval worth waiting for: each wait costs a whole interval, so it is
@@ -1077,27 +1289,7 @@ pub struct SkippedCheck {
 }
 
 /// Rules no operation of the model exercises yet, whatever the server.
-const NOT_GENERATED: [(&str, &[&str], &str, &str); 5] = [
-    (
-        "auth handshake, re-authentication and expiry",
-        &[
-            "TW-AUTH-2",
-            "TW-AUTH-6",
-            "TW-AUTH-7",
-            "TW-AUTH-10",
-            "TW-AUTH-14",
-            "TW-AUTH-15",
-            "TW-AUTH-17",
-        ],
-        "auth",
-        "no generated operation exercises it; the suites of fixtures/ do",
-    ),
-    (
-        "resume after a reconnect, history_lost after retention",
-        &["TW-RESUME-2", "TW-RESUME-3", "TW-RESUME-4"],
-        "resume",
-        "no generated operation exercises it; the suites of fixtures/ do",
-    ),
+const NOT_GENERATED: [(&str, &[&str], &str, &str); 3] = [
     (
         "GET /stats",
         &["TW-STATS-2"],
@@ -1215,6 +1407,58 @@ pub fn skipped_checks(profiles: &[Profile], announced: Announced) -> Vec<Skipped
             });
         }
     }
+    if has(Profile::Auth) {
+        if !announced.auth_tokens {
+            skipped.push(SkippedCheck {
+                check: "re-authentication, scopes after it, invalid tokens",
+                requirements: &[
+                    "TW-AUTH-2",
+                    "TW-AUTH-3",
+                    "TW-AUTH-6",
+                    "TW-AUTH-7",
+                    "TW-AUTH-14",
+                    "TW-AUTH-15",
+                    "TW-END-6",
+                ],
+                reason: "no --var token_reader, token_admin and jwt_expired were given".into(),
+            });
+        } else if !reauth_profiles(profiles) {
+            skipped.push(SkippedCheck {
+                check: "re-authentication, scopes after it, invalid tokens",
+                requirements: &["TW-AUTH-2", "TW-AUTH-6", "TW-AUTH-14", "TW-AUTH-15"],
+                reason: "it needs the profiles records, watch, topics and rooms too".into(),
+            });
+        }
+        if !announced.expiring_token {
+            skipped.push(SkippedCheck {
+                check: "token expiry",
+                requirements: &["TW-AUTH-16", "TW-AUTH-17"],
+                reason: "no jwt_expiring is minted for each case (only --embedded does)".into(),
+            });
+        } else if !has(Profile::Topics) {
+            skipped.push(SkippedCheck {
+                check: "token expiry",
+                requirements: &["TW-AUTH-16", "TW-AUTH-17"],
+                reason: "it needs the profile topics too".into(),
+            });
+        }
+        if !announced.auth_required_url {
+            skipped.push(SkippedCheck {
+                check: "the authentication timeout of required mode",
+                requirements: &["TW-AUTH-10"],
+                reason: "no --var auth_required_url was given".into(),
+            });
+        }
+    }
+    for (check, requirements, profile, reason) in NOT_GENERATED {
+        if Profile::parse(profile).is_some_and(has) {
+            skipped.push(SkippedCheck {
+                check,
+                requirements,
+                reason: reason.into(),
+            });
+        }
+    }
     skipped
 }
 
@@ -1223,11 +1467,11 @@ fn floodable(rate: RateLimit) -> bool {
 }
 
 /// Groups of profiles whose operations meet each other; `core` and `auth`
-/// ride along with each.
+/// ride along with each, and `resume` with each stream it recovers.
 const FOCUS: [&[Profile]; 3] = [
-    &[Profile::Records, Profile::Watch],
-    &[Profile::Topics],
-    &[Profile::Rooms, Profile::Collab],
+    &[Profile::Records, Profile::Watch, Profile::Resume],
+    &[Profile::Topics, Profile::Resume],
+    &[Profile::Rooms, Profile::Collab, Profile::Resume],
 ];
 
 type Sequences = BoxedStrategy<Vec<(usize, Op)>>;
@@ -1272,12 +1516,27 @@ pub fn scenario(
         .heartbeat_ms
         .filter(|ms| *ms <= HEARTBEAT_MAX_MS)
         .map_or(0.0, |_| HEARTBEAT_SHARE);
+    let mut slow_auth: Vec<Op> = Vec::new();
+    if profiles.contains(&Profile::Auth) {
+        if announced.expiring_token && profiles.contains(&Profile::Topics) {
+            slow_auth.push(Op::Expiry);
+        }
+        if announced.auth_required_url {
+            slow_auth.push(Op::AuthTimeout);
+        }
+    }
+    let slow_auth: BoxedStrategy<Option<Op>> = if slow_auth.is_empty() {
+        Just(None).boxed()
+    } else {
+        proptest::option::weighted(SLOW_AUTH_SHARE, proptest::sample::select(slow_auth)).boxed()
+    };
     (
         proptest::bool::weighted(heartbeat),
         1usize..=3,
         focused_sequences(profiles, max_len, announced),
+        slow_auth,
     )
-        .prop_map(move |(wait, connections, actions)| {
+        .prop_map(move |(wait, connections, actions, slow_auth)| {
             let mut actions: Vec<Action> = actions
                 .into_iter()
                 .map(|(conn, op)| Action {
@@ -1292,6 +1551,9 @@ pub fn scenario(
                     conn: 0,
                     op: Op::Ping { payload: 0 },
                 });
+            }
+            if let Some(op) = slow_auth {
+                actions.insert(0, Action { conn: 0, op });
             }
             // First, as its connection meets no other: where it stands would
             // only give shrinking another dimension.
@@ -1338,6 +1600,9 @@ mod tests {
                 }),
             }),
             stats_server: true,
+            auth_tokens: true,
+            expiring_token: true,
+            auth_required_url: true,
         };
         let strategy = scenario(&Profile::ALL, 30, announced);
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);

@@ -11,7 +11,7 @@ use tidewire_protocol::{
     Role, SortKey, SortOrder, Subscribe, Typing, Unsubscribe, Update, Watch,
 };
 
-use crate::{Action, Change, EventFilter, Op, RecordFilter, Scenario, Tag};
+use crate::{Action, AuthStep, Change, EventFilter, Op, RecordFilter, Scenario, Tag};
 
 mod auth;
 mod bad_input;
@@ -19,6 +19,8 @@ mod collab;
 mod core;
 mod limits;
 mod records;
+mod recover;
+mod resume;
 mod rooms;
 mod stats;
 mod topics;
@@ -493,6 +495,23 @@ impl Model {
                 subscriptions,
                 rooms,
             } => self.apply_server_gauges(&id, *subscriptions, *rooms),
+            Op::ResumeWatch {
+                coll,
+                filter,
+                before,
+                after,
+                live,
+                from,
+            } => self.apply_resume_watch(conn, &id, *coll, *filter, [before, after, live], *from),
+            Op::Reauth { handshake, steps } => self.apply_reauth(&id, *handshake, steps),
+            Op::InvalidHandshake => self.apply_invalid_handshake(&id),
+            Op::Expiry => self.apply_expiry(&id),
+            Op::AuthTimeout => self.apply_auth_timeout(&id),
+            Op::RejoinRoom {
+                before,
+                after,
+                live,
+            } => self.apply_rejoin_room(&id, [before, after, live]),
         }
     }
 }
@@ -553,11 +572,22 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
         model.flush(conn);
     }
     let profile = profile_of(scenario);
-    let narrow = scenario
-        .actions
-        .iter()
-        .any(|a| matches!(a.op, Op::OutOfScope { .. }));
-    let mut needs: Vec<&str> = if narrow { vec!["token_narrow"] } else { vec![] };
+    let mut needs: Vec<&str> = Vec::new();
+    for op in scenario.actions.iter().flat_map(|a| a.op.flatten()) {
+        let vars: &[&str] = match op {
+            Op::OutOfScope { .. } => &["token_narrow"],
+            Op::Reauth { .. } => &["token_reader", "token_admin", "jwt_expired"],
+            Op::InvalidHandshake => &["jwt_expired"],
+            Op::Expiry => &["jwt_expiring"],
+            Op::AuthTimeout => &["auth_required_url"],
+            _ => &[],
+        };
+        for var in vars {
+            if !needs.contains(var) {
+                needs.push(var);
+            }
+        }
+    }
     if model.needs_limits_url {
         needs.push("limits_url");
     }
@@ -625,7 +655,10 @@ fn op_profile(op: &Op) -> Profile {
         Op::History { .. } => History::PROFILE,
         Op::Search { .. } => tidewire_protocol::Search::PROFILE,
         // Paging by position is a rule of `resume`, on a request of `rooms`.
-        Op::HistoryForward { .. } | Op::ResumeTopic { .. } => Profile::Resume,
+        Op::HistoryForward { .. }
+        | Op::ResumeTopic { .. }
+        | Op::ResumeWatch { .. }
+        | Op::RejoinRoom { .. } => Profile::Resume,
         Op::Ping { .. } | Op::Flood { .. } => Ping::PROFILE,
         Op::Stats | Op::ServerGauges { .. } => tidewire_protocol::GetStats::PROFILE,
         Op::SubscriptionCap { .. } | Op::RateAbuse { .. } => Profile::Limits,
@@ -635,6 +668,9 @@ fn op_profile(op: &Op) -> Profile {
         | Op::UnknownType
         | Op::AwaitHeartbeat { .. }
         | Op::OutOfScope { .. } => Profile::Core,
+        // Connections of their own, whose messages are of several profiles:
+        // what they check is the auth profile's.
+        Op::Reauth { .. } | Op::InvalidHandshake | Op::Expiry | Op::AuthTimeout => Profile::Auth,
     }
 }
 
@@ -1303,5 +1339,162 @@ mod tests {
         assert_eq!(sends[3]["json"]["id"], "q0");
         assert_eq!(sends[4]["match"]["error"]["code"], "rate_limited");
         assert_eq!(sends[5]["step"], "close");
+    }
+
+    #[test]
+    fn a_resumed_watch_expects_exactly_the_missed_changes_its_filter_selects() {
+        let create = |key, n| Op::Create {
+            coll: 0,
+            key,
+            n,
+            tag: None,
+        };
+        let suite = suite(
+            1,
+            &[(
+                0,
+                Op::ResumeWatch {
+                    coll: Some(0),
+                    filter: EventFilter::FullDocumentNGte(2),
+                    before: vec![create(0, 3)],
+                    after: vec![create(1, 1), create(2, 5)],
+                    live: vec![create(3, 4)],
+                    from: crate::ResumeFrom::Token,
+                },
+            )],
+        );
+        let steps = steps(&suite);
+        let on = |conn: &str| -> Vec<&Value> {
+            steps
+                .iter()
+                .filter(|s| s["conn"] == conn && s["step"] == "expect")
+                .collect()
+        };
+        let first = on("q0-watcher");
+        // The welcome, the watching reply, the one change seen before the disconnect.
+        assert_eq!(first.len(), 3, "{first:#?}");
+        let token = first[2]["match"]["event"]["resume_token"]["$capture"]
+            .as_str()
+            .unwrap();
+        let request = steps
+            .iter()
+            .find(|s| s["conn"] == "q0-resumed" && s["json"]["type"] == "watch")
+            .unwrap();
+        assert_eq!(request["json"]["resume_after"], format!("${{{token}}}"));
+        let resumed = on("q0-resumed");
+        let keys: Vec<&Value> = resumed
+            .iter()
+            .filter(|s| s["match"]["type"] == "change")
+            .map(|s| &s["match"]["event"]["document_key"]["_id"]["$literal"])
+            .collect();
+        // k1 (n 1) is missed but filtered out; k2 is replayed, k3 arrives live.
+        assert_eq!(keys, [&json!("k2"), &json!("k3")]);
+        assert_eq!(resumed[1]["match"]["resumed"], true);
+    }
+
+    #[test]
+    fn a_watch_from_beyond_the_head_is_history_lost_and_receives_nothing() {
+        let suite = suite(
+            1,
+            &[(
+                0,
+                Op::ResumeWatch {
+                    coll: None,
+                    filter: EventFilter::All,
+                    before: vec![],
+                    after: vec![],
+                    live: vec![Op::Create {
+                        coll: 1,
+                        key: 0,
+                        n: 0,
+                        tag: None,
+                    }],
+                    from: crate::ResumeFrom::BeyondHead,
+                },
+            )],
+        );
+        let steps = steps(&suite);
+        let resumed: Vec<&Value> = steps
+            .iter()
+            .filter(|s| s["conn"] == "q0-resumed" && s["step"] == "expect")
+            .collect();
+        assert_eq!(resumed.len(), 3, "{resumed:#?}");
+        assert_eq!(resumed[1]["match"]["error"]["code"], "history_lost");
+        assert_eq!(resumed[2]["match"]["type"], "pong");
+    }
+
+    #[test]
+    fn narrower_scopes_end_the_room_and_refuse_writes_and_another_principal() {
+        let suite = suite(
+            1,
+            &[(
+                0,
+                Op::Reauth {
+                    handshake: false,
+                    steps: vec![
+                        AuthStep::Reader,
+                        AuthStep::Write { key: 0 },
+                        AuthStep::Admin,
+                        AuthStep::Publish { n: 1 },
+                    ],
+                },
+            )],
+        );
+        let steps = steps(&suite);
+        let reply = |id: &str| {
+            let sent = steps.iter().position(|s| s["json"]["id"] == id).unwrap();
+            steps[sent + 1]["match"].clone()
+        };
+        let narrowed = reply("q0-0");
+        assert_eq!(narrowed[0]["type"], "authenticated");
+        assert_eq!(narrowed[1]["reason"], "scopes_narrowed");
+        assert_eq!(reply("q0-1")["error"]["code"], "forbidden");
+        assert_eq!(reply("q0-2")["error"]["code"], "forbidden");
+        // The topic subscription outlives the narrowing.
+        let publication = steps
+            .iter()
+            .find(|s| s["match"]["type"] == "publication")
+            .unwrap();
+        assert_eq!(publication["conn"], "q0-auth");
+        assert_eq!(
+            suite["cases"][0]["needs"],
+            json!(["token_reader", "token_admin", "jwt_expired"])
+        );
+    }
+
+    #[test]
+    fn a_rejoining_member_expects_the_missed_messages_after_its_last_one() {
+        let suite = suite(
+            1,
+            &[(
+                0,
+                Op::RejoinRoom {
+                    before: vec![1],
+                    after: vec![2, 3],
+                    live: vec![4],
+                },
+            )],
+        );
+        let steps = steps(&suite);
+        let received: Vec<&Value> = steps
+            .iter()
+            .filter(|s| s["conn"] == "q0-member" && s["match"]["type"] == "room_message")
+            .collect();
+        assert_eq!(received.len(), 1);
+        let last = &received[0]["match"]["message"]["position"];
+        let rejoin = steps
+            .iter()
+            .find(|s| s["conn"] == "q0-rejoined" && s["json"]["type"] == "join")
+            .unwrap();
+        assert_eq!(
+            rejoin["json"]["start_after"]["seq"],
+            format!("${{{}}}", last["seq"]["$capture"].as_str().unwrap())
+        );
+        let bodies: Vec<&Value> = steps
+            .iter()
+            .filter(|s| s["conn"] == "q0-rejoined" && s["match"]["type"] == "room_message")
+            .map(|s| &s["match"]["message"]["body"]["$literal"]["n"])
+            .collect();
+        assert_eq!(bodies, [&json!(2), &json!(3), &json!(4)]);
     }
 }

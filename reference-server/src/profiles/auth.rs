@@ -24,6 +24,7 @@ pub(super) fn authenticate(session: &mut Session, auth: &Auth) -> Result<Reply, 
             ),
         ));
     }
+    let previous_scopes = identity.scopes.clone();
     *identity = verified;
     let reply = ServerMessage::Authenticated(Authenticated {
         id: auth.id.clone(),
@@ -37,6 +38,9 @@ pub(super) fn authenticate(session: &mut Session, auth: &Auth) -> Result<Reply, 
                 })
         }),
     });
+    if session.state.config.faults.reauth_keeps_scopes {
+        identity.scopes = previous_scopes;
+    }
     let scopes = identity.scopes.clone();
     drop(identity);
     // The reply goes first: the ends it causes follow it.
