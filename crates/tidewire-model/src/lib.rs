@@ -1398,15 +1398,6 @@ pub fn skipped_checks(profiles: &[Profile], announced: Announced) -> Vec<Skipped
             },
         }),
     }
-    for (check, requirements, profile, reason) in NOT_GENERATED {
-        if Profile::parse(profile).is_some_and(has) {
-            skipped.push(SkippedCheck {
-                check,
-                requirements,
-                reason: reason.into(),
-            });
-        }
-    }
     if has(Profile::Auth) {
         if !announced.auth_tokens {
             skipped.push(SkippedCheck {
