@@ -309,10 +309,11 @@ impl State {
     fn retention(&self) -> Retention {
         let config = &self.config;
         let extra = u64::from(config.faults.retention_overstated);
+        let announced = |kept: usize| self.choices.retention_announced(kept as u64) + extra;
         Retention {
-            journal: Some(config.journal_retention as u64 + extra),
-            topic: Some(config.topic_history as u64 + extra),
-            room: Some(config.room_history as u64 + extra),
+            journal: Some(announced(config.journal_retention)),
+            topic: Some(announced(config.topic_history)),
+            room: Some(announced(config.room_history)),
         }
     }
 

@@ -133,6 +133,9 @@ pub(crate) trait Choices: Send + Sync {
     /// The number of entries whose `seq` is at most `seq`: the inverse of
     /// `position_seq`, for a `seq` a client sends back.
     fn entries_through(&self, seq: u64) -> u64;
+    /// What `welcome.retention` announces for a stream that keeps `kept`
+    /// entries: a minimum (section 9.3), so at most `kept`.
+    fn retention_announced(&self, kept: u64) -> u64;
 }
 
 /// The streams that have positions (section 9.1).
@@ -227,6 +230,10 @@ impl Choices for Usual {
 
     fn entries_through(&self, seq: u64) -> u64 {
         seq
+    }
+
+    fn retention_announced(&self, kept: u64) -> u64 {
+        kept
     }
 }
 
@@ -405,6 +412,12 @@ impl Choices for Alternate {
 
     fn entries_through(&self, seq: u64) -> u64 {
         seq.saturating_sub(SEQ_START) / SEQ_STEP
+    }
+
+    /// One entry fewer than kept: a client may not take the announced
+    /// retention for the point where `history_lost` begins.
+    fn retention_announced(&self, kept: u64) -> u64 {
+        kept.saturating_sub(1).max(1)
     }
 }
 

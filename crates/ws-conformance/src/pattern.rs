@@ -23,6 +23,7 @@ pub const DIRECTIVES: &[&str] = &[
     "$eq",
     "$ne",
     "$contains",
+    "$one_of",
     "$length",
     "$absent",
     "$capture",
@@ -91,6 +92,9 @@ struct ObjectNode {
     ne: Option<Value>,
     length: Option<u64>,
     contains: Option<Vec<Node>>,
+    /// Alternatives: the value matches at least one (the first that does
+    /// gives the captures).
+    one_of: Option<Vec<Node>>,
     capture: Option<String>,
     exact: bool,
 }
@@ -247,12 +251,14 @@ fn has_hole(v: &Value) -> bool {
 }
 
 /// Whether an object must be filled in as a whole: a key or a matcher's
-/// argument holds `${` (fields' values and `$contains` elements are
-/// patterns of their own, with holes of their own).
+/// argument holds `${` (fields' values, `$contains` elements and `$one_of`
+/// alternatives are patterns of their own, with holes of their own).
 fn object_has_hole(map: &Map<String, Value>) -> bool {
     map.iter().any(|(key, value)| {
         key.contains("${")
-            || (is_directive(key) && key != "$capture" && key != "$contains" && has_hole(value))
+            || (is_directive(key)
+                && !matches!(key.as_str(), "$capture" | "$contains" | "$one_of")
+                && has_hole(value))
     })
 }
 
@@ -316,6 +322,7 @@ fn parse_object(
         ne: None,
         length: None,
         contains: None,
+        one_of: None,
         capture: None,
         exact: false,
     };
@@ -395,6 +402,18 @@ fn parse_object(
                 }
                 _ => err(key, "`$contains` takes an array of patterns".into()),
             },
+            "$one_of" => match value {
+                Value::Array(items) if !items.is_empty() => {
+                    node.one_of = Some(
+                        items
+                            .iter()
+                            .enumerate()
+                            .map(|(i, item)| parse(item, &format!("{at}/$one_of/{i}"), top, filled, errors))
+                            .collect(),
+                    );
+                }
+                _ => err(key, "`$one_of` takes a non-empty array of patterns".into()),
+            },
             "$length" => match value {
                 Value::String(_) => match parse_bound(key, value, filled) {
                     Ok(Some(n)) if n >= 0.0 && n.fract() == 0.0 => node.length = Some(n as u64),
@@ -448,6 +467,7 @@ impl Node {
             Node::Object(o) => {
                 o.fields.iter().any(|(_, _, n)| n.has_holes())
                     || o.contains.iter().flatten().any(Node::has_holes)
+                    || o.one_of.iter().flatten().any(Node::has_holes)
             }
         }
     }
@@ -472,7 +492,7 @@ impl Node {
                 for (_, _, node) in &mut o.fields {
                     *node = node.resolve(vars)?;
                 }
-                if let Some(items) = &mut o.contains {
+                for items in [&mut o.contains, &mut o.one_of].into_iter().flatten() {
                     for node in items {
                         *node = node.resolve(vars)?;
                     }
@@ -501,10 +521,17 @@ impl ObjectNode {
             .iter()
             .map(|(key, value)| {
                 let value = match key.as_str() {
-                    "$contains" => match &self.contains {
-                        Some(items) => Value::Array(items.iter().map(Node::json).collect()),
-                        None => value.clone(),
-                    },
+                    "$contains" | "$one_of" => {
+                        let items = if key == "$contains" {
+                            &self.contains
+                        } else {
+                            &self.one_of
+                        };
+                        match items {
+                            Some(items) => Value::Array(items.iter().map(Node::json).collect()),
+                            None => value.clone(),
+                        }
+                    }
                     _ => match self.fields.iter().find(|(k, _, _)| k == key) {
                         Some((_, _, node)) => node.json(),
                         None => value.clone(),
@@ -748,6 +775,9 @@ impl ObjectNode {
         if let Some(wanted) = &self.contains {
             match_contains(wanted, a, path, out);
         }
+        if let Some(alternatives) = &self.one_of {
+            match_one_of(alternatives, a, path, out);
+        }
     }
 
     fn match_fields(&self, a: &Value, path: &mut String, out: &mut Outcome) {
@@ -817,6 +847,25 @@ fn match_contains(wanted: &[Node], a: &Value, path: &str, out: &mut Outcome) {
             ),
         }
     }
+}
+
+fn match_one_of(alternatives: &[Node], a: &Value, path: &str, out: &mut Outcome) {
+    let mut reasons = Vec::new();
+    for alternative in alternatives {
+        let mut o = Outcome::default();
+        alternative.match_at(Some(a), &mut path.to_string(), &mut o);
+        if o.is_match() {
+            out.captures.extend(o.captures);
+            return;
+        }
+        reasons.push(compact(&alternative.json(), 60));
+    }
+    fail(
+        out,
+        path,
+        format!("a value matching one of {}", reasons.join(" | ")),
+        Some(a),
+    );
 }
 
 fn has_type(v: &Value, name: &str) -> bool {
@@ -1185,6 +1234,36 @@ mod tests {
             json!({"$type": "x", "more": 1}),
         );
         ok(json!({"$$ref": "#/a"}), json!({"$ref": "#/a"}));
+    }
+
+    #[test]
+    fn one_of_matches_any_alternative_and_captures_from_it() {
+        let p = json!({"$one_of": [
+            {"type": "subscribed", "subscription": {"$capture": "s"}},
+            {"type": "error", "error": {"code": "history_lost"}}
+        ]});
+        let captured = ok(
+            p.clone(),
+            json!({"type": "subscribed", "subscription": "x"}),
+        );
+        assert_eq!(captured.get("s"), Some(&json!("x")));
+        assert!(ok(
+            p.clone(),
+            json!({"type": "error", "error": {"code": "history_lost"}})
+        )
+        .is_empty());
+        let reasons = bad(p, json!({"type": "error", "error": {"code": "conflict"}}));
+        assert_eq!(reasons.len(), 1);
+        assert!(reasons[0].contains("one of"), "{reasons:?}");
+        ok(
+            json!({"id": 1, "$one_of": [{"n": 1}, {"n": 2}]}),
+            json!({"id": 1, "n": 2}),
+        );
+        bad(
+            json!({"id": 2, "$one_of": [{"n": 1}, {"n": 2}]}),
+            json!({"id": 1, "n": 2}),
+        );
+        assert!(!Pattern::new(json!({"$one_of": []})).problems().is_empty());
     }
 
     #[test]
