@@ -292,6 +292,26 @@ impl Model {
         }));
     }
 
+    /// Predicts the answer to a write that repeats a remembered idempotency
+    /// key (TW-IDEM-1, TW-IDEM-2): the remembered `reply` with the repeat's
+    /// `id` when the request is the `same`, else `conflict` naming the key.
+    fn expect_keyed_repeat(
+        &mut self,
+        conn: usize,
+        id: &str,
+        same: bool,
+        mut reply: Value,
+        key: &str,
+    ) {
+        let answer = if same {
+            reply["id"] = json!(id);
+            reply
+        } else {
+            error_with(id, ErrorCode::Conflict, json!({ "idempotency_key": key }))
+        };
+        self.expect(conn, answer);
+    }
+
     fn send_on(&mut self, conn: &str, message: Value) {
         self.steps
             .push(json!({"step": "send", "conn": conn, "json": message}));

@@ -103,20 +103,8 @@ impl Model {
             Some(role) => role,
         };
         if let Some((fingerprint, reply, _)) = remembered {
-            if fingerprint == without_id(request(sent_version)) {
-                let mut reply = reply;
-                reply["id"] = json!(id);
-                self.expect(conn, reply);
-            } else {
-                self.expect(
-                    conn,
-                    error_with(
-                        id,
-                        ErrorCode::Conflict,
-                        json!({ "idempotency_key": idempotency_key }),
-                    ),
-                );
-            }
+            let same = fingerprint == without_id(request(sent_version));
+            self.expect_keyed_repeat(conn, id, same, reply, &idempotency_key);
             return;
         }
         let next = version + 1;

@@ -77,20 +77,8 @@ impl Model {
             .remove("id");
         if let Some((remembered, reply)) = self.keys.get(&idem).cloned() {
             self.send(conn, typed(request), false);
-            if remembered == fingerprint {
-                let mut reply = reply;
-                reply["id"] = json!(id);
-                self.expect(conn, reply);
-            } else {
-                self.expect(
-                    conn,
-                    error_with(
-                        id,
-                        ErrorCode::Conflict,
-                        json!({ "idempotency_key": idempotency_key }),
-                    ),
-                );
-            }
+            let same = remembered == fingerprint;
+            self.expect_keyed_repeat(conn, id, same, reply, &idempotency_key);
             return;
         }
         self.send(conn, typed(request), false);

@@ -178,20 +178,8 @@ impl Model {
             Some(role) => role,
         };
         if let Some((remembered, reply)) = self.post_keys.get(&idem).cloned() {
-            if remembered == fingerprint {
-                let mut reply = reply;
-                reply["id"] = json!(id);
-                self.expect(conn, reply);
-            } else {
-                self.expect(
-                    conn,
-                    error_with(
-                        id,
-                        ErrorCode::Conflict,
-                        json!({ "idempotency_key": idempotency_key }),
-                    ),
-                );
-            }
+            let same = remembered == fingerprint;
+            self.expect_keyed_repeat(conn, id, same, reply, &idempotency_key);
             return;
         }
         let id_var = self.fresh_var(conn, "msg");
