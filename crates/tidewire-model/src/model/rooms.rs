@@ -109,43 +109,7 @@ impl Model {
         match self.role_of(conn, r) {
             None | Some(Role::Observer) => self.expect(conn, error(id, ErrorCode::Forbidden)),
             Some(role) => {
-                let id_var = self.fresh_var(conn, "msg");
-                let at_var = self.fresh_var(conn, "sent");
-                self.expect(
-                    conn,
-                    json!({
-                        "type": "posted", "id": id, "room": room(r),
-                        "message_id": {"$type": "string", "$capture": id_var},
-                        "sent_at": captured_timestamp(&at_var),
-                    }),
-                );
-                let kept = json!({
-                    "message_id": format!("${{{id_var}}}"),
-                    "author": self.member(r, conn, role),
-                    "body": {"$literal": body},
-                    "sent_at": format!("${{{at_var}}}"),
-                    "origin": self.origin(conn, None),
-                });
-                // The author's copy may arrive before the reply that captures
-                // what it must repeat; its form is still checked.
-                let mut own = kept.clone();
-                own["message_id"] = ANY_STRING();
-                own["sent_at"] = timestamp();
-                for (c, _) in self.members(r).to_vec() {
-                    let message = if c == conn { &own } else { &kept };
-                    self.expect(
-                        c,
-                        json!({
-                            "type": "room_message",
-                            "room": room(r),
-                            "message": message,
-                        }),
-                    );
-                }
-                self.history.entry(r).or_default().push(RoomMessage {
-                    id_var,
-                    pattern: kept,
-                });
+                self.predict_post(conn, id, r, role, body, None);
             }
         }
     }
@@ -182,14 +146,32 @@ impl Model {
             self.expect_keyed_repeat(conn, id, same, reply, &idempotency_key);
             return;
         }
-        let id_var = self.fresh_var(conn, "msg");
-        let at_var = self.fresh_var(conn, "sent");
+        let (id_var, at_var) = self.predict_post(conn, id, r, role, body, Some(&idempotency_key));
         let reply = json!({
             "type": "posted", "room": room(r),
             "message_id": format!("${{{id_var}}}"),
             "sent_at": format!("${{{at_var}}}"),
         });
         self.post_keys.insert(idem, (fingerprint, reply));
+    }
+
+    /// A post by a participant (`role`): its `posted` reply, the
+    /// `room_message` every member gets, naming the post's origin and `key`
+    /// (TW-IDEM-3), and the message kept for history. The author's copy may
+    /// arrive before the reply that captures what it must repeat, so only its
+    /// form is checked. Returns the variables the reply captures: the
+    /// message's id and its `sent_at`.
+    fn predict_post(
+        &mut self,
+        conn: usize,
+        id: &str,
+        r: u8,
+        role: Role,
+        body: Value,
+        key: Option<&str>,
+    ) -> (String, String) {
+        let id_var = self.fresh_var(conn, "msg");
+        let at_var = self.fresh_var(conn, "sent");
         self.expect(
             conn,
             json!({
@@ -203,9 +185,8 @@ impl Model {
             "author": self.member(r, conn, role),
             "body": {"$literal": body},
             "sent_at": format!("${{{at_var}}}"),
-            "origin": self.origin(conn, Some(&idempotency_key)),
+            "origin": self.origin(conn, key),
         });
-        // As for a plain post, the author's copy may come before the reply.
         let mut own = kept.clone();
         own["message_id"] = ANY_STRING();
         own["sent_at"] = timestamp();
@@ -217,9 +198,10 @@ impl Model {
             );
         }
         self.history.entry(r).or_default().push(RoomMessage {
-            id_var,
+            id_var: id_var.clone(),
             pattern: kept,
         });
+        (id_var, at_var)
     }
 
     /// A page of the room's history: the newest `limit` (default 50) of the
