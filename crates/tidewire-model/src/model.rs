@@ -138,6 +138,17 @@ fn typed(message: impl Into<ClientMessage>) -> Value {
     serde_json::to_value(message.into()).expect("client messages serialize")
 }
 
+/// A request as an idempotency key remembers it: all but its `id`, which a
+/// repeat changes (TW-IDEM-1).
+fn without_id(message: impl Into<ClientMessage>) -> Value {
+    let mut value = typed(message);
+    value
+        .as_object_mut()
+        .expect("messages are objects")
+        .remove("id");
+    value
+}
+
 /// `message` with its integer member `member` written with a fraction (`10.0`)
 /// when the value is even: JSON Schema's integer includes that spelling, and a
 /// server reads it as the integer (TW-DECODE-2), so the prediction is the same.

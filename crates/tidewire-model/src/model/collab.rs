@@ -80,14 +80,6 @@ impl Model {
             ops: ops.clone(),
             idempotency_key: Some(IdempotencyKey(idempotency_key.clone())),
         };
-        let without_id = |edit: Edit| {
-            let mut fingerprint = typed(edit);
-            fingerprint
-                .as_object_mut()
-                .expect("messages are objects")
-                .remove("id");
-            fingerprint
-        };
         let remembered = self.edit_keys.get(&idem).cloned();
         // The same edit again names the version it was first made against.
         let sent_version = remembered

@@ -70,11 +70,7 @@ impl Model {
             record: record.clone(),
             idempotency_key: Some(IdempotencyKey(idempotency_key.clone())),
         };
-        let mut fingerprint = typed(request.clone());
-        fingerprint
-            .as_object_mut()
-            .expect("messages are objects")
-            .remove("id");
+        let fingerprint = without_id(request.clone());
         if let Some((remembered, reply)) = self.keys.get(&idem).cloned() {
             self.send(conn, typed(request), false);
             let same = remembered == fingerprint;

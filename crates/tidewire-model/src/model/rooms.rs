@@ -128,11 +128,7 @@ impl Model {
             body: body.clone(),
             idempotency_key: Some(IdempotencyKey(idempotency_key.clone())),
         };
-        let mut fingerprint = typed(request.clone());
-        fingerprint
-            .as_object_mut()
-            .expect("messages are objects")
-            .remove("id");
+        let fingerprint = without_id(request.clone());
         self.send(conn, typed(request), false);
         let role = match self.role_of(conn, r) {
             None | Some(Role::Observer) => {
