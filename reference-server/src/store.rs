@@ -327,9 +327,7 @@ impl WatchSub {
         if narrowing.leak_hidden_change {
             return Some(event.view_variant(self.transition(event)?));
         }
-        let principal = self.conn.identity.read().principal.clone();
-        let seen_before = narrowing.sees(&principal, event, images.before.as_ref());
-        let seen_after = narrowing.sees(&principal, event, images.after.as_ref());
+        let (seen_before, seen_after) = self.seen(event, images, narrowing);
         let before = seen_before && event.before_probe().is_some_and(|e| self.passes(e));
         let after = seen_after && event.after_probe().is_some_and(|e| self.passes(e));
         let transition = self.label(before, after)?;
@@ -390,6 +388,16 @@ impl WatchSub {
         Some(variant)
     }
 
+    /// Whether the watch's principal sees the changed record before and
+    /// after the change.
+    fn seen(&self, event: &Event, images: &Images, narrowing: &Narrowing) -> (bool, bool) {
+        let principal = self.conn.identity.read().principal.clone();
+        (
+            narrowing.sees(&principal, event, images.before.as_ref()),
+            narrowing.sees(&principal, event, images.after.as_ref()),
+        )
+    }
+
     /// The event as the watch's principal sees it: the changes of a record
     /// it sees on neither side are not there, and an update of one it sees
     /// on one side only is the record appearing or disappearing.
@@ -402,9 +410,7 @@ impl WatchSub {
         if narrowing.leak_hidden_change {
             return Some(event.variant(self.full_document));
         }
-        let principal = self.conn.identity.read().principal.clone();
-        let before = narrowing.sees(&principal, event, images.before.as_ref());
-        let after = narrowing.sees(&principal, event, images.after.as_ref());
+        let (before, after) = self.seen(event, images, narrowing);
         match (before, after) {
             (false, false) => None,
             (true, true) => Some(event.variant(self.full_document)),
