@@ -168,20 +168,19 @@ struct SelectArgs {
     requirements: Option<PathBuf>,
 }
 
+/// The reference server started in this process instead of a URL, as `run`
+/// and `prop` both offer it.
 #[derive(Debug, Args)]
-struct PropArgs {
-    /// WebSocket URL of the Tidewire server under test.
-    #[arg(value_name = "URL", required_unless_present = "embedded")]
-    url: Option<String>,
-    /// Start the reference server in this process and test it instead of a URL.
-    #[arg(long, conflicts_with = "url")]
-    embedded: bool,
-    /// With --embedded: make the embedded server misbehave in this named way
-    /// (repeatable).
+struct EmbeddedArgs {
+    /// Start the Tidewire reference server in this process (in every
+    /// configuration the suites use) and test it instead of a URL.
+    #[arg(id = "embedded", long = "embedded", conflicts_with = "url")]
+    on: bool,
+    /// With --embedded: make every embedded server misbehave in this named
+    /// way, to see which cases catch it (repeatable).
     #[arg(
         long = "inject-fault",
         value_name = "NAME",
-        requires = "embedded",
         value_parser = PossibleValuesParser::new(InjectedFault::names())
             .try_map(|name| name.parse::<InjectedFault>())
     )]
@@ -197,6 +196,29 @@ struct PropArgs {
             .try_map(|name| name.parse::<Variant>())
     )]
     variant: Variant,
+}
+
+impl EmbeddedArgs {
+    /// Faults and variants exist only in the embedded server. clap counts
+    /// the flag's default `false` as present, so `requires` cannot say this.
+    fn check(&self) -> Result<(), CliError> {
+        if !self.inject_faults.is_empty() && !self.on {
+            return Err(CliError::FaultsNeedEmbedded);
+        }
+        if self.variant != Variant::Usual && !self.on {
+            return Err(CliError::VariantNeedsEmbedded);
+        }
+        Ok(())
+    }
+}
+
+#[derive(Debug, Args)]
+struct PropArgs {
+    /// WebSocket URL of the Tidewire server under test.
+    #[arg(value_name = "URL", required_unless_present = "embedded")]
+    url: Option<String>,
+    #[command(flatten)]
+    embedded: EmbeddedArgs,
     /// Seed of the generator; the same seed generates the same sequences.
     /// Printed with every run (random when not given).
     #[arg(long)]
@@ -249,16 +271,11 @@ fn repository_path(relative: &str) -> PathBuf {
 }
 
 fn prop_command(args: PropArgs) -> Result<ExitCode, CliError> {
-    if !args.inject_faults.is_empty() && !args.embedded {
-        return Err(CliError::FaultsNeedEmbedded);
-    }
-    if args.variant != Variant::Usual && !args.embedded {
-        return Err(CliError::VariantNeedsEmbedded);
-    }
+    args.embedded.check()?;
     let code = prop::run(prop::PropSettings {
         url: args.url,
-        faults: args.inject_faults,
-        variant: args.variant,
+        faults: args.embedded.inject_faults,
+        variant: args.embedded.variant,
         seed: args.seed,
         cases: args.cases,
         max_len: args.max_len,
@@ -292,30 +309,8 @@ struct RunArgs {
     /// WebSocket URL of the server under test, e.g. ws://127.0.0.1:9000/ws
     #[arg(value_name = "URL", required_unless_present_any = ["list", "embedded"])]
     url: Option<String>,
-    /// Start the Tidewire reference server in this process (in every
-    /// configuration the suites use) and run against it instead of a URL.
-    #[arg(long, conflicts_with = "url")]
-    embedded: bool,
-    /// With --embedded: make every embedded server misbehave in this named
-    /// way, to see which cases catch it (repeatable).
-    #[arg(
-        long = "inject-fault",
-        value_name = "NAME",
-        value_parser = PossibleValuesParser::new(InjectedFault::names())
-            .try_map(|name| name.parse::<InjectedFault>())
-    )]
-    inject_faults: Vec<InjectedFault>,
-    /// With --embedded: start the embedded servers as this variant of the
-    /// reference server; `alternate` takes the other side of every freedom
-    /// the specification gives a server (see reference-server/README.md).
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "usual",
-        value_parser = PossibleValuesParser::new(["usual", "alternate"])
-            .try_map(|name| name.parse::<Variant>())
-    )]
-    variant: Variant,
+    #[command(flatten)]
+    embedded: EmbeddedArgs,
     /// A value cases can use as ${NAME}, e.g. a token or the URL of a
     /// differently configured endpoint (repeatable). Cases that need a
     /// variable not given are skipped.
@@ -850,24 +845,18 @@ fn load_baseline(args: &RunArgs, suites: &[Suite]) -> Result<Baseline, CliError>
 }
 
 fn run_command(mut args: RunArgs) -> Result<ExitCode, CliError> {
-    // clap counts the flag's default `false` as present, so `requires` cannot say this.
-    if !args.inject_faults.is_empty() && !args.embedded {
-        return Err(CliError::FaultsNeedEmbedded);
-    }
-    if args.variant != Variant::Usual && !args.embedded {
-        return Err(CliError::VariantNeedsEmbedded);
-    }
-    if args.embedded && args.select.suites.is_empty() {
+    args.embedded.check()?;
+    if args.embedded.on && args.select.suites.is_empty() {
         args.select.suites.push(repository_path("fixtures"));
     }
-    if args.embedded && args.select.requirements.is_none() {
+    if args.embedded.on && args.select.requirements.is_none() {
         args.select.requirements = Some(repository_path("spec/requirements.json"));
     }
     let suites = load(&args.select)?;
     if args.list {
         return list_run(&args, &suites);
     }
-    if args.url.is_none() && !args.embedded {
+    if args.url.is_none() && !args.embedded.on {
         return Err(CliError::NoUrl);
     }
     let requirements = load_requirements(&args.select)?;
@@ -903,7 +892,10 @@ fn run_command(mut args: RunArgs) -> Result<ExitCode, CliError> {
         Some(url) => (url.clone(), None),
         None => {
             let servers = runtime
-                .block_on(embedded::Embedded::start(&args.inject_faults, args.variant))
+                .block_on(embedded::Embedded::start(
+                    &args.embedded.inject_faults,
+                    args.embedded.variant,
+                ))
                 .map_err(CliError::Embedded)?;
             emit(&format!("{}\n", servers.describe()));
             servers.provide_vars(&mut options);
@@ -1010,12 +1002,12 @@ fn list_run(args: &RunArgs, suites: &[Suite]) -> Result<ExitCode, CliError> {
         vars: args.vars.iter().cloned().collect(),
         ..RunOptions::default()
     };
-    if args.embedded {
+    if args.embedded.on {
         // The embedded servers' variables exist only once they listen:
         // start them, take the names, stop them.
         let runtime = runtime()?;
         let servers = runtime
-            .block_on(embedded::Embedded::start(&[], args.variant))
+            .block_on(embedded::Embedded::start(&[], args.embedded.variant))
             .map_err(CliError::Embedded)?;
         servers.provide_vars(&mut variables);
         runtime.block_on(servers.shutdown());
