@@ -43,6 +43,19 @@ struct Room {
     recent_posts: SlidingWindow,
 }
 
+impl Room {
+    /// Counts a post or an edit against the room post rate, or refuses it.
+    fn admit_post(&mut self, rate: Option<RateLimit>) -> Result<(), ErrorBody> {
+        let Some(rate) = rate else {
+            return Ok(());
+        };
+        let window = Duration::from_millis(rate.window_ms);
+        self.recent_posts
+            .admit(rate.messages as usize, window, Instant::now())
+            .map_err(|wait| room_post_rate_limited(rate, wait))
+    }
+}
+
 /// What a `history` request bounds its page by (section 11.6).
 #[derive(Debug, Default)]
 pub(crate) struct HistoryBounds<'a> {
@@ -417,15 +430,7 @@ impl Rooms {
             .rooms
             .get_mut(room.as_str())
             .expect("checked by participant");
-        if let Some(rate) = self.post_rate {
-            let window = Duration::from_millis(rate.window_ms);
-            let admitted = state
-                .recent_posts
-                .admit(rate.messages as usize, window, Instant::now());
-            if let Err(wait) = admitted {
-                return Err(room_post_rate_limited(rate, wait));
-            }
-        }
+        state.admit_post(self.post_rate)?;
         let posted = state.posted + 1;
         // Never before the previous message, whatever the clock does, so
         // that time bounds select a run of positions (section 9.4).
@@ -588,15 +593,7 @@ impl Rooms {
             .rooms
             .get_mut(room.as_str())
             .expect("checked by participant");
-        if let Some(rate) = self.post_rate {
-            let window = Duration::from_millis(rate.window_ms);
-            let admitted = state
-                .recent_posts
-                .admit(rate.messages as usize, window, Instant::now());
-            if let Err(wait) = admitted {
-                return Err(room_post_rate_limited(rate, wait));
-            }
-        }
+        state.admit_post(self.post_rate)?;
         let doc = state.documents.entry(document.to_string()).or_default();
         if version != doc.version {
             return Err(error_with(
