@@ -2,12 +2,14 @@
 //!
 //! A change event is serialized once per variant (with or without
 //! `full_document`) when it is committed, and a publication once when it is
-//! published. Each subscriber's frame is a small head naming its subscription
-//! (`{"type":"change","subscription":<id>,"event":`) followed by the shared
-//! body (the event JSON and the closing `}`), so the body is never
-//! re-serialized per subscriber; a large body is not even copied (see
-//! [`Frame::Spliced`]). Room pushes carry no subscription id, so one
-//! serialized frame (a refcounted `Utf8Bytes`) goes to every member as is.
+//! published. Each subscriber's frame is a head naming its subscription
+//! (`{"type":"change","subscription":<id>,"event":`), built once when the
+//! subscription is made, followed by the shared body (the event JSON and the
+//! closing `}`): queuing a push for a subscriber copies nothing and allocates
+//! nothing but its place in the queue (see [`Frame::Spliced`]). The two are
+//! joined, with the server time, only as the frame is written (`clock.rs`).
+//! Room pushes carry no subscription id, so one serialized frame (a
+//! refcounted `Utf8Bytes`) goes to every member as is.
 
 use serde_json::Value;
 use tidewire_protocol::ServerMessage;
@@ -16,21 +18,13 @@ use tokio_tungstenite::tungstenite::Utf8Bytes;
 use crate::outbound::Frame;
 use crate::util::json_string;
 
-/// Bodies shorter than this are copied into one frame per receiver: below it,
-/// writing a second WebSocket frame costs more than the copy it saves.
-const SHARE_BODY_FROM_BYTES: usize = 1024;
-
-fn spliced(head: String, body: &Utf8Bytes) -> Frame {
-    if body.len() < SHARE_BODY_FROM_BYTES {
-        let mut text = head;
-        text.push_str(body);
-        Frame::Whole(text.into())
-    } else {
-        Frame::Spliced {
-            head: head.into(),
-            shared: body.clone(),
-        }
-    }
+fn head(prefix: &str, subscription: &str, suffix: &str) -> Utf8Bytes {
+    let id = json_string(subscription);
+    let mut head = String::with_capacity(prefix.len() + id.len() + suffix.len());
+    head.push_str(prefix);
+    head.push_str(&id);
+    head.push_str(suffix);
+    head.into()
 }
 
 /// The shared body of every `change` frame of one serialized event.
@@ -41,14 +35,21 @@ pub(crate) fn change_frame_body(event_json: &str) -> Utf8Bytes {
     body.into()
 }
 
-/// A `change` frame for `subscription` around a shared body from [`change_frame_body`].
-pub(crate) fn change_frame(subscription: &str, body: &Utf8Bytes) -> Frame {
-    let id = json_string(subscription);
-    let mut head = String::with_capacity(id.len() + 48);
-    head.push_str(r#"{"type":"change","subscription":"#);
-    head.push_str(&id);
-    head.push_str(r#","event":"#);
-    spliced(head, body)
+/// The head of every `change` frame of watch `subscription`.
+pub(crate) fn change_head(subscription: &str) -> Utf8Bytes {
+    head(
+        r#"{"type":"change","subscription":"#,
+        subscription,
+        r#","event":"#,
+    )
+}
+
+/// A `change` frame: a head from [`change_head`] and a body from [`change_frame_body`].
+pub(crate) fn change_frame(head: &Utf8Bytes, body: &Utf8Bytes) -> Frame {
+    Frame::Spliced {
+        head: head.clone(),
+        shared: body.clone(),
+    }
 }
 
 /// The shared body of every `publication` frame: the remaining fields
@@ -59,14 +60,22 @@ pub(crate) fn publication_frame_body(fields: &Value) -> Utf8Bytes {
     Utf8Bytes::from(&json[1..])
 }
 
-/// A `publication` frame for `subscription` around a body from [`publication_frame_body`].
-pub(crate) fn publication_frame(subscription: &str, body: &Utf8Bytes) -> Frame {
-    let id = json_string(subscription);
-    let mut head = String::with_capacity(id.len() + 48);
-    head.push_str(r#"{"type":"publication","subscription":"#);
-    head.push_str(&id);
-    head.push(',');
-    spliced(head, body)
+/// The head of every `publication` frame of topic subscription `subscription`.
+pub(crate) fn publication_head(subscription: &str) -> Utf8Bytes {
+    head(
+        r#"{"type":"publication","subscription":"#,
+        subscription,
+        ",",
+    )
+}
+
+/// A `publication` frame: a head from [`publication_head`] and a body from
+/// [`publication_frame_body`].
+pub(crate) fn publication_frame(head: &Utf8Bytes, body: &Utf8Bytes) -> Frame {
+    Frame::Spliced {
+        head: head.clone(),
+        shared: body.clone(),
+    }
 }
 
 /// One serialization for every receiver of a push without a subscription id.
@@ -111,8 +120,7 @@ mod tests {
             server_time: None,
         })
         .to_json();
-        let frame = change_frame("s\"1", &change_frame_body(&event_json));
-        assert!(matches!(frame, Frame::Whole(_)));
+        let frame = change_frame(&change_head("s\"1"), &change_frame_body(&event_json));
         assert_eq!(frame.into_text().as_str(), typed);
     }
 
@@ -141,17 +149,20 @@ mod tests {
             "position": publication.position,
         });
         let typed = ServerMessage::Publication(publication).to_json();
-        let frame = publication_frame("s2", &publication_frame_body(&fields));
+        let frame = publication_frame(&publication_head("s2"), &publication_frame_body(&fields));
         assert_eq!(frame.into_text().as_str(), typed);
     }
 
     #[test]
-    fn a_large_body_is_shared_not_copied() {
-        let body = change_frame_body(&format!(r#"{{"pad":"{}"}}"#, "x".repeat(4096)));
-        let frames = [change_frame("s1", &body), change_frame("s2", &body)];
+    fn a_body_is_shared_not_copied() {
+        let body = change_frame_body(r#"{"pad":"x"}"#);
+        let frames = [
+            change_frame(&change_head("s1"), &body),
+            change_frame(&change_head("s2"), &body),
+        ];
         for frame in frames {
             let Frame::Spliced { head, shared } = &frame else {
-                panic!("a large body is spliced");
+                panic!("a queued push is spliced");
             };
             assert_eq!(shared.as_str().as_ptr(), body.as_str().as_ptr());
             assert!(head.starts_with(r#"{"type":"change","subscription":"#));

@@ -263,7 +263,7 @@ impl Conn {
         let bytes = item.frame.len();
         self.queued.fetch_add(1, Ordering::AcqRel);
         self.queued_bytes.fetch_add(bytes, Ordering::AcqRel);
-        {
+        let was_empty = {
             let mut queue = self.queue.lock();
             // Checked under the lock the writer takes to stop, so nothing is
             // queued after the writer has gone.
@@ -273,9 +273,16 @@ impl Conn {
                 self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
                 return false;
             }
+            let was_empty = queue.is_empty();
             queue.push_back(item);
+            was_empty
+        };
+        // The writer empties the queue in one go under its lock, so it was
+        // signalled when the queue last became non-empty and will take this
+        // item with the others: one wake-up per batch, not per message.
+        if was_empty {
+            self.queue_ready.notify_one();
         }
-        self.queue_ready.notify_one();
         true
     }
 
@@ -305,9 +312,15 @@ impl Conn {
             self.replaying.fetch_sub(1, Ordering::AcqRel);
             self.replaying_bytes.fetch_sub(bytes, Ordering::AcqRel);
         }
-        self.queued.fetch_sub(1, Ordering::AcqRel);
+        let live_before = self
+            .queued
+            .fetch_sub(1, Ordering::AcqRel)
+            .saturating_sub(self.replaying.load(Ordering::Acquire));
         self.queued_bytes.fetch_sub(bytes, Ordering::AcqRel);
-        self.drained.notify_one();
+        // Only a reader that found the queue at its message bound waits for room.
+        if live_before >= self.bound.messages {
+            self.drained.notify_one();
+        }
     }
 
     /// At the message bound: pushes fail and the reader pauses.

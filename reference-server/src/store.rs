@@ -288,6 +288,8 @@ pub(crate) struct WatchSub {
     pub view: bool,
     /// The `view-drops-leaves` fault: records leaving the view are not reported.
     pub drops_leaves: bool,
+    /// The head of this watch's change frames (`fanout::change_head`).
+    pub head: Utf8Bytes,
 }
 
 impl WatchSub {
@@ -431,7 +433,7 @@ impl WatchSub {
 
     fn outbound(&self, event: &Event, variant: &Variant) -> Outbound {
         Outbound {
-            frame: change_frame(&self.id, &variant.frame_body),
+            frame: change_frame(&self.head, &variant.frame_body),
             position: Some((self.id.clone(), event.token.clone())),
             replay: false,
         }

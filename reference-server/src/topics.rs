@@ -23,6 +23,8 @@ pub(crate) struct TopicSub {
     pub conn: Arc<Conn>,
     pub id: Arc<str>,
     pub filter: Option<Filter>,
+    /// The head of this subscription's publication frames (`fanout::publication_head`).
+    pub head: Utf8Bytes,
 }
 
 impl TopicSub {
@@ -189,7 +191,7 @@ impl Topics {
             for kept in log.kept.iter().filter(|kept| kept.n >= first) {
                 if sub.selects(topic, &kept.data) {
                     sub.conn.replay(Outbound {
-                        frame: publication_frame(&sub.id, &kept.body),
+                        frame: publication_frame(&sub.head, &kept.body),
                         position: None,
                         replay: false,
                     });
@@ -272,7 +274,7 @@ impl Topics {
         for sub in self.subs.get(topic).into_iter().flat_map(BTreeMap::values) {
             if sub.selects(topic, data) {
                 sub.conn.push(Outbound {
-                    frame: publication_frame(&sub.id, &body),
+                    frame: publication_frame(&sub.head, &body),
                     position: None,
                     replay: false,
                 });

@@ -28,6 +28,7 @@ pub(super) fn subscribe(
             conn: session.conn.clone(),
             id: sub_id.as_str().into(),
             filter,
+            head: crate::fanout::publication_head(&sub_id),
         },
         subscribe.id.clone(),
         subscribe.start_after.as_ref(),

@@ -76,6 +76,7 @@ pub(super) fn watch(
         full_document: watch.full_document,
         view: watch.view,
         drops_leaves: session.state.config.faults.view_drops_leaves,
+        head: crate::fanout::change_head(&sub_id),
     };
     // The store queues the `watching` reply itself, ahead of the replayed
     // and live changes it pushes under the same lock.

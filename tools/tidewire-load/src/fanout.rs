@@ -42,6 +42,8 @@ pub struct Settings {
     pub payload_bytes: usize,
     /// The p99 a rate must stay under to count as sustained.
     pub p99_limit_ms: f64,
+    /// Count the servers' user-space instructions with `perf stat`.
+    pub count_instructions: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -51,6 +53,8 @@ pub struct Run {
     pub p50_ms: f64,
     pub p99_ms: f64,
     pub cpu: Duration,
+    /// User-space instructions the server executed while publishing and delivering.
+    pub instructions: Option<u64>,
     p99_limit_ms: f64,
 }
 
@@ -61,6 +65,11 @@ impl Run {
 
     pub fn cpu_per_delivery_us(&self) -> f64 {
         self.cpu.as_secs_f64() * 1e6 / self.delivered.max(1) as f64
+    }
+
+    pub fn instructions_per_delivery(&self) -> Option<f64> {
+        self.instructions
+            .map(|count| count as f64 / self.delivered.max(1) as f64)
     }
 }
 
@@ -146,6 +155,10 @@ pub async fn run_once(
         .await;
     });
 
+    let counting = settings
+        .count_instructions
+        .then(|| target.count_instructions())
+        .flatten();
     let cpu_before = target.cpu_time();
     let pad = "x".repeat(settings.payload_bytes);
     for seq in 0..count {
@@ -161,6 +174,7 @@ pub async fn run_once(
         delivered += reader.await?;
     }
     let cpu = target.cpu_time().saturating_sub(cpu_before);
+    let instructions = counting.and_then(|counting| counting.stop());
     drain_replies.abort();
     let latencies = latencies.lock().expect("not poisoned");
     Ok(Run {
@@ -169,6 +183,7 @@ pub async fn run_once(
         p50_ms: client::ms(&latencies, 0.5),
         p99_ms: client::ms(&latencies, 0.99),
         cpu,
+        instructions,
         p99_limit_ms: settings.p99_limit_ms,
     })
 }
@@ -215,6 +230,8 @@ pub struct Outcome {
     pub max_rate: [f64; 2],
     /// CPU microseconds per delivery at the highest ladder rate both sustained.
     pub cpu_per_delivery_us: Option<[f64; 2]>,
+    /// User-space instructions per delivery at that rate, when counted.
+    pub instructions_per_delivery: Option<[f64; 2]>,
 }
 
 pub async fn search(
@@ -226,9 +243,11 @@ pub async fn search(
     let mut passed: [Option<f64>; 2] = [None, None];
     let mut failed: [Option<f64>; 2] = [None, None];
     let mut common_cpu: Option<[f64; 2]> = None;
+    let mut common_instructions: Option<[f64; 2]> = None;
     let mut rate = search.start_rate;
     while rate <= search.cap && failed.iter().any(Option::is_none) {
         let mut both = [None, None];
+        let mut both_instructions = [None, None];
         for (i, target) in targets.iter().enumerate() {
             if failed[i].is_some() {
                 continue;
@@ -237,12 +256,17 @@ pub async fn search(
             if run.passed() {
                 passed[i] = Some(rate);
                 both[i] = Some(run.cpu_per_delivery_us());
+                both_instructions[i] = run.instructions_per_delivery();
             } else {
                 failed[i] = Some(rate);
             }
         }
         if let [Some(a), Some(b)] = both {
             common_cpu = Some([a, b]);
+            common_instructions = match both_instructions {
+                [Some(a), Some(b)] => Some([a, b]),
+                _ => None,
+            };
         }
         rate *= 2.0;
     }
@@ -263,6 +287,7 @@ pub async fn search(
     Ok(Outcome {
         max_rate: passed.map(|p| p.unwrap_or(0.0)),
         cpu_per_delivery_us: common_cpu,
+        instructions_per_delivery: common_instructions,
     })
 }
 
@@ -275,7 +300,7 @@ async fn measure(
     *next_run += 1;
     let run = run_once(target, settings, rate, *next_run).await?;
     println!(
-        "  {:8} {:6} N={:<5} rate={:>8.1}/s delivered={}/{} p50={:.2}ms p99={:.2}ms cpu/delivery={:.2}us {}",
+        "  {:8} {:6} N={:<5} rate={:>8.1}/s delivered={}/{} p50={:.2}ms p99={:.2}ms cpu/delivery={:.2}us{} {}",
         target.kind.label(),
         settings.channel.label(),
         settings.subscribers,
@@ -285,6 +310,9 @@ async fn measure(
         run.p50_ms,
         run.p99_ms,
         run.cpu_per_delivery_us(),
+        run.instructions_per_delivery()
+            .map(|count| format!(" instructions/delivery={count:.0}"))
+            .unwrap_or_default(),
         if run.passed() { "ok" } else { "FAIL" },
     );
     // Let closed connections finish on the server before the next run.

@@ -68,6 +68,9 @@ enum Command {
         /// A rate is sustained when its p99 stays under this (and nothing is lost).
         #[arg(long, default_value_t = 50.0)]
         p99_limit_ms: f64,
+        /// Count each server's user-space instructions per delivery with `perf stat`.
+        #[arg(long)]
+        count_instructions: bool,
     },
     /// Round trips per second with C connections, one request in flight each.
     Reqrep {
@@ -142,6 +145,7 @@ fn main() -> Result<(), Error> {
                 refine,
                 payload_bytes,
                 p99_limit_ms,
+                count_instructions,
             } => {
                 let search = fanout::Search {
                     start_rate,
@@ -155,6 +159,7 @@ fn main() -> Result<(), Error> {
                         duration: Duration::from_secs_f64(duration_s),
                         payload_bytes,
                         p99_limit_ms,
+                        count_instructions,
                     };
                     run_fanout(&launch, &settings, &search, reps).await?;
                 }
@@ -190,6 +195,7 @@ async fn run_fanout(
     let label = format!("fanout {:?} N={}", settings.channel, settings.subscribers).to_lowercase();
     let mut rate_ratios = Vec::new();
     let mut cpu_ratios = Vec::new();
+    let mut instruction_ratios = Vec::new();
     let mut next_run = 0;
     for rep in 1..=reps {
         println!("{label} rep {rep}/{reps}");
@@ -205,12 +211,22 @@ async fn run_fanout(
             println!("  cpu per delivery: tidewire {tidewire:.2}us, baseline {bare:.2}us");
             cpu_ratios.push(ratio(tidewire, bare));
         }
+        if let Some([tidewire, bare]) = outcome.instructions_per_delivery {
+            println!("  instructions per delivery: tidewire {tidewire:.0}, baseline {bare:.0}");
+            instruction_ratios.push(ratio(tidewire, bare));
+        }
     }
     println!("RATIO {label} max-rate {}", median_and_range(rate_ratios));
     println!(
         "RATIO {label} cpu-per-delivery {}",
         median_and_range(cpu_ratios)
     );
+    if settings.count_instructions {
+        println!(
+            "RATIO {label} instructions-per-delivery {}",
+            median_and_range(instruction_ratios)
+        );
+    }
     Ok(())
 }
 

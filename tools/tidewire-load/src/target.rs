@@ -136,6 +136,58 @@ impl Target {
     }
 }
 
+/// The user-space instructions a server executes between [`Target::count_instructions`]
+/// and [`InstructionCount::stop`], counted by `perf stat`. Far less sensitive to other
+/// work on the machine than CPU time or rates.
+pub struct InstructionCount {
+    perf: Child,
+    output: PathBuf,
+}
+
+impl Target {
+    /// Starts counting this server's user-space instructions; `None` when
+    /// `perf` cannot be started.
+    pub fn count_instructions(&self) -> Option<InstructionCount> {
+        let output = std::env::temp_dir().join(format!(
+            "tidewire-load-perf-{}-{}.csv",
+            std::process::id(),
+            self.pid()
+        ));
+        let perf = Command::new("perf")
+            .args(["stat", "-x", ",", "-e", "instructions:u", "-o"])
+            .arg(&output)
+            .args(["-p", &self.pid().to_string()])
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .ok()?;
+        // perf attaches asynchronously; give it the moment it needs.
+        std::thread::sleep(Duration::from_millis(100));
+        Some(InstructionCount { perf, output })
+    }
+}
+
+impl InstructionCount {
+    /// Stops counting (perf prints its totals on SIGINT) and returns the count.
+    pub fn stop(mut self) -> Option<u64> {
+        let interrupted = Command::new("kill")
+            .args(["-INT", &self.perf.id().to_string()])
+            .status()
+            .is_ok_and(|status| status.success());
+        if !interrupted {
+            let _ = self.perf.kill();
+        }
+        let _ = self.perf.wait();
+        let text = std::fs::read_to_string(&self.output).ok()?;
+        let _ = std::fs::remove_file(&self.output);
+        text.lines()
+            .find(|line| line.contains("instructions"))
+            .and_then(|line| line.split(',').next())
+            .and_then(|count| count.trim().parse().ok())
+    }
+}
+
 fn clock_ticks_per_second() -> u64 {
     // USER_HZ is 100 on every Linux architecture this tool runs on; reading it
     // would need libc (sysconf), which the workspace forbids as unsafe code.
