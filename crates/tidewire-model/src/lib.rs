@@ -417,13 +417,37 @@ pub enum Op {
         room: u8,
         stale: bool,
     },
-    /// A member of a room of its own edits (`None`: with no operations)
-    /// and reads the document; with `positions`, the read's position is the
-    /// last applied edit's.
+    /// A member of a room of its own edits, another member hearing of
+    /// each edit, and reads the document; with `positions`, the read's
+    /// position is the last applied edit's.
     DocumentEdits {
-        edits: Vec<Option<char>>,
+        edits: Vec<DocEdit>,
         positions: bool,
     },
+    /// Records with vectors (and tags) in a collection of their own, and
+    /// searches of it.
+    SearchBatch {
+        vectors: Vec<([i8; 2], Option<Tag>)>,
+        /// A vector of three components on one more record, before the
+        /// searches: every search of the collection is then refused.
+        other_dimension: Option<[i8; 3]>,
+        searches: Vec<Op>,
+    },
+    /// A `view` of the records of `coll` with `n` at least `threshold`, then
+    /// writes of `n` (`None`: a delete) that move records in and out of it.
+    ViewChurn {
+        coll: u8,
+        threshold: i64,
+        writes: Vec<(u8, Option<i64>)>,
+    },
+}
+
+/// One edit of a [`Op::DocumentEdits`]: inserting `text` (`None`: no
+/// operations at all), with the idempotency key `key` of a few.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocEdit {
+    pub text: Option<char>,
+    pub key: Option<u8>,
 }
 
 /// How a [`Op::SpelledRead`] writes its members.
@@ -690,11 +714,30 @@ impl Op {
             Op::EmptyEdit { .. } => &["TW-COLLAB-5", "TW-CORE-23"],
             Op::DocumentEdits { positions, .. } => {
                 if *positions {
-                    &["TW-COLLAB-2", "TW-COLLAB-5", "TW-COLLAB-6", "TW-POS-1"]
+                    &[
+                        "TW-COLLAB-2",
+                        "TW-COLLAB-3",
+                        "TW-COLLAB-5",
+                        "TW-COLLAB-6",
+                        "TW-IDEM-1",
+                        "TW-IDEM-2",
+                        "TW-IDEM-3",
+                        "TW-POS-1",
+                    ]
                 } else {
-                    &["TW-COLLAB-2", "TW-COLLAB-5", "TW-COLLAB-6"]
+                    &[
+                        "TW-COLLAB-2",
+                        "TW-COLLAB-3",
+                        "TW-COLLAB-5",
+                        "TW-COLLAB-6",
+                        "TW-IDEM-1",
+                        "TW-IDEM-2",
+                        "TW-IDEM-3",
+                    ]
                 }
             }
+            Op::SearchBatch { .. } => &["TW-VECTOR-1", "TW-VECTOR-2", "TW-VECTOR-3"],
+            Op::ViewChurn { .. } => &["TW-VIEW-1", "TW-VIEW-2", "TW-VIEW-3", "TW-VIEW-4"],
         }
     }
 
@@ -711,6 +754,9 @@ impl Op {
                 ..
             } => std::iter::once(self)
                 .chain(before.iter().chain(after).chain(live).flat_map(Op::flatten))
+                .collect(),
+            Op::SearchBatch { searches, .. } => std::iter::once(self)
+                .chain(searches.iter().flat_map(Op::flatten))
                 .collect(),
             op => vec![op],
         }
@@ -1149,6 +1195,49 @@ fn spelled_read() -> BoxedStrategy<Op> {
         .boxed()
 }
 
+fn search_batch() -> BoxedStrategy<Op> {
+    let metric = prop_oneof![
+        Just(tidewire_protocol::Metric::Cosine),
+        Just(tidewire_protocol::Metric::Dot),
+        Just(tidewire_protocol::Metric::Euclidean),
+    ];
+    let vectors = proptest::collection::vec(
+        (
+            [vector_component(), vector_component()],
+            proptest::option::of(tag()),
+        ),
+        2..=KEYS as usize,
+    );
+    let search = (
+        [vector_component(), vector_component()],
+        1u8..4,
+        metric,
+        proptest::option::weighted(0.3, tag()),
+    )
+        .prop_map(|(vector, k, metric, tag)| Op::Search {
+            coll: 0,
+            vector,
+            k,
+            metric,
+            tag,
+        });
+    let other_dimension = proptest::option::weighted(
+        0.15,
+        [vector_component(), vector_component(), vector_component()],
+    );
+    (
+        vectors,
+        other_dimension,
+        proptest::collection::vec(search, 1..4),
+    )
+        .prop_map(|(vectors, other_dimension, searches)| Op::SearchBatch {
+            vectors,
+            other_dimension,
+            searches,
+        })
+        .boxed()
+}
+
 fn search_out_of_range() -> BoxedStrategy<Op> {
     let bound = prop_oneof![
         Just(SearchBound::KZero),
@@ -1281,6 +1370,23 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
             if announced.hidden_records {
                 ops.push((2, hidden_records()));
             }
+            ops.push((
+                2,
+                (
+                    0..COLLECTIONS,
+                    small(),
+                    proptest::collection::vec(
+                        (0..KEYS, proptest::option::weighted(0.85, small())),
+                        1..6,
+                    ),
+                )
+                    .prop_map(|(coll, threshold, writes)| Op::ViewChurn {
+                        coll,
+                        threshold,
+                        writes,
+                    })
+                    .boxed(),
+            ));
             if announced.narrow_token && has(Profile::Auth) {
                 ops.push((
                     1,
@@ -1324,6 +1430,7 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     if has(Profile::Vector) && has(Profile::Records) {
         ops.extend(vector_ops());
         ops.push((1, search_out_of_range()));
+        ops.push((2, search_batch()));
     }
     if has(Profile::Records) && has(Profile::Watch) && has(Profile::Resume) {
         ops.push((2, resume_watch()));
@@ -1392,10 +1499,20 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
                     .boxed(),
             ));
             let positions = has(Profile::Resume);
-            let edit = proptest::option::weighted(0.75, prop::char::range('a', 'c'));
+            // Two texts and two keys, so that an edit is often repeated under its key.
+            let key = if announced.idempotency_window_ms.is_some() {
+                proptest::option::weighted(0.6, 0..2u8).boxed()
+            } else {
+                Just(None).boxed()
+            };
+            let edit = (
+                proptest::option::weighted(0.85, prop::char::range('a', 'b')),
+                key,
+            )
+                .prop_map(|(text, key)| DocEdit { text, key });
             ops.push((
-                1,
-                proptest::collection::vec(edit, 1..4)
+                2,
+                proptest::collection::vec(edit, 1..6)
                     .prop_map(move |edits| Op::DocumentEdits { edits, positions })
                     .boxed(),
             ));

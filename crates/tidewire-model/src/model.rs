@@ -572,6 +572,16 @@ impl Model {
             Op::DocumentEdits { edits, positions } => {
                 self.apply_document_edits(&id, edits, *positions)
             }
+            Op::SearchBatch {
+                vectors,
+                other_dimension,
+                searches,
+            } => self.apply_search_batch(conn, &id, vectors, *other_dimension, searches),
+            Op::ViewChurn {
+                coll,
+                threshold,
+                writes,
+            } => self.apply_view_churn(conn, &id, *coll, *threshold, writes),
         }
     }
 }
@@ -748,6 +758,8 @@ fn op_profile(op: &Op) -> Profile {
         Op::ReadThenWatch { .. } | Op::QuietProgress { .. } => Profile::Resume,
         Op::NarrowedWatch { .. } => Profile::Auth,
         Op::EmptyEdit { .. } | Op::DocumentEdits { .. } => Edit::PROFILE,
+        Op::SearchBatch { .. } => tidewire_protocol::Search::PROFILE,
+        Op::ViewChurn { .. } => Watch::PROFILE,
     }
 }
 

@@ -415,3 +415,112 @@ fn hiding(privacy: Privacy) -> Map<String, Value> {
         ("owner".to_string(), owner),
     ])
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn steps(op: Op) -> Vec<Value> {
+        let scenario = Scenario {
+            connections: 1,
+            actions: vec![Action { conn: 0, op }],
+        };
+        let suite = to_suite(&scenario, "t", "t", "s.json");
+        suite["cases"][0]["steps"].as_array().unwrap().clone()
+    }
+
+    #[test]
+    fn a_hidden_record_is_a_delete_to_the_other_principal_and_uncounted() {
+        let steps = steps(Op::HiddenRecords {
+            filter: EventFilter::All,
+            steps: vec![
+                HiddenStep::Create {
+                    key: 0,
+                    n: 1,
+                    privacy: Privacy::Public,
+                },
+                HiddenStep::Create {
+                    key: 1,
+                    n: 2,
+                    privacy: Privacy::Mine,
+                },
+                HiddenStep::Hide {
+                    key: 0,
+                    privacy: Privacy::Nobody,
+                },
+                HiddenStep::Query {
+                    by_owner: false,
+                    min: None,
+                },
+                HiddenStep::Get {
+                    by_owner: true,
+                    key: 1,
+                },
+            ],
+        });
+        let other: Vec<&Value> = steps
+            .iter()
+            .filter(|s| s["conn"] == "q0-other" && s["step"] == "expect")
+            .map(|s| &s["match"])
+            .collect();
+        // The welcome, the watching reply, the public insert; the private
+        // create is not seen; the hide is a delete; the read finds nothing.
+        let events: Vec<&Value> = other
+            .iter()
+            .filter(|m| m["type"] == "change")
+            .copied()
+            .collect();
+        assert_eq!(events.len(), 2, "{other:#?}");
+        assert_eq!(events[0]["event"]["operation_type"], "insert");
+        assert_eq!(events[1]["event"]["operation_type"], "delete");
+        assert_eq!(
+            events[1]["event"]["full_document"],
+            json!({"$absent": true})
+        );
+        assert_eq!(
+            events[1]["event"]["update_description"],
+            json!({"$absent": true})
+        );
+        let read = other.iter().find(|m| m["type"] == "records").unwrap();
+        assert_eq!(read["total"], 0);
+        assert_eq!(read["records"], json!([]));
+        // The owner sees its own private record.
+        let get = steps
+            .iter()
+            .find(|s| s["conn"] == "q0-owner" && s["match"]["id"] == "q0-4")
+            .unwrap();
+        assert_eq!(get["match"]["records"][0]["$literal"]["_id"], "k1");
+        assert_eq!(
+            get["match"]["records"][0]["$literal"]["owner"],
+            "${authz_owner}"
+        );
+    }
+
+    #[test]
+    fn a_revealed_record_is_an_insert_carrying_the_record() {
+        let steps = steps(Op::HiddenRecords {
+            filter: EventFilter::All,
+            steps: vec![
+                HiddenStep::Create {
+                    key: 2,
+                    n: 0,
+                    privacy: Privacy::Nobody,
+                },
+                HiddenStep::Reveal { key: 2 },
+                HiddenStep::Get {
+                    by_owner: false,
+                    key: 2,
+                },
+            ],
+        });
+        let events: Vec<&Value> = steps
+            .iter()
+            .filter(|s| s["conn"] == "q0-other" && s["match"]["type"] == "change")
+            .map(|s| &s["match"]["event"])
+            .collect();
+        assert_eq!(events.len(), 1, "{steps:#?}");
+        assert_eq!(events[0]["operation_type"], "insert");
+        assert_eq!(events[0]["full_document"]["$literal"]["_id"], "k2");
+        assert_eq!(events[0]["full_document"]["$literal"].get("private"), None);
+    }
+}
