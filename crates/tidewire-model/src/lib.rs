@@ -1176,7 +1176,7 @@ fn hidden_records() -> BoxedStrategy<Op> {
         }),
         1 => small().prop_map(EventFilter::FullDocumentNGte),
     ];
-    (filter, proptest::collection::vec(step, 1..10))
+    (filter, proptest::collection::vec(step, 2..12))
         .prop_map(|(filter, steps)| Op::HiddenRecords { filter, steps })
         .boxed()
 }
@@ -1367,8 +1367,10 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
         ops.extend(record_ops());
         if has(Profile::Watch) {
             ops.extend(watch_ops());
+            // Weighted up: each of its rules needs a record hidden or
+            // revealed and then watched or read, within one operation.
             if announced.hidden_records {
-                ops.push((2, hidden_records()));
+                ops.push((4, hidden_records()));
             }
             ops.push((
                 2,
@@ -1429,7 +1431,7 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     }
     if has(Profile::Vector) && has(Profile::Records) {
         ops.extend(vector_ops());
-        ops.push((1, search_out_of_range()));
+        ops.push((2, search_out_of_range()));
         ops.push((2, search_batch()));
     }
     if has(Profile::Records) && has(Profile::Watch) && has(Profile::Resume) {
