@@ -148,6 +148,15 @@ fn announced(
             .as_ref()
             .is_some_and(|fresh| fresh.names().iter().any(|n| n == "jwt_expiring")),
         auth_required_url: options.vars.contains_key("auth_required_url"),
+        hidden_records: [
+            "authz_url",
+            "authz_owner",
+            "authz_owner_token",
+            "token_reader",
+        ]
+        .iter()
+        .all(|var| options.vars.contains_key(*var)),
+        quiet_heartbeat_ms: None,
     })
 }
 
@@ -167,6 +176,17 @@ fn limits_server(
         max_subscriptions: welcome.limits.max_subscriptions,
         rate: welcome.limits.rate,
     })
+}
+
+/// The `heartbeat_ms` of the server of the run variable `quiet_url`, when
+/// the run has one whose first frame is a `welcome`.
+fn quiet_heartbeat_ms(options: &RunOptions, runtime: &tokio::runtime::Runtime) -> Option<u64> {
+    let target = Target::parse(options.vars.get("quiet_url")?).ok()?;
+    let welcome = runtime
+        .block_on(Runner::new(options.clone()).first_frame(&target))
+        .ok()?;
+    let welcome = tidewire_protocol::Welcome::deserialize(&welcome).ok()?;
+    Some(welcome.heartbeat_ms)
 }
 
 /// Exit code 0 when every sequence passed, 1 when one failed.
@@ -373,6 +393,7 @@ fn scope(
             reason,
         })?;
     announced.limits_server = limits_server(options, runtime);
+    announced.quiet_heartbeat_ms = quiet_heartbeat_ms(options, runtime);
 
     Ok((profile_names, profiles, announced))
 }

@@ -215,7 +215,7 @@ fn prop_finds_a_heartbeat_later_than_announced() {
 
 #[test]
 fn prop_finds_a_forward_history_page_that_repeats_its_cursor() {
-    finds_and_shrinks_with("history-after-inclusive", 15, 300, 30);
+    finds_and_shrinks_with("history-after-inclusive", 16, 300, 30);
 }
 
 #[test]
@@ -350,4 +350,24 @@ fn prop_finds_a_rate_abuse_close_without_its_delay() {
 #[test]
 fn prop_finds_server_stats_that_leave_out_topic_subscriptions() {
     finds_and_shrinks("stats-forget-topic-subscriptions");
+}
+
+#[test]
+fn prop_finds_a_read_that_counts_records_hidden_from_its_principal() {
+    finds_and_shrinks("count-hidden-records");
+}
+
+#[test]
+fn prop_finds_a_read_position_that_a_watch_repeats_a_change_after() {
+    finds_and_shrinks("read-position-behind");
+}
+
+#[test]
+fn prop_finds_an_ended_watch_without_its_resume_point() {
+    finds_and_shrinks("ended-without-position");
+}
+
+#[test]
+fn prop_finds_a_document_read_behind_its_version() {
+    finds_and_shrinks("document-position-behind");
 }

@@ -57,6 +57,14 @@ pub struct Announced {
     pub expiring_token: bool,
     /// Whether the run variable `auth_required_url` is given.
     pub auth_required_url: bool,
+    /// Whether the run variables `authz_url`, `authz_owner`,
+    /// `authz_owner_token` and `token_reader` are given: a server that hides
+    /// records (section 8.5), the owner it writes them for and its token,
+    /// and another principal's token.
+    pub hidden_records: bool,
+    /// The `heartbeat_ms` the server of the run variable `quiet_url`
+    /// announces, when there is one.
+    pub quiet_heartbeat_ms: Option<u64>,
 }
 
 /// What the `limits_url` server announced in its `welcome`.
@@ -354,6 +362,132 @@ pub enum Op {
         after: Vec<i64>,
         live: Vec<i64>,
     },
+    /// On the run variable `authz_url`, whose application hides a record
+    /// whose `private` is `true` from every principal but its `owner`: the
+    /// owner (`${authz_owner_token}`) writes, both it and another principal
+    /// (`${token_reader}`) watch, the other's watch through `filter`, and
+    /// either reads.
+    HiddenRecords {
+        filter: EventFilter,
+        steps: Vec<HiddenStep>,
+    },
+    /// A `read` of the collection sorted by `_id`, its members written in
+    /// one of the spellings section 4.5 gives the same meaning, or at and
+    /// beyond the integer bound.
+    SpelledRead {
+        coll: u8,
+        spelling: ReadSpelling,
+    },
+    /// A `watch` whose filter (or `$match` stage) names a path no change
+    /// event has, one of [`UNMATCHABLE_PATHS`].
+    UnmatchableWatch {
+        coll: Option<u8>,
+        path: u8,
+        pipeline: bool,
+    },
+    /// A `search` refused for its request alone: `k` out of range, or a
+    /// component beyond the bound at `at`.
+    SearchOutOfRange {
+        coll: u8,
+        bound: SearchBound,
+    },
+    /// Writes `n` to the record `key` (a create, or an update when the
+    /// model knows it exists), reads the collection, and watches the
+    /// collection (or the database) `start_after` the read's position.
+    ReadThenWatch {
+        coll: u8,
+        key: u8,
+        n: i64,
+        whole_database: bool,
+    },
+    /// A connection of its own watches, then re-authenticates with
+    /// `${token_narrow}`, whose scopes end the watch; another resumes after
+    /// the token the `ended` gives.
+    NarrowedWatch {
+        coll: u8,
+    },
+    /// On the run variable `quiet_url`, a watch that nothing matches and
+    /// the heartbeat that says where it stands.
+    QuietProgress {
+        coll: u8,
+        heartbeat_ms: u64,
+    },
+    /// An `edit` with no operations.
+    EmptyEdit {
+        room: u8,
+        stale: bool,
+    },
+    /// A member of a room of its own edits, another member hearing of
+    /// each edit, and reads the document; with `positions`, the read's
+    /// position is the last applied edit's.
+    DocumentEdits {
+        edits: Vec<DocEdit>,
+        positions: bool,
+    },
+    /// Records with vectors (and tags) in a collection of their own, and
+    /// searches of it.
+    SearchBatch {
+        vectors: Vec<([i8; 2], Option<Tag>)>,
+        /// A vector of three components on one more record, before the
+        /// searches: every search of the collection is then refused.
+        other_dimension: Option<[i8; 3]>,
+        searches: Vec<Op>,
+    },
+    /// A `view` of the records of `coll` with `n` at least `threshold`, then
+    /// writes of `n` (`None`: a delete) that move records in and out of it.
+    ViewChurn {
+        coll: u8,
+        threshold: i64,
+        writes: Vec<(u8, Option<i64>)>,
+    },
+}
+
+/// One edit of a [`Op::DocumentEdits`]: inserting `text` (`None`: no
+/// operations at all), with the idempotency key `key` of a few.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct DocEdit {
+    pub text: Option<char>,
+    pub key: Option<u8>,
+}
+
+/// How a [`Op::SpelledRead`] writes its members.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ReadSpelling {
+    /// `null` for `filter`, `sort`, `limit`, `offset` and `fields`: as absent.
+    NullMembers,
+    /// `limit` in the `form`-th of [`INTEGER_FORMS`].
+    Limit { limit: u8, form: u8 },
+    /// `offset` written `-0`: the first page.
+    NegativeZeroOffset,
+    /// `limit` (or `offset`) 2^53 - 1: a clamped limit, a page past the end.
+    AtBound { offset: bool },
+    /// `limit` (or `offset`) 2^53: refused.
+    BeyondBound { offset: bool },
+}
+
+/// Spellings of a small integer `{}` that JSON Schema reads as that integer
+/// (section 4.5): `{}` stands for the integer, `{}0` for ten times it.
+pub const INTEGER_FORMS: [&str; 4] = ["{}.0", "{}E0", "{}0e-1", "{}.00e+0"];
+
+/// Watch filter paths no change event can have (section 8.4).
+pub const UNMATCHABLE_PATHS: [&str; 5] = [
+    "fullDocument.n",
+    "operationType",
+    "ns.db",
+    "document_key._id.x",
+    "committed_at.year",
+];
+
+/// Why a [`Op::SearchOutOfRange`] is refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum SearchBound {
+    KZero,
+    KOverMax,
+    /// A component of absolute value over 10^15 at this index of two.
+    Component {
+        at: u8,
+        negative: bool,
+    },
 }
 
 /// One step of a connection that authenticates again and again.
@@ -371,6 +505,55 @@ pub enum AuthStep {
     Publish { n: i64 },
     /// A `join` of the room another connection is in, outside `public-*`.
     Join,
+}
+
+/// Who may see a record on the `authz_url` server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Privacy {
+    /// No `private`: everyone.
+    Public,
+    /// `private` true, `owner` the writing principal: the writer alone.
+    Mine,
+    /// `private` true, `owner` a principal no token names: nobody.
+    Nobody,
+}
+
+/// One step of a [`Op::HiddenRecords`]: writes by the owner, reads by
+/// either principal (`by_owner`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HiddenStep {
+    Create {
+        key: u8,
+        n: i64,
+        privacy: Privacy,
+    },
+    /// Sets `n`.
+    Renumber {
+        key: u8,
+        n: i64,
+    },
+    /// Sets `private` and `owner`.
+    Hide {
+        key: u8,
+        privacy: Privacy,
+    },
+    /// Unsets `private`.
+    Reveal {
+        key: u8,
+    },
+    Delete {
+        key: u8,
+    },
+    /// A `read` of the collection, of the records with `n` at least `min`.
+    Query {
+        by_owner: bool,
+        min: Option<i64>,
+    },
+    /// A `read` by `record_id`.
+    Get {
+        by_owner: bool,
+        key: u8,
+    },
 }
 
 /// Where a resumed watch starts.
@@ -505,6 +688,56 @@ impl Op {
             Op::Expiry => &["TW-AUTH-16", "TW-AUTH-17", "TW-END-2"],
             Op::AuthTimeout => &["TW-AUTH-8", "TW-AUTH-10"],
             Op::RejoinRoom { .. } => &["TW-RECOVER-3", "TW-RECOVER-4"],
+            Op::HiddenRecords { .. } => &[
+                "TW-AUTHZ-1",
+                "TW-AUTHZ-2",
+                "TW-AUTHZ-3",
+                "TW-AUTHZ-4",
+                "TW-AUTHZ-5",
+            ],
+            Op::SpelledRead { spelling, .. } => match spelling {
+                ReadSpelling::NullMembers => &["TW-DECODE-1", "TW-REC-8"],
+                ReadSpelling::Limit { .. } | ReadSpelling::NegativeZeroOffset => {
+                    &["TW-DECODE-2", "TW-REC-8"]
+                }
+                ReadSpelling::AtBound { .. } => &["TW-DECODE-4", "TW-REC-8"],
+                ReadSpelling::BeyondBound { .. } => &["TW-DECODE-3"],
+            },
+            Op::UnmatchableWatch { .. } => &["TW-PATH-1"],
+            Op::SearchOutOfRange { bound, .. } => match bound {
+                SearchBound::KZero | SearchBound::KOverMax => &["TW-VECTOR-4"],
+                SearchBound::Component { .. } => &["TW-VECTOR-5"],
+            },
+            Op::ReadThenWatch { .. } => &["TW-POS-2", "TW-POS-3"],
+            Op::NarrowedWatch { .. } => &["TW-END-1", "TW-END-5", "TW-END-6", "TW-RESUME-2"],
+            Op::QuietProgress { .. } => &["TW-POS-8"],
+            Op::EmptyEdit { .. } => &["TW-COLLAB-5", "TW-CORE-23"],
+            Op::DocumentEdits { positions, .. } => {
+                if *positions {
+                    &[
+                        "TW-COLLAB-2",
+                        "TW-COLLAB-3",
+                        "TW-COLLAB-5",
+                        "TW-COLLAB-6",
+                        "TW-IDEM-1",
+                        "TW-IDEM-2",
+                        "TW-IDEM-3",
+                        "TW-POS-1",
+                    ]
+                } else {
+                    &[
+                        "TW-COLLAB-2",
+                        "TW-COLLAB-3",
+                        "TW-COLLAB-5",
+                        "TW-COLLAB-6",
+                        "TW-IDEM-1",
+                        "TW-IDEM-2",
+                        "TW-IDEM-3",
+                    ]
+                }
+            }
+            Op::SearchBatch { .. } => &["TW-VECTOR-1", "TW-VECTOR-2", "TW-VECTOR-3"],
+            Op::ViewChurn { .. } => &["TW-VIEW-1", "TW-VIEW-2", "TW-VIEW-3", "TW-VIEW-4"],
         }
     }
 
@@ -521,6 +754,9 @@ impl Op {
                 ..
             } => std::iter::once(self)
                 .chain(before.iter().chain(after).chain(live).flat_map(Op::flatten))
+                .collect(),
+            Op::SearchBatch { searches, .. } => std::iter::once(self)
+                .chain(searches.iter().flat_map(Op::flatten))
                 .collect(),
             op => vec![op],
         }
@@ -552,6 +788,9 @@ pub enum Change {
     SetNested(i64),
     /// Sets `vec`, the vector that searches rank.
     SetVec([i8; 2]),
+    /// Sets `vec` to a vector of three components, a dimension no search
+    /// of the model has: every search of the collection is then refused.
+    SetVecOtherDimension([i8; 3]),
 }
 
 /// Filters of `read` queries over records `{_id, n, tag?, meta?}`.
@@ -818,6 +1057,20 @@ fn vector_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
                 })
                 .boxed(),
         ),
+        (
+            1,
+            (
+                0..COLLECTIONS,
+                0..KEYS,
+                [vector_component(), vector_component(), vector_component()],
+            )
+                .prop_map(|(coll, key, v)| Op::Update {
+                    coll,
+                    key,
+                    change: Change::SetVecOtherDimension(v),
+                })
+                .boxed(),
+        ),
     ]
 }
 
@@ -891,6 +1144,109 @@ fn collab_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
             (0..ROOMS).prop_map(|room| Op::GetDocument { room }).boxed(),
         ),
     ]
+}
+
+/// Writes that hide and reveal records between reads and watches of two
+/// principals. Three keys, so that writes keep meeting the same records;
+/// most records are created hidden or get hidden, where the rules show.
+fn hidden_records() -> BoxedStrategy<Op> {
+    const HIDDEN_KEYS: u8 = 3;
+    let privacy = prop_oneof![
+        2 => Just(Privacy::Public),
+        1 => Just(Privacy::Mine),
+        2 => Just(Privacy::Nobody),
+    ];
+    let hidden = prop_oneof![Just(Privacy::Mine), Just(Privacy::Nobody)];
+    let step = prop_oneof![
+        4 => (0..HIDDEN_KEYS, small(), privacy)
+            .prop_map(|(key, n, privacy)| HiddenStep::Create { key, n, privacy }),
+        1 => (0..HIDDEN_KEYS, small()).prop_map(|(key, n)| HiddenStep::Renumber { key, n }),
+        3 => (0..HIDDEN_KEYS, hidden).prop_map(|(key, privacy)| HiddenStep::Hide { key, privacy }),
+        3 => (0..HIDDEN_KEYS).prop_map(|key| HiddenStep::Reveal { key }),
+        1 => (0..HIDDEN_KEYS).prop_map(|key| HiddenStep::Delete { key }),
+        3 => (any::<bool>(), proptest::option::of(small()))
+            .prop_map(|(by_owner, min)| HiddenStep::Query { by_owner, min }),
+        3 => (any::<bool>(), 0..HIDDEN_KEYS)
+            .prop_map(|(by_owner, key)| HiddenStep::Get { by_owner, key }),
+    ];
+    let filter = prop_oneof![
+        3 => Just(EventFilter::All),
+        1 => (any::<bool>(), any::<bool>(), any::<bool>()).prop_map(|(insert, update, delete)| {
+            EventFilter::Operations { insert, update, delete }
+        }),
+        1 => small().prop_map(EventFilter::FullDocumentNGte),
+    ];
+    (filter, proptest::collection::vec(step, 2..12))
+        .prop_map(|(filter, steps)| Op::HiddenRecords { filter, steps })
+        .boxed()
+}
+
+fn spelled_read() -> BoxedStrategy<Op> {
+    let spelling = prop_oneof![
+        2 => Just(ReadSpelling::NullMembers),
+        3 => (1u8..4, 0..INTEGER_FORMS.len() as u8)
+            .prop_map(|(limit, form)| ReadSpelling::Limit { limit, form }),
+        1 => Just(ReadSpelling::NegativeZeroOffset),
+        1 => any::<bool>().prop_map(|offset| ReadSpelling::AtBound { offset }),
+        2 => any::<bool>().prop_map(|offset| ReadSpelling::BeyondBound { offset }),
+    ];
+    (0..COLLECTIONS, spelling)
+        .prop_map(|(coll, spelling)| Op::SpelledRead { coll, spelling })
+        .boxed()
+}
+
+fn search_batch() -> BoxedStrategy<Op> {
+    let metric = prop_oneof![
+        Just(tidewire_protocol::Metric::Cosine),
+        Just(tidewire_protocol::Metric::Dot),
+        Just(tidewire_protocol::Metric::Euclidean),
+    ];
+    let vectors = proptest::collection::vec(
+        (
+            [vector_component(), vector_component()],
+            proptest::option::of(tag()),
+        ),
+        2..=KEYS as usize,
+    );
+    let search = (
+        [vector_component(), vector_component()],
+        1u8..4,
+        metric,
+        proptest::option::weighted(0.3, tag()),
+    )
+        .prop_map(|(vector, k, metric, tag)| Op::Search {
+            coll: 0,
+            vector,
+            k,
+            metric,
+            tag,
+        });
+    let other_dimension = proptest::option::weighted(
+        0.15,
+        [vector_component(), vector_component(), vector_component()],
+    );
+    (
+        vectors,
+        other_dimension,
+        proptest::collection::vec(search, 1..4),
+    )
+        .prop_map(|(vectors, other_dimension, searches)| Op::SearchBatch {
+            vectors,
+            other_dimension,
+            searches,
+        })
+        .boxed()
+}
+
+fn search_out_of_range() -> BoxedStrategy<Op> {
+    let bound = prop_oneof![
+        Just(SearchBound::KZero),
+        Just(SearchBound::KOverMax),
+        (0u8..2, any::<bool>()).prop_map(|(at, negative)| SearchBound::Component { at, negative }),
+    ];
+    (0..COLLECTIONS, bound)
+        .prop_map(|(coll, bound)| Op::SearchOutOfRange { coll, bound })
+        .boxed()
 }
 
 /// A watcher that disconnects between writes and resumes. Most resume from
@@ -1011,7 +1367,52 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
         ops.extend(record_ops());
         if has(Profile::Watch) {
             ops.extend(watch_ops());
+            // Weighted up: each of its rules needs a record hidden or
+            // revealed and then watched or read, within one operation.
+            if announced.hidden_records {
+                ops.push((4, hidden_records()));
+            }
+            ops.push((
+                2,
+                (
+                    0..COLLECTIONS,
+                    small(),
+                    proptest::collection::vec(
+                        (0..KEYS, proptest::option::weighted(0.85, small())),
+                        1..6,
+                    ),
+                )
+                    .prop_map(|(coll, threshold, writes)| Op::ViewChurn {
+                        coll,
+                        threshold,
+                        writes,
+                    })
+                    .boxed(),
+            ));
+            if announced.narrow_token && has(Profile::Auth) {
+                ops.push((
+                    1,
+                    (0..COLLECTIONS)
+                        .prop_map(|coll| Op::NarrowedWatch { coll })
+                        .boxed(),
+                ));
+            }
+            ops.push((
+                1,
+                (
+                    proptest::option::of(0..COLLECTIONS),
+                    0..UNMATCHABLE_PATHS.len() as u8,
+                    any::<bool>(),
+                )
+                    .prop_map(|(coll, path, pipeline)| Op::UnmatchableWatch {
+                        coll,
+                        path,
+                        pipeline,
+                    })
+                    .boxed(),
+            ));
         }
+        ops.push((2, spelled_read()));
     }
     if has(Profile::Topics) {
         ops.extend(topic_ops());
@@ -1030,9 +1431,33 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     }
     if has(Profile::Vector) && has(Profile::Records) {
         ops.extend(vector_ops());
+        ops.push((2, search_out_of_range()));
+        ops.push((2, search_batch()));
     }
     if has(Profile::Records) && has(Profile::Watch) && has(Profile::Resume) {
         ops.push((2, resume_watch()));
+        ops.push((
+            1,
+            (0..COLLECTIONS, 0..KEYS, small(), any::<bool>())
+                .prop_map(|(coll, key, n, whole_database)| Op::ReadThenWatch {
+                    coll,
+                    key,
+                    n,
+                    whole_database,
+                })
+                .boxed(),
+        ));
+        if let Some(heartbeat_ms) = announced
+            .quiet_heartbeat_ms
+            .filter(|ms| (1..=QUIET_HEARTBEAT_MAX_MS).contains(ms))
+        {
+            ops.push((
+                1,
+                (0..COLLECTIONS)
+                    .prop_map(move |coll| Op::QuietProgress { coll, heartbeat_ms })
+                    .boxed(),
+            ));
+        }
     }
     if has(Profile::Watch) || has(Profile::Topics) {
         ops.push((
@@ -1069,6 +1494,30 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
         }
         if has(Profile::Collab) {
             ops.extend(collab_ops());
+            ops.push((
+                1,
+                (0..ROOMS, any::<bool>())
+                    .prop_map(|(room, stale)| Op::EmptyEdit { room, stale })
+                    .boxed(),
+            ));
+            let positions = has(Profile::Resume);
+            // Two texts and two keys, so that an edit is often repeated under its key.
+            let key = if announced.idempotency_window_ms.is_some() {
+                proptest::option::weighted(0.6, 0..2u8).boxed()
+            } else {
+                Just(None).boxed()
+            };
+            let edit = (
+                proptest::option::weighted(0.85, prop::char::range('a', 'b')),
+                key,
+            )
+                .prop_map(|(text, key)| DocEdit { text, key });
+            ops.push((
+                2,
+                proptest::collection::vec(edit, 1..6)
+                    .prop_map(move |edits| Op::DocumentEdits { edits, positions })
+                    .boxed(),
+            ));
         }
     }
     ops.extend(bursts(profiles));
@@ -1266,6 +1715,10 @@ fn reauth() -> BoxedStrategy<Op> {
         .boxed()
 }
 
+/// The longest heartbeat interval of the `quiet_url` server a case waits
+/// for: a [`Op::QuietProgress`] waits one interval.
+const QUIET_HEARTBEAT_MAX_MS: u64 = 1000;
+
 /// The share of scenarios that wait for a token to expire or an
 /// unauthenticated connection to be closed: each costs the server's bound
 /// (a few seconds, half a second on the embedded servers), so they are rare.
@@ -1441,6 +1894,36 @@ pub fn skipped_checks(profiles: &[Profile], announced: Announced) -> Vec<Skipped
             });
         }
     }
+    if has(Profile::Records) && has(Profile::Watch) && !announced.hidden_records {
+        skipped.push(SkippedCheck {
+            check: "row-level authorization of reads and watches",
+            requirements: &[
+                "TW-AUTHZ-1",
+                "TW-AUTHZ-2",
+                "TW-AUTHZ-3",
+                "TW-AUTHZ-4",
+                "TW-AUTHZ-5",
+            ],
+            reason:
+                "no --var authz_url, authz_owner, authz_owner_token and token_reader were given"
+                    .into(),
+        });
+    }
+    if has(Profile::Records) && has(Profile::Watch) && has(Profile::Resume) {
+        match announced.quiet_heartbeat_ms {
+            Some(ms) if (1..=QUIET_HEARTBEAT_MAX_MS).contains(&ms) => {}
+            ms => skipped.push(SkippedCheck {
+                check: "progress in the heartbeats of a quiet watch",
+                requirements: &["TW-POS-8"],
+                reason: match ms {
+                    Some(ms) => format!(
+                        "the quiet_url server announces heartbeat_ms {ms}, outside 1 to {QUIET_HEARTBEAT_MAX_MS}"
+                    ),
+                    None => "no --var quiet_url names a server that answers with a welcome".into(),
+                },
+            }),
+        }
+    }
     for (check, requirements, profile, reason) in NOT_GENERATED {
         if Profile::parse(profile).is_some_and(has) {
             skipped.push(SkippedCheck {
@@ -1594,6 +2077,8 @@ mod tests {
             auth_tokens: true,
             expiring_token: true,
             auth_required_url: true,
+            hidden_records: true,
+            quiet_heartbeat_ms: Some(100),
         };
         let strategy = scenario(&Profile::ALL, 30, announced);
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);

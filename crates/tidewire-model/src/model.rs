@@ -17,11 +17,14 @@ mod auth;
 mod bad_input;
 mod collab;
 mod core;
+mod hidden;
 mod limits;
+mod positions;
 mod records;
 mod recover;
 mod resume;
 mod rooms;
+mod shapes;
 mod stats;
 mod topics;
 mod vector;
@@ -543,6 +546,42 @@ impl Model {
                 after,
                 live,
             } => self.apply_rejoin_room(&id, [before, after, live]),
+            Op::HiddenRecords { filter, steps } => self.apply_hidden_records(&id, *filter, steps),
+            Op::SpelledRead { coll, spelling } => {
+                self.apply_spelled_read(conn, &id, *coll, *spelling)
+            }
+            Op::UnmatchableWatch {
+                coll,
+                path,
+                pipeline,
+            } => self.apply_unmatchable_watch(conn, &id, *coll, *path, *pipeline),
+            Op::SearchOutOfRange { coll, bound } => {
+                self.apply_search_out_of_range(conn, &id, *coll, *bound)
+            }
+            Op::ReadThenWatch {
+                coll,
+                key: k,
+                n,
+                whole_database,
+            } => self.apply_read_then_watch(conn, &id, *coll, (*k, *n), *whole_database),
+            Op::NarrowedWatch { coll } => self.apply_narrowed_watch(&id, *coll),
+            Op::QuietProgress { coll, heartbeat_ms } => {
+                self.apply_quiet_progress(&id, *coll, *heartbeat_ms)
+            }
+            Op::EmptyEdit { room: r, stale } => self.apply_empty_edit(conn, &id, *r, *stale),
+            Op::DocumentEdits { edits, positions } => {
+                self.apply_document_edits(&id, edits, *positions)
+            }
+            Op::SearchBatch {
+                vectors,
+                other_dimension,
+                searches,
+            } => self.apply_search_batch(conn, &id, vectors, *other_dimension, searches),
+            Op::ViewChurn {
+                coll,
+                threshold,
+                writes,
+            } => self.apply_view_churn(conn, &id, *coll, *threshold, writes),
         }
     }
 }
@@ -611,6 +650,14 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
             Op::InvalidHandshake => &["jwt_expired"],
             Op::Expiry => &["jwt_expiring"],
             Op::AuthTimeout => &["auth_required_url"],
+            Op::HiddenRecords { .. } => &[
+                "authz_url",
+                "authz_owner",
+                "authz_owner_token",
+                "token_reader",
+            ],
+            Op::NarrowedWatch { .. } => &["token_narrow"],
+            Op::QuietProgress { .. } => &["quiet_url"],
             _ => &[],
         };
         for var in vars {
@@ -702,6 +749,17 @@ fn op_profile(op: &Op) -> Profile {
         // Connections of their own, whose messages are of several profiles:
         // what they check is the auth profile's.
         Op::Reauth { .. } | Op::InvalidHandshake | Op::Expiry | Op::AuthTimeout => Profile::Auth,
+        // Watches and reads, which section 8.5 narrows.
+        Op::HiddenRecords { .. } => Watch::PROFILE,
+        Op::SpelledRead { .. } => Read::PROFILE,
+        Op::UnmatchableWatch { .. } => Watch::PROFILE,
+        Op::SearchOutOfRange { .. } => tidewire_protocol::Search::PROFILE,
+        // Positions are the resume profile's, on a read and a watch.
+        Op::ReadThenWatch { .. } | Op::QuietProgress { .. } => Profile::Resume,
+        Op::NarrowedWatch { .. } => Profile::Auth,
+        Op::EmptyEdit { .. } | Op::DocumentEdits { .. } => Edit::PROFILE,
+        Op::SearchBatch { .. } => tidewire_protocol::Search::PROFILE,
+        Op::ViewChurn { .. } => Watch::PROFILE,
     }
 }
 

@@ -42,7 +42,8 @@ impl Model {
             conn,
             json!({"type": "created", "id": id, "record": {"$literal": record}}),
         );
-        let event = self.event("insert", coll, &key);
+        let mut event = self.event("insert", coll, &key);
+        event.insert("origin".into(), self.origin(conn, None));
         self.change(coll, event, (None, Some(&record)));
     }
 
@@ -91,7 +92,8 @@ impl Model {
         let mut reply = reply;
         reply["id"] = json!(id);
         self.expect(conn, reply);
-        let event = self.event("insert", coll, &key);
+        let mut event = self.event("insert", coll, &key);
+        event.insert("origin".into(), self.origin(conn, Some(&idempotency_key)));
         self.change(coll, event, (None, Some(&record)));
     }
 
@@ -105,6 +107,7 @@ impl Model {
             Change::UnsetTag => (Map::new(), vec!["tag".to_string()]),
             Change::SetNested(v) => (one("meta.v", json!(v)), vec![]),
             Change::SetVec(v) => (one("vec", json!(v)), vec![]),
+            Change::SetVecOtherDimension(v) => (one("vec", json!(v)), vec![]),
         };
         self.send(
             conn,
@@ -148,6 +151,9 @@ impl Model {
             Change::SetVec(v) => {
                 record.insert("vec".into(), json!(v));
             }
+            Change::SetVecOtherDimension(v) => {
+                record.insert("vec".into(), json!(v));
+            }
         }
         let record = Value::Object(record.clone());
         self.expect(
@@ -159,6 +165,7 @@ impl Model {
             "update_description".into(),
             json!({"updated_fields": set, "removed_fields": removed}),
         );
+        event.insert("origin".into(), self.origin(conn, None));
         self.change(coll, event, (Some(&before), Some(&record)));
     }
 
@@ -181,7 +188,8 @@ impl Model {
             return;
         };
         self.expect(conn, json!({"type": "deleted", "id": id, "record_id": key}));
-        let event = self.event("delete", coll, &key);
+        let mut event = self.event("delete", coll, &key);
+        event.insert("origin".into(), self.origin(conn, None));
         self.change(coll, event, (Some(&Value::Object(before)), None));
     }
 

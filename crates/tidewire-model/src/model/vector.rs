@@ -79,6 +79,19 @@ impl Model {
             );
             return;
         }
+        // TW-VECTOR-6: the dimension is the collection's, whatever the filter.
+        let other_dimension = self.records.entry(coll).or_default().values().any(|r| {
+            r.get("vec").and_then(Value::as_array).is_some_and(|v| {
+                !v.is_empty() && v.iter().all(Value::is_number) && v.len() != query.len()
+            })
+        });
+        if other_dimension {
+            self.expect(
+                conn,
+                error_with(id, ErrorCode::InvalidMessage, json!({"path": "vector"})),
+            );
+            return;
+        }
         let evaluator = evaluator(&filter_json);
         let mut candidates: Vec<Scored> = self
             .records

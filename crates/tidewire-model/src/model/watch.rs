@@ -66,9 +66,11 @@ impl Model {
     pub(super) fn change(
         &mut self,
         coll: u8,
-        event: Map<String, Value>,
+        mut event: Map<String, Value>,
         images: (Option<&Value>, Option<&Value>),
     ) {
+        // A pattern already (TW-IDEM-3), which filters never look at.
+        let origin = event.remove("origin");
         let (before, after) = images;
         let insert = event["operation_type"] == "insert";
         let update = event["operation_type"] == "update";
@@ -160,6 +162,9 @@ impl Model {
                 }
             }
             pattern.insert("committed_at".into(), timestamp());
+            if let Some(origin) = &origin {
+                pattern.insert("origin".into(), origin.clone());
+            }
             pattern.insert("resume_token".into(), ANY_STRING());
             pushes.push((
                 sub.conn,
