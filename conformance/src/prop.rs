@@ -148,6 +148,9 @@ fn announced(
             .as_ref()
             .is_some_and(|fresh| fresh.names().iter().any(|n| n == "jwt_expiring")),
         auth_required_url: options.vars.contains_key("auth_required_url"),
+        topic_retention: None,
+        room_post_rate: None,
+        second_run: options.vars.contains_key("second_run_url"),
     })
 }
 
@@ -167,6 +170,20 @@ fn limits_server(
         max_subscriptions: welcome.limits.max_subscriptions,
         rate: welcome.limits.rate,
     })
+}
+
+/// The `welcome` of the server a run variable names, when the run has the
+/// variable and the server's first frame is a welcome.
+fn side_welcome(
+    options: &RunOptions,
+    runtime: &tokio::runtime::Runtime,
+    var: &str,
+) -> Option<tidewire_protocol::Welcome> {
+    let target = Target::parse(options.vars.get(var)?).ok()?;
+    let welcome = runtime
+        .block_on(Runner::new(options.clone()).first_frame(&target))
+        .ok()?;
+    tidewire_protocol::Welcome::deserialize(&welcome).ok()
 }
 
 /// Exit code 0 when every sequence passed, 1 when one failed.
@@ -373,6 +390,12 @@ fn scope(
             reason,
         })?;
     announced.limits_server = limits_server(options, runtime);
+    let retention_welcome = side_welcome(options, runtime, "retention_url");
+    announced.topic_retention = retention_welcome
+        .and_then(|w| w.retention)
+        .and_then(|r| r.topic);
+    announced.room_post_rate =
+        side_welcome(options, runtime, "room_rate_url").and_then(|w| w.limits.room_post_rate);
 
     Ok((profile_names, profiles, announced))
 }

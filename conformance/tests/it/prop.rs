@@ -351,3 +351,38 @@ fn prop_finds_a_rate_abuse_close_without_its_delay() {
 fn prop_finds_server_stats_that_leave_out_topic_subscriptions() {
     finds_and_shrinks("stats-forget-topic-subscriptions");
 }
+
+#[test]
+fn prop_finds_a_welcome_without_liveness() {
+    finds_and_shrinks("omit-liveness");
+}
+
+#[test]
+fn prop_finds_a_join_over_the_member_info_bounds_accepted() {
+    finds_and_shrinks("accept-oversized-member-info");
+}
+
+#[test]
+fn prop_finds_an_unenforced_room_post_rate() {
+    finds_and_shrinks("ignore-room-post-rate");
+}
+
+#[test]
+fn prop_finds_a_topic_recovered_with_a_gap_past_its_retention() {
+    finds_and_shrinks("topic-recover-beyond-retention");
+}
+
+#[test]
+fn prop_finds_a_room_joined_after_a_position_it_cannot_honour() {
+    finds_and_shrinks("room-accepts-any-position");
+}
+
+#[test]
+fn prop_finds_a_watch_with_both_resume_forms_accepted() {
+    finds_and_shrinks("both-resume-forms");
+}
+
+#[test]
+fn prop_finds_a_replayed_publication_at_another_position() {
+    finds_and_shrinks("publication-position-mismatch");
+}

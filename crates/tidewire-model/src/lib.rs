@@ -57,6 +57,14 @@ pub struct Announced {
     pub expiring_token: bool,
     /// Whether the run variable `auth_required_url` is given.
     pub auth_required_url: bool,
+    /// `welcome.retention.topic` of the run variable `retention_url`'s
+    /// server: publications of a topic it keeps, at least, few enough for a
+    /// case to publish past them.
+    pub topic_retention: Option<u64>,
+    /// `welcome.limits.room_post_rate` of the run variable `room_rate_url`'s server.
+    pub room_post_rate: Option<RateLimit>,
+    /// Whether the run variable `second_run_url` names another run of the server.
+    pub second_run: bool,
 }
 
 /// What the `limits_url` server announced in its `welcome`.
@@ -354,6 +362,46 @@ pub enum Op {
         after: Vec<i64>,
         live: Vec<i64>,
     },
+    /// A `join` whose display name or metadata is over its bound: refused,
+    /// and the connection's memberships stay as they were.
+    OversizedJoin {
+        room: u8,
+        excess: MemberInfoExcess,
+    },
+    /// On the `retention_url` server, which keeps at least `retention`
+    /// publications of a topic: a subscription resumed after a position
+    /// that `retention` publications follow, then one after a position one
+    /// more follows.
+    TopicRetention {
+        retention: u64,
+    },
+    /// On the `room_rate_url` server, two members of a room of their own
+    /// post the `messages` the announced rate allows, then one more.
+    RoomPostRate {
+        messages: u32,
+    },
+    /// A `join` of a room of its own after a position the room cannot
+    /// honour: beyond its head, or of an epoch it never had.
+    RoomLost {
+        beyond_head: bool,
+    },
+    /// A publication on the run's server and one on `second_run_url`'s.
+    SecondRun,
+}
+
+/// How a generated `join` exceeds the bounds of section 11.7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberInfoExcess {
+    /// A display name of 65 characters, each of two UTF-8 bytes.
+    LongName,
+    /// A display name with a control character.
+    ControlInName,
+    /// Metadata of 17 members.
+    ManyMembers,
+    /// A metadata value of 257 characters.
+    LongValue,
+    /// A metadata name with a character names may not have.
+    BadName,
 }
 
 /// One step of a connection that authenticates again and again.
@@ -384,6 +432,9 @@ pub enum ResumeFrom {
     BeyondHead,
     /// `start_after` a position of an epoch the journal never had.
     OtherEpoch,
+    /// Both `resume_after` the token and `start_after` the position of the
+    /// last change received: one request may not carry both forms.
+    BothForms,
 }
 
 impl Op {
@@ -472,6 +523,7 @@ impl Op {
                 ResumeFrom::Token => &["TW-RESUME-2", "TW-RESUME-3"],
                 ResumeFrom::Position => &["TW-POS-2", "TW-POS-3"],
                 ResumeFrom::BeyondHead | ResumeFrom::OtherEpoch => &["TW-RESUME-4", "TW-POS-5"],
+                ResumeFrom::BothForms => &["TW-POS-4"],
             },
             Op::Reauth { handshake, .. } => {
                 const REAUTH: [&str; 8] = [
@@ -505,6 +557,13 @@ impl Op {
             Op::Expiry => &["TW-AUTH-16", "TW-AUTH-17", "TW-END-2"],
             Op::AuthTimeout => &["TW-AUTH-8", "TW-AUTH-10"],
             Op::RejoinRoom { .. } => &["TW-RECOVER-3", "TW-RECOVER-4"],
+            Op::OversizedJoin { .. } => &["TW-PRESENCE-3"],
+            Op::TopicRetention { .. } => {
+                &["TW-RECOVER-2", "TW-RECOVER-5", "TW-RECOVER-6", "TW-POS-5"]
+            }
+            Op::RoomPostRate { .. } => &["TW-QUOTA-3", "TW-QUOTA-4"],
+            Op::RoomLost { .. } => &["TW-POS-5", "TW-RECOVER-4"],
+            Op::SecondRun => &["TW-POS-6"],
         }
     }
 
@@ -913,6 +972,7 @@ fn resume_watch() -> BoxedStrategy<Op> {
         3 => Just(ResumeFrom::Position),
         1 => Just(ResumeFrom::BeyondHead),
         1 => Just(ResumeFrom::OtherEpoch),
+        1 => Just(ResumeFrom::BothForms),
     ];
     (
         proptest::option::weighted(0.8, 0..COLLECTIONS),
@@ -990,6 +1050,75 @@ fn bursts(profiles: &[Profile]) -> Vec<(u32, BoxedStrategy<Op>)> {
     ops
 }
 
+/// The largest announced topic retention a case publishes past: each
+/// publication it keeps costs a frame each way.
+const TOPIC_RETENTION_MAX: u64 = 20;
+
+/// The most posts a room's rate may allow for a case to reach it, and the
+/// shortest window in which a case's posts surely all fall.
+const ROOM_RATE_MAX_POSTS: u32 = 10;
+const ROOM_RATE_MIN_WINDOW_MS: u64 = 10_000;
+
+fn room_rate_reachable(rate: &RateLimit) -> bool {
+    rate.messages <= ROOM_RATE_MAX_POSTS && rate.window_ms >= ROOM_RATE_MIN_WINDOW_MS
+}
+
+/// Topic operations on streams of their own: on the `retention_url`
+/// server, and on two runs of the server.
+fn topic_stream_ops(profiles: &[Profile], announced: Announced) -> Vec<(u32, BoxedStrategy<Op>)> {
+    let mut ops: Vec<(u32, BoxedStrategy<Op>)> = Vec::new();
+    if !profiles.contains(&Profile::Resume) {
+        return ops;
+    }
+    if let Some(retention) = announced
+        .topic_retention
+        .filter(|r| (1..=TOPIC_RETENTION_MAX).contains(r))
+    {
+        ops.push((1, Just(Op::TopicRetention { retention }).boxed()));
+    }
+    if announced.second_run {
+        ops.push((1, Just(Op::SecondRun).boxed()));
+    }
+    ops
+}
+
+/// Room operations beyond the model's members: joins over the bounds of
+/// member info, joins after positions a room cannot honour, and the post
+/// rate of the `room_rate_url` server.
+fn room_stream_ops(profiles: &[Profile], announced: Announced) -> Vec<(u32, BoxedStrategy<Op>)> {
+    let excess = prop_oneof![
+        Just(MemberInfoExcess::LongName),
+        Just(MemberInfoExcess::ControlInName),
+        Just(MemberInfoExcess::ManyMembers),
+        Just(MemberInfoExcess::LongValue),
+        Just(MemberInfoExcess::BadName),
+    ];
+    let mut ops: Vec<(u32, BoxedStrategy<Op>)> = vec![(
+        1,
+        (0..ROOMS, excess)
+            .prop_map(|(room, excess)| Op::OversizedJoin { room, excess })
+            .boxed(),
+    )];
+    if profiles.contains(&Profile::Resume) {
+        ops.push((
+            1,
+            any::<bool>()
+                .prop_map(|beyond_head| Op::RoomLost { beyond_head })
+                .boxed(),
+        ));
+    }
+    if let Some(rate) = announced.room_post_rate.filter(room_rate_reachable) {
+        ops.push((
+            1,
+            Just(Op::RoomPostRate {
+                messages: rate.messages,
+            })
+            .boxed(),
+        ));
+    }
+    ops
+}
+
 /// The most frames a flood sends, and the shortest window it tries to fill:
 /// beyond them, sending one more frame than the limit may take longer than
 /// the window, and the last frame would rightly be processed.
@@ -1027,6 +1156,7 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
                     .boxed(),
             ));
         }
+        ops.extend(topic_stream_ops(profiles, announced));
     }
     if has(Profile::Vector) && has(Profile::Records) {
         ops.extend(vector_ops());
@@ -1048,7 +1178,13 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
                 (
                     0..ROOMS,
                     proptest::option::of(any::<u8>()),
-                    prop_oneof![Just(None), Just(Some(1u32)), Just(Some(2u32))],
+                    // Mostly pages shorter than what follows the cursor,
+                    // where `has_more` and the page's end show.
+                    prop_oneof![
+                        1 => Just(None),
+                        3 => Just(Some(1u32)),
+                        2 => Just(Some(2u32)),
+                    ],
                 )
                     .prop_map(|(room, after, limit)| Op::HistoryForward { room, after, limit })
                     .boxed(),
@@ -1070,6 +1206,7 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
         if has(Profile::Collab) {
             ops.extend(collab_ops());
         }
+        ops.extend(room_stream_ops(profiles, announced));
     }
     ops.extend(bursts(profiles));
     if let Some(rate) = announced.rate.filter(|r| floodable(*r)) {
@@ -1450,6 +1587,41 @@ pub fn skipped_checks(profiles: &[Profile], announced: Announced) -> Vec<Skipped
             });
         }
     }
+    if has(Profile::Topics) && has(Profile::Resume) {
+        match announced.topic_retention {
+            Some(r) if (1..=TOPIC_RETENTION_MAX).contains(&r) => {}
+            retention => skipped.push(SkippedCheck {
+                check: "topic recovery at and past the announced retention",
+                requirements: &["TW-RECOVER-5", "TW-RECOVER-6"],
+                reason: match retention {
+                    Some(r) => format!(
+                        "the retention_url server announces a topic retention of {r}, outside 1 to {TOPIC_RETENTION_MAX}"
+                    ),
+                    None => "no --var retention_url names a server announcing welcome.retention.topic".into(),
+                },
+            }),
+        }
+        if !announced.second_run {
+            skipped.push(SkippedCheck {
+                check: "epochs and publication ids across runs",
+                requirements: &["TW-POS-6"],
+                reason: "no --var second_run_url names another run of the server".into(),
+            });
+        }
+    }
+    if has(Profile::Rooms)
+        && !announced
+            .room_post_rate
+            .is_some_and(|r| room_rate_reachable(&r))
+    {
+        skipped.push(SkippedCheck {
+            check: "posts per room",
+            requirements: &["TW-QUOTA-3", "TW-QUOTA-4"],
+            reason: format!(
+                "no --var room_rate_url names a server announcing limits.room_post_rate of at most {ROOM_RATE_MAX_POSTS} posts in a window of at least {ROOM_RATE_MIN_WINDOW_MS} ms"
+            ),
+        });
+    }
     skipped
 }
 
@@ -1484,7 +1656,7 @@ fn focused_sequences(profiles: &[Profile], max_len: usize, announced: Announced)
                 .copied()
                 .filter(|p| matches!(p, Profile::Core | Profile::Auth) || group.contains(p))
                 .collect();
-            sequence(&subset)
+            with_prelude(group, sequence(&subset))
         })
         .collect();
     let mut mixes: Vec<(u32, Sequences)> = vec![(
@@ -1493,6 +1665,64 @@ fn focused_sequences(profiles: &[Profile], max_len: usize, announced: Announced)
     )];
     mixes.extend(focused.into_iter().map(|s| (1, s)));
     Union::new_weighted(mixes).boxed()
+}
+
+/// A focus group's sequence after operations that make the rest meet at
+/// once: the connections first join a room or subscribe to a topic, so that
+/// posts, typing, history and departures have members to reach, and
+/// publications subscribers. The prelude shrinks away like any operation.
+fn with_prelude(group: &[Profile], sequence: Sequences) -> Sequences {
+    let prelude: BoxedStrategy<Vec<(usize, Op)>> = match group[0] {
+        // Members, then a few messages: history pages have something to
+        // page through and its bounds something to cut.
+        Profile::Rooms => (
+            proptest::collection::vec(
+                (
+                    proptest::bool::weighted(0.15),
+                    proptest::option::weighted(0.5, 0..DISPLAY_NAMES),
+                ),
+                0..=3,
+            ),
+            proptest::collection::vec((0usize..3, small()), 0..=3),
+        )
+            .prop_map(|(joins, posts)| {
+                let joins =
+                    joins
+                        .into_iter()
+                        .enumerate()
+                        .map(|(conn, (observer, display_name))| {
+                            let join = Op::Join {
+                                room: 0,
+                                observer,
+                                display_name,
+                            };
+                            (conn, join)
+                        });
+                let posts = posts
+                    .into_iter()
+                    .map(|(conn, n)| (conn, Op::Post { room: 0, n }));
+                joins.chain(posts).collect()
+            })
+            .boxed(),
+        Profile::Topics => {
+            proptest::collection::vec(proptest::option::weighted(0.3, small()), 0..=3)
+                .prop_map(|filters| {
+                    filters
+                        .into_iter()
+                        .enumerate()
+                        .map(|(conn, min)| (conn, Op::Subscribe { topic: 0, min }))
+                        .collect()
+                })
+                .boxed()
+        }
+        _ => return sequence,
+    };
+    (prelude, sequence)
+        .prop_map(|(mut actions, rest)| {
+            actions.extend(rest);
+            actions
+        })
+        .boxed()
 }
 
 /// Scenarios of one to three connections and one to `max_len` operations
@@ -1594,6 +1824,12 @@ mod tests {
             auth_tokens: true,
             expiring_token: true,
             auth_required_url: true,
+            topic_retention: Some(3),
+            room_post_rate: Some(RateLimit {
+                messages: 3,
+                window_ms: 60_000,
+            }),
+            second_run: true,
         };
         let strategy = scenario(&Profile::ALL, 30, announced);
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);

@@ -18,6 +18,7 @@ mod bad_input;
 mod collab;
 mod core;
 mod limits;
+mod positions;
 mod records;
 mod recover;
 mod resume;
@@ -214,6 +215,23 @@ fn captured_timestamp(var: &str) -> Value {
     json!({"$type": "string", "$regex": TIMESTAMP_REGEX, "$capture": var})
 }
 
+/// What every `welcome` must carry whatever the server chose: the time it
+/// was sent (TW-TIME-1: a welcome is a push), the liveness check (TW-LIVE-1),
+/// and, unless authentication is off, the lead of the expiry notice
+/// (TW-SESSION-12).
+fn welcome_rules() -> Value {
+    let positive = || json!({"$type": "integer", "$gte": 1});
+    json!({
+        "type": "welcome",
+        "server_time": timestamp(),
+        "liveness": {"ping_interval_ms": positive(), "ping_timeout_ms": positive()},
+        "auth": {"$one_of": [
+            {"mode": "off"},
+            {"mode": {"$one_of": ["optional", "required"]}, "expiry_notice_ms": {"$type": "integer"}},
+        ]},
+    })
+}
+
 /// How much later than the announced `heartbeat_ms` a heartbeat may come.
 /// TW-CORE-28 states no tolerance; this only covers scheduling on the server
 /// and the runner, and is well under an interval so that a server beating at
@@ -296,10 +314,12 @@ impl Model {
         self.sent[conn] = 0;
         self.received[conn] = 1;
         let cid = self.cid_var(conn);
+        let mut welcome = welcome_rules();
+        welcome["connection_id"] = json!({"$capture": cid});
         self.steps.push(json!({
             "step": "expect",
             "conn": name,
-            "match": {"type": "welcome", "connection_id": {"$capture": cid}},
+            "match": welcome,
         }));
     }
 
@@ -543,6 +563,13 @@ impl Model {
                 after,
                 live,
             } => self.apply_rejoin_room(&id, [before, after, live]),
+            Op::OversizedJoin { room: r, excess } => {
+                self.apply_oversized_join(conn, &id, *r, *excess)
+            }
+            Op::TopicRetention { retention } => self.apply_topic_retention(&id, *retention),
+            Op::RoomPostRate { messages } => self.apply_room_post_rate(&id, *messages),
+            Op::RoomLost { beyond_head } => self.apply_room_lost(&id, *beyond_head),
+            Op::SecondRun => self.apply_second_run(&id),
         }
     }
 }
@@ -611,6 +638,9 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
             Op::InvalidHandshake => &["jwt_expired"],
             Op::Expiry => &["jwt_expiring"],
             Op::AuthTimeout => &["auth_required_url"],
+            Op::TopicRetention { .. } => &["retention_url"],
+            Op::RoomPostRate { .. } => &["room_rate_url"],
+            Op::SecondRun => &["second_run_url"],
             _ => &[],
         };
         for var in vars {
@@ -702,6 +732,9 @@ fn op_profile(op: &Op) -> Profile {
         // Connections of their own, whose messages are of several profiles:
         // what they check is the auth profile's.
         Op::Reauth { .. } | Op::InvalidHandshake | Op::Expiry | Op::AuthTimeout => Profile::Auth,
+        Op::OversizedJoin { .. } => Join::PROFILE,
+        Op::TopicRetention { .. } | Op::RoomLost { .. } | Op::SecondRun => Profile::Resume,
+        Op::RoomPostRate { .. } => Profile::Limits,
     }
 }
 
