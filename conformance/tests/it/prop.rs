@@ -255,8 +255,10 @@ fn prop_finds_a_dropped_member_reported_as_having_left() {
 fn prop_finds_room_message_ids_that_do_not_increase() {
     let dir = scratch("constant-message-ids");
     let out = dir.join("failure.json");
+    // A seed whose first failure is the rule, not a history page whose
+    // cursor the constant id misplaces.
     let output = conform()
-        .args(["prop", "--embedded", "--seed", "3", "--cases", "300"])
+        .args(["prop", "--embedded", "--seed", "1", "--cases", "300"])
         .args(["--max-len", "30", "--inject-fault", "constant-message-ids"])
         .arg("--schemas")
         .arg(schemas())
