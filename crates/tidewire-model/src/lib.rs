@@ -1180,8 +1180,10 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     if has(Profile::Rooms) {
         ops.extend(room_ops());
         if has(Profile::Resume) {
+            // As often as backward pages: a forward page shows its bounds
+            // only where more messages follow its cursor than its limit.
             ops.push((
-                2,
+                4,
                 (
                     busy_room(),
                     proptest::option::of(any::<u8>()),
