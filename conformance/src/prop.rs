@@ -157,6 +157,9 @@ fn announced(
         .iter()
         .all(|var| options.vars.contains_key(*var)),
         quiet_heartbeat_ms: None,
+        topic_retention: None,
+        room_post_rate: None,
+        second_run: options.vars.contains_key("second_run_url"),
     })
 }
 
@@ -187,6 +190,19 @@ fn quiet_heartbeat_ms(options: &RunOptions, runtime: &tokio::runtime::Runtime) -
         .ok()?;
     let welcome = tidewire_protocol::Welcome::deserialize(&welcome).ok()?;
     Some(welcome.heartbeat_ms)
+}
+/// The `welcome` of the server a run variable names, when the run has the
+/// variable and the server's first frame is a welcome.
+fn side_welcome(
+    options: &RunOptions,
+    runtime: &tokio::runtime::Runtime,
+    var: &str,
+) -> Option<tidewire_protocol::Welcome> {
+    let target = Target::parse(options.vars.get(var)?).ok()?;
+    let welcome = runtime
+        .block_on(Runner::new(options.clone()).first_frame(&target))
+        .ok()?;
+    tidewire_protocol::Welcome::deserialize(&welcome).ok()
 }
 
 /// Exit code 0 when every sequence passed, 1 when one failed.
@@ -394,6 +410,12 @@ fn scope(
         })?;
     announced.limits_server = limits_server(options, runtime);
     announced.quiet_heartbeat_ms = quiet_heartbeat_ms(options, runtime);
+    let retention_welcome = side_welcome(options, runtime, "retention_url");
+    announced.topic_retention = retention_welcome
+        .and_then(|w| w.retention)
+        .and_then(|r| r.topic);
+    announced.room_post_rate =
+        side_welcome(options, runtime, "room_rate_url").and_then(|w| w.limits.room_post_rate);
 
     Ok((profile_names, profiles, announced))
 }

@@ -27,11 +27,13 @@ pub struct Received<'a> {
 pub fn check_received(frames: &[Received<'_>], started: (f64, f64)) -> Result<(), String> {
     let mut publications = BTreeSet::new();
     let mut room_ids: BTreeMap<&str, &str> = BTreeMap::new();
+    let mut posted: BTreeMap<(&str, &str), Value> = BTreeMap::new();
     for received in frames {
         let frame = received.frame;
         for (field, stamp) in timestamps(frame) {
             check_clock(field, stamp, received.at_ms, started)?;
         }
+        check_push_time(frame)?;
         match frame["type"].as_str() {
             Some("published") => {
                 if let Some(id) = frame["message_id"].as_str() {
@@ -46,6 +48,20 @@ pub fn check_received(frames: &[Received<'_>], started: (f64, f64)) -> Result<()
                 if let (Some(room), Some(id)) =
                     (frame["room"].as_str(), frame["message_id"].as_str())
                 {
+                    // A post repeated with its idempotency key gets the
+                    // first one's reply again (TW-IDEM-1): the same message,
+                    // so the same id, and everything else the same too.
+                    let reply = without_id(frame);
+                    match posted.get(&(room, id)) {
+                        Some(first) if *first == reply => continue,
+                        Some(_) => {
+                            return Err(format!(
+                            "TW-ROOM-10: two messages of room {room:?} got the message_id {id:?}"
+                        ))
+                        }
+                        None => {}
+                    }
+                    posted.insert((room, id), reply);
                     if let Some(previous) = room_ids.insert(room, id) {
                         if id <= previous {
                             return Err(format!(
@@ -57,6 +73,33 @@ pub fn check_received(frames: &[Received<'_>], started: (f64, f64)) -> Result<()
             }
             _ => {}
         }
+    }
+    Ok(())
+}
+
+/// A reply as a repeat of its request must repeat it: all but its `id`.
+fn without_id(frame: &Value) -> Value {
+    let mut reply = frame.clone();
+    if let Some(members) = reply.as_object_mut() {
+        members.remove("id");
+    }
+    reply
+}
+
+/// Every push but a `part` carries the time it was sent (TW-TIME-1); a push
+/// is a frame without a request `id` (TW-CORE-10). A part's joined text is
+/// matched by the case's patterns, not here.
+fn check_push_time(frame: &Value) -> Result<(), String> {
+    let Some(kind) = frame["type"].as_str() else {
+        return Ok(());
+    };
+    if kind == "part" || frame.get("id").is_some() {
+        return Ok(());
+    }
+    if frame.get("server_time").and_then(Value::as_str).is_none() {
+        return Err(format!(
+            "TW-TIME-1: a {kind:?} push carries no server_time string"
+        ));
     }
     Ok(())
 }
@@ -198,15 +241,22 @@ mod tests {
 
     #[test]
     fn a_timestamp_outside_the_run_fails_and_one_inside_passes() {
-        let ok = [json!({"type": "heartbeat", "at": "2026-01-24T10:30:00.500Z"})];
+        let ok = [
+            json!({"type": "heartbeat", "at": "2026-01-24T10:30:00.500Z",
+            "server_time": "2026-01-24T10:30:00.500Z"}),
+        ];
         assert_eq!(check_received(&received(&ok), STARTED), Ok(()));
-        let stale = [json!({"type": "posted", "room": "r", "message_id": "a",
-            "sent_at": "2026-01-24T09:30:00.000Z"})];
+        let stale = [
+            json!({"type": "posted", "id": "q", "room": "r", "message_id": "a",
+            "sent_at": "2026-01-24T09:30:00.000Z"}),
+        ];
         let err = check_received(&received(&stale), STARTED).unwrap_err();
         assert!(err.contains("posted.sent_at"), "{err}");
         let ahead = [json!({"type": "room_message", "room": "r",
+            "server_time": "2026-01-24T10:30:00.040Z",
             "message": {"sent_at": "2026-01-24T10:30:05.000Z"}})];
-        assert!(check_received(&received(&ahead), STARTED).is_err());
+        let err = check_received(&received(&ahead), STARTED).unwrap_err();
+        assert!(err.contains("room_message.message.sent_at"), "{err}");
     }
 
     #[test]
@@ -219,17 +269,40 @@ mod tests {
     }
 
     #[test]
+    fn every_push_but_a_part_carries_its_time_and_replies_need_none() {
+        let frames = [
+            json!({"type": "pong", "id": "p"}),
+            json!({"type": "part", "data": "{", "last": false}),
+            json!({"type": "typing", "server_time": "2026-01-24T10:30:00.010Z"}),
+        ];
+        assert_eq!(check_received(&received(&frames), STARTED), Ok(()));
+        let bare = [json!({"type": "error", "error": {"code": "invalid_message"}})];
+        let err = check_received(&received(&bare), STARTED).unwrap_err();
+        assert!(err.starts_with("TW-TIME-1"), "{err}");
+    }
+
+    #[test]
     fn publications_need_distinct_ids_and_room_messages_increasing_ones() {
-        let published = |id: &str| json!({"type": "published", "message_id": id});
+        let published = |id: &str| json!({"type": "published", "id": "q", "message_id": id});
         let repeated = [published("p1"), published("p2"), published("p1")];
         let err = check_received(&received(&repeated), STARTED).unwrap_err();
         assert!(err.starts_with("TW-TOPIC-1"), "{err}");
-        let posted =
-            |room: &str, id: &str| json!({"type": "posted", "room": room, "message_id": id});
+        let posted = |room: &str, id: &str| json!({"type": "posted", "id": "q", "room": room, "message_id": id});
         let rooms = [posted("a", "m-2"), posted("b", "m-1"), posted("a", "m-3")];
         assert_eq!(check_received(&received(&rooms), STARTED), Ok(()));
         let back = [posted("a", "m-2"), posted("a", "m-10")];
         let err = check_received(&received(&back), STARTED).unwrap_err();
         assert!(err.starts_with("TW-ROOM-10"), "{err}");
+        // A keyed repeat's reply is the first one again; another message
+        // under the id is not.
+        let at = |id: &str, seq: u64| {
+            json!({"type": "posted", "id": id, "room": "a", "message_id": "m-2",
+                "position": {"epoch": "e", "seq": seq}})
+        };
+        let repeated = [at("q1", 5), at("q2", 5), posted("a", "m-3")];
+        assert_eq!(check_received(&received(&repeated), STARTED), Ok(()));
+        let reused = [at("q1", 5), at("q2", 6)];
+        let err = check_received(&received(&reused), STARTED).unwrap_err();
+        assert!(err.contains("two messages"), "{err}");
     }
 }

@@ -65,6 +65,14 @@ pub struct Announced {
     /// The `heartbeat_ms` the server of the run variable `quiet_url`
     /// announces, when there is one.
     pub quiet_heartbeat_ms: Option<u64>,
+    /// `welcome.retention.topic` of the run variable `retention_url`'s
+    /// server: publications of a topic it keeps, at least, few enough for a
+    /// case to publish past them.
+    pub topic_retention: Option<u64>,
+    /// `welcome.limits.room_post_rate` of the run variable `room_rate_url`'s server.
+    pub room_post_rate: Option<RateLimit>,
+    /// Whether the run variable `second_run_url` names another run of the server.
+    pub second_run: bool,
 }
 
 /// What the `limits_url` server announced in its `welcome`.
@@ -440,6 +448,31 @@ pub enum Op {
         threshold: i64,
         writes: Vec<(u8, Option<i64>)>,
     },
+    /// A `join` whose display name or metadata is over its bound: refused,
+    /// and the connection's memberships stay as they were.
+    OversizedJoin {
+        room: u8,
+        excess: MemberInfoExcess,
+    },
+    /// On the `retention_url` server, which keeps at least `retention`
+    /// publications of a topic: a subscription resumed after a position
+    /// that `retention` publications follow, then one after a position one
+    /// more follows.
+    TopicRetention {
+        retention: u64,
+    },
+    /// On the `room_rate_url` server, two members of a room of their own
+    /// post the `messages` the announced rate allows, then one more.
+    RoomPostRate {
+        messages: u32,
+    },
+    /// A `join` of a room of its own after a position the room cannot
+    /// honour: beyond its head, or of an epoch it never had.
+    RoomLost {
+        beyond_head: bool,
+    },
+    /// A publication on the run's server and one on `second_run_url`'s.
+    SecondRun,
 }
 
 /// One edit of a [`Op::DocumentEdits`]: inserting `text` (`None`: no
@@ -488,6 +521,21 @@ pub enum SearchBound {
         at: u8,
         negative: bool,
     },
+}
+
+/// How a generated `join` exceeds the bounds of section 11.7.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MemberInfoExcess {
+    /// A display name of 65 characters, each of two UTF-8 bytes.
+    LongName,
+    /// A display name with a control character.
+    ControlInName,
+    /// Metadata of 17 members.
+    ManyMembers,
+    /// A metadata value of 257 characters.
+    LongValue,
+    /// A metadata name with a character names may not have.
+    BadName,
 }
 
 /// One step of a connection that authenticates again and again.
@@ -567,6 +615,9 @@ pub enum ResumeFrom {
     BeyondHead,
     /// `start_after` a position of an epoch the journal never had.
     OtherEpoch,
+    /// Both `resume_after` the token and `start_after` the position of the
+    /// last change received: one request may not carry both forms.
+    BothForms,
 }
 
 impl Op {
@@ -655,6 +706,7 @@ impl Op {
                 ResumeFrom::Token => &["TW-RESUME-2", "TW-RESUME-3"],
                 ResumeFrom::Position => &["TW-POS-2", "TW-POS-3"],
                 ResumeFrom::BeyondHead | ResumeFrom::OtherEpoch => &["TW-RESUME-4", "TW-POS-5"],
+                ResumeFrom::BothForms => &["TW-POS-4"],
             },
             Op::Reauth { handshake, .. } => {
                 const REAUTH: [&str; 8] = [
@@ -738,6 +790,13 @@ impl Op {
             }
             Op::SearchBatch { .. } => &["TW-VECTOR-1", "TW-VECTOR-2", "TW-VECTOR-3"],
             Op::ViewChurn { .. } => &["TW-VIEW-1", "TW-VIEW-2", "TW-VIEW-3", "TW-VIEW-4"],
+            Op::OversizedJoin { .. } => &["TW-PRESENCE-3"],
+            Op::TopicRetention { .. } => {
+                &["TW-RECOVER-2", "TW-RECOVER-5", "TW-RECOVER-6", "TW-POS-5"]
+            }
+            Op::RoomPostRate { .. } => &["TW-QUOTA-3", "TW-QUOTA-4"],
+            Op::RoomLost { .. } => &["TW-POS-5", "TW-RECOVER-4"],
+            Op::SecondRun => &["TW-POS-6"],
         }
     }
 
@@ -866,6 +925,13 @@ const ROOMS: u8 = 2;
 /// Distinct display names joins draw from, so that a rejoin often changes its name.
 const DISPLAY_NAMES: u8 = 3;
 
+/// A room for a post, typing or a history page: mostly the first, which the
+/// rooms group's sequences start by joining, so that these meet members and
+/// messages; the other for what a non-member is told.
+fn busy_room() -> impl Strategy<Value = u8> {
+    prop_oneof![3 => Just(0u8), 1 => Just(1u8)]
+}
+
 fn small() -> impl Strategy<Value = i64> {
     -3i64..=3
 }
@@ -913,7 +979,7 @@ fn publish() -> BoxedStrategy<Op> {
 }
 
 fn post() -> BoxedStrategy<Op> {
-    (0..ROOMS, small())
+    (busy_room(), small())
         .prop_map(|(room, n)| Op::Post { room, n })
         .boxed()
 }
@@ -1108,7 +1174,7 @@ fn room_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
         // typist, a rule only a room of two members acting shows.
         (
             3,
-            (0..ROOMS, any::<bool>())
+            (busy_room(), any::<bool>())
                 .prop_map(|(room, active)| Op::Typing { room, active })
                 .boxed(),
         ),
@@ -1117,7 +1183,7 @@ fn room_ops() -> Vec<(u32, BoxedStrategy<Op>)> {
         (
             4,
             (
-                0..ROOMS,
+                busy_room(),
                 proptest::option::of(any::<u8>()),
                 prop_oneof![
                     2 => Just(None),
@@ -1269,6 +1335,7 @@ fn resume_watch() -> BoxedStrategy<Op> {
         3 => Just(ResumeFrom::Position),
         1 => Just(ResumeFrom::BeyondHead),
         1 => Just(ResumeFrom::OtherEpoch),
+        1 => Just(ResumeFrom::BothForms),
     ];
     (
         proptest::option::weighted(0.8, 0..COLLECTIONS),
@@ -1342,6 +1409,75 @@ fn bursts(profiles: &[Profile]) -> Vec<(u32, BoxedStrategy<Op>)> {
     if !any_write.is_empty() {
         let write = Union::new_weighted(any_write);
         ops.push((1, (write.clone(), write).prop_map(pair).boxed()));
+    }
+    ops
+}
+
+/// The largest announced topic retention a case publishes past: each
+/// publication it keeps costs a frame each way.
+const TOPIC_RETENTION_MAX: u64 = 20;
+
+/// The most posts a room's rate may allow for a case to reach it, and the
+/// shortest window in which a case's posts surely all fall.
+const ROOM_RATE_MAX_POSTS: u32 = 10;
+const ROOM_RATE_MIN_WINDOW_MS: u64 = 10_000;
+
+fn room_rate_reachable(rate: &RateLimit) -> bool {
+    rate.messages <= ROOM_RATE_MAX_POSTS && rate.window_ms >= ROOM_RATE_MIN_WINDOW_MS
+}
+
+/// Topic operations on streams of their own: on the `retention_url`
+/// server, and on two runs of the server.
+fn topic_stream_ops(profiles: &[Profile], announced: Announced) -> Vec<(u32, BoxedStrategy<Op>)> {
+    let mut ops: Vec<(u32, BoxedStrategy<Op>)> = Vec::new();
+    if !profiles.contains(&Profile::Resume) {
+        return ops;
+    }
+    if let Some(retention) = announced
+        .topic_retention
+        .filter(|r| (1..=TOPIC_RETENTION_MAX).contains(r))
+    {
+        ops.push((1, Just(Op::TopicRetention { retention }).boxed()));
+    }
+    if announced.second_run {
+        ops.push((1, Just(Op::SecondRun).boxed()));
+    }
+    ops
+}
+
+/// Room operations beyond the model's members: joins over the bounds of
+/// member info, joins after positions a room cannot honour, and the post
+/// rate of the `room_rate_url` server.
+fn room_stream_ops(profiles: &[Profile], announced: Announced) -> Vec<(u32, BoxedStrategy<Op>)> {
+    let excess = prop_oneof![
+        Just(MemberInfoExcess::LongName),
+        Just(MemberInfoExcess::ControlInName),
+        Just(MemberInfoExcess::ManyMembers),
+        Just(MemberInfoExcess::LongValue),
+        Just(MemberInfoExcess::BadName),
+    ];
+    let mut ops: Vec<(u32, BoxedStrategy<Op>)> = vec![(
+        1,
+        (0..ROOMS, excess)
+            .prop_map(|(room, excess)| Op::OversizedJoin { room, excess })
+            .boxed(),
+    )];
+    if profiles.contains(&Profile::Resume) {
+        ops.push((
+            1,
+            any::<bool>()
+                .prop_map(|beyond_head| Op::RoomLost { beyond_head })
+                .boxed(),
+        ));
+    }
+    if let Some(rate) = announced.room_post_rate.filter(room_rate_reachable) {
+        ops.push((
+            1,
+            Just(Op::RoomPostRate {
+                messages: rate.messages,
+            })
+            .boxed(),
+        ));
     }
     ops
 }
@@ -1428,6 +1564,7 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
                     .boxed(),
             ));
         }
+        ops.extend(topic_stream_ops(profiles, announced));
     }
     if has(Profile::Vector) && has(Profile::Records) {
         ops.extend(vector_ops());
@@ -1468,12 +1605,20 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
     if has(Profile::Rooms) {
         ops.extend(room_ops());
         if has(Profile::Resume) {
+            // As often as backward pages: a forward page shows its bounds
+            // only where more messages follow its cursor than its limit.
             ops.push((
-                2,
+                4,
                 (
-                    0..ROOMS,
+                    busy_room(),
                     proptest::option::of(any::<u8>()),
-                    prop_oneof![Just(None), Just(Some(1u32)), Just(Some(2u32))],
+                    // Mostly pages shorter than what follows the cursor,
+                    // where `has_more` and the page's end show.
+                    prop_oneof![
+                        1 => Just(None),
+                        3 => Just(Some(1u32)),
+                        2 => Just(Some(2u32)),
+                    ],
                 )
                     .prop_map(|(room, after, limit)| Op::HistoryForward { room, after, limit })
                     .boxed(),
@@ -1519,6 +1664,7 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
                     .boxed(),
             ));
         }
+        ops.extend(room_stream_ops(profiles, announced));
     }
     ops.extend(bursts(profiles));
     if let Some(rate) = announced.rate.filter(|r| floodable(*r)) {
@@ -1933,6 +2079,41 @@ pub fn skipped_checks(profiles: &[Profile], announced: Announced) -> Vec<Skipped
             });
         }
     }
+    if has(Profile::Topics) && has(Profile::Resume) {
+        match announced.topic_retention {
+            Some(r) if (1..=TOPIC_RETENTION_MAX).contains(&r) => {}
+            retention => skipped.push(SkippedCheck {
+                check: "topic recovery at and past the announced retention",
+                requirements: &["TW-RECOVER-5", "TW-RECOVER-6"],
+                reason: match retention {
+                    Some(r) => format!(
+                        "the retention_url server announces a topic retention of {r}, outside 1 to {TOPIC_RETENTION_MAX}"
+                    ),
+                    None => "no --var retention_url names a server announcing welcome.retention.topic".into(),
+                },
+            }),
+        }
+        if !announced.second_run {
+            skipped.push(SkippedCheck {
+                check: "epochs and publication ids across runs",
+                requirements: &["TW-POS-6"],
+                reason: "no --var second_run_url names another run of the server".into(),
+            });
+        }
+    }
+    if has(Profile::Rooms)
+        && !announced
+            .room_post_rate
+            .is_some_and(|r| room_rate_reachable(&r))
+    {
+        skipped.push(SkippedCheck {
+            check: "posts per room",
+            requirements: &["TW-QUOTA-3", "TW-QUOTA-4"],
+            reason: format!(
+                "no --var room_rate_url names a server announcing limits.room_post_rate of at most {ROOM_RATE_MAX_POSTS} posts in a window of at least {ROOM_RATE_MIN_WINDOW_MS} ms"
+            ),
+        });
+    }
     skipped
 }
 
@@ -1967,7 +2148,7 @@ fn focused_sequences(profiles: &[Profile], max_len: usize, announced: Announced)
                 .copied()
                 .filter(|p| matches!(p, Profile::Core | Profile::Auth) || group.contains(p))
                 .collect();
-            sequence(&subset)
+            with_prelude(group, sequence(&subset))
         })
         .collect();
     let mut mixes: Vec<(u32, Sequences)> = vec![(
@@ -1977,6 +2158,85 @@ fn focused_sequences(profiles: &[Profile], max_len: usize, announced: Announced)
     mixes.extend(focused.into_iter().map(|s| (1, s)));
     Union::new_weighted(mixes).boxed()
 }
+
+/// A focus group's sequence after operations that make the rest meet at
+/// once: the connections first join a room or subscribe to a topic, so that
+/// posts, typing, history and departures have members to reach, and
+/// publications subscribers. The prelude shrinks away like any operation.
+fn with_prelude(group: &[Profile], sequence: Sequences) -> Sequences {
+    let prelude = match group[0] {
+        Profile::Rooms => room_prelude(),
+        Profile::Topics => topic_prelude(),
+        _ => return sequence,
+    };
+    (prelude, sequence)
+        .prop_map(|(mut actions, rest)| {
+            actions.extend(rest);
+            actions
+        })
+        .boxed()
+}
+
+/// Mostly two or three members of a room, then a few posts and typing among
+/// them: history pages have something to page through, and pushes someone
+/// to reach. Each member is optional, so that shrinking drops those a
+/// failure does not need.
+fn room_prelude() -> Sequences {
+    let member = (
+        proptest::bool::weighted(0.15),
+        proptest::option::weighted(0.5, 0..DISPLAY_NAMES),
+    );
+    let members = proptest::array::uniform3(proptest::option::weighted(PRELUDE_SHARE, member));
+    let act = prop_oneof![
+        3 => small().prop_map(|n| Op::Post { room: 0, n }),
+        1 => any::<bool>().prop_map(|active| Op::Typing { room: 0, active }),
+    ];
+    (members, proptest::collection::vec((0usize..3, act), 0..=4))
+        .prop_map(|(members, acts)| {
+            let joins = members
+                .into_iter()
+                .enumerate()
+                .filter_map(|(conn, member)| {
+                    let (observer, display_name) = member?;
+                    let join = Op::Join {
+                        room: 0,
+                        observer,
+                        display_name,
+                    };
+                    Some((conn, join))
+                });
+            joins.chain(acts).collect()
+        })
+        .boxed()
+}
+
+/// Mostly two or three subscribers of a topic, so that a publication
+/// reaches another connection than its publisher's; each optional, as the
+/// members of [`room_prelude`].
+fn topic_prelude() -> Sequences {
+    let filter = proptest::option::weighted(0.3, -3i64..=3);
+    proptest::array::uniform3(proptest::option::weighted(PRELUDE_SHARE, filter))
+        .prop_map(|subscribers| {
+            subscribers
+                .into_iter()
+                .enumerate()
+                .filter_map(|(conn, filter)| {
+                    Some((
+                        conn,
+                        Op::Subscribe {
+                            topic: 0,
+                            min: filter?,
+                        },
+                    ))
+                })
+                .collect()
+        })
+        .boxed()
+}
+
+/// How often each connection starts a focused sequence as a member or a
+/// subscriber: two or three of them in nine sequences out of ten.
+const PRELUDE_SHARE: f64 = 0.85;
 
 /// Scenarios of one to three connections and one to `max_len` operations
 /// (plus, rarely, a wait for a heartbeat).
@@ -2079,6 +2339,12 @@ mod tests {
             auth_required_url: true,
             hidden_records: true,
             quiet_heartbeat_ms: Some(100),
+            topic_retention: Some(3),
+            room_post_rate: Some(RateLimit {
+                messages: 3,
+                window_ms: 60_000,
+            }),
+            second_run: true,
         };
         let strategy = scenario(&Profile::ALL, 30, announced);
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);

@@ -23,6 +23,7 @@ mod positions;
 mod records;
 mod recover;
 mod resume;
+mod retention;
 mod rooms;
 mod shapes;
 mod stats;
@@ -217,6 +218,23 @@ fn captured_timestamp(var: &str) -> Value {
     json!({"$type": "string", "$regex": TIMESTAMP_REGEX, "$capture": var})
 }
 
+/// What every `welcome` must carry whatever the server chose: the time it
+/// was sent (TW-TIME-1: a welcome is a push), the liveness check (TW-LIVE-1),
+/// and, unless authentication is off, the lead of the expiry notice
+/// (TW-SESSION-12).
+fn welcome_rules() -> Value {
+    let positive = || json!({"$type": "integer", "$gte": 1});
+    json!({
+        "type": "welcome",
+        "server_time": timestamp(),
+        "liveness": {"ping_interval_ms": positive(), "ping_timeout_ms": positive()},
+        "auth": {"$one_of": [
+            {"mode": "off"},
+            {"mode": {"$one_of": ["optional", "required"]}, "expiry_notice_ms": {"$type": "integer"}},
+        ]},
+    })
+}
+
 /// How much later than the announced `heartbeat_ms` a heartbeat may come.
 /// TW-CORE-28 states no tolerance; this only covers scheduling on the server
 /// and the runner, and is well under an interval so that a server beating at
@@ -299,10 +317,12 @@ impl Model {
         self.sent[conn] = 0;
         self.received[conn] = 1;
         let cid = self.cid_var(conn);
+        let mut welcome = welcome_rules();
+        welcome["connection_id"] = json!({"$capture": cid});
         self.steps.push(json!({
             "step": "expect",
             "conn": name,
-            "match": {"type": "welcome", "connection_id": {"$capture": cid}},
+            "match": welcome,
         }));
     }
 
@@ -582,6 +602,13 @@ impl Model {
                 threshold,
                 writes,
             } => self.apply_view_churn(conn, &id, *coll, *threshold, writes),
+            Op::OversizedJoin { room: r, excess } => {
+                self.apply_oversized_join(conn, &id, *r, *excess)
+            }
+            Op::TopicRetention { retention } => self.apply_topic_retention(&id, *retention),
+            Op::RoomPostRate { messages } => self.apply_room_post_rate(&id, *messages),
+            Op::RoomLost { beyond_head } => self.apply_room_lost(&id, *beyond_head),
+            Op::SecondRun => self.apply_second_run(&id),
         }
     }
 }
@@ -658,6 +685,9 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
             ],
             Op::NarrowedWatch { .. } => &["token_narrow"],
             Op::QuietProgress { .. } => &["quiet_url"],
+            Op::TopicRetention { .. } => &["retention_url"],
+            Op::RoomPostRate { .. } => &["room_rate_url"],
+            Op::SecondRun => &["second_run_url"],
             _ => &[],
         };
         for var in vars {
@@ -760,6 +790,9 @@ fn op_profile(op: &Op) -> Profile {
         Op::EmptyEdit { .. } | Op::DocumentEdits { .. } => Edit::PROFILE,
         Op::SearchBatch { .. } => tidewire_protocol::Search::PROFILE,
         Op::ViewChurn { .. } => Watch::PROFILE,
+        Op::OversizedJoin { .. } => Join::PROFILE,
+        Op::TopicRetention { .. } | Op::RoomLost { .. } | Op::SecondRun => Profile::Resume,
+        Op::RoomPostRate { .. } => Profile::Limits,
     }
 }
 

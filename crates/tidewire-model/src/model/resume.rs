@@ -6,7 +6,7 @@ use crate::ResumeFrom;
 
 /// The greatest integer every JSON peer reads exactly: a `seq` no journal
 /// reaches, so a position with it lies beyond the head (TW-POS-5).
-const BEYOND_HEAD_SEQ: u64 = 9_007_199_254_740_991;
+pub(super) const BEYOND_HEAD_SEQ: u64 = 9_007_199_254_740_991;
 
 impl Model {
     /// A watcher on a connection of its own sees the changes of `before`,
@@ -98,7 +98,12 @@ impl Model {
         self.steps.push(json!({"step": "close", "conn": first}));
         // What the watcher misses, as the resumed subscription must deliver it.
         let resumed_var = self.fresh_var(conn, "rw");
-        let lost = matches!(from, ResumeFrom::BeyondHead | ResumeFrom::OtherEpoch);
+        // No subscription: a point the journal cannot honour, or a request
+        // that names its point twice.
+        let lost = matches!(
+            from,
+            ResumeFrom::BeyondHead | ResumeFrom::OtherEpoch | ResumeFrom::BothForms
+        );
         if !lost {
             self.subscriptions.push(Subscription {
                 conn: side,
@@ -132,12 +137,21 @@ impl Model {
                 request["start_after"] =
                     json!({"epoch": format!("${{{epoch_var}}}~other"), "seq": 0})
             }
+            ResumeFrom::BothForms => {
+                request["resume_after"] = json!(format!("${{{token_var}}}"));
+                request["start_after"] = json!(format!("${{{position_var}}}"));
+            }
         }
         self.send_on(&second, request);
         if lost {
+            // TW-POS-4: both forms at once are a malformed request.
+            let code = match from {
+                ResumeFrom::BothForms => ErrorCode::InvalidMessage,
+                _ => ErrorCode::HistoryLost,
+            };
             self.steps.push(json!({
                 "step": "expect", "conn": second,
-                "match": error(id, ErrorCode::HistoryLost),
+                "match": error(id, code),
             }));
         } else {
             self.steps.push(json!({

@@ -1,6 +1,7 @@
 //! Predictions of the rooms profile: membership, presence, posts and typing.
 
 use super::*;
+use crate::MemberInfoExcess;
 
 /// The page size of a `history` without `limit`, and the largest one (TW-ROOM-13).
 const HISTORY_DEFAULT_LIMIT: u32 = 50;
@@ -390,6 +391,132 @@ impl Model {
             if c != conn {
                 self.expect(c, push.clone());
             }
+        }
+    }
+}
+
+impl Model {
+    /// A `join` over the bounds of section 11.7 is refused with
+    /// `invalid_message` naming the member at fault, and the connection's
+    /// memberships stay as they were, its role and name in this room
+    /// included: nobody hears of the attempt (TW-PRESENCE-3).
+    pub(super) fn apply_oversized_join(
+        &mut self,
+        conn: usize,
+        id: &str,
+        r: u8,
+        excess: MemberInfoExcess,
+    ) {
+        let mut request = typed(Join {
+            id: request_id(id.to_string()),
+            room: name(room(r)),
+            role: Role::Participant,
+            display_name: None,
+            metadata: None,
+            start_after: None,
+        });
+        let (member, value) = match excess {
+            // Characters, not bytes, count: 65 of two bytes each.
+            MemberInfoExcess::LongName => ("display_name", json!("Ü".repeat(65))),
+            MemberInfoExcess::ControlInName => {
+                ("display_name", json!(format!("{DISPLAY_NAME_STEM}\u{7}")))
+            }
+            MemberInfoExcess::ManyMembers => (
+                "metadata",
+                Value::Object((0..17).map(|i| (format!("m{i}"), json!("v"))).collect()),
+            ),
+            MemberInfoExcess::LongValue => ("metadata", json!({"status": "s".repeat(257)})),
+            MemberInfoExcess::BadName => ("metadata", json!({"status line": "v"})),
+        };
+        request[member] = value;
+        self.send(conn, request, true);
+        let path = match member {
+            "display_name" => json!("display_name"),
+            _ => json!({"$type": "string", "$regex": r"^metadata(\.|$)"}),
+        };
+        self.expect(
+            conn,
+            error_with(id, ErrorCode::InvalidMessage, json!({ "path": path })),
+        );
+    }
+
+    /// On the `room_rate_url` server, whose rooms each accept `messages`
+    /// posts within a window: two members of a room of their own post that
+    /// many between them, and the post after is refused with `rate_limited`
+    /// naming the limit, neither kept nor sent to anyone (TW-QUOTA-3,
+    /// TW-QUOTA-4).
+    pub(super) fn apply_room_post_rate(&mut self, id: &str, messages: u32) {
+        let room_name = format!("{NONCE}-{id}-rate");
+        let members = [format!("{id}-ra"), format!("{id}-rb")];
+        for (i, member) in members.iter().enumerate() {
+            let welcome = json!({
+                "type": "welcome",
+                "limits": {"room_post_rate": {"messages": messages}},
+            });
+            self.side_connection_at(member, Some("room_rate_url"), welcome);
+            let rid = format!("{id}-j{i}");
+            self.send_on(
+                member,
+                typed(Join {
+                    id: request_id(rid.clone()),
+                    room: name(room_name.clone()),
+                    role: Role::Participant,
+                    display_name: None,
+                    metadata: None,
+                    start_after: None,
+                }),
+            );
+            self.steps
+                .push(json!({"step": "expect", "conn": member, "match": {
+                    "type": "joined", "id": rid, "room": room_name,
+                }}));
+        }
+        self.steps
+            .push(json!({"step": "expect", "conn": members[0], "match": {
+                "type": "presence", "room": room_name, "action": "joined",
+            }}));
+        let post = |rid: &str, n: u32| {
+            typed(Post {
+                id: request_id(rid.to_string()),
+                room: name(room_name.clone()),
+                body: json!({ "n": n }),
+                idempotency_key: None,
+            })
+        };
+        for n in 0..messages {
+            let (poster, other) = (&members[n as usize % 2], &members[(n as usize + 1) % 2]);
+            let rid = format!("{id}-p{n}");
+            self.send_on(poster, post(&rid, n));
+            let pushed = json!({
+                "type": "room_message", "room": room_name,
+                "message": {"body": {"$literal": {"n": n}}},
+            });
+            self.steps
+                .push(json!({"step": "expect_all", "conn": poster, "match": [
+                    {"type": "posted", "id": rid, "room": room_name},
+                    pushed,
+                ]}));
+            self.steps
+                .push(json!({"step": "expect", "conn": other, "match": pushed}));
+        }
+        let poster = &members[messages as usize % 2];
+        self.send_on(poster, post(id, messages));
+        self.steps.push(
+            json!({"step": "expect", "conn": poster, "match": error_with(
+                id,
+                ErrorCode::RateLimited,
+                json!({
+                    "limit": "room_post_rate",
+                    "retry_after_ms": {"$type": "integer", "$gte": 1},
+                }),
+            )}),
+        );
+        // Both fenced before either closes: a close is news to the other member.
+        for member in &members {
+            self.fence(member);
+        }
+        for member in &members {
+            self.steps.push(json!({"step": "close", "conn": member}));
         }
     }
 }

@@ -55,9 +55,10 @@ impl Model {
         self.flush(conn);
         let mut after = Vec::new();
         for (i, n) in ns.iter().enumerate() {
-            let vars = self.publish(conn, &format!("{id}-{i}"), t, *n, None);
+            let position = self.fresh_var(conn, "tp");
+            let vars = self.publish(conn, &format!("{id}-{i}"), t, *n, Some(&position));
             self.flush(conn);
-            after.push((*n, vars));
+            after.push((*n, vars, position));
         }
         let filter_json = min.map(|m| json!({"n": {"$gte": m}}));
         let mut request = typed(Subscribe {
@@ -79,7 +80,9 @@ impl Model {
         // The replayed publications name the subscription the reply captures.
         self.flush(conn);
         let filter = evaluator(&filter_json);
-        for (n, (id_var, at_var)) in after {
+        // Each replayed publication carries what its `published` did, its
+        // position included (TW-RECOVER-1).
+        for (n, (id_var, at_var), position) in after {
             let data = json!({"n": n});
             if filter.matches(&data) {
                 self.expect(
@@ -91,6 +94,10 @@ impl Model {
                         "message_id": format!("${{{id_var}}}"),
                         "publisher": ANY_STRING(),
                         "published_at": format!("${{{at_var}}}"),
+                        "position": {
+                            "epoch": format!("${{{position}_epoch}}"),
+                            "seq": format!("${{{position}_seq}}"),
+                        },
                         "data": {"$literal": data},
                     }),
                 );
@@ -104,7 +111,9 @@ impl Model {
     }
 
     /// Publishes `{"n": n}`, capturing its position in `position_var` when
-    /// given; returns the variables of its `message_id` and `published_at`.
+    /// given, and its epoch and seq apart in `<position_var>_epoch` and
+    /// `_seq` (a server may add members of its own to a position, which need
+    /// not repeat); returns the variables of its `message_id` and `published_at`.
     fn publish(
         &mut self,
         conn: usize,
@@ -133,7 +142,11 @@ impl Model {
             "published_at": captured_timestamp(&at_var),
         });
         if let Some(var) = position_var {
-            published["position"] = json!({"$type": "object", "$capture": var});
+            published["position"] = json!({
+                "$type": "object", "$capture": var,
+                "epoch": {"$type": "string", "$capture": format!("{var}_epoch")},
+                "seq": {"$type": "integer", "$capture": format!("{var}_seq")},
+            });
         }
         self.expect(conn, published);
         let pushes: Vec<(usize, Value)> = self
