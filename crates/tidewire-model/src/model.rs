@@ -796,6 +796,22 @@ fn op_profile(op: &Op) -> Profile {
     }
 }
 
+/// A position pattern capturing its members apart, into `{var}_epoch` and
+/// `{var}_seq`: a server may add members of its own to a position, which
+/// need not be the same in every message that carries it.
+pub(super) fn captured_position(var: &str) -> Value {
+    json!({
+        "epoch": {"$type": "string", "$capture": format!("{var}_epoch")},
+        "seq": {"$type": "integer", "$capture": format!("{var}_seq")},
+    })
+}
+
+/// The position captured by [`captured_position`] under `var`, again, as a
+/// pattern or as a request sends it.
+pub(super) fn same_position(var: &str) -> Value {
+    json!({"epoch": format!("${{{var}_epoch}}"), "seq": format!("${{{var}_seq}}")})
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

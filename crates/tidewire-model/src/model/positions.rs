@@ -5,19 +5,6 @@
 use super::*;
 use crate::DocEdit;
 
-/// A position pattern capturing its members into `{var}_epoch` and `{var}_seq`.
-fn captured_position(var: &str) -> Value {
-    json!({
-        "epoch": {"$type": "string", "$capture": format!("{var}_epoch")},
-        "seq": {"$type": "integer", "$capture": format!("{var}_seq")},
-    })
-}
-
-/// The position captured by [`captured_position`] under `var`, again.
-fn same_position(var: &str) -> Value {
-    json!({"epoch": format!("${{{var}_epoch}}"), "seq": format!("${{{var}_seq}}")})
-}
-
 impl Model {
     /// A write, so that the journal's last commit is the collection's; a
     /// read; and a watch from the read's position, which must replay

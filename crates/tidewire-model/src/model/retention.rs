@@ -5,19 +5,6 @@
 use super::resume::BEYOND_HEAD_SEQ;
 use super::*;
 
-/// A position's `epoch` and `seq` captured apart, into the returned
-/// variables: a server may add members of its own to a position, which need
-/// not be the same in every message that carries it.
-fn captured_position(model: &mut Model, what: &str) -> ((String, String), Value) {
-    let epoch = model.fresh_var(0, &format!("{what}e"));
-    let seq = model.fresh_var(0, &format!("{what}s"));
-    let pattern = json!({
-        "epoch": {"$type": "string", "$capture": epoch},
-        "seq": {"$type": "integer", "$capture": seq},
-    });
-    ((epoch, seq), pattern)
-}
-
 fn publish_request(id: &str, topic_name: &str, n: i64) -> Value {
     typed(Publish {
         id: request_id(id.to_string()),
@@ -25,11 +12,6 @@ fn publish_request(id: &str, topic_name: &str, n: i64) -> Value {
         data: json!({"n": n}),
         idempotency_key: None,
     })
-}
-
-/// The position the variables of [`captured_position`] hold, as a request sends it.
-fn position_of((epoch, seq): &(String, String)) -> Value {
-    json!({"epoch": format!("${{{epoch}}}"), "seq": format!("${{{seq}}}")})
 }
 
 impl Model {
@@ -96,23 +78,24 @@ impl Model {
         let ns: Vec<i64> = (-1..=retention as i64).collect();
         for (i, n) in ns.iter().enumerate() {
             let rid = format!("{id}-p{i}");
-            let (vars, pattern) = captured_position(self, "tr");
+            let var = self.fresh_var(0, "tr");
+            let pattern = captured_position(&var);
             let request = publish_request(&rid, &topic_name, *n);
             self.exchange(
                 &publisher,
                 request,
                 json!({"type": "published", "id": rid, "topic": topic_name, "position": pattern}),
             );
-            positions.push(vars);
+            positions.push(var);
         }
-        let subscribe = |rid: &str, after: &(String, String)| {
+        let subscribe = |rid: &str, after: &str| {
             let mut request = typed(Subscribe {
                 id: request_id(rid.to_string()),
                 topic: name(topic_name.clone()),
                 filter: None,
                 start_after: None,
             });
-            request["start_after"] = position_of(after);
+            request["start_after"] = same_position(after);
             request
         };
         self.side_connection_at(&resumed, Some("retention_url"), json!({"type": "welcome"}));
