@@ -148,6 +148,13 @@ fn announced(
             .as_ref()
             .is_some_and(|fresh| fresh.names().iter().any(|n| n == "jwt_expiring")),
         auth_required_url: options.vars.contains_key("auth_required_url"),
+        liveness_url: options.vars.contains_key("liveness_url"),
+        libraries_url: options.vars.contains_key("libraries_url"),
+        xerr_url: options.vars.contains_key("xerr_url"),
+        named_token: ["token_named", "token_named_display_name"]
+            .iter()
+            .all(|var| options.vars.contains_key(*var)),
+        connect_burst: None,
     })
 }
 
@@ -167,6 +174,22 @@ fn limits_server(
         max_subscriptions: welcome.limits.max_subscriptions,
         rate: welcome.limits.rate,
     })
+}
+
+/// What the server of the run variable `connect_burst_url` announces as its
+/// connection rate, when the run has one whose first frame is a `welcome`.
+fn connect_burst(
+    options: &RunOptions,
+    runtime: &tokio::runtime::Runtime,
+) -> Option<tidewire_protocol::ConnectRate> {
+    let target = Target::parse(options.vars.get("connect_burst_url")?).ok()?;
+    let welcome = runtime
+        .block_on(Runner::new(options.clone()).first_frame(&target))
+        .ok()?;
+    tidewire_protocol::Welcome::deserialize(&welcome)
+        .ok()?
+        .limits
+        .connect_rate
 }
 
 /// Exit code 0 when every sequence passed, 1 when one failed.
@@ -373,6 +396,7 @@ fn scope(
             reason,
         })?;
     announced.limits_server = limits_server(options, runtime);
+    announced.connect_burst = connect_burst(options, runtime);
 
     Ok((profile_names, profiles, announced))
 }

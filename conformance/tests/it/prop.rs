@@ -351,3 +351,68 @@ fn prop_finds_a_rate_abuse_close_without_its_delay() {
 fn prop_finds_server_stats_that_leave_out_topic_subscriptions() {
     finds_and_shrinks("stats-forget-topic-subscriptions");
 }
+
+#[test]
+fn prop_finds_errors_without_their_retry_class() {
+    finds_and_shrinks("error-without-retry");
+}
+
+#[test]
+fn prop_finds_an_extension_member_refused() {
+    finds_and_shrinks("refuse-extension-members");
+}
+
+#[test]
+fn prop_finds_a_bound_endpoint_that_serves_another_collection() {
+    finds_and_shrinks("bound-names-unchecked");
+}
+
+#[test]
+fn prop_finds_a_request_without_names_read_as_default() {
+    finds_and_shrinks("unbound-names-defaulted");
+}
+
+#[test]
+fn prop_finds_a_join_that_ignores_the_token_display_name() {
+    finds_and_shrinks("ignore-token-name");
+}
+
+#[test]
+fn prop_finds_a_required_mode_server_that_does_not_serve_auth() {
+    finds_and_shrinks("required-without-auth");
+}
+
+#[test]
+fn prop_finds_a_session_echoing_unsupported_features() {
+    finds_and_shrinks("session-echoes-all-features");
+}
+
+#[test]
+fn prop_finds_messages_over_the_client_bound_sent_whole() {
+    finds_and_shrinks("ignore-client-max");
+}
+
+#[test]
+fn prop_finds_stats_limits_that_differ_from_the_welcome() {
+    finds_and_shrinks("stats-limits-differ");
+}
+
+#[test]
+fn prop_finds_a_connection_total_that_counts_only_open_ones() {
+    finds_and_shrinks("total-is-current");
+}
+
+#[test]
+fn prop_finds_a_server_that_never_pings() {
+    finds_and_shrinks("never-ping");
+}
+
+#[test]
+fn prop_finds_a_deflate_answer_with_a_parameter_not_offered() {
+    finds_and_shrinks("unoffered-deflate-parameter");
+}
+
+#[test]
+fn prop_finds_an_unenforced_connection_rate() {
+    finds_and_shrinks("ignore-connect-rate");
+}
