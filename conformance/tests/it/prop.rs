@@ -54,8 +54,9 @@ fn prop_passes_against_the_reference_server() {
 
 /// The operations of a written case: its sends on the scenario's
 /// connections (`c0`..), less the closing ping fences, its reconnects, and
-/// the side connections an operation opens for itself (a flood, a wait for
-/// a heartbeat). A burst counts its requests.
+/// the operations that open side connections for themselves (a flood, a
+/// wait for a heartbeat), once each however many they open (their names
+/// start with the operation's id, `q3-...`). A burst counts its requests.
 fn operations(suite: &Value) -> usize {
     let scenario_conn = |step: &Value| {
         step["conn"]
@@ -63,9 +64,8 @@ fn operations(suite: &Value) -> usize {
             .and_then(|c| c.strip_prefix('c'))
             .is_some_and(|n| n.parse::<u8>().is_ok())
     };
-    suite["cases"][0]["steps"]
-        .as_array()
-        .expect("steps")
+    let steps = suite["cases"][0]["steps"].as_array().expect("steps");
+    let sends = steps
         .iter()
         .filter(|step| match step["step"].as_str() {
             Some("send") => {
@@ -75,10 +75,19 @@ fn operations(suite: &Value) -> usize {
                         .is_some_and(|id| id.starts_with("fence"))
             }
             Some("reconnect") => true,
-            Some("open") => !scenario_conn(step),
             _ => false,
         })
-        .count()
+        .count();
+    let side_operations: std::collections::BTreeSet<&str> = steps
+        .iter()
+        .filter(|step| step["step"] == "open" && !scenario_conn(step))
+        .filter_map(|step| step["conn"].as_str())
+        .map(|conn| {
+            conn.split_once('-')
+                .map_or(conn, |(operation, _)| operation)
+        })
+        .collect();
+    sends + side_operations.len()
 }
 
 /// Searches with the suite's usual settings, which find most faults.
