@@ -301,6 +301,19 @@ impl Embedded {
                     ..base()
                 },
             ),
+            // A connection rate whose window is short enough to wait out:
+            // a generated case waits for it to pass and then reaches the
+            // rate with four handshakes, on a server no other client uses.
+            (
+                "connect_burst_url",
+                Config {
+                    connect_rate: Some(ConnectRate {
+                        attempts: 3,
+                        window_ms: 1000,
+                    }),
+                    ..base()
+                },
+            ),
             // A room post rate a case reaches with four posts; per room, so
             // cases in rooms of their own may share the server.
             (

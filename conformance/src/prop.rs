@@ -160,6 +160,13 @@ fn announced(
         topic_retention: None,
         room_post_rate: None,
         second_run: options.vars.contains_key("second_run_url"),
+        liveness_url: options.vars.contains_key("liveness_url"),
+        libraries_url: options.vars.contains_key("libraries_url"),
+        xerr_url: options.vars.contains_key("xerr_url"),
+        named_token: ["token_named", "token_named_display_name"]
+            .iter()
+            .all(|var| options.vars.contains_key(*var)),
+        connect_burst: None,
     })
 }
 
@@ -203,6 +210,21 @@ fn side_welcome(
         .block_on(Runner::new(options.clone()).first_frame(&target))
         .ok()?;
     tidewire_protocol::Welcome::deserialize(&welcome).ok()
+}
+/// What the server of the run variable `connect_burst_url` announces as its
+/// connection rate, when the run has one whose first frame is a `welcome`.
+fn connect_burst(
+    options: &RunOptions,
+    runtime: &tokio::runtime::Runtime,
+) -> Option<tidewire_protocol::ConnectRate> {
+    let target = Target::parse(options.vars.get("connect_burst_url")?).ok()?;
+    let welcome = runtime
+        .block_on(Runner::new(options.clone()).first_frame(&target))
+        .ok()?;
+    tidewire_protocol::Welcome::deserialize(&welcome)
+        .ok()?
+        .limits
+        .connect_rate
 }
 
 /// Exit code 0 when every sequence passed, 1 when one failed.
@@ -416,6 +438,7 @@ fn scope(
         .and_then(|r| r.topic);
     announced.room_post_rate =
         side_welcome(options, runtime, "room_rate_url").and_then(|w| w.limits.room_post_rate);
+    announced.connect_burst = connect_burst(options, runtime);
 
     Ok((profile_names, profiles, announced))
 }

@@ -54,8 +54,9 @@ fn prop_passes_against_the_reference_server() {
 
 /// The operations of a written case: its sends on the scenario's
 /// connections (`c0`..), less the closing ping fences, its reconnects, and
-/// the side connections an operation opens for itself (a flood, a wait for
-/// a heartbeat). A burst counts its requests.
+/// the operations that open side connections for themselves (a flood, a
+/// wait for a heartbeat), once each however many they open (their names
+/// start with the operation's id, `q3-...`). A burst counts its requests.
 fn operations(suite: &Value) -> usize {
     let scenario_conn = |step: &Value| {
         step["conn"]
@@ -63,9 +64,8 @@ fn operations(suite: &Value) -> usize {
             .and_then(|c| c.strip_prefix('c'))
             .is_some_and(|n| n.parse::<u8>().is_ok())
     };
-    suite["cases"][0]["steps"]
-        .as_array()
-        .expect("steps")
+    let steps = suite["cases"][0]["steps"].as_array().expect("steps");
+    let sends = steps
         .iter()
         .filter(|step| match step["step"].as_str() {
             Some("send") => {
@@ -75,10 +75,19 @@ fn operations(suite: &Value) -> usize {
                         .is_some_and(|id| id.starts_with("fence"))
             }
             Some("reconnect") => true,
-            Some("open") => !scenario_conn(step),
             _ => false,
         })
-        .count()
+        .count();
+    let side_operations: std::collections::BTreeSet<&str> = steps
+        .iter()
+        .filter(|step| step["step"] == "open" && !scenario_conn(step))
+        .filter_map(|step| step["conn"].as_str())
+        .map(|conn| {
+            conn.split_once('-')
+                .map_or(conn, |(operation, _)| operation)
+        })
+        .collect();
+    sends + side_operations.len()
 }
 
 /// Searches with the suite's usual settings, which find most faults.
@@ -407,4 +416,69 @@ fn prop_finds_a_watch_with_both_resume_forms_accepted() {
 #[test]
 fn prop_finds_a_replayed_publication_at_another_position() {
     finds_and_shrinks("publication-position-mismatch");
+}
+
+#[test]
+fn prop_finds_errors_without_their_retry_class() {
+    finds_and_shrinks("error-without-retry");
+}
+
+#[test]
+fn prop_finds_an_extension_member_refused() {
+    finds_and_shrinks("refuse-extension-members");
+}
+
+#[test]
+fn prop_finds_a_bound_endpoint_that_serves_another_collection() {
+    finds_and_shrinks("bound-names-unchecked");
+}
+
+#[test]
+fn prop_finds_a_request_without_names_read_as_default() {
+    finds_and_shrinks("unbound-names-defaulted");
+}
+
+#[test]
+fn prop_finds_a_join_that_ignores_the_token_display_name() {
+    finds_and_shrinks("ignore-token-name");
+}
+
+#[test]
+fn prop_finds_a_required_mode_server_that_does_not_serve_auth() {
+    finds_and_shrinks("required-without-auth");
+}
+
+#[test]
+fn prop_finds_a_session_echoing_unsupported_features() {
+    finds_and_shrinks("session-echoes-all-features");
+}
+
+#[test]
+fn prop_finds_messages_over_the_client_bound_sent_whole() {
+    finds_and_shrinks("ignore-client-max");
+}
+
+#[test]
+fn prop_finds_stats_limits_that_differ_from_the_welcome() {
+    finds_and_shrinks("stats-limits-differ");
+}
+
+#[test]
+fn prop_finds_a_connection_total_that_counts_only_open_ones() {
+    finds_and_shrinks("total-is-current");
+}
+
+#[test]
+fn prop_finds_a_server_that_never_pings() {
+    finds_and_shrinks("never-ping");
+}
+
+#[test]
+fn prop_finds_a_deflate_answer_with_a_parameter_not_offered() {
+    finds_and_shrinks("unoffered-deflate-parameter");
+}
+
+#[test]
+fn prop_finds_an_unenforced_connection_rate() {
+    finds_and_shrinks("ignore-connect-rate");
 }

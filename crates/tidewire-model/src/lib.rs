@@ -22,7 +22,7 @@ mod model;
 use proptest::prelude::*;
 use proptest::strategy::Union;
 use serde_json::Value;
-use tidewire_protocol::{Profile, RateLimit};
+use tidewire_protocol::{ConnectRate, Profile, RateLimit};
 
 pub use invariants::{check_received, Received, CLOCK_TOLERANCE_MS};
 pub use model::{to_suite, HEARTBEAT_SLACK_MS};
@@ -73,6 +73,24 @@ pub struct Announced {
     pub room_post_rate: Option<RateLimit>,
     /// Whether the run variable `second_run_url` names another run of the server.
     pub second_run: bool,
+    /// Whether the run variable `liveness_url` names a server whose liveness
+    /// bounds are short enough to wait out within a case.
+    pub liveness_url: bool,
+    /// Whether the run variable `libraries_url` is given: the base of
+    /// endpoints `${libraries_url}/<collection>` that bind one collection.
+    pub libraries_url: bool,
+    /// Whether the run variable `xerr_url` names a server whose application
+    /// refuses a `create` in `xerr-validated` of a record without a string
+    /// `name` with an error code of its own.
+    pub xerr_url: bool,
+    /// Whether the run variables `token_named` and `token_named_display_name`
+    /// are given: a token that names a display name, and that name.
+    pub named_token: bool,
+    /// What the server of the run variable `connect_burst_url` announces as
+    /// its `limits.connect_rate`, when there is one: a server no other
+    /// client uses, whose connection rate a case can reach after waiting out
+    /// its window.
+    pub connect_burst: Option<ConnectRate>,
 }
 
 /// What the `limits_url` server announced in its `welcome`.
@@ -473,6 +491,38 @@ pub enum Op {
     },
     /// A publication on the run's server and one on `second_run_url`'s.
     SecondRun,
+    /// A fresh connection whose handshake the `check` is about.
+    Handshake {
+        check: HandshakeCheck,
+    },
+    /// On `${liveness_url}`: a connection that answers the server's Pings
+    /// stays open past the liveness bound, and is closed with 4006 once its
+    /// answers stop.
+    Liveness,
+    /// On `${libraries_url}/<collection>`, a connection bound to one
+    /// collection: its `welcome` names it, requests may leave the names out,
+    /// and one naming another collection is refused.
+    BoundEndpoint,
+    /// A `create` on the main endpoint that leaves out its `database` (and,
+    /// with `both`, its `collection`), or only its `collection`.
+    UnnamedCreate {
+        coll: u8,
+        omit: Omitted,
+    },
+    /// A `join` without `display_name`, to a room of its own, on a
+    /// connection with `${token_named}`.
+    TokenDisplayName,
+    /// On `${auth_required_url}`: the welcome lists `auth` and states the
+    /// connection's scopes, and `auth` with `${token_admin}` is served.
+    RequiredMode,
+    /// On `${xerr_url}`: a `create` the application refuses with its own code.
+    ApplicationError,
+    /// On `${connect_burst_url}`, after waiting out the window: `attempts`
+    /// handshakes are accepted, and the next one within the window refused.
+    ConnectRate {
+        attempts: u32,
+        window_ms: u64,
+    },
 }
 
 /// One edit of a [`Op::DocumentEdits`]: inserting `text` (`None`: no
@@ -536,6 +586,43 @@ pub enum MemberInfoExcess {
     LongValue,
     /// A metadata name with a character names may not have.
     BadName,
+}
+
+/// What the handshake of an [`Op::Handshake`] states or offers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HandshakeCheck {
+    /// `max_message_bytes`, the features `parts` and one no server supports,
+    /// and a client name: the `welcome` echoes what the server takes, and
+    /// messages within the bound come whole.
+    Session,
+    /// The least `max_message_bytes` a client may state: a pong longer than
+    /// it comes in parts that join into the whole pong.
+    Parts,
+    /// A malformed session parameter, refused with HTTP 400.
+    BadParameter(BadParameter),
+    /// An offer of `permessage-deflate` without parameters.
+    Deflate,
+}
+
+/// Session parameters a handshake must not be accepted with (TW-SESSION-1).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BadParameter {
+    /// `max_message_bytes` under the least a client may state.
+    BoundTooSmall,
+    /// `max_message_bytes` that is not a decimal integer.
+    BoundNotDecimal,
+    /// A `features` entry that is no feature name.
+    FeatureNotAName,
+    /// An empty `client`.
+    EmptyClient,
+}
+
+/// The names an [`Op::UnnamedCreate`] leaves out.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Omitted {
+    Database,
+    Collection,
+    Both,
 }
 
 /// One step of a connection that authenticates again and again.
@@ -624,7 +711,7 @@ impl Op {
     /// Requirement ids whose behaviour this operation's predicted outcome checks.
     pub fn requirements(&self) -> &'static [&'static str] {
         match self {
-            Op::Ping { .. } => &["TW-CORE-27"],
+            Op::Ping { .. } => &["TW-CORE-27", "TW-EXT-1"],
             Op::Create { .. } => &["TW-REC-2", "TW-REC-4"],
             Op::Update { .. } => &["TW-REC-7", "TW-REC-12", "TW-WATCH-5"],
             Op::Delete { .. } => &["TW-REC-7", "TW-REC-14"],
@@ -797,6 +884,26 @@ impl Op {
             Op::RoomPostRate { .. } => &["TW-QUOTA-3", "TW-QUOTA-4"],
             Op::RoomLost { .. } => &["TW-POS-5", "TW-RECOVER-4"],
             Op::SecondRun => &["TW-POS-6"],
+            Op::Handshake { check } => match check {
+                HandshakeCheck::Session => &[
+                    "TW-SESSION-2",
+                    "TW-SESSION-3",
+                    "TW-SESSION-5",
+                    "TW-SESSION-7",
+                    "TW-SESSION-8",
+                    "TW-LIVE-1",
+                ],
+                HandshakeCheck::Parts => &["TW-SESSION-3", "TW-SESSION-4"],
+                HandshakeCheck::BadParameter(_) => &["TW-SESSION-1"],
+                HandshakeCheck::Deflate => &["TW-COMPRESS-1"],
+            },
+            Op::Liveness => &["TW-LIVE-1", "TW-LIVE-2", "TW-LIVE-3", "TW-LIVE-4"],
+            Op::BoundEndpoint => &["TW-ENDPOINT-1", "TW-ENDPOINT-2", "TW-ENDPOINT-3"],
+            Op::UnnamedCreate { .. } => &["TW-ENDPOINT-1", "TW-ENDPOINT-4"],
+            Op::TokenDisplayName => &["TW-PRESENCE-1", "TW-PRESENCE-2", "TW-SESSION-11"],
+            Op::RequiredMode => &["TW-AUTH-8", "TW-SESSION-10", "TW-SESSION-11"],
+            Op::ApplicationError => &["TW-XERR-1", "TW-XERR-2"],
+            Op::ConnectRate { .. } => &["TW-QUOTA-1", "TW-QUOTA-2"],
         }
     }
 
@@ -1549,6 +1656,7 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
             ));
         }
         ops.push((2, spelled_read()));
+        ops.extend(endpoint_ops(announced));
     }
     if has(Profile::Topics) {
         ops.extend(topic_ops());
@@ -1665,6 +1773,9 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
             ));
         }
         ops.extend(room_stream_ops(profiles, announced));
+        if announced.named_token && has(Profile::Auth) {
+            ops.push((1, Just(Op::TokenDisplayName).boxed()));
+        }
     }
     ops.extend(bursts(profiles));
     if let Some(rate) = announced.rate.filter(|r| floodable(*r)) {
@@ -1715,6 +1826,7 @@ pub fn operations(profiles: &[Profile], announced: Announced) -> BoxedStrategy<O
         ));
     }
     ops.extend(bad_input_ops(announced));
+    ops.extend(session_ops(profiles, announced));
     if has(Profile::Stats) {
         ops.push((2, Just(Op::Stats).boxed()));
         if announced.stats_server {
@@ -1799,6 +1911,53 @@ fn bad_input_ops(announced: Announced) -> Vec<(u32, BoxedStrategy<Op>)> {
     ops
 }
 
+/// Fresh connections about the handshake and the session rather than a
+/// stream: what the handshake states, what the `welcome` says of the
+/// connection, and errors of an application's own.
+fn session_ops(profiles: &[Profile], announced: Announced) -> Vec<(u32, BoxedStrategy<Op>)> {
+    let has = |p: Profile| profiles.contains(&p);
+    let bad_parameter = prop_oneof![
+        Just(BadParameter::BoundTooSmall),
+        Just(BadParameter::BoundNotDecimal),
+        Just(BadParameter::FeatureNotAName),
+        Just(BadParameter::EmptyClient),
+    ];
+    let check = prop_oneof![
+        2 => Just(HandshakeCheck::Session),
+        2 => Just(HandshakeCheck::Parts),
+        2 => bad_parameter.prop_map(HandshakeCheck::BadParameter),
+        1 => Just(HandshakeCheck::Deflate),
+    ];
+    let mut ops = vec![(2, check.prop_map(|check| Op::Handshake { check }).boxed())];
+    if has(Profile::Auth) && announced.auth_required_url && announced.auth_tokens {
+        ops.push((1, Just(Op::RequiredMode).boxed()));
+    }
+    if has(Profile::Records) && announced.xerr_url {
+        ops.push((1, Just(Op::ApplicationError).boxed()));
+    }
+    ops
+}
+
+/// Requests that name no database or collection: refused on the main
+/// endpoint, read as the bound names on a bound one.
+fn endpoint_ops(announced: Announced) -> Vec<(u32, BoxedStrategy<Op>)> {
+    let omit = prop_oneof![
+        Just(Omitted::Database),
+        Just(Omitted::Collection),
+        Just(Omitted::Both),
+    ];
+    let mut ops = vec![(
+        1,
+        (0..COLLECTIONS, omit)
+            .prop_map(|(coll, omit)| Op::UnnamedCreate { coll, omit })
+            .boxed(),
+    )];
+    if announced.libraries_url {
+        ops.push((1, Just(Op::BoundEndpoint).boxed()));
+    }
+    ops
+}
+
 /// The most subscriptions a generated case fills before the one over the cap.
 const SUBSCRIPTION_CAP_MAX: u32 = 16;
 
@@ -1868,7 +2027,32 @@ const QUIET_HEARTBEAT_MAX_MS: u64 = 1000;
 /// The share of scenarios that wait for a token to expire or an
 /// unauthenticated connection to be closed: each costs the server's bound
 /// (a few seconds, half a second on the embedded servers), so they are rare.
-const SLOW_AUTH_SHARE: f64 = 0.02;
+/// Expiries come three times as often as timeouts: an expiry is the only
+/// way to see the `token_expiring` notice and the ends of a close, where a
+/// timeout's close code is also shown by rate abuse.
+const SLOW_AUTH_SHARE: f64 = 0.035;
+
+/// The share of scenarios that wait out a connection-rate window: as long
+/// as the window, a second at most, so they are rare.
+const CONNECT_BURST_SHARE: f64 = 0.02;
+
+/// The connection rates a case can reach: few attempts, and a window short
+/// to wait out yet long beside the time a few handshakes take, so that all
+/// of them surely fall within one window.
+const CONNECT_BURST_MAX_ATTEMPTS: u32 = 10;
+const CONNECT_BURST_MIN_WINDOW_MS: u64 = 500;
+const CONNECT_BURST_MAX_WINDOW_MS: u64 = 2000;
+
+fn connect_burst(announced: Announced) -> Option<ConnectRate> {
+    announced.connect_burst.filter(|rate| {
+        (1..=CONNECT_BURST_MAX_ATTEMPTS).contains(&rate.attempts)
+            && (CONNECT_BURST_MIN_WINDOW_MS..=CONNECT_BURST_MAX_WINDOW_MS).contains(&rate.window_ms)
+    })
+}
+
+/// The share of scenarios that wait out a liveness bound twice: on the
+/// embedded `liveness_url` server under a second, each, so they are rare.
+const LIVENESS_SHARE: f64 = 0.02;
 
 /// The share of scenarios that wait for a heartbeat, and the longest
 /// interval worth waiting for: each wait costs a whole interval, so it is
@@ -2070,6 +2254,53 @@ pub fn skipped_checks(profiles: &[Profile], announced: Announced) -> Vec<Skipped
             }),
         }
     }
+    if connect_burst(announced).is_none() {
+        skipped.push(SkippedCheck {
+            check: "connection attempts per client address",
+            requirements: &["TW-QUOTA-2"],
+            reason: format!(
+                "no --var connect_burst_url names a server announcing a connect_rate of at most {CONNECT_BURST_MAX_ATTEMPTS} attempts in a window of {CONNECT_BURST_MIN_WINDOW_MS} to {CONNECT_BURST_MAX_WINDOW_MS} ms: every handshake counts, so a case must first wait out the window"
+            ),
+        });
+    }
+    if !announced.liveness_url {
+        skipped.push(SkippedCheck {
+            check: "liveness pings and the close of a silent peer",
+            requirements: &["TW-LIVE-2", "TW-LIVE-3", "TW-LIVE-4"],
+            reason:
+                "no --var liveness_url names a server with liveness bounds short enough to wait out"
+                    .into(),
+        });
+    }
+    if has(Profile::Records) && !announced.libraries_url {
+        skipped.push(SkippedCheck {
+            check: "endpoints that bind a collection",
+            requirements: &["TW-ENDPOINT-1", "TW-ENDPOINT-2", "TW-ENDPOINT-3"],
+            reason: "no --var libraries_url was given".into(),
+        });
+    }
+    if has(Profile::Records) && !announced.xerr_url {
+        skipped.push(SkippedCheck {
+            check: "an application's own error codes",
+            requirements: &["TW-XERR-2"],
+            reason: "no --var xerr_url names a server whose application refuses some creates"
+                .into(),
+        });
+    }
+    if has(Profile::Auth) && has(Profile::Rooms) && !announced.named_token {
+        skipped.push(SkippedCheck {
+            check: "the display name a token names",
+            requirements: &["TW-PRESENCE-2"],
+            reason: "no --var token_named and token_named_display_name were given".into(),
+        });
+    }
+    if has(Profile::Auth) && !(announced.auth_required_url && announced.auth_tokens) {
+        skipped.push(SkippedCheck {
+            check: "auth served in required mode",
+            requirements: &["TW-SESSION-10"],
+            reason: "no --var auth_required_url and token_admin were given".into(),
+        });
+    }
     for (check, requirements, profile, reason) in NOT_GENERATED {
         if Profile::parse(profile).is_some_and(has) {
             skipped.push(SkippedCheck {
@@ -2250,61 +2481,92 @@ pub fn scenario(
         .heartbeat_ms
         .filter(|ms| *ms <= HEARTBEAT_MAX_MS)
         .map_or(0.0, |_| HEARTBEAT_SHARE);
-    let mut slow_auth: Vec<Op> = Vec::new();
+    let mut slow_auth: Vec<(u32, Just<Op>)> = Vec::new();
     if profiles.contains(&Profile::Auth) {
         if announced.expiring_token && profiles.contains(&Profile::Topics) {
-            slow_auth.push(Op::Expiry);
+            slow_auth.push((3, Just(Op::Expiry)));
         }
         if announced.auth_required_url {
-            slow_auth.push(Op::AuthTimeout);
+            slow_auth.push((1, Just(Op::AuthTimeout)));
         }
     }
     let slow_auth: BoxedStrategy<Option<Op>> = if slow_auth.is_empty() {
         Just(None).boxed()
     } else {
-        proptest::option::weighted(SLOW_AUTH_SHARE, proptest::sample::select(slow_auth)).boxed()
+        proptest::option::weighted(SLOW_AUTH_SHARE, Union::new_weighted(slow_auth)).boxed()
+    };
+    let liveness = if announced.liveness_url {
+        LIVENESS_SHARE
+    } else {
+        0.0
+    };
+    let connect_rate: BoxedStrategy<Option<Op>> = match connect_burst(announced) {
+        Some(rate) => proptest::option::weighted(
+            CONNECT_BURST_SHARE,
+            Just(Op::ConnectRate {
+                attempts: rate.attempts,
+                window_ms: rate.window_ms,
+            }),
+        )
+        .boxed(),
+        None => Just(None).boxed(),
     };
     (
         proptest::bool::weighted(heartbeat),
         1usize..=3,
         focused_sequences(profiles, max_len, announced),
         slow_auth,
+        (proptest::bool::weighted(liveness), connect_rate),
     )
-        .prop_map(move |(wait, connections, actions, slow_auth)| {
-            let mut actions: Vec<Action> = actions
-                .into_iter()
-                .map(|(conn, op)| Action {
-                    conn: conn % connections,
-                    op,
-                })
-                .collect();
-            // Only a heartbeat wait may stand alone: the other operations can
-            // then shrink away, where every shrinking step costs an interval.
-            if actions.is_empty() && !wait {
-                actions.push(Action {
-                    conn: 0,
-                    op: Op::Ping { payload: 0 },
-                });
-            }
-            if let Some(op) = slow_auth {
-                actions.insert(0, Action { conn: 0, op });
-            }
-            // First, as its connection meets no other: where it stands would
-            // only give shrinking another dimension.
-            if let (true, Some(heartbeat_ms)) = (wait, announced.heartbeat_ms) {
-                actions.insert(
-                    0,
-                    Action {
+        .prop_map(
+            move |(wait, connections, actions, slow_auth, (liveness, connect_rate))| {
+                let mut actions: Vec<Action> = actions
+                    .into_iter()
+                    .map(|(conn, op)| Action {
+                        conn: conn % connections,
+                        op,
+                    })
+                    .collect();
+                // Only a heartbeat wait may stand alone: the other operations can
+                // then shrink away, where every shrinking step costs an interval.
+                if actions.is_empty() && !wait {
+                    actions.push(Action {
                         conn: 0,
-                        op: Op::AwaitHeartbeat { heartbeat_ms },
-                    },
-                );
-            }
-            Scenario {
-                connections,
-                actions,
-            }
-        })
+                        op: Op::Ping { payload: 0 },
+                    });
+                }
+                if let Some(op) = slow_auth {
+                    actions.insert(0, Action { conn: 0, op });
+                }
+                if liveness {
+                    actions.insert(
+                        0,
+                        Action {
+                            conn: 0,
+                            op: Op::Liveness,
+                        },
+                    );
+                }
+                if let Some(op) = connect_rate {
+                    actions.insert(0, Action { conn: 0, op });
+                }
+                // First, as its connection meets no other: where it stands would
+                // only give shrinking another dimension.
+                if let (true, Some(heartbeat_ms)) = (wait, announced.heartbeat_ms) {
+                    actions.insert(
+                        0,
+                        Action {
+                            conn: 0,
+                            op: Op::AwaitHeartbeat { heartbeat_ms },
+                        },
+                    );
+                }
+                Scenario {
+                    connections,
+                    actions,
+                }
+            },
+        )
         .boxed()
 }
 
@@ -2345,6 +2607,14 @@ mod tests {
                 window_ms: 60_000,
             }),
             second_run: true,
+            liveness_url: true,
+            libraries_url: true,
+            xerr_url: true,
+            named_token: true,
+            connect_burst: Some(ConnectRate {
+                attempts: 3,
+                window_ms: 1000,
+            }),
         };
         let strategy = scenario(&Profile::ALL, 30, announced);
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);

@@ -25,6 +25,7 @@ mod recover;
 mod resume;
 mod retention;
 mod rooms;
+mod session;
 mod shapes;
 mod stats;
 mod topics;
@@ -194,12 +195,19 @@ fn evaluator(filter: &Option<Value>) -> Filter {
 
 /// The `error` reply to request `id`, matching any message and details.
 fn error(id: &str, code: ErrorCode) -> Value {
-    json!({"type": "error", "id": id, "error": {"code": code.as_str()}})
+    json!({"type": "error", "id": id, "error": {"code": code.as_str(), "retry": retry_class(code)}})
 }
 
 /// The `error` reply to request `id` whose `details` match `details`.
 fn error_with(id: &str, code: ErrorCode, details: Value) -> Value {
-    json!({"type": "error", "id": id, "error": {"code": code.as_str(), "details": details}})
+    json!({"type": "error", "id": id, "error": {
+        "code": code.as_str(), "details": details, "retry": retry_class(code),
+    }})
+}
+
+/// A registry code's recovery class, which every error states (TW-XERR-1).
+fn retry_class(code: ErrorCode) -> Value {
+    serde_json::to_value(code.recovery()).expect("recovery classes serialize")
 }
 
 const ANY_STRING: fn() -> Value = || json!({"$type": "string"});
@@ -609,6 +617,17 @@ impl Model {
             Op::RoomPostRate { messages } => self.apply_room_post_rate(&id, *messages),
             Op::RoomLost { beyond_head } => self.apply_room_lost(&id, *beyond_head),
             Op::SecondRun => self.apply_second_run(&id),
+            Op::Handshake { check } => self.apply_handshake(&id, *check),
+            Op::Liveness => self.apply_liveness(&id),
+            Op::BoundEndpoint => self.apply_bound_endpoint(&id),
+            Op::UnnamedCreate { coll, omit } => self.apply_unnamed_create(conn, &id, *coll, *omit),
+            Op::TokenDisplayName => self.apply_token_display_name(&id),
+            Op::RequiredMode => self.apply_required_mode(&id),
+            Op::ApplicationError => self.apply_application_error(&id),
+            Op::ConnectRate {
+                attempts,
+                window_ms,
+            } => self.apply_connect_rate(&id, *attempts, *window_ms),
         }
     }
 }
@@ -688,6 +707,12 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
             Op::TopicRetention { .. } => &["retention_url"],
             Op::RoomPostRate { .. } => &["room_rate_url"],
             Op::SecondRun => &["second_run_url"],
+            Op::Liveness => &["liveness_url"],
+            Op::BoundEndpoint => &["libraries_url"],
+            Op::TokenDisplayName => &["token_named", "token_named_display_name"],
+            Op::RequiredMode => &["auth_required_url", "token_admin"],
+            Op::ApplicationError => &["xerr_url"],
+            Op::ConnectRate { .. } => &["connect_burst_url"],
             _ => &[],
         };
         for var in vars {
@@ -793,6 +818,12 @@ fn op_profile(op: &Op) -> Profile {
         Op::OversizedJoin { .. } => Join::PROFILE,
         Op::TopicRetention { .. } | Op::RoomLost { .. } | Op::SecondRun => Profile::Resume,
         Op::RoomPostRate { .. } => Profile::Limits,
+        Op::Handshake { .. } | Op::Liveness | Op::ApplicationError => Profile::Core,
+        // Requests that name no database or collection are records requests.
+        Op::BoundEndpoint | Op::UnnamedCreate { .. } => Create::PROFILE,
+        Op::TokenDisplayName => Join::PROFILE,
+        Op::RequiredMode => Profile::Auth,
+        Op::ConnectRate { .. } => Profile::Limits,
     }
 }
 
@@ -901,6 +932,54 @@ mod tests {
             results[1]["record"]["_id"]["$regex"], "^(k1|k2)$",
             "{results:#}"
         );
+    }
+
+    #[test]
+    fn a_create_without_names_is_refused_naming_the_member_left_out_with_its_class() {
+        let unnamed = |omit| Op::UnnamedCreate { coll: 0, omit };
+        let suite = suite(
+            1,
+            &[
+                (0, unnamed(crate::Omitted::Database)),
+                (0, unnamed(crate::Omitted::Collection)),
+                (0, unnamed(crate::Omitted::Both)),
+            ],
+        );
+        for (id, path) in [("q0", "database"), ("q1", "collection"), ("q2", "database")] {
+            let after = expected_after(&suite, id);
+            let error = &after[0].1[0]["error"];
+            assert_eq!(error["code"], "invalid_message", "{after:#?}");
+            assert_eq!(error["details"]["path"], path, "{after:#?}");
+            assert_eq!(error["retry"], "terminal", "{after:#?}");
+        }
+    }
+
+    #[test]
+    fn a_session_handshake_expects_only_the_supported_features_echoed() {
+        let suite = suite(
+            1,
+            &[(
+                0,
+                Op::Handshake {
+                    check: crate::HandshakeCheck::Session,
+                },
+            )],
+        );
+        let steps = steps(&suite);
+        let open = steps
+            .iter()
+            .find(|s| s["step"] == "open" && s["conn"] == "q0-session")
+            .unwrap();
+        assert!(open["query"]["features"]
+            .as_str()
+            .unwrap()
+            .contains("x-tidewire_prop"));
+        assert!(open.get("join").is_none(), "{open:#}");
+        let welcome = steps
+            .iter()
+            .find(|s| s["conn"] == "q0-session" && s["match"]["type"] == "welcome")
+            .unwrap();
+        assert_eq!(welcome["match"]["session"]["features"], json!(["parts"]));
     }
 
     #[test]

@@ -106,7 +106,11 @@ impl Model {
             // TW-AUTH-2: the principal every later `authenticated` for the
             // same token must repeat.
             open["query"] = json!({"token": "${token_reader}"});
-            welcome["auth"] = json!({"principal": {"$type": "string", "$capture": reader}});
+            // TW-SESSION-11: the welcome states the token's scopes.
+            welcome["auth"] = json!({
+                "principal": {"$type": "string", "$capture": reader},
+                "scopes": {"$contains": READER_SCOPES},
+            });
             known_reader = true;
         }
         self.steps.push(open);

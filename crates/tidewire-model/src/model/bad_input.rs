@@ -36,7 +36,10 @@ impl Model {
             Undecodable::NotJson | Undecodable::NotObject => json!({
                 "type": "error",
                 "id": {"$absent": true},
-                "error": {"code": ErrorCode::InvalidMessage.as_str()},
+                "error": {
+                    "code": ErrorCode::InvalidMessage.as_str(),
+                    "retry": retry_class(ErrorCode::InvalidMessage),
+                },
             }),
             Undecodable::MissingType | Undecodable::NumericType => {
                 error_with(id, ErrorCode::InvalidMessage, json!({"path": "type"}))
@@ -82,7 +85,10 @@ impl Model {
             json!({
                 "type": "error",
                 "id": {"$absent": true},
-                "error": {"code": ErrorCode::InvalidMessage.as_str()},
+                "error": {
+                    "code": ErrorCode::InvalidMessage.as_str(),
+                    "retry": retry_class(ErrorCode::InvalidMessage),
+                },
             }),
         );
     }

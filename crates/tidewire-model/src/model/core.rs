@@ -53,14 +53,14 @@ impl Model {
 
     pub(super) fn apply_ping(&mut self, conn: usize, id: &str, payload: i64) {
         let rid = request_id(id.to_string());
-        self.send(
-            conn,
-            typed(Ping {
-                id: rid,
-                payload: Some(json!(payload)),
-            }),
-            false,
-        );
+        let mut ping = typed(Ping {
+            id: rid,
+            payload: Some(json!(payload)),
+        });
+        // TW-EXT-1: an extension member the server does not implement
+        // changes nothing about the answer.
+        ping["x-prop_trace"] = json!({"n": payload});
+        self.send(conn, ping, false);
         self.expect(conn, json!({"type": "pong", "id": id, "payload": payload}));
     }
 

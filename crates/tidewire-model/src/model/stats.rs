@@ -64,10 +64,34 @@ impl Model {
             "subprotocols": ["tidewire.v1"],
             "ignore": [{"type": "heartbeat"}],
         }));
+        // TW-METRICS-2: `stats.server.limits` are those a connection opened
+        // now without a token gets, as this one was.
+        let limit_vars = [
+            "max_message_bytes",
+            "max_nesting_depth",
+            "max_subscriptions",
+        ]
+        .map(|limit| (limit, format!("{id}{limit}")));
+        let captured_limits: Map<String, Value> = limit_vars
+            .iter()
+            .map(|(limit, var)| {
+                (
+                    limit.to_string(),
+                    json!({"$type": "integer", "$capture": var}),
+                )
+            })
+            .collect();
+        let same_limits: Map<String, Value> = limit_vars
+            .iter()
+            .map(|(limit, var)| (limit.to_string(), json!({"$eq": format!("${{{var}}}")})))
+            .collect();
         self.steps
-            .push(json!({"step": "expect", "conn": name, "match": {"type": "welcome"}}));
+            .push(json!({"step": "expect", "conn": name, "match": {
+                "type": "welcome", "limits": captured_limits,
+            }}));
         self.needs_stats_url = true;
         let (subs_var, rooms_var) = (format!("{id}subs"), format!("{id}rooms"));
+        let total_var = format!("{id}total");
         let mut sent = 0u64;
         let mut request = |model: &mut Model, message: Value, reply: Value| {
             sent += 1;
@@ -84,6 +108,13 @@ impl Model {
                     json!({"$eq": format!("${{{var}}} + {n}")})
                 }
             };
+            // TW-METRICS-1: every connection that got a welcome counts,
+            // the one opened and closed after the first reading too.
+            let total = if tag == "base" {
+                json!({"$type": "integer", "$gte": 1, "$capture": total_var})
+            } else {
+                json!({"$type": "integer", "$gte": format!("${{{total_var}}} + 1")})
+            };
             json!({
                 "type": "stats",
                 "id": format!("{id}-{tag}"),
@@ -91,6 +122,8 @@ impl Model {
                     "connections": {"$type": "integer", "$gte": 1},
                     "subscriptions": gauge(&subs_var, subs),
                     "rooms": gauge(&rooms_var, rooms),
+                    "connections_total": total,
+                    "limits": same_limits,
                 },
                 "connection": {
                     "subscriptions": subs,
@@ -101,6 +134,17 @@ impl Model {
         };
         let get = |tag: &str| json!({"type": "get_stats", "id": format!("{id}-{tag}")});
         request(self, get("base"), reading("base", 0, 0, 1));
+        let churn = format!("{id}-churn");
+        self.steps.push(json!({
+            "step": "open",
+            "conn": churn,
+            "url": "${stats_url}",
+            "subprotocols": ["tidewire.v1"],
+            "ignore": [{"type": "heartbeat"}],
+        }));
+        self.steps
+            .push(json!({"step": "expect", "conn": churn, "match": {"type": "welcome"}}));
+        self.steps.push(json!({"step": "close", "conn": churn}));
         let mut captured = Vec::new();
         for i in 0..subscriptions {
             let var = format!("{id}g{i}");
