@@ -185,6 +185,25 @@ fn wire_filter(filter: &Option<Value>) -> Option<tidewire_protocol::Filter> {
     })
 }
 
+/// A `read` of the records of `collection` that `filter` selects, in the
+/// order of their `_id`: the order the model keeps records in.
+fn read_by_id(id: &str, collection: String, filter: &Option<Value>) -> Value {
+    typed(Read {
+        id: request_id(id.to_string()),
+        database: Some(coll_name(DATABASE.into())),
+        collection: Some(coll_name(collection)),
+        record_id: None,
+        filter: wire_filter(filter),
+        sort: vec![SortKey {
+            field: "_id".into(),
+            order: SortOrder::Asc,
+        }],
+        limit: None,
+        offset: None,
+        fields: None,
+    })
+}
+
 /// A generated filter as the model evaluates it (absent matches everything).
 fn evaluator(filter: &Option<Value>) -> Filter {
     match filter {

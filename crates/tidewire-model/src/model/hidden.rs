@@ -371,20 +371,7 @@ impl Model {
         let filter_json = min.map(|v| json!({"n": {"$gte": v}}));
         self.send_on(
             conn,
-            typed(Read {
-                id: request_id(rid.to_string()),
-                database: Some(coll_name(DATABASE.into())),
-                collection: Some(coll_name(collection.to_string())),
-                record_id: None,
-                filter: wire_filter(&filter_json),
-                sort: vec![SortKey {
-                    field: "_id".into(),
-                    order: SortOrder::Asc,
-                }],
-                limit: None,
-                offset: None,
-                fields: None,
-            }),
+            read_by_id(rid, collection.to_string(), &filter_json),
         );
         let evaluator = evaluator(&filter_json);
         // `records` is keyed by `_id`, so in the order the read sorts by.

@@ -32,20 +32,7 @@ impl Model {
         let read = format!("{id}-read");
         self.send(
             conn,
-            typed(Read {
-                id: request_id(read.clone()),
-                database: Some(coll_name(DATABASE.into())),
-                collection: Some(coll_name(collection(coll))),
-                record_id: None,
-                filter: None,
-                sort: vec![SortKey {
-                    field: "_id".into(),
-                    order: SortOrder::Asc,
-                }],
-                limit: None,
-                offset: None,
-                fields: None,
-            }),
+            read_by_id(&read, collection(coll), &None),
             false,
         );
         // `records` is keyed by `_id`, so in the order the read sorts by.

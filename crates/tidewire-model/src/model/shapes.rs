@@ -19,20 +19,7 @@ impl Model {
         coll: u8,
         spelling: ReadSpelling,
     ) {
-        let mut request = typed(Read {
-            id: request_id(id.to_string()),
-            database: Some(coll_name(DATABASE.into())),
-            collection: Some(coll_name(collection(coll))),
-            record_id: None,
-            filter: None,
-            sort: vec![SortKey {
-                field: "_id".into(),
-                order: SortOrder::Asc,
-            }],
-            limit: None,
-            offset: None,
-            fields: None,
-        });
+        let mut request = read_by_id(id, collection(coll), &None);
         // `records` is keyed by `_id`, so in the order the read sorts by.
         let all: Vec<Value> = self
             .records
