@@ -867,7 +867,7 @@ mod tests {
     use super::*;
     use crate::{EventFilter, RecordFilter, Tag};
 
-    fn suite(connections: usize, ops: &[(usize, Op)]) -> Value {
+    pub(super) fn suite(connections: usize, ops: &[(usize, Op)]) -> Value {
         let scenario = Scenario {
             connections,
             actions: ops
@@ -884,6 +884,11 @@ mod tests {
     /// A generated suite holds one case.
     fn steps(suite: &Value) -> &[Value] {
         suite["cases"][0]["steps"].as_array().unwrap()
+    }
+
+    /// The steps of the case generated for `ops` on `connections` connections.
+    pub(super) fn case_steps(connections: usize, ops: &[(usize, Op)]) -> Vec<Value> {
+        steps(&suite(connections, ops)).to_vec()
     }
 
     /// The patterns each connection must receive after the step that sends `id`.

@@ -408,12 +408,7 @@ mod tests {
     use super::*;
 
     fn steps(op: Op) -> Vec<Value> {
-        let scenario = Scenario {
-            connections: 1,
-            actions: vec![Action { conn: 0, op }],
-        };
-        let suite = to_suite(&scenario, "t", "t", "s.json");
-        suite["cases"][0]["steps"].as_array().unwrap().clone()
+        crate::model::tests::case_steps(1, &[(0, op)])
     }
 
     #[test]

@@ -255,20 +255,7 @@ mod tests {
     use super::*;
     use crate::{MemberInfoExcess, ResumeFrom};
 
-    fn steps(connections: usize, ops: &[(usize, Op)]) -> Vec<Value> {
-        let scenario = Scenario {
-            connections,
-            actions: ops
-                .iter()
-                .map(|(conn, op)| Action {
-                    conn: *conn,
-                    op: op.clone(),
-                })
-                .collect(),
-        };
-        let suite = to_suite(&scenario, "t", "t", "schema-set.json");
-        suite["cases"][0]["steps"].as_array().unwrap().clone()
-    }
+    use crate::model::tests::case_steps as steps;
 
     fn on<'a>(steps: &'a [Value], conn: &str) -> Vec<&'a Value> {
         steps.iter().filter(|s| s["conn"] == conn).collect()
