@@ -204,6 +204,18 @@ fn read_by_id(id: &str, collection: String, filter: &Option<Value>) -> Value {
     })
 }
 
+/// A `join` of `room` as a participant, with nothing else stated.
+fn participant_join(id: String, room: String) -> Value {
+    typed(Join {
+        id: request_id(id),
+        room: name(room),
+        role: Role::Participant,
+        display_name: None,
+        metadata: None,
+        start_after: None,
+    })
+}
+
 /// A generated filter as the model evaluates it (absent matches everything).
 fn evaluator(filter: &Option<Value>) -> Filter {
     match filter {

@@ -163,31 +163,14 @@ impl Model {
         // The peer is in the room first, so that it sees the member come and go.
         self.send_on(
             &peer,
-            typed(Join {
-                id: request_id(format!("{id}-pj")),
-                room: name(room_name.clone()),
-                role: Role::Participant,
-                display_name: None,
-                metadata: None,
-                start_after: None,
-            }),
+            participant_join(format!("{id}-pj"), room_name.clone()),
         );
         self.steps
             .push(json!({"step": "expect", "conn": peer, "match": {
                 "type": "joined", "id": format!("{id}-pj"), "room": room_name,
             }}));
         let join = |model: &mut Model, side: &mut AuthSide, rid: String| {
-            model.send_on(
-                &me,
-                typed(Join {
-                    id: request_id(rid.clone()),
-                    room: name(room_name.clone()),
-                    role: Role::Participant,
-                    display_name: None,
-                    metadata: None,
-                    start_after: None,
-                }),
-            );
+            model.send_on(&me, participant_join(rid.clone(), room_name.clone()));
             if !side.writes() {
                 model.steps.push(
                     json!({"step": "expect", "conn": me, "match": error(&rid, ErrorCode::Forbidden)}),

@@ -369,10 +369,7 @@ impl Model {
             (other, Principal::Other)
         };
         let filter_json = min.map(|v| json!({"n": {"$gte": v}}));
-        self.send_on(
-            conn,
-            read_by_id(rid, collection.to_string(), &filter_json),
-        );
+        self.send_on(conn, read_by_id(rid, collection.to_string(), &filter_json));
         let evaluator = evaluator(&filter_json);
         // `records` is keyed by `_id`, so in the order the read sorts by.
         let seen: Vec<Value> = records

@@ -30,11 +30,7 @@ impl Model {
         }
         self.flush(conn);
         let read = format!("{id}-read");
-        self.send(
-            conn,
-            read_by_id(&read, collection(coll), &None),
-            false,
-        );
+        self.send(conn, read_by_id(&read, collection(coll), &None), false);
         // `records` is keyed by `_id`, so in the order the read sorts by.
         let records: Vec<Value> = self
             .records
@@ -250,17 +246,7 @@ impl Model {
         let editor_id = self.fresh_var(0, "editor");
         let join = |model: &mut Model, conn: &str| {
             let rid = format!("{conn}-join");
-            model.send_on(
-                conn,
-                typed(Join {
-                    id: request_id(rid.clone()),
-                    room: name(room_name.clone()),
-                    role: Role::Participant,
-                    display_name: None,
-                    metadata: None,
-                    start_after: None,
-                }),
-            );
+            model.send_on(conn, participant_join(rid.clone(), room_name.clone()));
             model
                 .steps
                 .push(json!({"step": "expect", "conn": conn, "match": {

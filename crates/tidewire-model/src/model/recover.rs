@@ -16,16 +16,7 @@ impl Model {
         let room_name = format!("{NONCE}-{id}-rejoin");
         let member = format!("{id}-member");
         let poster = format!("{id}-poster");
-        let join = |rid: &str| {
-            typed(Join {
-                id: request_id(rid.to_string()),
-                room: name(room_name.clone()),
-                role: Role::Participant,
-                display_name: None,
-                metadata: None,
-                start_after: None,
-            })
-        };
+        let join = |rid: &str| participant_join(rid.to_string(), room_name.clone());
         for conn in [&poster, &member] {
             self.side_connection(
                 conn,

@@ -152,16 +152,7 @@ impl Model {
         let room_name = format!("{NONCE}-{id}-lost");
         let member = format!("{id}-lmember");
         let late = format!("{id}-llate");
-        let join = |rid: &str| {
-            typed(Join {
-                id: request_id(rid.to_string()),
-                room: name(room_name.clone()),
-                role: Role::Participant,
-                display_name: None,
-                metadata: None,
-                start_after: None,
-            })
-        };
+        let join = |rid: &str| participant_join(rid.to_string(), room_name.clone());
         for conn in [&member, &late] {
             self.side_connection_at(conn, None, json!({"type": "welcome"}));
         }

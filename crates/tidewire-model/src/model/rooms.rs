@@ -407,14 +407,7 @@ impl Model {
         r: u8,
         excess: MemberInfoExcess,
     ) {
-        let mut request = typed(Join {
-            id: request_id(id.to_string()),
-            room: name(room(r)),
-            role: Role::Participant,
-            display_name: None,
-            metadata: None,
-            start_after: None,
-        });
+        let mut request = participant_join(id.to_string(), room(r));
         let (member, value) = match excess {
             // Characters, not bytes, count: 65 of two bytes each.
             MemberInfoExcess::LongName => ("display_name", json!("Ü".repeat(65))),
@@ -455,17 +448,7 @@ impl Model {
             });
             self.side_connection_at(member, Some("room_rate_url"), welcome);
             let rid = format!("{id}-j{i}");
-            self.send_on(
-                member,
-                typed(Join {
-                    id: request_id(rid.clone()),
-                    room: name(room_name.clone()),
-                    role: Role::Participant,
-                    display_name: None,
-                    metadata: None,
-                    start_after: None,
-                }),
-            );
+            self.send_on(member, participant_join(rid.clone(), room_name.clone()));
             self.steps
                 .push(json!({"step": "expect", "conn": member, "match": {
                     "type": "joined", "id": rid, "room": room_name,
