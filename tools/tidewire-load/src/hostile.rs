@@ -1,7 +1,9 @@
 //! Hostile requests against one client's pings: one connection pings at a
 //! fixed rate (open loop, latency from the scheduled time) while others send
-//! the expensive requests of issue #20. The figure is that client's ping p99
-//! under attack against its p99 with the server otherwise idle.
+//! expensive requests: a `$like` pattern of 20,000 characters against a
+//! 100 kB string, a `$or` of 20,000 branches, and 100 kB creates into a
+//! collection a pathological filter watches. The figure is that client's
+//! ping p99 under attack against its p99 with the server otherwise idle.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
