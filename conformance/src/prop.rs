@@ -12,6 +12,7 @@ use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::{Instant, SystemTime, UNIX_EPOCH};
 
+use proptest::strategy::{Strategy, ValueTree};
 use proptest::test_runner::{
     Config as ProptestConfig, RngAlgorithm, TestCaseError, TestError, TestRng, TestRunner,
 };
@@ -167,6 +168,7 @@ fn announced(
             .iter()
             .all(|var| options.vars.contains_key(*var)),
         connect_burst: None,
+        shutdown_url: options.vars.contains_key("shutdown_url"),
     })
 }
 
@@ -363,6 +365,22 @@ fn drive(
     }
     report_flaky(&file, &flaky.into_inner())?;
     match result {
+        Ok(()) if announced.shutdown_url => {
+            let held = tidewire_model::shutdown(&profiles)
+                .new_tree(&mut proptest)
+                .map_err(|e| PropError::Execution(e.to_string()))?
+                .current();
+            if let Some(failed) = check_shutdown(settings, &file, url, &held, &execute)? {
+                return Ok(failed);
+            }
+            println!(
+                "prop: {} cases and the shutdown passed in {:.1}s; {} check(s) skipped; repeat with --seed {seed}",
+                settings.cases,
+                started.elapsed().as_secs_f64(),
+                skipped.len(),
+            );
+            Ok(ExitCode::from(exit_codes::SUCCESS))
+        }
         Ok(()) => {
             println!(
                 "prop: {} cases passed in {:.1}s ({:.1} cases/s); {} check(s) skipped; repeat with --seed {seed}",
@@ -575,6 +593,47 @@ fn report_failure(
         file.out.display()
     );
     Ok(ExitCode::from(exit_codes::CASES_FAILED))
+}
+
+/// The graceful shutdown of the `shutdown_url` server, once the sequences
+/// passed. That server serves one case, so this case runs once: it is
+/// neither repeated before it counts nor shrunk. `None` when it passed.
+fn check_shutdown(
+    settings: &PropSettings,
+    file: &CaseFile,
+    url: &str,
+    held: &tidewire_model::Scenario,
+    execute: &dyn Fn(&tidewire_model::Scenario) -> Result<Run, String>,
+) -> Result<Option<ExitCode>, PropError> {
+    let run = execute(held).map_err(PropError::Execution)?;
+    let Err(reason) = run.verdict() else {
+        return Ok(None);
+    };
+    let mut text = serde_json::to_string_pretty(&file.suite(held)).expect("suites serialize");
+    text.push('\n');
+    std::fs::write(&file.out, &text).map_err(|source| PropError::Write {
+        path: file.out.clone(),
+        source,
+    })?;
+    for case in run.report.cases.iter().filter(|c| c.status != Status::Pass) {
+        print!(
+            "{}",
+            render::failure_block(
+                case,
+                Style {
+                    color: settings.color
+                },
+                24
+            )
+        );
+    }
+    println!("prop: FAILED the graceful shutdown on shutdown_url: {reason}");
+    println!(
+        "prop: run once (the server serves one case), written to {}; replay against a fresh one with `tidewire-conform run {url} --suite {}`",
+        file.out.display(),
+        file.out.display()
+    );
+    Ok(Some(ExitCode::from(exit_codes::CASES_FAILED)))
 }
 
 fn unix_ms_now() -> f64 {

@@ -48,7 +48,10 @@ fn prop_passes_against_the_reference_server() {
         .expect("tidewire-conform runs");
     let printed = text(&output);
     assert_eq!(output.status.code(), Some(0), "{printed}");
-    assert!(printed.contains("prop: 60 cases passed"), "{printed}");
+    assert!(
+        printed.contains("prop: 60 cases and the shutdown passed"),
+        "{printed}"
+    );
     assert!(printed.contains("--seed 11"), "{printed}");
 }
 
@@ -296,6 +299,8 @@ fn prop_reports_the_checks_it_skips() {
             "core",
             "--profile",
             "records",
+            "--profile",
+            "stats",
         ])
         .arg("--schemas")
         .arg(schemas())
@@ -307,10 +312,43 @@ fn prop_reports_the_checks_it_skips() {
     // prop `token_narrow`: what is skipped is what no operation generates.
     assert!(printed.contains("check(s) skipped"), "{printed}");
     assert!(
-        printed.contains("skipped graceful shutdown (TW-CORE-33)"),
+        printed.contains("skipped GET /stats (TW-STATS-2)"),
         "{printed}"
     );
+    assert!(!printed.contains("skipped graceful shutdown"), "{printed}");
     assert!(!printed.contains("skipped heartbeat timing"), "{printed}");
+}
+
+/// `shutdown_url` serves one case, so its shutdown is checked once, after
+/// the sequences, and neither repeated nor shrunk.
+#[test]
+fn prop_finds_a_shutdown_that_ends_nothing_after_the_sequences() {
+    let dir = scratch("shutdown");
+    let out = dir.join("failure.json");
+    let output = conform()
+        .args([
+            "prop",
+            "--embedded",
+            "--inject-fault",
+            "end-silently-on-close",
+        ])
+        .args(["--seed", "1", "--cases", "2", "--max-len", "2", "--out"])
+        .arg(&out)
+        .arg("--schemas")
+        .arg(schemas())
+        .output()
+        .expect("tidewire-conform runs");
+    let printed = text(&output);
+    assert_eq!(output.status.code(), Some(1), "{printed}");
+    assert!(
+        printed.contains("prop: FAILED the graceful shutdown on shutdown_url"),
+        "{printed}"
+    );
+    assert!(!printed.contains("FAILED at case"), "{printed}");
+    let suite: Value = serde_json::from_str(&std::fs::read_to_string(&out).expect("written"))
+        .expect("the written suite is JSON");
+    assert!(suite.to_string().contains("${shutdown_url}"), "{suite:#}");
+    let _ = std::fs::remove_dir_all(dir);
 }
 
 #[test]

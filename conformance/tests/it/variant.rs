@@ -96,7 +96,10 @@ fn prop_passes_against_the_alternate_variant() {
     let printed = text(&output);
     assert!(printed.contains("(variant alternate)"), "{printed}");
     assert_eq!(output.status.code(), Some(0), "{printed}");
-    assert!(printed.contains("prop: 30 cases passed"), "{printed}");
+    assert!(
+        printed.contains("prop: 30 cases and the shutdown passed"),
+        "{printed}"
+    );
     assert!(!out.exists(), "a passing run writes no failing sequence");
 }
 

@@ -659,6 +659,7 @@ impl Model {
                 attempts,
                 window_ms,
             } => self.apply_connect_rate(&id, *attempts, *window_ms),
+            Op::Shutdown { held } => self.apply_shutdown(&id, *held),
         }
     }
 }
@@ -744,6 +745,7 @@ pub fn to_suite(scenario: &Scenario, case_id: &str, title: &str, schemas: &str) 
             Op::RequiredMode => &["auth_required_url", "token_admin"],
             Op::ApplicationError => &["xerr_url"],
             Op::ConnectRate { .. } => &["connect_burst_url"],
+            Op::Shutdown { .. } => &["shutdown_url"],
             _ => &[],
         };
         for var in vars {
@@ -855,6 +857,7 @@ fn op_profile(op: &Op) -> Profile {
         Op::TokenDisplayName => Join::PROFILE,
         Op::RequiredMode => Profile::Auth,
         Op::ConnectRate { .. } => Profile::Limits,
+        Op::Shutdown { .. } => Profile::Core,
     }
 }
 

@@ -2,8 +2,75 @@
 //! rate, reconnects and unknown types.
 
 use super::*;
+use crate::ShutdownHeld;
+
+/// How long each step of a shutdown may take: the server decides when it
+/// shuts down (the embedded one does once both connections are open), and
+/// a graceful shutdown may give other work time to finish.
+const SHUTDOWN_WAIT_MS: u64 = 10_000;
 
 impl Model {
+    /// A server shutting down tells every connection (`notice` with reason
+    /// `shutting_down`), ends each subscription and membership with its own
+    /// `ended` (a watch's with its `resume_token`), then closes with 1001
+    /// (TW-CORE-33, TW-END-1, TW-END-2).
+    pub(super) fn apply_shutdown(&mut self, id: &str, held: ShutdownHeld) {
+        let holder = format!("{id}-holder");
+        let other = format!("{id}-other");
+        let scope = format!("{NONCE}-{id}-shutdown");
+        self.side_connection_at(&holder, Some("shutdown_url"), json!({"type": "welcome"}));
+        let mut ended = Vec::new();
+        for i in 0..held.watches {
+            let rid = format!("{id}-w{i}");
+            let var = self.fresh_var(0, "sdw");
+            self.exchange(
+                &holder,
+                json!({"type": "watch", "id": rid, "database": scope, "collection": format!("c{i}")}),
+                json!({"type": "watching", "id": rid, "subscription": {"$type": "string", "$capture": var}}),
+            );
+            ended.push(json!({
+                "type": "ended", "id": {"$absent": true}, "subscription": format!("${{{var}}}"),
+                "room": {"$absent": true}, "reason": "shutting_down", "resume_token": {"$type": "string"},
+            }));
+        }
+        for i in 0..held.subscriptions {
+            let rid = format!("{id}-s{i}");
+            let var = self.fresh_var(0, "sds");
+            self.exchange(
+                &holder,
+                json!({"type": "subscribe", "id": rid, "topic": format!("{scope}-{i}")}),
+                json!({"type": "subscribed", "id": rid, "subscription": {"$type": "string", "$capture": var}}),
+            );
+            ended.push(json!({
+                "type": "ended", "id": {"$absent": true}, "subscription": format!("${{{var}}}"),
+                "room": {"$absent": true}, "reason": "shutting_down",
+            }));
+        }
+        for i in 0..held.rooms {
+            let rid = format!("{id}-j{i}");
+            let room_name = format!("{scope}-{i}");
+            self.exchange(
+                &holder,
+                participant_join(rid.clone(), room_name.clone()),
+                json!({"type": "joined", "id": rid}),
+            );
+            ended.push(json!({
+                "type": "ended", "id": {"$absent": true}, "subscription": {"$absent": true},
+                "room": room_name, "reason": "shutting_down",
+            }));
+        }
+        self.side_connection_at(&other, Some("shutdown_url"), json!({"type": "welcome"}));
+        let notice =
+            json!({"type": "notice", "reason": "shutting_down", "message": {"$type": "string"}});
+        for (conn, ended) in [(&holder, ended), (&other, Vec::new())] {
+            self.steps.push(json!({"step": "expect", "conn": conn, "timeout_ms": SHUTDOWN_WAIT_MS, "match": notice}));
+            if !ended.is_empty() {
+                self.steps.push(json!({"step": "expect_all", "conn": conn, "timeout_ms": SHUTDOWN_WAIT_MS, "match": ended}));
+            }
+            self.steps.push(json!({"step": "expect_close", "conn": conn, "code": 1001, "within_ms": SHUTDOWN_WAIT_MS}));
+        }
+    }
+
     pub(super) fn apply_await_heartbeat(&mut self, id: &str, heartbeat_ms: u64) {
         // Heartbeats are not ignored here, and nothing else is sent:
         // the first frame after the welcome must be one, on time.
