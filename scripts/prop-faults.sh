@@ -43,7 +43,7 @@ fi
 run_one() {
     local fault=$1 seed=$2
     local log="$OUT/$fault.$seed.log"
-    if [[ -f $log ]] && grep -q '^prop: \(FAILED at case\|.* cases passed\)' "$log"; then
+    if [[ -f $log ]] && grep -q '^prop: \(FAILED\|.* passed\)' "$log"; then
         return
     fi
     "$BIN" prop --embedded --inject-fault "$fault" --cases "$CASES" --seed "$seed" \
@@ -78,7 +78,12 @@ for fault in "${faults[@]}"; do
             found+=("$seed")
             firsts+=("$first")
             sizes+=("$(sed -n 's/^prop: shrunk to \([0-9]*\) operation.*/\1/p' "$log" | head -n 1)")
-        elif ! grep -q '^prop: .* cases passed' "$log"; then
+        elif grep -q '^prop: FAILED the graceful shutdown' "$log"; then
+            # The shutdown case after the sequences: one operation, never shrunk.
+            found+=("$seed")
+            firsts+=("$((CASES + 1))")
+            sizes+=(1)
+        elif ! grep -q '^prop: .* passed' "$log"; then
             # Neither passed nor failed: the run could not be set up.
             found+=("$seed?")
         fi
