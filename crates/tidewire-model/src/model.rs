@@ -204,6 +204,27 @@ fn read_by_id(id: &str, collection: String, filter: &Option<Value>) -> Value {
     })
 }
 
+/// A `watch` of `database` (of `collection` in it, when given) with
+/// `filter`, and nothing else stated.
+fn watch_request(
+    id: String,
+    database: String,
+    collection: Option<String>,
+    filter: &Option<Value>,
+) -> Value {
+    typed(Watch {
+        id: request_id(id),
+        database: Some(coll_name(database)),
+        collection: collection.map(coll_name),
+        filter: wire_filter(filter),
+        pipeline: None,
+        full_document: false,
+        resume_after: None,
+        view: false,
+        start_after: None,
+    })
+}
+
 /// A `join` of `room` as a participant, with nothing else stated.
 fn participant_join(id: String, room: String) -> Value {
     typed(Join {

@@ -143,17 +143,12 @@ impl Model {
             }}));
         self.send_on(
             &me,
-            typed(Watch {
-                id: request_id(format!("{id}-w")),
-                database: Some(coll_name(database.clone())),
-                collection: Some(coll_name(coll.clone())),
-                filter: None,
-                pipeline: None,
-                full_document: false,
-                resume_after: None,
-                view: false,
-                start_after: None,
-            }),
+            watch_request(
+                format!("{id}-w"),
+                database.clone(),
+                Some(coll.clone()),
+                &None,
+            ),
         );
         self.steps
             .push(json!({"step": "expect", "conn": me, "match": {

@@ -110,17 +110,12 @@ impl Model {
             let rid = format!("{id}-w{}", watches.len());
             self.send_on(
                 conn,
-                typed(Watch {
-                    id: request_id(rid.clone()),
-                    database: Some(coll_name(DATABASE.into())),
-                    collection: Some(coll_name(collection.clone())),
-                    filter: wire_filter(&filter_json),
-                    pipeline: None,
-                    full_document: false,
-                    resume_after: None,
-                    view: false,
-                    start_after: None,
-                }),
+                watch_request(
+                    rid.clone(),
+                    DATABASE.into(),
+                    Some(collection.clone()),
+                    &filter_json,
+                ),
             );
             let var = self.fresh_var(0, "hw");
             self.steps

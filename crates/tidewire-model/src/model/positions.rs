@@ -50,17 +50,12 @@ impl Model {
         );
         self.flush(conn);
         let target = (!whole_database).then_some(coll);
-        let mut request = typed(Watch {
-            id: request_id(id.to_string()),
-            database: Some(coll_name(DATABASE.into())),
-            collection: target.map(|c| coll_name(collection(c))),
-            filter: None,
-            pipeline: None,
-            full_document: false,
-            resume_after: None,
-            view: false,
-            start_after: None,
-        });
+        let mut request = watch_request(
+            id.to_string(),
+            DATABASE.into(),
+            target.map(collection),
+            &None,
+        );
         request["start_after"] = json!(format!("${{{position}}}"));
         self.send(conn, request, false);
         let var = self.fresh_var(conn, "w");
@@ -176,17 +171,12 @@ impl Model {
             .push(json!({"step": "expect", "conn": quiet, "match": {"type": "welcome"}}));
         self.send_on(
             &quiet,
-            typed(Watch {
-                id: request_id(id.to_string()),
-                database: Some(coll_name(DATABASE.into())),
-                collection: Some(coll_name(collection(coll))),
-                filter: None,
-                pipeline: None,
-                full_document: false,
-                resume_after: None,
-                view: false,
-                start_after: None,
-            }),
+            watch_request(
+                id.to_string(),
+                DATABASE.into(),
+                Some(collection(coll)),
+                &None,
+            ),
         );
         let sub = self.fresh_var(0, "qw");
         self.steps

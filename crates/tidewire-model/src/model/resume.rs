@@ -41,17 +41,12 @@ impl Model {
         );
         let filter_json = filter.to_json();
         let watch = |id: &str| {
-            typed(Watch {
-                id: request_id(id.to_string()),
-                database: Some(coll_name(DATABASE.into())),
-                collection: coll.map(|c| coll_name(collection(c))),
-                filter: wire_filter(&filter_json),
-                pipeline: None,
-                full_document: false,
-                resume_after: None,
-                view: false,
-                start_after: None,
-            })
+            watch_request(
+                id.to_string(),
+                DATABASE.into(),
+                coll.map(collection),
+                &filter_json,
+            )
         };
         self.send_on(&first, watch(&format!("{id}-first")));
         let sub_var = self.fresh_var(conn, "rw");

@@ -110,17 +110,8 @@ impl Model {
         pipeline: bool,
     ) {
         let path = UNMATCHABLE_PATHS[usize::from(path) % UNMATCHABLE_PATHS.len()];
-        let mut request = typed(Watch {
-            id: request_id(id.to_string()),
-            database: Some(coll_name(DATABASE.into())),
-            collection: coll.map(|c| coll_name(collection(c))),
-            filter: None,
-            pipeline: None,
-            full_document: false,
-            resume_after: None,
-            view: false,
-            start_after: None,
-        });
+        let mut request =
+            watch_request(id.to_string(), DATABASE.into(), coll.map(collection), &None);
         let condition = json!({ path: {"$exists": true} });
         // TW-PATH-1 locates the key as section 15.9 locates filter problems.
         let location = if pipeline {
