@@ -172,34 +172,6 @@ fn announced(
     })
 }
 
-/// What the server of the run variable `limits_url` announces, when the run
-/// has one whose first frame is a `welcome`; without it, the limits it would
-/// show are tried on the run's server where they can be reached, else skipped.
-fn limits_server(
-    options: &RunOptions,
-    runtime: &tokio::runtime::Runtime,
-) -> Option<tidewire_model::LimitsServer> {
-    let target = Target::parse(options.vars.get("limits_url")?).ok()?;
-    let welcome = runtime
-        .block_on(Runner::new(options.clone()).first_frame(&target))
-        .ok()?;
-    let welcome = tidewire_protocol::Welcome::deserialize(&welcome).ok()?;
-    Some(tidewire_model::LimitsServer {
-        max_subscriptions: welcome.limits.max_subscriptions,
-        rate: welcome.limits.rate,
-    })
-}
-
-/// The `heartbeat_ms` of the server of the run variable `quiet_url`, when
-/// the run has one whose first frame is a `welcome`.
-fn quiet_heartbeat_ms(options: &RunOptions, runtime: &tokio::runtime::Runtime) -> Option<u64> {
-    let target = Target::parse(options.vars.get("quiet_url")?).ok()?;
-    let welcome = runtime
-        .block_on(Runner::new(options.clone()).first_frame(&target))
-        .ok()?;
-    let welcome = tidewire_protocol::Welcome::deserialize(&welcome).ok()?;
-    Some(welcome.heartbeat_ms)
-}
 /// The `welcome` of the server a run variable names, when the run has the
 /// variable and the server's first frame is a welcome.
 fn side_welcome(
@@ -212,21 +184,6 @@ fn side_welcome(
         .block_on(Runner::new(options.clone()).first_frame(&target))
         .ok()?;
     tidewire_protocol::Welcome::deserialize(&welcome).ok()
-}
-/// What the server of the run variable `connect_burst_url` announces as its
-/// connection rate, when the run has one whose first frame is a `welcome`.
-fn connect_burst(
-    options: &RunOptions,
-    runtime: &tokio::runtime::Runtime,
-) -> Option<tidewire_protocol::ConnectRate> {
-    let target = Target::parse(options.vars.get("connect_burst_url")?).ok()?;
-    let welcome = runtime
-        .block_on(Runner::new(options.clone()).first_frame(&target))
-        .ok()?;
-    tidewire_protocol::Welcome::deserialize(&welcome)
-        .ok()?
-        .limits
-        .connect_rate
 }
 
 /// Exit code 0 when every sequence passed, 1 when one failed.
@@ -448,15 +405,19 @@ fn scope(
             url: url.to_string(),
             reason,
         })?;
-    announced.limits_server = limits_server(options, runtime);
-    announced.quiet_heartbeat_ms = quiet_heartbeat_ms(options, runtime);
-    let retention_welcome = side_welcome(options, runtime, "retention_url");
-    announced.topic_retention = retention_welcome
+    // Without the `limits_url` server, the limits it would show are tried on
+    // the run's server where they can be reached, else skipped.
+    let welcome_of = |var: &str| side_welcome(options, runtime, var);
+    announced.limits_server = welcome_of("limits_url").map(|w| tidewire_model::LimitsServer {
+        max_subscriptions: w.limits.max_subscriptions,
+        rate: w.limits.rate,
+    });
+    announced.quiet_heartbeat_ms = welcome_of("quiet_url").map(|w| w.heartbeat_ms);
+    announced.topic_retention = welcome_of("retention_url")
         .and_then(|w| w.retention)
         .and_then(|r| r.topic);
-    announced.room_post_rate =
-        side_welcome(options, runtime, "room_rate_url").and_then(|w| w.limits.room_post_rate);
-    announced.connect_burst = connect_burst(options, runtime);
+    announced.room_post_rate = welcome_of("room_rate_url").and_then(|w| w.limits.room_post_rate);
+    announced.connect_burst = welcome_of("connect_burst_url").and_then(|w| w.limits.connect_rate);
 
     Ok((profile_names, profiles, announced))
 }
