@@ -481,6 +481,17 @@ impl Model {
             .push(json!({"step": "expect", "conn": name, "match": welcome}));
     }
 
+    /// The records of `coll` as the patterns of a reply that lists them
+    /// all, in the order of their `_id` (the order `records` keeps them in).
+    fn literal_records(&mut self, coll: u8) -> Vec<Value> {
+        self.records
+            .entry(coll)
+            .or_default()
+            .values()
+            .map(|r| json!({"$literal": r}))
+            .collect()
+    }
+
     fn members(&self, room: u8) -> &[(usize, Role)] {
         self.rooms.get(&room).map(Vec::as_slice).unwrap_or(&[])
     }

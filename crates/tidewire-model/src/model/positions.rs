@@ -31,14 +31,7 @@ impl Model {
         self.flush(conn);
         let read = format!("{id}-read");
         self.send(conn, read_by_id(&read, collection(coll), &None), false);
-        // `records` is keyed by `_id`, so in the order the read sorts by.
-        let records: Vec<Value> = self
-            .records
-            .entry(coll)
-            .or_default()
-            .values()
-            .map(|r| json!({"$literal": r}))
-            .collect();
+        let records = self.literal_records(coll);
         let position = self.fresh_var(conn, "readpos");
         let total = records.len();
         self.expect(

@@ -20,14 +20,7 @@ impl Model {
         spelling: ReadSpelling,
     ) {
         let mut request = read_by_id(id, collection(coll), &None);
-        // `records` is keyed by `_id`, so in the order the read sorts by.
-        let all: Vec<Value> = self
-            .records
-            .entry(coll)
-            .or_default()
-            .values()
-            .map(|r| json!({"$literal": r}))
-            .collect();
+        let all = self.literal_records(coll);
         let total = all.len();
         let page = |limit: usize, offset: usize| -> Vec<Value> {
             all.iter().skip(offset).take(limit).cloned().collect()
