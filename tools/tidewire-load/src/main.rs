@@ -78,6 +78,10 @@ enum Command {
         connections: Vec<usize>,
         #[arg(long, default_value_t = 5.0)]
         duration_s: f64,
+        /// Bytes of padding in each request's payload, echoed in the reply (large
+        /// requests take another path through the server).
+        #[arg(long, default_value_t = 0)]
+        payload_bytes: usize,
     },
     /// Server memory per idle connection (raise `ulimit -n` first).
     Idle {
@@ -168,14 +172,13 @@ fn main() -> Result<(), Error> {
             Command::Reqrep {
                 connections,
                 duration_s,
+                payload_bytes,
             } => {
-                run_reqrep(
-                    &launch,
-                    &connections,
-                    Duration::from_secs_f64(duration_s),
-                    reps,
-                )
-                .await
+                let settings = reqrep::Settings {
+                    duration: Duration::from_secs_f64(duration_s),
+                    payload_bytes,
+                };
+                run_reqrep(&launch, &connections, &settings, reps).await
             }
             Command::Idle { connections } => run_idle(&launch, connections, reps).await,
             Command::Hostile { duration_s } => {
@@ -233,7 +236,7 @@ async fn run_fanout(
 async fn run_reqrep(
     launch: &Launch,
     connections: &[usize],
-    duration: Duration,
+    settings: &reqrep::Settings,
     reps: usize,
 ) -> Result<(), Error> {
     for &c in connections {
@@ -242,7 +245,7 @@ async fn run_reqrep(
             let targets = start_both(launch)?;
             let mut rates = [0.0; 2];
             for (i, target) in targets.iter().enumerate() {
-                let run = reqrep::run_once(target, c, duration).await?;
+                let run = reqrep::run_once(target, c, settings).await?;
                 println!(
                     "  rep {rep} {:8} C={c:<3} {:>9.0} round trips/s p99={:.2}ms",
                     target.kind.label(),
