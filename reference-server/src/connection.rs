@@ -22,7 +22,7 @@ use tokio::time::{sleep_until, timeout, Instant};
 use tokio_tungstenite::tungstenite::error::{Error as WsError, ProtocolError};
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode as WsCloseCode;
 use tokio_tungstenite::tungstenite::protocol::CloseFrame;
-use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::{Message, Utf8Bytes};
 use tokio_tungstenite::WebSocketStream;
 use tracing::info;
 
@@ -163,7 +163,7 @@ pub(crate) async fn serve(
                     conn.heard();
                 }
                 match frame {
-                Some(Ok(Message::Text(text))) => handle_text(&mut session, &text),
+                Some(Ok(Message::Text(text))) => session = handle_text(session, text).await,
                 Some(Ok(Message::Binary(_))) => conn.request_close(
                     if state.config.faults.binary_closes_invalid_payload {
                         CloseRequest::server(CloseCode::InvalidPayload, "invalid UTF-8")
@@ -250,26 +250,19 @@ async fn finish_close(
     }
 }
 
-/// Requests at least this long are handled on a thread of their own.
-const OWN_THREAD_FROM_BYTES: usize = 16 * 1024;
-
-/// Handles one request. Decoding a large request, or evaluating the large
-/// filter it carries, can take milliseconds; with the server on one core the
-/// runtime has one worker, and every other connection (a `ping` included)
-/// would wait that long. A large request is handled with the worker's other
-/// tasks handed to another thread, so the kernel shares the core between the
-/// two and the woken worker answers the others meanwhile. The reader waits
-/// for the handling to end before it reads the next frame, so the
+/// Handles one request; a large one on a thread of its own (`offload.rs`).
+/// The reader waits for it to end before it reads the next frame, so the
 /// connection's replies keep their order.
-fn handle_text(session: &mut Session, text: &str) {
-    let multi_thread = tokio::runtime::Handle::try_current().is_ok_and(|runtime| {
-        runtime.runtime_flavor() == tokio::runtime::RuntimeFlavor::MultiThread
-    });
-    if text.len() >= OWN_THREAD_FROM_BYTES && multi_thread {
-        tokio::task::block_in_place(|| session.handle_text(text));
-    } else {
-        session.handle_text(text);
+async fn handle_text(mut session: Session, text: Utf8Bytes) -> Session {
+    if text.len() < crate::offload::FROM_BYTES {
+        session.handle_text(&text);
+        return session;
     }
+    crate::offload::run(move || {
+        session.handle_text(&text);
+        session
+    })
+    .await
 }
 
 /// Whether a read error is the client breaking RFC 6455's framing (as

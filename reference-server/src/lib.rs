@@ -32,6 +32,7 @@ mod faults;
 mod hooks;
 mod http;
 mod idempotency;
+mod offload;
 mod outbound;
 mod persist;
 mod profiles;

@@ -3,7 +3,7 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use crate::common::{config, start, Client};
+use crate::common::{config, start, Client, WAIT};
 use serde_json::json;
 use tidewire_protocol::{
     ClientMessage, ErrorBody, ErrorCode, ExtensionCode, Recovery, ServerMessage,
@@ -192,4 +192,61 @@ async fn hooks_answer_with_application_codes_and_their_retry_class() {
         )
         .await;
     assert_eq!(checked["error"]["retry"], "terminal");
+}
+
+/// A large request is handled off the runtime: while one is held inside a
+/// hook, another connection's ping is answered on the same one-thread
+/// runtime, and the held request's reply comes once it is let go, in order.
+#[tokio::test(flavor = "current_thread")]
+async fn a_held_large_request_does_not_stall_another_connection() {
+    let (entered_tx, entered) = tokio::sync::oneshot::channel::<()>();
+    let (release, released) = std::sync::mpsc::channel::<()>();
+    let entered_tx = Mutex::new(Some(entered_tx));
+    let released = Mutex::new(released);
+    let let_go_in_time = Arc::new(Mutex::new(None));
+    let outcome = let_go_in_time.clone();
+    let config = config().before_operation(move |ctx| {
+        if let ClientMessage::Ping(ping) = ctx.request {
+            if ping.id.as_str() == "large" {
+                if let Some(entered) = entered_tx.lock().unwrap().take() {
+                    let _ = entered.send(());
+                }
+                // Inline on the test's runtime this would block the ping
+                // below until the timeout, and record that it did.
+                let waited = released.lock().unwrap().recv_timeout(WAIT);
+                *outcome.lock().unwrap() = Some(waited.is_ok());
+            }
+        }
+        Ok(())
+    });
+    let server = start(config).await;
+    let mut large = Client::connect(&server.ws_url()).await;
+    let mut other = Client::connect(&server.ws_url()).await;
+    let pad = "x".repeat(64 * 1024);
+    large
+        .send(json!({"type": "ping", "id": "large", "payload": {"pad": pad}}))
+        .await;
+    large.send(json!({"type": "ping", "id": "after"})).await;
+    tokio::time::timeout(WAIT, entered)
+        .await
+        .expect("the large request reaches the hook")
+        .unwrap();
+    other.ok(json!({"type": "ping"}), "pong").await;
+    release.send(()).unwrap();
+    let first = large.recv().await;
+    assert_eq!(
+        (first["type"].as_str(), first["id"].as_str()),
+        (Some("pong"), Some("large"))
+    );
+    assert_eq!(
+        first["payload"]["pad"].as_str().map(str::len),
+        Some(64 * 1024)
+    );
+    let second = large.recv().await;
+    assert_eq!(second["id"], "after");
+    assert_eq!(
+        *let_go_in_time.lock().unwrap(),
+        Some(true),
+        "the other connection's ping was answered while the large request was held"
+    );
 }
