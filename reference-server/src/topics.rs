@@ -41,11 +41,24 @@ impl TopicSub {
     }
 }
 
-/// A kept publication: its data for filters, and its frame body for replay.
+/// A kept publication: its frame body, for replay. The data is kept only
+/// inside the body (a topic keeps up to `retention` publications of up to the
+/// largest message each, so a second copy would double that) and read back
+/// from it for filters when a subscription replays.
 struct KeptPublication {
     n: u64,
-    data: Value,
     body: Utf8Bytes,
+}
+
+impl KeptPublication {
+    fn data(&self) -> Value {
+        #[derive(serde::Deserialize)]
+        struct Data {
+            data: Value,
+        }
+        let fields = format!("{{{}", self.body);
+        serde_json::from_str::<Data>(&fields).map_or(Value::Null, |fields| fields.data)
+    }
 }
 
 /// One topic's sequence and its most recent publications.
@@ -189,7 +202,7 @@ impl Topics {
                 after + 1
             };
             for kept in log.kept.iter().filter(|kept| kept.n >= first) {
-                if sub.selects(topic, &kept.data) {
+                if sub.selects(topic, &kept.data()) {
                     sub.conn.replay(Outbound {
                         frame: publication_frame(&sub.head, &kept.body),
                         position: None,
@@ -284,11 +297,7 @@ impl Topics {
         let log = self.logs.entry(topic.to_string()).or_default();
         log.head = n;
         if retention > 0 {
-            log.kept.push_back(KeptPublication {
-                n,
-                data: data.clone(),
-                body,
-            });
+            log.kept.push_back(KeptPublication { n, body });
             while log.kept.len() > retention {
                 log.kept.pop_front();
             }
