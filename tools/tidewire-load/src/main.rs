@@ -313,12 +313,28 @@ async fn run_memory(launch: &Launch) -> Result<(), Error> {
         reads.peak_growth as f64 / MIB,
         reads.growth_after_close as f64 / MIB
     );
-    let target = Target::start(launch, Kind::Tidewire)?;
-    let slow = memory::slow_subscribers(&target).await?;
-    println!(
-        "MEMORY slow subscribers: peak growth {:.1} MiB, after close {:.1} MiB",
-        slow.peak_growth as f64 / MIB,
-        slow.growth_after_close as f64 / MIB
-    );
+    // The topic's history (`--topic-history`, 1000 by default) keeps the most
+    // recent publications for resuming whether or not anyone is connected, so
+    // the slow subscribers are measured without it and with it.
+    let without_history = Launch {
+        tidewire_args: [
+            &launch.tidewire_args[..],
+            &["--topic-history".into(), "0".into()],
+        ]
+        .concat(),
+        ..launch.clone()
+    };
+    for (label, launch) in [
+        ("slow subscribers, no topic history", &without_history),
+        ("slow subscribers, the default topic history", launch),
+    ] {
+        let target = Target::start(launch, Kind::Tidewire)?;
+        let slow = memory::slow_subscribers(&target).await?;
+        println!(
+            "MEMORY {label}: peak growth {:.1} MiB, after close {:.1} MiB",
+            slow.peak_growth as f64 / MIB,
+            slow.growth_after_close as f64 / MIB
+        );
+    }
     Ok(())
 }
