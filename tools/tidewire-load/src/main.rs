@@ -306,13 +306,15 @@ async fn run_hostile(launch: &Launch, duration: Duration, reps: usize) -> Result
 
 async fn run_memory(launch: &Launch) -> Result<(), Error> {
     const MIB: f64 = 1024.0 * 1024.0;
+    let report = |label: &str, outcome: &memory::Outcome| {
+        println!(
+            "MEMORY {label}: peak growth {:.1} MiB, after close {:.1} MiB",
+            outcome.peak_growth as f64 / MIB,
+            outcome.growth_after_close as f64 / MIB
+        )
+    };
     let target = Target::start(launch, Kind::Tidewire)?;
-    let reads = memory::pipelined_reads(&target).await?;
-    println!(
-        "MEMORY pipelined reads: peak growth {:.1} MiB, after close {:.1} MiB",
-        reads.peak_growth as f64 / MIB,
-        reads.growth_after_close as f64 / MIB
-    );
+    report("pipelined reads", &memory::pipelined_reads(&target).await?);
     // The topic's history (`--topic-history`, 1000 by default) keeps the most
     // recent publications for resuming whether or not anyone is connected, so
     // the slow subscribers are measured without it and with it.
@@ -329,12 +331,7 @@ async fn run_memory(launch: &Launch) -> Result<(), Error> {
         ("slow subscribers, the default topic history", launch),
     ] {
         let target = Target::start(launch, Kind::Tidewire)?;
-        let slow = memory::slow_subscribers(&target).await?;
-        println!(
-            "MEMORY {label}: peak growth {:.1} MiB, after close {:.1} MiB",
-            slow.peak_growth as f64 / MIB,
-            slow.growth_after_close as f64 / MIB
-        );
+        report(label, &memory::slow_subscribers(&target).await?);
     }
     Ok(())
 }
