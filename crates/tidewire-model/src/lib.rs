@@ -2583,9 +2583,6 @@ pub fn scenario(
                         op: Op::Ping { payload: 0 },
                     });
                 }
-                if let Some(op) = slow_auth {
-                    actions.insert(0, Action { conn: 0, op });
-                }
                 if liveness {
                     actions.insert(
                         0,
@@ -2609,6 +2606,11 @@ pub fn scenario(
                         },
                     );
                 }
+                // Before every wait: `jwt_expiring` expires a fixed time after
+                // the case starts, and the waits above take seconds together.
+                if let Some(op) = slow_auth {
+                    actions.insert(0, Action { conn: 0, op });
+                }
                 Scenario {
                     connections,
                     actions,
@@ -2624,8 +2626,9 @@ mod tests {
     use proptest::strategy::ValueTree;
     use proptest::test_runner::{RngAlgorithm, TestRng, TestRunner};
 
-    /// The suites of the first `n` scenarios a runner seeded with `seed` generates.
-    fn generated(seed: u8, n: usize) -> Vec<Value> {
+    /// The first `n` scenarios a runner seeded with `seed` generates for a
+    /// server that announces everything a scenario can use.
+    fn scenarios(seed: u8, n: usize) -> Vec<Scenario> {
         let announced = Announced {
             heartbeat_ms: Some(1000),
             rate: Some(RateLimit {
@@ -2669,11 +2672,44 @@ mod tests {
         let rng = TestRng::from_seed(RngAlgorithm::ChaCha, &[seed; 32]);
         let mut runner = TestRunner::new_with_rng(Default::default(), rng);
         (0..n)
-            .map(|i| {
-                let tree = strategy.new_tree(&mut runner).expect("scenarios generate");
-                to_suite(&tree.current(), &format!("t{i}"), "t", "s.json")
+            .map(|_| {
+                strategy
+                    .new_tree(&mut runner)
+                    .expect("scenarios generate")
+                    .current()
             })
             .collect()
+    }
+
+    /// The suites of the first `n` scenarios a runner seeded with `seed` generates.
+    fn generated(seed: u8, n: usize) -> Vec<Value> {
+        scenarios(seed, n)
+            .iter()
+            .enumerate()
+            .map(|(i, scenario)| to_suite(scenario, &format!("t{i}"), "t", "s.json"))
+            .collect()
+    }
+
+    #[test]
+    fn an_expiring_token_is_used_before_any_wait_of_its_case() {
+        let waits = |op: &Op| {
+            matches!(
+                op,
+                Op::AwaitHeartbeat { .. } | Op::Liveness | Op::ConnectRate { .. }
+            )
+        };
+        let mut met_waits = 0;
+        for scenario in scenarios(5, 400) {
+            let ops: Vec<&Op> = scenario.actions.iter().map(|action| &action.op).collect();
+            if let Some(expiry) = ops.iter().position(|op| matches!(op, Op::Expiry)) {
+                met_waits += ops.iter().filter(|op| waits(op)).count();
+                assert!(
+                    !ops[..expiry].iter().any(|op| waits(op)),
+                    "a wait comes before the expiring token is used: {ops:?}"
+                );
+            }
+        }
+        assert!(met_waits > 0, "no case had an expiry and a wait together");
     }
 
     #[test]
