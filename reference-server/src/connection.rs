@@ -163,7 +163,13 @@ pub(crate) async fn serve(
                     conn.heard();
                 }
                 match frame {
-                Some(Ok(Message::Text(text))) => session = handle_text(session, text).await,
+                Some(Ok(Message::Text(text))) if text.len() < crate::offload::FROM_BYTES => {
+                    session.handle_text(&text);
+                }
+                // Boxed: the hand-over's state (the session moved out, the
+                // result channel) would otherwise be part of every reader's
+                // state for the connection's whole life.
+                Some(Ok(Message::Text(text))) => session = Box::pin(handle_large(session, text)).await,
                 Some(Ok(Message::Binary(_))) => conn.request_close(
                     if state.config.faults.binary_closes_invalid_payload {
                         CloseRequest::server(CloseCode::InvalidPayload, "invalid UTF-8")
@@ -250,14 +256,10 @@ async fn finish_close(
     }
 }
 
-/// Handles one request; a large one on a thread of its own (`offload.rs`).
-/// The reader waits for it to end before it reads the next frame, so the
-/// connection's replies keep their order.
-async fn handle_text(mut session: Session, text: Utf8Bytes) -> Session {
-    if text.len() < crate::offload::FROM_BYTES {
-        session.handle_text(&text);
-        return session;
-    }
+/// Handles a large request on a thread of its own (`offload.rs`). The reader
+/// waits for it to end before it reads the next frame, so the connection's
+/// replies keep their order.
+async fn handle_large(mut session: Session, text: Utf8Bytes) -> Session {
     crate::offload::run(move || {
         session.handle_text(&text);
         session
