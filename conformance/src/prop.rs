@@ -231,8 +231,7 @@ fn drive(
         ..options.clone()
     });
     let execute = |scenario: &tidewire_model::Scenario| -> Result<Run, String> {
-        let text = serde_json::to_string_pretty(&file.suite(scenario)).expect("suites serialize");
-        let suite = parse_suite(&file.out, &text, Some(schemas.clone()))
+        let suite = parse_suite(&file.out, &file.text(scenario), Some(schemas.clone()))
             .map_err(|e| format!("the model wrote an invalid suite: {e}"))?;
         let before = unix_ms_now();
         let report = runtime
@@ -457,6 +456,22 @@ impl CaseFile {
     fn suite(&self, scenario: &tidewire_model::Scenario) -> serde_json::Value {
         tidewire_model::to_suite(scenario, &self.case_id, &self.title, &self.schemas_field)
     }
+
+    /// The suite file of `scenario`, as it is run and as it is written.
+    fn text(&self, scenario: &tidewire_model::Scenario) -> String {
+        let mut text =
+            serde_json::to_string_pretty(&self.suite(scenario)).expect("suites serialize");
+        text.push('\n');
+        text
+    }
+
+    /// Writes the suite file of `scenario` to `--out`.
+    fn write(&self, scenario: &tidewire_model::Scenario) -> Result<(), PropError> {
+        std::fs::write(&self.out, self.text(scenario)).map_err(|source| PropError::Write {
+            path: self.out.clone(),
+            source,
+        })
+    }
 }
 
 /// A failing sequence the search found and shrank.
@@ -489,13 +504,7 @@ fn report_failure(
         elapsed,
     } = found;
     let seed = file.seed;
-    let suite = file.suite(minimal);
-    let mut text = serde_json::to_string_pretty(&suite).expect("suites serialize");
-    text.push('\n');
-    std::fs::write(&file.out, &text).map_err(|source| PropError::Write {
-        path: file.out.clone(),
-        source,
-    })?;
+    file.write(minimal)?;
     println!(
         "prop: FAILED at case {first_case} ({} runs with shrinking, {:.1}s): {reason}",
         runs,
@@ -509,18 +518,7 @@ fn report_failure(
     );
     match execute(minimal) {
         Ok(run) => {
-            for case in run.report.cases.iter().filter(|c| c.status != Status::Pass) {
-                print!(
-                    "{}",
-                    render::failure_block(
-                        case,
-                        Style {
-                            color: settings.color
-                        },
-                        24
-                    )
-                );
-            }
+            run.print_failures(settings.color);
             match run.verdict() {
                 Ok(()) => {
                     println!(
@@ -570,24 +568,8 @@ fn check_shutdown(
     let Err(reason) = run.verdict() else {
         return Ok(None);
     };
-    let mut text = serde_json::to_string_pretty(&file.suite(held)).expect("suites serialize");
-    text.push('\n');
-    std::fs::write(&file.out, &text).map_err(|source| PropError::Write {
-        path: file.out.clone(),
-        source,
-    })?;
-    for case in run.report.cases.iter().filter(|c| c.status != Status::Pass) {
-        print!(
-            "{}",
-            render::failure_block(
-                case,
-                Style {
-                    color: settings.color
-                },
-                24
-            )
-        );
-    }
+    file.write(held)?;
+    run.print_failures(settings.color);
     println!("prop: FAILED the graceful shutdown on shutdown_url: {reason}");
     println!(
         "prop: run once (the server serves one case), written to {}; replay against a fresh one with `tidewire-conform run {url} --suite {}`",
@@ -612,6 +594,18 @@ struct Run {
 }
 
 impl Run {
+    /// Prints each case that did not pass, with the end of its transcript.
+    fn print_failures(&self, color: bool) {
+        for case in self
+            .report
+            .cases
+            .iter()
+            .filter(|c| c.status != Status::Pass)
+        {
+            print!("{}", render::failure_block(case, Style { color }, 24));
+        }
+    }
+
     /// Whether the case passed: every step, and the rules that relate its
     /// received frames to each other and to the runner's clock.
     fn verdict(&self) -> Result<(), String> {
