@@ -237,6 +237,17 @@ fn participant_join(id: String, room: String) -> Value {
     })
 }
 
+/// A `post` of `{"n": n}` to `room` without a key: the body every generated
+/// post carries, so that its `room_message` is known by `n`.
+fn numbered_post(id: String, room: String, n: i64) -> Value {
+    typed(Post {
+        id: request_id(id),
+        room: name(room),
+        body: json!({ "n": n }),
+        idempotency_key: None,
+    })
+}
+
 /// A generated filter as the model evaluates it (absent matches everything).
 fn evaluator(filter: &Option<Value>) -> Filter {
     match filter {

@@ -53,15 +53,7 @@ impl Model {
         let post = |model: &mut Model, rid: String, n: i64| {
             let id_var = model.fresh_var(0, "rmsg");
             let ((epoch, seq), pattern) = captured(model);
-            model.send_on(
-                &poster,
-                typed(Post {
-                    id: request_id(rid.clone()),
-                    room: name(room_name.clone()),
-                    body: json!({"n": n}),
-                    idempotency_key: None,
-                }),
-            );
+            model.send_on(&poster, numbered_post(rid.clone(), room_name.clone(), n));
             model.steps.push(json!({"step": "expect_all", "conn": poster, "match": [
                 {"type": "posted", "id": rid, "room": room_name,
                  "message_id": {"$type": "string", "$capture": id_var},

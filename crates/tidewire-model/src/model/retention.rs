@@ -167,15 +167,7 @@ impl Model {
             }),
         );
         let posted = format!("{id}-m");
-        self.send_on(
-            &member,
-            typed(Post {
-                id: request_id(posted.clone()),
-                room: name(room_name.clone()),
-                body: json!({"n": 0}),
-                idempotency_key: None,
-            }),
-        );
+        self.send_on(&member, numbered_post(posted.clone(), room_name.clone(), 0));
         self.steps.push(json!({"step": "expect_all", "conn": member, "match": [
             {"type": "posted", "id": posted, "room": room_name},
             {"type": "room_message", "room": room_name, "message": {"body": {"$literal": {"n": 0}}}},
@@ -192,12 +184,7 @@ impl Model {
         let refused = format!("{id}-lp");
         self.exchange(
             &late,
-            typed(Post {
-                id: request_id(refused.clone()),
-                room: name(room_name.clone()),
-                body: json!({"n": 1}),
-                idempotency_key: None,
-            }),
+            numbered_post(refused.clone(), room_name.clone(), 1),
             error(&refused, ErrorCode::Forbidden),
         );
         self.fence_and_close(&member);

@@ -95,18 +95,8 @@ impl Model {
     }
 
     pub(super) fn apply_post(&mut self, conn: usize, id: &str, r: u8, n: i64) {
-        let rid = request_id(id.to_string());
         let body = json!({"n": n});
-        self.send(
-            conn,
-            typed(Post {
-                id: rid,
-                room: name(room(r)),
-                body: body.clone(),
-                idempotency_key: None,
-            }),
-            false,
-        );
+        self.send(conn, numbered_post(id.to_string(), room(r), n), false);
         match self.role_of(conn, r) {
             None | Some(Role::Observer) => self.expect(conn, error(id, ErrorCode::Forbidden)),
             Some(role) => {
@@ -458,14 +448,7 @@ impl Model {
             .push(json!({"step": "expect", "conn": members[0], "match": {
                 "type": "presence", "room": room_name, "action": "joined",
             }}));
-        let post = |rid: &str, n: u32| {
-            typed(Post {
-                id: request_id(rid.to_string()),
-                room: name(room_name.clone()),
-                body: json!({ "n": n }),
-                idempotency_key: None,
-            })
-        };
+        let post = |rid: &str, n: u32| numbered_post(rid.to_string(), room_name.clone(), n.into());
         for n in 0..messages {
             let (poster, other) = (&members[n as usize % 2], &members[(n as usize + 1) % 2]);
             let rid = format!("{id}-p{n}");
