@@ -31,13 +31,21 @@ impl TopicSub {
     /// Whether this subscription receives `data` published to `topic`; scopes
     /// are read at delivery, so a narrowed re-authentication applies at once.
     fn selects(&self, topic: &str, data: &Value) -> bool {
-        self.filter.as_ref().is_none_or(|f| f.matches(data))
-            && self
-                .conn
-                .identity
-                .read()
-                .scopes
-                .allows(Action::Subscribe, topic)
+        self.filter.as_ref().is_none_or(|f| f.matches(data)) && self.allowed(topic)
+    }
+
+    /// Whether this subscription receives `kept` on replay. The kept data is
+    /// read back from its body only for a subscription with a filter.
+    fn selects_kept(&self, topic: &str, kept: &KeptPublication) -> bool {
+        self.filter.as_ref().is_none_or(|f| f.matches(&kept.data())) && self.allowed(topic)
+    }
+
+    fn allowed(&self, topic: &str) -> bool {
+        self.conn
+            .identity
+            .read()
+            .scopes
+            .allows(Action::Subscribe, topic)
     }
 }
 
@@ -202,7 +210,7 @@ impl Topics {
                 after + 1
             };
             for kept in log.kept.iter().filter(|kept| kept.n >= first) {
-                if sub.selects(topic, &kept.data()) {
+                if sub.selects_kept(topic, kept) {
                     sub.conn.replay(Outbound {
                         frame: publication_frame(&sub.head, &kept.body),
                         position: None,
