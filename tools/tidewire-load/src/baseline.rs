@@ -1,8 +1,11 @@
 //! The bare stack: tokio-tungstenite with its default configuration, one task
 //! per connection, a tokio broadcast channel for fan-out and an echo for
-//! everything else; each connection writes everything ready before one flush. It understands just enough of the load scenarios' frames
-//! (by prefix, without parsing JSON) to stand in for Tidewire, which is what
-//! makes its figures the limit of this stack.
+//! everything else; each connection writes everything ready before one flush.
+//! It understands just enough of the load scenarios' frames (by prefix,
+//! without parsing JSON) to stand in for Tidewire, which is what makes its
+//! figures the limit of this stack. It pushes each publish as it came; the
+//! fan-out scenario pads those to the length of Tidewire's pushes, so that
+//! both servers write the same bytes.
 
 use futures_util::stream::SplitSink;
 use futures_util::{SinkExt, StreamExt};

@@ -66,6 +66,8 @@ pub struct Settings {
     pub p99_limit_ms: f64,
     /// Count the servers' user-space instructions with `perf stat`.
     pub count_instructions: bool,
+    /// Pad the baseline's pushes to the length of Tidewire's (see [`tidewire_push_bytes`]).
+    pub match_push_length: bool,
 }
 
 #[derive(Clone, Debug)]
@@ -115,6 +117,56 @@ fn publish_frame(channel: Channel, run: u64, seq: u64, pad: &str) -> String {
     }
 }
 
+/// A publish frame whose payload is padded so that the whole frame is at
+/// least `frame_bytes` long.
+fn padded_publish_frame(
+    channel: Channel,
+    run: u64,
+    seq: u64,
+    pad: &str,
+    frame_bytes: usize,
+) -> String {
+    let frame = publish_frame(channel, run, seq, pad);
+    match frame_bytes.checked_sub(frame.len()) {
+        Some(short) if short > 0 => {
+            publish_frame(channel, run, seq, &format!("{pad}{}", "x".repeat(short)))
+        }
+        _ => frame,
+    }
+}
+
+/// The length of the push Tidewire sends its subscribers for one publish of
+/// this scenario. The baseline forwards each publish as it came, so its
+/// publishes are padded to this length: both servers then write the same
+/// bytes per delivery, and the ratio compares the two stacks rather than the
+/// protocol's members (positions, ids, times) against a bare echo.
+async fn tidewire_push_bytes(target: &Target, settings: &Settings) -> Result<usize, Error> {
+    // Run numbers start at 1, so the probe's topic or collection is its own.
+    const PROBE_RUN: u64 = 0;
+    let mut conns = client::connect_many(&target.url, 2, true)
+        .await?
+        .into_iter();
+    let (mut publisher, _publisher_source) = conns.next().expect("publisher").split();
+    let (mut sink, mut source) = conns.next().expect("subscriber").split();
+    client::send(&mut sink, subscribe_frame(settings.channel, PROBE_RUN)).await?;
+    client::expect_frame(&mut source, subscribed_type(settings.channel, target.kind)).await?;
+    let pad = "x".repeat(settings.payload_bytes);
+    client::send(
+        &mut publisher,
+        publish_frame(settings.channel, PROBE_RUN, 0, &pad),
+    )
+    .await?;
+    let push = client::expect_frame(&mut source, push_type(settings.channel)).await?;
+    Ok(push.len())
+}
+
+fn push_type(channel: Channel) -> &'static str {
+    match channel {
+        Channel::Topics => "publication",
+        Channel::Watch => "change",
+    }
+}
+
 fn subscribed_type(channel: Channel, kind: Kind) -> &'static str {
     match (channel, kind) {
         (Channel::Watch, Kind::Tidewire) => "watching",
@@ -123,11 +175,14 @@ fn subscribed_type(channel: Channel, kind: Kind) -> &'static str {
 }
 
 /// One run at `rate` publications per second.
-pub async fn run_once(
+///
+/// Every publish is padded to at least `frame_bytes` (see [`tidewire_push_bytes`]).
+async fn run_once(
     target: &Target,
     settings: &Settings,
     rate: f64,
     run: u64,
+    frame_bytes: usize,
 ) -> Result<Run, Error> {
     let welcome = target.kind == Kind::Tidewire;
     let warmup = (rate * WARMUP.as_secs_f64()).ceil() as u64;
@@ -185,7 +240,7 @@ pub async fn run_once(
         sleep_until(schedule.at(seq)).await;
         client::send(
             &mut publisher_sink,
-            publish_frame(settings.channel, run, seq, &pad),
+            padded_publish_frame(settings.channel, run, seq, &pad, frame_bytes),
         )
         .await?;
     }
@@ -273,6 +328,21 @@ pub async fn search(
     let mut failed: [Option<f64>; 2] = [None, None];
     let mut common_cpu: Option<[f64; 2]> = None;
     let mut common_instructions: Option<[f64; 2]> = None;
+    let tidewire = targets
+        .iter()
+        .find(|target| target.kind == Kind::Tidewire)
+        .expect("both servers run");
+    let tidewire_push = if settings.match_push_length {
+        let bytes = tidewire_push_bytes(tidewire, settings).await?;
+        println!("  baseline publishes padded to {bytes} bytes, the length of Tidewire's push");
+        bytes
+    } else {
+        0
+    };
+    let frame_bytes = |target: &Target| match target.kind {
+        Kind::Tidewire => 0,
+        Kind::Baseline => tidewire_push,
+    };
     let mut rate = search.start_rate;
     while rate <= search.cap && failed.iter().any(Option::is_none) {
         let mut both = [None, None];
@@ -281,7 +351,7 @@ pub async fn search(
             if failed[i].is_some() {
                 continue;
             }
-            let run = measure(target, settings, rate, next_run).await?;
+            let run = measure(target, settings, rate, next_run, frame_bytes(target)).await?;
             if run.passed() {
                 passed[i] = Some(rate);
                 both[i] = Some(run.cpu_per_delivery_us());
@@ -305,7 +375,7 @@ pub async fn search(
                 continue;
             };
             let mid = (low * high).sqrt();
-            let run = measure(target, settings, mid, next_run).await?;
+            let run = measure(target, settings, mid, next_run, frame_bytes(target)).await?;
             if run.passed() {
                 passed[i] = Some(mid);
             } else {
@@ -325,9 +395,10 @@ async fn measure(
     settings: &Settings,
     rate: f64,
     next_run: &mut u64,
+    frame_bytes: usize,
 ) -> Result<Run, Error> {
     *next_run += 1;
-    let run = run_once(target, settings, rate, *next_run).await?;
+    let run = run_once(target, settings, rate, *next_run, frame_bytes).await?;
     println!(
         "  {:8} {:6} N={:<5} rate={:>8.1}/s delivered={}/{} p50={:.2}ms p99={:.2}ms cpu/delivery={:.2}us{} {}",
         target.kind.label(),
@@ -347,4 +418,21 @@ async fn measure(
     // Let closed connections finish on the server before the next run.
     tokio::time::sleep(Duration::from_millis(300)).await;
     Ok(run)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_padded_publish_has_the_pushed_length_and_its_sequence() {
+        for channel in [Channel::Topics, Channel::Watch] {
+            let plain = publish_frame(channel, 3, 41, "xx");
+            let padded = padded_publish_frame(channel, 3, 41, "xx", 418);
+            assert_eq!(padded.len(), 418, "{padded}");
+            assert_eq!(client::seq_of(&padded), Some(41));
+            serde_json::from_str::<serde_json::Value>(&padded).expect("still JSON");
+            assert_eq!(padded_publish_frame(channel, 3, 41, "xx", 10), plain);
+        }
+    }
 }

@@ -71,6 +71,10 @@ enum Command {
         /// Count each server's user-space instructions per delivery with `perf stat`.
         #[arg(long)]
         count_instructions: bool,
+        /// Let the baseline push each publish at its own length instead of
+        /// padding it to the length of Tidewire's push.
+        #[arg(long)]
+        baseline_as_published: bool,
     },
     /// Round trips per second with C connections, one request in flight each.
     Reqrep {
@@ -150,6 +154,7 @@ fn main() -> Result<(), Error> {
                 payload_bytes,
                 p99_limit_ms,
                 count_instructions,
+                baseline_as_published,
             } => {
                 let search = fanout::Search {
                     start_rate,
@@ -164,6 +169,7 @@ fn main() -> Result<(), Error> {
                         payload_bytes,
                         p99_limit_ms,
                         count_instructions,
+                        match_push_length: !baseline_as_published,
                     };
                     run_fanout(&launch, &settings, &search, reps).await?;
                 }
