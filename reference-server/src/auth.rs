@@ -6,6 +6,7 @@
 //! run of characters.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use data_encoding::BASE64URL_NOPAD;
@@ -14,6 +15,8 @@ use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sha2::Sha256;
 use tidewire_protocol::DisplayName;
+
+use crate::outbound::Conn;
 
 /// The principal of every connection that has not authenticated.
 pub const ANONYMOUS: &str = "anonymous";
@@ -122,6 +125,33 @@ impl Scopes {
                 .grants
                 .iter()
                 .any(|(a, glob)| *a == action && glob_match(glob, target))
+    }
+}
+
+/// A subscription's permission to receive one fixed target (a topic, a
+/// collection), decided from its connection's scopes and kept until `auth`
+/// replaces the connection's identity: a fan-out asks for every subscriber
+/// of every publication or change, and reading the scopes each time was a
+/// lock, a cache miss and a pattern match per delivery. A narrowing
+/// re-authentication still applies to the next delivery.
+#[derive(Debug, Default)]
+pub(crate) struct Permission {
+    /// Zero before the first decision; then the identity version it was
+    /// taken for, plus one, shifted left, with the answer in the low bit.
+    decided: AtomicU64,
+}
+
+impl Permission {
+    pub fn allows(&self, conn: &Conn, action: Action, target: &str) -> bool {
+        let version = conn.identity_version();
+        let decided = self.decided.load(Ordering::Relaxed);
+        if decided != 0 && decided >> 1 == version + 1 {
+            return decided & 1 == 1;
+        }
+        let allowed = conn.identity.read().scopes.allows(action, target);
+        self.decided
+            .store(((version + 1) << 1) | u64::from(allowed), Ordering::Relaxed);
+        allowed
     }
 }
 
@@ -300,6 +330,29 @@ fn verify_hs256(secret: &[u8], token: &str, now: SystemTime) -> Result<JwtClaims
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn a_permission_follows_the_identity_that_replaces_another() {
+        let bound = crate::outbound::QueueBound {
+            messages: 1,
+            bytes: 1,
+        };
+        let scopes = |raw: &str| Identity::anonymous(&[raw.to_string()]);
+        let (conn, _rx) = Conn::new(1, "c1".into(), scopes("read:collection:app.*"), bound);
+        let permission = Permission::default();
+        let reads = |collection: &str| permission.allows(&conn, Action::Read, collection);
+        assert!(reads("app.users"));
+        assert!(reads("app.users"));
+        for (raw, allowed) in [
+            ("read:collection:other.*", false),
+            ("*", true),
+            ("write:collection:app.users", false),
+        ] {
+            *conn.identity.write() = scopes(raw);
+            conn.identity_replaced();
+            assert_eq!(reads("app.users"), allowed, "{raw}");
+        }
+    }
 
     #[test]
     fn globs() {

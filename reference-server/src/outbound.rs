@@ -130,6 +130,9 @@ pub(crate) struct Conn {
     pub num: u64,
     pub id: String,
     pub identity: RwLock<Identity>,
+    /// Counts the replacements of `identity`, so that a decision taken from
+    /// it can be kept until it changes (see `TopicSub::allowed`).
+    identity_version: AtomicU64,
     pub messages_in: AtomicU64,
     pub messages_out: AtomicU64,
     /// Watch subscriptions in creation order with the last position written
@@ -140,6 +143,10 @@ pub(crate) struct Conn {
     pub live: Mutex<crate::ends::Live>,
     /// Queued items not yet taken by the writer.
     queue: Mutex<VecDeque<Outbound>>,
+    /// How many items the writer last took in one go: an empty queue is
+    /// given room for as many at its first push, rather than growing step by
+    /// step through a busy connection's every batch.
+    last_batch: AtomicUsize,
     /// Signalled when an item is queued.
     queue_ready: Notify,
     /// False once the writer has stopped taking items.
@@ -160,6 +167,9 @@ pub(crate) struct Conn {
     heard_micros: AtomicU64,
 }
 
+/// The most items an empty queue is given room for ahead of time.
+const MAX_RESERVED_BATCH: usize = 128;
+
 /// The outbound queue's bounds, in messages and in bytes of message text.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct QueueBound {
@@ -178,11 +188,13 @@ impl Conn {
             num,
             id,
             identity: RwLock::new(identity),
+            identity_version: AtomicU64::new(0),
             messages_in: AtomicU64::new(0),
             messages_out: AtomicU64::new(0),
             positions: Mutex::new(Vec::new()),
             live: Mutex::default(),
             queue: Mutex::new(VecDeque::new()),
+            last_batch: AtomicUsize::new(0),
             queue_ready: Notify::new(),
             writer_open: AtomicBool::new(true),
             queued: AtomicUsize::new(0),
@@ -203,6 +215,16 @@ impl Conn {
             taken: VecDeque::new(),
         };
         (conn, receiver)
+    }
+
+    /// Called with `identity` write-locked, after replacing it.
+    pub fn identity_replaced(&self) {
+        self.identity_version.fetch_add(1, Ordering::Release);
+    }
+
+    /// Which identity `identity` holds: a later one has a greater version.
+    pub fn identity_version(&self) -> u64 {
+        self.identity_version.load(Ordering::Acquire)
     }
 
     /// Notes that a frame arrived from the client: it is alive.
@@ -274,6 +296,10 @@ impl Conn {
                 return false;
             }
             let was_empty = queue.is_empty();
+            if queue.capacity() == 0 {
+                let expected = self.last_batch.load(Ordering::Relaxed);
+                queue.reserve(expected.clamp(1, MAX_RESERVED_BATCH));
+            }
             queue.push_back(item);
             was_empty
         };
@@ -409,6 +435,11 @@ impl Receiver {
     pub fn try_recv(&mut self) -> Option<Outbound> {
         if self.taken.is_empty() {
             self.taken = std::mem::take(&mut *self.conn.queue.lock());
+            if !self.taken.is_empty() {
+                self.conn
+                    .last_batch
+                    .store(self.taken.len(), Ordering::Relaxed);
+            }
         }
         self.taken.pop_front()
     }
@@ -506,6 +537,20 @@ mod tests {
         conn.dequeued(&written);
         assert!(conn.push(item(60)));
         assert!(!closed_as_slow_consumer(&conn));
+    }
+
+    #[test]
+    fn an_empty_queue_holds_no_storage_until_a_push_sized_by_the_last_batch() {
+        let (conn, mut rx) = conn(1 << 20);
+        for _ in 0..40 {
+            assert!(conn.push(item(10)));
+        }
+        let taken: Vec<Outbound> = std::iter::from_fn(|| rx.try_recv()).collect();
+        assert_eq!(taken.len(), 40);
+        taken.iter().for_each(|item| conn.dequeued(item));
+        assert_eq!(conn.queue.lock().capacity(), 0);
+        assert!(conn.push(item(10)));
+        assert!(conn.queue.lock().capacity() >= 40);
     }
 
     #[test]

@@ -12,7 +12,7 @@ use tidewire_protocol::{
 };
 use tokio_tungstenite::tungstenite::Utf8Bytes;
 
-use crate::auth::Action;
+use crate::auth::{Action, Permission};
 use crate::fanout::{publication_frame, publication_frame_body};
 use crate::idempotency::{Kept, Keys, Remember};
 use crate::outbound::{Conn, Outbound};
@@ -25,11 +25,11 @@ pub(crate) struct TopicSub {
     pub filter: Option<Filter>,
     /// The head of this subscription's publication frames (`fanout::publication_head`).
     pub head: Utf8Bytes,
+    pub permission: Permission,
 }
 
 impl TopicSub {
-    /// Whether this subscription receives `data` published to `topic`; scopes
-    /// are read at delivery, so a narrowed re-authentication applies at once.
+    /// Whether this subscription receives `data` published to `topic`.
     fn selects(&self, topic: &str, data: &Value) -> bool {
         self.filter.as_ref().is_none_or(|f| f.matches(data)) && self.allowed(topic)
     }
@@ -41,11 +41,7 @@ impl TopicSub {
     }
 
     fn allowed(&self, topic: &str) -> bool {
-        self.conn
-            .identity
-            .read()
-            .scopes
-            .allows(Action::Subscribe, topic)
+        self.permission.allows(&self.conn, Action::Subscribe, topic)
     }
 }
 
@@ -311,5 +307,73 @@ impl Topics {
             }
         }
         (message_id, published_at, position)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use serde_json::json;
+
+    use super::*;
+    use crate::auth::Identity;
+    use crate::outbound::{QueueBound, Receiver};
+    use crate::variant::Variant;
+
+    fn subscriber(topics: &mut Topics, topic: &str) -> (Arc<Conn>, Receiver) {
+        let bound = QueueBound {
+            messages: 100,
+            bytes: 1 << 20,
+        };
+        let identity = Identity::anonymous(&["*".to_string()]);
+        let (conn, rx) = Conn::new(1, "c1".into(), identity, bound);
+        let sub = TopicSub {
+            conn: conn.clone(),
+            id: "s1".into(),
+            filter: None,
+            head: crate::fanout::publication_head("s1"),
+            permission: Permission::default(),
+        };
+        topics
+            .subscribe(
+                topic,
+                (1, 1),
+                sub,
+                RequestId::new("r1").expect("a valid id"),
+                None,
+            )
+            .expect("subscribed");
+        (conn, rx)
+    }
+
+    fn publications(rx: &mut Receiver) -> usize {
+        std::iter::from_fn(|| rx.try_recv())
+            .filter(|item| item.frame.clone().into_text().contains(r#""publication""#))
+            .count()
+    }
+
+    #[test]
+    fn a_narrowed_identity_stops_the_next_publication() {
+        let mut topics = Topics::new(Variant::Usual.choices(), "e", 10, TopicFaults::default());
+        let (conn, mut rx) = subscriber(&mut topics, "news");
+        topics.publish("news", "p", &json!(1), None);
+        assert_eq!(publications(&mut rx), 1);
+
+        // The subscription stays, as it does when its `ended` is not sent:
+        // the scopes decide each delivery.
+        {
+            let mut identity = conn.identity.write();
+            *identity = Identity::anonymous(&["subscribe:topic:other".to_string()]);
+            conn.identity_replaced();
+        }
+        topics.publish("news", "p", &json!(2), None);
+        assert_eq!(publications(&mut rx), 0);
+
+        {
+            let mut identity = conn.identity.write();
+            *identity = Identity::anonymous(&["subscribe:topic:news".to_string()]);
+            conn.identity_replaced();
+        }
+        topics.publish("news", "p", &json!(3), None);
+        assert_eq!(publications(&mut rx), 1);
     }
 }

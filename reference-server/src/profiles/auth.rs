@@ -41,6 +41,7 @@ pub(super) fn authenticate(session: &mut Session, auth: &Auth) -> Result<Reply, 
     if session.state.config.faults.reauth_keeps_scopes {
         identity.scopes = previous_scopes;
     }
+    session.conn.identity_replaced();
     let scopes = identity.scopes.clone();
     drop(identity);
     // The reply goes first: the ends it causes follow it.

@@ -29,6 +29,7 @@ pub(super) fn subscribe(
             id: sub_id.as_str().into(),
             filter,
             head: crate::fanout::publication_head(&sub_id),
+            permission: crate::auth::Permission::default(),
         },
         subscribe.id.clone(),
         subscribe.start_after.as_ref(),

@@ -77,6 +77,7 @@ pub(super) fn watch(
         view: watch.view,
         drops_leaves: session.state.config.faults.view_drops_leaves,
         head: crate::fanout::change_head(&sub_id),
+        permission: crate::auth::Permission::default(),
     };
     // The store queues the `watching` reply itself, ahead of the replayed
     // and live changes it pushes under the same lock.
