@@ -7,7 +7,6 @@
 //! frame's `type` while the frame's head and shared body are joined into the
 //! one text the socket is given.
 
-use std::cell::RefCell;
 use std::fmt::Write;
 use std::time::{SystemTime, UNIX_EPOCH};
 
@@ -31,59 +30,71 @@ fn push_insertion_point(text: &str) -> Option<usize> {
     Some(after_tag)
 }
 
-/// The last formatted time, per thread, and the millisecond it names: a
-/// fan-out writes hundreds of pushes within one millisecond, and the
-/// timestamp has millisecond precision, so each is formatted once.
-struct FormattedNow {
-    millis: u128,
+/// The time a writer stamps on its pushes, read once per run of writes that
+/// go out without waiting: a fan-out gives each writer a batch of pushes that
+/// leave within microseconds, and the timestamp has millisecond precision, so
+/// reading and formatting the clock for each push was a large part of a
+/// push's cost. The writer calls [`PushClock::expire`] whenever time may have
+/// passed: before each batch, and after a write that had to wait.
+#[derive(Debug, Default)]
+pub(crate) struct PushClock {
+    /// The formatted time, valid while `fresh`.
     text: String,
+    /// The millisecond `text` names, so the same millisecond is not formatted twice.
+    millis: u128,
+    fresh: bool,
+    /// Stamps given since the clock was read: a long batch reads it again.
+    uses: u32,
 }
 
-thread_local! {
-    static NOW: RefCell<FormattedNow> = const {
-        RefCell::new(FormattedNow { millis: u128::MAX, text: String::new() })
-    };
-}
+/// Stamps after which the clock is read again within one batch.
+const STAMPS_PER_READ: u32 = 64;
 
-/// Calls `with` with the current time as the protocol's timestamp.
-fn with_now<R>(with: impl FnOnce(&str) -> R) -> R {
-    let now = SystemTime::now();
-    let millis = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
-    NOW.with(|cell| {
-        let mut cached = cell.borrow_mut();
-        if cached.millis != millis {
-            cached.text.clear();
-            let _ = write!(cached.text, "{}", humantime::format_rfc3339_millis(now));
-            cached.millis = millis;
+impl PushClock {
+    /// The next stamp reads the clock.
+    pub fn expire(&mut self) {
+        self.fresh = false;
+    }
+
+    fn now(&mut self) -> &str {
+        if !self.fresh || self.uses >= STAMPS_PER_READ {
+            let now = SystemTime::now();
+            let millis = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
+            if millis != self.millis || self.text.is_empty() {
+                self.text.clear();
+                let _ = write!(self.text, "{}", humantime::format_rfc3339_millis(now));
+                self.millis = millis;
+            }
+            self.fresh = true;
+            self.uses = 0;
         }
-        with(&cached.text)
-    })
-}
+        self.uses += 1;
+        &self.text
+    }
 
-/// `frame` with `"server_time":"<now>"` added when it is a push; replies pass
-/// unchanged. A push comes back as one string, joined and stamped in a single
-/// allocation (the socket needs one message text anyway), while it waited in
-/// the queue with its body shared.
-pub(crate) fn stamp_push(frame: Frame) -> Frame {
-    let (head, shared) = match &frame {
-        Frame::Whole(text) => (text.as_str(), ""),
-        Frame::Spliced { head, shared } => (head.as_str(), shared.as_str()),
-    };
-    let Some(at) = push_insertion_point(head) else {
-        return frame;
-    };
-    let text = with_now(|now| {
-        let mut out =
+    /// `frame` with `"server_time":"<now>"` added when it is a push; replies
+    /// pass unchanged. A push comes back as one string, joined and stamped in
+    /// a single allocation (the socket needs one message text anyway), while
+    /// it waited in the queue with its body shared.
+    pub fn stamp_push(&mut self, frame: Frame) -> Frame {
+        let (head, shared) = match &frame {
+            Frame::Whole(text) => (text.as_str(), ""),
+            Frame::Spliced { head, shared } => (head.as_str(), shared.as_str()),
+        };
+        let Some(at) = push_insertion_point(head) else {
+            return frame;
+        };
+        let now = self.now();
+        let mut text =
             String::with_capacity(head.len() + MEMBER_PREFIX.len() + now.len() + 1 + shared.len());
-        out.push_str(&head[..at]);
-        out.push_str(MEMBER_PREFIX);
-        out.push_str(now);
-        out.push('"');
-        out.push_str(&head[at..]);
-        out.push_str(shared);
-        out
-    });
-    Frame::Whole(text.into())
+        text.push_str(&head[..at]);
+        text.push_str(MEMBER_PREFIX);
+        text.push_str(now);
+        text.push('"');
+        text.push_str(&head[at..]);
+        text.push_str(shared);
+        Frame::Whole(text.into())
+    }
 }
 
 #[cfg(test)]
@@ -94,7 +105,7 @@ mod tests {
     use super::*;
 
     fn stamped(message: &ServerMessage) -> Value {
-        let frame = stamp_push(Frame::Whole(message.to_json().into()));
+        let frame = PushClock::default().stamp_push(Frame::Whole(message.to_json().into()));
         serde_json::from_str(&frame.into_text()).expect("a stamped frame is JSON")
     }
 
@@ -130,7 +141,7 @@ mod tests {
             head: r#"{"type":"change","subscription":"s1","event":"#.into(),
             shared: r#"{"k":1}}"#.into(),
         };
-        let Frame::Whole(text) = stamp_push(frame) else {
+        let Frame::Whole(text) = PushClock::default().stamp_push(frame) else {
             panic!("a stamped push is one text");
         };
         let value: Value = serde_json::from_str(&text).expect("a stamped frame is JSON");
@@ -139,20 +150,39 @@ mod tests {
         assert_eq!(value["event"]["k"], 1);
     }
 
+    fn stamp(clock: &mut PushClock) -> String {
+        let push = Frame::Whole(r#"{"type":"heartbeat","subscriptions":[]}"#.into());
+        let text = clock.stamp_push(push).into_text();
+        let value: Value = serde_json::from_str(&text).unwrap();
+        value["server_time"].as_str().unwrap().to_string()
+    }
+
+    fn wall_clock() -> String {
+        humantime::format_rfc3339_millis(SystemTime::now()).to_string()
+    }
+
     #[test]
-    fn the_stamp_is_the_time_of_the_write() {
-        let stamp = |frame: Frame| -> String {
-            let text = stamp_push(frame).into_text();
-            let value: Value = serde_json::from_str(&text).unwrap();
-            value["server_time"].as_str().unwrap().to_string()
-        };
-        let push = || Frame::Whole(r#"{"type":"heartbeat","subscriptions":[]}"#.into());
-        let before = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
-        let first = stamp(push());
+    fn the_stamp_is_the_time_of_the_write_once_the_clock_expires() {
+        let mut clock = PushClock::default();
+        let before = wall_clock();
+        let first = stamp(&mut clock);
         std::thread::sleep(std::time::Duration::from_millis(2));
-        let second = stamp(push());
-        let after = humantime::format_rfc3339_millis(SystemTime::now()).to_string();
+        // Within one batch the time read first stands.
+        assert_eq!(stamp(&mut clock), first);
+        clock.expire();
+        let second = stamp(&mut clock);
+        let after = wall_clock();
         // RFC 3339 UTC timestamps of one length order as text.
         assert!(before <= first && first < second && second <= after);
+    }
+
+    #[test]
+    fn a_long_batch_reads_the_clock_again() {
+        let mut clock = PushClock::default();
+        let first = stamp(&mut clock);
+        std::thread::sleep(std::time::Duration::from_millis(2));
+        let later: Vec<String> = (0..STAMPS_PER_READ).map(|_| stamp(&mut clock)).collect();
+        assert!(later[..later.len() - 1].iter().all(|time| *time == first));
+        assert!(later[later.len() - 1] > first);
     }
 }

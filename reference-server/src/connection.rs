@@ -27,6 +27,7 @@ use tokio_tungstenite::WebSocketStream;
 use tracing::info;
 
 use crate::auth::Identity;
+use crate::clock::PushClock;
 use crate::http::SessionParams;
 use crate::outbound::{CloseRequest, Conn, Frame, Outbound, QueueBound, Receiver};
 use crate::session::Session;
@@ -321,6 +322,7 @@ async fn write_loop(
         client_max: client_max.filter(|_| !state.config.faults.ignore_client_max),
         unfinished_parts: false,
         unwritten: Vec::new(),
+        clock: PushClock::default(),
     };
     let mut held = state.choices.reorders_pushes().then(HeldPushes::default);
     // One close future and one timer for the life of the loop: creating them
@@ -340,6 +342,7 @@ async fn write_loop(
                 biased;
                 _ = &mut closed => return Ok(()),
                 item = rx.recv() => {
+                    writer.clock.expire();
                     // Everything already queued goes out before one flush.
                     let mut next = Some(item);
                     while let Some(item) = next.take() {
@@ -363,6 +366,7 @@ async fn write_loop(
                     last_write = Instant::now();
                 }
                 _ = sleep_until(release_held.unwrap_or_else(Instant::now)), if release_held.is_some() => {
+                    writer.clock.expire();
                     let ready = held.as_mut().map(HeldPushes::release).unwrap_or_default();
                     if !writer.write_while_open(&mut sink, ready, closed.as_mut()).await? {
                         return Ok(());
@@ -454,6 +458,7 @@ async fn write_close(
     // (section 5.7.2): only the close frame goes out then.
     let discard_queue = discard_queue || writer.unfinished_parts;
     let notice = notice.filter(|_| !writer.unfinished_parts);
+    writer.clock.expire();
     let _ = timeout(writer.state.config.close_grace, async {
         let held_back = held.map(|mut held| held.release()).unwrap_or_default();
         if !discard_queue {
@@ -492,14 +497,26 @@ async fn write_close(
     .await;
 }
 
-/// Writes a spliced frame as a text fragment and its final continuation, so
-/// that the shared body goes to the socket buffer without a per-receiver copy.
 /// Writes one message as one frame. A message sent as a head fragment and a
 /// shared continuation could be cut between the two when the write loop stops
 /// for a close, and the close path's notice would then land inside the
 /// unfinished message, which the client must treat as a protocol error.
-async fn feed_frame(sink: &mut Sink, frame: Frame) -> Result<(), WsError> {
-    sink.feed(Message::Text(frame.into_text())).await
+///
+/// A feed that has to wait for the socket lets time pass, so the clock is read
+/// again for the next push.
+async fn feed_frame(sink: &mut Sink, frame: Frame, clock: &mut PushClock) -> Result<(), WsError> {
+    let mut feed = std::pin::pin!(sink.feed(Message::Text(frame.into_text())));
+    let mut waited = false;
+    let result = std::future::poll_fn(|cx| {
+        let poll = feed.as_mut().poll(cx);
+        waited |= poll.is_pending();
+        poll
+    })
+    .await;
+    if waited {
+        clock.expire();
+    }
+    result
 }
 
 struct Writer<'a> {
@@ -511,6 +528,8 @@ struct Writer<'a> {
     unfinished_parts: bool,
     /// Taken from the queue but not written when a close was requested.
     unwritten: Vec<Outbound>,
+    /// The time stamped on pushes (`clock.rs`).
+    clock: PushClock,
 }
 
 impl Writer<'_> {
@@ -579,6 +598,7 @@ impl Writer<'_> {
             if !outgoing.delay.is_zero() {
                 sink.flush().await?;
                 tokio::time::sleep(outgoing.delay).await;
+                self.clock.expire();
             }
             self.feed(sink, Frame::Whole(outgoing.message.to_json().into()))
                 .await?;
@@ -630,7 +650,7 @@ impl Writer<'_> {
         let frame = if self.state.config.faults.push_without_time {
             frame
         } else {
-            crate::clock::stamp_push(frame)
+            self.clock.stamp_push(frame)
         };
         let frame = self.state.choices.shape_frame(frame);
         let parts = self
@@ -641,13 +661,13 @@ impl Writer<'_> {
                 split_into_parts(&frame.clone().into_text(), max, budget)
             });
         let Some(parts) = parts else {
-            feed_frame(sink, frame).await?;
+            feed_frame(sink, frame, &mut self.clock).await?;
             self.count();
             return Ok(());
         };
         self.unfinished_parts = true;
         for part in parts {
-            feed_frame(sink, Frame::Whole(part.into())).await?;
+            feed_frame(sink, Frame::Whole(part.into()), &mut self.clock).await?;
             self.count();
         }
         self.unfinished_parts = false;
