@@ -156,15 +156,21 @@ impl Permission {
 }
 
 /// `*` matches any run of characters (including none); everything else is literal.
+///
+/// It compares bytes, which for UTF-8 is the same as comparing characters: a
+/// literal of the glob starts with an ASCII or a leading byte, which never
+/// equals the continuation byte in the middle of a character of `text`, so a
+/// match only ever resumes at a character boundary. (It collected both into
+/// `Vec<char>` first, two allocations for every scope check.)
 pub(crate) fn glob_match(glob: &str, text: &str) -> bool {
-    let glob: Vec<char> = glob.chars().collect();
-    let text: Vec<char> = text.chars().collect();
+    let glob = glob.as_bytes();
+    let text = text.as_bytes();
     // Iterative matcher with backtracking to the last star: linear in practice
     // and never recursive, so hostile globs from a tokens file cannot blow the stack.
     let (mut g, mut t) = (0usize, 0usize);
     let mut star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if g < glob.len() && glob[g] == '*' {
+        if g < glob.len() && glob[g] == b'*' {
             star = Some((g, t));
             g += 1;
         } else if g < glob.len() && glob[g] == text[t] {
@@ -178,7 +184,7 @@ pub(crate) fn glob_match(glob: &str, text: &str) -> bool {
             return false;
         }
     }
-    glob[g..].iter().all(|c| *c == '*')
+    glob[g..].iter().all(|c| *c == b'*')
 }
 
 /// Why a token was refused. The message is for logs and error replies.
@@ -365,6 +371,12 @@ mod tests {
         assert!(!glob_match("a*c*e", "abcdf"));
         assert!(glob_match("metrics.*.cpu", "metrics.host1.cpu"));
         assert!(!glob_match("chat", "chat2"));
+        assert!(glob_match("é*ü", "éxü"));
+        assert!(glob_match("*é", "aé"));
+        assert!(glob_match("a*", "aé"));
+        assert!(glob_match("a*é*", "aüéü"));
+        assert!(!glob_match("é", "e"));
+        assert!(!glob_match("*ü", "aé"));
     }
 
     #[test]
@@ -404,5 +416,43 @@ mod tests {
         let no_sub = encode_hs256(secret, &json!({"scope": "*"}));
         assert!(verify_hs256(secret, &no_sub, now).is_err());
         assert!(verify_hs256(secret, "a.b", now).is_err());
+    }
+}
+
+#[cfg(test)]
+mod glob_properties {
+    use proptest::prelude::*;
+
+    use super::glob_match;
+
+    /// The matcher over characters that `glob_match` replaced.
+    fn by_chars(glob: &str, text: &str) -> bool {
+        let glob: Vec<char> = glob.chars().collect();
+        let text: Vec<char> = text.chars().collect();
+        let (mut g, mut t) = (0usize, 0usize);
+        let mut star: Option<(usize, usize)> = None;
+        while t < text.len() {
+            if g < glob.len() && glob[g] == '*' {
+                star = Some((g, t));
+                g += 1;
+            } else if g < glob.len() && glob[g] == text[t] {
+                g += 1;
+                t += 1;
+            } else if let Some((star_g, star_t)) = star {
+                g = star_g + 1;
+                t = star_t + 1;
+                star = Some((star_g, star_t + 1));
+            } else {
+                return false;
+            }
+        }
+        glob[g..].iter().all(|c| *c == '*')
+    }
+
+    proptest! {
+        #[test]
+        fn bytes_match_as_characters_do(glob in "[a.é€😀*]{0,8}", text in "[a.é€😀]{0,8}") {
+            prop_assert_eq!(glob_match(&glob, &text), by_chars(&glob, &text));
+        }
     }
 }
