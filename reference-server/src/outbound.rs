@@ -131,7 +131,7 @@ pub(crate) struct Conn {
     pub id: String,
     pub identity: RwLock<Identity>,
     /// Counts the replacements of `identity`, so that a decision taken from
-    /// it can be kept until it changes (see `TopicSub::allowed`).
+    /// it can be kept until it changes (`auth::Permission`).
     identity_version: AtomicU64,
     pub messages_in: AtomicU64,
     pub messages_out: AtomicU64,
