@@ -163,28 +163,31 @@ impl Permission {
 /// match only ever resumes at a character boundary. (It collected both into
 /// `Vec<char>` first, two allocations for every scope check.)
 pub(crate) fn glob_match(glob: &str, text: &str) -> bool {
-    let glob = glob.as_bytes();
-    let text = text.as_bytes();
+    matches_glob(glob.as_bytes(), text.as_bytes(), b'*')
+}
+
+/// Whether `text` matches `glob`, in which `star` matches any run of elements.
+fn matches_glob<T: PartialEq + Copy>(glob: &[T], text: &[T], star: T) -> bool {
     // Iterative matcher with backtracking to the last star: linear in practice
     // and never recursive, so hostile globs from a tokens file cannot blow the stack.
     let (mut g, mut t) = (0usize, 0usize);
-    let mut star: Option<(usize, usize)> = None;
+    let mut last_star: Option<(usize, usize)> = None;
     while t < text.len() {
-        if g < glob.len() && glob[g] == b'*' {
-            star = Some((g, t));
+        if g < glob.len() && glob[g] == star {
+            last_star = Some((g, t));
             g += 1;
         } else if g < glob.len() && glob[g] == text[t] {
             g += 1;
             t += 1;
-        } else if let Some((star_g, star_t)) = star {
+        } else if let Some((star_g, star_t)) = last_star {
             g = star_g + 1;
             t = star_t + 1;
-            star = Some((star_g, star_t + 1));
+            last_star = Some((star_g, star_t + 1));
         } else {
             return false;
         }
     }
-    glob[g..].iter().all(|c| *c == b'*')
+    glob[g..].iter().all(|c| *c == star)
 }
 
 /// Why a token was refused. The message is for logs and error replies.
@@ -423,30 +426,13 @@ mod tests {
 mod glob_properties {
     use proptest::prelude::*;
 
-    use super::glob_match;
+    use super::{glob_match, matches_glob};
 
-    /// The matcher over characters that `glob_match` replaced.
+    /// The same matcher over characters, as `glob_match` once ran it.
     fn by_chars(glob: &str, text: &str) -> bool {
         let glob: Vec<char> = glob.chars().collect();
         let text: Vec<char> = text.chars().collect();
-        let (mut g, mut t) = (0usize, 0usize);
-        let mut star: Option<(usize, usize)> = None;
-        while t < text.len() {
-            if g < glob.len() && glob[g] == '*' {
-                star = Some((g, t));
-                g += 1;
-            } else if g < glob.len() && glob[g] == text[t] {
-                g += 1;
-                t += 1;
-            } else if let Some((star_g, star_t)) = star {
-                g = star_g + 1;
-                t = star_t + 1;
-                star = Some((star_g, star_t + 1));
-            } else {
-                return false;
-            }
-        }
-        glob[g..].iter().all(|c| *c == '*')
+        matches_glob(&glob, &text, '*')
     }
 
     proptest! {
