@@ -117,22 +117,11 @@ fn publish_frame(channel: Channel, run: u64, seq: u64, pad: &str) -> String {
     }
 }
 
-/// A publish frame whose payload is padded so that the whole frame is at
-/// least `frame_bytes` long.
-fn padded_publish_frame(
-    channel: Channel,
-    run: u64,
-    seq: u64,
-    pad: &str,
-    frame_bytes: usize,
-) -> String {
-    let frame = publish_frame(channel, run, seq, pad);
-    match frame_bytes.checked_sub(frame.len()) {
-        Some(short) if short > 0 => {
-            publish_frame(channel, run, seq, &format!("{pad}{}", "x".repeat(short)))
-        }
-        _ => frame,
-    }
+/// The padding in the payload of a run's publishes: `payload_bytes` long, or
+/// longer so that the first publish of the run is `frame_bytes` long.
+fn publish_pad(channel: Channel, run: u64, payload_bytes: usize, frame_bytes: usize) -> String {
+    let unpadded = publish_frame(channel, run, 0, &"x".repeat(payload_bytes)).len();
+    "x".repeat(payload_bytes + frame_bytes.saturating_sub(unpadded))
 }
 
 /// The length of the push Tidewire sends its subscribers for one publish of
@@ -176,7 +165,7 @@ fn subscribed_type(channel: Channel, kind: Kind) -> &'static str {
 
 /// One run at `rate` publications per second.
 ///
-/// Every publish is padded to at least `frame_bytes` (see [`tidewire_push_bytes`]).
+/// Publishes are padded to `frame_bytes` (see [`tidewire_push_bytes`]).
 async fn run_once(
     target: &Target,
     settings: &Settings,
@@ -235,12 +224,12 @@ async fn run_once(
         .then(|| target.count_instructions())
         .flatten();
     let cpu_before = target.cpu_time();
-    let pad = "x".repeat(settings.payload_bytes);
+    let pad = publish_pad(settings.channel, run, settings.payload_bytes, frame_bytes);
     for seq in 0..count {
         sleep_until(schedule.at(seq)).await;
         client::send(
             &mut publisher_sink,
-            padded_publish_frame(settings.channel, run, seq, &pad, frame_bytes),
+            publish_frame(settings.channel, run, seq, &pad),
         )
         .await?;
     }
@@ -427,12 +416,11 @@ mod tests {
     #[test]
     fn a_padded_publish_has_the_pushed_length_and_its_sequence() {
         for channel in [Channel::Topics, Channel::Watch] {
-            let plain = publish_frame(channel, 3, 41, "xx");
-            let padded = padded_publish_frame(channel, 3, 41, "xx", 418);
+            let padded = publish_frame(channel, 3, 0, &publish_pad(channel, 3, 2, 418));
             assert_eq!(padded.len(), 418, "{padded}");
-            assert_eq!(client::seq_of(&padded), Some(41));
+            assert_eq!(client::seq_of(&padded), Some(0));
             serde_json::from_str::<serde_json::Value>(&padded).expect("still JSON");
-            assert_eq!(padded_publish_frame(channel, 3, 41, "xx", 10), plain);
+            assert_eq!(publish_pad(channel, 3, 2, 10), "xx");
         }
     }
 }
