@@ -359,19 +359,20 @@ impl WatchSub {
     }
 
     fn selects<'e>(&self, event: &'e Event, narrowing: Option<&Narrowing>) -> Option<&'e Variant> {
-        if !self.follows(event) {
-            return None;
-        }
-        self.selects_followed(event, narrowing, Candidate::Wide)
+        self.selects_found(event, narrowing, Candidate::Wide)
     }
 
-    /// What this watch is sent of a change in a collection it follows.
-    fn selects_followed<'e>(
+    /// What this watch is sent of `event`, for a watch the index found as
+    /// `found`: one found by the change's collection follows it already.
+    fn selects_found<'e>(
         &self,
         event: &'e Event,
         narrowing: Option<&Narrowing>,
         found: Candidate,
     ) -> Option<&'e Variant> {
+        if matches!(found, Candidate::Wide) && !self.follows(event) {
+            return None;
+        }
         let narrowed = narrowing.zip(event.images.as_ref());
         let variant = if let (true, Some((narrowing, images))) = (self.view, narrowed) {
             self.narrowed_view(event, images, narrowing)?
@@ -1159,12 +1160,7 @@ impl Store {
                 let Some(sub) = self.watches.get(&key) else {
                     return;
                 };
-                let narrowing = self.narrowing.as_ref();
-                let variant = match found {
-                    Candidate::OfCollection => sub.selects_followed(&event, narrowing, found),
-                    Candidate::Wide => sub.selects(&event, narrowing),
-                };
-                if let Some(variant) = variant {
+                if let Some(variant) = sub.selects_found(&event, self.narrowing.as_ref(), found) {
                     sub.conn.push(sub.outbound(&event, variant));
                 }
             });
