@@ -10,7 +10,7 @@
 //! between the barrier and the registration, and per subscription events are
 //! queued in commit order.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap, VecDeque};
+use std::collections::{BTreeMap, HashMap, VecDeque};
 use std::sync::{Arc, OnceLock};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -538,8 +538,8 @@ pub(crate) struct Store {
     last_committed_ms: u64,
     /// The data directory; `None` keeps everything in memory only.
     disk: Option<Arc<Disk>>,
-    watches: BTreeMap<(u64, u64), WatchSub>,
-    /// The keys of `watches` by the collection each follows.
+    watches: BTreeMap<(u64, u64), Arc<WatchSub>>,
+    /// The same watches by the collection each follows.
     watch_index: WatchIndex,
     /// How tokens and record ids are written, and how events are shaped.
     choices: Arc<dyn Choices>,
@@ -1156,10 +1156,7 @@ impl Store {
             self.narrowing.is_some(),
         ));
         self.watch_index
-            .for_each_candidate(&event.database, &event.collection, |key, found| {
-                let Some(sub) = self.watches.get(&key) else {
-                    return;
-                };
+            .for_each_candidate(&event.database, &event.collection, |sub, found| {
                 if let Some(variant) = sub.selects_found(&event, self.narrowing.as_ref(), found) {
                     sub.conn.push(sub.outbound(&event, variant));
                 }
@@ -1265,6 +1262,7 @@ impl Store {
             }
         }
         self.unwatch(key);
+        let sub = Arc::new(sub);
         self.watch_index.insert(key, &sub);
         self.watches.insert(key, sub);
         Ok(reply)
@@ -1290,32 +1288,32 @@ impl Store {
     }
 }
 
-/// The keys of the live watches by the collection they follow, so that a
-/// commit looks at the watches that can select it rather than at every watch
-/// on the server.
+/// The live watches by the collection they follow, so that a commit looks
+/// at the watches that can select it rather than at every watch on the
+/// server, and reaches each without a lookup by key.
 #[derive(Default)]
 struct WatchIndex {
     /// Watches of one collection, by database and then collection.
-    by_collection: HashMap<String, HashMap<String, BTreeSet<(u64, u64)>>>,
+    by_collection: HashMap<String, HashMap<String, Watches>>,
     /// Watches of a whole database or of every database.
-    wide: BTreeSet<(u64, u64)>,
+    wide: Watches,
 }
 
+/// Watches in key order: a connection's watches in the order it created them.
+type Watches = BTreeMap<(u64, u64), Arc<WatchSub>>;
+
 impl WatchIndex {
-    fn insert(&mut self, key: (u64, u64), sub: &WatchSub) {
-        match (&sub.database, &sub.collection) {
-            (Some(database), Some(collection)) => {
-                self.by_collection
-                    .entry(database.clone())
-                    .or_default()
-                    .entry(collection.clone())
-                    .or_default()
-                    .insert(key);
-            }
-            _ => {
-                self.wide.insert(key);
-            }
-        }
+    fn insert(&mut self, key: (u64, u64), sub: &Arc<WatchSub>) {
+        let watches = match (&sub.database, &sub.collection) {
+            (Some(database), Some(collection)) => self
+                .by_collection
+                .entry(database.clone())
+                .or_default()
+                .entry(collection.clone())
+                .or_default(),
+            _ => &mut self.wide,
+        };
+        watches.insert(key, sub.clone());
     }
 
     fn remove(&mut self, key: (u64, u64), sub: &WatchSub) {
@@ -1326,9 +1324,9 @@ impl WatchIndex {
         let Some(collections) = self.by_collection.get_mut(database) else {
             return;
         };
-        if let Some(keys) = collections.get_mut(collection) {
-            keys.remove(&key);
-            if keys.is_empty() {
+        if let Some(watches) = collections.get_mut(collection) {
+            watches.remove(&key);
+            if watches.is_empty() {
                 collections.remove(collection);
             }
         }
@@ -1337,31 +1335,34 @@ impl WatchIndex {
         }
     }
 
-    /// Calls `f` with the key of every watch that may select a change in
+    /// Calls `f` with every watch that may select a change in
     /// `database`.`collection`, in key order, so that a connection with
     /// several watches gets their pushes in the order it created them.
     fn for_each_candidate(
         &self,
         database: &str,
         collection: &str,
-        mut f: impl FnMut((u64, u64), Candidate),
+        mut f: impl FnMut(&WatchSub, Candidate),
     ) {
         let narrow = self
             .by_collection
             .get(database)
             .and_then(|collections| collections.get(collection));
-        let wide = self.wide.iter().map(|key| (*key, Candidate::Wide));
-        match narrow {
-            None => wide.for_each(|(key, found)| f(key, found)),
-            Some(narrow) => {
-                let narrow = narrow.iter().map(|key| (*key, Candidate::OfCollection));
-                if self.wide.is_empty() {
-                    narrow.for_each(|(key, found)| f(key, found));
-                } else {
-                    let mut keys: Vec<_> = narrow.chain(wide).collect();
-                    keys.sort_unstable_by_key(|(key, _)| *key);
-                    keys.into_iter().for_each(|(key, found)| f(key, found));
-                }
+        let mut narrow = narrow.into_iter().flatten().peekable();
+        let mut wide = self.wide.iter().peekable();
+        loop {
+            let narrow_first = match (narrow.peek(), wide.peek()) {
+                (Some((n, _)), Some((w, _))) => n < w,
+                (Some(_), None) => true,
+                (None, Some(_)) => false,
+                (None, None) => return,
+            };
+            if narrow_first {
+                let (_, sub) = narrow.next().expect("peeked");
+                f(sub, Candidate::OfCollection);
+            } else {
+                let (_, sub) = wide.next().expect("peeked");
+                f(sub, Candidate::Wide);
             }
         }
     }
@@ -1540,6 +1541,73 @@ mod tests {
             reveal_as_update: false,
             read_hidden_by_id: false,
         }
+    }
+
+    /// A watch of `database`.`collection` (or wider, with `None`) on `conn`.
+    fn watch_of(
+        conn: &Arc<Conn>,
+        id: &str,
+        database: Option<&str>,
+        collection: Option<&str>,
+    ) -> WatchSub {
+        WatchSub {
+            conn: conn.clone(),
+            id: id.into(),
+            database: database.map(str::to_string),
+            collection: collection.map(str::to_string),
+            filter: None,
+            pipeline: None,
+            full_document: false,
+            view: false,
+            drops_leaves: false,
+            head: crate::fanout::change_head(id),
+            permission: Permission::default(),
+        }
+    }
+
+    #[test]
+    fn a_change_reaches_the_watches_that_follow_it_in_the_order_they_were_made() {
+        let bound = crate::outbound::QueueBound {
+            messages: 100,
+            bytes: 1 << 20,
+        };
+        let identity = crate::auth::Identity::anonymous(&["*".to_string()]);
+        let (conn, mut rx) = Conn::new(1, "c1".into(), identity, bound);
+        let mut store = Store::new("E".into(), 10);
+        let watches = [
+            ("of-everything", None, None),
+            ("of-c", Some("d"), Some("c")),
+            ("of-other", Some("d"), Some("other")),
+            ("of-d", Some("d"), None),
+            ("of-c-again", Some("d"), Some("c")),
+            ("of-other-database", Some("e"), None),
+        ];
+        for (n, (id, database, collection)) in watches.into_iter().enumerate() {
+            let request = RequestId::new(format!("r{n}")).unwrap();
+            let sub = watch_of(&conn, id, database, collection);
+            store
+                .watch((1, n as u64), sub, request, None, None)
+                .unwrap();
+        }
+        store.create("d", "c", obj(json!({"_id": "x"}))).unwrap();
+        let pushed: Vec<String> = std::iter::from_fn(|| rx.try_recv())
+            .filter_map(|item| {
+                item.position
+                    .map(|(subscription, _)| subscription.to_string())
+            })
+            .collect();
+        assert_eq!(pushed, ["of-everything", "of-c", "of-d", "of-c-again"]);
+
+        store.unwatch((1, 1));
+        store.unwatch((1, 0));
+        store.create("d", "c", obj(json!({"_id": "y"}))).unwrap();
+        let pushed: Vec<String> = std::iter::from_fn(|| rx.try_recv())
+            .filter_map(|item| {
+                item.position
+                    .map(|(subscription, _)| subscription.to_string())
+            })
+            .collect();
+        assert_eq!(pushed, ["of-d", "of-c-again"]);
     }
 
     #[test]
