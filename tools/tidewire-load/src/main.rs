@@ -102,22 +102,36 @@ enum Command {
 }
 
 fn median_and_range(mut values: Vec<f64>) -> String {
+    // Repetitions without a ratio (both servers at zero) sort last.
     values.sort_by(f64::total_cmp);
     match values.as_slice() {
         [] => "n/a".into(),
-        [only] => format!("{only:.2}"),
+        [only] => shown(*only),
         all => format!(
-            "{:.2} [{:.2}, {:.2}]",
-            all[all.len() / 2],
-            all[0],
-            all[all.len() - 1]
+            "{} [{}, {}]",
+            shown(all[all.len() / 2]),
+            shown(all[0]),
+            shown(all[all.len() - 1])
         ),
     }
 }
 
+fn shown(ratio: f64) -> String {
+    if ratio.is_nan() {
+        "n/a".into()
+    } else {
+        format!("{ratio:.2}")
+    }
+}
+
+/// Tidewire's figure over the baseline's. A baseline at zero (a fan-out in
+/// which it passed no rate) against a positive figure is infinitely behind,
+/// not a missing result; with both at zero there is no ratio.
 fn ratio(tidewire: f64, baseline: f64) -> f64 {
     if baseline > 0.0 {
         tidewire / baseline
+    } else if tidewire > 0.0 {
+        f64::INFINITY
     } else {
         f64::NAN
     }
@@ -340,4 +354,34 @@ async fn run_memory(launch: &Launch) -> Result<(), Error> {
         report(label, &memory::slow_subscribers(&target).await?);
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_baseline_that_passed_no_rate_is_infinitely_behind() {
+        assert_eq!(ratio(160.0, 0.0), f64::INFINITY);
+        assert!(ratio(0.0, 0.0).is_nan());
+        assert_eq!(ratio(0.0, 160.0), 0.0);
+        assert_eq!(
+            median_and_range(vec![
+                ratio(67.3, 0.0),
+                ratio(160.0, 160.0),
+                ratio(226.3, 113.1)
+            ]),
+            "2.00 [1.00, inf]"
+        );
+    }
+
+    #[test]
+    fn repetitions_without_a_ratio_are_shown_as_such_and_sort_last() {
+        assert_eq!(
+            median_and_range(vec![f64::NAN, 0.5, f64::NAN]),
+            "n/a [0.50, n/a]"
+        );
+        assert_eq!(median_and_range(vec![f64::NAN]), "n/a");
+        assert_eq!(median_and_range(vec![0.84, 0.71, 1.0]), "0.84 [0.71, 1.00]");
+    }
 }
