@@ -1565,6 +1565,16 @@ mod tests {
         }
     }
 
+    /// The subscriptions of the changes queued on a connection, in order.
+    fn changes_queued(rx: &mut crate::outbound::Receiver) -> Vec<String> {
+        std::iter::from_fn(|| rx.try_recv())
+            .filter_map(|item| {
+                item.position
+                    .map(|(subscription, _)| subscription.to_string())
+            })
+            .collect()
+    }
+
     #[test]
     fn a_change_reaches_the_watches_that_follow_it_in_the_order_they_were_made() {
         let bound = crate::outbound::QueueBound {
@@ -1590,24 +1600,15 @@ mod tests {
                 .unwrap();
         }
         store.create("d", "c", obj(json!({"_id": "x"}))).unwrap();
-        let pushed: Vec<String> = std::iter::from_fn(|| rx.try_recv())
-            .filter_map(|item| {
-                item.position
-                    .map(|(subscription, _)| subscription.to_string())
-            })
-            .collect();
-        assert_eq!(pushed, ["of-everything", "of-c", "of-d", "of-c-again"]);
+        assert_eq!(
+            changes_queued(&mut rx),
+            ["of-everything", "of-c", "of-d", "of-c-again"]
+        );
 
         store.unwatch((1, 1));
         store.unwatch((1, 0));
         store.create("d", "c", obj(json!({"_id": "y"}))).unwrap();
-        let pushed: Vec<String> = std::iter::from_fn(|| rx.try_recv())
-            .filter_map(|item| {
-                item.position
-                    .map(|(subscription, _)| subscription.to_string())
-            })
-            .collect();
-        assert_eq!(pushed, ["of-d", "of-c-again"]);
+        assert_eq!(changes_queued(&mut rx), ["of-d", "of-c-again"]);
     }
 
     #[test]
