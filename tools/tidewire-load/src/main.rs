@@ -124,9 +124,9 @@ fn shown(ratio: f64) -> String {
     }
 }
 
-/// Tidewire's figure over the baseline's. A baseline at zero (a fan-out in
-/// which it passed no rate) against a positive figure is infinitely behind,
-/// not a missing result; with both at zero there is no ratio.
+/// Tidewire's figure over the baseline's. A baseline at zero against a
+/// positive figure gives infinity, not a missing result (a fan-out in which
+/// only Tidewire passed a rate); with both at zero there is no ratio.
 fn ratio(tidewire: f64, baseline: f64) -> f64 {
     if baseline > 0.0 {
         tidewire / baseline
