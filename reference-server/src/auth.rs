@@ -148,7 +148,7 @@ impl Permission {
         if decided != 0 && decided >> 1 == version + 1 {
             return decided & 1 == 1;
         }
-        let allowed = conn.identity.read().scopes.allows(action, target);
+        let allowed = conn.identity().scopes.allows(action, target);
         self.decided
             .store(((version + 1) << 1) | u64::from(allowed), Ordering::Relaxed);
         allowed
@@ -357,8 +357,7 @@ mod tests {
             ("*", true),
             ("write:collection:app.users", false),
         ] {
-            *conn.identity.write() = scopes(raw);
-            conn.identity_replaced();
+            *conn.identity_mut() = scopes(raw);
             assert_eq!(reads("app.users"), allowed, "{raw}");
         }
     }

@@ -118,8 +118,8 @@ pub(crate) async fn serve(
     tokio::pin!(closed);
 
     loop {
-        let identity_expiry = conn.identity.read().expires_at;
-        let authenticated = conn.identity.read().authenticated;
+        let identity_expiry = conn.identity().expires_at;
+        let authenticated = conn.identity().authenticated;
         let expiry = identity_expiry.map(|at| {
             let notice_at = at
                 .checked_sub(state.config.token_expiry_notice)

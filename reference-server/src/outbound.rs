@@ -20,11 +20,12 @@
 //! block of slots per connection for its whole life).
 
 use std::collections::VecDeque;
+use std::ops::{Deref, DerefMut};
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
-use parking_lot::{Mutex, RwLock};
+use parking_lot::{Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use tidewire_protocol::{CloseCode, NoticeReason, ServerMessage};
 use tokio::sync::Notify;
 use tokio_tungstenite::tungstenite::Utf8Bytes;
@@ -129,9 +130,11 @@ impl CloseRequest {
 pub(crate) struct Conn {
     pub num: u64,
     pub id: String,
-    pub identity: RwLock<Identity>,
-    /// Counts the replacements of `identity`, so that a decision taken from
-    /// it can be kept until it changes (`auth::Permission`).
+    /// Read through [`Conn::identity`], changed only through
+    /// [`Conn::identity_mut`], which counts the change in `identity_version`.
+    identity: RwLock<Identity>,
+    /// Counts the changes of `identity`, so that a decision taken from it can
+    /// be kept until it changes (`auth::Permission`).
     identity_version: AtomicU64,
     pub messages_in: AtomicU64,
     pub messages_out: AtomicU64,
@@ -165,6 +168,33 @@ pub(crate) struct Conn {
     /// When a frame of any kind last arrived from the client, for the
     /// liveness check (section 5.8).
     heard_micros: AtomicU64,
+}
+
+/// Write access to a connection's identity ([`Conn::identity_mut`]).
+pub(crate) struct IdentityWrite<'a> {
+    identity: RwLockWriteGuard<'a, Identity>,
+    version: &'a AtomicU64,
+}
+
+impl Deref for IdentityWrite<'_> {
+    type Target = Identity;
+
+    fn deref(&self) -> &Identity {
+        &self.identity
+    }
+}
+
+impl DerefMut for IdentityWrite<'_> {
+    fn deref_mut(&mut self) -> &mut Identity {
+        &mut self.identity
+    }
+}
+
+impl Drop for IdentityWrite<'_> {
+    fn drop(&mut self) {
+        // Runs before the guard field is dropped: still under the lock.
+        self.version.fetch_add(1, Ordering::Release);
+    }
 }
 
 /// The most items an empty queue is given room for ahead of time.
@@ -217,9 +247,18 @@ impl Conn {
         (conn, receiver)
     }
 
-    /// Called with `identity` write-locked, after replacing it.
-    pub fn identity_replaced(&self) {
-        self.identity_version.fetch_add(1, Ordering::Release);
+    pub fn identity(&self) -> RwLockReadGuard<'_, Identity> {
+        self.identity.read()
+    }
+
+    /// The identity, to change: the change is counted when the guard is
+    /// dropped, before the lock is released, so no decision kept from the
+    /// identity before it can be taken for the identity after it.
+    pub fn identity_mut(&self) -> IdentityWrite<'_> {
+        IdentityWrite {
+            identity: self.identity.write(),
+            version: &self.identity_version,
+        }
     }
 
     /// Which identity `identity` holds: a later one has a greater version.

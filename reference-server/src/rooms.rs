@@ -96,13 +96,7 @@ impl Room {
             if Some(member.conn.num) == except {
                 continue;
             }
-            if !member
-                .conn
-                .identity
-                .read()
-                .scopes
-                .allows(Action::Join, room)
-            {
+            if !member.conn.identity().scopes.allows(Action::Join, room) {
                 continue;
             }
             member.conn.push(Outbound::shared(&frame));

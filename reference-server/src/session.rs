@@ -147,7 +147,7 @@ impl Session {
     }
 
     fn handle(&mut self, request: ClientMessage) {
-        let identity = self.conn.identity.read().clone();
+        let identity = self.conn.identity().clone();
         let conn = self.conn.clone();
         let ctx = OperationContext {
             connection_id: &conn.id,

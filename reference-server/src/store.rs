@@ -402,8 +402,7 @@ impl WatchSub {
             }
             Candidate::Wide => self
                 .conn
-                .identity
-                .read()
+                .identity()
                 .scopes
                 .allows(Action::Read, &event.namespace),
         };
@@ -416,7 +415,7 @@ impl WatchSub {
     /// Whether the watch's principal sees the changed record before and
     /// after the change.
     fn seen(&self, event: &Event, images: &Images, narrowing: &Narrowing) -> (bool, bool) {
-        let principal = self.conn.identity.read().principal.clone();
+        let principal = self.conn.identity().principal.clone();
         (
             narrowing.sees(&principal, event, images.before.as_ref()),
             narrowing.sees(&principal, event, images.after.as_ref()),

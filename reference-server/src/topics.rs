@@ -360,19 +360,11 @@ mod tests {
 
         // The subscription stays, as it does when its `ended` is not sent:
         // the scopes decide each delivery.
-        {
-            let mut identity = conn.identity.write();
-            *identity = Identity::anonymous(&["subscribe:topic:other".to_string()]);
-            conn.identity_replaced();
-        }
+        *conn.identity_mut() = Identity::anonymous(&["subscribe:topic:other".to_string()]);
         topics.publish("news", "p", &json!(2), None);
         assert_eq!(publications(&mut rx), 0);
 
-        {
-            let mut identity = conn.identity.write();
-            *identity = Identity::anonymous(&["subscribe:topic:news".to_string()]);
-            conn.identity_replaced();
-        }
+        *conn.identity_mut() = Identity::anonymous(&["subscribe:topic:news".to_string()]);
         topics.publish("news", "p", &json!(3), None);
         assert_eq!(publications(&mut rx), 1);
     }

@@ -14,7 +14,7 @@ pub(super) fn authenticate(session: &mut Session, auth: &Auth) -> Result<Reply, 
         .auth
         .verify(&auth.token)
         .map_err(|err| error(ErrorCode::Unauthorized, err.to_string()))?;
-    let mut identity = session.conn.identity.write();
+    let mut identity = session.conn.identity_mut();
     if identity.authenticated && identity.principal != verified.principal {
         return Err(error(
             ErrorCode::Forbidden,
@@ -41,7 +41,6 @@ pub(super) fn authenticate(session: &mut Session, auth: &Auth) -> Result<Reply, 
     if session.state.config.faults.reauth_keeps_scopes {
         identity.scopes = previous_scopes;
     }
-    session.conn.identity_replaced();
     let scopes = identity.scopes.clone();
     drop(identity);
     // The reply goes first: the ends it causes follow it.

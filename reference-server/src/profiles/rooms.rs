@@ -26,7 +26,7 @@ pub(super) fn join(
     let token_name = if session.state.config.faults.ignore_token_name {
         None
     } else {
-        session.conn.identity.read().display_name.clone()
+        session.conn.identity().display_name.clone()
     };
     let shown_as = ShownAs {
         role: join.role,
