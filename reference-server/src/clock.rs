@@ -38,13 +38,13 @@ fn push_insertion_point(text: &str) -> Option<usize> {
 /// passed: before each batch, and after a write that had to wait.
 #[derive(Debug, Default)]
 pub(crate) struct PushClock {
-    /// The formatted time, valid while `fresh`.
+    /// The formatted time, valid while `remaining` is not zero.
     text: String,
     /// The millisecond `text` names, so the same millisecond is not formatted twice.
     millis: u128,
-    fresh: bool,
-    /// Stamps given since the clock was read: a long batch reads it again.
-    uses: u32,
+    /// Stamps left before the clock is read again: a long batch reads it
+    /// again too. Zero, as it starts, reads it at the next stamp.
+    remaining: u32,
 }
 
 /// Stamps after which the clock is read again within one batch.
@@ -53,11 +53,11 @@ const STAMPS_PER_READ: u32 = 64;
 impl PushClock {
     /// The next stamp reads the clock.
     pub fn expire(&mut self) {
-        self.fresh = false;
+        self.remaining = 0;
     }
 
     fn now(&mut self) -> &str {
-        if !self.fresh || self.uses >= STAMPS_PER_READ {
+        if self.remaining == 0 {
             let now = SystemTime::now();
             let millis = now.duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis());
             if millis != self.millis || self.text.is_empty() {
@@ -65,10 +65,9 @@ impl PushClock {
                 let _ = write!(self.text, "{}", humantime::format_rfc3339_millis(now));
                 self.millis = millis;
             }
-            self.fresh = true;
-            self.uses = 0;
+            self.remaining = STAMPS_PER_READ;
         }
-        self.uses += 1;
+        self.remaining -= 1;
         &self.text
     }
 
